@@ -1,0 +1,8 @@
+"""Built-in extractors."""
+
+from ..hookspecs import hookimpl
+
+
+@hookimpl
+def register_extractors(register, context):
+    pass

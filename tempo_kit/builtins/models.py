@@ -1,0 +1,8 @@
+"""Built-in models."""
+
+from ..hookspecs import hookimpl
+
+
+@hookimpl
+def register_models(register, context):
+    pass

@@ -1,0 +1,1 @@
+"""Subcommands of the ``tempo-kit`` CLI (see :mod:`tempo_kit.cli`)."""

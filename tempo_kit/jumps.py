@@ -1,0 +1,96 @@
+"""The jump contract ``G(x, sigma_from, sigma_to, cond) -> x at sigma_to``, one interface for every few-step generator.
+
+* :class:`ConsistencyJump` - a consistency model or a Presto-S generator: always lands on ``x0`` and ignores
+  ``sigma_to`` (CM multistep / Presto-S samplers re-noise afterwards).
+* :class:`EulerJump` - CTM's Euler parameterization ``G = (s/t) x + (1 - s/t) g(x, t)`` (Kim et al. 2023, App.;
+  DITTO-2 Sec. 3.2). With a teacher denoiser as ``g`` this *is* one Euler step of the probability-flow ODE, so the same
+  class serves as the teacher adapter and as DITTO-2's CTM student.
+* :class:`ODEJump` - a teacher denoiser plus one Heun (or Euler) step of the probability-flow ODE.
+
+A jump is an ``nn.Module``; every jump exposes the wrapped denoiser as ``.denoiser`` so NFE counters and routers can
+reach it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .utils import append_dims, as_sigma
+
+__all__ = ["Jump", "ConsistencyJump", "EulerJump", "ODEJump", "ode_step"]
+
+
+class Jump(nn.Module):
+    """Base class: ``forward(x, sigma_from, sigma_to, cond=None)``; sigmas have shape ``(batch,)`` or are scalars."""
+
+    def __init__(self, *, denoiser: nn.Module):
+        super().__init__()
+        self.denoiser = denoiser
+
+    def forward(self, x: torch.Tensor, sigma_from, sigma_to, cond: Any = None) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+class ConsistencyJump(Jump):
+    """Consistency function / Presto-S generator used as a jump: ``G(x, t, s) = f(x, t)`` for every ``s``."""
+
+    def forward(self, x, sigma_from, sigma_to=None, cond=None):
+        return self.denoiser(x, as_sigma(sigma_from, x), cond)
+
+
+class EulerJump(Jump):
+    """CTM Euler parameterization ``G(x, t, s) = (s/t) x + (1 - s/t) g(x, t)`` (DITTO-2 Eq. 4 student, spec 3.1).
+
+    ``G(x, t, t) = x`` exactly and ``G(x, t, 0) = g(x, t)``. ``t`` must be positive.
+    """
+
+    def forward(self, x, sigma_from, sigma_to, cond=None):
+        t = as_sigma(sigma_from, x)
+        s = as_sigma(sigma_to, x)
+        if (t <= 0).any():
+            raise ValueError("EulerJump: sigma_from must be positive (the Euler form divides by it)")
+        ratio = append_dims(s / t, x.ndim)
+        return ratio * x + (1 - ratio) * self.denoiser(x, t, cond)
+
+
+class ODEJump(Jump):
+    """A teacher denoiser plus one step of the probability-flow ODE ``dx/dsigma = (x - D(x, sigma)) / sigma``.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+        The teacher (wrap it in :class:`~tempo_kit.denoisers.CFGDenoiser` for guidance).
+    solver : {"heun", "euler"}
+        Heun costs two network calls unless ``sigma_to == 0`` (EDM Alg. 1: no correction on the last step).
+    """
+
+    def __init__(self, *, denoiser: nn.Module, solver: str = "heun"):
+        super().__init__(denoiser=denoiser)
+        if solver not in ("heun", "euler"):
+            raise ValueError(f"solver must be 'heun' or 'euler', got {solver!r}")
+        self.solver = solver
+
+    def forward(self, x, sigma_from, sigma_to, cond=None):
+        return ode_step(self.denoiser, x, sigma_from, sigma_to, cond, solver=self.solver)
+
+
+def ode_step(denoiser, x: torch.Tensor, sigma_from, sigma_to, cond: Any = None, *, solver: str = "heun") -> torch.Tensor:
+    """One Euler or Heun step of the probability-flow ODE from ``sigma_from`` to ``sigma_to`` (EDM Alg. 1, lines 5-8).
+
+    Samples whose ``sigma_to`` is 0 take the Euler step only (no Heun correction at ``sigma = 0``).
+    """
+    t = as_sigma(sigma_from, x)
+    s = as_sigma(sigma_to, x)
+    tb, sb = append_dims(t, x.ndim), append_dims(s, x.ndim)
+    d = (x - denoiser(x, t, cond)) / tb
+    x_next = x + (sb - tb) * d
+    last = s == 0
+    if solver == "euler" or bool(last.all()):
+        return x_next
+    s_safe = torch.where(last, t, s)
+    d2 = (x_next - denoiser(x_next, s_safe, cond)) / append_dims(s_safe, x.ndim)
+    heun = x + (sb - tb) * 0.5 * (d + d2)
+    return torch.where(append_dims(last, x.ndim), x_next, heun)

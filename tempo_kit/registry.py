@@ -1,0 +1,243 @@
+"""The plugin registry: one pluggy ``PluginManager("tempo_kit")``, built-ins registered exactly like third-party plugins.
+
+Environment variables
+---------------------
+``TEMPO_KIT_LOAD_PLUGINS``
+    Comma-separated entry-point names to load (empty string: load no third-party plugin). Unset: load all.
+``TEMPO_KIT_STRICT_PLUGINS``
+    ``1`` makes a plugin that fails to load or register an error instead of a warning.
+``TEMPO_KIT_TRACE_PLUGINS``
+    ``1`` prints every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import os
+import sys
+import warnings
+from typing import Any, Callable, Iterable
+
+import attrs
+import pluggy
+
+from . import hookspecs
+
+__all__ = [
+    "KINDS",
+    "Entry",
+    "HookContext",
+    "Registry",
+    "RegistryError",
+    "UnknownComponentError",
+    "DuplicateComponentError",
+    "PluginLoadWarning",
+    "PluginLoadError",
+    "get_registry",
+    "reset_registry",
+    "get",
+    "names",
+]
+
+ENTRY_POINT_GROUP = "tempo_kit"
+KINDS = ("models", "samplers", "routers", "extractors", "losses", "recipes")
+BUILTIN_PLUGINS = (
+    "tempo_kit.builtins.samplers",
+    "tempo_kit.builtins.models",
+    "tempo_kit.builtins.routers",
+    "tempo_kit.builtins.extractors",
+    "tempo_kit.builtins.losses",
+    "tempo_kit.builtins.recipes",
+)
+
+
+class RegistryError(Exception):
+    """Base class of registry errors."""
+
+
+class UnknownComponentError(RegistryError, KeyError):
+    """A name that no plugin registered; the message lists the valid names."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class DuplicateComponentError(RegistryError):
+    """Two plugins registered the same name for the same kind."""
+
+
+class PluginLoadError(RegistryError):
+    """A plugin failed to load or register in strict mode."""
+
+
+class PluginLoadWarning(UserWarning):
+    """A plugin failed to load or register; the rest of tempo_kit keeps working."""
+
+
+@attrs.frozen(kw_only=True)
+class HookContext:
+    """What every ``register_<kind>s`` hook receives besides ``register``; grows without changing hook signatures."""
+
+    kind: str
+    registry: "Registry"
+
+
+@attrs.frozen(kw_only=True)
+class Entry:
+    """One registered component."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    plugin: str
+    description: str = ""
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class Registry:
+    """Components by kind and name, collected from built-in and entry-point plugins.
+
+    Parameters
+    ----------
+    load_entry_points : bool
+        Discover third-party plugins from the ``tempo_kit`` entry-point group.
+    plugins : iterable of modules or objects, optional
+        Extra plugins to register (used by tests and by :mod:`tempo_kit.testing`).
+    strict : bool, optional
+        Raise instead of warning when a plugin fails; default from ``TEMPO_KIT_STRICT_PLUGINS``.
+    """
+
+    def __init__(self, *, load_entry_points: bool = True, plugins: Iterable[Any] = (), strict: bool | None = None):
+        self.strict = _truthy(os.environ.get("TEMPO_KIT_STRICT_PLUGINS")) if strict is None else strict
+        self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        if _truthy(os.environ.get("TEMPO_KIT_TRACE_PLUGINS")):
+            self.pm.trace.root.setwriter(lambda msg: print(msg, end="", file=sys.stderr))
+            self.pm.enable_tracing()
+        self.failed: dict[str, str] = {}
+        for module_name in BUILTIN_PLUGINS:
+            self.pm.register(importlib.import_module(module_name), name=module_name)
+        if load_entry_points:
+            self._load_entry_points()
+        for plugin in plugins:
+            self._add(lambda p=plugin: p, getattr(plugin, "__name__", None) or repr(plugin))
+        self.pm.check_pending()
+        self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        self._collect()
+
+    # -- loading -----------------------------------------------------------------------------------------------
+    def _fail(self, plugin: str, exc: BaseException, what: str) -> None:
+        message = f"tempo_kit plugin {plugin!r} failed to {what}: {type(exc).__name__}: {exc}"
+        self.failed[plugin] = message
+        if self.strict:
+            raise PluginLoadError(message) from exc
+        warnings.warn(message, PluginLoadWarning, stacklevel=3)
+
+    def _add(self, load: Callable[[], Any], name: str) -> None:
+        try:
+            self.pm.register(load(), name=name)
+        except Exception as exc:  # a broken plugin must never break the rest
+            self._fail(name, exc, "load")
+
+    def _load_entry_points(self) -> None:
+        selected = os.environ.get("TEMPO_KIT_LOAD_PLUGINS")
+        allowed = None if selected is None else {s.strip() for s in selected.split(",") if s.strip()}
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if allowed is not None and ep.name not in allowed:
+                continue
+            if self.pm.get_plugin(ep.name) is not None:
+                continue
+            self._add(ep.load, ep.name)
+
+    def _collect(self) -> None:
+        for kind in KINDS:
+            hook = getattr(self.pm.hook, f"register_{kind}")
+            for impl in hook.get_hookimpls():  # registration order: built-ins first
+                plugin = impl.plugin_name
+
+                def register(name: str, factory: Callable[..., Any], *, description: str = "",
+                             _kind=kind, _plugin=plugin) -> None:
+                    self._register(_kind, name, factory, _plugin, description)
+
+                try:
+                    impl.function(register=register, context=HookContext(kind=kind, registry=self))
+                except DuplicateComponentError:
+                    raise
+                except Exception as exc:
+                    self._fail(plugin, exc, f"register {kind}")
+
+    def _register(self, kind: str, name: str, factory: Callable[..., Any], plugin: str, description: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise RegistryError(f"plugin {plugin!r} registered a {kind[:-1]} with an invalid name {name!r}")
+        if not callable(factory):
+            raise RegistryError(f"plugin {plugin!r} registered {kind[:-1]} {name!r} with a non-callable factory")
+        existing = self._entries[kind].get(name)
+        if existing is not None:
+            raise DuplicateComponentError(
+                f"{kind[:-1]} {name!r} is registered twice: by plugin {existing.plugin!r} and by plugin {plugin!r}"
+            )
+        self._entries[kind][name] = Entry(kind=kind, name=name, factory=factory, plugin=plugin, description=description)
+
+    # -- lookups -----------------------------------------------------------------------------------------------
+    def _check_kind(self, kind: str) -> str:
+        if kind not in self._entries:
+            # accept the singular too: "sampler" -> "samplers"
+            if f"{kind}s" in self._entries:
+                return f"{kind}s"
+            raise UnknownComponentError(f"unknown component kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+        return kind
+
+    def entry(self, kind: str, name: str) -> Entry:
+        """The :class:`Entry` for ``name``; raises :class:`UnknownComponentError` listing the valid names."""
+        kind = self._check_kind(kind)
+        try:
+            return self._entries[kind][name]
+        except KeyError:
+            valid = sorted(self._entries[kind])
+            close = difflib.get_close_matches(str(name), valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UnknownComponentError(
+                f"unknown {kind[:-1]} {name!r}.{hint} Valid names: {', '.join(valid) or '(none registered)'}"
+            ) from None
+
+    def get(self, kind: str, name: str, /, **kwargs: Any) -> Any:
+        """Build the component ``name`` of ``kind`` with keyword arguments."""
+        return self.entry(kind, name).factory(**kwargs)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._entries[self._check_kind(kind)])
+
+    def entries(self) -> list[Entry]:
+        return [e for kind in KINDS for e in sorted(self._entries[kind].values(), key=lambda e: e.name)]
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = Registry()
+    return _REGISTRY
+
+
+def reset_registry() -> None:
+    """Forget the process-wide registry (it is rebuilt, re-reading entry points, on next use)."""
+    global _REGISTRY
+    _REGISTRY = None
+
+
+def get(kind: str, name: str, /, **kwargs: Any) -> Any:
+    """Shortcut for ``get_registry().get(kind, name, **kwargs)``, e.g. ``get("samplers", "ctm-gamma", gamma=0.2)``."""
+    return get_registry().get(kind, name, **kwargs)
+
+
+def names(kind: str) -> list[str]:
+    """Registered names of one kind."""
+    return get_registry().names(kind)

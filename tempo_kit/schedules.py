@@ -1,0 +1,149 @@
+"""Noise-level (sigma) schedules and sigma distributions.
+
+Everything is expressed in the EDM/VE noise level ``sigma``: ``x_sigma = x0 + sigma * eps``.
+Schedules are plain tensors, decreasing, ending with an appended ``0``; nothing here holds a step counter.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import torch
+
+__all__ = [
+    "EDM_SIGMA_MIN",
+    "EDM_SIGMA_MAX",
+    "EDM_RHO",
+    "KarrasSchedule",
+    "LogNormalSigma",
+    "karras_sigmas",
+    "teacher_grid",
+    "decoding_sigmas",
+    "user_sigmas",
+]
+
+EDM_SIGMA_MIN = 0.002
+EDM_SIGMA_MAX = 80.0
+EDM_RHO = 7.0
+
+
+def karras_sigmas(
+    n: int,
+    *,
+    sigma_min: float = EDM_SIGMA_MIN,
+    sigma_max: float = EDM_SIGMA_MAX,
+    rho: float = EDM_RHO,
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """Karras et al. (2022) Eq. 5 discretization with a final 0 appended.
+
+    Returns
+    -------
+    Tensor, shape ``(n + 1,)``
+        ``sigma_0 = sigma_max > ... > sigma_{n-1} = sigma_min > sigma_n = 0``.
+    """
+    if n < 1:
+        raise ValueError(f"karras_sigmas needs n >= 1 steps, got {n}")
+    if not 0 < sigma_min < sigma_max:
+        raise ValueError(f"need 0 < sigma_min < sigma_max, got sigma_min={sigma_min}, sigma_max={sigma_max}")
+    ramp = torch.linspace(0, 1, n, dtype=dtype) if n > 1 else torch.zeros(1, dtype=dtype)
+    lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+    sigmas = (hi + ramp * (lo - hi)) ** rho
+    return torch.cat([sigmas, sigmas.new_zeros(1)])
+
+
+@attrs.frozen(kw_only=True)
+class KarrasSchedule:
+    """The EDM inference discretization, also the continuous ``p_inf`` distribution of Presto-S.
+
+    Parameters
+    ----------
+    sigma_min, sigma_max : float
+        Range of noise levels.
+    rho : float
+        Curvature; 7 concentrates steps at low noise (EDM default).
+    """
+
+    sigma_min: float = EDM_SIGMA_MIN
+    sigma_max: float = EDM_SIGMA_MAX
+    rho: float = EDM_RHO
+
+    def sigmas(self, n: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """``n`` sampler steps: shape ``(n + 1,)`` ending in 0 (see :func:`karras_sigmas`)."""
+        return karras_sigmas(n, sigma_min=self.sigma_min, sigma_max=self.sigma_max, rho=self.rho, dtype=dtype)
+
+    def sigma_at(self, u: torch.Tensor) -> torch.Tensor:
+        """Continuous Karras coordinate: ``u = 0`` gives ``sigma_max``, ``u = 1`` gives ``sigma_min``."""
+        lo, hi = self.sigma_min ** (1 / self.rho), self.sigma_max ** (1 / self.rho)
+        return (hi + u * (lo - hi)) ** self.rho
+
+    def u_of(self, sigma: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`sigma_at` (clamped to [0, 1])."""
+        lo, hi = self.sigma_min ** (1 / self.rho), self.sigma_max ** (1 / self.rho)
+        return ((sigma.clamp_min(1e-12) ** (1 / self.rho) - hi) / (lo - hi)).clamp(0, 1)
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        """Draw ``n`` sigmas from ``p_inf``: ``u ~ U[0, 1]`` mapped through :meth:`sigma_at` (Presto-S, spec 4.3)."""
+        u = torch.rand(n, generator=generator, device=device)
+        return self.sigma_at(u)
+
+
+@attrs.frozen(kw_only=True)
+class LogNormalSigma:
+    """EDM training distribution ``ln sigma ~ N(p_mean, p_std^2)`` (Karras et al. 2022, Sec. 5); Presto's ``p_train``."""
+
+    p_mean: float = -1.2
+    p_std: float = 1.2
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        return (torch.randn(n, generator=generator, device=device) * self.p_std + self.p_mean).exp()
+
+
+def teacher_grid(
+    n: int = 20, *, schedule: KarrasSchedule = KarrasSchedule(), dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
+    """The evenly spaced teacher grid used for CM/CTM distillation (DITTO-2 Sec. 4.2, spec 7.2).
+
+    For EDM-family models "evenly spaced across the trajectory" means evenly spaced in the Karras coordinate,
+    i.e. the ``n``-step Karras schedule. Returns shape ``(n + 1,)``, decreasing, last entry 0.
+    Index ``j`` of the spec's grid (``j = 0`` clean, ``j = n`` noisiest) is ``grid[n - j]``.
+    """
+    return schedule.sigmas(n, dtype=dtype)
+
+
+def decoding_sigmas(steps: int, *, grid: torch.Tensor) -> torch.Tensor:
+    """Pick ``steps`` decoding levels from a teacher grid (spec 7.2 [P]): ``j_k = floor(k * N / steps + 0.5)``.
+
+    Parameters
+    ----------
+    steps : int
+        Number of decoding steps ``T`` (``1 <= T <= N``).
+    grid : Tensor, shape ``(N + 1,)``
+        Decreasing teacher grid ending in 0, e.g. from :func:`teacher_grid`.
+
+    Returns
+    -------
+    Tensor, shape ``(steps + 1,)``: decreasing, first entry the grid's start, last entry 0.
+    """
+    n = grid.numel() - 1
+    if not 1 <= steps <= n:
+        raise ValueError(f"decoding steps must be in [1, {n}] for a {n}-step grid, got {steps}")
+    j = [math.floor(k * n / steps + 0.5) for k in range(steps, -1, -1)]
+    return grid[[n - jj for jj in j]]
+
+
+def user_sigmas(sigmas, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Validate user-given sigmas: strictly decreasing, positive, and ending with 0 (appended if missing)."""
+    sigmas = torch.as_tensor(sigmas, dtype=dtype).flatten()
+    if sigmas.numel() == 0:
+        raise ValueError("sigmas must not be empty")
+    if torch.isnan(sigmas).any() or torch.isinf(sigmas).any():
+        raise ValueError("sigmas must be finite")
+    if sigmas[-1] != 0:
+        sigmas = torch.cat([sigmas, sigmas.new_zeros(1)])
+    if (sigmas[:-1] <= 0).any():
+        raise ValueError("every sigma except the final 0 must be positive")
+    if not (sigmas[1:] < sigmas[:-1]).all():
+        raise ValueError(f"sigmas must be strictly decreasing, got {sigmas.tolist()}")
+    return sigmas
