@@ -1,0 +1,1 @@
+"""Inference-time control: objectives, targets, DITTO and DITTO-2."""

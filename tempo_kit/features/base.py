@@ -1,0 +1,41 @@
+"""The extractor contract: an ``nn.Module`` that declares what it reads and at what rate it writes.
+
+An extractor maps a generated output (mel frames, a waveform or latents) to a feature that a loss compares with a
+target. Declaring ``domain``, ``sample_rate`` and ``frame_rate`` lets a control loop check that a target and a
+prediction line up before any tensor math happens.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["DOMAINS", "Extractor"]
+
+DOMAINS = ("mel", "audio", "latent")
+
+
+class Extractor(nn.Module):
+    """Base class of feature extractors.
+
+    Attributes
+    ----------
+    domain : {"mel", "audio", "latent"}
+        What ``forward`` reads: model-space mel frames ``(batch, 1 or n_mels, ..., frames)``, a waveform
+        ``(batch, samples)`` or ``(batch, channels, samples)``, or latents ``(batch, channels, frames)``.
+    sample_rate : int or None
+        Audio sample rate the extractor assumes (also for mel input: the rate the mel frames were computed at).
+    frame_rate : float or None
+        Frames per second along the last axis of the output feature; ``None`` for time-less features (CLAP).
+    """
+
+    domain: str = "mel"
+    sample_rate: int | None = None
+    frame_rate: float | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def num_frames(self, n_input: int) -> int | None:
+        """Number of output frames for an input with ``n_input`` samples/frames on its last axis (``None`` if time-less)."""
+        return None

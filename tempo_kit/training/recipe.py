@@ -1,0 +1,68 @@
+"""The recipe contract: named loss terms per parameter group, and how often each group is updated.
+
+A recipe owns its networks (student, teacher, EMA targets, fake score, discriminator, ...). The trainer asks it, at
+each step, which parameter groups update now (:meth:`Recipe.active_groups`, from the declared
+:class:`UpdateRule` s), calls :meth:`Recipe.losses` to get ``{group: {term: scalar}}``, back-propagates the sum of each
+group's terms **into that group's parameters only** (``backward(inputs=params)``), steps that group's optimizer and
+finally calls :meth:`Recipe.after_step` (EMA target updates and the like).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import torch
+from torch import nn
+
+__all__ = ["UpdateRule", "Recipe"]
+
+
+@attrs.frozen(kw_only=True)
+class UpdateRule:
+    """Parameter group ``group`` is updated on steps where ``step % every == offset``, with its own optimizer settings.
+
+    ``lr``, ``betas`` and ``weight_decay`` configure the group's Adam(W) optimizer.
+    """
+
+    group: str
+    every: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    offset: int = 0
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+
+    def active(self, step: int) -> bool:
+        return step % self.every == self.offset % self.every
+
+
+class Recipe(nn.Module):
+    """Base class of training recipes. Subclasses set ``name`` and implement the three methods below.
+
+    Every trainable or frozen network the recipe uses is a submodule, so ``state_dict()`` checkpoints all of them.
+    """
+
+    name: str = "recipe"
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:  # pragma: no cover
+        """Trainable parameters by group name, e.g. ``{"generator": [...], "fake_score": [...]}``."""
+        raise NotImplementedError
+
+    def update_rules(self) -> list[UpdateRule]:  # pragma: no cover
+        """One :class:`UpdateRule` per parameter group."""
+        raise NotImplementedError
+
+    def losses(self, batch: Any, *, step: int, groups: frozenset[str],
+               generator: torch.Generator | None = None) -> dict[str, dict[str, torch.Tensor]]:  # pragma: no cover
+        """Loss terms for the groups that update at ``step``: ``{group: {term_name: scalar tensor}}``."""
+        raise NotImplementedError
+
+    def after_step(self, step: int) -> None:
+        """Called after the optimizers stepped (EMA targets, schedules). Default: nothing."""
+
+    def active_groups(self, step: int) -> frozenset[str]:
+        return frozenset(rule.group for rule in self.update_rules() if rule.active(step))
+
+    def student(self) -> nn.Module:  # pragma: no cover
+        """The network that is the result of the recipe (what gets exported / sampled)."""
+        raise NotImplementedError
