@@ -1,5 +1,44 @@
-"""Differentiable feature extractors (intensity, chroma, MFCC self-similarity, masks, CLAP)."""
+"""Differentiable feature extractors (intensity, chroma, MFCC self-similarity, masks, CLAP).
+
+Every extractor is an :class:`Extractor` (``nn.Module``) that declares ``domain``, ``sample_rate`` and ``frame_rate``.
+Mel-domain extractors read model-space mel frames ``(batch, n_mels, frames)`` (see :class:`tempo_kit.audio.MelSpec`);
+audio-domain ones read ``(batch, samples)``; both give the same frame rate.
+
+=====================  ==================================  =====================================  ===========
+registered name        class                               output                                 loss
+=====================  ==================================  =====================================  ===========
+``intensity``          :class:`Intensity`                  ``(batch, frames)`` dB                 mse/pearson
+``chroma``             :class:`LogChroma`                  ``(batch, 12, frames)`` log-probs      nll
+``structure``          :class:`MFCCSelfSimilarity`         ``(batch, frames, frames)`` in [-1,1]  mse
+``outpainting`` ...    :class:`MaskedReconstruction`       ``(batch, n_mels, selected frames)``   mse
+``looping-free``       :class:`LoopFree`                   ``(batch, n_mels, overlap)``           mse vs 0
+``clap``               :class:`ClapEmbedding` (lazy)       ``(batch, dim)`` unit vectors          cosine
+=====================  ==================================  =====================================  ===========
+"""
 
 from .base import DOMAINS, Extractor
+from .chroma import LogChroma, melody_accuracy
+from .intensity import Intensity
+from .masks import LoopFree, MaskedReconstruction, seconds_to_frames, time_mask
+from .structure import MFCCSelfSimilarity
 
-__all__ = ["DOMAINS", "Extractor"]
+__all__ = [
+    "DOMAINS",
+    "Extractor",
+    "Intensity",
+    "LogChroma",
+    "LoopFree",
+    "MFCCSelfSimilarity",
+    "MaskedReconstruction",
+    "melody_accuracy",
+    "seconds_to_frames",
+    "time_mask",
+]
+
+
+def __getattr__(name):  # CLAP pulls in nothing heavy until a model is loaded, but keep it out of the import graph
+    if name in ("ClapEmbedding", "ClapLogMel"):
+        from . import clap
+
+        return getattr(clap, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

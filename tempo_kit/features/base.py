@@ -39,3 +39,11 @@ class Extractor(nn.Module):
     def num_frames(self, n_input: int) -> int | None:
         """Number of output frames for an input with ``n_input`` samples/frames on its last axis (``None`` if time-less)."""
         return None
+
+    def check_rates(self, *, sample_rate: float | None = None, frame_rate: float | None = None) -> None:
+        """Raise ``ValueError`` if a target's sample or frame rate differs from this extractor's (``None``: unknown)."""
+        for what, theirs, ours in (("sample rate", sample_rate, self.sample_rate),
+                                   ("frame rate", frame_rate, self.frame_rate)):
+            if theirs is not None and ours is not None and abs(float(theirs) - float(ours)) > 1e-4 * float(ours):
+                raise ValueError(f"{type(self).__name__} works at a {what} of {float(ours):g} but the target was made "
+                                 f"at {float(theirs):g}; rebuild the target at the extractor's rate")

@@ -1,0 +1,341 @@
+"""Differentiable spectral front end: ``torch.stft`` plus librosa filterbanks stored as non-persistent buffers.
+
+Every module reads a waveform ``(..., samples)`` and returns ``(..., bins, frames)`` with time last, exactly like
+librosa (``melspectrogram``, ``chroma_stft(tuning=0)``, ``mfcc``; see ``tests/test_audio_spectral.py`` for the parity
+checks). Filterbanks are built once with librosa in float64, stored as float32 buffers that are not saved in a
+``state_dict``, and cast to the input's dtype and device on the fly, so a module works on any device without ``.to()``.
+Pad modes are explicit (librosa >= 0.10 pads with zeros, ``pad_mode="constant"``; nnAudio and HF use ``"reflect"``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "PAD_MODES",
+    "CQTChroma",
+    "Chroma",
+    "MFCC",
+    "MelSpectrogram",
+    "Spectrogram",
+    "dct_matrix",
+    "power_to_db",
+]
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+_TINY = float(np.finfo(np.float32).tiny)  # librosa.util.tiny for float32: the threshold of util.normalize
+
+
+def _buffer(module: nn.Module, name: str, value) -> None:
+    module.register_buffer(name, torch.as_tensor(np.asarray(value), dtype=torch.float32), persistent=False)
+
+
+def _like(buffer: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return buffer.to(device=x.device, dtype=x.dtype if x.is_floating_point() else buffer.dtype)
+
+
+def power_to_db(
+    S: torch.Tensor, *, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0
+) -> torch.Tensor:
+    """Power to decibels like ``librosa.power_to_db``: ``10 log10(max(S, amin) / ref)``, floored ``top_db`` below the max.
+
+    Parameters
+    ----------
+    S : Tensor, shape ``(..., bins, frames)``
+        Power spectrogram (non-negative).
+    ref, amin : float
+        Reference power and the smallest power kept (the clamp keeps the log finite; its gradient is zero below it).
+    top_db : float or None
+        Floor relative to the maximum. librosa takes the maximum over the whole array; here it is taken per item
+        over the last two axes, so batching does not couple items.
+
+    Returns
+    -------
+    Tensor, same shape as ``S``, in dB.
+    """
+    if amin <= 0:
+        raise ValueError(f"power_to_db: amin must be positive, got {amin}")
+    log_spec = 10.0 * torch.log10(S.clamp_min(amin)) - 10.0 * math.log10(max(amin, ref))
+    if top_db is not None:
+        if top_db < 0:
+            raise ValueError(f"power_to_db: top_db must be non-negative, got {top_db}")
+        peak = log_spec.amax(dim=(-2, -1), keepdim=True) if log_spec.ndim >= 2 else log_spec.max()
+        log_spec = torch.maximum(log_spec, peak - top_db)
+    return log_spec
+
+
+def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """DCT-II matrix with orthonormal scaling, ``(n_out, n_in)``: ``D @ v == scipy.fft.dct(v, type=2, norm="ortho")[:n_out]``."""
+    k = np.arange(n_out)[:, None]
+    n = np.arange(n_in)[None, :]
+    D = np.cos(np.pi * k * (2 * n + 1) / (2 * n_in)) * np.sqrt(2.0 / n_in)
+    D[0] /= np.sqrt(2.0)
+    return D
+
+
+class Spectrogram(nn.Module):
+    """STFT magnitude raised to ``power`` (2: power spectrogram), as ``librosa.stft`` + ``np.abs(...) ** power``.
+
+    Parameters
+    ----------
+    n_fft, hop_length : int
+        FFT size and hop in samples.
+    win_length : int, optional
+        Window length (default ``n_fft``); a shorter Hann window is zero-padded to ``n_fft`` at the centre.
+    center : bool
+        Pad ``n_fft // 2`` samples on both sides so frame ``t`` is centred at sample ``t * hop_length``.
+    pad_mode : {"constant", "reflect", "replicate", "circular"}
+        Padding used when ``center`` (librosa's default is ``"constant"``).
+    power : float
+        Exponent of the magnitude. For ``power != 2`` the magnitude is ``sqrt(|X|^2 + eps)`` so silence has a finite
+        gradient.
+    eps : float
+        Added inside the square root for ``power != 2``.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_fft: int = 2048,
+        hop_length: int = 512,
+        win_length: int | None = None,
+        center: bool = True,
+        pad_mode: str = "constant",
+        power: float = 2.0,
+        eps: float = 1e-12,
+    ):
+        super().__init__()
+        win_length = n_fft if win_length is None else win_length
+        if pad_mode not in PAD_MODES:
+            raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+        if not 0 < win_length <= n_fft or hop_length <= 0:
+            raise ValueError(f"need 0 < win_length <= n_fft and hop_length > 0, got {win_length}, {n_fft}, {hop_length}")
+        if power <= 0:
+            raise ValueError(f"power must be positive, got {power}")
+        self.n_fft, self.hop_length, self.win_length = int(n_fft), int(hop_length), int(win_length)
+        self.center, self.pad_mode, self.power, self.eps = bool(center), pad_mode, float(power), float(eps)
+        _buffer(self, "window", torch.hann_window(win_length, periodic=True, dtype=torch.float64))
+
+    @property
+    def n_freq(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def num_frames(self, n_samples: int) -> int:
+        """Frames produced for ``n_samples`` input samples."""
+        if self.center:
+            return 1 + n_samples // self.hop_length
+        return 1 + (n_samples - self.n_fft) // self.hop_length
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """``(..., samples) -> (..., n_fft // 2 + 1, frames)``."""
+        if y.ndim == 0 or not y.is_floating_point():
+            raise ValueError(f"Spectrogram expects a floating waveform (..., samples), got {tuple(y.shape)} {y.dtype}")
+        if not self.center and y.shape[-1] < self.n_fft:
+            raise ValueError(f"waveform has {y.shape[-1]} samples, fewer than n_fft={self.n_fft} (center=False)")
+        lead = y.shape[:-1]
+        X = torch.stft(
+            y.reshape(-1, y.shape[-1]),
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=_like(self.window, y),
+            center=self.center,
+            pad_mode=self.pad_mode,
+            return_complex=True,
+        )
+        P = torch.view_as_real(X).square().sum(-1)
+        if self.power != 2.0:
+            P = (P + self.eps) ** (self.power / 2.0)
+        return P.reshape(*lead, *P.shape[-2:])
+
+
+class _FilterbankFrontEnd(nn.Module):
+    """A :class:`Spectrogram` followed by a fixed ``(bins, n_freq)`` filterbank buffer ``fb``."""
+
+    def __init__(self, *, fb: np.ndarray, **stft):
+        super().__init__()
+        self.spectrogram = Spectrogram(**stft)
+        _buffer(self, "fb", fb)
+
+    def num_frames(self, n_samples: int) -> int:
+        return self.spectrogram.num_frames(n_samples)
+
+    def from_spectrogram(self, S: torch.Tensor) -> torch.Tensor:
+        """Apply the filterbank to a spectrogram ``(..., n_freq, frames) -> (..., bins, frames)``."""
+        return torch.einsum("bf,...ft->...bt", _like(self.fb, S), S)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.from_spectrogram(self.spectrogram(y))
+
+
+class MelSpectrogram(_FilterbankFrontEnd):
+    """Mel spectrogram, ``librosa.feature.melspectrogram`` on ``torch.stft``.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Sample rate in Hz.
+    n_mels, fmin, fmax, htk, norm
+        As ``librosa.filters.mel`` (``fmax=None`` means ``sample_rate / 2``).
+    **stft
+        ``n_fft``, ``hop_length``, ``win_length``, ``center``, ``pad_mode``, ``power`` of :class:`Spectrogram`.
+
+    ``forward``: waveform ``(..., samples) -> (..., n_mels, frames)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 22050,
+        n_mels: int = 128,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        htk: bool = False,
+        norm: str | float | None = "slaney",
+        **stft,
+    ):
+        import librosa
+
+        n_fft = stft.get("n_fft", 2048)
+        fb = librosa.filters.mel(
+            sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm, dtype=np.float64
+        )
+        super().__init__(fb=fb, **stft)
+        self.sample_rate, self.n_mels = int(sample_rate), int(n_mels)
+
+
+class Chroma(_FilterbankFrontEnd):
+    """STFT chromagram, ``librosa.feature.chroma_stft(tuning=0)``, with an optional high-pass.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Sample rate in Hz.
+    n_chroma : int
+        Pitch classes (12).
+    highpass_hz : float, optional
+        Cutoff of an ideal (brick-wall) spectral high-pass applied before the chroma filterbank: STFT bins below it
+        are dropped. ``None`` (default) keeps all bins, as librosa does.
+    norm : {inf, None}
+        ``inf`` divides each frame by its maximum (librosa's default; frames whose maximum is below the float32
+        ``tiny`` stay unnormalized, as in ``librosa.util.normalize``); ``None`` returns the raw chroma energy.
+    **stft
+        :class:`Spectrogram` arguments (``power=2`` as in librosa).
+
+    ``forward``: waveform ``(..., samples) -> (..., n_chroma, frames)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 22050,
+        n_chroma: int = 12,
+        highpass_hz: float | None = None,
+        norm: float | None = math.inf,
+        **stft,
+    ):
+        import librosa
+
+        n_fft = stft.get("n_fft", 2048)
+        fb = librosa.filters.chroma(sr=sample_rate, n_fft=n_fft, n_chroma=n_chroma, tuning=0.0, dtype=np.float64)
+        if highpass_hz is not None:
+            if not 0 <= highpass_hz < sample_rate / 2:
+                raise ValueError(f"highpass_hz must lie in [0, {sample_rate / 2}), got {highpass_hz}")
+            fb = fb * (librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft) >= highpass_hz)[None, :]
+        if norm not in (math.inf, None):
+            raise ValueError(f"norm must be inf or None, got {norm!r}")
+        super().__init__(fb=fb, **stft)
+        self.sample_rate, self.n_chroma, self.highpass_hz, self.norm = int(sample_rate), n_chroma, highpass_hz, norm
+
+    def from_spectrogram(self, S: torch.Tensor) -> torch.Tensor:
+        chroma = super().from_spectrogram(S)
+        if self.norm is None:
+            return chroma
+        peak = chroma.abs().amax(dim=-2, keepdim=True)
+        return chroma / torch.where(peak < _TINY, torch.ones_like(peak), peak)
+
+
+class CQTChroma(nn.Module):
+    """Constant-Q chromagram in the manner of ``librosa.feature.chroma_cqt`` on nnAudio's ``CQT1992v2``.
+
+    nnAudio is imported when the module is built. The CQT magnitude ``(n_bins)`` is folded to ``n_chroma`` classes with
+    ``librosa.filters.cq_to_chroma`` and each frame is divided by its maximum. The CQT kernels differ from librosa's
+    recursive CQT, so values agree with ``chroma_cqt`` only approximately.
+
+    ``forward``: waveform ``(..., samples) -> (..., n_chroma, frames)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 22050,
+        hop_length: int = 512,
+        fmin: float = 32.70319566257483,  # C1
+        n_octaves: int = 7,
+        bins_per_octave: int = 36,
+        n_chroma: int = 12,
+        pad_mode: str = "constant",
+        normalize: bool = True,
+    ):
+        super().__init__()
+        import librosa
+        from nnAudio.features import CQT1992v2
+
+        n_bins = n_octaves * bins_per_octave
+        self.cqt = CQT1992v2(
+            sr=sample_rate, hop_length=hop_length, fmin=fmin, n_bins=n_bins, bins_per_octave=bins_per_octave,
+            output_format="Magnitude", center=True, pad_mode=pad_mode, verbose=False,
+        )
+        _buffer(self, "fb", librosa.filters.cq_to_chroma(n_bins, bins_per_octave=bins_per_octave, n_chroma=n_chroma,
+                                                         fmin=fmin))
+        self.sample_rate, self.hop_length, self.normalize = int(sample_rate), int(hop_length), normalize
+
+    def num_frames(self, n_samples: int) -> int:
+        return 1 + n_samples // self.hop_length
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        lead = y.shape[:-1]
+        C = self.cqt(y.reshape(-1, y.shape[-1]))  # (batch, n_bins, frames)
+        chroma = torch.einsum("cb,nbt->nct", _like(self.fb, C), C)
+        if self.normalize:
+            peak = chroma.amax(dim=-2, keepdim=True)
+            chroma = chroma / torch.where(peak < _TINY, torch.ones_like(peak), peak)
+        return chroma.reshape(*lead, *chroma.shape[-2:])
+
+
+class MFCC(nn.Module):
+    """MFCCs like ``librosa.feature.mfcc``: ``DCT-II_ortho(power_to_db(mel))[:n_mfcc]`` (Davis & Mermelstein 1980).
+
+    Parameters
+    ----------
+    n_mfcc : int
+        Coefficients kept (librosa: 20).
+    top_db : float or None
+        Floor of the dB conversion relative to each item's maximum (librosa: 80).
+    **mel
+        :class:`MelSpectrogram` arguments (librosa's ``mfcc`` uses ``n_mels=128``).
+
+    ``forward``: waveform ``(..., samples) -> (..., n_mfcc, frames)``; :meth:`from_db` takes a log-mel in dB.
+    """
+
+    def __init__(self, *, n_mfcc: int = 20, top_db: float | None = 80.0, **mel):
+        super().__init__()
+        self.mel = MelSpectrogram(**mel)
+        if not 0 < n_mfcc <= self.mel.n_mels:
+            raise ValueError(f"n_mfcc must lie in [1, n_mels={self.mel.n_mels}], got {n_mfcc}")
+        self.n_mfcc, self.top_db = int(n_mfcc), top_db
+        _buffer(self, "dct", dct_matrix(n_mfcc, self.mel.n_mels))
+
+    def num_frames(self, n_samples: int) -> int:
+        return self.mel.num_frames(n_samples)
+
+    def from_db(self, S_db: torch.Tensor) -> torch.Tensor:
+        """``(..., n_mels, frames)`` log-mel in dB -> ``(..., n_mfcc, frames)``."""
+        return torch.einsum("cm,...mt->...ct", _like(self.dct, S_db), S_db)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.from_db(power_to_db(self.mel(y), top_db=self.top_db))

@@ -1,0 +1,104 @@
+"""Melody: log-chroma over 12 pitch classes, used with NLL against per-frame pitch classes (DITTO Sec. 4, "Melody").
+
+``f(x) = log(C / sum_c C + 1e-8)`` where ``C`` is the chroma energy of the (optionally high-passed) signal, so the
+output is a per-frame log-distribution that ``NLLLoss`` can use directly (algorithms.md 6.7, pitfall 4).
+
+* audio: STFT chroma (``librosa.filters.chroma``, ``tuning=0``) of the power spectrum with the model-space STFT;
+* mel frames: the mel power is spread back onto the STFT bins (each band's mean power, interpolated by the same
+  triangles: ``P_k ~ sum_m tri_m(k) mel_m / sum_k' fb[m, k']``), then the same chroma filterbank applies. This is a
+  fixed ``(12, n_mels)`` matrix; high mel bands span several semitones, so mel chroma is blurrier than STFT chroma
+  above a few kHz, where melodic energy is mostly harmonics anyway.
+
+The high-pass (default at middle C, 261.6 Hz, as Music ControlNet's melody extractor) is an ideal spectral one: STFT
+bins below the cutoff are dropped before the chroma filterbank, identically in both paths.
+"""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import torch
+
+from ..audio.mel import MelSpec
+from ..audio.spectral import Chroma
+from ._common import add_dither, as_audio, as_mel, check_domain
+from .base import Extractor
+
+__all__ = ["LogChroma", "melody_accuracy"]
+
+MIDDLE_C_HZ = 261.6255653005986
+
+
+class LogChroma(Extractor):
+    """Per-frame log pitch-class distribution ``(batch, 12, frames)``.
+
+    Parameters
+    ----------
+    domain : {"mel", "audio"}
+        Model-space mel ``(batch, n_mels, frames)`` or waveform ``(batch, samples)``.
+    mel : MelSpec
+        Model space (sample rate, STFT, hop, mel filterbank).
+    highpass_hz : float or None
+        Ideal spectral high-pass before the chroma; ``None`` keeps everything.
+    eps : float
+        Added inside the log (``log(p + eps)``); the energy normaliser adds ``1e-10`` for silence.
+    dither : float
+        Fixed dither on audio input (audio path only).
+    """
+
+    def __init__(
+        self,
+        *,
+        domain: str = "mel",
+        mel: MelSpec = MelSpec(),
+        highpass_hz: float | None = MIDDLE_C_HZ,
+        eps: float = 1e-8,
+        dither: float = 1e-5,
+    ):
+        super().__init__()
+        self.domain, self.mel, self.eps, self.dither = check_domain(domain), mel, float(eps), float(dither)
+        self.sample_rate, self.frame_rate, self.highpass_hz = mel.sample_rate, mel.frame_rate, highpass_hz
+        self.chroma = Chroma(sample_rate=mel.sample_rate, n_fft=mel.n_fft, hop_length=mel.hop_length,
+                             center=mel.center, pad_mode=mel.pad_mode, highpass_hz=highpass_hz, norm=None)
+        fb = mel.mel_filterbank()  # (n_mels, n_freq), slaney
+        edges = librosa.mel_frequencies(n_mels=mel.n_mels + 2, fmin=mel.fmin, fmax=mel.fmax)
+        enorm = 2.0 / (edges[2:] - edges[:-2])
+        spread = fb.T / (enorm * np.maximum(fb.sum(axis=1), 1e-12))[None, :]  # (n_freq, n_mels)
+        mel_to_chroma = self.chroma.fb.double().numpy() @ spread
+        self.register_buffer("mel_to_chroma", torch.as_tensor(mel_to_chroma, dtype=torch.float32), persistent=False)
+
+    def num_frames(self, n_input: int) -> int:
+        return n_input if self.domain == "mel" else self.mel.num_frames(n_input)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw chroma energy ``(batch, 12, frames)``."""
+        if self.domain == "mel":
+            power = self.mel.from_model(as_mel(x, self.mel))
+            return torch.einsum("cm,bmt->bct", self.mel_to_chroma.to(power), power)
+        return self.chroma(add_dither(as_audio(x), self.dither))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        C = self.energy(x)
+        return torch.log(C / (C.sum(dim=1, keepdim=True) + 1e-10) + self.eps)
+
+
+def melody_accuracy(log_chroma: torch.Tensor, pitch_classes: torch.Tensor, *, ignore_index: int | None = None):
+    """Fraction of frames whose most likely pitch class equals the target (DITTO's "overall accuracy").
+
+    Parameters
+    ----------
+    log_chroma : Tensor, shape ``(batch, 12, frames)``
+    pitch_classes : Tensor, shape ``(frames,)`` or ``(batch, frames)``, integers in 0..11
+    ignore_index : int, optional
+        Target value marking frames without a note; those frames are not counted.
+
+    Returns
+    -------
+    Tensor, shape ``(batch,)``: accuracy in [0, 1] per item.
+    """
+    from ..losses import check_pitch_classes
+
+    target = check_pitch_classes(log_chroma, pitch_classes, ignore_index=ignore_index)
+    hit = (log_chroma.argmax(dim=1) == target).float()
+    valid = torch.ones_like(hit) if ignore_index is None else (target != ignore_index).float()
+    return (hit * valid).sum(-1) / valid.sum(-1).clamp_min(1.0)

@@ -1,0 +1,139 @@
+"""Control losses ``loss(feature, target) -> scalar``: MSE, NLL, cosine and Pearson (DITTO Sec. 4, App. C; DITTO-2 5.4).
+
+Every loss validates its target before any tensor math: NaN or infinite values, a wrong number of frames on the last
+axis, shapes that do not broadcast, and (for NLL) pitch classes outside ``0..n_classes-1`` raise ``ValueError`` with
+the offending sizes. A target may be unbatched (it is broadcast over the batch) or carry the batch axis.
+
+``reduction``: ``"mean"`` (default, the mean over batch items of the per-item loss), ``"sum"`` or ``"none"``
+(``(batch,)``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["check_pitch_classes", "check_target", "cosine", "mse", "nll", "pearson"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(per_item: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return per_item.mean()
+    if reduction == "sum":
+        return per_item.sum()
+    if reduction == "none":
+        return per_item
+    raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def check_target(feature: torch.Tensor, target, *, name: str = "target") -> torch.Tensor:
+    """Return ``target`` as a tensor like ``feature`` after checking values, frame count and broadcasting.
+
+    Raises
+    ------
+    ValueError
+        NaN/inf in the target, a different length of the last (time or feature) axis, or shapes that do not broadcast.
+    """
+    target = torch.as_tensor(target)
+    if target.is_floating_point() and not bool(torch.isfinite(target).all()):
+        bad = int((~torch.isfinite(target)).sum())
+        raise ValueError(f"{name} contains NaN or infinite values ({bad} of {target.numel()} entries)")
+    target = target.to(device=feature.device, dtype=feature.dtype)
+    if target.ndim == 0 or feature.ndim == 0:
+        raise ValueError(f"{name} and feature need at least one axis, got shapes {tuple(target.shape)} and "
+                         f"{tuple(feature.shape)}")
+    if target.shape[-1] != feature.shape[-1]:
+        raise ValueError(f"{name} has length {target.shape[-1]} on its last axis but the feature has "
+                         f"{feature.shape[-1]} (target shape {tuple(target.shape)}, feature shape "
+                         f"{tuple(feature.shape)})")
+    try:
+        shape = torch.broadcast_shapes(target.shape, feature.shape)
+    except RuntimeError:
+        shape = None
+    if shape != feature.shape:
+        raise ValueError(f"{name} of shape {tuple(target.shape)} does not match feature of shape "
+                         f"{tuple(feature.shape)} (an unbatched target must equal the feature's shape without batch)")
+    return target
+
+
+def _per_item(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(x.shape[0], -1) if x.ndim > 1 else x[None]
+
+
+def mse(feature: torch.Tensor, target, *, reduction: str = "mean") -> torch.Tensor:
+    """Mean squared error per item, ``mean((f - y)^2)`` (DITTO intensity, structure, painting, looping)."""
+    target = check_target(feature, target)
+    return _reduce(_per_item((feature - target).square()).mean(-1), reduction)
+
+
+def cosine(feature: torch.Tensor, target, *, eps: float = 1e-8, reduction: str = "mean") -> torch.Tensor:
+    """``1 - cos(f, y)`` per item over all non-batch axes (DITTO-2 Sec. 5.4, CLAP text adherence)."""
+    target = check_target(feature, target).expand_as(feature)
+    f, y = _per_item(feature), _per_item(target)
+    cos = (f * y).sum(-1) / torch.sqrt(f.square().sum(-1) * y.square().sum(-1) + eps)
+    return _reduce(1.0 - cos, reduction)
+
+
+def pearson(feature: torch.Tensor, target, *, eps: float = 1e-8, reduction: str = "mean") -> torch.Tensor:
+    """Negative Pearson correlation ``-rho(f, y)`` per item over all non-batch axes (DITTO App. C)."""
+    target = check_target(feature, target).expand_as(feature)
+    f, y = _per_item(feature), _per_item(target)
+    f, y = f - f.mean(-1, keepdim=True), y - y.mean(-1, keepdim=True)
+    rho = (f * y).sum(-1) / torch.sqrt(f.square().sum(-1) * y.square().sum(-1) + eps)
+    return _reduce(-rho, reduction)
+
+
+def check_pitch_classes(log_probs: torch.Tensor, target, *, ignore_index: int | None = None) -> torch.Tensor:
+    """Validate per-frame class targets for ``log_probs (batch, classes, frames)``; return a long tensor.
+
+    Raises
+    ------
+    ValueError
+        A non-integer or NaN target, classes outside ``0..classes-1`` (other than ``ignore_index``), or a frame
+        count different from the feature's.
+    """
+    if log_probs.ndim != 3:
+        raise ValueError(f"expected log-probabilities (batch, classes, frames), got shape {tuple(log_probs.shape)}")
+    target = torch.as_tensor(target)
+    if target.is_floating_point():
+        if not bool(torch.isfinite(target).all()):
+            raise ValueError("pitch-class target contains NaN or infinite values")
+        if not bool((target == target.round()).all()):
+            raise ValueError("pitch-class target must hold integers (pitch classes 0-11), got fractional values")
+    elif target.dtype == torch.bool:
+        raise ValueError("pitch-class target must hold integers (pitch classes 0-11), got booleans")
+    target = target.long().to(log_probs.device)
+    n_classes, n_frames = log_probs.shape[1], log_probs.shape[2]
+    if target.ndim not in (1, 2) or target.shape[-1] != n_frames:
+        raise ValueError(f"pitch-class target has shape {tuple(target.shape)} but the feature has {n_frames} frames;"
+                         f" expected ({n_frames},) or (batch, {n_frames})")
+    if target.ndim == 2 and target.shape[0] not in (1, log_probs.shape[0]):
+        raise ValueError(f"pitch-class target has batch {target.shape[0]} but the feature has batch "
+                         f"{log_probs.shape[0]}")
+    valid = target if ignore_index is None else target[target != ignore_index]
+    bad = valid[(valid < 0) | (valid >= n_classes)]
+    if bad.numel():
+        raise ValueError(f"pitch classes must lie in 0..{n_classes - 1}; got {sorted(set(bad.tolist()))[:8]}"
+                         + ("" if ignore_index is None else f" (ignore_index={ignore_index})"))
+    return target.expand(log_probs.shape[0], n_frames)
+
+
+def nll(log_probs: torch.Tensor, target, *, ignore_index: int | None = None, reduction: str = "mean") -> torch.Tensor:
+    """Negative log-likelihood of per-frame pitch classes under log-chroma ``(batch, 12, frames)`` (DITTO melody).
+
+    Parameters
+    ----------
+    log_probs : Tensor, shape ``(batch, classes, frames)``
+        Per-frame log-probabilities (see :class:`tempo_kit.features.LogChroma`).
+    target : Tensor, shape ``(frames,)`` or ``(batch, frames)``
+        Integer pitch classes in ``0..classes-1``.
+    ignore_index : int, optional
+        Target value for frames without a note (they do not count).
+    """
+    target = check_pitch_classes(log_probs, target, ignore_index=ignore_index)
+    per_frame = F.nll_loss(log_probs, target, reduction="none",
+                           ignore_index=-100 if ignore_index is None else ignore_index)
+    valid = torch.ones_like(per_frame) if ignore_index is None else (target != ignore_index).to(per_frame)
+    return _reduce(per_frame.sum(-1) / valid.sum(-1).clamp_min(1.0), reduction)
