@@ -1,0 +1,159 @@
+"""The documentation is tested: every hook is documented with its exact signature, every code block marked runnable
+runs, every public module has an API page, and ``mkdocs build --strict`` passes.
+
+A runnable block is a ```` ```python ```` fence whose previous line is exactly ``<!-- runnable -->`` (invisible on the
+rendered page). Each block runs on its own, in a fresh namespace, with a temporary directory as working directory.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import pkgutil
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tempo_kit
+from tempo_kit import hookspecs
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+HOOKS_PAGE = DOCS / "plugins" / "hooks.md"
+MARKER = "<!-- runnable -->"
+# Packages whose modules are implementation details of the CLI or the registry, not public API.
+NOT_API = {"tempo_kit.builtins", "tempo_kit.commands", "tempo_kit.__main__"}
+
+
+# -- hook documentation ---------------------------------------------------------------------------------------------
+def _hookspecs() -> dict[str, object]:
+    marker = f"{hookspecs.hookspec.project_name}_spec"
+    return {name: fn for name, fn in vars(hookspecs).items() if inspect.isfunction(fn) and hasattr(fn, marker)}
+
+
+def test_there_are_hookspecs():
+    assert len(_hookspecs()) >= 5, "hookspec discovery found too few hooks; the marker lookup is broken"
+
+
+@pytest.mark.parametrize("name", sorted(_hookspecs()))
+def test_hook_is_documented_with_its_signature(name):
+    text = HOOKS_PAGE.read_text()
+    signature = f"{name}{inspect.signature(_hookspecs()[name])}"
+    assert re.search(rf"^#+ .*`?{re.escape(name)}`?", text, re.M), f"docs/plugins/hooks.md has no heading for {name}"
+    assert signature in text, f"docs/plugins/hooks.md does not show the exact signature `{signature}`"
+
+
+def test_hooks_page_documents_no_stale_hook():
+    documented = set(re.findall(r"^#+ .*?`?(register_\w+)`?", HOOKS_PAGE.read_text(), re.M))
+    stale = documented - set(_hookspecs())
+    assert not stale, f"docs/plugins/hooks.md documents hooks that tempo_kit.hookspecs does not define: {sorted(stale)}"
+
+
+# -- runnable code blocks -------------------------------------------------------------------------------------------
+def runnable_blocks(root: Path = DOCS) -> list[tuple[str, str]]:
+    """``(id, code)`` of every block marked runnable under ``root``; a marker not followed by a python fence is an error."""
+    blocks = []
+    for path in sorted(root.rglob("*.md")):
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if line.strip() != MARKER:
+                continue
+            where = f"{path.relative_to(root)}:{i + 1}"
+            fence = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            if not re.fullmatch(r"```py(thon)?(\s.*)?", fence):
+                raise ValueError(f"{where}: '{MARKER}' must be followed directly by a ```python fence, got {fence!r}")
+            end = next((j for j in range(i + 2, len(lines)) if lines[j].strip() == "```"), None)
+            if end is None:
+                raise ValueError(f"{where}: unterminated code block")
+            blocks.append((where, "\n".join(lines[i + 2:end])))
+    return blocks
+
+
+def test_block_parser_finds_marked_blocks_only(tmp_path):
+    (tmp_path / "page.md").write_text(
+        "text\n<!-- runnable -->\n```python\nx = 1\n```\n\n```python\nnot run\n```\n<!-- runnable -->\n```python\ny = 2\n```\n"
+    )
+    assert [code for _, code in runnable_blocks(tmp_path)] == ["x = 1", "y = 2"]
+    (tmp_path / "bad.md").write_text("<!-- runnable -->\n\n```python\nz = 3\n```\n")
+    with pytest.raises(ValueError, match="bad.md:1"):
+        runnable_blocks(tmp_path)
+
+
+BLOCKS = runnable_blocks()
+
+
+def test_docs_have_runnable_blocks():
+    assert len(BLOCKS) >= 5
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("code", [code for _, code in BLOCKS], ids=[where for where, _ in BLOCKS])
+def test_runnable_block(code, tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__docs__"}
+    exec(compile(code, "<docs block>", "exec"), namespace)
+
+
+# -- API reference coverage -----------------------------------------------------------------------------------------
+def _public_modules() -> list[str]:
+    found = []
+    for info in pkgutil.walk_packages(tempo_kit.__path__, "tempo_kit.", onerror=lambda name: None):
+        parts = info.name.split(".")
+        if any(p.startswith("_") for p in parts[1:]) or any(info.name.startswith(n) for n in NOT_API):
+            continue
+        found.append(info.name)
+    return found
+
+
+def test_every_public_module_has_an_api_page():
+    text = "\n".join(p.read_text() for p in (DOCS / "reference").rglob("*.md"))
+    documented = set(re.findall(r"^::: (tempo_kit[\w.]*)", text, re.M))
+    missing = [m for m in _public_modules()
+               if not any(m == d or m.startswith(d + ".") or d.startswith(m + ".") for d in documented)]
+    assert not missing, f"modules without a '::: module' block under docs/reference/: {missing}"
+
+
+# -- the site builds ------------------------------------------------------------------------------------------------
+@pytest.mark.timeout(300)
+def test_mkdocs_build_strict(tmp_path):
+    mkdocs = shutil.which("mkdocs", path=str(Path(sys.executable).parent)) or shutil.which("mkdocs")
+    if mkdocs is None:
+        pytest.skip("mkdocs is not installed (install the 'docs' extra)")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    result = subprocess.run([mkdocs, "build", "--strict", "-d", str(tmp_path / "site")], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=280)
+    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
+    assert (tmp_path / "site" / "index.html").exists()
+
+
+# -- the plugin on "Writing a plugin" works as printed --------------------------------------------------------------
+def _titled_files(page: Path) -> dict[str, str]:
+    """Code blocks with ``title="path"`` in their info string, by path."""
+    text = page.read_text()
+    return {m["title"]: m["code"] for m in re.finditer(
+        r'^```\w+ title="(?P<title>[^"]+)"\n(?P<code>.*?)^```$', text, re.M | re.S)}
+
+
+def test_plugin_page_builds_a_working_plugin(tmp_path):
+    import tomllib
+
+    files = _titled_files(DOCS / "plugins" / "writing.md")
+    assert {"pyproject.toml", "test_brightness.py"} <= {Path(p).name for p in files}
+    for rel, code in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(code)
+    package = tmp_path / Path(next(iter(files))).parts[0]
+    entry_points = tomllib.loads((package / "pyproject.toml").read_text())["project"]["entry-points"]["tempo_kit"]
+    assert (package / f"{entry_points['brightness']}.py").exists(), "the entry point must name the plugin module"
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(package)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
