@@ -184,6 +184,8 @@ class MelSpectrogram(_FilterbankFrontEnd):
     **stft
         ``n_fft``, ``hop_length``, ``win_length``, ``center``, ``pad_mode``, ``power`` of :class:`Spectrogram`.
 
+    Notes
+    -----
     ``forward``: waveform ``(..., samples) -> (..., n_mels, frames)``.
     """
 
@@ -226,6 +228,8 @@ class Chroma(_FilterbankFrontEnd):
     **stft
         :class:`Spectrogram` arguments (``power=2`` as in librosa).
 
+    Notes
+    -----
     ``forward``: waveform ``(..., samples) -> (..., n_chroma, frames)``.
     """
 
@@ -266,6 +270,8 @@ class CQTChroma(nn.Module):
     ``librosa.filters.cq_to_chroma`` and each frame is divided by its maximum. The CQT kernels differ from librosa's
     recursive CQT, so values agree with ``chroma_cqt`` only approximately.
 
+    Notes
+    -----
     ``forward``: waveform ``(..., samples) -> (..., n_chroma, frames)``.
     """
 
@@ -319,6 +325,8 @@ class MFCC(nn.Module):
     **mel
         :class:`MelSpectrogram` arguments (librosa's ``mfcc`` uses ``n_mels=128``).
 
+    Notes
+    -----
     ``forward``: waveform ``(..., samples) -> (..., n_mfcc, frames)``; :meth:`from_db` takes a log-mel in dB.
     """
 

@@ -52,6 +52,8 @@ class ClapLogMel(nn.Module):
     crop : {"center", "start"}
         Deterministic crop of long clips in ``rand_trunc`` mode (``"tile"`` is handled by :class:`ClapEmbedding`).
 
+    Notes
+    -----
     ``forward(y)``: ``(batch, samples)`` at 48 kHz -> ``(input_features, is_longer)`` with ``is_longer`` of shape
     ``(batch, 1)``. All items of a batch have the same length, hence take the same branch.
     """

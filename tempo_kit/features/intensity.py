@@ -46,6 +46,8 @@ class Intensity(Extractor):
     dither : float
         Standard deviation of the fixed dither added to audio input (audio path only).
 
+    Notes
+    -----
     ``forward``: ``(batch, frames)`` in dB at ``frame_rate`` frames/s.
     """
 
