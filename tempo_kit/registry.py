@@ -7,7 +7,7 @@ Environment variables
 ``TEMPO_KIT_STRICT_PLUGINS``
     ``1`` makes a plugin that fails to load or register an error instead of a warning.
 ``TEMPO_KIT_TRACE_PLUGINS``
-    ``1`` prints every hook call to stderr.
+    ``1`` prints every plugin load and hook call to stderr.
 """
 
 from __future__ import annotations
@@ -114,11 +114,9 @@ class Registry:
 
     def __init__(self, *, load_entry_points: bool = True, plugins: Iterable[Any] = (), strict: bool | None = None):
         self.strict = _truthy(os.environ.get("TEMPO_KIT_STRICT_PLUGINS")) if strict is None else strict
+        self.trace = _truthy(os.environ.get("TEMPO_KIT_TRACE_PLUGINS"))
         self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
         self.pm.add_hookspecs(hookspecs)
-        if _truthy(os.environ.get("TEMPO_KIT_TRACE_PLUGINS")):
-            self.pm.trace.root.setwriter(lambda msg: print(msg, end="", file=sys.stderr))
-            self.pm.enable_tracing()
         self.failed: dict[str, str] = {}
         for module_name in BUILTIN_PLUGINS:
             self.pm.register(importlib.import_module(module_name), name=module_name)
@@ -126,7 +124,6 @@ class Registry:
             self._load_entry_points()
         for plugin in plugins:
             self._add(lambda p=plugin: p, getattr(plugin, "__name__", None) or repr(plugin))
-        self.pm.check_pending()
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         self._collect()
 
@@ -138,10 +135,22 @@ class Registry:
             raise PluginLoadError(message) from exc
         warnings.warn(message, PluginLoadWarning, stacklevel=3)
 
+    def _log(self, message: str) -> None:
+        if self.trace:
+            print(f"tempo_kit plugins: {message}", file=sys.stderr)
+
     def _add(self, load: Callable[[], Any], name: str) -> None:
+        self._log(f"loading {name!r}")
         try:
-            self.pm.register(load(), name=name)
+            plugin = load()
+            self.pm.register(plugin, name=name)
         except Exception as exc:  # a broken plugin must never break the rest
+            self._fail(name, exc, "load")
+            return
+        try:  # a hook implementation without a matching spec (e.g. a misspelt hook name)
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self.pm.unregister(plugin)
             self._fail(name, exc, "load")
 
     def _load_entry_points(self) -> None:
@@ -164,8 +173,11 @@ class Registry:
                              _kind=kind, _plugin=plugin) -> None:
                     self._register(_kind, name, factory, _plugin, description)
 
+                # pluggy lets an implementation accept a subset of the spec's arguments
+                available = {"register": register, "context": HookContext(kind=kind, registry=self)}
+                self._log(f"calling {plugin}.register_{kind}")
                 try:
-                    impl.function(register=register, context=HookContext(kind=kind, registry=self))
+                    impl.function(**{arg: available[arg] for arg in impl.argnames})
                 except DuplicateComponentError:
                     raise
                 except Exception as exc:

@@ -19,6 +19,7 @@ Samplers are frozen attrs value objects holding only their hyper-parameters; the
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, ClassVar
 
 import attrs
@@ -67,7 +68,10 @@ class Sampler:
         generator: torch.Generator | None = None,
         grad: GradStrategy | str | None = None,
     ) -> torch.Tensor:
-        sigmas = self.schedule.sigmas(sigmas) if isinstance(sigmas, int) else user_sigmas(sigmas)
+        if isinstance(sigmas, numbers.Integral) and not isinstance(sigmas, bool):
+            sigmas = self.schedule.sigmas(int(sigmas))
+        else:
+            sigmas = user_sigmas(sigmas)
         sigmas = sigmas.to(x_T.device)
         n_steps = sigmas.numel() - 1
         if self.needs_noise:
@@ -78,6 +82,7 @@ class Sampler:
                     f"noise must have shape ({n_steps}, {', '.join(map(str, x_T.shape))}) for {n_steps} steps, "
                     f"got {tuple(noise.shape)}"
                 )
+            noise = noise.to(device=x_T.device, dtype=x_T.dtype)
 
         def one_step(x: torch.Tensor, i: int) -> torch.Tensor:
             return self.step(model, x, sigmas[i], sigmas[i + 1], cond=cond,
