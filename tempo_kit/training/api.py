@@ -1,0 +1,118 @@
+"""``tempo_kit.training.distill``: build a recipe, its networks and its data from a config, and train it.
+
+A config (TOML or JSON file, or a dict) has these tables, all but ``train`` optional::
+
+    recipe = "edm"                  # or the CLI's positional argument / distill(recipe=...)
+    [train]                         # TrainConfig fields: steps, batch_size, out_dir, bf16, ema_decay, ...
+    [data]                          # name = "mixture" (toy ring; components, radius, std) or "tensors" (path, key)
+    [model]                         # a fresh network: model = "dit" | "block-mlp" | plugin name, plus its config
+    [recipe_args]                   # keyword arguments of the recipe factory; "teacher", "net", "student",
+                                    # "generator", "fake_score" given as a path load a saved model folder,
+                                    # given as a table ({model = "dit", ...}) build a fresh one
+
+``[model]`` is passed to the recipe as ``net``. A recipe factory is looked up in the registry (``"recipes"`` kind), so a
+plugin's recipe is trained exactly like a built-in one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig, load_config
+from .data import MixtureData, TensorData
+from .trainer import Trainer, TrainResult
+
+__all__ = ["distill", "build_recipe", "build_data", "init_distributed", "NET_KEYS"]
+
+#: Recipe arguments that name networks: a string is a saved-model folder, a dict a fresh model spec.
+NET_KEYS = ("net", "teacher", "student", "generator", "fake_score")
+
+
+def _resolve_net(key: str, value: Any) -> Any:
+    from ..models.io import build_model, load_model
+
+    if isinstance(value, (str, os.PathLike)):
+        path = Path(value)
+        if not path.exists():
+            raise FileNotFoundError(f"{key} checkpoint not found: {str(path)!r} (expected a folder written by save_model "
+                                    f"or a training run's 'student' folder)")
+        return load_model(path)
+    if isinstance(value, dict):
+        return build_model(value)
+    return value
+
+
+def build_recipe(name: str, **kwargs: Any):
+    """Build the registered recipe ``name``; network arguments (:data:`NET_KEYS`) may be paths or model specs."""
+    from ..registry import get, get_registry
+
+    get_registry().entry("recipes", name)  # unknown recipe: error listing the valid names, before loading networks
+    kwargs = {k: _resolve_net(k, v) if k in NET_KEYS else v for k, v in kwargs.items()}
+    return get("recipes", name, **kwargs)
+
+
+def build_data(spec: dict[str, Any] | None):
+    """A batch source from a ``[data]`` table: ``mixture`` (ring: components, radius, std) or ``tensors`` (path, key)."""
+    from ..toy import GaussianMixture
+
+    spec = dict(spec or {"name": "mixture"})
+    name = spec.pop("name", "mixture")
+    if name == "mixture":
+        return MixtureData(mixture=GaussianMixture.ring(**spec))
+    if name == "tensors":
+        if "path" not in spec:
+            raise ValueError("[data] name = 'tensors' needs a path to a safetensors file")
+        return TensorData.from_file(spec.pop("path"), **spec)
+    raise ValueError(f"unknown data source {name!r}; built-in sources: 'mixture', 'tensors' (or pass data= in Python)")
+
+
+def init_distributed() -> bool:
+    """Initialize ``torch.distributed`` from torchrun's environment (gloo on CPU, NCCL with CUDA); False if not under torchrun."""
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return dist.is_initialized()
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
+    return True
+
+
+def distill(recipe: str | None = None, config: str | os.PathLike | dict[str, Any] | None = None, *, data: Any = None,
+            resume: bool = True, **train_overrides: Any) -> TrainResult:
+    """Train ``recipe`` as described by ``config`` (path or dict); returns the :class:`TrainResult`.
+
+    Parameters
+    ----------
+    recipe : str, optional
+        Registered recipe name; defaults to the config's ``recipe`` entry.
+    config : path or dict
+        See the module docstring.
+    data : optional
+        A batch source overriding the config's ``[data]`` table.
+    resume : bool
+        Continue from ``out_dir``'s checkpoint when one exists.
+    **train_overrides
+        ``TrainConfig`` fields overriding ``[train]`` (e.g. ``steps=10``).
+    """
+    cfg = dict(load_config(config) if isinstance(config, (str, os.PathLike)) else (config or {}))
+    known = {"recipe", "train", "data", "model", "recipe_args"}
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        raise ValueError(f"unknown config section(s) {unknown}; valid: {sorted(known)}")
+    name = recipe or cfg.get("recipe")
+    if not name:
+        raise ValueError("no recipe given: pass recipe=... or set recipe = \"...\" in the config")
+    train = TrainConfig.from_dict({**cfg.get("train", {}), **train_overrides})
+    init_distributed()
+    kwargs = dict(cfg.get("recipe_args", {}))
+    if "model" in cfg:
+        kwargs["net"] = dict(cfg["model"])
+    built = build_recipe(name, **kwargs)
+    source = data if data is not None else build_data(cfg.get("data"))
+    return Trainer(recipe=built, data=source, config=train).fit(resume=resume)

@@ -1,0 +1,89 @@
+"""Training configuration: a frozen attrs value object, and TOML / JSON config files."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+__all__ = ["TrainConfig", "load_config"]
+
+
+def _positive(instance, attribute, value):
+    if value is not None and value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class TrainConfig:
+    """How the trainer runs a recipe (what it optimizes is the recipe's business).
+
+    Parameters
+    ----------
+    steps : int
+        Total optimizer steps (resuming continues up to this number).
+    batch_size : int
+        Global batch size; under torchrun each rank gets ``batch_size / world_size`` samples.
+    seed : int
+        Seeds the data and noise generators (randomness is a function of ``seed``, ``step`` and ``rank``).
+    grad_clip : float or None
+        Max gradient norm per parameter group (None: no clipping).
+    ema_decay : float or None
+        Evaluation EMA of the student (None: off).
+    bf16 : bool
+        Run the recipe's forward passes under bfloat16 autocast.
+    optimizer : {"adamw", "adam"}
+    out_dir : str or None
+        Checkpoints, loss log and plot, exported student. None: keep nothing on disk.
+    checkpoint_every : int
+        Also checkpoint every this many steps (0: only at the end).
+    log_every : int
+        Log per-term losses every this many steps.
+    progress : bool
+        Show a tqdm progress bar.
+    device : str
+        ``"cpu"``, ``"cuda"``, or ``"auto"`` (CUDA when available; under torchrun ``cuda:LOCAL_RANK``).
+    """
+
+    steps: int = attrs.field(validator=_positive)
+    batch_size: int = attrs.field(validator=_positive)
+    seed: int = 0
+    grad_clip: float | None = attrs.field(default=1.0, validator=_positive)
+    ema_decay: float | None = attrs.field(default=None)
+    bf16: bool = False
+    optimizer: str = attrs.field(default="adamw", validator=attrs.validators.in_(("adam", "adamw")))
+    out_dir: str | None = None
+    checkpoint_every: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    log_every: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    progress: bool = True
+    device: str = "cpu"
+
+    @ema_decay.validator
+    def _check_ema(self, attribute, value):
+        if value is not None and not 0 <= value < 1:
+            raise ValueError(f"ema_decay must lie in [0, 1), got {value}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """Build from a ``[train]`` table; unknown keys are an error that lists the valid ones."""
+        valid = {a.name for a in attrs.fields(cls)}
+        unknown = sorted(set(data) - valid)
+        if unknown:
+            raise ValueError(f"unknown [train] option(s) {unknown}; valid options: {sorted(valid)}")
+        return cls(**data)
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a TOML (``.toml``) or JSON (``.json``) config file into a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {str(path)!r}")
+    if path.suffix == ".toml":
+        return tomllib.loads(path.read_text())
+    if path.suffix == ".json":
+        return json.loads(path.read_text())
+    raise ValueError(f"config file must end in .toml or .json, got {str(path)!r}")

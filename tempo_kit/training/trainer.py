@@ -1,0 +1,319 @@
+"""One trainer for every recipe: per-group optimizers and update schedules, EMA, bf16, checkpoints, torchrun.
+
+At step ``s`` the trainer
+
+1. draws the global batch from the data source with a generator seeded by ``(seed, s)`` and keeps this rank's shard;
+2. asks the recipe for ``{group: {term: loss}}`` for the groups active at ``s`` (their :class:`UpdateRule` s), with a
+   noise generator seeded by ``(seed, s, rank)``, under bf16 autocast if configured;
+3. back-propagates each group's summed terms into **that group's parameters only** (``backward(inputs=params)``), so
+   a generator loss never leaves gradients in the fake score and vice versa;
+4. averages gradients over ranks, clips each group's gradient norm and steps each active group's optimizer;
+5. calls ``recipe.after_step(s)`` (EMA targets ...) and updates the evaluation EMA of the student.
+
+Distributed training. Under ``torchrun`` (``torch.distributed`` initialized; gloo on CPU, NCCL on GPU) every rank draws
+the same global batch and takes its contiguous shard, parameters are broadcast from rank 0 at start, and after
+backward the gradients of the active groups are all-reduced (summed, divided by the world size) in one flat buffer
+per group. This is exactly DDP's gradient averaging; it is used instead of wrapping modules in
+``DistributedDataParallel`` because recipes run several networks in several roles per step, back-propagate into
+selected groups with ``backward(inputs=...)`` and alternate groups between steps (Presto-S: 5 fake-score updates per
+generator update), none of which DDP's per-module reducer hooks support without ``find_unused_parameters`` and
+``no_sync`` gymnastics. Rank 0 writes checkpoints, logs and plots; all ranks read the checkpoint on resume (shared
+filesystem).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import as_batch_source, shard_batch, to_device
+from .ema import EMA
+from .recipe import Recipe
+
+__all__ = ["Trainer", "TrainResult", "seed_for", "plot_losses"]
+
+CHECKPOINT = "checkpoint.safetensors"
+LOG = "losses.jsonl"
+PLOT = "losses.png"
+
+
+def seed_for(*numbers: int) -> int:
+    """A well-mixed 63-bit seed from integers (numpy ``SeedSequence``), e.g. ``seed_for(seed, step, stream, rank)``."""
+    return int(np.random.SeedSequence([int(n) for n in numbers]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+@attrs.frozen(kw_only=True)
+class TrainResult:
+    """What :meth:`Trainer.fit` returns: the step reached, the per-step loss records and where things were saved."""
+
+    step: int
+    history: list[dict[str, float]]
+    out_dir: str | None
+    seconds: float
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def plot_losses(log_path: str | Path, png_path: str | Path) -> None:
+    """Plot every logged term against the step (log scale where all values are positive) to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    if not records:
+        return
+    keys = sorted({k for r in records for k in r if k not in ("step", "time")})
+    fig, ax = plt.subplots(figsize=(7, 4))
+    positive = True
+    for key in keys:
+        pts = [(r["step"], r[key]) for r in records if key in r and math.isfinite(r[key])]
+        if pts:
+            ax.plot(*zip(*pts), label=key, lw=1)
+            positive &= all(v > 0 for _, v in pts)
+    if positive:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
+class Trainer:
+    """Run a :class:`~tempo_kit.training.Recipe` (see module docstring for what one step does).
+
+    Parameters
+    ----------
+    recipe : Recipe
+    data : BatchSource, callable or Tensor
+        ``sample_batch(batch_size, generator) -> batch`` (see :mod:`tempo_kit.training.data`).
+    config : TrainConfig
+    """
+
+    def __init__(self, *, recipe: Recipe, data: Any, config: TrainConfig):
+        self.recipe = recipe
+        self.data = as_batch_source(data)
+        self.config = config
+        self.rank, self.world_size = _world()
+        if config.batch_size % self.world_size:
+            raise ValueError(f"batch_size {config.batch_size} is not divisible by the world size {self.world_size}")
+        self.device = self._device(config.device)
+        recipe.to(self.device)
+        self.groups = recipe.param_groups()
+        rules = recipe.update_rules()
+        names = [r.group for r in rules]
+        if sorted(names) != sorted(self.groups) or len(set(names)) != len(names):
+            raise ValueError(f"recipe {recipe.name!r}: update_rules cover groups {names}, param_groups has {sorted(self.groups)}")
+        shared = self._shared_params()
+        if shared:
+            raise ValueError(f"recipe {recipe.name!r}: parameter groups {shared} share parameters")
+        opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        self.optimizers = {
+            r.group: opt_cls(self.groups[r.group], lr=r.lr, betas=r.betas, weight_decay=r.weight_decay) for r in rules
+        }
+        self.ema = EMA(module=recipe.student(), decay=config.ema_decay) if config.ema_decay is not None else None
+        self.step = 0
+        self.out_dir = Path(config.out_dir) if config.out_dir else None
+
+    # -- setup -------------------------------------------------------------------------------------------------
+    def _device(self, name: str) -> torch.device:
+        if name == "auto":
+            if torch.cuda.is_available():
+                return torch.device("cuda", torch.cuda.current_device())
+            return torch.device("cpu")
+        return torch.device(name)
+
+    def _shared_params(self) -> list[str]:
+        seen: dict[int, str] = {}
+        clashes = []
+        for name, params in self.groups.items():
+            for p in params:
+                if id(p) in seen and seen[id(p)] != name:
+                    clashes.append(f"{seen[id(p)]}/{name}")
+                seen[id(p)] = name
+        return sorted(set(clashes))
+
+    def _broadcast(self) -> None:
+        if self.world_size > 1:
+            for t in list(self.recipe.parameters()) + list(self.recipe.buffers()):
+                dist.broadcast(t.data, src=0)
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out_dir / CHECKPOINT if self.out_dir else None
+
+    def save(self, path: str | Path | None = None) -> Path | None:
+        """Write a checkpoint (rank 0 only; other ranks wait)."""
+        path = Path(path) if path else self.checkpoint_path
+        if path is not None and self.rank == 0:
+            save_checkpoint(path, recipe=self.recipe, optimizers=self.optimizers, step=self.step,
+                            seed=self.config.seed, ema=self.ema)
+        if self.world_size > 1:
+            dist.barrier()
+        return path
+
+    def load(self, path: str | Path | None = None) -> int:
+        """Restore a checkpoint; returns the step it holds."""
+        path = Path(path) if path else self.checkpoint_path
+        if path is None:
+            raise ValueError("no checkpoint path: set config.out_dir or pass a path")
+        info = load_checkpoint(path, recipe=self.recipe, optimizers=self.optimizers, ema=self.ema, device=self.device)
+        self.step = info["step"]
+        return self.step
+
+    # -- one step ----------------------------------------------------------------------------------------------
+    def _autocast(self):
+        if not self.config.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+    def _batch(self, step: int) -> Any:
+        gen = torch.Generator().manual_seed(seed_for(self.config.seed, step, 0))
+        batch = self.data.sample_batch(self.config.batch_size, gen)
+        return to_device(shard_batch(batch, self.rank, self.world_size), self.device)
+
+    def train_step(self) -> dict[str, float]:
+        """Run step ``self.step`` and advance; returns the logged values (``group/term`` and ``group/total``)."""
+        step = self.step
+        rules = [r for r in self.recipe.update_rules() if r.active(step)]
+        active = frozenset(r.group for r in rules)
+        batch = self._batch(step)
+        noise = torch.Generator(device=self.device).manual_seed(seed_for(self.config.seed, step, 1, self.rank))
+        with self._autocast():
+            losses = self.recipe.losses(batch, step=step, groups=active, generator=noise)
+        if set(losses) != set(active):
+            raise RuntimeError(f"recipe {self.recipe.name!r} returned losses for {sorted(losses)} at step {step}, "
+                               f"but the active groups are {sorted(active)}")
+        totals = {}
+        for r in rules:
+            terms = losses[r.group]
+            if not terms:
+                raise RuntimeError(f"recipe {self.recipe.name!r} returned no loss terms for group {r.group!r}")
+            totals[r.group] = sum(t.float() for t in terms.values())
+        for p in self.recipe.parameters():
+            p.grad = None
+        for i, r in enumerate(rules):
+            params = [p for p in self.groups[r.group] if p.requires_grad]
+            totals[r.group].backward(inputs=params, retain_graph=i < len(rules) - 1)
+        for r in rules:
+            params = [p for p in self.groups[r.group] if p.requires_grad]
+            self._all_reduce(params)
+            if self.config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+            self.optimizers[r.group].step()
+        for p in self.recipe.parameters():
+            p.grad = None
+        self.recipe.after_step(step)
+        if self.ema is not None:
+            self.ema.update(self.recipe.student())
+        self.step += 1
+        record = {f"{g}/{k}": v.detach().float() for g, terms in losses.items() for k, v in terms.items()}
+        record.update({f"{g}/total": t.detach() for g, t in totals.items()} if any(len(losses[g]) > 1 for g in losses) else {})
+        return self._mean_over_ranks(record)
+
+    def _all_reduce(self, params: list[nn.Parameter]) -> None:
+        if self.world_size == 1 or not params:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad = flat[offset:offset + n].view_as(p).clone()
+            offset += n
+
+    def _mean_over_ranks(self, record: dict[str, torch.Tensor]) -> dict[str, float]:
+        keys = sorted(record)
+        values = torch.stack([record[k].reshape(()) for k in keys]) if keys else torch.zeros(0)
+        if self.world_size > 1 and keys:
+            dist.all_reduce(values)
+            values = values / self.world_size
+        return dict(zip(keys, values.tolist()))
+
+    # -- the loop ----------------------------------------------------------------------------------------------
+    def fit(self, *, resume: bool = False) -> TrainResult:
+        """Train up to ``config.steps`` steps; with ``resume`` continue from ``out_dir``'s checkpoint when there is one."""
+        cfg = self.config
+        start_time = time.perf_counter()
+        if resume and self.checkpoint_path is not None and self.checkpoint_path.is_file():
+            self.load()
+        self._broadcast()
+        log = self._open_log()
+        history: list[dict[str, float]] = []
+        bar = None
+        if cfg.progress and self.rank == 0:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=cfg.steps, initial=self.step, desc=f"distill {self.recipe.name}", unit="step")
+        try:
+            while self.step < cfg.steps:
+                record = {"step": self.step, **self.train_step()}
+                history.append(record)
+                if log is not None and (record["step"] % cfg.log_every == 0 or self.step == cfg.steps):
+                    record["time"] = round(time.perf_counter() - start_time, 4)
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(record.items())[1:4]}, refresh=False)
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
+                    self.save()
+        finally:
+            if bar is not None:
+                bar.close()
+            if log is not None:
+                log.close()
+        if self.out_dir is not None:
+            self.save()
+            self.export()
+        return TrainResult(step=self.step, history=history, out_dir=str(self.out_dir) if self.out_dir else None,
+                           seconds=time.perf_counter() - start_time)
+
+    def _open_log(self):
+        if self.out_dir is None or self.rank != 0:
+            return None
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path = self.out_dir / LOG
+        if path.is_file():  # drop records past the restored step (a run that died after its last checkpoint)
+            kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] < self.step]
+            path.write_text("".join(line + "\n" for line in kept))
+        return path.open("a")
+
+    def export(self) -> None:
+        """Rank 0: save the student (and its EMA) as loadable models and plot the loss log."""
+        if self.out_dir is None or self.rank != 0:
+            return
+        from ..models.io import save_model
+
+        try:
+            save_model(self.recipe.student(), self.out_dir / "student")
+            if self.ema is not None:
+                save_model(self.ema.module, self.out_dir / "student_ema")
+        except TypeError as exc:  # a custom network without a registry name: the checkpoint still has it
+            import warnings
+
+            warnings.warn(f"student not exported as a model folder ({exc}); its weights are in {CHECKPOINT}", stacklevel=2)
+        if (self.out_dir / LOG).is_file():
+            plot_losses(self.out_dir / LOG, self.out_dir / PLOT)
