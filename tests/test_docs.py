@@ -2,7 +2,8 @@
 runs, every public module has an API page, and ``mkdocs build --strict`` passes.
 
 A runnable block is a ```` ```python ```` fence whose previous line is exactly ``<!-- runnable -->`` (invisible on the
-rendered page). Each block runs on its own, in a fresh namespace, with a temporary directory as working directory.
+rendered page), or ``<!-- runnable: slow -->`` for a block that takes more than a few seconds (run with ``-m slow``).
+Each block runs on its own, in a fresh namespace, with a temporary directory as working directory.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tempo_kit import hookspecs
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 HOOKS_PAGE = DOCS / "plugins" / "hooks.md"
-MARKER = "<!-- runnable -->"
+MARKER = re.compile(r"<!-- runnable(?P<slow>: slow)? -->")
 # Packages whose modules are implementation details of the CLI or the registry, not public API.
 NOT_API = {"tempo_kit.builtins", "tempo_kit.commands", "tempo_kit.__main__"}
 
@@ -54,30 +55,33 @@ def test_hooks_page_documents_no_stale_hook():
 
 
 # -- runnable code blocks -------------------------------------------------------------------------------------------
-def runnable_blocks(root: Path = DOCS) -> list[tuple[str, str]]:
-    """``(id, code)`` of every block marked runnable under ``root``; a marker not followed by a python fence is an error."""
+def runnable_blocks(root: Path = DOCS) -> list[tuple[str, str, bool]]:
+    """``(id, code, slow)`` of every block marked runnable under ``root``; a marker not followed by a python fence is
+    an error."""
     blocks = []
     for path in sorted(root.rglob("*.md")):
         lines = path.read_text().splitlines()
         for i, line in enumerate(lines):
-            if line.strip() != MARKER:
+            marker = MARKER.fullmatch(line.strip())
+            if marker is None:
                 continue
             where = f"{path.relative_to(root)}:{i + 1}"
             fence = lines[i + 1].strip() if i + 1 < len(lines) else ""
             if not re.fullmatch(r"```py(thon)?(\s.*)?", fence):
-                raise ValueError(f"{where}: '{MARKER}' must be followed directly by a ```python fence, got {fence!r}")
+                raise ValueError(f"{where}: '{line.strip()}' must be followed directly by a ```python fence, got {fence!r}")
             end = next((j for j in range(i + 2, len(lines)) if lines[j].strip() == "```"), None)
             if end is None:
                 raise ValueError(f"{where}: unterminated code block")
-            blocks.append((where, "\n".join(lines[i + 2:end])))
+            blocks.append((where, "\n".join(lines[i + 2:end]), marker["slow"] is not None))
     return blocks
 
 
 def test_block_parser_finds_marked_blocks_only(tmp_path):
     (tmp_path / "page.md").write_text(
-        "text\n<!-- runnable -->\n```python\nx = 1\n```\n\n```python\nnot run\n```\n<!-- runnable -->\n```python\ny = 2\n```\n"
+        "text\n<!-- runnable -->\n```python\nx = 1\n```\n\n```python\nnot run\n```\n"
+        "<!-- runnable: slow -->\n```python\ny = 2\n```\n<!-- runnable: later -->\n```python\nz = 3\n```\n"
     )
-    assert [code for _, code in runnable_blocks(tmp_path)] == ["x = 1", "y = 2"]
+    assert [(code, slow) for _, code, slow in runnable_blocks(tmp_path)] == [("x = 1", False), ("y = 2", True)]
     (tmp_path / "bad.md").write_text("<!-- runnable -->\n\n```python\nz = 3\n```\n")
     with pytest.raises(ValueError, match="bad.md:1"):
         runnable_blocks(tmp_path)
@@ -90,8 +94,9 @@ def test_docs_have_runnable_blocks():
     assert len(BLOCKS) >= 5
 
 
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("code", [code for _, code in BLOCKS], ids=[where for where, _ in BLOCKS])
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("code", [pytest.param(code, id=where, marks=[pytest.mark.slow] if slow else [])
+                                  for where, code, slow in BLOCKS])
 def test_runnable_block(code, tmp_path, monkeypatch):
     import matplotlib
 
