@@ -146,7 +146,8 @@ def _titled_files(page: Path) -> dict[str, str]:
         r'^```\w+ title="(?P<title>[^"]+)"\n(?P<code>.*?)^```$', text, re.M | re.S)}
 
 
-def test_plugin_page_builds_a_working_plugin(tmp_path):
+def test_plugin_page_builds_a_working_plugin(tmp_path, monkeypatch):
+    import importlib
     import tomllib
 
     files = _titled_files(DOCS / "plugins" / "writing.md")
@@ -156,9 +157,15 @@ def test_plugin_page_builds_a_working_plugin(tmp_path):
         (tmp_path / rel).write_text(code)
     package = tmp_path / Path(next(iter(files))).parts[0]
     entry_points = tomllib.loads((package / "pyproject.toml").read_text())["project"]["entry-points"]["tempo_kit"]
-    assert (package / f"{entry_points['brightness']}.py").exists(), "the entry point must name the plugin module"
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package)],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(package)})
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout
+    module_name = entry_points["brightness"]
+    assert (package / f"{module_name}.py").exists(), "the entry point must name the plugin module"
+    monkeypatch.syspath_prepend(str(package))
+    for name in (module_name, "test_brightness"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    tests = importlib.import_module("test_brightness")
+    ran = [name for name in dir(tests) if name.startswith("test_")]
+    for name in ran:
+        getattr(tests, name)()
+    assert len(ran) == 3, ran
+    for name in (module_name, "test_brightness"):  # do not leak the temporary modules into other tests
+        sys.modules.pop(name, None)
