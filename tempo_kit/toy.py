@@ -4,7 +4,8 @@ For data ``x0 ~ sum_k pi_k N(mu_k, s_k^2 I)`` the noisy marginal at level ``sigm
 ``sum_k pi_k N(mu_k, (s_k^2 + sigma^2) I)`` and the ideal denoiser is
 ``E[x0 | x] = sum_k r_k(x) (mu_k + s_k^2 / (s_k^2 + sigma^2) (x - mu_k))`` with posterior responsibilities ``r_k``.
 For a single Gaussian the probability-flow ODE is solved exactly by
-``x_s = mu + (x_t - mu) sqrt(s^2 + sigma_s^2) / sqrt(s^2 + sigma_t^2)``. These give samplers and distillation recipes
+``x_s = mu + (x_t - mu) sqrt(s^2 + sigma_s^2) / sqrt(s^2 + sigma_t^2)``; for a mixture it is integrated with RK4
+to well below sampling error. These give samplers and distillation recipes
 tests with known answers. Data tensors have shape ``(batch, dim)``.
 """
 
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from .denoisers import Denoiser
-from .jumps import Jump, ode_step
+from .jumps import Jump
 from .utils import append_dims, as_sigma
 
 __all__ = ["GaussianMixture", "ExactJump", "energy_distance"]
@@ -70,48 +71,70 @@ class GaussianMixture(Denoiser):
         z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
         return (self.means[k] + std[:, None] * z).to(dtype)
 
+    def _posterior(self, x: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Responsibilities ``r`` (B, K) and noisy-component variances ``s_k^2 + sigma^2`` (B, K), in float64."""
+        var = self.stds[None, :] ** 2 + sigma[:, None] ** 2
+        sq = ((x[:, None, :] - self.means[None]) ** 2).sum(-1)
+        logp = self.weights.log()[None] - 0.5 * sq / var - 0.5 * self.dim * var.log()
+        return logp.softmax(-1), var
+
     def forward(self, x: torch.Tensor, sigma, cond=None) -> torch.Tensor:
         sigma = as_sigma(sigma, x).to(torch.float64)
         xd = x.to(torch.float64)
-        var = self.stds[None, :] ** 2 + sigma[:, None] ** 2  # (B, K)
-        sq = ((xd[:, None, :] - self.means[None]) ** 2).sum(-1)  # (B, K)
-        logp = self.weights.log()[None] - 0.5 * sq / var - 0.5 * self.dim * var.log()
-        r = logp.softmax(-1)  # (B, K)
+        r, var = self._posterior(xd, sigma)
         shrink = self.stds[None, :] ** 2 / var  # (B, K)
         post = self.means[None] + shrink[..., None] * (xd[:, None, :] - self.means[None])  # (B, K, D)
         return (r[..., None] * post).sum(1).to(x.dtype)
+
+    def velocity(self, x: torch.Tensor, sigma) -> torch.Tensor:
+        """Probability-flow ODE velocity ``dx/dsigma = (x - D(x, sigma)) / sigma`` (Karras et al. 2022, Eq. 3), float64.
+
+        Written as ``sum_k r_k sigma (x - mu_k) / (s_k^2 + sigma^2)``, which stays finite at ``sigma = 0``.
+        """
+        sigma = as_sigma(sigma, x).to(torch.float64)
+        xd = x.to(torch.float64)
+        r, var = self._posterior(xd, sigma)
+        return ((r * sigma[:, None] / var)[..., None] * (xd[:, None, :] - self.means[None])).sum(1)
 
 
 class ExactJump(Jump):
     """The exact probability-flow-ODE jump ``x_t -> x_s`` for :class:`GaussianMixture` data.
 
-    Closed form for a single Gaussian; for a mixture the ODE is integrated with ``substeps`` Heun steps on a
-    Karras grid between the two levels (accurate to well below sampling error for the toy problems here).
+    Closed form for a single Gaussian. For a mixture the ODE is integrated with ``substeps`` classical Runge-Kutta
+    (RK4) steps, uniform in ``u = sigma^(1/3)`` (fine steps at low noise, where the responsibilities switch). Against the
+    exact 1-D quantile map (the flow preserves quantiles), 64 substeps from ``sigma = 80`` to 0 are accurate to about
+    2e-4 (max) and 1e-5 (mean) for components of std 0.2-0.5: far below the sampling error of any test here.
     """
 
     def __init__(self, *, data: GaussianMixture, substeps: int = 64):
         super().__init__(denoiser=data)
+        if substeps < 1:
+            raise ValueError(f"substeps must be >= 1, got {substeps}")
         self.substeps = substeps
 
     def forward(self, x, sigma_from, sigma_to, cond=None):
         data: GaussianMixture = self.denoiser
         t = as_sigma(sigma_from, x).to(torch.float64)
         s = as_sigma(sigma_to, x).to(torch.float64)
+        out = x.to(torch.float64)
         if data.means.shape[0] == 1:
             mu, var = data.means[0], data.stds[0] ** 2
             ratio = append_dims(((var + s**2) / (var + t**2)).sqrt(), x.ndim)
-            return (mu + (x.to(torch.float64) - mu) * ratio).to(x.dtype)
-        # Per-sample Karras grids from t to max(s, 1e-4), then a last step to s (Euler when s = 0).
-        rho = 7.0
-        lo = torch.minimum(s.clamp_min(1e-4), t) ** (1 / rho)
-        hi = t ** (1 / rho)
-        out = x.to(torch.float64)
-        levels = [(hi + k / self.substeps * (lo - hi)) ** rho for k in range(self.substeps + 1)] + [s]
-        for a, b in zip(levels[:-1], levels[1:]):
-            moving = a > b
-            if moving.any():
-                out = torch.where(append_dims(moving, out.ndim),
-                                  ode_step(data, out, torch.where(moving, a, a + 1), torch.where(moving, b, a + 1), None), out)
+            return (mu + (out - mu) * ratio).to(x.dtype)
+        rho = 3.0
+        u, h = t ** (1 / rho), (s ** (1 / rho) - t ** (1 / rho)) / self.substeps
+
+        def f(y: torch.Tensor, u: torch.Tensor) -> torch.Tensor:  # dx/du with sigma = u^rho
+            return data.velocity(y, u**rho) * append_dims(rho * u ** (rho - 1), y.ndim)
+
+        hb = append_dims(h, out.ndim)
+        for _ in range(self.substeps):
+            k1 = f(out, u)
+            k2 = f(out + hb / 2 * k1, u + h / 2)
+            k3 = f(out + hb / 2 * k2, u + h / 2)
+            k4 = f(out + hb * k3, u + h)
+            out = out + hb / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            u = u + h
         return out.to(x.dtype)
 
 
