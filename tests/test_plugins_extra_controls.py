@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -193,9 +194,11 @@ def _cli() -> list[str]:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("site")
-    _pip_install_target(PLUGIN, target)
-    return target
+    root = tmp_path_factory.mktemp("extra-controls")
+    source = root / "src"  # build from a copy: setuptools writes build/ and *.egg-info next to the sources
+    shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    _pip_install_target(source, root / "site")
+    return root / "site"
 
 
 def test_installed_plugin_is_listed_by_the_cli(installed):
