@@ -13,6 +13,8 @@ from tempo_kit.audio import Chroma, MelSpec  # noqa: E402
 from tempo_kit.data import MusicDataset, Renderer, build_dataset, load_notes  # noqa: E402
 from tempo_kit.data.build import from_int16  # noqa: E402
 from tempo_kit.data.corpus import list_pieces, tempo_bucket  # noqa: E402
+from tempo_kit.data.dataset import encode_tags  # noqa: E402
+from tempo_kit.training.data import split_batch  # noqa: E402
 
 try:
     Renderer()
@@ -126,11 +128,16 @@ def test_music_dataset_reads_clips_and_samples_batches(built):
     item = ds[0]
     assert item["mel"].dtype == torch.float32 and item["pitch_class"].shape == (256,)
     assert [ds.tag_vocab[f][i] for f, i in zip(ds.tag_vocab, item["tag_ids"].tolist())] == list(item["tags"].values())
-    batch = ds.sample_batch(5, generator=torch.Generator().manual_seed(3))
-    assert batch["mel"].shape == (5, 80, 256) and batch["pitch_class"].shape == (5, 256)
+    batch = ds.sample_batch(5, torch.Generator().manual_seed(3))
+    assert batch["x0"].shape == (5, 80, 256) and batch["pitch_class"].shape == (5, 256)
     assert batch["tag_ids"].shape == (5, 4) and len(batch["captions"]) == 5
-    same = ds.sample_batch(5, generator=torch.Generator().manual_seed(3))
-    assert torch.equal(batch["index"], same["index"]) and torch.equal(batch["mel"], same["mel"])
+    assert batch["cond"]["tags"].shape == (5, ds.num_tags) and (batch["cond"]["tags"].sum(1) == 4).all()
+    assert torch.equal(batch["cond"]["tags"], encode_tags([ds.records[i]["tags"] for i in batch["index"]],
+                                                            ds.tag_vocab))
+    same = ds.sample_batch(5, torch.Generator().manual_seed(3))
+    assert torch.equal(batch["index"], same["index"]) and torch.equal(batch["x0"], same["x0"])
+    x0, cond = split_batch(batch)
+    assert x0 is batch["x0"] and cond is batch["cond"]
     with_audio = MusicDataset(out, load_audio=True)
     assert with_audio.batch([0, 1])["audio"].shape == (2, 1, 256 * 512)
     splits = {r["split"] for r in rows}

@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("music21")
 from tempo_kit.data import MusicDataset, Renderer, build_dataset, caption, find_soundfont, list_pieces  # noqa: E402
+from tempo_kit.data.dataset import encode_tags  # noqa: E402
 from tempo_kit.data.corpus import NoteList, tempo_bucket, top_voice, unit_hash  # noqa: E402
 from tempo_kit.data.render import _events, midi_bytes  # noqa: E402
 
@@ -97,6 +98,16 @@ def test_missing_fluidsynth_says_what_to_install(tmp_path, monkeypatch):
         Renderer(soundfont=fake)
     with pytest.raises(RuntimeError, match="pyfluidsynth is unavailable"):
         Renderer(soundfont=fake, backend="pyfluidsynth")
+
+
+def test_encode_tags_multi_hot_and_errors():
+    vocab = {"instrument": ("flute", "organ"), "mode": ("major", "minor")}
+    assert encode_tags({"instrument": "organ", "mode": "major"}, vocab).tolist() == [[0, 1, 1, 0]]
+    assert encode_tags([{"mode": "minor"}, {}], vocab).tolist() == [[0, 0, 0, 1], [0, 0, 0, 0]]
+    with pytest.raises(ValueError, match="values: flute, organ"):
+        encode_tags({"instrument": "kazoo"}, vocab)
+    with pytest.raises(ValueError, match="fields: instrument, mode"):
+        encode_tags({"colour": "red"}, vocab)
 
 
 def test_music_dataset_errors(tmp_path):

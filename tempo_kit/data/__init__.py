@@ -5,7 +5,7 @@
 
 from .build import BuildReport, build_dataset, caption, model_mel
 from .corpus import COLLECTIONS, NoteList, Piece, list_pieces, load_notes, top_voice
-from .dataset import MusicDataset
+from .dataset import MusicDataset, encode_tags
 from .render import PROGRAMS, Renderer, find_soundfont
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Renderer",
     "build_dataset",
     "caption",
+    "encode_tags",
     "find_soundfont",
     "list_pieces",
     "load_notes",

@@ -11,6 +11,36 @@ import torch
 TAG_FIELDS = ("instrument", "collection", "tempo", "mode")
 
 
+def encode_tags(tags, vocab: dict) -> torch.Tensor:
+    """Multi-hot tag vectors for the DiT's ``cond={"tags": ...}``: one block per field of ``vocab``, in order.
+
+    Parameters
+    ----------
+    tags : dict or list of dict
+        ``{"instrument": "organ", "mode": "minor"}``; a field left out stays all-zero (unspecified).
+    vocab : dict of str to sequence of str
+        Field -> values (:attr:`MusicDataset.tag_vocab`, also stored in model cards).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (batch, sum of vocabulary sizes), float32 (batch = 1 for a single dict).
+    """
+    rows = [tags] if isinstance(tags, dict) else list(tags)
+    offsets, total = {}, 0
+    for field, values in vocab.items():
+        offsets[field], total = total, total + len(values)
+    out = torch.zeros(len(rows), total)
+    for i, row in enumerate(rows):
+        for field, value in row.items():
+            if field not in vocab:
+                raise ValueError(f"unknown tag field {field!r}; fields: {', '.join(vocab)}")
+            if value not in vocab[field]:
+                raise ValueError(f"unknown {field} {value!r}; values: {', '.join(vocab[field])}")
+            out[i, offsets[field] + list(vocab[field]).index(value)] = 1.0
+    return out
+
+
 class MusicDataset:
     """Clips of a built dataset, held in memory (float16 mel: ~41 kB per clip, 2,000 clips in ~82 MB).
 
@@ -37,6 +67,8 @@ class MusicDataset:
         Shape (n, frames), int8, top-voice pitch class from the score (0 = C), -1 where silent.
     tag_ids : torch.Tensor
         Shape (n, 4), int64, indices into ``tag_vocab`` in the order of :data:`TAG_FIELDS`.
+    tags : torch.Tensor
+        Shape (n, num_tags), float32 multi-hot (:func:`encode_tags`), the DiT's ``cond["tags"]``.
     sample_rate, hop_length : int
         Audio format; frame rate = sample_rate / hop_length.
     """
@@ -78,6 +110,12 @@ class MusicDataset:
         self.audio = torch.from_numpy(np.stack(audio)) if load_audio else None
         index = {f: {v: i for i, v in enumerate(vals)} for f, vals in self.tag_vocab.items()}
         self.tag_ids = torch.tensor([[index[f][r["tags"][f]] for f in TAG_FIELDS] for r in self.records])
+        self.tags = encode_tags([r["tags"] for r in self.records], self.tag_vocab)
+
+    @property
+    def num_tags(self) -> int:
+        """Length of the multi-hot tag vector (``DiTConfig(num_tags=...)``)."""
+        return self.tags.shape[1]
 
     @property
     def captions(self) -> list[str]:
@@ -89,7 +127,7 @@ class MusicDataset:
 
     def __getitem__(self, i: int) -> dict:
         """One clip: ``mel`` (n_mels, frames) float32, ``pitch_class`` (frames,) int64, ``tag_ids`` (4,), ``tags``,
-        ``caption``, ``id`` and, when loaded, ``audio`` (1, samples) float32 in [-1, 1]."""
+        ``tags`` (dict), ``caption``, ``id`` and, when loaded, ``audio`` (1, samples) float32 in [-1, 1]."""
         r = self.records[i]
         item = {"mel": self.mel[i].float(), "pitch_class": self.pitch_class[i].long(), "tag_ids": self.tag_ids[i],
                 "tags": dict(r["tags"]), "caption": r["caption"], "id": r["id"]}
@@ -98,23 +136,25 @@ class MusicDataset:
         return item
 
     def batch(self, indices: torch.Tensor) -> dict:
-        """Stack clips by index.
+        """Stack clips by index, in the trainer's batch format (``x0`` and ``cond``, see
+        :mod:`tempo_kit.training.data`) plus the clip annotations.
 
         Returns
         -------
         dict
-            ``mel`` (B, n_mels, frames) float32, ``pitch_class`` (B, frames) int64 (-1 silent), ``tag_ids`` (B, 4)
-            int64, ``index`` (B,), ``captions`` (list of B str) and, when loaded, ``audio`` (B, 1, samples) float32.
+            ``x0``: mel (B, n_mels, frames) float32; ``cond``: ``{"tags": (B, num_tags) multi-hot}``;
+            ``pitch_class`` (B, frames) int64 (-1 silent); ``tag_ids`` (B, 4) int64; ``index`` (B,); ``captions``
+            (list of B str) and, when loaded, ``audio`` (B, 1, samples) float32.
         """
         indices = torch.as_tensor(indices, dtype=torch.long)
-        out = {"mel": self.mel[indices].float(), "pitch_class": self.pitch_class[indices].long(),
-               "tag_ids": self.tag_ids[indices], "index": indices,
+        out = {"x0": self.mel[indices].float(), "cond": {"tags": self.tags[indices]},
+               "pitch_class": self.pitch_class[indices].long(), "tag_ids": self.tag_ids[indices], "index": indices,
                "captions": [self.records[i]["caption"] for i in indices.tolist()]}
         if self.audio is not None:
             out["audio"] = self.audio[indices].float().unsqueeze(1) / 32767
         return out
 
-    def sample_batch(self, batch_size: int, *, generator: torch.Generator | None = None) -> dict:
+    def sample_batch(self, batch_size: int, generator: torch.Generator | None = None) -> dict:
         """A training batch of clips drawn uniformly with replacement (see :meth:`batch` for the keys and shapes)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
