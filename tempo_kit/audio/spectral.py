@@ -2,7 +2,7 @@
 
 Every module reads a waveform ``(..., samples)`` and returns ``(..., bins, frames)`` with time last, exactly like
 librosa (``melspectrogram``, ``chroma_stft(tuning=0)``, ``mfcc``; see ``tests/test_audio_spectral.py`` for the parity
-checks). Filterbanks are built once with librosa in float64, stored as float32 buffers that are not saved in a
+checks). Filterbanks are built once with librosa in float64, stored as float64 buffers that are not saved in a
 ``state_dict``, and cast to the input's dtype and device on the fly, so a module works on any device without ``.to()``.
 Pad modes are explicit (librosa >= 0.10 pads with zeros, ``pad_mode="constant"``; nnAudio and HF use ``"reflect"``).
 """
@@ -31,7 +31,7 @@ _TINY = float(np.finfo(np.float32).tiny)  # librosa.util.tiny for float32: the t
 
 
 def _buffer(module: nn.Module, name: str, value) -> None:
-    module.register_buffer(name, torch.as_tensor(np.asarray(value), dtype=torch.float32), persistent=False)
+    module.register_buffer(name, torch.as_tensor(np.asarray(value), dtype=torch.float64), persistent=False)
 
 
 def _like(buffer: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -58,8 +58,8 @@ class MFCCSelfSimilarity(Extractor):
         super().__init__()
         self.domain, self.mel, self.eps, self.dither = check_domain(domain), mel, float(eps), float(dither)
         self.sample_rate, self.frame_rate = mel.sample_rate, mel.frame_rate
-        if smoothing not in (None, "auto") and not (isinstance(smoothing, int) and smoothing >= 1):
-            raise ValueError(f"smoothing must be None, 'auto' or a positive odd int, got {smoothing!r}")
+        if smoothing not in (None, "auto") and not (isinstance(smoothing, int) and smoothing >= 1 and smoothing % 2):
+            raise ValueError(f"smoothing must be None, 'auto' or a positive odd number of frames, got {smoothing!r}")
         self.smoothing, self.polyorder = smoothing, int(polyorder)
         if not 2 <= n_mfcc <= mel.n_mels:
             raise ValueError(f"n_mfcc must lie in [2, n_mels={mel.n_mels}], got {n_mfcc}")

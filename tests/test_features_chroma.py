@@ -1,0 +1,58 @@
+"""Melody log-chroma: pitch classes of rendered notes, log-probabilities, high-pass, accuracy helper."""
+
+import numpy as np
+import pytest
+import torch
+
+from tempo_kit.audio import MelSpec, render_notes
+from tempo_kit.features import LogChroma, melody_accuracy
+
+SPEC = MelSpec()
+
+
+@pytest.fixture(scope="module")
+def melody():
+    rng = np.random.default_rng(7)
+    pitches = rng.integers(60, 84, 24)
+    y = render_notes([(p, i * 0.25, i * 0.25 + 0.25, 0.6) for i, p in enumerate(pitches)], duration=6.0)
+    y = torch.from_numpy(y)[None]
+    n = SPEC.num_frames(y.shape[-1])
+    t = np.arange(n) / SPEC.frame_rate
+    target = torch.tensor([pitches[min(int(s / 0.25), 23)] % 12 for s in t])
+    return y, target
+
+
+@pytest.mark.parametrize("domain", ["mel", "audio"])
+def test_recovers_the_melody(melody, domain):
+    y, target = melody
+    ext = LogChroma(domain=domain)
+    out = ext(SPEC.to_model(y) if domain == "mel" else y)
+    assert out.shape == (1, 12, target.numel())
+    assert torch.allclose(out.exp().sum(1), torch.ones(1, target.numel()), atol=1e-5)  # log-probabilities
+    assert float(melody_accuracy(out, target)) > 0.85
+    wrong = (target + 6) % 12
+    assert float(melody_accuracy(out, wrong)) < 0.2
+
+
+def test_mel_and_audio_paths_agree_on_the_argmax(melody):
+    y, _ = melody
+    a = LogChroma(domain="audio")(y).argmax(1)
+    m = LogChroma(domain="mel")(SPEC.to_model(y)).argmax(1)
+    assert (a == m).float().mean() > 0.85
+
+
+def test_highpass_removes_a_bass_note():
+    y = torch.from_numpy(render_notes([(36, 0, 2, 0.8), (64, 0, 2, 0.2)], duration=2.0, n_harmonics=1))[None]
+    low = LogChroma(domain="audio", highpass_hz=None)(y).argmax(1)
+    high = LogChroma(domain="audio")(y).argmax(1)
+    assert (low == 0).float().mean() > 0.8  # C2 dominates without the high-pass
+    assert (high == 4).float().mean() > 0.8  # E4 is what remains above middle C
+
+
+def test_accuracy_helper_with_ignore_index():
+    log_probs = torch.log_softmax(torch.randn(2, 12, 10), dim=1)
+    target = log_probs.argmax(1)[0].clone()
+    acc = melody_accuracy(log_probs, target)
+    assert acc.shape == (2,) and float(acc[0]) == 1.0
+    target[:5] = -1
+    assert float(melody_accuracy(log_probs, target, ignore_index=-1)[0]) == 1.0
