@@ -9,3 +9,10 @@ python3 -m venv .venv
 spec="."
 [ -n "$extras" ] && spec=".[${extras}]"
 .venv/bin/python -m pip install --quiet -c constraints.txt -e "$spec"
+# The dataset builder and its tests (extras "data" or "dev") render through FluidSynth with Debian's General MIDI
+# soundfont; install both when missing and apt-get can run as root (no Qt: --no-install-recommends).
+if [[ ",$extras," =~ ,(data|dev), ]] && { ! command -v fluidsynth >/dev/null || [ ! -f /usr/share/sounds/sf2/TimGM6mb.sf2 ]; } \
+    && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        fluidsynth timgm6mb-soundfont; } || echo "warning: fluidsynth/timgm6mb-soundfont not installed; data tests will skip" >&2
+fi
