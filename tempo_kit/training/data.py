@@ -22,11 +22,11 @@ class BatchSource(Protocol):
 
 
 def split_batch(batch: Any) -> tuple[torch.Tensor, Any]:
-    """``(x0, cond)`` of a batch (a tensor, or a dict with ``"x0"`` and optional ``"cond"``)."""
+    """``(x0, cond)`` of a batch (a tensor, or a dict with ``"x0"`` (or ``"x"``) and optional ``"cond"``)."""
     if isinstance(batch, torch.Tensor):
         return batch, None
-    if isinstance(batch, dict) and "x0" in batch:
-        return batch["x0"], batch.get("cond")
+    if isinstance(batch, dict) and ("x0" in batch or "x" in batch):
+        return batch["x0" if "x0" in batch else "x"], batch.get("cond")
     raise TypeError(f"a batch must be a tensor or a dict with an 'x0' entry, got {type(batch).__name__}")
 
 
@@ -34,8 +34,7 @@ def shard_batch(batch: Any, rank: int, world_size: int) -> Any:
     """Rank ``rank``'s contiguous slice of a global batch (tensors, dicts, lists; non-batch values pass through)."""
     if world_size == 1:
         return batch
-    x0, _ = split_batch(batch)
-    n = x0.shape[0]
+    n = _batch_size(batch)
     if n % world_size:
         raise ValueError(f"global batch size {n} is not divisible by the world size {world_size}")
     size = n // world_size
@@ -51,6 +50,18 @@ def shard_batch(batch: Any, rank: int, world_size: int) -> Any:
         return v
 
     return take(batch)
+
+
+def _batch_size(batch: Any) -> int:
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0]
+    values = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (list, tuple)) else ()
+    for v in values:
+        try:
+            return _batch_size(v)
+        except TypeError:
+            continue
+    raise TypeError(f"cannot find a batch tensor in a {type(batch).__name__}")
 
 
 def to_device(batch: Any, device: torch.device) -> Any:

@@ -1,0 +1,178 @@
+"""The trainer: gradient routing per parameter group, exact resume, outputs, EMA, bf16, CLI and config errors."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from tempo_kit.cli import main as cli_main
+from tempo_kit.models import BlockMLP, BlockMLPConfig, CheckpointMismatchError, load_denoiser
+from tempo_kit.registry import UnknownComponentError
+from tempo_kit.training import MixtureData, Recipe, TrainConfig, Trainer, UpdateRule, distill
+from tempo_kit.training.recipes.edm import EDMRecipe
+
+TINY = {"model": "block-mlp", "width": 16, "depth": 3}
+
+
+class TwoGroups(Recipe):
+    """A generator/critic-style toy: "gen" and "critic" alternate; a frozen teacher takes part in both losses."""
+
+    name = "two-groups"
+
+    def __init__(self):
+        super().__init__()
+        self.gen, self.critic, self.teacher = nn.Linear(2, 2), nn.Linear(2, 1), nn.Linear(2, 2).requires_grad_(False)
+
+    def param_groups(self):
+        return {"gen": list(self.gen.parameters()), "critic": list(self.critic.parameters())}
+
+    def update_rules(self):
+        return [UpdateRule(group="critic", every=3, offset=0, lr=1e-2), UpdateRule(group="gen", every=3, offset=2, lr=1e-2)]
+
+    def losses(self, batch, *, step, groups, generator=None):
+        fake = self.gen(batch)
+        out = {}
+        if "critic" in groups:  # the critic's loss depends on the generator's output too
+            out["critic"] = {"score": (self.critic(fake) - self.critic(self.teacher(batch))).pow(2).mean()}
+        if "gen" in groups:
+            out["gen"] = {"adv": -self.critic(fake).mean(), "reg": (fake - self.teacher(batch)).pow(2).mean()}
+        return out
+
+    def student(self):
+        return self.gen
+
+
+def _snapshot(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(before, module):
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
+def test_only_active_groups_receive_gradients():
+    torch.manual_seed(0)
+    recipe = TwoGroups()
+    data = lambda n, g: torch.randn(n, 2, generator=g)  # noqa: E731
+    trainer = Trainer(recipe=recipe, data=data, config=TrainConfig(steps=6, batch_size=8, progress=False))
+    teacher = _snapshot(recipe.teacher)
+    expected = {0: "critic", 1: None, 2: "gen", 3: "critic", 4: None, 5: "gen"}
+    for step in range(6):
+        gen, critic = _snapshot(recipe.gen), _snapshot(recipe.critic)
+        record = trainer.train_step()
+        assert _changed(gen, recipe.gen) == (expected[step] == "gen"), step
+        assert _changed(critic, recipe.critic) == (expected[step] == "critic"), step
+        assert not _changed(teacher, recipe.teacher)
+        if expected[step] == "gen":
+            assert set(record) == {"gen/adv", "gen/reg", "gen/total"}
+    assert all(p.grad is None for p in recipe.parameters())
+
+
+class _Wrong(TwoGroups):
+    def losses(self, batch, *, step, groups, generator=None):
+        return {"gen": {"adv": self.gen(batch).mean()}}
+
+
+def test_recipe_contract_violations_are_errors():
+    data = lambda n, g: torch.randn(n, 2, generator=g)  # noqa: E731
+    trainer = Trainer(recipe=_Wrong(), data=data, config=TrainConfig(steps=1, batch_size=4, progress=False))
+    with pytest.raises(RuntimeError, match="active groups are \\['critic'\\]"):
+        trainer.train_step()
+
+
+def _edm(seed, **kw):
+    torch.manual_seed(seed)
+    return EDMRecipe(net=BlockMLP(config=BlockMLPConfig(width=16, depth=3)), lr=1e-2, **kw)
+
+
+def _losses(out_dir):
+    return [json.loads(line) for line in (out_dir / "losses.jsonl").read_text().splitlines()]
+
+
+def test_resume_is_exact(tmp_path):
+    cfg = dict(batch_size=16, progress=False, ema_decay=0.9, grad_clip=0.5)
+    full = _edm(0)
+    uninterrupted = Trainer(recipe=full, data=MixtureData(), config=TrainConfig(steps=7, out_dir=str(tmp_path / "a"), **cfg))
+    uninterrupted.fit()
+    # stop after 4 steps, then restart from the checkpoint with a differently initialized recipe
+    Trainer(recipe=_edm(0), data=MixtureData(), config=TrainConfig(steps=4, out_dir=str(tmp_path / "b"), **cfg)).fit()
+    resumed = _edm(123)
+    trainer = Trainer(recipe=resumed, data=MixtureData(), config=TrainConfig(steps=7, out_dir=str(tmp_path / "b"), **cfg))
+    result = trainer.fit(resume=True)
+    assert [r["step"] for r in result.history] == [4, 5, 6]
+    a, b = _losses(tmp_path / "a"), _losses(tmp_path / "b")
+    assert [r["step"] for r in b] == list(range(7))
+    for ra, rb in zip(a, b):
+        assert ra["net/dsm"] == rb["net/dsm"], ra["step"]
+    for p, q in zip(full.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+    for p, q in zip(uninterrupted.ema.parameters(), trainer.ema.parameters()):
+        assert torch.equal(p, q)
+    assert trainer.optimizers["net"].state_dict()["state"].keys() == uninterrupted.optimizers["net"].state_dict()["state"].keys()
+    assert (tmp_path / "b" / "losses.png").is_file()
+    assert (tmp_path / "b" / "student_ema" / "model.safetensors").is_file()
+    den = load_denoiser(tmp_path / "b" / "student")
+    x, sigma = torch.randn(3, 2), torch.ones(3)
+    torch.testing.assert_close(den(x, sigma), resumed.student()(x, sigma))
+
+
+def test_ema_and_bf16():
+    recipe = _edm(0)
+    trainer = Trainer(recipe=recipe, data=MixtureData(), config=TrainConfig(steps=3, batch_size=8, ema_decay=0.5, bf16=True, progress=False))
+    first = _snapshot(trainer.ema.module)
+    result = trainer.fit()
+    assert all(torch.isfinite(torch.tensor(r["net/dsm"])) for r in result.history)
+    assert _changed(first, trainer.ema.module)
+    for e, p in zip(trainer.ema.module.parameters(), recipe.student().parameters()):
+        assert not e.requires_grad and e.shape == p.shape
+
+
+def test_cli_and_config_file(tmp_path, capsys):
+    config = tmp_path / "edm.toml"
+    config.write_text(f"""
+recipe = "edm"
+[train]
+steps = 3
+batch_size = 8
+out_dir = "{tmp_path / 'run'}"
+progress = false
+[model]
+model = "block-mlp"
+width = 16
+depth = 2
+[recipe_args]
+lr = 1e-3
+""")
+    assert cli_main(["distill", "--config", str(config)]) == 0
+    assert "trained 3 steps" in capsys.readouterr().out
+    assert len(_losses(tmp_path / "run")) == 3
+    # the Presto-L recipe on the trained student, from a JSON config and the Python API
+    result = distill("presto-l", {"train": {"steps": 2, "batch_size": 8, "progress": False},
+                                  "recipe_args": {"teacher": str(tmp_path / "run" / "student"), "freeze_time_embedder": False}})
+    assert set(result.history[-1]) == {"step", "student/dsm", "student/self_teacher", "student/total"}
+
+
+def test_bad_configs(tmp_path):
+    train = {"steps": 2, "batch_size": 8, "progress": False}
+    with pytest.raises(UnknownComponentError, match="unknown recipe 'edn'.*Did you mean 'edm'"):
+        distill("edn", {"train": train, "model": TINY})
+    with pytest.raises(FileNotFoundError, match="teacher checkpoint not found"):
+        distill("ase", {"train": train, "recipe_args": {"teacher": str(tmp_path / "nope")}})
+    with pytest.raises(UnknownComponentError, match="unknown router"):
+        distill("ase", {"train": train, "recipe_args": {"teacher": TINY, "router": "early-exit"}})
+    with pytest.raises(ValueError, match="layer budget 5 is outside \\[1, 3\\]"):
+        distill("presto-l", {"train": train, "recipe_args": {"teacher": TINY, "router": {"name": "presto-l", "budget": 5}}})
+    with pytest.raises(ValueError, match="unknown \\[train\\] option"):
+        distill("edm", {"train": {**train, "stpes": 3}, "model": TINY})
+    with pytest.raises(ValueError, match="unknown config section"):
+        distill("edm", {"train": train, "modle": TINY})
+    with pytest.raises(ValueError, match="batch_size 8 is not divisible|must be positive"):
+        TrainConfig(steps=0, batch_size=8)
+    # resuming a run with a different architecture
+    out = str(tmp_path / "run")
+    distill("edm", {"train": {**train, "out_dir": out}, "model": TINY})
+    with pytest.raises(CheckpointMismatchError, match="does not match the architecture"):
+        distill("edm", {"train": {**train, "steps": 4, "out_dir": out}, "model": {**TINY, "width": 32}})
+    with pytest.raises(CheckpointMismatchError, match="written by recipe 'edm'"):
+        distill("ase", {"train": {**train, "steps": 4, "out_dir": out}, "recipe_args": {"teacher": out + "/student"}})
