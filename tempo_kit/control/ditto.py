@@ -1,0 +1,439 @@
+"""DITTO and DITTO-2: inference-time control by optimising the initial noise of a frozen generator.
+
+* :class:`DITTO` (Novack et al., ICML 2024, Alg. 1): back-propagate through the full ``T``-step sampler with per-step
+  gradient checkpointing (:class:`~tempo_kit.grad.Checkpointed`); about ``2T`` network calls per iteration (x2 again
+  with classifier-free guidance), then one ``T``-step decode.
+* :class:`DITTO2` (Novack et al., ISMIR 2024, Alg. 1): optimise through an ``M``-step surrogate of a distilled jump
+  (``M = 1``: one call ``G(x_T, sigma_max, 0)``, no checkpointing), fixed or adaptive ``M``; then decode once with any
+  jump sampler (CM multistep, CTM gamma). ``K`` iterations and ``T`` decoding steps cost ``K + T`` calls.
+
+Both optimise ``eps`` with ``x_T = sigma_max * eps`` inside the graph (spec 6.7, pitfall 1), so DITTO's Adam learning
+rate 5e-3, chosen for unit-variance ``x_T``, keeps its meaning for EDM-scaled models. Per-step sampler noise is drawn
+once and held fixed across iterations, so the objective is deterministic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from typing import Any, Callable, Iterator, Sequence
+
+import attrs
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..denoisers import NFECounter
+from ..grad import Backprop, Checkpointed, GradStrategy, NoGrad
+from ..jumps import ConsistencyJump, Jump
+from ..samplers import CMMultistep, CTMGamma, EDMSampler, Sampler, draw_noise
+from ..schedules import decoding_sigmas, teacher_grid, user_sigmas
+from .objective import Objective, check_objectives, evaluate_objectives, resolve_weights
+
+__all__ = ["DITTO", "DITTO2", "ControlResult", "adaptive_m_schedule", "count_network_calls", "NORM_PRIORS"]
+
+NORM_PRIORS = (None, "penalty", "project")
+
+
+def adaptive_m_schedule(iterations: int) -> tuple[int, ...]:
+    """DITTO-2's coarse-to-fine surrogate schedule (Sec. 5.3; spec 6.4).
+
+    ``M = 1`` for ``floor(K/2)`` iterations, ``M = 2`` for ``floor(3K/8)``, ``M = 4`` for ``floor(K/8)``; the
+    remainder of the floors goes to the ``M = 1`` phase, so the schedule always has exactly ``K`` entries.
+    """
+    if iterations < 0:
+        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    n1, n2, n4 = iterations // 2, (3 * iterations) // 8, iterations // 8
+    n1 += iterations - (n1 + n2 + n4)
+    return (1,) * n1 + (2,) * n2 + (4,) * n4
+
+
+@contextlib.contextmanager
+def count_network_calls(model: nn.Module) -> Iterator[tuple[nn.Module, NFECounter]]:
+    """Count the calls of the innermost network of ``model`` with an :class:`~tempo_kit.denoisers.NFECounter`.
+
+    Follows the ``denoiser`` (jumps, CFG), ``net`` (EDM / VP preconditioners) and ``module`` (counters) children down
+    to the raw network and temporarily replaces it by a counter, so a CFG wrapper's two calls and calls recomputed by
+    gradient checkpointing are all counted; the original module is restored on exit. Yields ``(model, counter)``;
+    a model without such children is itself wrapped, and the wrapper is what the caller must run.
+    """
+    owner, attr, node = None, None, model
+    while True:
+        name = next((n for n in ("denoiser", "net", "module") if isinstance(node._modules.get(n), nn.Module)), None)
+        if name is None:
+            break
+        owner, attr, node = node, name, node._modules[name]
+    if owner is None:
+        counter = NFECounter(model)
+        yield counter, counter
+        return
+    counter = NFECounter(node)
+    setattr(owner, attr, counter)
+    try:
+        yield model, counter
+    finally:
+        setattr(owner, attr, node)
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class ControlResult:
+    """What a DITTO / DITTO-2 run returns.
+
+    Attributes
+    ----------
+    output : Tensor, shape like ``eps``
+        The decoded generator output ``x0`` (model domain, e.g. mel frames).
+    audio : Tensor or None
+        ``decoder(output)`` when a decoder was used for audio-domain objectives.
+    eps : Tensor
+        Optimised standard-normal-scaled noise; ``x_T = sigma_max * eps``.
+    x_T : Tensor
+        Optimised initial state at noise level ``sigma_max``.
+    sigma_max : float
+    loss_history : Tensor, shape ``(K,)``
+        Weighted objective loss at each iteration (before that iteration's update; the surrogate's output for DITTO-2).
+    objective_history : dict of name -> Tensor ``(K,)``
+        Unweighted loss of each objective per iteration.
+    prior_history : Tensor ``(K,)`` or None
+        Norm-prior penalty per iteration (``norm_prior="penalty"`` only).
+    final_losses : dict of name -> float
+        Unweighted losses of the decoded output.
+    features : dict of name -> Tensor
+        Features of the decoded output (what the plots compare with the targets).
+    weights : dict of name -> float
+        Resolved objective weights.
+    nfe_optimization, nfe_decoding : int
+        Network calls spent optimising and decoding (checkpoint recomputation and CFG doubling included).
+    time_optimization, time_decoding : float
+        Wall time in seconds.
+    method : str
+        ``"ditto"`` or ``"ditto-2"``.
+    m_schedule : tuple of int
+        Surrogate steps per iteration (DITTO: the sampler steps ``T`` each iteration).
+    objectives : tuple of Objective
+    """
+
+    output: torch.Tensor
+    audio: torch.Tensor | None
+    eps: torch.Tensor
+    x_T: torch.Tensor
+    sigma_max: float
+    loss_history: torch.Tensor
+    objective_history: dict
+    prior_history: torch.Tensor | None
+    final_losses: dict
+    features: dict
+    weights: dict
+    nfe_optimization: int
+    nfe_decoding: int
+    time_optimization: float
+    time_decoding: float
+    method: str
+    m_schedule: tuple
+    objectives: tuple
+
+    @property
+    def nfe(self) -> int:
+        """Total network calls."""
+        return self.nfe_optimization + self.nfe_decoding
+
+    @property
+    def wall_time(self) -> float:
+        """Total wall time in seconds."""
+        return self.time_optimization + self.time_decoding
+
+    def plot(self, path=None, **kwargs):
+        """Plot targets vs achieved features and the loss history (see :func:`tempo_kit.control.plots.plot_result`)."""
+        from .plots import plot_result
+
+        return plot_result(self, path, **kwargs)
+
+
+def _sampler(value) -> Sampler | None:
+    if isinstance(value, str):
+        from ..registry import get
+
+        return get("samplers", value)
+    return value
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    while isinstance(model, NFECounter):
+        model = model.module
+    return model
+
+
+@attrs.frozen(kw_only=True)
+class _NoiseOptimizer:
+    """Settings and loop shared by DITTO and DITTO-2 (Adam on ``eps``)."""
+
+    iterations: int = attrs.field(default=70, validator=attrs.validators.ge(0))
+    lr: float = attrs.field(default=5e-3, validator=attrs.validators.gt(0))
+    norm_prior: str | None = attrs.field(default=None, validator=attrs.validators.in_(NORM_PRIORS))
+    prior_weight: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+    progress: bool = True
+
+    def _setup(self, objectives, *, eps, shape, generator, output_domain, decoder, sample_rate):
+        objectives = check_objectives(objectives, output_domain=output_domain, decoder=decoder, sample_rate=sample_rate)
+        if eps is None:
+            if shape is None:
+                raise ValueError("give the initial noise eps= or an output shape= to draw it from generator=")
+            eps = torch.randn(tuple(shape), generator=generator)
+        eps = torch.as_tensor(eps).detach()
+        if not eps.is_floating_point() or not torch.isfinite(eps).all():
+            raise ValueError("eps must be a finite floating-point tensor")
+        if eps.ndim < 2:
+            raise ValueError(f"eps must have shape (batch, channels, ..., frames), got {tuple(eps.shape)}")
+        if decoder is not None:
+            decoder.requires_grad_(False)
+        return objectives, resolve_weights(objectives), eps
+
+    def _optimize(self, forward: Callable[[torch.Tensor, int], torch.Tensor], eps0: torch.Tensor,
+                  evaluate: Callable, names: Sequence[str], desc: str):
+        eps = eps0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([eps], lr=self.lr)
+        totals, priors = [], []
+        per_obj: dict[str, list[float]] = {n: [] for n in names}
+        bar = tqdm(range(self.iterations), desc=desc, disable=not self.progress, leave=False)
+        for k in bar:
+            total, losses = evaluate(forward(eps, k))
+            loss = total
+            if self.norm_prior == "penalty":  # (||eps||^2 / d - 1)^2: keeps eps near the Gaussian shell
+                prior = ((eps.pow(2).flatten(1).mean(1) - 1) ** 2).mean()
+                loss = loss + self.prior_weight * prior
+                priors.append(float(prior.detach()))
+            (eps.grad,) = torch.autograd.grad(loss, eps)
+            opt.step()
+            if self.norm_prior == "project":  # back onto the sphere of radius sqrt(d)
+                with torch.no_grad():
+                    norm = eps.flatten(1).norm(dim=1).clamp_min(1e-12)
+                    eps.mul_((math.sqrt(eps[0].numel()) / norm).view(-1, *[1] * (eps.ndim - 1)))
+            totals.append(float(total.detach()))
+            for n in names:
+                per_obj[n].append(float(losses[n].detach()))
+            bar.set_postfix(loss=f"{totals[-1]:.4g}")
+        history = (torch.tensor(totals), {n: torch.tensor(v) for n, v in per_obj.items()},
+                   torch.tensor(priors) if self.norm_prior == "penalty" else None)
+        return eps.detach(), history
+
+    def _result(self, *, x0, eps, sigma_max, history, objectives, weights, output_domain, decoder,
+                nfe, times, method, m_schedule) -> ControlResult:
+        with torch.no_grad():
+            _, losses, features, audio = evaluate_objectives(x0, objectives, weights, output_domain=output_domain,
+                                                             decoder=decoder)
+        return ControlResult(
+            output=x0.detach(), audio=None if audio is None else audio.detach(), eps=eps, x_T=sigma_max * eps,
+            sigma_max=sigma_max, loss_history=history[0], objective_history=history[1], prior_history=history[2],
+            final_losses={n: float(v) for n, v in losses.items()},
+            features={n: f.detach() for n, f in features.items()},
+            weights={o.name: w for o, w in zip(objectives, weights)},
+            nfe_optimization=nfe[0], nfe_decoding=nfe[1], time_optimization=times[0], time_decoding=times[1],
+            method=method, m_schedule=tuple(m_schedule), objectives=tuple(objectives),
+        )
+
+
+def _evaluator(objectives, weights, output_domain, decoder):
+    def evaluate(x0):
+        total, losses, _, _ = evaluate_objectives(x0, objectives, weights, output_domain=output_domain, decoder=decoder)
+        return total, losses
+
+    return evaluate
+
+
+@attrs.frozen(kw_only=True)
+class DITTO(_NoiseOptimizer):
+    """DITTO: optimise the initial noise through the full sampler (Novack et al. 2024, Alg. 1).
+
+    Parameters
+    ----------
+    sampler : Sampler or str
+        Any registered sampler (default: deterministic EDM Euler; DITTO App. I: stochastic samplers make the
+        optimisation much harder). A jump sampler needs a :class:`~tempo_kit.jumps.Jump` model.
+    steps : int or Tensor
+        ``T`` sampler steps, or an explicit decreasing sigma tensor.
+    grad : GradStrategy
+        How the sampler loop is differentiated; default per-step checkpointing (about ``2T`` calls per iteration).
+    iterations : int
+        ``K`` Adam steps (DITTO: 70 for intensity and painting tasks, 150 for melody and structure).
+    lr : float
+        Adam learning rate on ``eps`` (DITTO: 5e-3).
+    norm_prior : {None, "penalty", "project"}
+        ``"penalty"`` adds ``prior_weight * mean_b (||eps_b||^2 / d - 1)^2``; ``"project"`` rescales each ``eps_b``
+        onto the sphere of radius ``sqrt(d)`` after every step (as DOODL renormalises its latents).
+    progress : bool
+        Show a tqdm progress bar.
+    """
+
+    sampler: Sampler = attrs.field(factory=lambda: EDMSampler(heun=False), converter=_sampler)
+    steps: Any = 20
+    grad: GradStrategy = attrs.field(factory=Checkpointed)
+
+    def sigmas(self) -> torch.Tensor:
+        """The sampler's sigma grid, shape ``(T + 1,)``."""
+        return self.sampler.schedule.sigmas(self.steps) if isinstance(self.steps, int) else user_sigmas(self.steps)
+
+    def __call__(
+        self,
+        model: nn.Module,
+        objectives: Sequence[Objective],
+        *,
+        eps: torch.Tensor | None = None,
+        shape: Sequence[int] | None = None,
+        cond: Any = None,
+        generator: torch.Generator | None = None,
+        decoder: nn.Module | None = None,
+        output_domain: str = "mel",
+        sample_rate: int | None = None,
+    ) -> ControlResult:
+        """Optimise and decode.
+
+        Parameters
+        ----------
+        model : Denoiser or Jump
+            The frozen generator (a denoiser for EDM samplers, a jump for CM/CTM samplers).
+        objectives : sequence of Objective
+            The control task.
+        eps : Tensor, shape ``(batch, channels, ..., frames)``, optional
+            Initial standard normal noise; drawn with ``generator`` in ``shape`` when omitted.
+        cond : Any
+            Conditioning passed to the model.
+        decoder : nn.Module, optional
+            Differentiable decoder for objectives in another domain (see :func:`check_objectives`).
+        output_domain : str
+            Domain of the generator's output.
+        sample_rate : int, optional
+            Sample rate of the output, checked against same-domain extractors.
+        """
+        _check_model(self.sampler, model)
+        objectives, weights, eps0 = self._setup(objectives, eps=eps, shape=shape, generator=generator,
+                                                output_domain=output_domain, decoder=decoder, sample_rate=sample_rate)
+        sigmas = self.sigmas()
+        sigma_max, n_steps = float(sigmas[0]), sigmas.numel() - 1
+        noise = draw_noise(n_steps, eps0, generator) if self.sampler.needs_noise else None
+        evaluate = _evaluator(objectives, weights, output_domain, decoder)
+        with count_network_calls(model) as (model, counter):
+            def forward(eps, k):
+                return self.sampler(model, sigma_max * eps, sigmas, cond=cond, noise=noise, grad=self.grad)
+
+            t0 = time.perf_counter()
+            eps_opt, history = self._optimize(forward, eps0, evaluate, [o.name for o in objectives], "DITTO")
+            t1 = time.perf_counter()
+            nfe_opt = counter.nfe
+            x0 = self.sampler(model, sigma_max * eps_opt, sigmas, cond=cond, noise=noise, grad=NoGrad())
+            t2 = time.perf_counter()
+            nfe_dec = counter.nfe - nfe_opt
+        return self._result(x0=x0, eps=eps_opt, sigma_max=sigma_max, history=history, objectives=objectives,
+                            weights=weights, output_domain=output_domain, decoder=decoder, nfe=(nfe_opt, nfe_dec),
+                            times=(t1 - t0, t2 - t1), method="ditto", m_schedule=(n_steps,) * self.iterations)
+
+
+@attrs.frozen(kw_only=True)
+class DITTO2(_NoiseOptimizer):
+    """DITTO-2: optimise through a cheap surrogate of a distilled jump, then decode (Novack et al. 2024b, Alg. 1).
+
+    Parameters
+    ----------
+    sampler : Sampler or str, optional
+        Jump sampler for the final decode: CM multistep for a :class:`~tempo_kit.jumps.ConsistencyJump`, CTM
+        gamma-sampling (gamma = 0.2) otherwise (default chosen from the jump's type).
+    decode_steps : int
+        ``T`` decoding steps, picked from the teacher grid (spec 7.2; DITTO-2: 1-8, CTM best at 2).
+    surrogate_steps : int or "adaptive"
+        ``M`` jumps per optimisation iteration (default 1), or DITTO-2's adaptive 1/2/4 schedule
+        (:func:`adaptive_m_schedule`).
+    surrogate : Sampler, optional
+        Deterministic ``M``-step surrogate (default: gamma = 0 CTM jumps for Euler-type jumps; for a consistency
+        jump, ping-pong sampling with noise drawn once per run). With ``M = 1`` both are the single call
+        ``G(x_T, sigma_max, 0)``.
+    grid_steps : int
+        Size of the evenly spaced teacher grid the decoding and surrogate levels are taken from (DITTO-2: 20).
+    iterations, lr, norm_prior, prior_weight, progress
+        As in :class:`DITTO`.
+    """
+
+    sampler: Sampler | None = attrs.field(default=None, converter=_sampler)
+    decode_steps: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    surrogate_steps: int | str = 1
+    surrogate: Sampler | None = attrs.field(default=None, converter=_sampler)
+    grid_steps: int = attrs.field(default=20, validator=attrs.validators.ge(1))
+
+    def __attrs_post_init__(self) -> None:
+        m = self.surrogate_steps
+        if m != "adaptive" and not (isinstance(m, int) and 1 <= m <= self.grid_steps):
+            raise ValueError(f"surrogate_steps must be 'adaptive' or an int in [1, {self.grid_steps}], got {m!r}")
+        if self.surrogate_steps == "adaptive" and self.grid_steps < 4:
+            raise ValueError("the adaptive surrogate schedule needs grid_steps >= 4")
+        if self.decode_steps > self.grid_steps:
+            raise ValueError(f"decode_steps ({self.decode_steps}) cannot exceed grid_steps ({self.grid_steps})")
+
+    def m_schedule(self) -> tuple[int, ...]:
+        """Surrogate steps ``M`` for each of the ``K`` iterations."""
+        if self.surrogate_steps == "adaptive":
+            return adaptive_m_schedule(self.iterations)
+        return (self.surrogate_steps,) * self.iterations
+
+    def _samplers(self, jump: nn.Module) -> tuple[Sampler, Sampler]:
+        cm = isinstance(_unwrap(jump), ConsistencyJump)
+        decode = self.sampler or (CMMultistep() if cm else CTMGamma(gamma=0.2))
+        surrogate = self.surrogate or (CMMultistep(schedule=decode.schedule) if cm
+                                       else CTMGamma(gamma=0.0, schedule=decode.schedule))
+        return decode, surrogate
+
+    def __call__(
+        self,
+        jump: nn.Module,
+        objectives: Sequence[Objective],
+        *,
+        eps: torch.Tensor | None = None,
+        shape: Sequence[int] | None = None,
+        cond: Any = None,
+        generator: torch.Generator | None = None,
+        decoder: nn.Module | None = None,
+        output_domain: str = "mel",
+        sample_rate: int | None = None,
+    ) -> ControlResult:
+        """Optimise through the surrogate and decode; arguments as in :meth:`DITTO.__call__` with a jump model.
+
+        Pass the distilled CFG weight inside ``cond`` (no CFG wrapper), so each jump is one network call.
+        """
+        decode_sampler, surrogate = self._samplers(jump)
+        _check_model(decode_sampler, jump)
+        _check_model(surrogate, jump)
+        objectives, weights, eps0 = self._setup(objectives, eps=eps, shape=shape, generator=generator,
+                                                output_domain=output_domain, decoder=decoder, sample_rate=sample_rate)
+        grid = teacher_grid(self.grid_steps, schedule=decode_sampler.schedule)
+        sigma_max = float(grid[0])
+        ms = self.m_schedule()
+        levels = {m: decoding_sigmas(m, grid=grid) for m in sorted(set(ms))}
+        # per-step noise of the M-step surrogates, drawn once: the objective stays deterministic across iterations
+        noises = {m: draw_noise(m, eps0, generator) if surrogate.needs_noise else None for m in levels}
+        dec_sigmas = decoding_sigmas(self.decode_steps, grid=grid)
+        dec_noise = draw_noise(self.decode_steps, eps0, generator) if decode_sampler.needs_noise else None
+        evaluate = _evaluator(objectives, weights, output_domain, decoder)
+        with count_network_calls(jump) as (jump, counter):
+            def forward(eps, k):
+                m = ms[k]
+                return surrogate(jump, sigma_max * eps, levels[m], cond=cond, noise=noises[m], grad=Backprop())
+
+            t0 = time.perf_counter()
+            eps_opt, history = self._optimize(forward, eps0, evaluate, [o.name for o in objectives], "DITTO-2")
+            t1 = time.perf_counter()
+            nfe_opt = counter.nfe
+            x0 = decode_sampler(jump, sigma_max * eps_opt, dec_sigmas, cond=cond, noise=dec_noise, grad=NoGrad())
+            t2 = time.perf_counter()
+            nfe_dec = counter.nfe - nfe_opt
+        return self._result(x0=x0, eps=eps_opt, sigma_max=sigma_max, history=history, objectives=objectives,
+                            weights=weights, output_domain=output_domain, decoder=decoder, nfe=(nfe_opt, nfe_dec),
+                            times=(t1 - t0, t2 - t1), method="ditto-2", m_schedule=ms)
+
+
+def _check_model(sampler: Sampler, model: nn.Module) -> None:
+    is_jump = isinstance(_unwrap(model), Jump)
+    drives = getattr(sampler, "drives", "denoiser")
+    if drives == "jump" and not is_jump:
+        raise TypeError(f"{type(sampler).__name__} drives a jump G(x, sigma_from, sigma_to) but got "
+                        f"{type(model).__name__}; wrap a distilled network as ConsistencyJump or EulerJump")
+    if drives == "denoiser" and is_jump:
+        raise TypeError(f"{type(sampler).__name__} drives a denoiser D(x, sigma) but got the jump "
+                        f"{type(model).__name__}; pass its .denoiser or use a jump sampler ('cm', 'ctm-gamma')")
