@@ -1,0 +1,122 @@
+"""Consistency distillation, LCM-style, with the CFG weight ``w`` distilled into the student (spec 2.2, 2.4, 2.5).
+
+One step: ``n ~ U{0..N-2}`` on the ``N``-point Karras teacher grid, ``x_n = x0 + t_n z``; the frozen teacher takes one
+guided Heun step ``t_n -> t_{n+1}`` with a per-example ``w``; the loss is
+``d(f_theta(x_n, t_n, c, w), sg(f_theta^-(x_hat_{n+1}, t_{n+1}, c, w)))`` with the EMA target ``theta^-``
+(Song et al. 2023, Eq. 7; Luo et al. 2023, Eq. 9). The student uses the consistency boundary parameterization
+(``f(x, sigma_min) = x``) and is sampled with :class:`~tempo_kit.samplers.CMMultistep` through
+:class:`~tempo_kit.jumps.ConsistencyJump`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from ...denoisers import EDMPrecond
+from ...jumps import ConsistencyJump
+from ...models.blocks import null_condition
+from ...schedules import KarrasSchedule
+from ...utils import append_dims
+from ..data import split_batch
+from ..ema import ema_update
+from ..recipe import Recipe, UpdateRule
+from .common import as_denoiser, check_w_embedding, distance, frozen_copy, randn, sample_w, teacher_step, with_cond
+
+__all__ = ["CMRecipe", "consistency_student"]
+
+
+def consistency_student(teacher: nn.Module, *, sigma_min: float) -> EDMPrecond:
+    """A trainable copy of an :class:`EDMPrecond` teacher with the CM boundary parameterization (spec 2.1)."""
+    if not isinstance(teacher, EDMPrecond):
+        raise TypeError(f"cannot derive a consistency student from {type(teacher).__name__}: pass student= explicitly "
+                        "(an EDMPrecond(consistency=True) is expected)")
+    net = copy.deepcopy(teacher.net).requires_grad_(True)
+    return EDMPrecond(net=net, sigma_data=teacher.sigma_data, consistency=True, sigma_min=sigma_min)
+
+
+class CMRecipe(Recipe):
+    """LCM-style consistency distillation of an EDM teacher into a 1-to-few-step consistency model.
+
+    Parameters
+    ----------
+    teacher : Denoiser
+        Frozen teacher ``D(x, sigma, cond)`` (its parameters are set to ``requires_grad=False``).
+    student : Denoiser, optional
+        Consistency function ``f(x, sigma, cond)``; default :func:`consistency_student` of the teacher.
+    grid_steps : int
+        ``N``, points of the Karras teacher grid (CM: 40; DITTO-2: 20, the default).
+    schedule : KarrasSchedule
+        ``sigma_min``/``sigma_max``/``rho`` of the grid; ``sigma_min`` is also the student's boundary.
+    solver : {"heun", "euler"}
+        Teacher ODE step.
+    w_range : (float, float) or None
+        Distilled CFG weights ``w ~ U[w_min, w_max]`` (Imagen convention; default ``(1, 8)`` [P], spec 2.5). The student
+        sees ``cond["w"]``. ``None`` distills the unguided teacher and passes no ``w``.
+    null_cond : Any
+        Unconditional ``cond`` (or callable ``cond -> null``) for the teacher's guidance; default
+        :func:`tempo_kit.models.null_condition`.
+    ema_decay : float
+        Target-network decay ``mu`` (0.95, CM ImageNet / LCM).
+    loss : {"l2", "huber"}
+        Distance ``d``; ``huber_c`` is LCM's pseudo-Huber constant.
+    lr, betas : optimizer settings of the ``"student"`` group.
+    """
+
+    name = "cm"
+
+    def __init__(self, *, teacher: nn.Module, student: nn.Module | None = None, grid_steps: int = 20,
+                 schedule: KarrasSchedule = KarrasSchedule(), solver: str = "heun",
+                 w_range: tuple[float, float] | None = (1.0, 8.0), null_cond: Any = null_condition, ema_decay: float = 0.95,
+                 loss: str = "l2", huber_c: float = 1e-3, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.999)):
+        super().__init__()
+        if grid_steps < 2:
+            raise ValueError(f"grid_steps must be >= 2, got {grid_steps}")
+        if loss not in ("l2", "huber"):
+            raise ValueError(f"loss must be 'l2' or 'huber', got {loss!r}")
+        self.teacher = as_denoiser(teacher, "teacher").requires_grad_(False)
+        self.net = as_denoiser(student, "student") if student is not None else consistency_student(self.teacher, sigma_min=schedule.sigma_min)
+        if w_range is not None:
+            check_w_embedding(self.net)
+        self.target = frozen_copy(self.net)
+        self.register_buffer("grid", schedule.sigmas(grid_steps, dtype=torch.float32)[:-1], persistent=False)
+        self.solver, self.w_range, self.null_cond = solver, w_range, null_cond
+        self.ema_decay, self.loss, self.huber_c = float(ema_decay), loss, float(huber_c)
+        self.lr, self.betas = float(lr), tuple(betas)
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"student": [p for p in self.net.parameters() if p.requires_grad]}
+
+    def update_rules(self) -> list[UpdateRule]:
+        return [UpdateRule(group="student", lr=self.lr, betas=self.betas)]
+
+    def losses(self, batch, *, step: int, groups: frozenset[str], generator: torch.Generator | None = None):
+        if "student" not in groups:
+            return {}
+        x0, cond = split_batch(batch)
+        b, dev = x0.shape[0], x0.device
+        grid = self.grid.to(device=dev, dtype=x0.dtype)
+        gdev = generator.device if generator is not None else dev
+        n = torch.randint(0, grid.numel() - 1, (b,), generator=generator, device=gdev).to(dev)
+        t, s = grid[n], grid[n + 1]
+        x_t = x0 + append_dims(t, x0.ndim) * randn(x0, generator)
+        if self.w_range is not None:
+            w = sample_w(b, self.w_range, generator=generator, device=dev).to(x0.dtype)
+            student_cond = with_cond(cond, w=w)
+        else:
+            w, student_cond = 1.0, cond
+        with torch.no_grad():
+            x_s = teacher_step(self.teacher, x_t, t, s, cond, w=w, null_cond=self.null_cond, solver=self.solver)
+            target = self.target(x_s, s, student_cond)
+        pred = self.net(x_t, t, student_cond)
+        return {"student": {"consistency": distance(pred, target, kind=self.loss, huber_c=self.huber_c)}}
+
+    def after_step(self, step: int) -> None:
+        ema_update(self.target, self.net, self.ema_decay)
+
+    def student(self) -> ConsistencyJump:
+        """The distilled consistency model as a jump (sample with ``CMMultistep``; pass ``cond["w"]``)."""
+        return ConsistencyJump(denoiser=self.net)
