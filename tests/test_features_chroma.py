@@ -56,3 +56,11 @@ def test_accuracy_helper_with_ignore_index():
     assert acc.shape == (2,) and float(acc[0]) == 1.0
     target[:5] = -1
     assert float(melody_accuracy(log_probs, target, ignore_index=-1)[0]) == 1.0
+
+
+def test_cqt_method_recovers_the_melody(melody):
+    y, target = melody
+    ext = LogChroma(domain="audio", method="cqt")
+    out = ext(y)
+    assert out.shape == (1, 12, target.numel())
+    assert float(melody_accuracy(out, target)) > 0.85

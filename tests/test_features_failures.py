@@ -55,6 +55,10 @@ def test_front_end_arguments():
         MFCC(n_mfcc=200)
     with pytest.raises(ValueError, match="smoothing"):
         MFCCSelfSimilarity(smoothing=8)
+    with pytest.raises(ValueError, match="needs audio input"):
+        LogChroma(domain="mel", method="cqt")
+    with pytest.raises(ValueError, match="method"):
+        LogChroma(method="vqt")
     with pytest.raises(ValueError, match="sample rates"):
         Resample(orig_sr=22050.5, new_sr=48000)
 

@@ -44,6 +44,9 @@ class LogChroma(Extractor):
         Added inside the log (``log(p + eps)``); the energy normaliser adds ``1e-10`` for silence.
     dither : float
         Fixed dither on audio input (audio path only).
+    method : {"stft", "cqt"}
+        ``"cqt"`` (audio only) folds an nnAudio constant-Q transform (:class:`~tempo_kit.audio.CQTChroma`, energy)
+        instead of the STFT: sharper pitch at low frequencies, several times slower. nnAudio is imported lazily.
     """
 
     def __init__(
@@ -54,9 +57,21 @@ class LogChroma(Extractor):
         highpass_hz: float | None = MIDDLE_C_HZ,
         eps: float = 1e-8,
         dither: float = 1e-5,
+        method: str = "stft",
     ):
         super().__init__()
         self.domain, self.mel, self.eps, self.dither = check_domain(domain), mel, float(eps), float(dither)
+        if method not in ("stft", "cqt"):
+            raise ValueError(f"method must be 'stft' or 'cqt', got {method!r}")
+        if method == "cqt" and domain != "audio":
+            raise ValueError("method='cqt' needs audio input (domain='audio'); mel frames have no constant-Q bins")
+        self.method = method
+        self.cqt = None
+        if method == "cqt":
+            from ..audio.spectral import CQTChroma
+
+            self.cqt = CQTChroma(sample_rate=mel.sample_rate, hop_length=mel.hop_length, normalize=False, power=2.0,
+                                 highpass_hz=highpass_hz)
         self.sample_rate, self.frame_rate, self.highpass_hz = mel.sample_rate, mel.frame_rate, highpass_hz
         self.chroma = Chroma(sample_rate=mel.sample_rate, n_fft=mel.n_fft, hop_length=mel.hop_length,
                              center=mel.center, pad_mode=mel.pad_mode, highpass_hz=highpass_hz, norm=None)
@@ -75,7 +90,8 @@ class LogChroma(Extractor):
         if self.domain == "mel":
             power = self.mel.from_model(as_mel(x, self.mel))
             return torch.einsum("cm,bmt->bct", self.mel_to_chroma.to(power), power)
-        return self.chroma(add_dither(as_audio(x), self.dither))
+        y = add_dither(as_audio(x), self.dither)
+        return self.chroma(y) if self.cqt is None else self.cqt(y)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         C = self.energy(x)
