@@ -11,3 +11,16 @@ def pytest_collection_modifyitems(config, items):
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one intra-op thread: for the many tiny tensor ops of the analytic toy tests, thread start-up
+    dominates (about 20x slower with 2 threads on a busy 2-core machine). Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -9,6 +9,8 @@ from tempo_kit.denoisers import (CFGDenoiser, EDMPrecond, NFECounter, VPDenoiser
 from tempo_kit.testing import TinyDenoiserNet
 from tempo_kit.toy import GaussianMixture
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 class ZeroNet(nn.Module):
     def __init__(self):

@@ -1,5 +1,6 @@
 """Tests for tempo_kit.jumps and the exact jumps of tempo_kit.toy."""
 
+import numpy as np
 import pytest
 import torch
 from scipy.special import ndtr
@@ -8,6 +9,8 @@ from tempo_kit.denoisers import EDMPrecond, NFECounter
 from tempo_kit.jumps import ConsistencyJump, EulerJump, ODEJump, ode_step
 from tempo_kit.testing import TinyDenoiserNet
 from tempo_kit.toy import ExactJump, GaussianMixture
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_denoiser(shape=(2, 6), seed=0):
@@ -74,24 +77,23 @@ def test_heun_ode_jump_converges_to_exact_gaussian_flow():
     assert 3.0 < errors[0] / errors[1] < 5.0 and 3.0 < errors[1] / errors[2] < 5.0
 
 
-def _mixture_cdf(data, x, sigma):
-    std = (data.stds**2 + sigma**2).sqrt()
-    z = (x[:, None] - data.means[None, :, 0]) / std[None]
-    return (data.weights[None] * torch.from_numpy(ndtr(z.numpy()))).sum(1)
-
-
 def _quantile_map(data, x, t, s):
     """1-D probability-flow map: the flow is monotone, so it preserves quantiles: F_s(x_s) = F_t(x_t)."""
-    target = _mixture_cdf(data, x, t)
-    lo, hi = torch.full_like(x, -50.0), torch.full_like(x, 50.0)
-    for _ in range(80):
+    means, stds, weights = (v.numpy() for v in (data.means[:, 0], data.stds, data.weights))
+
+    def cdf(y, sigma):
+        return (weights * ndtr((y[:, None] - means) / np.sqrt(stds**2 + sigma**2))).sum(1)
+
+    target = cdf(x.numpy(), t)
+    lo, hi = np.full(len(target), -50.0), np.full(len(target), 50.0)
+    for _ in range(60):
         mid = (lo + hi) / 2
-        below = _mixture_cdf(data, mid, s) < target
-        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
-    return (lo + hi) / 2
+        below = cdf(mid, s) < target
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return torch.from_numpy((lo + hi) / 2)
 
 
-@pytest.mark.parametrize("t, s", [(80.0, 0.0), (3.0, 0.4), (1.0, 0.0)])
+@pytest.mark.parametrize("t, s", [(80.0, 0.0), (3.0, 0.4)])
 def test_mixture_exact_jump_matches_the_quantile_map_in_1d(t, s):
     data = GaussianMixture(means=[[-1.0], [0.5], [2.0]], stds=[0.3, 0.2, 0.5], weights=[0.3, 0.5, 0.2])
     x = data.sample(200, sigma=t, generator=torch.Generator().manual_seed(1))

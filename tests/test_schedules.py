@@ -8,6 +8,8 @@ import torch
 from tempo_kit.schedules import (KarrasSchedule, LogNormalSigma, decoding_sigmas, karras_sigmas, teacher_grid,
                                  user_sigmas)
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.mark.parametrize("n", [1, 2, 18, 40])
 def test_karras_sigmas_monotone_and_end_at_zero(n):
