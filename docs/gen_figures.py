@@ -79,10 +79,73 @@ def karras_schedule() -> None:
     _save(fig, "karras_schedule")
 
 
-FIGURES = {f.__name__: f for f in (demo_samples, karras_schedule)}
+def _control(name: str, make_objective, iterations: int = 40) -> None:
+    """DITTO-2 on the untrained toy mel generator; ``make_objective(toy, generator) -> Objective``."""
+    from tempo_kit.control import DITTO2
+    from tempo_kit.control.toy import toy_generator
+
+    toy = toy_generator(frames=128, hidden=64)
+    gen = torch.Generator().manual_seed(0)
+    objective = make_objective(toy, gen)
+    result = DITTO2(iterations=iterations, lr=5e-2, progress=False)(toy.ctm_jump, [objective], shape=toy.shape,
+                                                                     generator=gen)
+    path = ASSETS / f"control_{name}.png"
+    result.plot(path, dpi=50)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
+
+
+def control_intensity() -> None:
+    from tempo_kit.control import Objective, intensity_curve
+
+    def make(toy, gen):
+        ext = tempo_kit.get("extractors", "intensity")
+        target = intensity_curve("swell", n_frames=toy.shape[-1], extractor=ext, low_db=-35, high_db=-15)
+        return Objective(extractor=ext, loss="mse", target=target)
+
+    _control("intensity", make)
+
+
+def control_melody() -> None:
+    from tempo_kit.control import Objective, melody_from_notes
+
+    def make(toy, gen):
+        ext = tempo_kit.get("extractors", "chroma")
+        notes = [("C5", 0.5), ("E5", 0.5), ("G5", 0.5), ("E5", 0.5), ("C5", 1.0)]
+        return Objective(extractor=ext, loss="nll",
+                         target=melody_from_notes(notes, extractor=ext, n_frames=toy.shape[-1]))
+
+    _control("melody", make)
+
+
+def control_structure() -> None:
+    from tempo_kit.control import Objective, structure_from_form
+
+    def make(toy, gen):
+        ext = tempo_kit.get("extractors", "structure")
+        return Objective(extractor=ext, loss="mse", target=structure_from_form("ABA", n_frames=toy.shape[-1], extractor=ext))
+
+    _control("structure", make)
+
+
+def control_outpainting() -> None:
+    from tempo_kit.control import Objective, reference_target
+    from tempo_kit.features import MaskedReconstruction
+
+    def make(toy, gen):
+        x_T = 80 * torch.randn(toy.shape, generator=gen)
+        reference = tempo_kit.get("samplers", "ctm-gamma")(toy.ctm_jump, x_T, 2, generator=gen)
+        ext = MaskedReconstruction.outpainting(n_frames=toy.shape[-1], overlap_s=1.0)
+        return Objective(extractor=ext, loss="mse", target=reference_target(reference, extractor=ext, kind="outpainting"))
+
+    _control("outpainting", make)
+
+
+FIGURES = {f.__name__: f for f in (demo_samples, karras_schedule, control_intensity, control_melody,
+                                   control_structure, control_outpainting)}
 
 
 def main(names: list[str]) -> None:
+    torch.set_num_threads(1)  # small networks: one thread is fastest and leaves the machine usable
     ASSETS.mkdir(parents=True, exist_ok=True)
     unknown = sorted(set(names) - set(FIGURES))
     if unknown:

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import tempo_kit
 from tempo_kit import hookspecs
@@ -61,9 +62,15 @@ def runnable_blocks(root: Path = DOCS) -> list[tuple[str, str, bool]]:
     blocks = []
     for path in sorted(root.rglob("*.md")):
         lines = path.read_text().splitlines()
+        fence = None  # the backtick run that opened the fence we are in (markers inside a fence are examples)
         for i, line in enumerate(lines):
+            ticks = re.match(r"\s*(`{3,})", line)
+            if ticks and fence is None:
+                fence = ticks.group(1)
+            elif ticks and line.strip() == fence:
+                fence = None
             marker = MARKER.fullmatch(line.strip())
-            if marker is None:
+            if marker is None or fence is not None:
                 continue
             where = f"{path.relative_to(root)}:{i + 1}"
             fence = lines[i + 1].strip() if i + 1 < len(lines) else ""
@@ -80,6 +87,7 @@ def test_block_parser_finds_marked_blocks_only(tmp_path):
     (tmp_path / "page.md").write_text(
         "text\n<!-- runnable -->\n```python\nx = 1\n```\n\n```python\nnot run\n```\n"
         "<!-- runnable: slow -->\n```python\ny = 2\n```\n<!-- runnable: later -->\n```python\nz = 3\n```\n"
+        "````markdown\n<!-- runnable -->\n```python\nshown = 4\n```\n````\n"
     )
     assert [(code, slow) for _, code, slow in runnable_blocks(tmp_path)] == [("x = 1", False), ("y = 2", True)]
     (tmp_path / "bad.md").write_text("<!-- runnable -->\n\n```python\nz = 3\n```\n")
@@ -102,8 +110,12 @@ def test_runnable_block(code, tmp_path, monkeypatch):
 
     matplotlib.use("Agg")
     monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": "__docs__"}
-    exec(compile(code, "<docs block>", "exec"), namespace)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the examples use tiny networks: one thread avoids oversubscribing a small machine
+    try:
+        exec(compile(code, "<docs block>", "exec"), {"__name__": "__docs__"})
+    finally:
+        torch.set_num_threads(threads)
 
 
 # -- API reference coverage -----------------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ class ToyMelNet(nn.Module):
     seed : int
         Seed of the (local) generator used for the random weights.
 
+    Notes
+    -----
     ``cond`` may be ``None`` or a dict with ``"w"`` (a float or a ``(batch,)`` tensor: a distilled CFG weight) and/or
     ``"label"`` (a ``(batch,)`` float tensor); both shift the hidden activations.
     """
