@@ -283,10 +283,9 @@ def melody_from_notes(
     scale = 60.0 / tempo if tempo is not None else 1.0
     events, t = [], 0.0
     for item in notes:
-        try:
-            note, duration = item
-        except (TypeError, ValueError):
-            raise ValueError(f"each note is a (note, duration) pair, got {item!r}") from None
+        if isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(item) != 2:
+            raise ValueError(f"each note is a (note, duration) pair, got {item!r}")
+        note, duration = item
         duration = float(duration) * scale
         if not (math.isfinite(duration) and duration > 0):
             raise ValueError(f"note durations must be positive and finite, got {duration} for {note!r}")

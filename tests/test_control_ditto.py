@@ -1,0 +1,229 @@
+"""DITTO / DITTO-2: network-call accounting, behaviour on every task, fixed noise, norm prior, decoder hook, errors.
+
+Everything runs on the toy mel generator (tempo_kit.control.toy): 80 mel bins x 48 frames, a few hundred
+milliseconds per run. The learning rate is 10x DITTO's 5e-3 so that a few dozen iterations suffice on the toy.
+"""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from tempo_kit.control import DITTO, DITTO2, Objective, adaptive_m_schedule, intensity_curve
+from tempo_kit.control.toy import TOY_TASKS, toy_generator, toy_task
+from tempo_kit.denoisers import CFGDenoiser
+from tempo_kit.features.chroma import melody_accuracy
+from tempo_kit.features.intensity import Intensity
+from tempo_kit.grad import Backprop
+from tempo_kit.losses import mse
+from tempo_kit.samplers import CMMultistep, CTMGamma, EDMSampler
+
+LR = 0.05
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return toy_generator(frames=48, hidden=32)
+
+
+@pytest.fixture(scope="module")
+def tasks(gen):
+    return {(name, v): toy_task(name, generator=gen, variant=v) for name in TOY_TASKS for v in (0, 1)}
+
+
+def seed(s=0):
+    return torch.Generator().manual_seed(s)
+
+
+def run2(gen, objectives, **kw):
+    kw = {"iterations": 25, "lr": LR, "decode_steps": 1, "progress": False, **kw}
+    return DITTO2(**kw)(gen.ctm_jump, objectives, shape=gen.shape, generator=seed())
+
+
+# ------------------------------------------------------------------------------------------------- cost accounting
+@pytest.mark.parametrize("jump, sampler, T", [("cm_jump", CMMultistep(), 2), ("ctm_jump", CTMGamma(gamma=0.2), 3)])
+def test_ditto2_costs_exactly_k_plus_t(gen, tasks, jump, sampler, T):
+    K = 5
+    r = DITTO2(iterations=K, decode_steps=T, sampler=sampler, progress=False)(
+        getattr(gen, jump), tasks["intensity", 0], shape=gen.shape, generator=seed(), cond={"w": 4.0})
+    assert (r.nfe_optimization, r.nfe_decoding, r.nfe) == (K, T, K + T)  # distilled w: no CFG doubling
+    assert r.m_schedule == (1,) * K and r.method == "ditto-2"
+
+
+def test_ditto_costs_about_2kt_and_doubles_with_cfg(gen, tasks):
+    K, T = 3, 4
+    ditto = DITTO(iterations=K, steps=T, progress=False)
+    r = ditto(gen.denoiser, tasks["intensity", 0], shape=gen.shape, generator=seed())
+    assert (r.nfe_optimization, r.nfe_decoding) == (2 * K * T, T)  # checkpoint recomputation doubles the T calls
+    cfg = CFGDenoiser(denoiser=gen.denoiser, w=3.0, null_cond=None)
+    r_cfg = ditto(cfg, tasks["intensity", 0], shape=gen.shape, generator=seed(), cond={"w": 0.0, "label": 1.0})
+    assert (r_cfg.nfe_optimization, r_cfg.nfe_decoding) == (4 * K * T, 2 * T)
+    r_bp = DITTO(iterations=K, steps=T, grad=Backprop(), progress=False)(
+        gen.denoiser, tasks["intensity", 0], shape=gen.shape, generator=seed())
+    assert r_bp.nfe_optimization == K * T  # without checkpointing: no recomputation
+    assert gen.denoiser.net is gen.net  # the counter was removed again
+
+
+@pytest.mark.parametrize("K", [0, 1, 7, 8, 16, 70, 150, 201])
+def test_adaptive_m_schedule_sums_to_k(K):
+    ms = adaptive_m_schedule(K)
+    assert len(ms) == K and list(ms) == sorted(ms)
+    assert (ms.count(2), ms.count(4)) == ((3 * K) // 8, K // 8)
+    if K == 70:
+        assert (ms.count(1), ms.count(2), ms.count(4)) == (36, 26, 8)
+
+
+def test_adaptive_run_spends_one_call_per_surrogate_jump(gen, tasks):
+    K, T = 16, 2
+    r = DITTO2(iterations=K, decode_steps=T, surrogate_steps="adaptive", progress=False)(
+        gen.ctm_jump, tasks["intensity", 0], shape=gen.shape, generator=seed())
+    assert r.m_schedule == adaptive_m_schedule(K) and r.nfe_optimization == sum(r.m_schedule) == 28
+    assert r.nfe_decoding == T
+
+
+# -------------------------------------------------------------------------------------------------------- behaviour
+@pytest.mark.parametrize("task", TOY_TASKS)
+def test_every_task_is_controlled(gen, tasks, task):
+    objectives = tasks[task, 0]
+    name = objectives[0].name
+    before = run2(gen, objectives, iterations=0)
+    after = run2(gen, objectives)
+    hist = after.loss_history
+    assert hist.shape == (25,) and after.objective_history[name].shape == (25,)
+    assert hist[-1] <= 0.5 * hist[0], f"{task}: loss fell only from {hist[0]:.4g} to {hist[-1]:.4g}"
+    # the decoded output's feature moved toward the target
+    assert after.final_losses[name] <= 0.5 * before.final_losses[name]
+    if task == "looping-free":  # its target is always "the two edges agree": no second target to compare with
+        return
+    other = run2(gen, tasks[task, 1])
+    own_loss = objectives[0](after.output)[0]
+    cross_loss = objectives[0](other.output)[0]
+    assert cross_loss > 2 * own_loss, f"{task}: a different target did not give a clearly different output"
+    assert (after.output - other.output).abs().mean() > 0.02
+
+
+def test_melody_accuracy_exceeds_80_percent(gen, tasks):
+    objectives = tasks["melody", 0]
+    r = run2(gen, objectives, iterations=80)
+    target = objectives[0].target.value
+    assert (target >= 0).all() and target.numel() == gen.shape[-1]  # a note in every frame, changing every frame
+    acc = float(melody_accuracy(r.features["melody"], target))
+    before = float(melody_accuracy(run2(gen, objectives, iterations=0).features["melody"], target))
+    assert acc > 0.8 and before < 0.3
+
+
+def test_ctm_gamma_decoding_keeps_the_control(gen, tasks):
+    objectives = tasks["intensity", 0]
+    kw = {"decode_steps": 2, "sampler": CTMGamma(gamma=0.05)}
+    before, after = run2(gen, objectives, iterations=0, **kw), run2(gen, objectives, **kw)
+    # a 2-step decode drifts from the 1-step surrogate (DITTO-2 Sec. 5.1), but still moves toward the target
+    assert after.final_losses["intensity"] < 0.8 * before.final_losses["intensity"]
+
+
+def test_ditto_through_the_full_sampler_is_controlled(gen, tasks):
+    objectives = tasks["intensity", 0]
+    r = DITTO(iterations=20, steps=4, lr=LR, progress=False)(gen.denoiser, objectives, shape=gen.shape, generator=seed())
+    assert r.loss_history[-1] <= 0.5 * r.loss_history[0]
+    assert r.final_losses["intensity"] == pytest.approx(float(r.loss_history[-1]), rel=0.5)
+    assert torch.allclose(r.x_T, r.sigma_max * r.eps) and r.sigma_max == pytest.approx(80.0)
+
+
+def test_multi_objective_histories(gen, tasks):
+    objectives = tasks["intensity", 0] + tasks["inpainting", 0]
+    r = run2(gen, objectives, iterations=10)
+    assert r.weights == {"intensity": 1 / 40, "inpainting": 1.0}  # DITTO App. H
+    total = r.weights["intensity"] * r.objective_history["intensity"] + r.objective_history["inpainting"]
+    assert torch.allclose(r.loss_history, total, rtol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ fixed noise, priors, ...
+def test_per_step_noise_is_held_fixed(gen, tasks):
+    objectives = tasks["intensity", 0]
+    tiny = {"lr": 1e-12, "iterations": 4, "progress": False}
+    cm = DITTO2(surrogate_steps=2, **tiny)(gen.cm_jump, objectives, shape=gen.shape, generator=seed())
+    churn = DITTO(sampler=EDMSampler(heun=False, s_churn=5.0), steps=3, **tiny)(
+        gen.denoiser, objectives, shape=gen.shape, generator=seed())
+    for r in (cm, churn):  # eps barely moves, so a fresh noise draw per iteration would show in the loss
+        assert torch.allclose(r.loss_history, r.loss_history[0].expand(4), rtol=1e-6)
+    again = DITTO2(surrogate_steps=2, **tiny)(gen.cm_jump, objectives, shape=gen.shape, generator=seed())
+    assert torch.equal(again.output, cm.output)
+
+
+def test_norm_priors(gen):
+    loud = Intensity(window_s=0.25)
+    objectives = [Objective(extractor=loud, loss=mse,
+                            target=intensity_curve("constant", n_frames=48, extractor=loud, high_db=0.0))]
+    d = math.prod(gen.shape[1:])
+    projected = run2(gen, objectives, iterations=10, norm_prior="project")
+    assert projected.eps.flatten(1).norm(dim=1).item() == pytest.approx(math.sqrt(d), rel=1e-5)
+    free = run2(gen, objectives, iterations=30, lr=0.1)
+    kept = run2(gen, objectives, iterations=30, lr=0.1, norm_prior="penalty", prior_weight=100.0)
+    assert kept.prior_history.shape == (30,) and free.prior_history is None
+    shell = lambda r: abs(float(r.eps.pow(2).mean()) - 1)  # noqa: E731
+    assert shell(kept) < 0.5 * shell(free)
+
+
+class AdditiveVocoder(nn.Module):
+    """Mel frames -> audio: one sine per mel band, amplitude from the band power (differentiable, frozen)."""
+
+    input_domain, domain, sample_rate = "mel", "audio", 22050
+
+    def __init__(self, n_mels=80, hop=512):
+        super().__init__()
+        import librosa
+
+        self.hop = hop
+        freqs = librosa.mel_frequencies(n_mels=n_mels + 2, fmax=11025)[1:-1]
+        self.register_buffer("freqs", torch.as_tensor(freqs, dtype=torch.float32))
+
+    def forward(self, mel):
+        amp = torch.pow(10.0, (mel * 60 - 20) / 20).clamp_max(10.0) * 0.05  # model space -> amplitude
+        amp = amp.repeat_interleave(self.hop, dim=-1)
+        t = torch.arange(amp.shape[-1], dtype=mel.dtype) / self.sample_rate
+        return torch.einsum("bmt,mt->bt", amp, torch.sin(2 * torch.pi * self.freqs[:, None] * t))
+
+
+def test_decoder_hook_for_audio_domain_extractors(gen):
+    ext = Intensity(domain="audio", window_s=0.25)
+    n = ext.num_frames(48 * 512)
+    objectives = [Objective(extractor=ext, loss=mse, target=intensity_curve("crescendo", n_frames=n, extractor=ext,
+                                                                           low_db=-50, high_db=-30))]
+    with pytest.raises(ValueError, match="no decoder was given"):
+        run2(gen, objectives)
+    voc = AdditiveVocoder()
+    r = DITTO2(iterations=20, lr=LR, decode_steps=1, progress=False)(
+        gen.ctm_jump, objectives, shape=gen.shape, generator=seed(), decoder=voc)
+    assert r.loss_history[-1] <= 0.5 * r.loss_history[0]
+    assert r.audio is not None and r.audio.shape == (1, 48 * 512)
+    assert not any(p.requires_grad for p in voc.parameters())
+
+
+def test_progress_bar_can_be_shown_and_silenced(gen, tasks, capsys):
+    DITTO2(iterations=2, progress=True)(gen.ctm_jump, tasks["intensity", 0], shape=gen.shape, generator=seed())
+    assert "DITTO-2" in capsys.readouterr().err
+    DITTO2(iterations=2, progress=False)(gen.ctm_jump, tasks["intensity", 0], shape=gen.shape, generator=seed())
+    assert capsys.readouterr().err == ""
+
+
+# ----------------------------------------------------------------------------------------------------------- errors
+def test_bad_inputs_give_clear_errors(gen, tasks):
+    objectives = tasks["intensity", 0]
+    with pytest.raises(ValueError, match="give the initial noise eps= or an output shape="):
+        DITTO2(progress=False)(gen.ctm_jump, objectives)
+    with pytest.raises(ValueError, match="finite"):
+        DITTO2(progress=False)(gen.ctm_jump, objectives, eps=torch.full(gen.shape, float("nan")))
+    with pytest.raises(TypeError, match="drives a denoiser.*got the jump EulerJump"):
+        DITTO(progress=False)(gen.ctm_jump, objectives, shape=gen.shape)
+    with pytest.raises(TypeError, match="drives a jump"):
+        DITTO2(progress=False)(gen.denoiser, objectives, shape=gen.shape)
+    with pytest.raises(ValueError, match="surrogate_steps must be 'adaptive' or an int"):
+        DITTO2(surrogate_steps=0)
+    with pytest.raises(ValueError, match="surrogate_steps"):
+        DITTO2(surrogate_steps="fast")
+    with pytest.raises(ValueError, match="decode_steps"):
+        DITTO2(decode_steps=30)
+    with pytest.raises(ValueError, match="must be in"):
+        DITTO2(norm_prior="sphere")
+    with pytest.raises(ValueError, match=r"target 48 frames.*output 32 frames"):
+        DITTO2(iterations=1, progress=False)(gen.ctm_jump, objectives, shape=(1, 80, 32))
