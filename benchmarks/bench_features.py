@@ -5,7 +5,7 @@ forward only and forward + backward where the implementation is differentiable, 
 to tempo_kit's within the same run (machines differ; ratios are what carry over). Writes
 ``benchmarks/results/bench_features.json`` and ``.md``.
 
-    .venv/bin/python benchmarks/bench_features.py [--batch 4] [--seconds 6] [--repeats 5]
+    .venv/bin/python benchmarks/bench_features.py [--batch 4] [--seconds 6] [--repeats 5] [--threads 1]
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: like librosa's numpy FFT)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     from nnAudio.features import MFCC as NNMFCC
     from nnAudio.features import MelSpectrogram as NNMel

@@ -25,7 +25,7 @@ def _kernel(orig: int, new: int, lowpass_filter_width: int, rolloff: float) -> t
     window = torch.cos(t * math.pi / lowpass_filter_width / 2) ** 2
     t = t * math.pi
     sinc = torch.where(t == 0, torch.ones_like(t), torch.sin(t) / torch.where(t == 0, torch.ones_like(t), t))
-    return (sinc * window * base / orig).float(), width
+    return sinc * window * base / orig, width
 
 
 class Resample(nn.Module):

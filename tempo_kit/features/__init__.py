@@ -4,25 +4,28 @@ Every extractor is an :class:`Extractor` (``nn.Module``) that declares ``domain`
 Mel-domain extractors read model-space mel frames ``(batch, n_mels, frames)`` (see :class:`tempo_kit.audio.MelSpec`);
 audio-domain ones read ``(batch, samples)``; both give the same frame rate.
 
-=====================  ==================================  =====================================  ===========
-registered name        class                               output                                 loss
-=====================  ==================================  =====================================  ===========
-``intensity``          :class:`Intensity`                  ``(batch, frames)`` dB                 mse/pearson
-``chroma``             :class:`LogChroma`                  ``(batch, 12, frames)`` log-probs      nll
-``structure``          :class:`MFCCSelfSimilarity`         ``(batch, frames, frames)`` in [-1,1]  mse
-``outpainting`` ...    :class:`MaskedReconstruction`       ``(batch, n_mels, selected frames)``   mse
-``looping-free``       :class:`LoopFree`                   ``(batch, n_mels, overlap)``           mse vs 0
-``clap``               :class:`ClapEmbedding` (lazy)       ``(batch, dim)`` unit vectors          cosine
-=====================  ==================================  =====================================  ===========
+| registered name | class | output | loss |
+|---|---|---|---|
+| ``intensity`` | :class:`Intensity` | ``(batch, frames)`` in dB | ``mse`` / ``pearson`` |
+| ``chroma`` | :class:`LogChroma` | ``(batch, 12, frames)`` log-probabilities | ``nll`` |
+| ``structure`` | :class:`MFCCSelfSimilarity` | ``(batch, frames, frames)`` in [-1, 1] | ``mse`` |
+| ``outpainting`` (1) | :class:`MaskedReconstruction` | ``(batch, n_mels, selected frames)`` | ``mse`` |
+| ``looping-free`` | :class:`LoopFree` | ``(batch, n_mels, overlap)`` | ``mse`` against zeros |
+| ``clap`` | :class:`ClapEmbedding` | ``(batch, dim)`` unit vectors | ``cosine`` |
+
+(1) also ``inpainting``, ``looping`` and ``reconstruction`` (explicit masks).
 """
 
 from .base import DOMAINS, Extractor
 from .chroma import LogChroma, melody_accuracy
+from .clap import ClapEmbedding, ClapLogMel
 from .intensity import Intensity
 from .masks import LoopFree, MaskedReconstruction, seconds_to_frames, time_mask
 from .structure import MFCCSelfSimilarity
 
 __all__ = [
+    "ClapEmbedding",
+    "ClapLogMel",
     "DOMAINS",
     "Extractor",
     "Intensity",
@@ -35,10 +38,3 @@ __all__ = [
     "time_mask",
 ]
 
-
-def __getattr__(name):  # CLAP pulls in nothing heavy until a model is loaded, but keep it out of the import graph
-    if name in ("ClapEmbedding", "ClapLogMel"):
-        from . import clap
-
-        return getattr(clap, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

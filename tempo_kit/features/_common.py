@@ -32,7 +32,7 @@ def as_mel(x: torch.Tensor, spec: MelSpec) -> torch.Tensor:
 
 
 def as_audio(x: torch.Tensor) -> torch.Tensor:
-    """Waveform ``(batch, samples)`` or ``(batch, channels, samples)`` (channels are averaged) -> ``(batch, samples)``."""
+    """Waveform ``(batch, samples)`` or ``(batch, channels, samples)`` (channels averaged) -> ``(batch, samples)``."""
     if x.ndim == 3:
         x = x.mean(dim=1)
     if x.ndim != 2 or not x.is_floating_point():

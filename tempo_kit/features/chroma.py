@@ -21,6 +21,7 @@ import torch
 
 from ..audio.mel import MelSpec
 from ..audio.spectral import Chroma
+from ..losses import check_pitch_classes
 from ._common import add_dither, as_audio, as_mel, check_domain
 from .base import Extractor
 
@@ -112,8 +113,6 @@ def melody_accuracy(log_chroma: torch.Tensor, pitch_classes: torch.Tensor, *, ig
     -------
     Tensor, shape ``(batch,)``: accuracy in [0, 1] per item.
     """
-    from ..losses import check_pitch_classes
-
     target = check_pitch_classes(log_chroma, pitch_classes, ignore_index=ignore_index)
     hit = (log_chroma.argmax(dim=1) == target).float()
     valid = torch.ones_like(hit) if ignore_index is None else (target != ignore_index).float()

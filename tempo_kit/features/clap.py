@@ -91,7 +91,7 @@ class ClapLogMel(nn.Module):
         return cls(**kw)
 
     def log_mel(self, y: torch.Tensor) -> torch.Tensor:
-        """``(batch, samples) -> (batch, frames, feature_size)`` in dB (floor -100 dB), as HF's ``_np_extract_fbank``."""
+        """``(batch, samples) -> (batch, frames, feature_size)`` in dB (floor -100 dB), as HF's feature extractor."""
         mel = torch.einsum("mf,bft->btm", self.fb.to(y), self.spectrogram(y))
         return 10.0 * torch.log10(mel.clamp_min(1e-10))
 

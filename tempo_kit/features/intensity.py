@@ -1,4 +1,4 @@
-"""Intensity: smoothed frame energy in dB, ``w * 20 log10(RMS)`` (DITTO, Novack et al. 2024, Sec. 4 / Table "Intensity").
+"""Intensity: smoothed frame energy in dB, ``w * 20 log10(RMS)`` (DITTO, Novack et al. 2024, Sec. 4, "Intensity").
 
 Both paths give the window-weighted RMS of each centred STFT frame, ``rms^2 = sum_n (w_n y_n)^2 / sum_n w_n^2``
 (a stationary sine of amplitude A reads ``A^2 / 2``), in dB as ``10 log10(rms^2 + eps)`` (floor -100 dB):
