@@ -163,21 +163,21 @@ def test_plugin_page_builds_a_working_plugin(tmp_path, monkeypatch):
     import tomllib
 
     files = _titled_files(DOCS / "plugins" / "writing.md")
-    assert {"pyproject.toml", "test_flatness.py"} <= {Path(p).name for p in files}
+    assert {"pyproject.toml", "test_brightness.py"} <= {Path(p).name for p in files}
     for rel, code in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(code)
     package = tmp_path / Path(next(iter(files))).parts[0]
     entry_points = tomllib.loads((package / "pyproject.toml").read_text())["project"]["entry-points"]["tempo_kit"]
-    module_name = entry_points["flatness"]
+    module_name = entry_points["brightness"]
     assert (package / f"{module_name}.py").exists(), "the entry point must name the plugin module"
     monkeypatch.syspath_prepend(str(package))
-    for name in (module_name, "test_flatness"):
+    for name in (module_name, "test_brightness"):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    tests = importlib.import_module("test_flatness")
+    tests = importlib.import_module("test_brightness")
     ran = [name for name in dir(tests) if name.startswith("test_")]
     for name in ran:
         getattr(tests, name)()
     assert len(ran) == 3, ran
-    for name in (module_name, "test_flatness"):  # do not leak the temporary modules into other tests
+    for name in (module_name, "test_brightness"):  # do not leak the temporary modules into other tests
         sys.modules.pop(name, None)
