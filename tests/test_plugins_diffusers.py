@@ -24,7 +24,10 @@ sys.path.insert(0, str(ROOT / "plugins" / "tempo-kit-diffusers"))  # the source 
 import tempo_kit_diffusers as td  # noqa: E402
 from tempo_kit_diffusers import plugin as td_plugin  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # diffusers' Oobleck uses the old weight_norm
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::FutureWarning"),  # diffusers' Oobleck uses the deprecated weight_norm
+    pytest.mark.usefixtures("one_thread"),  # tiny tensors: thread start-up dominates on a busy machine
+]
 
 
 @pytest.fixture(scope="module")

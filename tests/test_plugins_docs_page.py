@@ -86,7 +86,7 @@ def _page_blocks() -> tuple[dict[str, str], list[str]]:
 
 def _run(args: list[str], site: Path, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPO_KIT_")}
-    env.update(PYTHONPATH=str(site), TEMPO_KIT_STRICT_PLUGINS="1")
+    env.update(PYTHONPATH=str(site), TEMPO_KIT_STRICT_PLUGINS="1", OMP_NUM_THREADS="1")
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -34,6 +34,8 @@ from tempo_kit_extra_controls import plugin as xc_plugin  # noqa: E402
 SR = 22050
 MEL = MelSpec()
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: thread start-up dominates on a busy machine
+
 
 @pytest.fixture(scope="module")
 def music() -> torch.Tensor:
@@ -159,7 +161,7 @@ def test_ditto2_steers_brightness_on_the_toy_generator(registry):
     from tempo_kit.control.objective import Objective
     from tempo_kit.control.toy import toy_generator
 
-    gen = toy_generator(frames=32)
+    gen = toy_generator(frames=32, hidden=32)
     ext = registry.get("extractors", "spectral-centroid", domain="mel", scale="log-hz")
     target = torch.full((32,), xc.hz_to_log_hz(4000.0))
     objective = Objective(extractor=ext, loss="mse", target=target, name="brightness")
@@ -181,7 +183,7 @@ def _pip_install_target(source: Path, target: Path) -> None:
 
 def _run(code_or_args: list[str], target: Path, **env) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TEMPO_KIT_")}
-    environment.update(PYTHONPATH=str(target), TEMPO_KIT_STRICT_PLUGINS="1", **env)
+    environment.update(PYTHONPATH=str(target), TEMPO_KIT_STRICT_PLUGINS="1", OMP_NUM_THREADS="1", **env)
     return subprocess.run(code_or_args, capture_output=True, text=True, timeout=180, env=environment)
 
 
@@ -232,3 +234,20 @@ def test_installed_plugin_is_usable_by_name(installed):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["tempo_kit_extra_controls.features", "(2,", "44)", "True", "(2,", "1)",
                                      "restricted:", "True"]
+
+
+# -- the example that composes this plugin with a built-in control ----------------------------------------------------
+def test_compose_example_runs_fast_and_improves_both_controls(tmp_path, capsys):
+    import importlib.util
+    import re
+
+    spec = importlib.util.spec_from_file_location("compose_third_party", ROOT / "examples" / "compose_third_party.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    out = tmp_path / "compose.png"
+    assert example.main(["--fast", "--no-progress", "--out", str(out)]) == 0
+    assert out.stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    for name in ("intensity", "brightness"):
+        before, after = map(float, re.search(rf"{name}: loss\s+([\d.]+) \(uncontrolled\) ->\s+([\d.]+)", printed).groups())
+        assert after < 0.7 * before, printed
