@@ -13,6 +13,7 @@ from tempo_kit.jumps import ConsistencyJump
 from tempo_kit.models import BlockMLP, BlockMLPConfig
 from tempo_kit.samplers import CMMultistep, EDMSampler
 from tempo_kit.schedules import LogNormalSigma
+from tempo_kit.registry import get
 from tempo_kit.toy import GaussianMixture, energy_distance
 
 DATA = GaussianMixture.ring(components=8, radius=1.0, std=0.1)
@@ -64,8 +65,9 @@ def trained_teacher(steps: int = 800, batch: int = 256, width: int = 64, seed: i
     return teacher
 
 
-def run_recipe(recipe, *, steps: int, batch: int = 256, seed: int = 0, lr: float | None = None):
-    """Minimal loop following the Recipe contract (what the trainer does, without its extras)."""
+def run_recipe(recipe, *, steps: int, batch: int = 256, seed: int = 0, lr: float | None = None, ema=None):
+    """Minimal loop following the Recipe contract (what the trainer does, without its extras); ``ema`` is an optional
+    :class:`~tempo_kit.training.EMA` of ``recipe.student()`` updated after every step, like the trainer's."""
     g = torch.Generator().manual_seed(seed)
     params = recipe.param_groups()
     opts = {r.group: torch.optim.Adam(params[r.group], lr=lr or r.lr, betas=r.betas, weight_decay=r.weight_decay)
@@ -81,6 +83,8 @@ def run_recipe(recipe, *, steps: int, batch: int = 256, seed: int = 0, lr: float
         for group in groups:
             opts[group].step()
         recipe.after_step(step)
+        if ema is not None:
+            ema.update(recipe.student())
         history.append({gr: {k: float(v.detach()) for k, v in t.items()} for gr, t in losses.items()})
     return history
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import distill_toy as T
+from distill_toy import one_thread  # noqa: F401
 from tempo_kit.denoisers import EDMPrecond
 from tempo_kit.models import BlockMLP, BlockMLPConfig
 from tempo_kit.samplers import CMMultistep
@@ -126,3 +127,28 @@ def test_real_score_uses_cfg_only_when_conditioned():
     x0 = torch.randn(4, 2)
     recipe.losses({"x0": x0, "cond": {"class": torch.tensor([0, 1, 2, 0])}}, step=0, groups=frozenset({"generator"}))
     assert len(calls) == 2 and calls[0] is not None and calls[1] is None  # conditional + unconditional
+
+
+def test_presto_s_improves_one_step_generator_fast():
+    teacher = T.trained_teacher(steps=300, batch=128, width=32)
+    recipe = PrestoSRecipe(teacher=teacher, lr_generator=1e-3, lr_fake=1e-3, disc_norm_groups=1)
+    before = T.one_step_distance(recipe.student(), n=1000)
+    T.run_recipe(recipe, steps=100, batch=128)
+    after = T.one_step_distance(recipe.student(), n=1000)
+    print(f"Presto-S fast: 1-step energy distance {before:.4f} -> {after:.4f}")
+    assert after < 0.5 * before
+
+
+@pytest.mark.slow
+def test_presto_s_one_and_four_step_against_teacher():
+    teacher = T.trained_teacher()
+    recipe = PrestoSRecipe(teacher=teacher, lr_generator=5e-4, lr_fake=5e-4, disc_norm_groups=1)
+    before = T.one_step_distance(recipe.student())
+    T.run_recipe(recipe, steps=1000, batch=256)
+    one = T.one_step_distance(recipe.student())
+    four = T.jump_distance(recipe.student(), T.get("samplers", "presto-s"), 4)
+    heun40 = T.teacher_distance(teacher, 40)
+    print(f"Presto-S: 1-step {before:.4f} -> {one:.4f}; 4-step {four:.4f}; teacher 40-step Heun {heun40:.4f} "
+          f"(ratio {four / heun40:.2f})")
+    assert one < 0.2 * before
+    assert four < 2 * heun40
