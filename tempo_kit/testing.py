@@ -68,6 +68,20 @@ def _fail(what: str, message: str) -> None:
     raise AssertionError(f"{what}: {message}")
 
 
+class _calls:
+    """Turn an exception raised by the component into an AssertionError that says which call failed."""
+
+    def __init__(self, what: str, label: str):
+        self.what, self.label = what, label
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is not None and not isinstance(exc, AssertionError):
+            raise AssertionError(f"{self.what}: raised {type(exc).__name__}: {exc} ({self.label})") from exc
+
+
 def _tol(dtype: torch.dtype) -> tuple[float, float]:
     return (1e-9, 1e-7) if dtype == torch.float64 else (1e-4, 1e-4)
 
@@ -172,17 +186,20 @@ def check_denoiser(denoiser: nn.Module, x: torch.Tensor, sigma, cond: Any = None
         if not _close(out, again):
             _fail(what, f"two calls with the same input differ (max diff {_max_diff(out, again):.3g}); "
                         "is it in eval mode, or does it draw random numbers?")
-        scalar = denoiser(x, float(sig[0]), cond)
+        with _calls(what, "called with a float sigma"):
+            scalar = denoiser(x, float(sig[0]), cond)
         vector = denoiser(x, sig[:1].expand(x.shape[0]).clone(), cond)
         if not _close(scalar, vector):
             _fail(what, f"a float sigma and the same sigma as a (batch,) tensor give different outputs "
                         f"(max diff {_max_diff(scalar, vector):.3g})")
-        first = denoiser(x[:1], sig[:1], _slice(cond, slice(0, 1), x.shape[0]))
+        with _calls(what, "called with a batch of 1"):
+            first = denoiser(x[:1], sig[:1], _slice(cond, slice(0, 1), x.shape[0]))
         if not _close(first, out[:1]):
             _fail(what, f"batch independence: sample 0 alone differs from sample 0 in the batch "
                         f"(max diff {_max_diff(first, out[:1]):.3g}); does it normalize across the batch?")
         for extreme in (1e-3, 80.0):
-            _check_output(f"{what} at sigma={extreme}", denoiser(x, torch.full_like(sig, extreme), cond), x)
+            with _calls(what, f"called at sigma={extreme}"):
+                _check_output(f"{what} at sigma={extreme}", denoiser(x, torch.full_like(sig, extreme), cond), x)
     with _eval_mode(denoiser):
         _check_grad(what, lambda z: denoiser(z, sig, cond), x, label="example input")
         _check_grad(what, lambda z: denoiser(z, sig, cond), torch.zeros_like(x), label="zeros input")
@@ -228,15 +245,18 @@ def check_jump(jump: nn.Module, x: torch.Tensor, sigma_from, sigma_to, cond: Any
         again = jump(x, t, s, cond)
         if not _close(out, again):
             _fail(what, f"two calls with the same input differ (max diff {_max_diff(out, again):.3g})")
-        scalar = jump(x, float(t[0]), float(s[0]), cond)
+        with _calls(what, "called with float sigmas"):
+            scalar = jump(x, float(t[0]), float(s[0]), cond)
         vector = jump(x, t[:1].expand_as(t).clone(), s[:1].expand_as(s).clone(), cond)
         if not _close(scalar, vector):
             _fail(what, f"float sigmas and (batch,) tensors give different outputs (max diff {_max_diff(scalar, vector):.3g})")
-        first = jump(x[:1], t[:1], s[:1], _slice(cond, slice(0, 1), x.shape[0]))
+        with _calls(what, "called with a batch of 1"):
+            first = jump(x[:1], t[:1], s[:1], _slice(cond, slice(0, 1), x.shape[0]))
         if not _close(first, out[:1]):
             _fail(what, f"batch independence: sample 0 alone differs from sample 0 in the batch "
                         f"(max diff {_max_diff(first, out[:1]):.3g})")
-        _check_output(f"{what} with sigma_to=0", jump(x, t, torch.zeros_like(s), cond), x)
+        with _calls(what, "called with sigma_to=0"):
+            _check_output(f"{what} with sigma_to=0", jump(x, t, torch.zeros_like(s), cond), x)
         if boundary:
             same = jump(x, t, t, cond)
             if not _close(same, x):
@@ -329,7 +349,7 @@ def check_extractor(extractor: nn.Module, example_input: torch.Tensor) -> None:
 
     Checked: ``domain`` is one of ``"mel"``, ``"audio"``, ``"latent"``; the output is a floating tensor with the input's
     batch size and finite values; when ``num_frames`` returns a number it equals the output's last dimension;
-    determinism; batch independence (the example next to a time-shifted copy of itself); gradients with respect to the
+    determinism; batch independence (the example next to a louder, time-reversed copy of itself); gradients with respect to the
     input exist and are finite for the example and for an all-zeros input (silence).
 
     Parameters
@@ -365,7 +385,7 @@ def check_extractor(extractor: nn.Module, example_input: torch.Tensor) -> None:
         again = extractor(x)
         if not _close(out, again):
             _fail(what, f"two calls with the same input differ (max diff {_max_diff(out, again):.3g})")
-        pair = torch.cat([x, x.roll(x.shape[-1] // 3 + 1, dims=-1)])
+        pair = torch.cat([x, 1.5 * x.flip(-1)])  # a louder, time-reversed partner
         both = extractor(pair)
         if not _close(both[: x.shape[0]], out):
             _fail(what, f"batch independence: the output for a sample changed when another sample joined the batch "

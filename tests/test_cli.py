@@ -1,0 +1,76 @@
+"""Tests for the ``tempo-kit`` command line: ``plugins [--json]`` and ``demo``."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tempo_kit import cli
+from tempo_kit.registry import PluginLoadError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for var in ("TEMPO_KIT_LOAD_PLUGINS", "TEMPO_KIT_STRICT_PLUGINS", "TEMPO_KIT_TRACE_PLUGINS"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_plugins_json_lists_every_component(install_plugins, capsys):
+    install_plugins("good")
+    assert cli.main(["plugins", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = {(r["kind"], r["name"]): r for r in out["components"]}
+    assert rows[("sampler", "heun")]["plugin"] == "tempo_kit.builtins.samplers"
+    assert rows[("sampler", "fixture-euler")]["plugin"] == "fixture_good"
+    assert rows[("loss", "fixture-l1")]["description"] == "L1, from a plugin"
+    assert set(out["components"][0]) == {"kind", "name", "plugin", "description"}
+    assert out["failed_plugins"] == {}
+
+
+def test_plugins_table_survives_a_broken_plugin(install_plugins, capsys):
+    install_plugins("good", "broken")
+    with pytest.warns(UserWarning, match="fixture_broken"):
+        assert cli.main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:3] == ["KIND", "NAME", "PLUGIN"]
+    assert "fixture-euler" in out and "heun" in out
+    assert "warning: tempo_kit plugin 'fixture_broken' failed to load" in out
+
+
+def test_plugins_command_in_a_fresh_process_with_a_broken_plugin(install_plugins):
+    sites = install_plugins("broken")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sites)}
+    env.pop("TEMPO_KIT_STRICT_PLUGINS", None)
+    run = subprocess.run([sys.executable, "-m", "tempo_kit.cli", "plugins", "--json"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "fixture_broken" in json.loads(run.stdout)["failed_plugins"]
+    assert "fixture_broken" in run.stderr  # the warning
+
+
+def test_plugins_command_in_strict_mode_fails(install_plugins, monkeypatch):
+    install_plugins("broken")
+    monkeypatch.setenv("TEMPO_KIT_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginLoadError, match="fixture_broken"):
+        cli.main(["plugins"])
+
+
+def test_no_command_prints_help(capsys):
+    assert cli.main([]) == 2
+    assert "plugins" in capsys.readouterr().out
+
+
+def test_demo_writes_plot_and_summary(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--out", str(out), "--n", "300"]) == 0
+    assert (out / "samples.png").stat().st_size > 10_000
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary) == 3
+    baseline = summary["data vs. fresh data sample"]["energy_distance_to_data"]
+    for label, result in summary.items():
+        assert result["energy_distance_to_data"] < max(0.05, 5 * baseline), label
+    assert "wrote" in capsys.readouterr().out
