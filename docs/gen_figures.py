@@ -140,8 +140,39 @@ def control_outpainting() -> None:
     _control("outpainting", make)
 
 
+def mel_model_space() -> None:
+    """The test synthesizer's example clip, its model-space mel, and the clip re-synthesized from the mel alone
+    (Griffin-Lim), as OGG files for the audio players on the audio reference page."""
+    import librosa
+    import numpy as np
+    import soundfile as sf
+
+    from tempo_kit.audio import MelSpec, example_music
+
+    spec = MelSpec()
+    audio = example_music(sample_rate=spec.sample_rate, duration=5.94, seed=0).astype(np.float32)
+    x = spec.to_model(torch.from_numpy(audio)[None])[0]                    # (n_mels, frames) in about [-1, 1]
+    power = spec.from_model(x[None])[0].numpy()
+    back = librosa.feature.inverse.mel_to_audio(power, sr=spec.sample_rate, n_fft=spec.n_fft,
+                                                hop_length=spec.hop_length, fmin=spec.fmin, fmax=spec.fmax,
+                                                n_iter=64)
+    for name, y in (("example_clip", audio), ("example_clip_from_mel", back)):
+        path = ASSETS / f"{name}.ogg"
+        sf.write(path, 0.9 * y / max(1e-9, float(np.abs(y).max())), spec.sample_rate, format="OGG", subtype="VORBIS")
+        print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
+    fig, ax = plt.subplots(figsize=(9, 2.6))
+    im = ax.imshow(x.numpy(), origin="lower", aspect="auto", cmap="magma",
+                   extent=(0, x.shape[-1] / spec.frame_rate, 0, spec.n_mels))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mel bin")
+    ax.set_title(f"model space: {spec.n_mels} mel bins x {x.shape[-1]} frames ({spec.frame_rate:.2f} frames/s)",
+                 fontsize=9)
+    fig.colorbar(im, ax=ax, pad=0.01)
+    _save(fig, "example_clip_mel")
+
+
 FIGURES = {f.__name__: f for f in (demo_samples, karras_schedule, control_intensity, control_melody,
-                                   control_structure, control_outpainting)}
+                                   control_structure, control_outpainting, mel_model_space)}
 
 
 def main(names: list[str]) -> None:
