@@ -181,3 +181,14 @@ def test_plugin_page_builds_a_working_plugin(tmp_path, monkeypatch):
     assert len(ran) == 3, ran
     for name in (module_name, "test_brightness"):  # do not leak the temporary modules into other tests
         sys.modules.pop(name, None)
+
+
+# -- assets ---------------------------------------------------------------------------------------------------------
+def test_assets_are_small_and_used():
+    pages = "\n".join(p.read_text() for p in DOCS.rglob("*.md")) + (ROOT / "mkdocs.yml").read_text()
+    assets = [p for p in (DOCS / "assets").iterdir() if p.is_file()]
+    assert assets
+    too_big = [f"{p.name} ({p.stat().st_size // 1024} KB)" for p in assets if p.stat().st_size > 200 * 1024]
+    assert not too_big, f"docs/assets files over 200 KB: {too_big}"
+    unused = [p.name for p in assets if f"assets/{p.name}" not in pages]
+    assert not unused, f"docs/assets files no page uses: {unused}"
