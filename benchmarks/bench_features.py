@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -100,6 +101,7 @@ def main() -> None:
         "batch": args.batch, "seconds": args.seconds, "repeats": args.repeats, "sample_rate": SR,
         "torch": torch.__version__, "librosa": librosa.__version__, "threads": torch.get_num_threads(),
         "machine": platform.machine(), "processor": platform.processor(), "timing": "best of repeats, CPU",
+        "load_average_1min": os.getloadavg()[0],
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_features.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
@@ -112,7 +114,10 @@ def main() -> None:
         "",
         f"Batch {args.batch} x {args.seconds:g} s at {SR} Hz, CPU ({meta['threads']} threads), best of "
         f"{args.repeats}. Ratios are the other implementation's time divided by tempo_kit's in the same run "
-        "(> 1: tempo_kit is faster). nnAudio has no chroma; librosa is forward-only (numpy).",
+        "(> 1: tempo_kit is faster). nnAudio has no chroma; librosa is forward-only (numpy). The chroma_cqt row is "
+        "tempo_kit's CQTChroma, which runs nnAudio's CQT2010v2 and folds it with librosa's cq_to_chroma. "
+        f"1-minute load average at the end of the run: {meta['load_average_1min']:.1f} (shared machine: absolute "
+        "times are noisy, ratios within the run are what to compare).",
         "",
         "| feature | tempo_kit fwd (ms) | tempo_kit fwd+bwd (ms) | nnAudio fwd | nnAudio fwd+bwd | librosa fwd |",
         "|---|---|---|---|---|---|",
