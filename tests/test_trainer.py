@@ -176,3 +176,20 @@ def test_bad_configs(tmp_path):
         distill("edm", {"train": {**train, "steps": 4, "out_dir": out}, "model": {**TINY, "width": 32}})
     with pytest.raises(CheckpointMismatchError, match="written by recipe 'edm'"):
         distill("ase", {"train": {**train, "steps": 4, "out_dir": out}, "recipe_args": {"teacher": out + "/student"}})
+
+
+def test_example_configs_are_valid():
+    from pathlib import Path
+
+    from tempo_kit.registry import get_registry
+    from tempo_kit.training import load_config
+    from tempo_kit.training.api import build_data
+
+    files = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+    assert files
+    for path in files:
+        cfg = load_config(path)
+        TrainConfig.from_dict(cfg["train"])
+        get_registry().entry("recipes", cfg["recipe"])
+        if cfg.get("data", {}).get("name", "mixture") == "mixture":
+            assert build_data(cfg.get("data")).sample_batch(4, torch.Generator()).shape == (4, 2)

@@ -4,7 +4,8 @@ A config (TOML or JSON file, or a dict) has these tables, all but ``train`` opti
 
     recipe = "edm"                  # or the CLI's positional argument / distill(recipe=...)
     [train]                         # TrainConfig fields: steps, batch_size, out_dir, bf16, ema_decay, ...
-    [data]                          # name = "mixture" (toy ring; components, radius, std) or "tensors" (path, key)
+    [data]                          # name = "mixture" (toy ring; components, radius, std), "tensors" (path, key)
+                                    # or "music" (root, split: a 'tempo-kit data build' dataset)
     [model]                         # a fresh network: model = "dit" | "block-mlp" | plugin name, plus its config
     [recipe_args]                   # keyword arguments of the recipe factory; "teacher", "net", "student",
                                     # "generator", "fake_score" given as a path load a saved model folder,
@@ -54,7 +55,8 @@ def build_recipe(name: str, **kwargs: Any):
 
 
 def build_data(spec: dict[str, Any] | None):
-    """A batch source from a ``[data]`` table: ``mixture`` (ring: components, radius, std) or ``tensors`` (path, key)."""
+    """A batch source from a ``[data]`` table: ``mixture`` (ring: components, radius, std), ``tensors`` (path, key) or
+    ``music`` (root, split: a dataset built by ``tempo-kit data build``)."""
     from ..toy import GaussianMixture
 
     spec = dict(spec or {"name": "mixture"})
@@ -65,17 +67,24 @@ def build_data(spec: dict[str, Any] | None):
         if "path" not in spec:
             raise ValueError("[data] name = 'tensors' needs a path to a safetensors file")
         return TensorData.from_file(spec.pop("path"), **spec)
-    raise ValueError(f"unknown data source {name!r}; built-in sources: 'mixture', 'tensors' (or pass data= in Python)")
+    if name == "music":
+        from ..data import MusicDataset
+
+        if "root" not in spec:
+            raise ValueError("[data] name = 'music' needs the root folder of a dataset built by 'tempo-kit data build'")
+        return MusicDataset(spec.pop("root"), **spec)
+    raise ValueError(f"unknown data source {name!r}; built-in sources: 'mixture', 'tensors', 'music' (or pass data= in Python)")
 
 
-def init_distributed() -> bool:
-    """Initialize ``torch.distributed`` from torchrun's environment (gloo on CPU, NCCL with CUDA); False if not under torchrun."""
+def init_distributed(device: str = "auto") -> bool:
+    """Initialize ``torch.distributed`` from torchrun's environment: NCCL when training on CUDA (each rank on
+    ``cuda:LOCAL_RANK``), gloo on CPU. Returns False when not running under torchrun."""
     import torch
     import torch.distributed as dist
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return dist.is_initialized()
-    if torch.cuda.is_available():
+    if device != "cpu" and torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl")
     else:
@@ -109,7 +118,7 @@ def distill(recipe: str | None = None, config: str | os.PathLike | dict[str, Any
     if not name:
         raise ValueError("no recipe given: pass recipe=... or set recipe = \"...\" in the config")
     train = TrainConfig.from_dict({**cfg.get("train", {}), **train_overrides})
-    init_distributed()
+    init_distributed(train.device)
     kwargs = dict(cfg.get("recipe_args", {}))
     if "model" in cfg:
         kwargs["net"] = dict(cfg["model"])

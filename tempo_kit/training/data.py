@@ -45,8 +45,8 @@ def shard_batch(batch: Any, rank: int, world_size: int) -> Any:
             return v[sl]
         if isinstance(v, dict):
             return {k: take(u) for k, u in v.items()}
-        if isinstance(v, (list, tuple)):
-            return type(v)(take(u) for u in v)
+        if isinstance(v, (list, tuple)):  # per-sample lists (captions) are sliced, other sequences recursed into
+            return v[sl] if len(v) == n and not any(isinstance(u, torch.Tensor) for u in v) else type(v)(take(u) for u in v)
         return v
 
     return take(batch)

@@ -136,11 +136,9 @@ class Trainer:
 
     # -- setup -------------------------------------------------------------------------------------------------
     def _device(self, name: str) -> torch.device:
-        if name == "auto":
-            if torch.cuda.is_available():
-                return torch.device("cuda", torch.cuda.current_device())
-            return torch.device("cpu")
-        return torch.device(name)
+        if name in ("auto", "cuda") and torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())  # under torchrun: cuda:LOCAL_RANK
+        return torch.device("cpu" if name == "auto" else name)
 
     def _shared_params(self) -> list[str]:
         seen: dict[int, str] = {}
