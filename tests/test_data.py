@@ -158,3 +158,17 @@ def test_cli_backend_matches_pyfluidsynth():
     spec = MelSpec()
     ma, mb = (spec.to_model(torch.from_numpy(x)[None])[0] for x in (a, b))
     assert torch.corrcoef(torch.stack([ma.flatten(), mb.flatten()]))[0, 1] > 0.95
+
+
+def test_command_line_build_and_info(tmp_path, capsys):
+    from tempo_kit.cli import main
+
+    args = ["data", "build", "--out", str(tmp_path), "--pieces", "essen/kinder0/210", "--programs", "flute",
+            "--programs-per-piece", "1", "--clips-per-piece", "1", "--quiet"]
+    assert main(args) == 0
+    assert "1 clips (1 new)" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "resumed 1" in capsys.readouterr().out
+    assert main(["data", "info", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 clips" in out and "instrument  flute 1" in out

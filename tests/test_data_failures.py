@@ -76,6 +76,13 @@ def test_bad_arguments_name_the_problem(tmp_path, kwargs, message):
     assert not (tmp_path / "out").exists()
 
 
+def test_command_line_reports_bad_arguments(tmp_path, capsys):
+    from tempo_kit.cli import main
+
+    assert main(["data", "build", "--out", str(tmp_path / "out"), "--programs", "organ,kazoo"]) == 1
+    assert "unknown instrument program 'kazoo'" in capsys.readouterr().out
+
+
 def test_missing_soundfont_says_what_to_install(tmp_path):
     with pytest.raises(FileNotFoundError, match="timgm6mb-soundfont"):
         find_soundfont(tmp_path / "none.sf2")

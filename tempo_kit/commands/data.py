@@ -25,6 +25,8 @@ def configure(parser) -> None:
     build.add_argument("--programs", default=",".join(DEFAULT_PROGRAMS),
                        help=f"comma-separated instruments, from: {', '.join(PROGRAMS)} (default: %(default)s)")
     build.add_argument("--max-pieces", type=int, default=None, help="pieces per collection (default: all)")
+    build.add_argument("--pieces", default=None,
+                       help="comma-separated piece ids to render instead (e.g. bach/bwv321,essen/kinder0/210)")
     build.add_argument("--clips-per-piece", type=int, default=4, help="clips cut per rendering (default: %(default)s)")
     build.add_argument("--programs-per-piece", type=int, default=2,
                        help="instruments each piece is rendered with (default: %(default)s)")
@@ -44,7 +46,8 @@ def run(args) -> int:
         try:
             report = build_dataset(
                 args.out, collections=_names(args.collections), programs=_names(args.programs),
-                max_pieces=args.max_pieces, clips_per_piece=args.clips_per_piece,
+                max_pieces=args.max_pieces, pieces=_names(args.pieces) if args.pieces else None,
+                clips_per_piece=args.clips_per_piece,
                 programs_per_piece=args.programs_per_piece, heldout_fraction=args.heldout, workers=args.workers,
                 soundfont=args.soundfont, backend=args.backend, progress=not args.quiet)
         except (ValueError, FileNotFoundError, RuntimeError) as err:
