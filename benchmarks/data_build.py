@@ -1,7 +1,7 @@
 """Dataset builder speed and size: FluidSynth synthesis (pyfluidsynth vs. the CLI), the whole pipeline per clip
 (parse, render, mel, write) with 1 and 2 worker processes, and disk use per clip.
 
-    .venv/bin/python benchmarks/data_build.py [--pieces 4] [--out outputs/benchmarks]
+    .venv/bin/python benchmarks/data_build.py [--pieces 4] [--out benchmarks/results]
 
 Writes ``data_build.json`` and ``data_build.md`` to ``--out``. CPU seconds (``time.process_time``) are reported next to
 wall seconds because a shared machine inflates wall time; the 2,000-clip estimate uses CPU seconds per clip divided by
@@ -69,7 +69,7 @@ def _pipeline(n_pieces: int, workers: int, root: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pieces", type=int, default=4, help="pieces per collection (bach, essen) for the pipeline")
-    parser.add_argument("--out", default="outputs/benchmarks")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
 
     from tempo_kit.data import list_pieces
