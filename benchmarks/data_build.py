@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -77,8 +78,8 @@ def main() -> None:
 
     synth_pieces = [list_pieces("bach")[i] for i in (0, 2)] + [list_pieces("essen")[i] for i in (0, 2)]
     backends = ["pyfluidsynth", "cli"] if shutil.which("fluidsynth") else ["pyfluidsynth"]
-    results = {"machine": {"platform": platform.platform(), "cpu_count": __import__("os").cpu_count(),
-                           "load_average_at_start": list(__import__("os").getloadavg())},
+    results = {"machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                           "load_average_at_start": list(os.getloadavg())},
                "synthesis": _synthesis(synth_pieces, backends)}
     with tempfile.TemporaryDirectory() as tmp:
         results["pipeline"] = [_pipeline(args.pieces, w, Path(tmp)) for w in (1, 2)]
@@ -86,7 +87,7 @@ def main() -> None:
     results["estimate_2000_clips_on_2_cores_minutes"] = 2000 * one["cpu_seconds_per_clip"] / 2 / 60
     results["disk"] = {"bytes_per_clip": one["disk_bytes_per_clip"], "audio_int16_bytes": 2 * CLIP_SAMPLES,
                        "mel_float16_bytes": 2 * 80 * 256}
-    results["machine"]["load_average_at_end"] = list(__import__("os").getloadavg())
+    results["machine"]["load_average_at_end"] = list(os.getloadavg())
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
