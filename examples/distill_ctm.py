@@ -4,7 +4,8 @@
 
 Prints the energy distance to the data of the teacher's 40-step Heun samples and of the student's gamma-sampling
 (gamma = 0.2) samples (the teacher used as a 1-step jump is the "before" row). The ring is unconditional, so no CFG
-weight is distilled (``w_range=None``); for a conditional teacher build it with ``w_embedding=True`` and keep the default range.
+weight is distilled (``w_range=None``); for a conditional teacher build it with ``w_embedding=True`` and keep the
+default range.
 """
 
 from __future__ import annotations

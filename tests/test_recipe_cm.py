@@ -83,3 +83,12 @@ def test_cm_distills_trained_teacher_into_one_step_student():
     after = T.one_step_distance(recipe.student())
     print(f"CM: 1-step energy distance {before:.4f} -> {after:.4f} (teacher 40-step Heun {T.teacher_distance(teacher):.4f})")
     assert after < 0.7 * before
+
+
+def test_runs_under_the_trainer():
+    from tempo_kit.training import MixtureData, TrainConfig, Trainer
+
+    recipe = CMRecipe(teacher=T.DATA, student=consistency_mlp(), w_range=None, lr=1e-3)
+    result = Trainer(recipe=recipe, data=MixtureData(mixture=T.DATA),
+                     config=TrainConfig(steps=3, batch_size=16, progress=False)).fit()
+    assert result.step == 3 and all("student/consistency" in rec for rec in result.history)

@@ -152,3 +152,15 @@ def test_presto_s_one_and_four_step_against_teacher():
           f"(ratio {four / heun40:.2f})")
     assert one < 0.2 * before
     assert four < 2 * heun40
+
+
+def test_runs_under_the_trainer_with_alternating_groups():
+    from tempo_kit.training import MixtureData, TrainConfig, Trainer
+
+    recipe = PrestoSRecipe(teacher=small_teacher(), lr_generator=1e-3, lr_fake=1e-3, disc_norm_groups=1)
+    config = TrainConfig(steps=6, batch_size=16, progress=False, ema_decay=0.9)
+    result = Trainer(recipe=recipe, data=MixtureData(mixture=T.DATA), config=config).fit()
+    assert result.step == 6
+    gen_steps = [i for i, rec in enumerate(result.history) if "generator/dmd" in rec]
+    assert gen_steps == [0, 5]
+    assert all("fake_score/dsm" in rec and "fake_score/gan" in rec for rec in result.history)

@@ -147,7 +147,8 @@ class PrestoSRecipe(Recipe):
         self.w_real, self.null_cond = float(w_real), null_cond
         self.gan_weight_gen, self.gan_weight_disc = float(gan_weight_gen), float(gan_weight_disc)
         self.fake_updates = int(fake_updates)
-        self.lr_generator, self.lr_fake, self.betas, self.weight_decay = float(lr_generator), float(lr_fake), tuple(betas), float(weight_decay)
+        self.lr_generator, self.lr_fake = float(lr_generator), float(lr_fake)
+        self.betas, self.weight_decay = tuple(betas), float(weight_decay)
         self.sigma_data = float(getattr(teacher, "sigma_data", 0.5))
 
     # -- contract --------------------------------------------------------------------------------------------------
