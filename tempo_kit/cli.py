@@ -10,6 +10,7 @@ import sys
 SUBCOMMANDS = {
     "plugins": ("tempo_kit.commands.plugins", "list every registered component (kind, name, plugin)"),
     "demo": ("tempo_kit.commands.demo", "sample an analytic Gaussian mixture with two samplers and save a plot"),
+    "control": ("tempo_kit.commands.control", "DITTO / DITTO-2 control of a toy mel generator for one task; saves a plot"),
     "distill": ("tempo_kit.commands.distill", "train a registered recipe (edm, ase, presto-l, cm, ctm, presto-s, ...) from a config file"),
     "data": ("tempo_kit.commands.data", "build the rendered-music dataset (music21 corpus through FluidSynth) or summarise one"),
 }

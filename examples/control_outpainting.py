@@ -1,0 +1,26 @@
+"""Outpainting: continue a reference clip; the first 0.5 s of the new clip must match its last 0.5 s (DITTO-2, toy).
+
+    .venv/bin/python examples/control_outpainting.py --fast
+"""
+
+import torch
+from _control_common import parse, report
+
+from tempo_kit.control import DITTO2, Objective, reference_target
+from tempo_kit.control.toy import toy_generator
+from tempo_kit.features.masks import MaskedReconstruction
+from tempo_kit.losses import mse
+
+args = parse(__doc__, 40)
+gen = toy_generator(frames=128)
+with torch.no_grad():
+    reference = gen.ctm_jump(80.0 * torch.randn(gen.shape, generator=torch.Generator().manual_seed(99)), 80.0, 0.0)[0]
+extractor = MaskedReconstruction.outpainting(n_frames=gen.shape[-1], overlap_s=0.5)
+target = reference_target(reference, extractor=extractor, kind="outpainting")
+result = DITTO2(iterations=args.iterations, lr=args.lr, decode_steps=1)(
+    gen.ctm_jump, [Objective(extractor=extractor, loss=mse, target=target)], shape=gen.shape,
+    generator=torch.Generator().manual_seed(args.seed))
+k = int(extractor.gen_mask.sum())
+stitched = torch.cat([reference, result.output[0, :, k:]], dim=-1)  # reference + continuation
+print(f"stitched clip: {tuple(stitched.shape)} mel frames")
+report(result, f"{args.out}/control_outpainting.png")
