@@ -62,7 +62,8 @@ def _pipeline(n_pieces: int, workers: int, root: Path) -> dict:
     shards = list((out / "shards").rglob("*.safetensors"))
     disk = sum(p.stat().st_size for p in shards) + (out / "manifest.jsonl").stat().st_size
     return {"workers": workers, "pieces": 2 * n_pieces, "clips": report.clips, "wall_seconds": wall,
-            "cpu_seconds": cpu, "wall_seconds_per_clip": wall / report.clips, "cpu_seconds_per_clip": cpu / report.clips,
+            "cpu_seconds": cpu, "wall_seconds_per_clip": wall / report.clips,
+            "cpu_seconds_per_clip": cpu / report.clips,
             "audio_x_realtime_in_fluidsynth": report.realtime_factor, "disk_bytes_per_clip": disk / report.clips,
             "units_skipped": report.units_skipped}
 

@@ -39,8 +39,9 @@ def test_midi_bytes_is_a_valid_file():
     data = midi_bytes([(0, 1, 60, 90), (22050, 0, 60, 0)], program=19, sample_rate=22050)
     mf = midi.MidiFile()
     mf.readstr(data)
-    kinds = [e.type for e in mf.tracks[0].events if e.isNoteOn() or e.isNoteOff() or e.type == midi.ChannelVoiceMessages.PROGRAM_CHANGE]
-    assert kinds[0] == midi.ChannelVoiceMessages.PROGRAM_CHANGE and len(kinds) == 3
+    program_change = midi.ChannelVoiceMessages.PROGRAM_CHANGE
+    kinds = [e.type for e in mf.tracks[0].events if e.isNoteOn() or e.isNoteOff() or e.type == program_change]
+    assert kinds[0] == program_change and len(kinds) == 3
     # 1 s at the default 120 quarters per minute and 500 ticks per quarter is 1000 ticks
     assert sum(e.time for e in mf.tracks[0].events if isinstance(e, midi.DeltaTime)) == 1000
 

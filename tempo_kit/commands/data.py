@@ -16,9 +16,9 @@ def configure(parser) -> None:
 
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     build = sub.add_parser("build", help="render music21 corpus pieces through FluidSynth into a clip dataset",
-                           description="Render music21 corpus pieces through FluidSynth into ~6 s clips with model-space "
-                                       "mel frames, tags, captions and top-voice pitch classes. Resumable: a rerun "
-                                       "skips what is done.")
+                           description="Render music21 corpus pieces through FluidSynth into ~6 s clips with "
+                                       "model-space mel frames, tags, captions and top-voice pitch classes. "
+                                       "Resumable: a rerun skips what is done.")
     build.add_argument("--out", required=True, help="dataset directory (an existing one is resumed)")
     build.add_argument("--collections", default="bach,essen",
                        help=f"comma-separated, from: {', '.join(COLLECTIONS)} (default: %(default)s)")

@@ -1,5 +1,5 @@
-"""Build a dataset of rendered music: corpus scores -> FluidSynth audio -> ~6 s clips with log-mel frames, tags, a
-caption and the score's top-voice pitch class per frame.
+"""Build a dataset of rendered music: corpus scores -> FluidSynth audio -> ~6 s clips with model-space mel frames,
+tags, a caption and the score's top-voice pitch class per frame.
 
 Layout of a dataset directory::
 
@@ -166,7 +166,8 @@ def render_units(renderer: Renderer, piece: Piece, programs, *, clips_per_piece:
         arrays = None
         if clips:
             wave, pitch = to_int16(np.stack(clips)), np.stack(pitches)
-            arrays = {"audio": wave, "mel": model_mel(from_int16(wave)).astype(np.float16), "pitch": pitch.astype(np.int16),
+            arrays = {"audio": wave, "mel": model_mel(from_int16(wave)).astype(np.float16),
+                      "pitch": pitch.astype(np.int16),
                       "pitch_class": np.where(pitch >= 0, pitch % 12, -1).astype(np.int8)}
         units.append({"program": program, "arrays": arrays, "starts": starts,
                       "voiced": [float((p >= 0).mean()) for p in pitches], "notes": notes,
@@ -320,8 +321,8 @@ def build_dataset(
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
 
     manifest, skipped = out / "manifest.jsonl", out / "skipped.jsonl"
-    n_existing = len(_read_jsonl(manifest))
-    done = {row["unit"] for row in _read_jsonl(manifest) + _read_jsonl(skipped)}
+    existing = _read_jsonl(manifest)
+    done = {row["unit"] for row in existing + _read_jsonl(skipped)}
     tasks, resumed = [], 0
     for piece in selected:
         chosen = _choose_programs(piece, programs, programs_per_piece)
@@ -331,6 +332,7 @@ def build_dataset(
             tasks.append((piece, todo, clips_per_piece))
 
     stats = {"new_clips": 0, "rendered": 0, "skipped": 0, "audio": 0.0, "render": 0.0}
+    task_programs = {piece.id: todo for piece, todo, _ in tasks}
 
     def record(piece: Piece, units, error) -> None:
         if error is not None:
@@ -349,7 +351,8 @@ def build_dataset(
                 stats["skipped"] += 1
                 continue
             notes: NoteList = unit["notes"]
-            shard = Path("shards") / piece.collection / f"{piece.id.split('/', 1)[1].replace('/', '_')}__{unit['program']}.safetensors"
+            stem = piece.id.split("/", 1)[1].replace("/", "_")
+            shard = Path("shards") / piece.collection / f"{stem}__{unit['program']}.safetensors"
             _save_shard(out / shard, unit["arrays"])
             tags = {"instrument": unit["program"], "collection": piece.collection,
                     "tempo": tempo_bucket(notes.beat_bpm), "mode": notes.mode}
@@ -363,7 +366,6 @@ def build_dataset(
             stats["new_clips"] += len(rows)
             stats["rendered"] += 1
 
-    task_programs = {piece.id: todo for piece, todo, _ in tasks}
     bar = tqdm(total=len(tasks), desc="rendering pieces", unit="piece", disable=not progress)
     if workers == 1:
         for task in tasks:
@@ -380,7 +382,7 @@ def build_dataset(
                 record(*future.result())
                 bar.update()
     bar.close()
-    return BuildReport(out=str(out), clips=n_existing + stats["new_clips"], new_clips=stats["new_clips"],
+    return BuildReport(out=str(out), clips=len(existing) + stats["new_clips"], new_clips=stats["new_clips"],
                        units_rendered=stats["rendered"], units_resumed=resumed, units_skipped=stats["skipped"],
                        audio_seconds=stats["audio"], render_seconds=stats["render"],
                        wall_seconds=time.perf_counter() - start_time)

@@ -207,7 +207,8 @@ def load_notes(piece: Piece) -> NoteList:
     """
     from music21 import converter, harmony, meter
 
-    score = converter.parse(piece.path, number=piece.number) if piece.number is not None else converter.parse(piece.path)
+    options = {"number": piece.number} if piece.number is not None else {}
+    score = converter.parse(piece.path, **options)
     score.stripTies(inPlace=True)
     parts = list(score.parts) or [score]
     ts = score.recurse().getElementsByClass(meter.TimeSignature).first()

@@ -125,7 +125,8 @@ class Renderer:
                  tail: float = 1.0, polyphony: int = 64):
         if backend not in ("auto", "pyfluidsynth", "cli"):
             raise ValueError(f"backend must be 'auto', 'pyfluidsynth' or 'cli', got {backend!r}")
-        self.sample_rate, self.gain, self.tail, self.polyphony = int(sample_rate), float(gain), float(tail), int(polyphony)
+        self.sample_rate, self.gain, self.tail = int(sample_rate), float(gain), float(tail)
+        self.polyphony = int(polyphony)
         self.soundfont = find_soundfont(soundfont)
         self._synth = None
         if backend in ("auto", "pyfluidsynth"):
@@ -188,8 +189,8 @@ class Renderer:
         with tempfile.TemporaryDirectory() as tmp:
             midi, wav = Path(tmp) / "piece.mid", Path(tmp) / "piece.wav"
             midi.write_bytes(midi_bytes(events, program=program, sample_rate=self.sample_rate))
-            cmd = ["fluidsynth", "-ni", "-q", "-g", str(self.gain), "-o", f"synth.polyphony={self.polyphony}", "-r", str(self.sample_rate), "-F", str(wav),
-                   str(self.soundfont), str(midi)]
+            cmd = ["fluidsynth", "-ni", "-q", "-g", str(self.gain), "-o", f"synth.polyphony={self.polyphony}",
+                   "-r", str(self.sample_rate), "-F", str(wav), str(self.soundfont), str(midi)]
             stderr = Path(tmp) / "stderr.txt"
             with stderr.open("w") as err_file:
                 proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err_file)
