@@ -86,3 +86,16 @@ def test_dropping_changes_output_and_full_budget_does_not():
 def test_rejects_non_block_models():
     with pytest.raises(TypeError, match="block protocol"):
         RoutedNet(net=torch.nn.Linear(2, 2), router=EarlyExitRouter())
+
+
+def test_routed_student_save_and_load(tmp_path):
+    from tempo_kit.models import load_denoiser, save_model
+
+    router = PrestoLRouter(levels=(0.5, 1.0))
+    den = EDMPrecond(net=RoutedNet(net=_net(budget_embedding=True), router=router))
+    save_model(den, tmp_path / "student")
+    loaded = load_denoiser(tmp_path / "student")
+    assert loaded.net.router == router
+    x, sigma = torch.randn(3, 4, 8), torch.tensor([50.0, 1.0, 0.01])
+    torch.testing.assert_close(loaded(x, sigma), den(x, sigma))
+    assert not isinstance(load_denoiser(tmp_path / "student", routed=False).net, RoutedNet)
