@@ -192,3 +192,13 @@ def test_assets_are_small_and_used():
     assert not too_big, f"docs/assets files over 200 KB: {too_big}"
     unused = [p.name for p in assets if f"assets/{p.name}" not in pages]
     assert not unused, f"docs/assets files no page uses: {unused}"
+
+
+def test_sphinx_roles_become_inline_code():
+    sys.path.insert(0, str(DOCS))
+    try:
+        from griffe_rst_roles import convert
+    finally:
+        sys.path.remove(str(DOCS))
+    text = "see :class:`~tempo_kit.jumps.EulerJump`, :func:`tempo_kit.get`, :meth:`plot <ControlResult.plot>`; ``x``"
+    assert convert(text) == "see `EulerJump`, `tempo_kit.get`, `plot`; ``x``"
