@@ -210,3 +210,22 @@ def test_presto_s_distillation_trains_the_generator_and_keeps_the_teacher(model)
     with torch.no_grad():
         out = recipe.student()(x, torch.full((2,), 500.0), torch.zeros(2), _cond(2))
     assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_entry_point_names_the_hook_module():
+    import importlib
+    import tomllib
+
+    project = tomllib.loads((ROOT / "plugins" / "tempo-kit-diffusers" / "pyproject.toml").read_text())["project"]
+    assert not any(dep.startswith("diffusers") for dep in _tempo_kit_dependencies()), "diffusers leaked into tempo_kit"
+    assert any(dep.startswith("diffusers") for dep in project["dependencies"])
+    module = importlib.import_module(project["entry-points"]["tempo_kit"]["diffusers"])
+    registry = Registry(load_entry_points=False, plugins=[module], strict=True)
+    assert {"stable-audio", "stable-audio-random"} <= set(registry.names("models"))
+
+
+def _tempo_kit_dependencies() -> list[str]:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project["dependencies"] + [d for deps in project.get("optional-dependencies", {}).values() for d in deps]
