@@ -9,6 +9,11 @@ python3 -m venv .venv
 spec="."
 [ -n "$extras" ] && spec=".[${extras}]"
 .venv/bin/python -m pip install --quiet -c constraints.txt -e "$spec"
+# Development: the plugin tests build plugins with --no-build-isolation (setuptools) and run plugins/tempo-kit-diffusers
+# (diffusers, and torchsde for its reference scheduler); these are the plugins' dependencies, never tempo_kit's.
+if [[ ",$extras," =~ ,dev, ]]; then
+    .venv/bin/python -m pip install --quiet -c constraints.txt "setuptools>=68" "diffusers>=0.30" "torchsde>=0.2.5"
+fi
 # The dataset builder and its tests (extras "data" or "dev") render through FluidSynth with Debian's General MIDI
 # soundfont; install both when missing and apt-get can run as root (no Qt: --no-install-recommends).
 if [[ ",$extras," =~ ,(data|dev), ]] && { ! command -v fluidsynth >/dev/null || [ ! -f /usr/share/sounds/sf2/TimGM6mb.sf2 ]; } \
