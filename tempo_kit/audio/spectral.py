@@ -121,10 +121,6 @@ class Spectrogram(nn.Module):
         self.center, self.pad_mode, self.power, self.eps = bool(center), pad_mode, float(power), float(eps)
         _buffer(self, "window", torch.hann_window(win_length, periodic=True, dtype=torch.float64))
 
-    @property
-    def n_freq(self) -> int:
-        return self.n_fft // 2 + 1
-
     def num_frames(self, n_samples: int) -> int:
         """Frames produced for ``n_samples`` input samples."""
         if self.center:
