@@ -2,7 +2,8 @@
 
 tempo_kit's docstrings use numpydoc with Sphinx roles (``:class:`~tempo_kit.jumps.EulerJump```, ``:func:`f```), which
 mkdocstrings shows verbatim. This rewrites ``:role:`~a.b.C``` to ```C```, ``:role:`a.b.C``` to ```a.b.C``` and
-``:role:`text <target>``` to ```text```. Loaded from mkdocs.yml (``extensions: [docs/griffe_rst_roles.py]``).
+``:role:`text <target>``` to ```text```; an RST literal-block marker (a paragraph ending in ``::``) becomes ``:``,
+since the indented block after it is already a Markdown code block. Loaded from mkdocs.yml (``extensions: [docs/griffe_rst_roles.py]``).
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ def _replace(match: re.Match) -> str:
     return f"`{body.lstrip('!')}`"
 
 
+LITERAL = re.compile(r"(?<=\S)::(?=\n\s*\n)|^\s*::\s*$", re.M)
+
+
 def convert(text: str) -> str:
-    """The docstring text with every Sphinx role replaced by inline code."""
-    return ROLE.sub(_replace, text)
+    """The docstring text with every Sphinx role replaced by inline code and RST ``::`` markers by ``:``."""
+    return LITERAL.sub(lambda m: ":" if m.group(0) == "::" else "", ROLE.sub(_replace, text))
 
 
 class RSTRoles(griffe.Extension):

@@ -202,3 +202,5 @@ def test_sphinx_roles_become_inline_code():
         sys.path.remove(str(DOCS))
     text = "see :class:`~tempo_kit.jumps.EulerJump`, :func:`tempo_kit.get`, :meth:`plot <ControlResult.plot>`; ``x``"
     assert convert(text) == "see `EulerJump`, `tempo_kit.get`, `plot`; ``x``"
+    assert convert("called like this::\n\n    f(x)\n") == "called like this:\n\n    f(x)\n"
+    assert convert("a::b stays") == "a::b stays"
