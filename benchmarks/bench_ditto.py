@@ -81,7 +81,11 @@ def main() -> None:
         lines.append(f"| {r['method']} | {r['seconds']:.3f} | {r['time_ratio_vs_ditto']:.3f} | {r['nfe']} "
                      f"({r['nfe_optimization']} + {r['nfe_decoding']}) | {r['nfe_ratio_vs_ditto']:.4f} | {first} "
                      f"| {r['final_loss']:.4g} |")
-    lines += ["", f"Cost model: DITTO 2KT + T = {2 * K * T + T} calls; DITTO-2 (M = 1) K + T = {K + Td} calls.", ""]
+    lines += ["", f"Cost model: DITTO 2KT + T = {2 * K * T + T} calls; DITTO-2 (M = 1) K + T = {K + Td} calls.", "",
+              "Loss columns: Adam at DITTO's lr 5e-3. The toy network is untrained, so its T-step sampler and its "
+              "one-step jump give unrelated outputs and a multi-step decode drifts from the one-step surrogate; the "
+              "losses are not a quality comparison between the methods (see tests/test_control_ditto.py for "
+              "behaviour).", ""]
     (out / "bench_ditto.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

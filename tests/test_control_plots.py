@@ -1,0 +1,32 @@
+"""Plots of a control run (every panel kind in one multi-objective run) and the ``tempo-kit control`` command."""
+
+import json
+
+import torch
+
+from tempo_kit.cli import main
+from tempo_kit.control import DITTO2
+from tempo_kit.control.toy import toy_generator, toy_task
+
+
+def test_plot_every_panel_kind(tmp_path):
+    gen = toy_generator(frames=32, hidden=16)
+    objectives = [o for t in ("intensity", "melody", "structure", "inpainting", "looping-free")
+                  for o in toy_task(t, generator=gen)]
+    r = DITTO2(iterations=3, lr=0.05, progress=False, norm_prior="penalty")(
+        gen.ctm_jump, objectives, shape=gen.shape, generator=torch.Generator().manual_seed(0))
+    fig = r.plot(tmp_path / "sub" / "all.png")
+    assert (tmp_path / "sub" / "all.png").stat().st_size > 10_000
+    titles = " ".join(ax.get_title() for ax in fig.axes)
+    for word in ("accuracy", "structure target", "inpainting achieved", "generated output", "loss history"):
+        assert word in titles
+    labels = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert "norm prior" in labels and "inpainting" in labels and "looping-free" in labels
+
+
+def test_control_command_writes_plot_and_summary(tmp_path, capsys):
+    assert main(["control", "looping-free", "--iterations", "4", "--frames", "32", "--quiet", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "looping-free_ditto2.json").read_text())
+    assert summary["nfe_optimization"] == 4 and summary["nfe_decoding"] == 1
+    assert summary["last_loss"] < summary["first_loss"]
+    assert (tmp_path / "looping-free_ditto2.png").exists()
