@@ -204,3 +204,14 @@ def test_sphinx_roles_become_inline_code():
     assert convert(text) == "see `EulerJump`, `tempo_kit.get`, `plot`; ``x``"
     assert convert("called like this::\n\n    f(x)\n") == "called like this:\n\n    f(x)\n"
     assert convert("a::b stays") == "a::b stays"
+
+
+def test_hooks_page_lists_every_builtin_component():
+    from tempo_kit.registry import Registry
+
+    text = HOOKS_PAGE.read_text()
+    sections = dict(re.findall(r"^### `register_(\w+)`\n(.*?)(?=^##)", text + "\n## end", re.M | re.S))
+    registry = Registry(load_entry_points=False)
+    missing = [f"{e.kind}/{e.name}" for e in registry.entries()
+               if e.plugin.startswith("tempo_kit.builtins") and f"`{e.name}`" not in sections.get(e.kind, "")]
+    assert not missing, f"built-in components not listed under their hook on docs/plugins/hooks.md: {missing}"
