@@ -70,7 +70,8 @@ class CMRecipe(Recipe):
 
     def __init__(self, *, teacher: nn.Module, student: nn.Module | None = None, grid_steps: int = 20,
                  schedule: KarrasSchedule = KarrasSchedule(), solver: str = "heun",
-                 w_range: tuple[float, float] | None = (1.0, 8.0), null_cond: Any = null_condition, ema_decay: float = 0.95,
+                 w_range: tuple[float, float] | None = (1.0, 8.0), null_cond: Any = null_condition,
+                 ema_decay: float = 0.95,
                  loss: str = "l2", huber_c: float = 1e-3, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.999)):
         super().__init__()
         if grid_steps < 2:
@@ -78,7 +79,9 @@ class CMRecipe(Recipe):
         if loss not in ("l2", "huber"):
             raise ValueError(f"loss must be 'l2' or 'huber', got {loss!r}")
         self.teacher = as_denoiser(teacher, "teacher").requires_grad_(False)
-        self.net = as_denoiser(student, "student") if student is not None else consistency_student(self.teacher, sigma_min=schedule.sigma_min)
+        if student is None:
+            student = consistency_student(self.teacher, sigma_min=schedule.sigma_min)
+        self.net = as_denoiser(student, "student")
         if w_range is not None:
             check_w_embedding(self.net)
         self.target = frozen_copy(self.net)

@@ -78,7 +78,8 @@ class CTMRecipe(Recipe):
 
     def __init__(self, *, teacher: nn.Module, student: nn.Module | None = None, grid_steps: int = 20,
                  schedule: KarrasSchedule = KarrasSchedule(), solver: str = "heun",
-                 w_range: tuple[float, float] | None = (1.0, 8.0), null_cond: Any = null_condition, ema_decay: float = 0.95,
+                 w_range: tuple[float, float] | None = (1.0, 8.0), null_cond: Any = null_condition,
+                 ema_decay: float = 0.95,
                  s_embedding: bool = False, loss: str = "l2", huber_c: float = 1e-3, lr: float = 1e-4,
                  betas: tuple[float, float] = (0.9, 0.999)):
         super().__init__()
@@ -97,13 +98,18 @@ class CTMRecipe(Recipe):
                                  "config.s_embedding=True; the built-in BlockMLP / DiT have no s embedding "
                                  "(use DITTO-2's default s_embedding=False)")
         self.target = frozen_copy(self.net)
-        self.register_buffer("grid", schedule.sigmas(grid_steps, dtype=torch.float32).flip(0), persistent=False)  # grid[j]
+        # grid[j] = sigma_j, j = 0 (clean) ... N (noisiest)
+        self.register_buffer("grid", schedule.sigmas(grid_steps, dtype=torch.float32).flip(0), persistent=False)
         self.schedule, self.solver, self.w_range, self.null_cond = schedule, solver, w_range, null_cond
-        self.ema_decay, self.s_embedding, self.loss, self.huber_c = float(ema_decay), bool(s_embedding), loss, float(huber_c)
+        self.ema_decay, self.s_embedding = float(ema_decay), bool(s_embedding)
+        self.loss, self.huber_c = loss, float(huber_c)
         self.lr, self.betas = float(lr), tuple(betas)
 
     def jump(self, denoiser: nn.Module) -> EulerJump:
-        return SEmbeddingEulerJump(denoiser=denoiser, sigma_min=self.schedule.sigma_min) if self.s_embedding else EulerJump(denoiser=denoiser)
+        """The CTM jump around ``denoiser`` (``g``): Euler form, with the ``s`` embedding when configured."""
+        if self.s_embedding:
+            return SEmbeddingEulerJump(denoiser=denoiser, sigma_min=self.schedule.sigma_min)
+        return EulerJump(denoiser=denoiser)
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"student": [p for p in self.net.parameters() if p.requires_grad]}
