@@ -138,6 +138,7 @@ def test_every_public_module_has_an_api_page():
 
 
 # -- the site builds ------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # 10-45 s (mkdocstrings renders every module); CI runs it with -m slow
 @pytest.mark.timeout(300)
 def test_mkdocs_build_strict(tmp_path):
     mkdocs = shutil.which("mkdocs", path=str(Path(sys.executable).parent)) or shutil.which("mkdocs")
