@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -162,8 +163,9 @@ def write(results: dict) -> None:
     lines = [
         "# Sampling: checkpointing memory and sampler overhead",
         "",
-        f"CPU, {results['threads']} intra-op thread, torch {results['torch']}, {results['machine']}. "
-        "Produced by `benchmarks/bench_sampling.py`; method in its docstring.",
+        f"CPU ({results['cpus']} cores, 1-min load average {results['load_average_1min']:.1f} at the end of the run), "
+        f"{results['threads']} intra-op thread, torch {results['torch']}. Produced by `benchmarks/bench_sampling.py`; "
+        "method in its docstring. Absolute times scale with the machine's load; the ratios are taken within one run.",
         "",
         f"## (a) Memory of one gradient through a {mem['steps']}-step Euler chain (batch {mem['batch']} x 80 x 256, "
         "reference DiT)",
@@ -198,8 +200,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     memory = measure_memory(args.steps, args.batch, args.repeats)
     memory.update(steps=args.steps, batch=args.batch)
+    overhead = measure_overhead(args.steps, max(5, args.repeats))
     results = {"torch": torch.__version__, "threads": 1, "machine": platform.processor() or platform.machine(),
-               "memory": memory, "overhead": measure_overhead(args.steps, max(5, args.repeats))}
+               "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0], "memory": memory, "overhead": overhead}
     write(results)
     print((RESULTS / "sampling.md").read_text())
     return 0

@@ -107,7 +107,7 @@ class Registry:
     load_entry_points : bool
         Discover third-party plugins from the ``tempo_kit`` entry-point group.
     plugins : iterable of modules or objects, optional
-        Extra plugins to register (used by tests and by :mod:`tempo_kit.testing`).
+        Extra plugins (modules or objects with hook implementations) to register, e.g. in tests.
     strict : bool, optional
         Raise instead of warning when a plugin fails; default from ``TEMPO_KIT_STRICT_PLUGINS``.
     """
