@@ -172,3 +172,16 @@ def test_command_line_build_and_info(tmp_path, capsys):
     assert main(["data", "info", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "1 clips" in out and "instrument  flute 1" in out
+
+
+@pytest.mark.slow
+def test_two_workers_build_the_same_clips_as_one(tmp_path):
+    # the second piece renders after the first in one process: a render must not depend on the one before
+    kwargs = {"pieces": ("essen/kinder0/210", "essen/zuccal0/24"), "programs": PROGRAMS, "programs_per_piece": 1,
+              "clips_per_piece": 1, "progress": False}
+    build_dataset(tmp_path / "one", workers=1, **kwargs)
+    build_dataset(tmp_path / "two", workers=2, **kwargs)
+    one, two = MusicDataset(tmp_path / "one", load_audio=True), MusicDataset(tmp_path / "two", load_audio=True)
+    assert [r["id"] for r in one.records] == [r["id"] for r in two.records]
+    assert torch.equal(one.audio, two.audio) and torch.equal(one.mel, two.mel)
+    assert torch.equal(one.pitch_class, two.pitch_class)

@@ -128,23 +128,30 @@ class Renderer:
         self.sample_rate, self.gain, self.tail = int(sample_rate), float(gain), float(tail)
         self.polyphony = int(polyphony)
         self.soundfont = find_soundfont(soundfont)
-        self._synth = None
+        self._fluidsynth = None
         if backend in ("auto", "pyfluidsynth"):
             try:
                 import fluidsynth
 
-                self._synth = fluidsynth.Synth(gain=self.gain, samplerate=float(self.sample_rate),
-                                               **{"synth.polyphony": self.polyphony})
-                self._sfid = self._synth.sfload(str(self.soundfont))
-                if self._sfid < 0:
-                    raise RuntimeError(f"FluidSynth could not load the soundfont {self.soundfont}")
+                self._fluidsynth = fluidsynth
+                self._new_synth()[0].delete()  # the library loads and reads the soundfont
             except (ImportError, OSError, AttributeError) as err:
+                self._fluidsynth = None
                 if backend == "pyfluidsynth":
                     raise RuntimeError(f"pyfluidsynth is unavailable ({err}). {INSTALL_HINT}") from err
-        if self._synth is None and shutil.which("fluidsynth") is None:
+        if self._fluidsynth is None and shutil.which("fluidsynth") is None:
             raise RuntimeError(f"FluidSynth is not installed (neither the library for pyfluidsynth nor the "
                                f"`fluidsynth` command was found). {INSTALL_HINT}")
-        self.backend = "pyfluidsynth" if self._synth is not None else "cli"
+        self.backend = "pyfluidsynth" if self._fluidsynth is not None else "cli"
+
+    def _new_synth(self):
+        synth = self._fluidsynth.Synth(gain=self.gain, samplerate=float(self.sample_rate),
+                                       **{"synth.polyphony": self.polyphony})
+        sfid = synth.sfload(str(self.soundfont))
+        if sfid < 0:
+            synth.delete()
+            raise RuntimeError(f"FluidSynth could not load the soundfont {self.soundfont}")
+        return synth, sfid
 
     def render(self, notes: NoteList, *, program: int) -> np.ndarray:
         """Render notes with one General MIDI program.
@@ -164,22 +171,25 @@ class Renderer:
             raise ValueError(f"program must be in 0..127, got {program}")
         events = _events(notes, self.sample_rate)
         total = events[-1][0] + int(self.tail * self.sample_rate)
-        audio = self._render_synth(events, program, total) if self._synth is not None else \
+        audio = self._render_synth(events, program, total) if self._fluidsynth is not None else \
             self._render_cli(events, program, total)
         return audio.astype(np.float32)
 
     def _render_synth(self, events, program: int, total: int) -> np.ndarray:
-        synth = self._synth
-        synth.system_reset()
-        synth.get_samples(self.sample_rate)  # flush release and reverb left by a previous render
-        synth.program_select(0, self._sfid, 0, program)
-        chunks, now = [], 0
-        for t, is_on, pitch, velocity in events:
-            if t > now:
-                chunks.append(synth.get_samples(t - now))
-                now = t
-            synth.noteon(0, pitch, velocity) if is_on else synth.noteoff(0, pitch)
-        chunks.append(synth.get_samples(total - now))
+        # A fresh synthesiser per render: reverb, chorus and dither state would otherwise carry over from the previous
+        # piece (system_reset does not clear them), and a render would depend on what the process rendered before.
+        synth, sfid = self._new_synth()
+        try:
+            synth.program_select(0, sfid, 0, program)
+            chunks, now = [], 0
+            for t, is_on, pitch, velocity in events:
+                if t > now:
+                    chunks.append(synth.get_samples(t - now))
+                    now = t
+                synth.noteon(0, pitch, velocity) if is_on else synth.noteoff(0, pitch)
+            chunks.append(synth.get_samples(total - now))
+        finally:
+            synth.delete()
         stereo = np.concatenate(chunks).reshape(-1, 2).astype(np.float32)
         return stereo.mean(axis=1) / 32768.0
 
