@@ -43,6 +43,12 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "tempo_kit"
 KINDS = ("models", "samplers", "routers", "extractors", "losses", "recipes")
+
+
+def singular(kind: str) -> str:
+    """``"losses"`` -> ``"loss"``, ``"samplers"`` -> ``"sampler"``."""
+    return kind[:-2] if kind.endswith("sses") else kind[:-1]
+
 BUILTIN_PLUGINS = (
     "tempo_kit.builtins.samplers",
     "tempo_kit.builtins.models",
@@ -185,13 +191,13 @@ class Registry:
 
     def _register(self, kind: str, name: str, factory: Callable[..., Any], plugin: str, description: str) -> None:
         if not isinstance(name, str) or not name:
-            raise RegistryError(f"plugin {plugin!r} registered a {kind[:-1]} with an invalid name {name!r}")
+            raise RegistryError(f"plugin {plugin!r} registered a {singular(kind)} with an invalid name {name!r}")
         if not callable(factory):
-            raise RegistryError(f"plugin {plugin!r} registered {kind[:-1]} {name!r} with a non-callable factory")
+            raise RegistryError(f"plugin {plugin!r} registered {singular(kind)} {name!r} with a non-callable factory")
         existing = self._entries[kind].get(name)
         if existing is not None:
             raise DuplicateComponentError(
-                f"{kind[:-1]} {name!r} is registered twice: by plugin {existing.plugin!r} and by plugin {plugin!r}"
+                f"{singular(kind)} {name!r} is registered twice: by plugin {existing.plugin!r} and by plugin {plugin!r}"
             )
         self._entries[kind][name] = Entry(kind=kind, name=name, factory=factory, plugin=plugin, description=description)
 
@@ -214,7 +220,7 @@ class Registry:
             close = difflib.get_close_matches(str(name), valid, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise UnknownComponentError(
-                f"unknown {kind[:-1]} {name!r}.{hint} Valid names: {', '.join(valid) or '(none registered)'}"
+                f"unknown {singular(kind)} {name!r}.{hint} Valid names: {', '.join(valid) or '(none registered)'}"
             ) from None
 
     def get(self, kind: str, name: str, /, **kwargs: Any) -> Any:

@@ -10,10 +10,10 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from ..registry import get_registry
+    from ..registry import get_registry, singular
 
     registry = get_registry()
-    rows = [{"kind": e.kind[:-2] if e.kind.endswith("sses") else e.kind[:-1], "name": e.name, "plugin": e.plugin, "description": e.description}
+    rows = [{"kind": singular(e.kind), "name": e.name, "plugin": e.plugin, "description": e.description}
             for e in registry.entries()]
     if args.json:
         print(json.dumps({"components": rows, "failed_plugins": registry.failed}, indent=2))
