@@ -43,7 +43,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fast", action="store_true")
     parser.add_argument("--iterations", type=int, default=30)
-    parser.add_argument("--lr", type=float, default=0.2)
+    parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--clap-dir", default=None, help="local directory of a saved ClapModel (never downloaded)")
     parser.add_argument("--caption", default="an upbeat electronic track")
     parser.add_argument("--out", default="outputs")

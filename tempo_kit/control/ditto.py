@@ -299,7 +299,8 @@ class DITTO(_NoiseOptimizer):
         cond : Any
             Conditioning passed to the model.
         decoder : nn.Module, optional
-            Differentiable decoder for objectives in another domain (see :func:`check_objectives`).
+            Differentiable decoder for objectives in another domain (see :func:`check_objectives`); its parameters
+            are frozen (``requires_grad_(False)``) but it runs with gradients to the output (spec 6.7, pitfall 3).
         output_domain : str
             Domain of the generator's output.
         sample_rate : int, optional
