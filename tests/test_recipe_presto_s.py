@@ -133,7 +133,7 @@ def test_real_score_uses_cfg_only_when_conditioned():
 
 def test_presto_s_improves_one_step_generator_fast():
     teacher = T.trained_teacher(steps=300, batch=128, width=32)
-    recipe = PrestoSRecipe(teacher=teacher, lr_generator=1e-3, lr_fake=1e-3, disc_norm_groups=1)
+    recipe = T.seeded(lambda: PrestoSRecipe(teacher=teacher, lr_generator=1e-3, lr_fake=1e-3, disc_norm_groups=1), 0)
     before = T.one_step_distance(recipe.student(), n=1000)
     T.run_recipe(recipe, steps=100, batch=128)
     after = T.one_step_distance(recipe.student(), n=1000)
@@ -145,7 +145,7 @@ def test_presto_s_improves_one_step_generator_fast():
 def long_run():
     """1000 steps (200 generator updates) on the 800-step teacher, with an evaluation EMA of the generator."""
     teacher = T.trained_teacher()
-    recipe = PrestoSRecipe(teacher=teacher, lr_generator=5e-4, lr_fake=5e-4, disc_norm_groups=1)
+    recipe = T.seeded(lambda: PrestoSRecipe(teacher=teacher, lr_generator=5e-4, lr_fake=5e-4, disc_norm_groups=1), 0)
     ema = EMA(module=recipe.student(), decay=0.99)
     before = {k: T.jump_distance(recipe.student(), T.get("samplers", "presto-s"), k) for k in (1, 4)}
     T.run_recipe(recipe, steps=1000, batch=256, ema=ema)
