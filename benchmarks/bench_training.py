@@ -55,19 +55,24 @@ def train_speed(*, bf16: bool, steps: int, device: str, batch: int, frames: int)
     return {"wall": steps / (time.perf_counter() - t0), "cpu": steps / (time.process_time() - c0)}
 
 
-def latency(denoiser, x, sigma, repeats: int) -> dict[str, float]:
-    """Median wall-clock and process-CPU seconds of one denoiser call."""
-    wall, cpu = [], []
+def latencies(denoisers: dict[str, torch.nn.Module], x, sigma, repeats: int) -> dict[str, dict[str, float]]:
+    """Median wall-clock and process-CPU seconds of one call of each denoiser.
+
+    The denoisers are timed in interleaved rounds, so a change of machine load affects all of them alike.
+    """
+    wall = {k: [] for k in denoisers}
+    cpu = {k: [] for k in denoisers}
     with torch.no_grad():
         for i in range(repeats + 3):
-            _sync(x.device)
-            t0, c0 = time.perf_counter(), time.process_time()
-            denoiser(x, sigma)
-            _sync(x.device)
-            if i >= 3:
-                wall.append(time.perf_counter() - t0)
-                cpu.append(time.process_time() - c0)
-    return {"wall": statistics.median(wall), "cpu": statistics.median(cpu)}
+            for name, den in denoisers.items():
+                _sync(x.device)
+                t0, c0 = time.perf_counter(), time.process_time()
+                den(x, sigma)
+                _sync(x.device)
+                if i >= 3:
+                    wall[name].append(time.perf_counter() - t0)
+                    cpu[name].append(time.process_time() - c0)
+    return {k: {"wall": statistics.median(wall[k]), "cpu": statistics.median(cpu[k])} for k in denoisers}
 
 
 def main() -> None:
@@ -95,18 +100,16 @@ def main() -> None:
     depth = net.num_blocks
     x = torch.randn(1, 80, args.frames, device=device)
     sigma = torch.full((1,), 10.0, device=device)
-    full = latency(EDMPrecond(net=net), x, sigma, args.repeats)
-    rows = [{"model": "full", "budget": depth, "seconds": full, "ratio": 1.0, "cpu_ratio": 1.0}]
+    denoisers = {("full", depth): EDMPrecond(net=net)}
     for name, router_cls in (("ase", EarlyExitRouter), ("presto-l", PrestoLRouter)):
         for budget in range(depth - 1, 0, -1):
-            den = EDMPrecond(net=RoutedNet(net=net, router=router_cls(budget=budget)))
-            s = latency(den, x, sigma, args.repeats)
-            rows.append({"model": name, "budget": budget, "seconds": s, "ratio": s["wall"] / full["wall"],
-                         "cpu_ratio": s["cpu"] / full["cpu"]})
-        den = EDMPrecond(net=RoutedNet(net=net, router=router_cls()))  # default schedule at sigma = 10
-        s = latency(den, x, sigma, args.repeats)
-        rows.append({"model": f"{name} schedule @ sigma=10", "budget": int(router_cls().budgets(sigma.cpu(), depth)[0]),
-                     "seconds": s, "ratio": s["wall"] / full["wall"], "cpu_ratio": s["cpu"] / full["cpu"]})
+            denoisers[(name, budget)] = EDMPrecond(net=RoutedNet(net=net, router=router_cls(budget=budget)))
+        scheduled = int(router_cls().budgets(sigma.cpu(), depth)[0])  # the default schedule at sigma = 10
+        denoisers[(f"{name} schedule @ sigma=10", scheduled)] = EDMPrecond(net=RoutedNet(net=net, router=router_cls()))
+    times = latencies(denoisers, x, sigma, args.repeats)
+    full = times[("full", depth)]
+    rows = [{"model": name, "budget": budget, "seconds": t, "ratio": t["wall"] / full["wall"],
+             "cpu_ratio": t["cpu"] / full["cpu"]} for (name, budget), t in times.items()]
 
     result = {
         "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
