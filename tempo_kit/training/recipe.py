@@ -15,7 +15,12 @@ import attrs
 import torch
 from torch import nn
 
-__all__ = ["UpdateRule", "Recipe"]
+__all__ = ["UpdateRule", "Recipe", "trainable"]
+
+
+def trainable(*modules: nn.Module) -> list[nn.Parameter]:
+    """The parameters of ``modules`` that require gradients (a parameter group for :meth:`Recipe.param_groups`)."""
+    return [p for m in modules for p in m.parameters() if p.requires_grad]
 
 
 @attrs.frozen(kw_only=True)

@@ -23,7 +23,7 @@ from ...schedules import KarrasSchedule
 from ...utils import append_dims
 from ..data import split_batch
 from ..ema import ema_update
-from ..recipe import Recipe, UpdateRule
+from ..recipe import Recipe, UpdateRule, trainable
 from .common import as_denoiser, check_w_embedding, distance, frozen_copy, randn, sample_w, teacher_step, with_cond
 
 __all__ = ["CMRecipe", "consistency_student"]
@@ -88,13 +88,13 @@ class CMRecipe(Recipe):
         self.register_buffer("grid", schedule.sigmas(grid_steps, dtype=torch.float32)[:-1], persistent=False)
         self.solver, self.w_range, self.null_cond = solver, w_range, null_cond
         self.ema_decay, self.loss, self.huber_c = float(ema_decay), loss, float(huber_c)
-        self.lr, self.betas = float(lr), tuple(betas)
+        self.rule = UpdateRule(group="student", lr=float(lr), betas=tuple(betas))
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"student": [p for p in self.net.parameters() if p.requires_grad]}
+        return {"student": trainable(self.net)}
 
     def update_rules(self) -> list[UpdateRule]:
-        return [UpdateRule(group="student", lr=self.lr, betas=self.betas)]
+        return [self.rule]
 
     def losses(self, batch, *, step: int, groups: frozenset[str], generator: torch.Generator | None = None):
         if "student" not in groups:

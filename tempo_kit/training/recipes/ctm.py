@@ -25,7 +25,7 @@ from ...schedules import KarrasSchedule
 from ...utils import append_dims, as_sigma
 from ..data import split_batch
 from ..ema import ema_update
-from ..recipe import Recipe, UpdateRule
+from ..recipe import Recipe, UpdateRule, trainable
 from .common import (as_denoiser, check_w_embedding, distance, frozen_copy, randn, sample_w, teacher_step,
                      trainable_copy, with_cond)
 
@@ -103,7 +103,7 @@ class CTMRecipe(Recipe):
         self.schedule, self.solver, self.w_range, self.null_cond = schedule, solver, w_range, null_cond
         self.ema_decay, self.s_embedding = float(ema_decay), bool(s_embedding)
         self.loss, self.huber_c = loss, float(huber_c)
-        self.lr, self.betas = float(lr), tuple(betas)
+        self.rule = UpdateRule(group="student", lr=float(lr), betas=tuple(betas))
 
     def jump(self, denoiser: nn.Module) -> EulerJump:
         """The CTM jump around ``denoiser`` (``g``): Euler form, with the ``s`` embedding when configured."""
@@ -112,10 +112,10 @@ class CTMRecipe(Recipe):
         return EulerJump(denoiser=denoiser)
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"student": [p for p in self.net.parameters() if p.requires_grad]}
+        return {"student": trainable(self.net)}
 
     def update_rules(self) -> list[UpdateRule]:
-        return [UpdateRule(group="student", lr=self.lr, betas=self.betas)]
+        return [self.rule]
 
     def losses(self, batch, *, step: int, groups: frozenset[str], generator: torch.Generator | None = None):
         if "student" not in groups:

@@ -11,7 +11,7 @@ from ...denoisers import EDMPrecond, edm_loss_weight
 from ...schedules import LogNormalSigma
 from ...utils import append_dims
 from ..data import split_batch
-from ..recipe import Recipe, UpdateRule
+from ..recipe import Recipe, UpdateRule, trainable
 
 __all__ = ["EDMRecipe", "dsm_loss", "drop_condition", "noisy_input"]
 
@@ -75,7 +75,7 @@ class EDMRecipe(Recipe):
         self.rule = UpdateRule(group="net", lr=lr, betas=tuple(betas), weight_decay=weight_decay)
 
     def param_groups(self):
-        return {"net": [p for p in self.denoiser.parameters() if p.requires_grad]}
+        return {"net": trainable(self.denoiser)}
 
     def update_rules(self):
         return [self.rule]

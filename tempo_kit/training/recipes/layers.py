@@ -21,7 +21,7 @@ from ...models.blocks import check_budget, is_block_model
 from ...routers import Router, RoutedNet
 from ...schedules import LogNormalSigma
 from ..data import split_batch
-from ..recipe import Recipe, UpdateRule
+from ..recipe import Recipe, UpdateRule, trainable
 from .edm import drop_condition, dsm_loss, noisy_input
 
 __all__ = ["LayerRecipe", "ASERecipe", "PrestoLRecipe", "resolve_router", "with_budget_embedding"]
@@ -116,7 +116,7 @@ class LayerRecipe(Recipe):
         self.rule = UpdateRule(group="student", lr=lr, betas=tuple(betas), weight_decay=weight_decay)
 
     def param_groups(self):
-        return {"student": [p for p in self.net.parameters() if p.requires_grad]}
+        return {"student": trainable(self.net)}
 
     def update_rules(self):
         return [self.rule]

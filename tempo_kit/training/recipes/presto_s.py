@@ -32,7 +32,7 @@ from ...models.blocks import null_condition
 from ...schedules import KarrasSchedule, LogNormalSigma
 from ...utils import append_dims
 from ..data import split_batch
-from ..recipe import Recipe, UpdateRule
+from ..recipe import Recipe, UpdateRule, trainable
 from .common import (as_denoiser, denoiser_features, feature_layer as middle_layer, frozen, guided_denoise, randn,
                      trainable_copy)
 
@@ -153,10 +153,10 @@ class PrestoSRecipe(Recipe):
 
     # -- contract --------------------------------------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        fake = [p for p in self.fake.parameters() if p.requires_grad]
+        fake = trainable(self.fake)
         if self.discriminator is not None:
-            fake += [p for p in self.discriminator.parameters() if p.requires_grad]
-        return {"generator": [p for p in self.generator.parameters() if p.requires_grad], "fake_score": fake}
+            fake += trainable(self.discriminator)
+        return {"generator": trainable(self.generator), "fake_score": fake}
 
     def update_rules(self) -> list[UpdateRule]:
         return [
