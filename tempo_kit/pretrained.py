@@ -1,0 +1,118 @@
+"""The bundled reference models, loaded by name with no network: ``load_pretrained("teacher")``.
+
+Each model is a folder under ``tempo_kit/weights/`` (or ``$TEMPO_KIT_WEIGHTS``) written by
+``scripts/bundle_model.py`` from a training run: ``model.safetensors`` (float16), ``config.json`` (the
+:func:`~tempo_kit.models.io.save_model` format plus a ``"pretrained"`` table: what to wrap the network in, its default
+sampler and steps, the tag vocabulary) and ``MODEL_CARD.md`` (command, data, steps, wall time, metrics).
+
+=============  ==================================================================  ===================================
+name           what                                                                load_pretrained returns
+=============  ==================================================================  ===================================
+teacher        tag-conditioned EDM DiT on log-mel clips (CFG through tag dropout)  Denoiser (EDMPrecond)
+cm             consistency model distilled from the teacher                        ConsistencyJump
+ctm            consistency trajectory model distilled from the teacher             EulerJump
+presto-s       Presto-S generator (score-based distribution matching + GAN)        ConsistencyJump
+ase, presto-l  layer-dropped teachers (ASE, Presto-L)                              Denoiser with a router
+presto-ls      Presto-S generator on the Presto-L teacher                          ConsistencyJump (routed)
+vocoder        mel -> waveform network (differentiable)                            registered model
+clap           CLAP-style mel/caption embedding                                    registered model
+=============  ==================================================================  ===================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["weights_dir", "available", "model_dir", "model_card", "pretrained_meta", "load_pretrained", "tag_condition"]
+
+#: Environment variable naming another folder of bundled models.
+WEIGHTS_ENV = "TEMPO_KIT_WEIGHTS"
+
+
+def weights_dir() -> Path:
+    """The folder holding the bundled models (``$TEMPO_KIT_WEIGHTS`` when set)."""
+    return Path(os.environ.get(WEIGHTS_ENV) or Path(__file__).parent / "weights")
+
+
+def available() -> list[str]:
+    """Names of the bundled models."""
+    root = weights_dir()
+    return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
+
+
+def model_dir(name: str) -> Path:
+    """The folder of bundled model ``name``; an unknown name lists the valid ones."""
+    path = weights_dir() / name
+    if not (path / "config.json").is_file():
+        names = ", ".join(available()) or "none"
+        raise KeyError(f"no bundled model {name!r} in {weights_dir()}; available: {names}")
+    return path
+
+
+def pretrained_meta(name: str) -> dict[str, Any]:
+    """The ``"pretrained"`` table of a bundled model's ``config.json`` (kind, sampler, steps, tag vocabulary, ...)."""
+    return json.loads((model_dir(name) / "config.json").read_text()).get("pretrained", {})
+
+
+def model_card(name: str) -> str:
+    """The model card (Markdown) of a bundled model."""
+    path = model_dir(name) / "MODEL_CARD.md"
+    return path.read_text() if path.is_file() else f"# {name}\n\n(no model card)\n"
+
+
+def load_pretrained(name: str, *, device: str | torch.device = "cpu") -> nn.Module:
+    """Load a bundled model by name, in float32 and eval mode, with gradients off for its parameters.
+
+    Denoisers and jumps stay differentiable with respect to their inputs (DITTO-2 backpropagates through them).
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`available` (see the module docstring for what each returns).
+    device : str or torch.device
+    """
+    from .jumps import ConsistencyJump, EulerJump
+    from .models.io import load_denoiser, load_model
+
+    path = model_dir(name)
+    kind = pretrained_meta(name).get("kind", "denoiser")
+    if kind == "module":
+        model = load_model(path)
+    elif kind in ("denoiser", "consistency", "ctm"):
+        model = load_denoiser(path)
+        if kind == "consistency":
+            model = ConsistencyJump(denoiser=model)
+        elif kind == "ctm":
+            model = EulerJump(denoiser=model)
+    else:
+        raise ValueError(f"bundled model {name!r} has unknown kind {kind!r} (expected denoiser, consistency, ctm or module)")
+    model = model.float().to(device).eval()
+    model.requires_grad_(False)
+    return model
+
+
+def tag_condition(*, instrument: str | None = None, collection: str | None = None, tempo: str | None = None,
+                  mode: str | None = None, batch: int = 1, model: str = "teacher") -> dict[str, torch.Tensor]:
+    """The conditioning dict of the bundled models for the given tags; tags left out are zero in the multi-hot vector,
+    and no tag at all gives the null (unconditional) condition.
+
+    Examples
+    --------
+    >>> cond = tag_condition(instrument="flute", mode="major", batch=2)   # doctest: +SKIP
+    """
+    from .data.dataset import encode_tags
+
+    vocab = {f: tuple(v) for f, v in pretrained_meta(model)["tag_vocab"].items()}
+    given = {"instrument": instrument, "collection": collection, "tempo": tempo, "mode": mode}
+    for field, value in given.items():
+        if value is not None and value not in vocab[field]:
+            raise ValueError(f"unknown {field} {value!r}; valid: {', '.join(vocab[field])}")
+    tags = encode_tags([{f: v for f, v in given.items() if v is not None}] * batch, vocab)
+    null = torch.full((batch,), all(v is None for v in given.values()))
+    return {"tags": tags, "null": null}
