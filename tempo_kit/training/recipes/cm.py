@@ -55,7 +55,7 @@ class CMRecipe(Recipe):
         Teacher ODE step.
     w_range : (float, float) or None
         Distilled CFG weights ``w ~ U[w_min, w_max]`` (Imagen convention; default ``(1, 8)`` [P], spec 2.5). The student
-        sees ``cond["w"]``. ``None`` distills the unguided teacher and passes no ``w``.
+        sees ``cond["w"]``. ``None`` (``false`` in a TOML config, which has no null) distills the unguided teacher and passes no ``w``.
     null_cond : Any
         Unconditional ``cond`` (or callable ``cond -> null``) for the teacher's guidance; default
         :func:`tempo_kit.models.null_condition`.
@@ -82,6 +82,7 @@ class CMRecipe(Recipe):
         if student is None:
             student = consistency_student(self.teacher, sigma_min=schedule.sigma_min)
         self.net = as_denoiser(student, "student")
+        w_range = tuple(w_range) if w_range else None  # TOML configs say false
         if w_range is not None:
             check_w_embedding(self.net)
         self.target = frozen_copy(self.net)

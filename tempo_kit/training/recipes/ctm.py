@@ -63,7 +63,7 @@ class CTMRecipe(Recipe):
     solver : {"heun", "euler"}
         Teacher step ``Theta`` (the step into ``sigma = 0`` is always the teacher's ``x0`` prediction).
     w_range : (float, float) or None
-        Distilled CFG weights (default ``(1, 8)`` [P]); ``None`` for an unguided teacher.
+        Distilled CFG weights (default ``(1, 8)`` [P]); ``None`` (``false`` in a TOML config) for an unguided teacher.
     null_cond : Any
         Unconditional ``cond`` (or callable) for the teacher's guidance; default :func:`tempo_kit.models.null_condition`.
     ema_decay : float
@@ -89,6 +89,7 @@ class CTMRecipe(Recipe):
             raise ValueError(f"loss must be 'l2' or 'huber', got {loss!r}")
         self.teacher = as_denoiser(teacher, "teacher").requires_grad_(False)
         self.net = as_denoiser(student, "student") if student is not None else trainable_copy(self.teacher)
+        w_range = tuple(w_range) if w_range else None  # TOML configs say false
         if w_range is not None:
             check_w_embedding(self.net)
         if s_embedding:
