@@ -1,0 +1,123 @@
+"""Bundle a trained model folder into ``tempo_kit/weights/NAME`` (float16 weights, config, model card).
+
+    .venv/bin/python scripts/bundle_model.py teacher --from outputs/runs/teacher/student_ema --kind denoiser \
+        --config configs/reference/teacher.toml --metrics benchmarks/results/quality.md
+
+The model card records what anyone needs to rebuild the weights: the dataset command, the training command and config,
+the steps and wall time read from the run's ``losses.jsonl``, the last logged losses, and the metrics files given with
+``--metrics`` (Markdown included as it is, JSON as a code block). Rerun it to refresh the card when new metrics exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_COMMAND = ("tempo-kit data build --out outputs/data/music --collections bach,essen --max-pieces 200 --workers 2")
+KINDS = ("denoiser", "consistency", "ctm", "module")
+
+
+def run_stats(run_dir: Path) -> dict:
+    """Steps, wall time (summed over resumed segments) and the last logged losses of a training run."""
+    path = run_dir / "losses.jsonl"
+    if not path.is_file():
+        return {}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    timed = [r for r in rows if "time" in r]
+    wall, prev = 0.0, 0.0
+    for r in timed:  # time restarts at 0 when a run resumes: add up each segment's last value
+        if r["time"] < prev:
+            wall += prev
+        prev = r["time"]
+    wall += prev
+    last = rows[-1] if rows else {}
+    losses = {k: round(v, 5) for k, v in last.items() if k not in ("step", "time") and isinstance(v, (int, float))}
+    return {"steps": int(last.get("step", -1)) + 1, "wall_seconds": round(wall, 1), "last_losses": losses}
+
+
+def tag_vocab(config: dict) -> dict | None:
+    data = config.get("data", {})
+    if data.get("name") != "music":
+        return None
+    from tempo_kit.data import MusicDataset
+
+    return {k: list(v) for k, v in MusicDataset(ROOT / data["root"], split="heldout").tag_vocab.items()}
+
+
+def card(name: str, *, kind: str, description: str, meta: dict, stats: dict, config_path: Path | None,
+         command: str, n_params: int, size: int, metrics: list[Path]) -> str:
+    lines = [f"# {name}", "", description, "",
+             f"- Load: `tempo_kit.pretrained.load_pretrained({name!r})` (kind `{kind}`)",
+             f"- Architecture: `{meta.get('model')}` {json.dumps(meta.get('config', {}))}",
+             f"- Parameters: {n_params:,} ({size / 1e6:.2f} MB as float16 safetensors)"]
+    if meta.get("router"):
+        lines.append(f"- Router: {json.dumps(meta['router'])}")
+    if meta.get("precond"):
+        lines.append(f"- EDM preconditioning: {json.dumps(meta['precond'])}")
+    lines += ["", "## How it was made", "",
+              f"- Data: `{DATA_COMMAND}` (music21 corpus rendered through FluidSynth with TimGM6mb; train split)",
+              f"- Command: `{command}`"]
+    if stats:
+        lines += [f"- Steps: {stats['steps']:,}",
+                  f"- Wall time: {stats['wall_seconds'] / 60:.1f} min on the 2-core CPU (shared with other jobs)",
+                  f"- Last logged losses: {json.dumps(stats['last_losses'])}"]
+    if config_path is not None:
+        lines += ["", f"Config (`{config_path.relative_to(ROOT) if config_path.is_absolute() else config_path}`):", "",
+                  "```toml", config_path.read_text().strip(), "```"]
+    if metrics:
+        lines += ["", "## Metrics", ""]
+        for path in metrics:
+            text = path.read_text().strip()
+            lines += [f"From `{path}`:", ""]
+            lines += ["```json", text, "```", ""] if path.suffix == ".json" else [text, ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name")
+    parser.add_argument("--from", dest="src", required=True, help="saved model folder (a run's student_ema or student)")
+    parser.add_argument("--kind", required=True, choices=KINDS)
+    parser.add_argument("--config", default=None, help="the training config (copied into the card)")
+    parser.add_argument("--command", default=None, help="training command (default: tempo-kit distill --config CONFIG)")
+    parser.add_argument("--description", default="")
+    parser.add_argument("--metrics", nargs="*", default=[], help="Markdown or JSON files with the model's metrics")
+    parser.add_argument("--meta", default="{}", help="JSON merged into the config's 'pretrained' table")
+    parser.add_argument("--out", default=str(ROOT / "tempo_kit" / "weights"))
+    args = parser.parse_args(argv)
+
+    from tempo_kit.training.config import load_config
+
+    src = Path(args.src)
+    meta = json.loads((src / "config.json").read_text())
+    config_path = Path(args.config) if args.config else None
+    config = load_config(config_path) if config_path else {}
+    pretrained = {"kind": args.kind, **json.loads(args.meta)}
+    vocab = tag_vocab(config)
+    if vocab is not None and "tag_vocab" not in pretrained:
+        pretrained["tag_vocab"] = vocab
+    out = Path(args.out) / args.name
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    state = {k: v.half() if v.is_floating_point() else v for k, v in load_file(str(src / "model.safetensors")).items()}
+    save_file(state, str(out / "model.safetensors"))
+    (out / "config.json").write_text(json.dumps({**meta, "pretrained": pretrained}, indent=2) + "\n")
+    command = args.command or f"tempo-kit distill --config {args.config}"
+    text = card(args.name, kind=args.kind, description=args.description, meta=meta, stats=run_stats(src.parent),
+                config_path=config_path, command=command, n_params=sum(v.numel() for v in state.values()),
+                size=(out / "model.safetensors").stat().st_size, metrics=[Path(m) for m in args.metrics])
+    (out / "MODEL_CARD.md").write_text(text)
+    print(f"bundled {args.name} -> {out} ({(out / 'model.safetensors').stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
