@@ -1,0 +1,143 @@
+"""tempo_kit.metrics: Fréchet distance against closed forms, mel statistics, noise baseline, CLAP score, bad input."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from tempo_kit.metrics import average_spectrum_noise, clap_score, frechet_distance, mel_statistics
+
+
+def _gaussian(n, dim, seed, scale=1.0):
+    gen = torch.Generator().manual_seed(seed)
+    mix = torch.randn(dim, dim, generator=gen, dtype=torch.float64) / math.sqrt(dim)
+    return scale * torch.randn(n, dim, generator=gen, dtype=torch.float64) @ mix
+
+
+def test_identical_sets_have_zero_distance():
+    x = _gaussian(300, 8, 0)
+    assert abs(frechet_distance(x, x)) < 1e-8
+
+
+def test_shifted_set_gives_the_squared_shift():
+    # Same empirical covariance, means differ by delta: FD = |delta|^2 exactly.
+    x = _gaussian(200, 6, 1)
+    delta = torch.tensor([0.5, -1.0, 2.0, 0.0, 0.25, 1.5], dtype=torch.float64)
+    assert frechet_distance(x, x + delta) == pytest.approx(float(delta.square().sum()), rel=1e-9, abs=1e-9)
+
+
+def test_scaled_and_shifted_set_matches_closed_form():
+    # Y = c X + delta: cov_Y = c^2 cov_X, so FD = |mu_X (1 - c) - delta|^2 + (1 - c)^2 tr(cov_X).
+    x = _gaussian(500, 5, 2) + 0.3
+    c, delta = 2.5, torch.full((5,), -0.7, dtype=torch.float64)
+    y = c * x + delta
+    expected = (x.mean(0) * (1 - c) - delta).square().sum() + (1 - c) ** 2 * torch.cov(x.T).trace()
+    assert frechet_distance(x, y, eps=0.0) == pytest.approx(float(expected), rel=1e-8)
+
+
+def test_large_samples_approach_the_gaussian_closed_form():
+    # Diagonal Gaussians N(m1, diag(v1)), N(m2, diag(v2)): FD = |m1 - m2|^2 + sum (sqrt v1 - sqrt v2)^2.
+    gen = torch.Generator().manual_seed(3)
+    m1, m2 = torch.tensor([0.0, 1.0, -1.0]), torch.tensor([0.5, 1.0, 0.0])
+    v1, v2 = torch.tensor([1.0, 4.0, 0.25]), torch.tensor([2.0, 1.0, 0.25])
+    a = m1 + v1.sqrt() * torch.randn(200_000, 3, generator=gen)
+    b = m2 + v2.sqrt() * torch.randn(200_000, 3, generator=gen)
+    expected = float((m1 - m2).square().sum() + (v1.sqrt() - v2.sqrt()).square().sum())
+    assert frechet_distance(a, b) == pytest.approx(expected, abs=0.03)
+
+
+def test_matches_scipy_sqrtm_reference():
+    a, b = _gaussian(400, 7, 4), _gaussian(300, 7, 5, scale=1.7) + 0.2
+    mu_a, mu_b = a.mean(0).numpy(), b.mean(0).numpy()
+    ca, cb = np.cov(a.numpy(), rowvar=False), np.cov(b.numpy(), rowvar=False)
+    covmean = scipy.linalg.sqrtm(ca @ cb).real
+    expected = ((mu_a - mu_b) ** 2).sum() + np.trace(ca) + np.trace(cb) - 2 * np.trace(covmean)
+    assert frechet_distance(a, b, eps=0.0) == pytest.approx(float(expected), rel=1e-7)
+
+
+def test_rank_deficient_covariances_stay_finite_and_nonnegative():
+    a, b = _gaussian(10, 40, 6), _gaussian(12, 40, 7)  # fewer samples than dimensions
+    d = frechet_distance(a, b)
+    assert math.isfinite(d) and d > 0
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_distance_grows_with_the_shift():
+    x = _gaussian(100, 4, 8)
+    dists = [frechet_distance(x, _gaussian(100, 4, 9) + s) for s in (0.0, 0.5, 1.0, 2.0)]
+    assert dists == sorted(dists)
+
+
+@pytest.mark.parametrize("a_shape,b_shape,match", [
+    ((10,), (10, 3), "shape"), ((10, 3), (10, 4), "sizes differ"), ((1, 3), (10, 3), "at least 2"),
+])
+def test_frechet_distance_rejects_bad_shapes(a_shape, b_shape, match):
+    with pytest.raises(ValueError, match=match):
+        frechet_distance(torch.randn(a_shape), torch.randn(b_shape))
+
+
+def test_frechet_distance_rejects_nonfinite_and_negative_eps():
+    a = torch.randn(10, 3)
+    bad = a.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        frechet_distance(a, bad)
+    with pytest.raises(ValueError, match="eps"):
+        frechet_distance(a, a, eps=-1.0)
+
+
+def test_mel_statistics_values_and_shape():
+    t = torch.arange(64, dtype=torch.float32)
+    mel = torch.zeros(2, 8, 64)
+    mel[0, :4] = 3.0                       # constant level in the low band
+    mel[1, 4:] = torch.sin(t)              # oscillation in the high band
+    emb = mel_statistics(mel, n_bands=2)
+    assert emb.shape == (2, 6) and emb.dtype == torch.float64
+    means, stds, dstds = emb[:, :2], emb[:, 2:4], emb[:, 4:]
+    assert means[0].tolist() == pytest.approx([3.0, 0.0])
+    assert stds[0].tolist() == pytest.approx([0.0, 0.0]) and dstds[0].tolist() == pytest.approx([0.0, 0.0])
+    assert stds[1, 1] == pytest.approx(float(torch.sin(t).double().std()))
+    assert dstds[1, 1] == pytest.approx(float(torch.sin(t).double().diff().std()))
+    assert stds[1, 0] == 0.0
+
+
+def test_mel_statistics_uneven_bands_and_errors():
+    assert mel_statistics(torch.randn(3, 10, 5), n_bands=3).shape == (3, 9)
+    with pytest.raises(ValueError, match="n_bands"):
+        mel_statistics(torch.randn(3, 4, 5), n_bands=5)
+    with pytest.raises(ValueError, match="shape"):
+        mel_statistics(torch.randn(4, 5))
+    with pytest.raises(ValueError, match="3 frames"):
+        mel_statistics(torch.randn(2, 4, 2), n_bands=2)
+
+
+def test_average_spectrum_noise_matches_reference_band_moments():
+    gen = torch.Generator().manual_seed(0)
+    level = torch.linspace(-1, 0.5, 6)
+    spread = torch.linspace(0.05, 0.4, 6)
+    ref = level[None, :, None] + spread[None, :, None] * torch.randn(50, 6, 32, generator=gen)
+    noise = average_spectrum_noise(ref, 200, generator=torch.Generator().manual_seed(1))
+    assert noise.shape == (200, 6, 32) and noise.dtype == torch.float32
+    flat, ref_flat = noise.transpose(0, 1).flatten(1), ref.transpose(0, 1).flatten(1)
+    assert torch.allclose(flat.mean(1), ref_flat.mean(1), atol=0.02)   # 4 standard errors at spread 0.4
+    assert torch.allclose(flat.std(1), ref_flat.std(1), rtol=0.03)
+    again = average_spectrum_noise(ref, 200, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(noise, again)
+
+
+def test_average_spectrum_noise_errors():
+    with pytest.raises(ValueError, match="shape"):
+        average_spectrum_noise(torch.randn(6, 32), 3)
+    with pytest.raises(ValueError, match="n must"):
+        average_spectrum_noise(torch.randn(2, 6, 32), 0)
+
+
+def test_clap_score_is_the_paired_cosine():
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    t = torch.tensor([[3.0, 0.0], [0.0, -1.0], [1.0, 0.0]])
+    assert clap_score(a, t).tolist() == pytest.approx([1.0, -1.0, math.sqrt(0.5)])
+    assert torch.isfinite(clap_score(torch.zeros(1, 2), t[:1])).all()
+    with pytest.raises(ValueError, match="shape"):
+        clap_score(a, t[:2])
