@@ -22,3 +22,13 @@ def register_recipes(register, context):
              description="Presto-S: continuous-time DMD2 for EDM models, 5 fake-score updates per generator step, LSGAN head")
     register("presto-ls", PrestoLSRecipe,
              description="Presto-LS: Presto-S on a layer-distilled (Presto-L / ASE) student, real score = full teacher")
+
+    from ..training.recipes.vocoder import VocoderRecipe
+
+    register("vocoder", VocoderRecipe,
+             description="mel vocoder: multi-resolution STFT loss + model-space mel L1 on random (mel, audio) crops")
+
+    from ..training.recipes.clap import ClapRecipe
+
+    register("clap", ClapRecipe,
+             description="MiniClap audio-text contrastive training: multi-positive InfoNCE over tags, mel augmentation")

@@ -1,0 +1,280 @@
+"""Mel -> waveform: a small Vocos-style neural vocoder and a differentiable Griffin-Lim fallback.
+
+Both modules read model-space mel frames ``(batch, n_mels, frames)`` (:class:`~tempo_kit.audio.MelSpec`) and return a
+waveform ``(batch, 1, frames * hop_length)`` whose frame ``t`` is centred at sample ``t * hop_length``, the same grid
+:meth:`MelSpec.to_model <tempo_kit.audio.MelSpec.to_model>` uses, so ``spec.to_model(vocoder(x))[..., :frames]`` lines
+up with ``x``. Both are differentiable with respect to the mel input (a control feature defined on audio can be
+back-propagated to mel frames).
+
+* :class:`Vocoder` (registered model ``"vocoder"``): 1-D ConvNeXt blocks over mel frames and a head that predicts the
+  log-magnitude (as a residual over the mel pseudo-inverse) and the phase of an STFT with the mel front end's
+  ``n_fft`` / ``hop_length``, turned into audio by ``torch.istft`` (Siuzdak 2023, Vocos, Sec. 3). Trained by the
+  ``"vocoder"`` recipe (:mod:`tempo_kit.training.recipes.vocoder`).
+* :class:`GriffinLim` (registered model ``"griffin-lim"``): clamped pseudo-inverse magnitude from the mel power,
+  then a fixed number of fast Griffin-Lim iterations (Griffin & Lim 1984; Perraudin et al. 2013, momentum 0.99 as in
+  ``librosa.griffinlim``). No weights; needs no training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import numpy as np
+import torch
+from torch import nn
+
+from .audio.mel import MelSpec
+
+__all__ = ["VocoderConfig", "Vocoder", "GriffinLimConfig", "GriffinLim", "mel_to_linear_power", "check_mel"]
+
+
+def check_mel(mel: torch.Tensor, spec: MelSpec, who: str) -> None:
+    """Raise ``ValueError`` unless ``mel`` is a floating ``(batch, n_mels, frames)`` tensor with ``frames >= 1``."""
+    if not isinstance(mel, torch.Tensor) or mel.ndim != 3 or mel.shape[1] != spec.n_mels or mel.shape[2] < 1 \
+            or not mel.is_floating_point():
+        shape = tuple(mel.shape) if isinstance(mel, torch.Tensor) else type(mel).__name__
+        raise ValueError(f"{who} expects model-space mel frames (batch, n_mels={spec.n_mels}, frames) as a floating "
+                         f"tensor, got {shape}")
+
+
+def _fb_buffers(module: nn.Module, spec: MelSpec) -> None:
+    fb = spec.mel_filterbank()  # (n_mels, n_freq) float64
+    module.register_buffer("fb_pinv", torch.as_tensor(np.linalg.pinv(fb), dtype=torch.float32), persistent=False)
+    module.register_buffer("window", torch.hann_window(spec.n_fft, periodic=True), persistent=False)
+
+
+def mel_to_linear_power(power: torch.Tensor, fb_pinv: torch.Tensor) -> torch.Tensor:
+    """Non-negative STFT power ``S`` with ``fb @ S ~ power``: the filterbank pseudo-inverse, clamped at zero.
+
+    Non-negative least squares (as ``librosa.feature.inverse.mel_to_stft``, or multiplicative NNLS updates) fits the
+    loud bins better but, on the project's music, gives a larger model-space (dB) mel error after Griffin-Lim
+    (0.036-0.038 vs 0.029 at 32 iterations), so the clamped pseudo-inverse is used.
+
+    Parameters
+    ----------
+    power : Tensor, shape ``(batch, n_mels, frames)``
+        Mel power (linear, non-negative).
+    fb_pinv : Tensor, shape ``(n_freq, n_mels)``
+        Pseudo-inverse of the mel filterbank.
+
+    Returns
+    -------
+    Tensor, shape ``(batch, n_freq, frames)``: linear STFT power.
+    """
+    return torch.einsum("fm,bmt->bft", fb_pinv.to(power), power).clamp_min(0.0)
+
+
+def _mel_power(mel: torch.Tensor, spec: MelSpec) -> torch.Tensor:
+    return (spec.from_model(mel.float()) - spec.amin).clamp_min(0.0)
+
+
+@attrs.frozen(kw_only=True)
+class VocoderConfig:
+    """Architecture of :class:`Vocoder`.
+
+    Parameters
+    ----------
+    sample_rate, n_fft, hop_length, n_mels : int
+        The mel model space (:class:`~tempo_kit.audio.MelSpec` with its other fields at their defaults) and the
+        STFT the head predicts (same frame grid).
+    channels : int
+        Width of the ConvNeXt trunk.
+    depth : int
+        Number of ConvNeXt blocks.
+    kernel : int
+        Depthwise kernel size along frames (odd).
+    expansion : float
+        Hidden width of each block's pointwise MLP, as a multiple of ``channels``.
+    """
+
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 80
+    channels: int = 128
+    depth: int = 6
+    kernel: int = 7
+    expansion: float = 3.0
+
+    def __attrs_post_init__(self):
+        if self.channels < 1 or self.depth < 0 or self.kernel < 1 or self.kernel % 2 == 0 or self.expansion <= 0:
+            raise ValueError(f"VocoderConfig needs channels >= 1, depth >= 0, an odd kernel and expansion > 0, got "
+                             f"{self.channels}, {self.depth}, {self.kernel}, {self.expansion}")
+
+    def mel_spec(self) -> MelSpec:
+        return MelSpec(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
+                       fmax=self.sample_rate / 2)
+
+
+class ConvNeXtBlock(nn.Module):
+    """1-D ConvNeXt block: depthwise conv, LayerNorm, pointwise MLP (GELU), layer scale, residual (Liu et al. 2022)."""
+
+    def __init__(self, *, channels: int, kernel: int, hidden: int, layer_scale: float = 0.1):
+        super().__init__()
+        self.dwconv = nn.Conv1d(channels, channels, kernel, padding=kernel // 2, groups=channels)
+        self.norm = nn.LayerNorm(channels)
+        self.pw1 = nn.Linear(channels, hidden)
+        self.pw2 = nn.Linear(hidden, channels)
+        self.gamma = nn.Parameter(torch.full((channels,), layer_scale))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        y = self.dwconv(h).transpose(1, 2)
+        y = self.pw2(nn.functional.gelu(self.pw1(self.norm(y))))
+        return h + (self.gamma * y).transpose(1, 2)
+
+
+class Vocoder(nn.Module):
+    """Vocos-style mel vocoder: ConvNeXt trunk over frames -> STFT log-magnitude and phase -> ``torch.istft``.
+
+    Implements Siuzdak 2023 (Vocos, Sec. 3: Fourier-domain head, ``exp(m) (cos p + i sin p)``) with the log-magnitude
+    predicted as a residual over the clamped mel pseudo-inverse (:func:`mel_to_linear_power`), so an untrained
+    vocoder already reproduces the mel's spectral envelope and training mostly learns phase and fine structure.
+
+    Parameters
+    ----------
+    config : VocoderConfig
+
+    Notes
+    -----
+    ``forward(mel)``: mel ``(batch, n_mels, frames)`` in model space -> audio ``(batch, 1, frames * hop_length)`` in
+    [-1, 1] (not clipped).
+    """
+
+    registry_name = "vocoder"
+
+    def __init__(self, *, config: VocoderConfig | None = None):
+        super().__init__()
+        self.config = config = config or VocoderConfig()
+        self.spec = config.mel_spec()
+        n_freq = config.n_fft // 2 + 1
+        _fb_buffers(self, self.spec)
+        self.embed = nn.Conv1d(config.n_mels, config.channels, config.kernel, padding=config.kernel // 2)
+        self.embed_norm = nn.LayerNorm(config.channels)
+        hidden = int(round(config.channels * config.expansion))
+        self.blocks = nn.ModuleList(
+            ConvNeXtBlock(channels=config.channels, kernel=config.kernel, hidden=hidden) for _ in range(config.depth)
+        )
+        self.out_norm = nn.LayerNorm(config.channels)
+        self.head = nn.Conv1d(config.channels, 2 * n_freq, 1)
+        with torch.no_grad():  # magnitude residual starts at zero: the untrained model outputs the mel-prior magnitude
+            self.head.weight[:n_freq].zero_()
+            self.head.bias.zero_()
+
+    @property
+    def hop_length(self) -> int:
+        return self.config.hop_length
+
+    def magnitude_prior(self, mel: torch.Tensor) -> torch.Tensor:
+        """Log STFT magnitude ``(batch, n_freq, frames)`` implied by the mel alone (clamped filterbank pseudo-inverse)."""
+        S = mel_to_linear_power(_mel_power(mel, self.spec), self.fb_pinv)
+        return 0.5 * torch.log(S + self.spec.amin)
+
+    def spectrum(self, mel: torch.Tensor) -> torch.Tensor:
+        """Predicted complex STFT ``(batch, n_fft // 2 + 1, frames)``."""
+        check_mel(mel, self.spec, "Vocoder")
+        h = self.embed(mel.float())
+        h = self.embed_norm(h.transpose(1, 2)).transpose(1, 2)
+        for block in self.blocks:
+            h = block(h)
+        h = self.out_norm(h.transpose(1, 2)).transpose(1, 2)
+        log_mag, phase = self.head(h).chunk(2, dim=1)
+        log_mag = (self.magnitude_prior(mel) + log_mag).clamp(max=math.log(1e4))
+        return torch.polar(torch.exp(log_mag), phase)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        S = self.spectrum(mel)
+        hop = self.config.hop_length
+        audio = torch.istft(S, n_fft=self.config.n_fft, hop_length=hop, window=self.window.to(S.real.dtype),
+                            center=True, length=S.shape[-1] * hop)
+        return audio.unsqueeze(1)
+
+
+@attrs.frozen(kw_only=True)
+class GriffinLimConfig:
+    """Settings of :class:`GriffinLim`.
+
+    Parameters
+    ----------
+    sample_rate, n_fft, hop_length, n_mels : int
+        The mel model space (other :class:`~tempo_kit.audio.MelSpec` fields at their defaults).
+    n_iter : int
+        Griffin-Lim iterations (0: the random initial phase only).
+    momentum : float
+        Fast Griffin-Lim momentum (0: classic Griffin-Lim; librosa's default 0.99).
+    seed : int
+        Seed of the random initial phase when ``forward`` gets no generator (so the module is deterministic).
+    """
+
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 80
+    n_iter: int = 32
+    momentum: float = 0.99
+    seed: int = 0
+
+    def __attrs_post_init__(self):
+        if self.n_iter < 0:
+            raise ValueError(f"n_iter must be >= 0, got {self.n_iter}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
+
+    def mel_spec(self) -> MelSpec:
+        return MelSpec(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
+                       fmax=self.sample_rate / 2)
+
+
+class GriffinLim(nn.Module):
+    """Differentiable mel inversion: pseudo-inverse magnitude, then fast Griffin-Lim phase retrieval on ``torch.stft``/``istft``.
+
+    Implements Griffin & Lim 1984 (Eq. 6, iterated STFT consistency projection) with the momentum of Perraudin, Balazs
+    & Sondergaard 2013 (fast Griffin-Lim), as ``librosa.griffinlim``. The whole chain is differentiable (gradients
+    flow through every iteration), so it can stand in for :class:`Vocoder` when no trained weights are available.
+
+    Parameters
+    ----------
+    config : GriffinLimConfig
+
+    Notes
+    -----
+    ``forward(mel, generator=None)``: mel ``(batch, n_mels, frames)`` -> audio ``(batch, 1, frames * hop_length)``.
+    The initial phase is uniform random, drawn from ``generator`` (default: a generator seeded with ``config.seed``).
+    """
+
+    registry_name = "griffin-lim"
+
+    def __init__(self, *, config: GriffinLimConfig | None = None):
+        super().__init__()
+        self.config = config = config or GriffinLimConfig()
+        self.spec = config.mel_spec()
+        _fb_buffers(self, self.spec)
+
+    @property
+    def hop_length(self) -> int:
+        return self.config.hop_length
+
+    def magnitude(self, mel: torch.Tensor) -> torch.Tensor:
+        """STFT magnitude ``(batch, n_freq, frames)`` estimated from the mel (clamped filterbank pseudo-inverse)."""
+        S = mel_to_linear_power(_mel_power(mel, self.spec), self.fb_pinv)
+        return torch.sqrt(S + self.spec.amin)
+
+    def forward(self, mel: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        check_mel(mel, self.spec, "GriffinLim")
+        cfg = self.config
+        mag = self.magnitude(mel)
+        if generator is None:
+            generator = torch.Generator(device=mel.device).manual_seed(cfg.seed)
+        phase = 2 * math.pi * torch.rand(mag.shape, generator=generator, device=generator.device).to(mag.device)
+        window = self.window.to(mag.dtype)
+        length = mag.shape[-1] * cfg.hop_length
+        stft = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=window, center=True)
+        angles = torch.polar(torch.ones_like(mag), phase)
+        rebuilt = torch.zeros_like(angles)
+        for _ in range(cfg.n_iter):
+            previous = rebuilt
+            audio = torch.istft(mag * angles, length=length, **stft)
+            rebuilt = torch.stft(audio, return_complex=True, **stft)[..., : mag.shape[-1]]
+            angles = rebuilt - (cfg.momentum / (1 + cfg.momentum)) * previous
+            angles = angles / torch.sqrt(angles.real.square() + angles.imag.square() + 1e-16)
+        return torch.istft(mag * angles, length=length, **stft).unsqueeze(1)
