@@ -103,6 +103,18 @@ class MelSpec:
         """Slaney mel filterbank ``(n_mels, n_fft // 2 + 1)`` (float64, as ``librosa.filters.mel``)."""
         return _frontend(self).fb.double().numpy()
 
+    def mel_to_linear(self) -> np.ndarray:
+        """``(n_fft // 2 + 1, n_mels)`` map from mel power back to STFT-bin power (float64): each band's mean power,
+        interpolated between band centres by the filterbank's triangles,
+        ``P_k ~ sum_m tri_m(k) mel_m / sum_k' fb[m, k']``. Exact for a flat spectrum; used by the mel-domain chroma
+        and by Griffin-Lim."""
+        import librosa
+
+        fb = self.mel_filterbank()
+        edges = librosa.mel_frequencies(n_mels=self.n_mels + 2, fmin=self.fmin, fmax=self.fmax)
+        enorm = 2.0 / (edges[2:] - edges[:-2])
+        return fb.T / (enorm * np.maximum(fb.sum(axis=1), 1e-12))[None, :]
+
     def frontend(self) -> MelSpectrogram:
         """The shared (cached) :class:`~tempo_kit.audio.spectral.MelSpectrogram` computing mel power from audio."""
         return _frontend(self)

@@ -37,6 +37,13 @@ def configure(parser) -> None:
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     info = sub.add_parser("info", help="count the clips of a dataset by split and tag")
     info.add_argument("dir", help="dataset directory")
+    tunes = sub.add_parser("export-tunes", help="write the held-out folk tunes bundled as melody targets",
+                           description="Write one clip per held-out piece (top-voice pitch class per frame, caption, "
+                                       "tags) as the tunes file the main job and `tempo-kit control melody` read.")
+    tunes.add_argument("dir", help="dataset directory")
+    tunes.add_argument("--out", default="tempo_kit/weights/tunes.json", help="tunes file (default: %(default)s)")
+    tunes.add_argument("--collection", default="essen", help="collection of the tunes (default: %(default)s)")
+    tunes.add_argument("--max-tunes", type=int, default=16, help="at most this many pieces (default: %(default)s)")
 
 
 def run(args) -> int:
@@ -57,6 +64,13 @@ def run(args) -> int:
               f"resumed {report.units_resumed}, without clips {report.units_skipped}; "
               f"{report.audio_seconds:.0f} s of audio at {report.realtime_factor:.0f}x real time, "
               f"wall {report.wall_seconds:.1f} s")
+        return 0
+
+    if args.data_command == "export-tunes":
+        from ..data.tunes import export_tunes
+
+        tunes = export_tunes(args.dir, args.out, collection=args.collection, max_tunes=args.max_tunes)
+        print(f"wrote {len(tunes)} tunes to {args.out}")
         return 0
 
     from ..data import MusicDataset

@@ -15,8 +15,6 @@ bins below the cutoff are dropped before the chroma filterbank, identically in b
 
 from __future__ import annotations
 
-import librosa
-import numpy as np
 import torch
 
 from ..audio.mel import MelSpec
@@ -76,11 +74,7 @@ class LogChroma(Extractor):
         self.sample_rate, self.frame_rate, self.highpass_hz = mel.sample_rate, mel.frame_rate, highpass_hz
         self.chroma = Chroma(sample_rate=mel.sample_rate, n_fft=mel.n_fft, hop_length=mel.hop_length,
                              center=mel.center, pad_mode=mel.pad_mode, highpass_hz=highpass_hz, norm=None)
-        fb = mel.mel_filterbank()  # (n_mels, n_freq), slaney
-        edges = librosa.mel_frequencies(n_mels=mel.n_mels + 2, fmin=mel.fmin, fmax=mel.fmax)
-        enorm = 2.0 / (edges[2:] - edges[:-2])
-        spread = fb.T / (enorm * np.maximum(fb.sum(axis=1), 1e-12))[None, :]  # (n_freq, n_mels)
-        mel_to_chroma = self.chroma.fb.double().numpy() @ spread
+        mel_to_chroma = self.chroma.fb.double().numpy() @ mel.mel_to_linear()  # (12, n_freq) @ (n_freq, n_mels)
         self.register_buffer("mel_to_chroma", torch.as_tensor(mel_to_chroma, dtype=torch.float32), persistent=False)
 
     def num_frames(self, n_input: int) -> int:
