@@ -46,6 +46,12 @@ def _clap(**kw):
     return ClapEmbedding.from_pretrained(kw.pop("model_dir"), **kw)
 
 
+def _mini_clap(*, model=None, source="clap"):
+    from ..features.mini_clap import MiniClapEmbedding
+
+    return MiniClapEmbedding(model=model) if model is not None else MiniClapEmbedding.from_pretrained(source)
+
+
 @hookimpl
 def register_extractors(register, context):
     register("intensity", _intensity,
@@ -66,3 +72,5 @@ def register_extractors(register, context):
              description="Reference-free looping: x[..., -o:] - x[..., :o] driven to zero (DITTO App. E)")
     register("clap", _clap,
              description="Frozen, deterministic CLAP audio embedding from a local ClapModel directory (DITTO-2 5.4)")
+    register("mini-clap", _mini_clap,
+             description="Bundled CLAP-style embedding of model-space mel (no vocoder); source= bundled name or folder")
