@@ -1,0 +1,159 @@
+"""benchmarks/bench_quality.py in quick mode on a tiny fake weights folder (untrained models) and tiny synthetic data.
+
+``write_fake_weights`` and ``write_tiny_dataset`` are also how the benchmark is exercised before real weights exist:
+``python -c "import sys; sys.path.insert(0, 'tests'); from test_bench_quality import write_fake_weights; ..."``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCAB = {"instrument": ["flute", "organ"], "collection": ["bach", "essen"], "tempo": ["fast", "slow"],
+         "mode": ["major", "minor"]}
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_quality", ROOT / "benchmarks" / "bench_quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_fake_weights(root, *, dit: dict, tag_vocab: dict, seed: int = 0, vocoder: dict | None = None) -> Path:
+    """A folder of untrained bundled models in the layout of :mod:`tempo_kit.pretrained` (teacher, cm, ctm, presto-s,
+    ase, presto-l, presto-ls, and a vocoder when ``vocoder`` gives its config). Output layers are randomised so the
+    networks are not the identity."""
+    from tempo_kit import get
+    from tempo_kit.denoisers import EDMPrecond
+    from tempo_kit.models.dit import DiT, DiTConfig
+    from tempo_kit.models.io import save_model
+    from tempo_kit.routers import RoutedNet
+
+    root = Path(root)
+    gen = torch.Generator().manual_seed(seed)
+
+    def net(**extra):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = DiT(config=DiTConfig(**dit, **extra))
+        with torch.no_grad():
+            for layer in (model.adaln, model.adaln_out, model.patch_out):
+                layer.weight.copy_(0.02 * torch.randn(layer.weight.shape, generator=gen))
+        return model
+
+    def routed(router, **extra):
+        return RoutedNet(net=net(**extra), router=get("routers", router))
+
+    models = {
+        "teacher": ("denoiser", EDMPrecond(net=net())),
+        "cm": ("consistency", EDMPrecond(net=net(), consistency=True)),
+        "ctm": ("ctm", EDMPrecond(net=net())),
+        "presto-s": ("consistency", EDMPrecond(net=net(), consistency=True)),
+        "ase": ("denoiser", EDMPrecond(net=routed("ase"))),
+        "presto-l": ("denoiser", EDMPrecond(net=routed("presto-l", budget_embedding=True))),
+        "presto-ls": ("consistency", EDMPrecond(net=routed("presto-l", budget_embedding=True), consistency=True)),
+    }
+    if vocoder is not None:
+        models["vocoder"] = ("module", get("models", "vocoder", **vocoder))
+    for name, (kind, model) in models.items():
+        path = save_model(model, root / name)
+        config = json.loads((path / "config.json").read_text())
+        config["pretrained"] = {"kind": kind, "tag_vocab": tag_vocab}
+        (path / "config.json").write_text(json.dumps(config, indent=2))
+    return root
+
+
+def write_tiny_dataset(root, *, n_train: int, n_heldout: int, n_mels: int = 8, frames: int = 16,
+                       tag_vocab: dict = VOCAB, seed: int = 0) -> Path:
+    """A dataset in :class:`~tempo_kit.data.MusicDataset`'s format with synthetic mel clips (no audio)."""
+    from safetensors.numpy import save_file
+
+    root = Path(root)
+    (root / "shards").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    n = n_train + n_heldout
+    level = np.linspace(-0.2, -0.8, n_mels)[None, :, None]
+    mel = (level + 0.2 * rng.standard_normal((n, n_mels, frames))).astype(np.float16)
+    save_file({"mel": mel, "pitch_class": np.zeros((n, frames), np.int8)}, str(root / "shards" / "all.safetensors"))
+    rows = []
+    for i in range(n):
+        tags = {f: values[(i + k) % len(values)] for k, (f, values) in enumerate(tag_vocab.items())}
+        rows.append({"id": f"clip{i:04d}", "split": "train" if i < n_train else "heldout",
+                     "shard": "shards/all.safetensors", "row": i, "tags": tags,
+                     "caption": f"A {tags['tempo']} piece in a {tags['mode']} key played on {tags['instrument']}"})
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "meta.json").write_text(json.dumps({"sample_rate": 22050, "hop_length": 512, "clip_frames": frames}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    base = tmp_path_factory.mktemp("quality")
+    data = write_tiny_dataset(base / "data", n_train=12, n_heldout=10)
+    num_tags = sum(len(v) for v in VOCAB.values())
+    weights = write_fake_weights(base / "weights", dit={"in_channels": 8, "patch": 2, "width": 32, "depth": 4,
+                                                        "heads": 2, "num_tags": num_tags}, tag_vocab=VOCAB)
+    return data, weights
+
+
+@pytest.mark.slow
+def test_quick_mode_runs_and_reports(tiny, tmp_path, monkeypatch):
+    data, weights = tiny
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+    bench = _bench()
+    out = tmp_path / "results"
+    assert bench.main(["--quick", "--n-clips", "6", "--heldout", str(data), "--out", str(out), "--no-progress",
+                       "--latency-repeats", "1", "--batch-size", "4"]) == 0
+    result = json.loads((out / "quality.json").read_text())
+    assert (out / "quality_fad_steps.png").stat().st_size > 0
+    rows = {r["name"]: r for r in result["systems"]}
+    assert set(rows) == {s.name for s in bench.default_systems(quick=True)}
+    assert result["meta"]["missing"] == []
+    # Counted network calls agree with each sampler's NFE formula: Heun 2N - 1, one call per few-step jump.
+    assert rows["teacher-heun-40"]["nfe"] == 79 and rows["presto-s-4"]["nfe"] == 4 and rows["cm-1"]["nfe"] == 1
+    for r in rows.values():
+        if "nfe" in r:
+            assert r["nfe"] == r["nfe_expected"], r["name"]
+    # Layer dropping evaluates fewer blocks per call than the full-depth teacher.
+    assert rows["ase-heun-40"]["block_fraction"] < 1 and rows["presto-ls-4"]["block_fraction"] < 1
+    assert rows["teacher-heun-40"]["block_fraction"] == 1
+    for r in rows.values():
+        assert np.isfinite(r["fad_mel"]) and r["fad_mel"] >= -1e-9
+    assert rows["presto-s-4"]["rtf"] > 0 and rows["presto-s-4"]["speedup_over_nfe_ratio"] > 0
+    md = (out / "quality.md").read_text()
+    assert "| presto-ls-4 |" in md and "Presto-S 4-step at least 10x faster" in md
+    assert {c["met"] for c in result["checks"]} <= {True, False, None}
+    assert result["checks"][0]["met"] is False  # 6 clips are not the required 200
+
+
+def test_generation_uses_the_same_noise_in_every_system(tiny, monkeypatch):
+    # Two systems with the same model and sampler produce identical FADs: same seeds, same conditioning.
+    data, weights = tiny
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+    bench = _bench()
+    systems = [bench.System(name="a", family="cm", model="cm", sampler="cm", steps=2),
+               bench.System(name="b", family="cm", model="cm", sampler="cm", steps=2),
+               bench.System(name="c", family="cm", model="cm", sampler="cm", steps=1)]
+    result = bench.run_quality(n_clips=4, heldout=data, systems=systems, latency_repeats=1, progress=False)
+    fads = [r["fad_mel"] for r in result["systems"]]
+    assert fads[0] == fads[1] != fads[2]
+
+
+def test_missing_models_are_skipped_and_listed(tiny, tmp_path, monkeypatch):
+    data, _ = tiny
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(tmp_path / "empty"))
+    bench = _bench()
+    systems = [bench.System(name="noise", family="baseline"),
+               bench.System(name="cm-1", family="cm", model="cm", sampler="cm", steps=1)]
+    result = bench.run_quality(n_clips=4, heldout=data, systems=systems, latency_repeats=1, progress=False)
+    assert [r["name"] for r in result["systems"]] == ["noise"]
+    assert len(result["meta"]["missing"]) == 1 and "cm-1" in result["meta"]["missing"][0]
+    with pytest.raises(ValueError, match="n_clips"):
+        bench.run_quality(n_clips=1, heldout=data, systems=systems, progress=False)
