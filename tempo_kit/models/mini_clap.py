@@ -11,7 +11,7 @@ Two towers map into one normalised ``dim``-d space (CLAP, Elizalde et al. 2023, 
 
 The known captions are every caption of the music dataset's template with any non-empty subset of its four tags
 (:func:`caption_variants`), e.g. ``"A piece played on flute"`` or ``"A slow chorale in a minor key sung by a choir"``,
-so tag-only prompts are in-distribution. :func:`clap_score` is the CLAP score used by the quality benchmarks.
+so tag-only prompts are in-distribution. :func:`mel_clap_score` is the CLAP score of mel clips against texts.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MiniClapConfig", "MiniClap", "partial_caption", "caption_variants", "clap_score", "MIN_FRAMES"]
+__all__ = ["MiniClapConfig", "MiniClap", "partial_caption", "caption_variants", "mel_clap_score", "MIN_FRAMES"]
 
 #: Shortest clip the audio tower accepts (frames).
 MIN_FRAMES = 32
@@ -216,11 +216,12 @@ class MiniClap(nn.Module):
         return self.logit_scale.clamp(max=math.log(100.0)).exp()
 
 
-def clap_score(model: MiniClap, mel: torch.Tensor, texts: Sequence[str], *, batch_size: int = 64) -> torch.Tensor:
-    """CLAP score per clip: the cosine between each clip's audio embedding and its text's embedding.
+def mel_clap_score(model: MiniClap, mel: torch.Tensor, texts: Sequence[str], *, batch_size: int = 64) -> torch.Tensor:
+    """CLAP score per clip of model-space mel frames against texts: :func:`tempo_kit.metrics.clap_score` of the
+    MiniClap audio and text embeddings (the text-adherence score of DITTO-2 Sec. 5.4 / Presto Sec. 5.1).
 
-    The CLAP score of a set of generated clips is ``clap_score(...).mean()`` (as in DITTO-2 Sec. 5.4, with this model in
-    place of LAION-CLAP); the text can be a full caption or a tag caption from :func:`partial_caption`.
+    The CLAP score of a set of clips is ``mel_clap_score(...).mean()``; a text can be a full caption or a tag caption
+    from :func:`partial_caption` (e.g. ``"A piece played on flute"``).
 
     Parameters
     ----------
@@ -237,9 +238,10 @@ def clap_score(model: MiniClap, mel: torch.Tensor, texts: Sequence[str], *, batc
     torch.Tensor
         Shape ``(batch,)``, cosines in [-1, 1] (no gradients).
     """
+    from ..metrics import clap_score
+
     if len(texts) != mel.shape[0]:
-        raise ValueError(f"clap_score needs one text per clip: {mel.shape[0]} clips, {len(texts)} texts")
+        raise ValueError(f"mel_clap_score needs one text per clip: {mel.shape[0]} clips, {len(texts)} texts")
     with torch.no_grad():
         audio = torch.cat([model.embed_audio(mel[i:i + batch_size]) for i in range(0, mel.shape[0], batch_size)])
-        text = model.embed_text(list(texts)).to(audio)
-    return (audio * text).sum(-1)
+        return clap_score(audio, model.embed_text(list(texts)).to(audio))
