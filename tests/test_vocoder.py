@@ -1,0 +1,148 @@
+"""Vocoder and Griffin-Lim: shapes, gradients, phase retrieval, the training recipe, save/load and bad inputs."""
+
+import pytest
+import torch
+
+import tempo_kit
+from tempo_kit.audio import MelSpec, example_music
+from tempo_kit.models.io import load_model, save_model
+from tempo_kit.training import TrainConfig, Trainer
+from tempo_kit.training.recipes.vocoder import VocoderRecipe, multi_resolution_stft_loss, random_crops
+from tempo_kit.vocoder import GriffinLim, GriffinLimConfig, Vocoder, VocoderConfig
+
+SPEC = MelSpec()
+HOP = SPEC.hop_length
+
+
+def tiny_vocoder(**kw) -> Vocoder:
+    return Vocoder(config=VocoderConfig(channels=16, depth=1, expansion=2.0, **kw))
+
+
+@pytest.fixture(scope="module")
+def music():
+    """Two music-like clips of 24 frames: audio (2, 1, 24 * hop) and its model-space mel (2, 80, 24)."""
+    frames = 24
+    audio = torch.stack([torch.from_numpy(example_music(duration=frames * HOP / SPEC.sample_rate + 0.1, seed=s))
+                         for s in range(2)])[:, : frames * HOP].float()
+    mel = SPEC.to_model(audio)[..., :frames]
+    return audio.unsqueeze(1), mel
+
+
+@pytest.mark.parametrize("make", [tiny_vocoder, lambda: GriffinLim(config=GriffinLimConfig(n_iter=2))])
+def test_output_shape_and_frame_grid(make, music):
+    _, mel = music
+    out = make()(mel[..., :10])
+    assert out.shape == (2, 1, 10 * HOP) and torch.isfinite(out).all()
+    assert SPEC.num_frames(out.shape[-1]) == 11  # frame t of the output is centred at sample t * hop, like the input
+
+
+@pytest.mark.parametrize("make", [tiny_vocoder, lambda: GriffinLim(config=GriffinLimConfig(n_iter=2))])
+def test_gradient_reaches_the_mel(make, music):
+    _, mel = music
+    mel = mel[..., :8].clone().requires_grad_()
+    out = make()(mel)
+    SPEC.to_model(out).mean().backward()
+    assert torch.isfinite(mel.grad).all() and mel.grad.abs().sum() > 0
+
+
+def test_gradient_on_silence_is_finite():
+    mel = torch.full((1, 80, 6), -1.0, requires_grad=True)
+    tiny_vocoder()(mel).square().sum().backward()
+    assert torch.isfinite(mel.grad).all()
+
+
+def test_griffin_lim_beats_random_phase(music):
+    audio, mel = music
+
+    def errors(n_iter):
+        out = GriffinLim(config=GriffinLimConfig(n_iter=n_iter))(mel)
+        mel_err = (SPEC.to_model(out)[..., 2:mel.shape[-1] - 2] - mel[..., 2:-2]).abs().mean().item()
+        return mel_err, multi_resolution_stft_loss(out, audio)["sc"].item()
+
+    (mel0, sc0), (mel16, sc16) = errors(0), errors(16)
+    assert mel16 < 0.7 * mel0, (mel0, mel16)
+    assert sc16 < sc0, (sc0, sc16)
+
+
+def test_griffin_lim_is_deterministic_and_takes_a_generator(music):
+    _, mel = music
+    gl = GriffinLim(config=GriffinLimConfig(n_iter=1))
+    assert torch.equal(gl(mel[..., :6]), gl(mel[..., :6]))
+    other = gl(mel[..., :6], generator=torch.Generator().manual_seed(7))
+    assert not torch.allclose(other, gl(mel[..., :6]))
+
+
+def test_untrained_vocoder_magnitude_is_the_mel_prior(music):
+    _, mel = music
+    voc = tiny_vocoder()
+    with torch.no_grad():
+        mag = voc.spectrum(mel).abs()
+        prior = GriffinLim().magnitude(mel)
+    torch.testing.assert_close(mag, prior, rtol=1e-3, atol=1e-3)
+
+
+def test_random_crops_are_aligned():
+    frames, total = 5, 20
+    mel = torch.arange(total).float().expand(3, 80, total).clone()
+    audio = torch.arange(total * HOP).float().expand(3, 1, -1).clone()
+    m, a = random_crops(mel, audio, frames, HOP, generator=torch.Generator().manual_seed(0))
+    assert m.shape == (3, 80, frames) and a.shape == (3, 1, frames * HOP)
+    torch.testing.assert_close(a[:, 0, 0], m[:, 0, 0] * HOP)
+    torch.testing.assert_close(a[:, 0, -1], (m[:, 0, -1] + 1) * HOP - 1)
+    with pytest.raises(ValueError, match="cannot crop"):
+        random_crops(mel, audio, total + 1, HOP)
+
+
+def test_recipe_trains_two_steps(music):
+    audio, mel = music
+    batch = {"x0": mel, "audio": audio}
+    recipe = tempo_kit.get("recipes", "vocoder", net=tiny_vocoder(), crop_frames=8, fft_sizes=(256, 512))
+    before = [p.detach().clone() for p in recipe.student().parameters()]
+    trainer = Trainer(recipe=recipe, data=lambda n, g: batch,
+                      config=TrainConfig(steps=2, batch_size=2, progress=False))
+    result = trainer.fit()
+    assert result.step == 2
+    assert set(result.history[0]) >= {"net/sc", "net/log_mag", "net/mel"}
+    assert all(torch.isfinite(torch.tensor(v)) for h in result.history for v in h.values())
+    assert any(not torch.equal(b, p) for b, p in zip(before, recipe.student().parameters()))
+
+
+def test_recipe_needs_audio(music):
+    _, mel = music
+    recipe = VocoderRecipe(net=tiny_vocoder(), crop_frames=8)
+    with pytest.raises(ValueError, match="load_audio"):
+        recipe.losses({"x0": mel}, step=0, groups=frozenset({"net"}))
+    with pytest.raises(ValueError, match="crop_frames"):
+        VocoderRecipe(net=tiny_vocoder(), crop_frames=4)
+
+
+def test_save_load_round_trip(tmp_path, music):
+    _, mel = music
+    voc = tiny_vocoder()
+    with torch.no_grad():
+        voc.head.weight.normal_()  # non-trivial magnitude residual
+    save_model(voc, tmp_path / "voc")
+    loaded = load_model(tmp_path / "voc")
+    assert isinstance(loaded, Vocoder) and loaded.config == voc.config
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(mel[..., :6]), voc(mel[..., :6]))
+    gl = tempo_kit.get("models", "griffin-lim", n_iter=3)
+    save_model(gl, tmp_path / "gl")
+    assert load_model(tmp_path / "gl").config.n_iter == 3
+
+
+@pytest.mark.parametrize("bad", [torch.randn(2, 64, 10), torch.randn(80, 10), torch.zeros(1, 80, 10, dtype=torch.long),
+                                 torch.randn(1, 80, 0)])
+def test_bad_input_shapes_raise(bad):
+    for module in (tiny_vocoder(), GriffinLim(config=GriffinLimConfig(n_iter=1))):
+        with pytest.raises(ValueError, match="n_mels=80"):
+            module(bad)
+
+
+def test_bad_configs_raise():
+    with pytest.raises(ValueError, match="odd kernel"):
+        VocoderConfig(kernel=4)
+    with pytest.raises(ValueError, match="n_iter"):
+        GriffinLimConfig(n_iter=-1)
+    with pytest.raises(ValueError, match="momentum"):
+        GriffinLimConfig(momentum=1.0)
