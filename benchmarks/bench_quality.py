@@ -514,6 +514,8 @@ def plot(result: dict, path: str | os.PathLike) -> Path | None:
             if name in rows and key in rows[name]:
                 ax.axhline(rows[name][key], color=color, ls=":", lw=1, label=name)
         ax.set_xscale("log", base=2)
+        steps = sorted({r["steps"] for r in result["systems"] if r["family"] in ("presto-s", "cm", "ctm", "presto-ls")})
+        ax.set_xticks(steps, [str(n) for n in steps])
         ax.set_yscale("log")
         ax.set_xlabel("sampling steps")
         ax.set_ylabel({"fad_mel": "FAD (mel statistics)", "fad_clap": "FAD (CLAP embedding)"}[key])

@@ -26,10 +26,12 @@ def _bench():
     return module
 
 
-def write_fake_weights(root, *, dit: dict, tag_vocab: dict, seed: int = 0, vocoder: dict | None = None) -> Path:
+def write_fake_weights(root, *, dit: dict, tag_vocab: dict, seed: int = 0, vocoder: dict | None = None,
+                       clap: dict | None = None) -> Path:
     """A folder of untrained bundled models in the layout of :mod:`tempo_kit.pretrained` (teacher, cm, ctm, presto-s,
-    ase, presto-l, presto-ls, and a vocoder when ``vocoder`` gives its config). Output layers are randomised so the
-    networks are not the identity."""
+    ase, presto-l, presto-ls; a vocoder and a mini-CLAP when ``vocoder`` / ``clap`` give their configs; the CLAP's
+    caption cache is random, so no sentence encoder is needed). Output layers are randomised so the networks are not
+    the identity."""
     from tempo_kit import get
     from tempo_kit.denoisers import EDMPrecond
     from tempo_kit.models.dit import DiT, DiTConfig
@@ -62,6 +64,12 @@ def write_fake_weights(root, *, dit: dict, tag_vocab: dict, seed: int = 0, vocod
     }
     if vocoder is not None:
         models["vocoder"] = ("module", get("models", "vocoder", **vocoder))
+    if clap is not None:
+        from tempo_kit.models.mini_clap import MiniClap, MiniClapConfig, caption_variants
+
+        config = MiniClapConfig(n_mels=dit["in_channels"], captions=caption_variants(tag_vocab), **clap)
+        cache = torch.randn(len(config.captions), config.text_dim, generator=gen)
+        models["clap"] = ("module", MiniClap(config=config, caption_embeddings=cache))
     for name, (kind, model) in models.items():
         path = save_model(model, root / name)
         config = json.loads((path / "config.json").read_text())
@@ -70,10 +78,12 @@ def write_fake_weights(root, *, dit: dict, tag_vocab: dict, seed: int = 0, vocod
     return root
 
 
-def write_tiny_dataset(root, *, n_train: int, n_heldout: int, n_mels: int = 8, frames: int = 16,
+def write_tiny_dataset(root, *, n_train: int, n_heldout: int, n_mels: int = 8, frames: int = 32,
                        tag_vocab: dict = VOCAB, seed: int = 0) -> Path:
     """A dataset in :class:`~tempo_kit.data.MusicDataset`'s format with synthetic mel clips (no audio)."""
     from safetensors.numpy import save_file
+
+    from tempo_kit.models.mini_clap import partial_caption
 
     root = Path(root)
     (root / "shards").mkdir(parents=True, exist_ok=True)
@@ -87,7 +97,7 @@ def write_tiny_dataset(root, *, n_train: int, n_heldout: int, n_mels: int = 8, f
         tags = {f: values[(i + k) % len(values)] for k, (f, values) in enumerate(tag_vocab.items())}
         rows.append({"id": f"clip{i:04d}", "split": "train" if i < n_train else "heldout",
                      "shard": "shards/all.safetensors", "row": i, "tags": tags,
-                     "caption": f"A {tags['tempo']} piece in a {tags['mode']} key played on {tags['instrument']}"})
+                     "caption": partial_caption(tags)})
     (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (root / "meta.json").write_text(json.dumps({"sample_rate": 22050, "hop_length": 512, "clip_frames": frames}))
     return root
@@ -99,7 +109,8 @@ def tiny(tmp_path_factory):
     data = write_tiny_dataset(base / "data", n_train=12, n_heldout=10)
     num_tags = sum(len(v) for v in VOCAB.values())
     weights = write_fake_weights(base / "weights", dit={"in_channels": 8, "patch": 2, "width": 32, "depth": 4,
-                                                        "heads": 2, "num_tags": num_tags}, tag_vocab=VOCAB)
+                                                        "heads": 2, "num_tags": num_tags}, tag_vocab=VOCAB,
+                                 clap={"channels": (8, 8, 8), "dim": 8, "text_hidden": 16, "groups": 4})
     return data, weights
 
 
@@ -126,6 +137,7 @@ def test_quick_mode_runs_and_reports(tiny, tmp_path, monkeypatch):
     assert rows["teacher-heun-40"]["block_fraction"] == 1
     for r in rows.values():
         assert np.isfinite(r["fad_mel"]) and r["fad_mel"] >= -1e-9
+        assert np.isfinite(r["fad_clap"]) and -1 <= r["clap_score"] <= 1
     assert rows["presto-s-4"]["rtf"] > 0 and rows["presto-s-4"]["speedup_over_nfe_ratio"] > 0
     md = (out / "quality.md").read_text()
     assert "| presto-ls-4 |" in md and "Presto-S 4-step at least 10x faster" in md
