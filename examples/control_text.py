@@ -1,11 +1,18 @@
-"""Text adherence with CLAP (DITTO-2 Sec. 5.4): optimise the noise so the CLAP embedding of the decoded audio
-matches a caption's. The toy generator makes mel frames, so a differentiable decoder (mel -> audio) is passed.
+"""Text adherence with CLAP (DITTO-2 Sec. 5.4): optimise the noise so the CLAP embedding of the output matches a
+caption's.
 
-    .venv/bin/python examples/control_text.py --fast                     # tiny random CLAP, no download
+With the bundled CLAP-style model (``clap`` in tempo_kit.pretrained, extractor ``"mini-clap"``) the embedding reads
+the generator's mel frames directly, so no vocoder is needed; captions outside the model's known captions need the
+``text`` extra (MiniLM). With a Hugging Face ``ClapModel`` (``--clap-dir``) the embedding reads audio, so a
+differentiable decoder (mel -> audio) is passed.
+
+    .venv/bin/python examples/control_text.py --fast                     # bundled model if present, else a tiny random CLAP
+    .venv/bin/python examples/control_text.py --backend bundled --caption "A fast folk song in a major key played on flute"
     .venv/bin/python examples/control_text.py --clap-dir DIR --caption "a calm piano song"  # a local ClapModel
 
-Without ``--clap-dir`` a tiny random CLAP (transformers' ``ClapConfig``) is built and the target is the embedding of
-another clip, since a random model's text tower means nothing; needs the ``clap`` extra (transformers).
+Without the bundled model and without ``--clap-dir`` a tiny random CLAP (transformers' ``ClapConfig``) is built and
+the target is the embedding of another clip, since a random model's text tower means nothing; needs the ``clap`` extra
+(transformers).
 """
 
 import sys
@@ -45,11 +52,24 @@ def main():
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--clap-dir", default=None, help="local directory of a saved ClapModel (never downloaded)")
-    parser.add_argument("--caption", default="an upbeat electronic track")
+    parser.add_argument("--backend", choices=("auto", "bundled", "hf"), default="auto",
+                        help="bundled MiniClap on mel frames, or a Hugging Face ClapModel on audio (auto: bundled if present)")
+    parser.add_argument("--caption", default="A fast folk song in a major key played on flute")
     parser.add_argument("--out", default="outputs")
     args = parser.parse_args()
     if args.fast:
         args.iterations = min(args.iterations, 8)
+    from tempo_kit.pretrained import available
+
+    if args.backend == "bundled" or (args.backend == "auto" and not args.clap_dir and "clap" in available()):
+        import tempo_kit
+
+        gen, clap = toy_generator(frames=64), tempo_kit.get("extractors", "mini-clap")  # reads mel: no decoder
+        objectives = [Objective(extractor=clap, loss=cosine, target=Target(value=clap.target(args.caption), kind="text"))]
+        result = DITTO2(iterations=args.iterations, lr=args.lr, decode_steps=1)(
+            gen.ctm_jump, objectives, shape=gen.shape, generator=torch.Generator().manual_seed(0))
+        report(result, f"{args.out}/control_text.png")
+        return
     try:
         import transformers
     except ImportError:
