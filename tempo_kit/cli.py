@@ -9,8 +9,9 @@ import sys
 # module name -> one-line help; each module defines ``configure(parser)`` and ``run(args) -> int``.
 SUBCOMMANDS = {
     "plugins": ("tempo_kit.commands.plugins", "list every registered component (kind, name, plugin)"),
-    "demo": ("tempo_kit.commands.demo", "sample an analytic Gaussian mixture with two samplers and save a plot"),
-    "control": ("tempo_kit.commands.control", "DITTO / DITTO-2 control of a toy mel generator for one task; saves a plot"),
+    "demo": ("tempo_kit.commands.demo", "the main job: clips from tags and a DITTO-2 melody control with the bundled models"),
+    "generate": ("tempo_kit.commands.generate", "clips from tags with a bundled model: WAV, spectrogram and timings per clip"),
+    "control": ("tempo_kit.commands.control", "DITTO-2 control of a bundled model (or the toy generator) for one task; WAV, plot, summary"),
     "distill": ("tempo_kit.commands.distill", "train a registered recipe (edm, ase, presto-l, cm, ctm, presto-s, ...) from a config file"),
     "data": ("tempo_kit.commands.data", "build the rendered-music dataset (music21 corpus through FluidSynth) or summarise one"),
 }

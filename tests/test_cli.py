@@ -1,4 +1,4 @@
-"""Tests for the ``tempo-kit`` command line: ``plugins [--json]`` and ``demo``."""
+"""Tests for the ``tempo-kit`` command line: ``plugins [--json]`` and ``demo --toy``."""
 
 import json
 import os
@@ -66,7 +66,7 @@ def test_no_command_prints_help(capsys):
 
 def test_demo_writes_plot_and_summary(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert cli.main(["demo", "--out", str(out), "--n", "300"]) == 0
+    assert cli.main(["demo", "--toy", "--out", str(out), "--n", "300"]) == 0
     assert (out / "samples.png").stat().st_size > 10_000
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary) == 3

@@ -25,7 +25,7 @@ def test_plot_every_panel_kind(tmp_path):
 
 
 def test_control_command_writes_plot_and_summary(tmp_path, capsys):
-    assert main(["control", "looping-free", "--iterations", "4", "--frames", "32", "--quiet", "--out", str(tmp_path)]) == 0
+    assert main(["control", "looping-free", "--model", "toy", "--iterations", "4", "--frames", "32", "--quiet", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "looping-free_ditto2.json").read_text())
     assert summary["nfe_optimization"] == 4 and summary["nfe_decoding"] == 1
     assert summary["last_loss"] < summary["first_loss"]

@@ -1,7 +1,9 @@
-"""``tempo-kit control TASK``: run DITTO-2 (or DITTO) for one control task on the toy mel generator, save a plot.
+"""``tempo-kit control TASK``: DITTO-2 control of a bundled model (default) or of the toy mel generator for one task.
 
-The toy generator is a small random convolutional network (:mod:`tempo_kit.control.toy`); trained models plug in
-through the same :class:`~tempo_kit.control.DITTO2` call once they are available.
+With a bundled model (``--model ctm``, the default; ``cm``, ``presto-s``, ``presto-ls``) the output is vocoded and
+saved as WAV next to the target-vs-achieved plot and a JSON summary; a melody target comes from a bundled held-out tune
+(``--tune``), a notes file (``--notes``) or a MIDI file (``--midi``). ``--model toy`` runs the small random convolutional
+network of :mod:`tempo_kit.control.toy` (no weights), with DITTO (``--method ditto``) or DITTO-2.
 """
 
 from __future__ import annotations
@@ -9,56 +11,154 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-TASKS = ("intensity", "melody", "structure", "inpainting", "outpainting", "looping", "looping-free")
+from ..control.tasks import TASKS
+
+TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
 
 
 def configure(parser) -> None:
+    from ..generate import CONTROL_DEFAULTS, VOCODERS
+
     parser.add_argument("task", choices=TASKS, help="control task")
+    parser.add_argument("--model", default=CONTROL_DEFAULTS["model"],
+                        help="bundled distilled model used as the DITTO-2 surrogate and decoder: ctm, cm, presto-s, "
+                             "presto-ls; or 'toy' for the random toy generator (default: %(default)s)")
     parser.add_argument("--method", choices=("ditto2", "ditto"), default="ditto2",
-                        help="optimise through a 1-step surrogate (ditto2) or the full sampler (ditto)")
-    parser.add_argument("--iterations", type=int, default=40, help="K optimisation steps (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=0.05,
-                        help="Adam learning rate on eps (default %(default)s for the toy; DITTO uses 5e-3)")
+                        help="optimise through a 1-step surrogate (ditto2) or the full sampler (ditto, toy only)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help=f"K optimisation steps (default: {CONTROL_DEFAULTS['iterations']}, toy "
+                             f"{TOY_DEFAULTS['iterations']})")
+    parser.add_argument("--lr", type=float, default=None,
+                        help=f"Adam learning rate on eps (default: {CONTROL_DEFAULTS['lr']}; DITTO uses 5e-3)")
     parser.add_argument("--steps", type=int, default=8, help="DITTO sampler steps T (default: %(default)s)")
-    parser.add_argument("--decode-steps", type=int, default=1, help="DITTO-2 decoding steps (default: %(default)s)")
+    parser.add_argument("--decode-steps", type=int, default=None,
+                        help=f"DITTO-2 decoding steps (default: {CONTROL_DEFAULTS['decode_steps']}, toy "
+                             f"{TOY_DEFAULTS['decode_steps']})")
     parser.add_argument("--surrogate-steps", default="1", help="DITTO-2 surrogate steps M, or 'adaptive'")
-    parser.add_argument("--frames", type=int, default=64, help="output length in mel frames (default: %(default)s)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help=f"output length in mel frames (default: 256 = 5.94 s, toy {TOY_DEFAULTS['frames']})")
+    melody = parser.add_argument_group("melody target (bundled models; default: the first bundled tune)")
+    melody.add_argument("--tune", default=None, help="bundled held-out tune: id, part of an id, or index")
+    melody.add_argument("--notes", default=None,
+                        help="text file of NOTE:DURATION tokens, e.g. 'C4:1 D4:0.5 r:0.5 E4:2' (r = rest)")
+    melody.add_argument("--tempo", type=float, default=None, help="with --notes: durations are beats at this BPM")
+    melody.add_argument("--midi", default=None, help="MIDI file: its top voice per frame")
+    parser.add_argument("--tags", default=None,
+                        help="conditioning tags FIELD=VALUE,... (default: the tune's tags for melody, else none)")
+    parser.add_argument("--vocoder", choices=VOCODERS, default="vocoder", help="mel -> audio (default: %(default)s)")
     parser.add_argument("--fast", action="store_true", help="at most 10 iterations")
     parser.add_argument("--out", default="outputs/control", help="output directory (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def run(args) -> int:
+def _surrogate_steps(text: str):
+    return text if text == "adaptive" else int(text)
+
+
+def read_notes(path: str | Path) -> list[tuple[str, float]]:
+    """``NOTE:DURATION`` tokens separated by spaces, commas or newlines (``#`` starts a comment), e.g. ``C4:1 r:0.5``."""
+    pairs = []
+    for line in Path(path).read_text().splitlines():
+        for token in line.split("#", 1)[0].replace(",", " ").split():
+            note, sep, duration = token.partition(":")
+            if not sep:
+                raise ValueError(f"{path}: expected NOTE:DURATION, got {token!r}")
+            try:
+                pairs.append((note, float(duration)))
+            except ValueError:
+                raise ValueError(f"{path}: duration of {token!r} is not a number") from None
+    if not pairs:
+        raise ValueError(f"{path}: no notes")
+    return pairs
+
+
+def _run_toy(args, iterations: int) -> int:
     import torch
 
     from ..control import DITTO, DITTO2
     from ..control.toy import toy_generator, toy_task
 
-    iterations = min(args.iterations, 10) if args.fast else args.iterations
-    gen = toy_generator(frames=args.frames)
+    lr = TOY_DEFAULTS["lr"] if args.lr is None else args.lr
+    gen = toy_generator(frames=args.frames or TOY_DEFAULTS["frames"])
     objectives = toy_task(args.task, generator=gen)
     generator = torch.Generator().manual_seed(args.seed)
     if args.method == "ditto":
-        method = DITTO(iterations=iterations, lr=args.lr, steps=args.steps, progress=not args.quiet)
+        method = DITTO(iterations=iterations, lr=lr, steps=args.steps, progress=not args.quiet)
         result = method(gen.denoiser, objectives, shape=gen.shape, generator=generator)
     else:
-        m = args.surrogate_steps if args.surrogate_steps == "adaptive" else int(args.surrogate_steps)
-        method = DITTO2(iterations=iterations, lr=args.lr, decode_steps=args.decode_steps, surrogate_steps=m,
-                        progress=not args.quiet)
+        method = DITTO2(iterations=iterations, lr=lr, decode_steps=args.decode_steps or TOY_DEFAULTS["decode_steps"],
+                        surrogate_steps=_surrogate_steps(args.surrogate_steps), progress=not args.quiet)
         result = method(gen.ctm_jump, objectives, shape=gen.shape, generator=generator)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.task}_{args.method}"
-    result.plot(out / f"{stem}.png")
     summary = {
-        "task": args.task, "method": result.method, "iterations": iterations,
+        "task": args.task, "model": "toy", "method": result.method, "iterations": iterations,
         "first_loss": float(result.loss_history[0]) if iterations else None,
         "last_loss": float(result.loss_history[-1]) if iterations else None,
         "final_losses": result.final_losses, "nfe_optimization": result.nfe_optimization,
         "nfe_decoding": result.nfe_decoding, "seconds": round(result.wall_time, 3),
     }
-    (out / f"{stem}.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary))
-    print(f"wrote {out / (stem + '.png')} and {out / (stem + '.json')}")
+    return _write(args, result, summary, audio=None)
+
+
+def _melody_target(args, frames: int):
+    """The melody target and the tags that go with it (a bundled tune's own tags)."""
+    from ..control.targets import melody_from_midi, melody_from_notes
+    from ..data.tunes import get_tune
+    from ..features.chroma import LogChroma
+
+    extractor = LogChroma()
+    if args.notes:
+        return melody_from_notes(read_notes(args.notes), tempo=args.tempo, extractor=extractor, n_frames=frames), {}
+    if args.midi:
+        return melody_from_midi(args.midi, extractor=extractor, n_frames=frames), {}
+    tune = get_tune(args.tune)
+    print(f"melody target: {tune.id} ({tune.title}, {tune.key}): {tune.caption}")
+    return tune.target(extractor=extractor, n_frames=frames), dict(tune.tags)
+
+
+def _run_bundled(args, iterations: int | None) -> int:
+    from ..generate import control, parse_tags
+
+    if args.method == "ditto":
+        raise ValueError("--method ditto runs on the toy generator only (--model toy); the bundled models use DITTO-2")
+    frames = args.frames or 256
+    melody, tags = (None, {})
+    if args.task == "melody":
+        melody, tags = _melody_target(args, frames)
+    if args.tags is not None:
+        tags = parse_tags(args.tags)
+    run = control(args.task, model=args.model, tags=tags, melody=melody, iterations=iterations, lr=args.lr,
+                  decode_steps=args.decode_steps, surrogate_steps=_surrogate_steps(args.surrogate_steps),
+                  seed=args.seed, frames=frames, vocoder=args.vocoder, progress=not args.quiet)
+    summary = {"task": args.task, **run.summary()}
+    return _write(args, run.result, summary, audio=(run.audio, run.sample_rate))
+
+
+def _write(args, result, summary: dict, audio) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{args.task}_{args.method}"
+    files = [out / f"{stem}.png", out / f"{stem}.json"]
+    result.plot(files[0])
+    if audio is not None:
+        from ..generate import save_wav
+
+        files.append(save_wav(out / f"{stem}.wav", audio[0][0], audio[1]))
+    summary["files"] = [str(f) for f in files]
+    files[1].write_text(json.dumps(summary, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "files"}))
+    print("wrote " + ", ".join(str(f) for f in files))
     return 0
+
+
+def run(args) -> int:
+    iterations = args.iterations
+    if args.fast:
+        iterations = min(iterations or 10, 10)
+    try:
+        if args.model == "toy":
+            return _run_toy(args, TOY_DEFAULTS["iterations"] if iterations is None else iterations)
+        return _run_bundled(args, iterations)
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}")
+        return 1

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..denoisers import EDMPrecond
 from ..jumps import ConsistencyJump, EulerJump
+from .tasks import TASKS, task_objectives
 
 __all__ = ["ToyMelNet", "ToyGenerator", "toy_generator", "toy_task", "TOY_TASKS"]
 
@@ -89,53 +90,21 @@ def toy_generator(*, n_mels: int = 80, frames: int = 64, batch: int = 1, hidden:
     )
 
 
-TOY_TASKS = ("intensity", "melody", "structure", "inpainting", "outpainting", "looping", "looping-free")
+TOY_TASKS = TASKS
 
 
 def toy_task(name: str, *, generator: ToyGenerator, variant: int = 0) -> list:
-    """Objectives for one control task on the toy generator's output shape (used by tests, examples and the CLI).
+    """Objectives for one control task on the toy generator's output shape (used by tests, examples and the CLI):
+    :func:`~tempo_kit.control.tasks.task_objectives`, with another output of the same generator as the reference of
+    the painting tasks.
 
     ``variant`` picks a different target of the same task (crescendo vs decrescendo, another melody, "ABA" vs
     "AAB", another reference clip), so two runs can be compared.
     """
-    import functools
 
-    from ..features.chroma import LogChroma
-    from ..features.intensity import Intensity
-    from ..features.masks import LoopFree, MaskedReconstruction
-    from ..features.structure import MFCCSelfSimilarity
-    from ..losses import mse, nll
-    from .objective import Objective
-    from .targets import IGNORE_INDEX, intensity_curve, melody_from_frames, reference_target, structure_from_form
+    def reference(seed: int) -> torch.Tensor:
+        eps = torch.randn(generator.shape, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            return generator.cm_jump(80.0 * eps, 80.0, 0.0)[0]
 
-    n = generator.shape[-1]
-    if name == "intensity":
-        ext = Intensity(window_s=0.25)
-        shape = ("crescendo", "decrescendo", "swell")[variant % 3]
-        return [Objective(extractor=ext, loss=mse,
-                          target=intensity_curve(shape, n_frames=n, extractor=ext, low_db=-35.0, high_db=-15.0))]
-    if name == "melody":
-        ext = LogChroma()
-        pcs = torch.randint(0, 12, (n,), generator=torch.Generator().manual_seed(100 + variant))
-        return [Objective(extractor=ext, loss=functools.partial(nll, ignore_index=IGNORE_INDEX),
-                          target=melody_from_frames(pcs, extractor=ext))]
-    if name == "structure":
-        ext = MFCCSelfSimilarity()
-        return [Objective(extractor=ext, loss=mse,
-                          target=structure_from_form(("ABA", "AAB", "ABAB")[variant % 3], n_frames=n, extractor=ext))]
-    if name == "looping-free":
-        ext = LoopFree(overlap_s=0.25)
-        return [Objective(extractor=ext, loss=mse, target=reference_target(None, extractor=ext, kind=name))]
-    # reference-based painting tasks: the reference is another output of the same generator
-    eps = torch.randn(generator.shape, generator=torch.Generator().manual_seed(1000 + variant))
-    with torch.no_grad():
-        reference = generator.cm_jump(80.0 * eps, 80.0, 0.0)[0]
-    builders = {
-        "outpainting": lambda: MaskedReconstruction.outpainting(n_frames=n, overlap_s=0.25),
-        "inpainting": lambda: MaskedReconstruction.inpainting(n_frames=n, context_s=0.3),
-        "looping": lambda: MaskedReconstruction.looping(n_frames=n, overlap_s=0.25),
-    }
-    if name not in builders:
-        raise ValueError(f"unknown toy task {name!r}; valid: {', '.join(TOY_TASKS)}")
-    ext = builders[name]()
-    return [Objective(extractor=ext, loss=mse, target=reference_target(reference, extractor=ext, kind=name))]
+    return task_objectives(name, n_frames=generator.shape[-1], variant=variant, reference=reference)

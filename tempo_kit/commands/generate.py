@@ -1,0 +1,42 @@
+"""``tempo-kit generate``: clips from tags with a bundled model; WAV + spectrogram per clip and a summary with timings."""
+
+from __future__ import annotations
+
+import json
+
+
+def configure(parser) -> None:
+    from ..generate import DEFAULT_MODEL, VOCODERS
+
+    parser.add_argument("--tags", default="",
+                        help="FIELD=VALUE pairs, e.g. instrument=flute,mode=major (fields: instrument, collection, "
+                             "tempo, mode; none = unconditional)")
+    parser.add_argument("--n", type=int, default=2, help="number of clips (default: %(default)s)")
+    parser.add_argument("--sampler", "--model", dest="model", default=DEFAULT_MODEL,
+                        help="bundled generator, run with its own sampler: presto-s (Presto-S multistep), cm, ctm "
+                             "(gamma sampling), presto-ls, teacher, ase, presto-l (EDM Heun) (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's own)")
+    parser.add_argument("--cfg", type=float, default=None, help="guidance weight for teacher/ase/presto-l")
+    parser.add_argument("--vocoder", choices=VOCODERS, default="vocoder", help="mel -> audio (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="outputs/generate", help="output directory (default: %(default)s)")
+
+
+def run(args) -> int:
+    from ..generate import generate, parse_tags, save_clips
+
+    try:
+        clips = generate(parse_tags(args.tags), n=args.n, model=args.model, steps=args.steps, cfg=args.cfg,
+                         seed=args.seed, vocoder=args.vocoder)
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}")
+        return 1
+    paths = save_clips(clips, args.out)
+    s = clips.summary()
+    print(f"{s['clips']} clips x {s['audio_seconds'] / s['clips']:.2f} s with {s['model']} ({s['sampler']}, "
+          f"{s['steps']} steps) + {s['vocoder']}: sample {s['wall_seconds']['sample']:.2f} s, vocode "
+          f"{s['wall_seconds']['vocode']:.2f} s (load {s['wall_seconds']['load']:.2f} s); real-time factor "
+          f"{s['rtf_cpu']:.1f}x per CPU second, {s['rtf_wall']:.1f}x wall")
+    print(json.dumps({k: s[k] for k in ("wall_seconds", "cpu_seconds", "rtf_cpu", "rtf_wall")}))
+    print(f"wrote {len(paths)} files to {args.out}")
+    return 0

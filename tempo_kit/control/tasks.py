@@ -1,0 +1,81 @@
+"""Ready-made control tasks by name, for any mel generator: the objectives behind ``tempo-kit control TASK``.
+
+Each task is a list of :class:`~tempo_kit.control.Objective` on model-space mel frames with the DITTO settings
+(Novack et al. 2024, Sec. 4 and App. H): intensity (a preset dB curve), melody (per-frame pitch classes, NLL on
+log-chroma), structure (a form such as "ABA"), and the painting tasks (in/outpainting and looping against a reference
+output, and reference-free looping).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import torch
+
+from .targets import Target
+
+__all__ = ["TASKS", "task_objectives"]
+
+TASKS = ("intensity", "melody", "structure", "inpainting", "outpainting", "looping", "looping-free")
+
+
+def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Target | None = None,
+                    reference: Callable[[int], torch.Tensor] | None = None) -> list:
+    """Objectives for one control task on outputs of ``n_frames`` mel frames.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`TASKS`.
+    n_frames : int
+        Output length in mel frames.
+    variant : int
+        Picks another target of the same task (crescendo / decrescendo / swell; "ABA" / "AAB" / "ABAB"; another
+        random melody; another reference), so two runs can be compared.
+    melody : Target, optional
+        The melody target (e.g. a bundled tune, notes or a MIDI file); default: random pitch classes (seeded by
+        ``variant``).
+    reference : callable, optional
+        ``reference(seed) -> (n_mels, n_frames)`` mel frames: the clip that the painting tasks continue or loop
+        (in-, outpainting, looping). Required for those tasks.
+    """
+    from ..features.chroma import LogChroma
+    from ..features.intensity import Intensity
+    from ..features.masks import LoopFree, MaskedReconstruction
+    from ..features.structure import MFCCSelfSimilarity
+    from ..losses import mse, nll
+    from .objective import Objective
+    from .targets import IGNORE_INDEX, intensity_curve, melody_from_frames, reference_target, structure_from_form
+
+    n = n_frames
+    if name == "intensity":
+        ext = Intensity(window_s=0.25)
+        shape = ("crescendo", "decrescendo", "swell")[variant % 3]
+        return [Objective(extractor=ext, loss=mse,
+                          target=intensity_curve(shape, n_frames=n, extractor=ext, low_db=-35.0, high_db=-15.0))]
+    if name == "melody":
+        ext = LogChroma()
+        if melody is None:
+            pcs = torch.randint(0, 12, (n,), generator=torch.Generator().manual_seed(100 + variant))
+            melody = melody_from_frames(pcs, extractor=ext)
+        return [Objective(extractor=ext, loss=functools.partial(nll, ignore_index=IGNORE_INDEX), target=melody)]
+    if name == "structure":
+        ext = MFCCSelfSimilarity()
+        return [Objective(extractor=ext, loss=mse,
+                          target=structure_from_form(("ABA", "AAB", "ABAB")[variant % 3], n_frames=n, extractor=ext))]
+    if name == "looping-free":
+        ext = LoopFree(overlap_s=0.25)
+        return [Objective(extractor=ext, loss=mse, target=reference_target(None, extractor=ext, kind=name))]
+    builders = {
+        "outpainting": lambda: MaskedReconstruction.outpainting(n_frames=n, overlap_s=0.25),
+        "inpainting": lambda: MaskedReconstruction.inpainting(n_frames=n, context_s=0.3),
+        "looping": lambda: MaskedReconstruction.looping(n_frames=n, overlap_s=0.25),
+    }
+    if name not in builders:
+        raise ValueError(f"unknown control task {name!r}; valid: {', '.join(TASKS)}")
+    if reference is None:
+        raise ValueError(f"task {name!r} needs a reference clip: pass reference=<seed -> mel frames>")
+    ext = builders[name]()
+    return [Objective(extractor=ext, loss=mse, target=reference_target(reference(1000 + variant), extractor=ext,
+                                                                        kind=name))]
