@@ -273,3 +273,23 @@ def test_embed_captions_with_minilm():
     assert embed_captions([]).shape == (0, 384)
     with pytest.raises(TypeError):
         embed_captions([1, 2])
+
+
+# -- the bundled model ----------------------------------------------------------------------------------------------
+def test_bundled_clap_loads_and_knows_the_tag_captions(monkeypatch):
+    from tempo_kit.pretrained import available, load_pretrained
+
+    if "clap" not in available():
+        pytest.skip("no bundled 'clap' model in tempo_kit.pretrained.weights_dir()")
+    model = load_pretrained("clap")
+    assert isinstance(model, MiniClap) and len(model.config.captions) == 323
+    assert torch.isfinite(model.text_cache).all()
+
+    def no_minilm(texts):
+        raise AssertionError(f"MiniLM called for known captions {texts}")
+
+    monkeypatch.setattr("tempo_kit.text.embed_captions", no_minilm)
+    prompts = [partial_caption({"instrument": i}) for i in ("flute", "organ", "brass")]
+    assert model.embed_text(prompts).shape == (3, model.config.dim)
+    ext = tempo_kit.get("extractors", "mini-clap")
+    check_extractor(ext, 0.3 * torch.randn(1, 80, 256, generator=torch.Generator().manual_seed(0)) - 0.4)
