@@ -104,7 +104,7 @@ class Bundle:
     tag_vocab: dict
     heldout: Any  # MusicDataset
     mel: Any  # MelSpec
-    ref_stats: Any  # mel statistics of all held-out clips (FAD reference)
+    ref_emb: dict  # embeddings of all held-out clips (FAD reference): "mel" statistics and "clap"
     weights: dict
 
 
@@ -127,19 +127,25 @@ def load_bundle(data: Path) -> Bundle:
     from tempo_kit.data import MusicDataset
     from tempo_kit.pretrained import available, load_pretrained, model_dir, pretrained_meta
 
-    try:
-        from tempo_kit.metrics import mel_statistics
-    except ImportError:  # FAD columns become n/a
-        mel_statistics = None
-
     heldout = MusicDataset(data, split="heldout")
     weights = {n: {"sha256": _digest(model_dir(n) / "model.safetensors"), "kind": pretrained_meta(n).get("kind")}
                for n in available()}
+    clap = load_clap()
     return Bundle(teacher=load_pretrained("teacher"), cm=load_pretrained("cm"), ctm=load_pretrained("ctm"),
-                  clap=load_clap(), tag_vocab=pretrained_meta("teacher")["tag_vocab"], heldout=heldout,
-                  mel=MelSpec(**heldout.meta["mel_spec"]),
-                  ref_stats=mel_statistics(heldout.mel.float()) if mel_statistics else None,
-                  weights=weights)
+                  clap=clap, tag_vocab=pretrained_meta("teacher")["tag_vocab"], heldout=heldout,
+                  mel=MelSpec(**heldout.meta["mel_spec"]), ref_emb=embed(clap, heldout.mel.float()), weights=weights)
+
+
+def embed(clap, mel: torch.Tensor) -> dict:
+    """FAD embeddings of mel clips: :func:`~tempo_kit.metrics.mel_statistics` and, with a CLAP model, its audio
+    embedding."""
+    from tempo_kit.metrics import mel_statistics
+
+    out = {"mel": mel_statistics(mel)}
+    if clap is not None:
+        with torch.no_grad():
+            out["clap"] = torch.cat([clap(part) for part in mel.split(64)])
+    return out
 
 
 def pick_clips(n_heldout: int, n: int) -> torch.Tensor:
@@ -174,8 +180,9 @@ def build_task(task: str, batch: dict, mel) -> list[Objective]:
         target, loss = structure_from_audio(x, extractor=ext), mse
     elif task in ("outpainting", "inpainting"):
         n, fr = x.shape[-1], mel.frame_rate
-        ext = (MaskedReconstruction.outpainting(n_frames=n, overlap_s=1.0, frame_rate=fr) if task == "outpainting"
-               else MaskedReconstruction.inpainting(n_frames=n, context_s=1.0, frame_rate=fr))
+        o = min(1.0, n / fr / 4)  # DITTO-2's o = 1 s; shorter clips (tests) keep a gap
+        ext = (MaskedReconstruction.outpainting(n_frames=n, overlap_s=o, frame_rate=fr) if task == "outpainting"
+               else MaskedReconstruction.inpainting(n_frames=n, context_s=o, frame_rate=fr))
         target, loss = reference_target(x, extractor=ext, kind=task), mse
     else:
         raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
@@ -192,12 +199,12 @@ def control_metric(task: str, objective: Objective, output: torch.Tensor) -> lis
         return mse(feature, target, reduction="none").tolist()
 
 
-def fad(bundle: Bundle, output: torch.Tensor) -> float | None:
-    if bundle.ref_stats is None:
-        return None
-    from tempo_kit.metrics import frechet_distance, mel_statistics
+def fad(bundle: Bundle, output: torch.Tensor) -> dict:
+    """FAD of the outputs against the held-out clips on each embedding (``fad`` on mel statistics, ``fad_clap``)."""
+    from tempo_kit.metrics import frechet_distance
 
-    return float(frechet_distance(mel_statistics(output), bundle.ref_stats))
+    emb = embed(bundle.clap, output)
+    return {("fad" if k == "mel" else f"fad_{k}"): frechet_distance(v, bundle.ref_emb[k]) for k, v in emb.items()}
 
 
 def clap_score(bundle: Bundle, output: torch.Tensor, captions: list[str]) -> float | None:
@@ -209,11 +216,13 @@ def clap_score(bundle: Bundle, output: torch.Tensor, captions: list[str]) -> flo
         return float(torch.nn.functional.cosine_similarity(a, t.to(a), dim=-1).mean())
 
 
-def measure(bundle: Bundle, *, label: str, seconds: float, nfe: int, output: torch.Tensor, captions: list[str],
-            task: str | None = None, objective: Objective | None = None, **extra) -> dict:
-    """One table row: time per clip, NFE per generation, FAD, CLAP score and the control metric."""
-    row = {"method": label, "seconds_per_clip": seconds / output.shape[0], "seconds_batch": seconds, "nfe": nfe,
-           "fad": fad(bundle, output), "clap": clap_score(bundle, output, captions), **extra}
+def measure(bundle: Bundle, *, label: str, seconds: float, cpu_seconds: float, nfe: int, output: torch.Tensor,
+            captions: list[str], task: str | None = None, objective: Objective | None = None, **extra) -> dict:
+    """One table row: time per clip (wall; process CPU time of the whole call), NFE per generation, FAD, CLAP score
+    and the control metric."""
+    row = {"method": label, "seconds_per_clip": seconds / output.shape[0], "seconds_batch": seconds,
+           "cpu_seconds_batch": cpu_seconds, "nfe": nfe, "fad_clap": None, **fad(bundle, output),
+           "clap": clap_score(bundle, output, captions), **extra}
     if task is not None:
         per_clip = control_metric(task, objective, output)
         row.update(metric=sum(per_clip) / len(per_clip), metric_per_clip=per_clip)
@@ -221,41 +230,58 @@ def measure(bundle: Bundle, *, label: str, seconds: float, nfe: int, output: tor
 
 
 # ---------------------------------------------------------------------------------------------------- the methods
+def cpu_timed(fn, *args, **kwargs):
+    """``(fn(*args, **kwargs), process CPU seconds)``: less sensitive than wall time to other load on the machine."""
+    t0 = time.process_time()
+    out = fn(*args, **kwargs)
+    return out, time.process_time() - t0
+
+
 def ditto2_decodings(jump, objectives, *, eps, cond, iterations: int, surrogate_steps, decode_steps, s: Settings):
     """Optimise once through the ``surrogate_steps`` surrogate, then decode the optimised noise with each ``T``.
 
     The optimisation does not depend on the decoding steps, so decoding-only runs (``iterations=0``) from the
-    optimised noise give the other ``T`` at the cost of their decode. Returns ``{T: (optimisation, decoding)}``
-    results (the first ``T`` decodes inside the optimisation run).
+    optimised noise give the other ``T`` at the cost of their decode. Returns ``{T: (optimisation, decoding, CPU
+    seconds)}`` (the first ``T`` decodes inside the optimisation run).
     """
     gen = lambda: torch.Generator().manual_seed(s.seed + 1)  # noqa: E731 - same decoding noise for every method
-    opt = DITTO2(iterations=iterations, lr=s.lr, decode_steps=decode_steps[0], surrogate_steps=surrogate_steps,
-                 progress=s.progress)(jump, objectives, eps=eps, cond=cond, generator=gen())
-    out = {decode_steps[0]: (opt, opt)}
+    opt, cpu = cpu_timed(DITTO2(iterations=iterations, lr=s.lr, decode_steps=decode_steps[0],
+                                surrogate_steps=surrogate_steps, progress=s.progress),
+                         jump, objectives, eps=eps, cond=cond, generator=gen())
+    out = {decode_steps[0]: (opt, opt, cpu)}
     for T in decode_steps[1:]:
-        out[T] = (opt, DITTO2(iterations=0, decode_steps=T, progress=False)(jump, objectives, eps=opt.eps, cond=cond,
-                                                                            generator=gen()))
+        dec, cpu_dec = cpu_timed(DITTO2(iterations=0, decode_steps=T, progress=False), jump, objectives, eps=opt.eps,
+                                 cond=cond, generator=gen())
+        out[T] = (opt, dec, cpu + cpu_dec)
     return out
 
 
-def _ditto2_row(bundle, label, opt, dec, *, captions, task, objective, **extra) -> dict:
-    return measure(bundle, label=label, seconds=opt.time_optimization + dec.time_decoding,
+def _ditto2_row(bundle, label, run, *, captions, task, objective, **extra) -> dict:
+    opt, dec, cpu = run
+    return measure(bundle, label=label, seconds=opt.time_optimization + dec.time_decoding, cpu_seconds=cpu,
                    nfe=opt.nfe_optimization + dec.nfe_decoding, output=dec.output, captions=captions, task=task,
                    objective=objective, nfe_optimization=opt.nfe_optimization, nfe_decoding=dec.nfe_decoding, **extra)
 
 
+def add_ratios(rows: list[dict], base: dict) -> None:
+    """Speed-up (wall and CPU time) and NFE ratio against ``base`` (DITTO), and their quotient, in place."""
+    for row in rows:
+        row["speedup"] = base["seconds_batch"] / row["seconds_batch"]
+        row["speedup_cpu"] = base["cpu_seconds_batch"] / row["cpu_seconds_batch"]
+        row["nfe_ratio"] = base["nfe"] / row["nfe"]
+        row["speedup_over_nfe_ratio"] = row["speedup"] / row["nfe_ratio"]
+
+
 def _rank(values, *, reverse=False) -> list[int]:
-    order = sorted(range(len(values)), key=lambda i: values[i], reverse=reverse)
-    ranks = [0] * len(values)
-    for r, i in enumerate(order):
-        ranks[i] = r
-    return ranks
+    """Rank of each value (0 = best = smallest, or largest with ``reverse``); equal values share a rank."""
+    ordered = sorted(values, reverse=reverse)
+    return [ordered.index(v) for v in values]
 
 
 def best_decoding(rows: list[dict], task: str) -> dict:
     """The row with the best joint rank of control metric and FAD (DITTO-2 Table 1's "best (M, T)"); ties: fewer steps."""
     ranks = _rank([r["metric"] for r in rows], reverse=task in HIGHER_IS_BETTER)
-    fad_ranks = _rank([r["fad"] for r in rows]) if rows[0]["fad"] is not None else [0] * len(rows)
+    fad_ranks = _rank([r["fad"] for r in rows])
     return min(zip(rows, ranks, fad_ranks), key=lambda z: (z[1] + z[2], z[0]["decode_steps"]))[0]
 
 
@@ -267,28 +293,22 @@ def run_task(bundle: Bundle, task: str, s: Settings) -> dict:
     cond, captions, K = conditioning(bundle, idx), batch["captions"], s.iterations[task]
     eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(s.seed))
     common = dict(captions=captions, task=task, objective=objectives[0])
-    r = DITTO(iterations=K, steps=s.ditto_steps, lr=s.lr, progress=s.progress)(bundle.teacher, objectives, eps=eps,
-                                                                                 cond=cond)
+    r, cpu = cpu_timed(DITTO(iterations=K, steps=s.ditto_steps, lr=s.lr, progress=s.progress),
+                       bundle.teacher, objectives, eps=eps, cond=cond)
     rows = {"ditto": measure(bundle, label=f"DITTO (teacher, Euler {s.ditto_steps} steps, checkpointed)",
-                             seconds=r.wall_time, nfe=r.nfe, output=r.output, nfe_optimization=r.nfe_optimization,
-                             nfe_decoding=r.nfe_decoding, **common)}
-    variants = {}
+                             seconds=r.wall_time, cpu_seconds=cpu, nfe=r.nfe, output=r.output,
+                             nfe_optimization=r.nfe_optimization, nfe_decoding=r.nfe_decoding, **common)}
+    variants, ctm_runs = {}, None
     for name, jump in (("cm", bundle.cm), ("ctm", bundle.ctm)):
         runs = ditto2_decodings(jump, objectives, eps=eps, cond=cond, iterations=K, surrogate_steps=1,
                                 decode_steps=s.decode_steps, s=s)
-        variants[name] = [_ditto2_row(bundle, f"DITTO-2 ({name.upper()}, M=1, T={T})", opt, dec, surrogate_steps=1,
-                                      decode_steps=T, **common) for T, (opt, dec) in runs.items()]
+        variants[name] = [_ditto2_row(bundle, f"DITTO-2 ({name.upper()}, M=1, T={T})", run, surrogate_steps=1,
+                                      decode_steps=T, **common) for T, run in runs.items()]
         rows[name] = best_decoding(variants[name], task)
-        if name == "ctm" and task == "intensity":
-            variants["_ctm_runs"] = runs  # reused by Table 2
-    base = rows["ditto"]
-    for row in [base, *variants["cm"], *variants["ctm"]]:
-        row["speedup"] = base["seconds_batch"] / row["seconds_batch"]
-        row["nfe_ratio"] = base["nfe"] / row["nfe"]
-        row["speedup_over_nfe_ratio"] = row["speedup"] / row["nfe_ratio"]
-    extra = variants.pop("_ctm_runs", None)
+        ctm_runs = runs  # the last one is CTM's: reused by Table 2
+    add_ratios([rows["ditto"], *variants["cm"], *variants["ctm"]], rows["ditto"])
     return {"task": task, "metric": METRIC[task], "iterations": K, "clips": idx.tolist(), "rows": rows,
-            "all_decodings": variants, "_ctm_runs": extra, "_ctx": (objectives, cond, captions, eps, K)}
+            "all_decodings": variants, "_ctm_runs": ctm_runs, "_ctx": (objectives, cond, captions, eps, K)}
 
 
 def run_grid(bundle: Bundle, intensity: dict, s: Settings) -> dict:
@@ -299,16 +319,10 @@ def run_grid(bundle: Bundle, intensity: dict, s: Settings) -> dict:
     for m in sorted({m for m, _ in GRID if m != 1}, key=str):
         runs[m] = ditto2_decodings(bundle.ctm, objectives, eps=eps, cond=cond, iterations=K, surrogate_steps=m,
                                    decode_steps=sorted({t for mm, t in GRID if mm == m}), s=s)
-    rows = []
-    for m, t in GRID:
-        opt, dec = runs[m][t]
-        rows.append(_ditto2_row(bundle, f"M={m}, T={t}", opt, dec, surrogate_steps=m, decode_steps=t, **common))
-    base = intensity["rows"]["ditto"]
-    for row in rows:
-        row["speedup"] = base["seconds_batch"] / row["seconds_batch"]
-        row["nfe_ratio"] = base["nfe"] / row["nfe"]
-        row["speedup_over_nfe_ratio"] = row["speedup"] / row["nfe_ratio"]
-    return {"iterations": K, "rows": rows, "ditto": base}
+    rows = [_ditto2_row(bundle, f"M={m}, T={t}", runs[m][t], surrogate_steps=m, decode_steps=t, **common)
+            for m, t in GRID]
+    add_ratios(rows, intensity["rows"]["ditto"])
+    return {"iterations": K, "rows": rows, "ditto": intensity["rows"]["ditto"]}
 
 
 def teacher_sampler():
@@ -333,32 +347,60 @@ def run_text(bundle: Bundle, s: Settings) -> dict | None:
     cond = conditioning(bundle, idx)
     with count_network_calls(bundle.teacher) as (teacher, counter):
         t0 = time.perf_counter()
-        x0 = sampler(teacher, float(sigmas[0]) * eps, sigmas, cond=cond, grad=NoGrad())
+        x0, cpu = cpu_timed(sampler, teacher, float(sigmas[0]) * eps, sigmas, cond=cond, grad=NoGrad())
         seconds = time.perf_counter() - t0
     rows = [measure(bundle, label=f"Teacher ({type(sampler).__name__}, {steps} steps)", condition="tags",
-                    seconds=seconds, nfe=counter.nfe, output=x0, captions=captions)]
+                    seconds=seconds, cpu_seconds=cpu, nfe=counter.nfe, output=x0, captions=captions)]
     with torch.no_grad():
         text = bundle.clap.embed_text(captions)
     objectives = [Objective(extractor=bundle.clap, loss=cosine, target=Target(value=text, kind="text"), name="text")]
     for condition, null in (("tags", False), ("none (null tags)", True)):
         runs = ditto2_decodings(bundle.ctm, objectives, eps=eps, cond=conditioning(bundle, idx, null=null),
                                 iterations=s.text_iterations, surrogate_steps=1, decode_steps=(2,), s=s)
-        opt, dec = runs[2]
-        rows.append(_ditto2_row(bundle, "DITTO-2 (CTM, M=1, T=2)", opt, dec, condition=condition, captions=captions,
+        rows.append(_ditto2_row(bundle, "DITTO-2 (CTM, M=1, T=2)", runs[2], condition=condition, captions=captions,
                                 task=None, objective=None))
     return {"iterations": s.text_iterations, "clips": idx.tolist(), "rows": rows}
 
 
-def run_presto(s: Settings) -> dict:
-    """The Presto table, delegated to ``benchmarks/bench_quality.py`` (its function API)."""
+def run_presto(s: Settings, *, data: Path, out: Path) -> dict:
+    """The Presto table, delegated to ``benchmarks/bench_quality.py`` (``run_quality``; its results are written to
+    ``out/presto_quality.*``), and the Presto-LS claim checked on its rows."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     try:
-        import bench_quality  # noqa: F401
+        import bench_quality
     except ImportError as err:
         return {"available": False, "reason": f"benchmarks/bench_quality.py could not be imported ({err})"}
     finally:
         sys.path.pop(0)
-    return {"available": False, "reason": "bench_quality.py has no function API yet"}
+    kwargs = {"quick": True, "latency_repeats": 2} if s.mode == "quick" else {}
+    if s.presto_clips:
+        kwargs["n_clips"] = s.presto_clips
+    result = bench_quality.run_quality(heldout=data, threads=torch.get_num_threads(), seed=s.seed,
+                                       progress=s.progress, **kwargs)
+    bench_quality.write_results(result, out, stem="presto_quality")
+    rows = [r for r in result["systems"] if r["family"] in ("teacher", "presto-s", "presto-l", "presto-ls", "ase")]
+    return {"available": True, "n_clips": result["meta"]["n_clips"], "missing": result["meta"]["missing"],
+            "rows": rows, "checks": result["checks"], "claim": presto_claim(result)}
+
+
+def presto_claim(result: dict) -> dict:
+    """Presto-LS at least 10x faster than the 40-step teacher with FAD within 25% (any of its step counts)."""
+    claim = "Presto-LS is at least 10x faster than the 40-step teacher with FAD within 25%"
+    rows = {r["name"]: r for r in result["systems"]}
+    teacher = rows.get("teacher-heun-40")
+    ls = [r for r in result["systems"] if r["family"] == "presto-ls" and "latency_s" in r]
+    if teacher is None or "latency_s" not in teacher or not ls:
+        return {"claim": claim, "met": None, "reason": "Presto-LS or the 40-step teacher is not bundled"}
+    keys = [k for k in ("fad_mel", "fad_clap") if k in teacher]
+    checks = []
+    for r in ls:
+        ratios = {k: r[k] / max(teacher[k], 1e-12) for k in keys}
+        checks.append({"system": r["name"], "speedup": r["speedup_vs_teacher"], "nfe_ratio": r["nfe_ratio_vs_teacher"],
+                       "fad_ratios": ratios,
+                       "met": r["speedup_vs_teacher"] >= 10 and all(v <= 1.25 for v in ratios.values())})
+    detail = "; ".join(f"{c['system']}: {c['speedup']:.1f}x faster (NFE ratio {c['nfe_ratio']:.1f}), FAD ratio "
+                       + ", ".join(f"{k[4:]} {v:.2f}" for k, v in c["fad_ratios"].items()) for c in checks)
+    return {"claim": claim, "met": any(c["met"] for c in checks), "checks_presto": checks, "detail": detail}
 
 
 # ------------------------------------------------------------------------------------------------------- reporting
@@ -370,7 +412,7 @@ def claims(table1: dict, presto: dict) -> list[dict]:
         for task, res in table1.items():
             d, r = res["rows"]["ditto"], res["rows"][surrogate]
             better = r["metric"] >= d["metric"] if task in HIGHER_IS_BETTER else r["metric"] <= d["metric"]
-            checks.append({"task": task, "speedup": r["speedup"], "control_ok": better, "ditto_metric": d["metric"],
+            checks.append({"task": task, "speedup": r["speedup"], "speedup_cpu": r["speedup_cpu"], "control_ok": better, "ditto_metric": d["metric"],
                            "ditto2_metric": r["metric"], "met": r["speedup"] >= 10 and better})
         out.append({"claim": f"DITTO-2 ({surrogate.upper()}) is at least 10x faster than DITTO on every task with an "
                              "equal or better control metric", "met": all(c["met"] for c in checks), "checks": checks})
@@ -396,62 +438,81 @@ def markdown(results: dict) -> str:
              f"({', '.join(f'{t} {k}' for t, k in s['iterations'].items())}), Adam lr {s['lr']}. Time is wall "
              "seconds per clip (batch time / batch size); NFE counts network calls per generation (checkpoint "
              "recomputation included, no CFG: the distilled models have no guidance weight, so the teacher runs "
-             "unguided too). Speed-up and NFE ratio are against DITTO in the same run; *eff.* = speed-up / NFE "
-             "ratio (1 = time falls exactly with the network calls). Extractors read mel frames (no vocoder).", ""]
+             "unguided too). Speed-up and NFE ratio are against DITTO in the same run (speed-up in wall time, and in "
+             "process CPU time, which other load on the machine disturbs less); *eff.* = wall speed-up / NFE ratio "
+             "(1 = time falls exactly with the network calls). FAD mel: Frechet distance of mel statistics; FAD "
+             "CLAP: of the bundled CLAP model's audio embeddings; both against all held-out clips and biased upwards "
+             "at this sample size (compare within a task). Extractors read mel frames (no vocoder).", ""]
     lines += ["## Table 1: controllable generation (DITTO-2 Table 1)", "",
-              "| task | method | time (s/clip) | NFE | speed-up | NFE ratio | eff. | FAD | CLAP | control metric |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| task | method | time (s/clip) | NFE | speed-up wall / CPU | NFE ratio | eff. | FAD mel | FAD CLAP "
+              "| CLAP | control metric |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for task, res in results["table1"].items():
         for key in ("ditto", "cm", "ctm"):
             r = res["rows"][key]
             lines.append(f"| {task} | {r['method']} | {_f(r['seconds_per_clip'])} | {r['nfe']} | {_f(r['speedup'])}x "
-                         f"| {_f(r['nfe_ratio'])} | {_f(r['speedup_over_nfe_ratio'], 2)} | {_f(r['fad'])} "
-                         f"| {_f(r['clap'])} | {_f(r['metric'], 4)} {res['metric']} |")
+                         f"/ {_f(r['speedup_cpu'])}x | {_f(r['nfe_ratio'])} | {_f(r['speedup_over_nfe_ratio'], 2)} "
+                         f"| {_f(r['fad'])} | {_f(r['fad_clap'])} | {_f(r['clap'])} "
+                         f"| {_f(r['metric'], 4)} {res['metric']} |")
     lines += ["", "Every decoding step count (the rows above are the best joint rank of control metric and FAD):", "",
-              "| task | surrogate | T | time (s/clip) | NFE | speed-up | FAD | CLAP | control metric |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| task | surrogate | T | time (s/clip) | NFE | speed-up | FAD mel | FAD CLAP | CLAP | control metric |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for task, res in results["table1"].items():
         for name, rows in res["all_decodings"].items():
             for r in rows:
                 lines.append(f"| {task} | {name.upper()} | {r['decode_steps']} | {_f(r['seconds_per_clip'])} "
-                             f"| {r['nfe']} | {_f(r['speedup'])}x | {_f(r['fad'])} | {_f(r['clap'])} "
-                             f"| {_f(r['metric'], 4)} |")
+                             f"| {r['nfe']} | {_f(r['speedup'])}x | {_f(r['fad'])} | {_f(r['fad_clap'])} "
+                             f"| {_f(r['clap'])} | {_f(r['metric'], 4)} |")
     g = results.get("table2")
     if g:
         d = g["ditto"]
         lines += ["", "## Table 2: (M, T) grid on intensity, CTM surrogate (DITTO-2 Table 2)", "",
-                  f"DITTO on the same targets: {_f(d['seconds_per_clip'])} s/clip, {d['nfe']} NFE, FAD {_f(d['fad'])}, "
-                  f"MSE {_f(d['metric'], 4)}.", "",
-                  "| M | T | time (s/clip) | NFE (opt + decode) | speed-up | NFE ratio | eff. | FAD | CLAP | MSE (dB^2) |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  f"DITTO on the same targets: {_f(d['seconds_per_clip'])} s/clip, {d['nfe']} NFE, FAD mel "
+                  f"{_f(d['fad'])}, FAD CLAP {_f(d['fad_clap'])}, MSE {_f(d['metric'], 4)}.", "",
+                  "| M | T | time (s/clip) | NFE (opt + decode) | speed-up wall / CPU | NFE ratio | eff. | FAD mel "
+                  "| FAD CLAP | CLAP | MSE (dB^2) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in g["rows"]:
             lines.append(f"| {r['surrogate_steps']} | {r['decode_steps']} | {_f(r['seconds_per_clip'])} | {r['nfe']} "
-                         f"({r['nfe_optimization']} + {r['nfe_decoding']}) | {_f(r['speedup'])}x | {_f(r['nfe_ratio'])} "
-                         f"| {_f(r['speedup_over_nfe_ratio'], 2)} | {_f(r['fad'])} | {_f(r['clap'])} "
-                         f"| {_f(r['metric'], 4)} |")
+                         f"({r['nfe_optimization']} + {r['nfe_decoding']}) | {_f(r['speedup'])}x / "
+                         f"{_f(r['speedup_cpu'])}x | {_f(r['nfe_ratio'])} | {_f(r['speedup_over_nfe_ratio'], 2)} "
+                         f"| {_f(r['fad'])} | {_f(r['fad_clap'])} | {_f(r['clap'])} | {_f(r['metric'], 4)} |")
     t = results.get("table3")
     lines += ["", "## Table 3: text adherence (DITTO-2 Table 3)", ""]
     if t:
         lines += [f"{len(t['clips'])} held-out captions; DITTO-2 maximises the bundled CLAP model's similarity to the "
                   f"caption for K = {t['iterations']} steps. The CLAP score uses the same model, so it measures "
                   "adherence to that model only.", "",
-                  "| method | condition | time (s/clip) | NFE | FAD | CLAP |", "|---|---|---|---|---|---|"]
+                  "| method | condition | time (s/clip) | NFE | FAD mel | FAD CLAP | CLAP |", "|---|---|---|---|---|---|---|"]
         for r in t["rows"]:
             lines.append(f"| {r['method']} | {r['condition']} | {_f(r['seconds_per_clip'])} | {r['nfe']} "
-                         f"| {_f(r['fad'])} | {_f(r['clap'])} |")
+                         f"| {_f(r['fad'])} | {_f(r['fad_clap'])} | {_f(r['clap'])} |")
     else:
         lines.append("Not run: no bundled `clap` model in the weights folder.")
-    lines += ["", "## Presto table", ""]
+    lines += ["", "## Presto table (from `benchmarks/bench_quality.py`)", ""]
     p = results["presto"]
-    lines += ([p["markdown"]] if p.get("markdown") else
-              [f"Produced by `benchmarks/bench_quality.py` (see its results under `benchmarks/results/`); not "
-               f"included in this run: {p.get('reason')}."])
+    if p.get("available"):
+        lines += [f"{p['n_clips']} generated clips per system, batch-1 latency (median), no CFG; speed-up and NFE "
+                  "ratio against the 40-step Heun teacher. Full report: `presto_quality.md` next to this file.", "",
+                  "| system | steps | NFE | latency (ms) | speed-up | NFE ratio | eff. | FAD mel | FAD CLAP | CLAP |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in p["rows"]:
+            lat = r.get("latency_s")
+            lines.append(f"| {r['name']} | {r['steps']} | {r.get('nfe', '-')} | {_f(lat and 1e3 * lat)} "
+                         f"| {_f(r.get('speedup_vs_teacher'))}x | {_f(r.get('nfe_ratio_vs_teacher'))} "
+                         f"| {_f(r.get('speedup_over_nfe_ratio'), 2)} | {_f(r['fad_mel'])} | {_f(r.get('fad_clap'))} "
+                         f"| {_f(r.get('clap_score'))} |")
+        if p["missing"]:
+            lines += ["", "Not bundled: " + "; ".join(p["missing"]) + "."]
+    else:
+        lines.append(f"Produced by `benchmarks/bench_quality.py` (results in `benchmarks/results/quality.md`); not "
+                     f"included in this run: {p.get('reason')}.")
     lines += ["", "## Claims", ""]
     for c in results["claims"]:
         verdict = {True: "MET", False: "NOT MET", None: "NOT CHECKED"}[c["met"]]
         lines.append(f"- **{verdict}**: {c['claim']}.")
         for ch in c.get("checks", []):
-            lines.append(f"    - {ch['task']}: {ch['speedup']:.1f}x faster; control {_f(ch['ditto2_metric'], 4)} vs "
+            lines.append(f"    - {ch['task']}: {ch['speedup']:.1f}x faster (CPU time {ch['speedup_cpu']:.1f}x); control {_f(ch['ditto2_metric'], 4)} vs "
                          f"DITTO {_f(ch['ditto_metric'], 4)} ({'equal or better' if ch['control_ok'] else 'worse'})")
         if c.get("detail"):
             lines.append(f"    - {c['detail']}")
@@ -527,7 +588,7 @@ def run(s: Settings, *, data: Path, out: Path, assets: Path | None = None, weigh
     table1 = {task: run_task(bundle, task, s) for task in s.tasks}
     table2 = run_grid(bundle, table1["intensity"], s) if "intensity" in table1 else None
     table3 = run_text(bundle, s)
-    presto = run_presto(s)
+    presto = run_presto(s, data=data, out=out)
     results = {
         "settings": attrs.asdict(s),
         "table1": table1, "table2": table2, "table3": table3, "presto": presto,

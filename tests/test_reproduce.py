@@ -1,0 +1,172 @@
+"""benchmarks/reproduce.py in quick mode on a tiny fake weights folder and a tiny synthetic dataset (slow test), and its
+pure helpers (fast tests).
+
+``make_tiny_dataset`` writes harmonic tone clips with known pitch classes in :class:`~tempo_kit.data.MusicDataset`'s
+format; ``add_fake_clap`` adds an untrained bundled ``clap`` model to a fake weights folder written by
+``test_bench_quality.write_fake_weights``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_bench_quality import write_fake_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCAB = {"instrument": ["flute", "organ", "piano"], "collection": ["bach", "essen"], "tempo": ["fast", "slow"],
+         "mode": ["major", "minor"]}
+
+
+def _reproduce():
+    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks" / "reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def caption(tags: dict) -> str:
+    return f"A {tags['tempo']} tune in a {tags['mode']} key played on {tags['instrument']}"
+
+
+def make_tiny_dataset(root, *, clips: int = 8, heldout: int = 4, frames: int = 64, seed: int = 0) -> Path:
+    """``clips`` clips of four harmonic tones each (``frames`` mel frames), the last ``heldout`` held out; the score's
+    pitch class of every frame is stored like the real dataset's top voice."""
+    import attrs
+    from safetensors.numpy import save_file
+
+    from tempo_kit.audio import MelSpec
+
+    root = Path(root)
+    (root / "shards").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    spec = MelSpec()
+    n = frames * spec.hop_length
+    audio, pitch = [], []
+    for _ in range(clips):
+        notes = np.repeat(rng.integers(60, 80, size=4), frames // 4 + 1)[:frames]
+        f0 = 440.0 * 2 ** ((np.repeat(notes, spec.hop_length) - 69) / 12)
+        phase = 2 * np.pi * np.cumsum(f0) / spec.sample_rate
+        envelope = np.linspace(rng.uniform(0.1, 1), rng.uniform(0.1, 1), n)
+        audio.append(0.3 * envelope * sum(np.sin(k * phase) / k for k in (1, 2, 3)))
+        pitch.append(notes % 12)
+    with torch.no_grad():
+        mel = spec.to_model(torch.from_numpy(np.stack(audio).astype(np.float32)))[..., :frames].numpy()
+    save_file({"mel": mel.astype(np.float16), "pitch_class": np.stack(pitch).astype(np.int8)},
+              str(root / "shards" / "tones.safetensors"))
+    rows = []
+    for i in range(clips):
+        tags = {f: values[(i + k) % len(values)] for k, (f, values) in enumerate(VOCAB.items())}
+        rows.append({"id": f"tones:{i:03d}", "split": "heldout" if i >= clips - heldout else "train",
+                     "shard": "shards/tones.safetensors", "row": i, "tags": tags, "caption": caption(tags)})
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "meta.json").write_text(json.dumps({"mel_spec": attrs.asdict(spec), "sample_rate": spec.sample_rate,
+                                                "hop_length": spec.hop_length, "clip_frames": frames}))
+    return root
+
+
+def add_fake_clap(weights, *, captions, seed: int = 0, **config) -> Path:
+    """An untrained bundled ``clap`` (MiniClap) whose caption cache holds random sentence embeddings of ``captions``."""
+    from tempo_kit.models.io import save_model
+    from tempo_kit.models.mini_clap import MiniClap, MiniClapConfig
+
+    cfg = MiniClapConfig(**{"channels": (16, 16, 16), "dim": 16, "text_hidden": 16, "groups": 4, **config},
+                         captions=tuple(dict.fromkeys(captions)))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MiniClap(config=cfg, caption_embeddings=torch.randn(len(cfg.captions), cfg.text_dim, generator=gen))
+    path = save_model(model, Path(weights) / "clap")
+    table = json.loads((path / "config.json").read_text())
+    table["pretrained"] = {"kind": "module", "tag_vocab": VOCAB}
+    (path / "config.json").write_text(json.dumps(table, indent=2))
+    return path
+
+
+def all_captions() -> list[str]:
+    import itertools
+
+    return [caption(dict(zip(VOCAB, combo))) for combo in itertools.product(*VOCAB.values())]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    base = tmp_path_factory.mktemp("reproduce")
+    data = make_tiny_dataset(base / "data")
+    dit = {"in_channels": 80, "patch": 16, "width": 32, "depth": 4, "heads": 2,
+           "num_tags": sum(len(v) for v in VOCAB.values())}
+    weights = write_fake_weights(base / "weights", dit=dit, tag_vocab=VOCAB)
+    add_fake_clap(weights, captions=all_captions())
+    return data, weights
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_mode_writes_every_table(tiny, tmp_path, monkeypatch, one_thread):
+    data, weights = tiny
+    monkeypatch.delenv("TEMPO_KIT_WEIGHTS", raising=False)
+    out = tmp_path / "out"
+    results = _reproduce().main(["--quick", "--data", str(data), "--weights", str(weights), "--out", str(out),
+                                 "--iterations", "3", "--no-progress"])
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["settings"]["mode"] == "quick" and set(saved["table1"]) == set(results["table1"])
+    for task, res in saved["table1"].items():
+        d = res["rows"]["ditto"]
+        assert d["nfe"] == 2 * 3 * 20 + 20, task  # 2KT + T with per-step checkpointing
+        for name in ("cm", "ctm"):
+            r = res["rows"][name]
+            assert r["nfe"] == 3 + r["decode_steps"] and r["decode_steps"] in (1, 2, 4)
+            assert r["speedup"] > 0 and abs(r["nfe_ratio"] - d["nfe"] / r["nfe"]) < 1e-9
+            assert np.isfinite(r["fad"]) and -1 <= r["clap"] <= 1
+        if task == "melody":
+            assert all(0 <= v <= 100 for v in d["metric_per_clip"])
+    grid = [(r["surrogate_steps"], r["decode_steps"], r["nfe_optimization"]) for r in saved["table2"]["rows"]]
+    assert grid == [(1, 1, 3), (1, 2, 3), (1, 4, 3), (2, 2, 6), (2, 4, 6), ("adaptive", 4, 4)]
+    conditions = [r["condition"] for r in saved["table3"]["rows"]]
+    assert conditions == ["tags", "tags", "none (null tags)"]
+    assert saved["presto"]["available"] and (out / "presto_quality.md").exists()
+    assert [c["met"] for c in saved["claims"]][-1] in (True, False)
+    report = (out / "report.md").read_text()
+    for heading in ("## Table 1", "## Table 2", "## Table 3", "## Presto table", "## Claims"):
+        assert heading in report
+    assert (out / "reproduce_tradeoff.png").stat().st_size > 0 and (out / "reproduce_grid.png").exists()
+
+
+def test_best_decoding_balances_control_and_fad():
+    rep = _reproduce()
+    rows = [{"decode_steps": 1, "metric": 1.0, "fad": 9.0}, {"decode_steps": 2, "metric": 1.1, "fad": 2.0},
+            {"decode_steps": 4, "metric": 3.0, "fad": 2.5}]
+    assert rep.best_decoding(rows, "intensity")["decode_steps"] == 2
+    # melody accuracy: higher is better; equal joint ranks go to fewer steps
+    assert rep.best_decoding([dict(r, fad=1.0) for r in rows], "melody")["decode_steps"] == 4
+    assert rep.best_decoding([dict(r, fad=-r["metric"]) for r in rows], "intensity")["decode_steps"] == 1
+
+
+def test_claims_need_speed_and_control():
+    rep = _reproduce()
+
+    def task(speedup, ditto, ours):
+        row = {"speedup": speedup, "speedup_cpu": speedup, "metric": ours}
+        return {"rows": {"ditto": {"metric": ditto}, "cm": row, "ctm": row}}
+
+    ok = rep.claims({"intensity": task(12.0, 2.0, 1.5), "melody": task(15.0, 50.0, 60.0)}, {})
+    assert ok[0]["met"] and ok[1]["met"] and ok[2]["met"] is None
+    slow = rep.claims({"intensity": task(9.0, 2.0, 1.5)}, {})
+    worse = rep.claims({"melody": task(20.0, 60.0, 50.0)}, {})
+    assert not slow[0]["met"] and not worse[0]["met"]
+
+
+def test_settings_presets_and_errors():
+    rep = _reproduce()
+    assert rep.settings("full").iterations == rep.PAPER_ITERATIONS
+    assert rep.settings("quick", clips=3).clips == 3
+    with pytest.raises(ValueError, match="mode"):
+        rep.settings("medium")
+    with pytest.raises(ValueError, match="held-out"):
+        rep.pick_clips(3, 5)
+    with pytest.raises(ValueError, match="unknown task"):
+        rep.build_task("looping", {"x0": torch.zeros(1, 80, 64)}, None)
