@@ -22,11 +22,19 @@ FULL = dict(in_channels=80, patch=8, width=192, depth=6, heads=4, num_tags=15)
 TINY = dict(in_channels=80, patch=32, width=32, depth=2, heads=2, num_tags=15)
 
 
-def make_fake_weights(root: str | Path, *, tiny: bool = True, names=tuple(KINDS), seed: int = 0,
-                      n_tunes: int = 3) -> Path:
-    """Write untrained models (weights perturbed from the zero init so outputs depend on the input) and tunes."""
+def make_fake_weights(root: str | Path, *, tiny: bool = True, names=tuple(KINDS), vocoder: bool = True,
+                      seed: int = 0, n_tunes: int = 3) -> Path:
+    """Write untrained models (weights perturbed from the zero init so outputs depend on the input), an untrained
+    vocoder (tiny: 1 block of 8 channels) and tunes."""
     root = Path(root)
     gen = torch.Generator().manual_seed(seed)
+    if vocoder:
+        from tempo_kit.vocoder import Vocoder, VocoderConfig
+
+        save_model(Vocoder(config=VocoderConfig(**({"channels": 8, "depth": 1} if tiny else {}))), root / "vocoder")
+        config = json.loads((root / "vocoder" / "config.json").read_text())
+        config["pretrained"] = {"kind": "module"}
+        (root / "vocoder" / "config.json").write_text(json.dumps(config, indent=2))
     for name in names:
         kind, sampler, steps = KINDS[name]
         net = DiT(config=DiTConfig(**(TINY if tiny else FULL)))

@@ -57,6 +57,7 @@ def _main_job(args) -> int:
     from ..generate import control, generate, plot_spectrogram, save_clips, save_wav
 
     t0 = time.perf_counter()
+    tune = get_tune(args.tune)  # before any work: a missing tunes file fails at once
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stages = tqdm(total=3, desc="main job", disable=args.quiet, unit="stage")
@@ -67,7 +68,6 @@ def _main_job(args) -> int:
     stages.update()
 
     stages.set_postfix_str("(b) DITTO-2 melody control")
-    tune = get_tune(args.tune)
     target = tune.target(extractor=LogChroma(), n_frames=256)
     run = control("melody", tags=tune.tags, melody=target, iterations=args.iterations, seed=args.seed,
                   vocoder=args.vocoder, progress=not args.quiet)

@@ -1,0 +1,133 @@
+"""tempo_kit.generate and ``tempo-kit generate`` / ``tempo-kit control`` on a folder of tiny untrained bundled models."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from pretrained_fake import make_fake_weights
+from tempo_kit import generate as G
+from tempo_kit.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SAMPLES = 256 * 512  # 256 mel frames at hop 512
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return make_fake_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(autouse=True)
+def use_weights(weights, monkeypatch):
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+
+
+def test_parse_tags():
+    assert G.parse_tags("instrument=flute, mode=major") == {"instrument": "flute", "mode": "major"}
+    assert G.parse_tags("") == {}
+    for bad, message in [("flute", "FIELD=VALUE"), ("colour=red", "unknown tag field 'colour'"),
+                         ("mode=major,mode=minor", "given twice")]:
+        with pytest.raises(ValueError, match=message):
+            G.parse_tags(bad)
+
+
+def test_generate_command_writes_wavs_spectrograms_and_summary(tmp_path, capsys):
+    out = tmp_path / "gen"
+    assert main(["generate", "--tags", "instrument=flute,mode=major", "--n", "2", "--sampler", "presto-s",
+                 "--steps", "2", "--out", str(out), "--vocoder", "griffin-lim"]) == 0
+    for i in range(2):
+        audio, sr = soundfile.read(out / f"clip_{i}.wav")
+        assert sr == 22050 and audio.shape == (SAMPLES,) and np.abs(audio).max() > 0
+        assert (out / f"clip_{i}.png").stat().st_size > 10_000
+    summary = json.loads((out / "clips.json").read_text())
+    assert summary["model"] == "presto-s" and summary["steps"] == 2 and summary["clips"] == 2
+    assert summary["tags"] == [{"instrument": "flute", "mode": "major"}] * 2
+    assert set(summary["wall_seconds"]) == {"load", "sample", "vocode"}
+    assert summary["audio_seconds"] == pytest.approx(2 * SAMPLES / 22050, rel=1e-3)
+    assert summary["rtf_cpu"] > 0 and summary["rtf_wall"] > 0
+    assert "real-time factor" in capsys.readouterr().out
+
+
+def test_generate_with_the_bundled_vocoder_and_per_clip_tags():
+    clips = G.generate([{"instrument": "organ"}, {}], model="cm", steps=1)
+    assert clips.audio.shape == (2, SAMPLES) and clips.mel.shape == (2, 80, 256)
+    assert clips.vocoder == "vocoder" and clips.sample_rate == 22050
+    assert clips.audio.abs().max() <= 1.0
+    assert not torch.allclose(clips.mel[0], clips.mel[1])  # different tags (and noise) give different clips
+
+
+def test_generate_is_seeded():
+    a, b, c = (G.generate({"mode": "minor"}, model="ctm", steps=2, seed=s, vocoder="griffin-lim") for s in (3, 3, 4))
+    assert torch.equal(a.mel, b.mel) and not torch.allclose(a.mel, c.mel)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--tags", "instrument=kazoo"], "unknown instrument 'kazoo'"),
+    (["--tags", "timbre=bright"], "unknown tag field 'timbre'"),
+    (["--sampler", "nosuch"], "no bundled model 'nosuch'"),
+    (["--sampler", "vocoder"], "not a generator"),
+])
+def test_generate_command_errors_name_the_problem(argv, message, tmp_path, capsys):
+    assert main(["generate", *argv, "--out", str(tmp_path)]) == 1
+    assert message in capsys.readouterr().out
+
+
+def test_missing_vocoder_suggests_griffin_lim(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(make_fake_weights(tmp_path / "w", names=("cm",), vocoder=False)))
+    assert main(["generate", "--sampler", "cm", "--out", str(tmp_path / "out")]) == 1
+    assert "--vocoder griffin-lim" in capsys.readouterr().out
+
+
+def test_control_melody_moves_toward_the_target():
+    from tempo_kit.data.tunes import get_tune
+    from tempo_kit.features.chroma import LogChroma
+
+    tune = get_tune(0)
+    run = G.control("melody", tags=tune.tags, melody=tune.target(extractor=LogChroma()), iterations=15, lr=0.1,
+                    vocoder="griffin-lim", progress=False)
+    s = run.summary()
+    assert s["last_loss"] < s["first_loss"]
+    assert set(s["accuracy"]) == {"mel", "audio", "uncontrolled_mel", "uncontrolled_audio"}
+    assert s["accuracy"]["mel"] > s["accuracy"]["uncontrolled_mel"]
+    assert s["nfe_optimization"] == 15 and s["nfe_decoding"] == 2
+    assert run.audio.shape == (1, SAMPLES)
+
+
+def test_control_command_on_bundled_models_with_a_notes_file(tmp_path, capsys):
+    notes = tmp_path / "tune.txt"
+    notes.write_text("# a scale\nC4:1 D4:1, E4:1 r:1\nG4:2\n")
+    out = tmp_path / "ctl"
+    assert main(["control", "melody", "--model", "cm", "--notes", str(notes), "--tempo", "120", "--tags",
+                 "instrument=flute", "--iterations", "3", "--vocoder", "griffin-lim", "--quiet", "--out", str(out)]) == 0
+    summary = json.loads((out / "melody_ditto2.json").read_text())
+    assert summary["model"] == "cm" and summary["tags"] == {"instrument": "flute"} and summary["iterations"] == 3
+    audio, sr = soundfile.read(out / "melody_ditto2.wav")
+    assert sr == 22050 and audio.shape == (SAMPLES,)
+    assert (out / "melody_ditto2.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["melody", "--tune", "nosuch"], "no bundled tune matches 'nosuch'"),
+    (["melody", "--method", "ditto"], "toy generator only"),
+    (["intensity", "--model", "nosuch"], "no bundled model 'nosuch'"),
+    (["melody", "--notes", "MISSING"], "No such file"),
+])
+def test_control_command_errors_name_the_problem(argv, message, tmp_path, capsys):
+    assert main(["control", *argv, "--quiet", "--out", str(tmp_path)]) == 1
+    assert message in capsys.readouterr().out
+
+
+def test_read_notes_rejects_malformed_tokens(tmp_path):
+    from tempo_kit.commands.control import read_notes
+
+    path = tmp_path / "n.txt"
+    path.write_text("C4:1 D4")
+    with pytest.raises(ValueError, match="NOTE:DURATION"):
+        read_notes(path)
+    path.write_text("C4:x")
+    with pytest.raises(ValueError, match="not a number"):
+        read_notes(path)
