@@ -1,0 +1,102 @@
+"""DITTO-2 melody control on the bundled held-out tunes: frame accuracy and time per setting.
+
+For every setting (surrogate model, iterations K, learning rate, decoding steps T) and every bundled tune, the bundled
+model is conditioned on the tune's tags and steered toward its pitch classes (tempo_kit.generate.control, the main
+job's part (b)). Reported per setting: mean / min accuracy of the mel output (what is optimised) and of the vocoded
+audio, the same noise without control, and the CPU and wall seconds of one control run. Timings are within one run.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_melody_control.py                      # defaults, all tunes
+    .venv/bin/python benchmarks/bench_melody_control.py --models ctm,cm --iterations 30,60,120 --lrs 0.05,0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+
+def _floats(text):
+    return [float(x) for x in text.split(",")]
+
+
+def _ints(text):
+    return [int(x) for x in text.split(",")]
+
+
+def main(argv=None) -> int:
+    from tempo_kit.data.tunes import load_tunes
+    from tempo_kit.features.chroma import LogChroma
+    from tempo_kit.generate import CONTROL_DEFAULTS, control
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default=CONTROL_DEFAULTS["model"])
+    p.add_argument("--iterations", type=_ints, default=[CONTROL_DEFAULTS["iterations"]])
+    p.add_argument("--lrs", type=_floats, default=[CONTROL_DEFAULTS["lr"]])
+    p.add_argument("--decode-steps", type=_ints, default=[CONTROL_DEFAULTS["decode_steps"]])
+    p.add_argument("--tunes", type=int, default=None, help="first N bundled tunes (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vocoder", default="vocoder")
+    p.add_argument("--out", default="benchmarks/results/bench_melody_control")
+    args = p.parse_args(argv)
+
+    tunes = load_tunes()[: args.tunes]
+    rows = []
+    for model in args.models.split(","):
+        for k in args.iterations:
+            for lr in args.lrs:
+                for t in args.decode_steps:
+                    runs = []
+                    for tune in tunes:
+                        run = control("melody", model=model, tags=tune.tags, melody=tune.target(extractor=LogChroma()),
+                                      iterations=k, lr=lr, decode_steps=t, seed=args.seed, vocoder=args.vocoder,
+                                      progress=False)
+                        runs.append({"tune": tune.id, **run.accuracy, "cpu_s": run.cpu["control"],
+                                     "wall_s": run.wall["control"]})
+                    acc = {key: [r[key] for r in runs] for key in ("mel", "audio", "uncontrolled_mel")}
+                    row = {"model": model, "iterations": k, "lr": lr, "decode_steps": t, "tunes": len(runs),
+                           **{f"{key}_mean": statistics.mean(v) for key, v in acc.items()},
+                           **{f"{key}_min": min(v) for key, v in acc.items()},
+                           "cpu_s_mean": statistics.mean(r["cpu_s"] for r in runs),
+                           "wall_s_mean": statistics.mean(r["wall_s"] for r in runs), "per_tune": runs}
+                    rows.append(row)
+                    print(f"{model} K={k} lr={lr} T={t}: mel {100 * row['mel_mean']:.1f}% (min "
+                          f"{100 * row['mel_min']:.1f}), audio {100 * row['audio_mean']:.1f}% (min "
+                          f"{100 * row['audio_min']:.1f}), uncontrolled {100 * row['uncontrolled_mel_mean']:.1f}%; "
+                          f"{row['cpu_s_mean']:.2f} CPU s, {row['wall_s_mean']:.2f} wall s per run", flush=True)
+
+    env = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
+           "threads": torch.get_num_threads(), "load_average": os.getloadavg()[0], "python": platform.python_version(),
+           "torch": torch.__version__, "seed": args.seed, "vocoder": args.vocoder}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"environment": env, "results": rows}, indent=2))
+    lines = [
+        "# DITTO-2 melody control on the bundled held-out tunes",
+        "",
+        f"{len(tunes)} held-out Essen tunes (tempo_kit/weights/tunes.json), each model conditioned on the tune's tags; "
+        f"seed {args.seed}, vocoder `{args.vocoder}`. {env['date']}, {env['cpus']} CPUs, {env['threads']} torch "
+        f"threads, load average {env['load_average']:.1f}. Accuracy: share of voiced frames whose chroma argmax is "
+        "the tune's pitch class.",
+        "",
+        "| surrogate | K | lr | T | mel acc. mean (min) | audio acc. mean (min) | uncontrolled mel | CPU s / run | "
+        "wall s / run |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *[f"| {r['model']} | {r['iterations']} | {r['lr']} | {r['decode_steps']} | {100 * r['mel_mean']:.1f}% "
+          f"({100 * r['mel_min']:.1f}%) | {100 * r['audio_mean']:.1f}% ({100 * r['audio_min']:.1f}%) | "
+          f"{100 * r['uncontrolled_mel_mean']:.1f}% | {r['cpu_s_mean']:.2f} | {r['wall_s_mean']:.2f} |" for r in rows],
+        "",
+    ]
+    out.with_suffix(".md").write_text("\n".join(lines))
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
