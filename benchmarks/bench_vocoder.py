@@ -93,6 +93,7 @@ def main() -> None:
     methods = {}
     if trained is not None:
         methods["vocoder (trained)"] = trained
+    methods["griffin-lim 4 it"] = GriffinLim(config=GriffinLimConfig(n_iter=4))
     methods["griffin-lim 32 it"] = GriffinLim(config=GriffinLimConfig(n_iter=32))
     methods["griffin-lim 64 it"] = GriffinLim(config=GriffinLimConfig(n_iter=64))
     methods["pinv magnitude, random phase"] = GriffinLim(config=GriffinLimConfig(n_iter=0))

@@ -86,6 +86,12 @@ class VocoderConfig:
         Depthwise kernel size along frames (odd).
     expansion : float
         Hidden width of each block's pointwise MLP, as a multiple of ``channels``.
+    phase : {"if", "direct"}
+        ``"direct"``: the head predicts each bin's phase per frame (Vocos). ``"if"``: it predicts an
+        instantaneous-frequency deviation from the bin centre, integrated over frames, plus a phase offset
+        (see :meth:`Vocoder.phase`). A translation-invariant network gives the same direct phase to every frame
+        of a steady tone, which is inconsistent except at every fourth bin; the integrated form makes a steady
+        tone's phase advance at its frequency from the start.
     """
 
     sample_rate: int = 22050
@@ -96,6 +102,7 @@ class VocoderConfig:
     depth: int = 6
     kernel: int = 7
     expansion: float = 3.0
+    phase: str = attrs.field(default="if", validator=attrs.validators.in_(("if", "direct")))
 
     def __attrs_post_init__(self):
         if self.channels < 1 or self.depth < 0 or self.kernel < 1 or self.kernel % 2 == 0 or self.expansion <= 0:
@@ -156,10 +163,10 @@ class Vocoder(nn.Module):
             ConvNeXtBlock(channels=config.channels, kernel=config.kernel, hidden=hidden) for _ in range(config.depth)
         )
         self.out_norm = nn.LayerNorm(config.channels)
-        self.head = nn.Conv1d(config.channels, 2 * n_freq, 1)
-        with torch.no_grad():  # magnitude residual starts at zero: the untrained model outputs the mel-prior magnitude
-            self.head.weight[:n_freq].zero_()
-            self.head.bias.zero_()
+        self.head = nn.Conv1d(config.channels, (3 if config.phase == "if" else 2) * n_freq, 1)
+        with torch.no_grad():  # magnitude residual (and IF deviation) start at zero: the untrained model outputs the
+            self.head.bias.zero_()  # mel-prior magnitude, each bin advancing at its centre frequency ("if")
+            self.head.weight[: n_freq if config.phase == "direct" else 2 * n_freq].zero_()
 
     @property
     def hop_length(self) -> int:
@@ -178,9 +185,28 @@ class Vocoder(nn.Module):
         for block in self.blocks:
             h = block(h)
         h = self.out_norm(h.transpose(1, 2)).transpose(1, 2)
-        log_mag, phase = self.head(h).chunk(2, dim=1)
+        log_mag, *phase = self.head(h).chunk(3 if self.config.phase == "if" else 2, dim=1)
         log_mag = (self.magnitude_prior(mel) + log_mag).clamp(max=math.log(1e4))
-        return torch.polar(torch.exp(log_mag), phase)
+        return torch.polar(torch.exp(log_mag), self.phase(*phase))
+
+    def phase(self, deviation: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
+        """STFT phase ``(batch, n_freq, frames)`` from the head's outputs.
+
+        ``"direct"``: ``deviation`` is the phase. ``"if"``: ``phi[k, t] = pi k + omega_k t + cumsum_t(deviation)[k, t]
+        + offset[k, t]`` with the bin-centre advance ``omega_k = 2 pi k hop / n_fft`` (exact modulo 2 pi) and ``pi k``
+        the phase step between neighbouring bins of one windowed sinusoid (``torch.stft`` frames start half a window
+        before their centre). A sinusoid of frequency ``f`` is consistent when every bin of its main lobe gets
+        ``deviation = 2 pi hop (f - f_k) / sample_rate``.
+        """
+        if offset is None:
+            return deviation
+        n_freq, frames = deviation.shape[-2:]
+        cfg = self.config
+        k = torch.arange(n_freq, device=deviation.device)
+        t = torch.arange(frames, device=deviation.device)
+        advance = (k[:, None] * t[None, :] * cfg.hop_length) % cfg.n_fft * (2 * math.pi / cfg.n_fft)
+        lobe = math.pi * (k % 2)[:, None]
+        return (advance + lobe).to(deviation.dtype) + torch.cumsum(deviation, dim=-1) + offset
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         S = self.spectrum(mel)

@@ -18,6 +18,10 @@ def tiny_vocoder(**kw) -> Vocoder:
     return Vocoder(config=VocoderConfig(channels=16, depth=1, expansion=2.0, **kw))
 
 
+def tiny_direct() -> Vocoder:
+    return tiny_vocoder(phase="direct")
+
+
 @pytest.fixture(scope="module")
 def music():
     """Two music-like clips of 24 frames: audio (2, 1, 24 * hop) and its model-space mel (2, 80, 24)."""
@@ -28,7 +32,7 @@ def music():
     return audio.unsqueeze(1), mel
 
 
-@pytest.mark.parametrize("make", [tiny_vocoder, lambda: GriffinLim(config=GriffinLimConfig(n_iter=2))])
+@pytest.mark.parametrize("make", [tiny_vocoder, tiny_direct, lambda: GriffinLim(config=GriffinLimConfig(n_iter=2))])
 def test_output_shape_and_frame_grid(make, music):
     _, mel = music
     out = make()(mel[..., :10])
@@ -36,7 +40,7 @@ def test_output_shape_and_frame_grid(make, music):
     assert SPEC.num_frames(out.shape[-1]) == 11  # frame t of the output is centred at sample t * hop, like the input
 
 
-@pytest.mark.parametrize("make", [tiny_vocoder, lambda: GriffinLim(config=GriffinLimConfig(n_iter=2))])
+@pytest.mark.parametrize("make", [tiny_vocoder, tiny_direct, lambda: GriffinLim(config=GriffinLimConfig(n_iter=2))])
 def test_gradient_reaches_the_mel(make, music):
     _, mel = music
     mel = mel[..., :8].clone().requires_grad_()
@@ -79,6 +83,18 @@ def test_untrained_vocoder_magnitude_is_the_mel_prior(music):
         mag = voc.spectrum(mel).abs()
         prior = GriffinLim().magnitude(mel)
     torch.testing.assert_close(mag, prior, rtol=1e-3, atol=1e-3)
+
+
+def test_if_phase_advances_at_bin_centres_and_integrates_the_deviation():
+    voc = tiny_vocoder()
+    zero = torch.zeros(1, 1025, 6)
+    phase = voc.phase(zero, zero)
+    k = torch.arange(1025, dtype=torch.float64)[:, None]
+    step = torch.polar(torch.ones(1025, 5, dtype=torch.float64), phase[0].double().diff(dim=-1))
+    expected = torch.polar(torch.ones(1025, 5, dtype=torch.float64), (2 * torch.pi * k * HOP / 2048).expand(-1, 5))
+    torch.testing.assert_close(step, expected, atol=1e-4, rtol=0)
+    shifted = voc.phase(torch.full_like(zero, 0.1), zero)  # a constant deviation adds 0.1 rad per frame
+    torch.testing.assert_close(shifted - phase, 0.1 * torch.arange(1, 7.0).expand(1, 1025, 6), atol=1e-4, rtol=0)
 
 
 def test_random_crops_are_aligned():
@@ -142,6 +158,8 @@ def test_bad_input_shapes_raise(bad):
 def test_bad_configs_raise():
     with pytest.raises(ValueError, match="odd kernel"):
         VocoderConfig(kernel=4)
+    with pytest.raises(ValueError, match="phase"):
+        VocoderConfig(phase="angle")
     with pytest.raises(ValueError, match="n_iter"):
         GriffinLimConfig(n_iter=-1)
     with pytest.raises(ValueError, match="momentum"):
