@@ -136,7 +136,9 @@ class Vocoder(nn.Module):
 
     Implements Siuzdak 2023 (Vocos, Sec. 3: Fourier-domain head, ``exp(m) (cos p + i sin p)``) with the log-magnitude
     predicted as a residual over the clamped mel pseudo-inverse (:func:`mel_to_linear_power`), so an untrained
-    vocoder already reproduces the mel's spectral envelope and training mostly learns phase and fine structure.
+    vocoder already reproduces the mel's spectral envelope and training mostly learns phase and fine structure. By
+    default (``config.phase = "if"``) the phase is integrated over frames from a predicted instantaneous-frequency
+    deviation (:meth:`phase`) instead of being predicted per frame.
 
     Parameters
     ----------
