@@ -150,7 +150,8 @@ def test_claims_need_speed_and_control():
     rep = _reproduce()
 
     def task(speedup, ditto, ours):
-        row = {"speedup": speedup, "speedup_cpu": speedup, "metric": ours}
+        row = {"speedup": speedup, "speedup_cpu": speedup, "metric": ours, "decode_steps": 2, "nfe_ratio": 30.0,
+               "speedup_over_nfe_ratio": speedup / 30}
         return {"rows": {"ditto": {"metric": ditto}, "cm": row, "ctm": row}}
 
     ok = rep.claims({"intensity": task(12.0, 2.0, 1.5), "melody": task(15.0, 50.0, 60.0)}, {})
@@ -158,6 +159,8 @@ def test_claims_need_speed_and_control():
     slow = rep.claims({"intensity": task(9.0, 2.0, 1.5)}, {})
     worse = rep.claims({"melody": task(20.0, 60.0, 50.0)}, {})
     assert not slow[0]["met"] and not worse[0]["met"]
+    assert "network calls" in slow[0]["checks"][0]["reason"] and "domain gap" in worse[0]["checks"][0]["reason"]
+    assert ok[0]["checks"][0]["reason"] is None
 
 
 def test_settings_presets_and_errors():
