@@ -20,8 +20,8 @@ layer-dropped teachers ASE and Presto-L, Presto-LS, an untrained network and a n
 Reference rows: ``noise`` is :func:`~tempo_kit.metrics.average_spectrum_noise` (white noise per mel bin with the
 held-out clips' per-bin mean and spread); ``untrained`` is the teacher's architecture with random weights (PyTorch's
 default init, the zero-initialised adaLN and output layers re-drawn with std 0.02, as in ``bench_sampling.py``)
-sampled like the teacher; ``real (train)`` is ``n_clips`` training clips, the floor an FAD can reach at this sample
-size.
+sampled like the teacher; ``real (train)`` is ``n_clips`` random training clips (other pieces than the held-out
+ones), the floor an FAD can reach at this sample size, scored for CLAP against their own captions.
 
 Writes ``quality.json``, ``quality.md`` and ``quality_fad_steps.png`` to ``--out`` (default benchmarks/results).
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_quality.py [--n-clips 200] [--quick]``. Models are read
@@ -277,10 +277,13 @@ def run_quality(*, n_clips: int = 200, heldout: str | os.PathLike = DATA, system
         return out
 
     ref_emb = embed(ref_mel)
-    text_emb = None
-    if clap is not None:
+    def embed_text(texts: list[str]) -> torch.Tensor | None:
+        if clap is None:
+            return None
         with torch.inference_mode():
-            text_emb = clap.embed_text(captions).float()
+            return clap.embed_text(texts).float()
+
+    text_emb = embed_text(captions)
 
     eps = torch.randn(n_clips, n_mels, frames, generator=torch.Generator().manual_seed(seed))
     models: dict[str, Any] = {}
@@ -291,6 +294,7 @@ def run_quality(*, n_clips: int = 200, heldout: str | os.PathLike = DATA, system
         row: dict[str, Any] = {"name": system.name, "family": system.family, "model": system.model,
                                "sampler": system.sampler, "steps": system.steps, **system.sampler_kwargs}
         t0 = time.perf_counter()
+        row_text = text_emb  # the captions a row's clips are scored against
         if system.family == "baseline" and system.sampler is None:
             mel = average_spectrum_noise(ref_mel, n_clips, generator=torch.Generator().manual_seed(seed + 2))
         elif system.family == "real":
@@ -301,6 +305,7 @@ def run_quality(*, n_clips: int = 200, heldout: str | os.PathLike = DATA, system
                 continue
             pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 3))[:n_clips]
             mel = train.mel[pick].float()
+            row_text = embed_text([train.records[i]["caption"] for i in pick.tolist()])
         else:
             if system.model not in bundled:
                 missing.append(f"{system.name} (bundled model {system.model!r} not in {weights_dir()})")
@@ -341,7 +346,7 @@ def run_quality(*, n_clips: int = 200, heldout: str | os.PathLike = DATA, system
         row["fad_mel"] = frechet_distance(emb["mel"], ref_emb["mel"])
         if clap is not None:
             row["fad_clap"] = frechet_distance(emb["clap"], ref_emb["clap"])
-            row["clap_score"] = float(clap_score(emb["clap"], text_emb).mean())
+            row["clap_score"] = float(clap_score(emb["clap"], row_text).mean())
         row["eval_wall_s"] = time.perf_counter() - t0
         rows.append(row)
 
@@ -372,9 +377,7 @@ def run_quality(*, n_clips: int = 200, heldout: str | os.PathLike = DATA, system
             row["speedup_over_nfe_ratio"] = row["speedup_vs_teacher"] / row["nfe_ratio_vs_teacher"]
     reference = {"n_heldout": len(held)}
     if clap is not None:
-        with torch.inference_mode():
-            own = clap.embed_text(held.captions).float()
-        reference["clap_score_heldout"] = float(clap_score(ref_emb["clap"], own).mean())
+        reference["clap_score_heldout"] = float(clap_score(ref_emb["clap"], embed_text(held.captions)).mean())
     result = {
         "meta": {
             "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
