@@ -293,3 +293,31 @@ def test_bundled_clap_loads_and_knows_the_tag_captions(monkeypatch):
     assert model.embed_text(prompts).shape == (3, model.config.dim)
     ext = tempo_kit.get("extractors", "mini-clap")
     check_extractor(ext, 0.3 * torch.randn(1, 80, 256, generator=torch.Generator().manual_seed(0)) - 0.4)
+
+
+def write_dataset(root, captions):
+    """A MusicDataset folder with one synthetic clip per caption (tags cycle through VOCAB)."""
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    (root / "shards").mkdir(parents=True)
+    n = len(captions)
+    save_file({"mel": np.zeros((n, 16, 64), np.float16), "pitch_class": np.zeros((n, 64), np.int8)},
+              str(root / "shards" / "a.safetensors"))
+    rows = [{"id": f"c{i}", "split": "train", "shard": "shards/a.safetensors", "row": i, "caption": c,
+             "tags": {f: v[i % len(v)] for f, v in VOCAB.items()}} for i, c in enumerate(captions)]
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "meta.json").write_text(json.dumps({"sample_rate": 22050, "hop_length": 512}))
+    return root
+
+
+def test_recipe_reads_the_vocabulary_of_a_dataset(tmp_path):
+    captions = [partial_caption({f: v[i % len(v)] for f, v in VOCAB.items()}) for i in range(4)]
+    recipe = ClapRecipe(dataset=write_dataset(tmp_path / "ok", captions), text_encoder=fake_text,
+                        net=MiniClap(config=MiniClapConfig(**TINY)))
+    assert recipe.tag_vocab == VOCAB and set(captions) <= set(recipe.model.config.captions)
+    with pytest.raises(ValueError, match="caption template"):
+        ClapRecipe(dataset=write_dataset(tmp_path / "bad", ["Some jazz"]), text_encoder=fake_text,
+                   net=MiniClap(config=MiniClapConfig(**TINY)))

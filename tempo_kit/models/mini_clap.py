@@ -188,11 +188,11 @@ class MiniClap(nn.Module):
         """Normalised text embeddings ``(len(rows), dim)`` of known captions by row of ``config.captions``."""
         return F.normalize(self.text_proj(self.text_cache[rows]), dim=-1)
 
-    def _sentence(self, text: str) -> torch.Tensor:
+    def _stored(self, text: str) -> torch.Tensor | None:
+        """The stored MiniLM embedding of ``text`` (``None`` if unknown or not filled)."""
         i = self.caption_index.get(text)
-        if i is not None and torch.isfinite(self.text_cache[i]).all():
-            return self.text_cache[i]
-        return self._new_text[text].to(self.text_cache)
+        row = self.text_cache[i] if i is not None else None
+        return row if row is not None and bool(torch.isfinite(row).all()) else self._new_text.get(text)
 
     def embed_text(self, texts: str | Sequence[str]) -> torch.Tensor:
         """Normalised text embeddings ``(len(texts), dim)``.
@@ -203,13 +203,12 @@ class MiniClap(nn.Module):
         texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts:
             raise ValueError("embed_text needs at least one text")
-        missing = [t for t in dict.fromkeys(texts) if t not in self._new_text and not (
-            t in self.caption_index and torch.isfinite(self.text_cache[self.caption_index[t]]).all())]
+        missing = [t for t in dict.fromkeys(texts) if self._stored(t) is None]
         if missing:
             from ..text import embed_captions
 
             self._new_text.update(zip(missing, embed_captions(missing)))
-        return F.normalize(self.text_proj(torch.stack([self._sentence(t) for t in texts])), dim=-1)
+        return F.normalize(self.text_proj(torch.stack([self._stored(t).to(self.text_cache) for t in texts])), dim=-1)
 
     def logit_scale_value(self) -> torch.Tensor:
         """``exp(logit_scale)``, clipped at 100 as in CLIP."""

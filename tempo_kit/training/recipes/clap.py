@@ -126,17 +126,17 @@ class ClapRecipe(Recipe):
             raise ValueError("the clap recipe needs exactly one of dataset= (a built dataset folder) or tag_vocab=")
         if not 0 <= partial_prob <= 1:
             raise ValueError(f"partial_prob must lie in [0, 1], got {partial_prob}")
+        seen: set[str] = set()
         if tag_vocab is None:
             from ...data import MusicDataset
 
             data = MusicDataset(dataset)
-            tag_vocab = data.tag_vocab
-            captions = set(data.captions)
+            tag_vocab, seen = data.tag_vocab, set(data.captions)
         self.tag_vocab = {f: tuple(tag_vocab[f]) for f in TAG_FIELDS}
         texts = caption_variants(self.tag_vocab)
-        if dataset is not None and not captions <= set(texts):
+        if not seen <= set(texts):
             raise ValueError(f"captions of {dataset} do not follow the caption template, e.g. "
-                             f"{sorted(captions - set(texts))[:2]}")
+                             f"{sorted(seen - set(texts))[:2]}")
         if text_encoder is None:
             from ...text import embed_captions as text_encoder
         config = attrs.evolve(net.config if net is not None else MiniClapConfig(), captions=texts)
