@@ -70,6 +70,7 @@ def test_generate_is_seeded():
     (["--tags", "timbre=bright"], "unknown tag field 'timbre'"),
     (["--sampler", "nosuch"], "no bundled model 'nosuch'"),
     (["--sampler", "vocoder"], "not a generator"),
+    (["--threads", "0"], "--threads must be >= 1"),
 ])
 def test_generate_command_errors_name_the_problem(argv, message, tmp_path, capsys):
     assert main(["generate", *argv, "--out", str(tmp_path)]) == 1

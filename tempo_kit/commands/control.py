@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from ..control.tasks import TASKS
+from . import add_threads_option, set_threads
 
 TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
 
@@ -50,6 +51,7 @@ def configure(parser) -> None:
     parser.add_argument("--out", default="outputs/control", help="output directory (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_option(parser)
 
 
 def _surrogate_steps(text: str):
@@ -156,6 +158,7 @@ def run(args) -> int:
     if args.fast:
         iterations = min(iterations or 10, 10)
     try:
+        set_threads(args)
         if args.model == "toy":
             return _run_toy(args, TOY_DEFAULTS["iterations"] if iterations is None else iterations)
         return _run_bundled(args, iterations)

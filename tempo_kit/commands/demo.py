@@ -12,6 +12,8 @@ import json
 import time
 from pathlib import Path
 
+from . import add_threads_option, set_threads
+
 #: The clips of part (a): one tag set per clip.
 DEMO_TAGS = (
     {"instrument": "flute", "collection": "essen", "mode": "major"},
@@ -33,6 +35,7 @@ def configure(parser) -> None:
     parser.add_argument("--iterations", type=int, default=None, help="DITTO-2 iterations (default: tuned)")
     parser.add_argument("--vocoder", choices=VOCODERS, default="vocoder", help="mel -> audio (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_threads_option(parser)
     parser.add_argument("--toy", action="store_true",
                         help="instead: sample an analytic 2-D Gaussian mixture with two samplers (no weights needed)")
     parser.add_argument("--n", type=int, default=2000, help="--toy: samples per sampler (default: %(default)s)")
@@ -42,6 +45,7 @@ def run(args) -> int:
     if args.toy:
         return _toy(args)
     try:
+        set_threads(args)
         return _main_job(args)
     except (KeyError, ValueError, FileNotFoundError) as err:
         print(f"error: {err.args[0] if isinstance(err, KeyError) else err}")

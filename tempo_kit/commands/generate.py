@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from . import add_threads_option, set_threads
+
 
 def configure(parser) -> None:
     from ..generate import DEFAULT_MODEL, VOCODERS
@@ -20,12 +22,14 @@ def configure(parser) -> None:
     parser.add_argument("--vocoder", choices=VOCODERS, default="vocoder", help="mel -> audio (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="outputs/generate", help="output directory (default: %(default)s)")
+    add_threads_option(parser)
 
 
 def run(args) -> int:
     from ..generate import generate, parse_tags, save_clips
 
     try:
+        set_threads(args)
         clips = generate(parse_tags(args.tags), n=args.n, model=args.model, steps=args.steps, cfg=args.cfg,
                          seed=args.seed, vocoder=args.vocoder)
     except (KeyError, ValueError, FileNotFoundError) as err:
