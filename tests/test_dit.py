@@ -1,5 +1,6 @@
 """The reference DiT, the toy BlockMLP, the block protocol, features and save/load."""
 
+import attrs
 import pytest
 import torch
 
@@ -115,3 +116,28 @@ def test_block_mlp():
     assert out.shape == (5, 2) and net.num_blocks == 3
     with pytest.raises(ValueError, match="expects"):
         net(torch.randn(5, 3), torch.zeros(5))
+
+
+def test_refiner_starts_as_the_plain_dit_and_then_reaches_the_full_output_space(tmp_path):
+    """A trained DiT loads into one with a refiner (config ``init_from``) and computes the same function; the refiner's
+    output is not confined to the per-token ``width``-dimensional subspace of the patch un-embedding."""
+    from tempo_kit.training.api import _resolve_net
+
+    torch.manual_seed(0)
+    plain = _perturb(DiT(config=DiTConfig.tiny(patch=4, width=8, heads=2)))  # 4 * 4 = 16 outputs per token > 8
+    save_model(plain, tmp_path / "plain")
+    spec = {"model": "dit", **attrs.asdict(plain.config), "refiner": 16,
+            "init_from": str(tmp_path / "plain")}
+    refined = _resolve_net("net", spec)
+    x, c_noise = torch.randn(3, 4, 16), torch.randn(3)
+    torch.testing.assert_close(refined(x, c_noise), plain(x, c_noise))
+    refined = _perturb(refined, seed=1)
+    out = refined(x, c_noise) - plain(x, c_noise)
+    assert out.abs().max() > 1e-3
+    # rank of the per-token outputs over many inputs: plain is limited by width (8), the refiner is not
+    xs = torch.randn(64, 4, 16)
+    tokens = lambda y: y.view(64, 4, 4, 4).permute(0, 2, 1, 3).reshape(-1, 16)  # (batch * tokens, 4 ch * 4 frames)
+    assert torch.linalg.matrix_rank(tokens(plain(xs, torch.zeros(64)))) <= 8
+    assert torch.linalg.matrix_rank(tokens(refined(xs, torch.zeros(64)))) == 16
+    with pytest.raises(CheckpointMismatchError, match="do not fit"):
+        _resolve_net("net", {**spec, "width": 16, "heads": 2})

@@ -37,6 +37,13 @@ class DiTConfig:
         Distilled CFG weight input (spec 7.3), zero-initialized.
     budget_embedding : bool
         Presto-L layer-budget input (spec 5.2), zero-initialized.
+    refiner : int
+        Channels of a full-resolution convolutional refiner after the un-patchify (0 = off). Each token's
+        ``patch * in_channels`` outputs come from ``width`` features, so without it the output of a token lies in a
+        ``width``-dimensional subspace: when ``patch * in_channels > width``, noise outside that subspace is never
+        removed and samples keep residual noise. The refiner sees the un-patchified output and the network input, is
+        FiLM-modulated by the conditioning vector, and its last layer starts at zero (a DiT without it loads into one
+        with it and computes the same function).
     """
 
     in_channels: int = 80
@@ -50,6 +57,7 @@ class DiTConfig:
     text_dim: int = 0
     w_embedding: bool = False
     budget_embedding: bool = False
+    refiner: int = 0
 
     def __attrs_post_init__(self):
         if self.width % self.heads:
@@ -118,7 +126,14 @@ class DiT(BlockNet):
         self.norm_out = nn.LayerNorm(c.width, elementwise_affine=False, eps=1e-6)
         self.adaln_out = nn.Linear(c.width, 2 * c.width)
         self.patch_out = nn.Linear(c.width, c.in_channels * c.patch)
-        for layer in (self.adaln, self.adaln_out, self.patch_out):
+        zeros = [self.adaln, self.adaln_out, self.patch_out]
+        if c.refiner:
+            self.refine_in = nn.Conv1d(2 * c.in_channels, c.refiner, 3, padding=1)
+            self.refine_film = nn.Linear(c.width, 2 * c.refiner)
+            self.refine_mid = nn.Conv1d(c.refiner, c.refiner, 3, padding=1)
+            self.refine_out = nn.Conv1d(c.refiner, c.in_channels, 3, padding=1)
+            zeros += [self.refine_film, self.refine_out]
+        for layer in zeros:
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
@@ -135,14 +150,20 @@ class DiT(BlockNet):
         h = h + pos[None]
         c_vec = self.cond(c_noise, cond, batch=b)
         mod = self.adaln(F.silu(c_vec)).view(b, 6, cfg.width)
-        return h, (c_vec, mod)
+        return h, (c_vec, mod, x) if cfg.refiner else (c_vec, mod)
 
     def final(self, h: torch.Tensor, c: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         cfg = self.config
         shift, scale = self.adaln_out(F.silu(c[0])).chunk(2, dim=-1)
         out = self.patch_out(_modulate(self.norm_out(h), shift, scale))  # (b, n, ch * p)
         b, n, _ = out.shape
-        return out.view(b, n, cfg.in_channels, cfg.patch).permute(0, 2, 1, 3).reshape(b, cfg.in_channels, n * cfg.patch)
+        out = out.view(b, n, cfg.in_channels, cfg.patch).permute(0, 2, 1, 3).reshape(b, cfg.in_channels, n * cfg.patch)
+        if not cfg.refiner:
+            return out
+        scale, shift = self.refine_film(F.silu(c[0])).chunk(2, dim=-1)
+        r = self.refine_in(torch.cat([out, c[2].to(out.dtype)], dim=1))
+        r = F.silu(r * (1 + scale[..., None]) + shift[..., None])
+        return out + self.refine_out(F.silu(self.refine_mid(r)))
 
     def channels_first(self, h: torch.Tensor) -> torch.Tensor:
         return h.transpose(1, 2)

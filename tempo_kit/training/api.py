@@ -6,7 +6,8 @@ A config (TOML or JSON file, or a dict) has these tables, all but ``train`` opti
     [train]                         # TrainConfig fields: steps, batch_size, out_dir, bf16, ema_decay, ...
     [data]                          # name = "mixture" (toy ring; components, radius, std), "tensors" (path, key)
                                     # or "music" (root, split: a 'tempo-kit data build' dataset)
-    [model]                         # a fresh network: model = "dit" | "block-mlp" | plugin name, plus its config
+    [model]                         # a fresh network: model = "dit" | "block-mlp" | plugin name, plus its config;
+                                    # init_from = "path" starts it from a saved model (new modules keep their init)
     [recipe_args]                   # keyword arguments of the recipe factory; "teacher", "net", "student",
                                     # "generator", "fake_score" given as a path load a saved model folder,
                                     # given as a table ({model = "dit", ...}) build a fresh one
@@ -41,8 +42,31 @@ def _resolve_net(key: str, value: Any) -> Any:
                                     f"or a training run's 'student' folder)")
         return load_model(path)
     if isinstance(value, dict):
-        return build_model(value)
+        value = dict(value)
+        init_from = value.pop("init_from", None)
+        net = build_model(value)
+        if init_from is not None:
+            _init_from(net, Path(init_from))
+        return net
     return value
+
+
+def _init_from(net, path: Path) -> None:
+    """Start ``net`` from the weights saved at ``path`` (a model folder); parameters the saved model lacks keep their
+    initialization (e.g. a zero-initialized module added to a trained architecture). Anything else that differs is an
+    error."""
+    from safetensors.torch import load_file
+
+    from ..models.io import WEIGHTS, CheckpointMismatchError
+
+    if not (path / WEIGHTS).is_file():
+        raise FileNotFoundError(f"init_from: no saved model at {str(path)!r} (expected {WEIGHTS})")
+    state, own = load_file(str(path / WEIGHTS)), net.state_dict()
+    bad = sorted(k for k in state if k not in own or state[k].shape != own[k].shape)
+    if bad:
+        raise CheckpointMismatchError(f"init_from {str(path)!r}: {len(bad)} saved tensors do not fit the new model "
+                                      f"(unknown names or other shapes, e.g. {bad[:3]})")
+    net.load_state_dict(state, strict=False)
 
 
 def build_recipe(name: str, **kwargs: Any):
