@@ -52,18 +52,21 @@ def tag_vocab(config: dict) -> dict | None:
 
 
 def card(name: str, *, kind: str, description: str, meta: dict, stats: dict, config_path: Path | None,
-         command: str, n_params: int, size: int, metrics: list[Path]) -> str:
+         command: str, n_params: int, size: int, metrics: list[Path], previous: list[tuple[str, dict]] = ()) -> str:
     lines = [f"# {name}", "", description, "",
              f"- Load: `tempo_kit.pretrained.load_pretrained({name!r})` (kind `{kind}`)",
              f"- Architecture: `{meta.get('model')}` {json.dumps(meta.get('config', {}))}",
-             f"- Parameters: {n_params:,} ({size / 1e6:.2f} MB as float16 safetensors)"]
+             f"- Stored values: {n_params:,} (parameters and buffers; {size / 1e6:.2f} MB as float16 safetensors)"]
     if meta.get("router"):
         lines.append(f"- Router: {json.dumps(meta['router'])}")
-    if meta.get("precond"):
+    if meta.get("precond") and kind != "module":
         lines.append(f"- EDM preconditioning: {json.dumps(meta['precond'])}")
     lines += ["", "## How it was made", "",
               f"- Data: `{DATA_COMMAND}` (music21 corpus rendered through FluidSynth with TimGM6mb; train split)",
               f"- Command: `{command}`"]
+    for stage_config, stage in previous:
+        lines.append(f"- Earlier stage: `tempo-kit distill --config {stage_config}`, {stage['steps']:,} steps, "
+                     f"{stage['wall_seconds'] / 60:.1f} min, last losses {json.dumps(stage['last_losses'])}")
     if stats:
         lines += [f"- Steps: {stats['steps']:,}",
                   f"- Wall time: {stats['wall_seconds'] / 60:.1f} min on the 2-core CPU (shared with other jobs)",
@@ -90,6 +93,8 @@ def main(argv=None) -> int:
     parser.add_argument("--description", default="")
     parser.add_argument("--metrics", nargs="*", default=[], help="Markdown or JSON files with the model's metrics")
     parser.add_argument("--meta", default="{}", help="JSON merged into the config's 'pretrained' table")
+    parser.add_argument("--previous", nargs=2, action="append", default=[], metavar=("CONFIG", "RUN_DIR"),
+                        help="an earlier training stage of this model (its config and run folder), for the card")
     parser.add_argument("--out", default=str(ROOT / "tempo_kit" / "weights"))
     args = parser.parse_args(argv)
 
@@ -113,7 +118,8 @@ def main(argv=None) -> int:
     command = args.command or f"tempo-kit distill --config {args.config}"
     text = card(args.name, kind=args.kind, description=args.description, meta=meta, stats=run_stats(src.parent),
                 config_path=config_path, command=command, n_params=sum(v.numel() for v in state.values()),
-                size=(out / "model.safetensors").stat().st_size, metrics=[Path(m) for m in args.metrics])
+                size=(out / "model.safetensors").stat().st_size, metrics=[Path(m) for m in args.metrics],
+                previous=[(c, run_stats(Path(r))) for c, r in args.previous])
     (out / "MODEL_CARD.md").write_text(text)
     print(f"bundled {args.name} -> {out} ({(out / 'model.safetensors').stat().st_size / 1e6:.2f} MB)")
     return 0

@@ -68,7 +68,7 @@ def test_bundled_models_load_by_name_as_the_right_wrapper(weights):
 
 def test_model_card_records_steps_and_resumed_wall_time(weights):
     text = model_card("teacher")
-    assert "tiny denoiser" in text and "Steps: 31" in text
+    assert "tiny denoiser" in text and "Steps: 31" in text and "parameters and buffers" in text
     assert "Wall time: 0.1 min" in text  # segments 2.0 s + 1.5 s (the log restarts its clock on resume)
     assert pretrained_meta("teacher")["kind"] == "denoiser"
 
