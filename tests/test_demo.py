@@ -38,8 +38,7 @@ def _check_outputs(out: Path) -> dict:
 def test_demo_on_tiny_models_writes_every_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(make_fake_weights(tmp_path / "weights")))
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--tune", "0", "--iterations", "3", "--vocoder", "griffin-lim",
-                 "--quiet"]) == 0
+    assert main(["demo", "--out", str(out), "--tune", "0", "--iterations", "3", "--quiet"]) == 0
     summary = _check_outputs(out)
     assert summary["melody_control"]["iterations"] == 3 and summary["melody_control"]["tune"]["id"].endswith(":0")
     assert summary["generate"]["model"] == "presto-s"

@@ -89,7 +89,7 @@ def test_control_melody_moves_toward_the_target():
 
     tune = get_tune(0)
     run = G.control("melody", tags=tune.tags, melody=tune.target(extractor=LogChroma()), iterations=15, lr=0.1,
-                    vocoder="griffin-lim", progress=False)
+                    progress=False)
     s = run.summary()
     assert s["last_loss"] < s["first_loss"]
     assert set(s["accuracy"]) == {"mel", "audio", "uncontrolled_mel", "uncontrolled_audio"}
