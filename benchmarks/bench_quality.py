@@ -19,7 +19,7 @@ layer-dropped teachers ASE and Presto-L, Presto-LS, an untrained network and a n
 
 Reference rows: ``noise`` is :func:`~tempo_kit.metrics.average_spectrum_noise` (white noise per mel bin with the
 held-out clips' per-bin mean and spread); ``untrained`` is the teacher's architecture with random weights (PyTorch's
-default init, the zero-initialised adaLN and output layers re-drawn with std 0.02, as in ``bench_sampling.py``)
+default init, every zero-initialised parameter re-drawn with std 0.02, so the network is not the identity)
 sampled like the teacher; ``real (train)`` is ``n_clips`` random training clips (other pieces than the held-out
 ones), the floor an FAD can reach at this sample size, scored for CLAP against their own captions.
 
@@ -157,10 +157,10 @@ def untrained_like(name: str = "teacher", *, seed: int = 0):
         torch.manual_seed(seed)
         net = build_model({"model": meta["model"], "config": meta["config"]})
     gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in (getattr(net, n, None) for n in ("adaln", "adaln_out", "patch_out")):
-            if layer is not None:
-                layer.weight.copy_(0.02 * torch.randn(layer.weight.shape, generator=gen))
+    with torch.no_grad():  # zero-initialised parameters (adaLN-Zero, output and refiner layers) would make F = 0
+        for p in net.parameters():
+            if not p.any():
+                p.copy_(0.02 * torch.randn(p.shape, generator=gen))
     net.requires_grad_(False)
     precond = {k: v for k, v in meta.get("precond", {}).items() if k in ("sigma_data",)}
     return EDMPrecond(net=net, **precond).eval()
