@@ -33,10 +33,10 @@ def _ints(text):
 def main(argv=None) -> int:
     from tempo_kit.data.tunes import load_tunes
     from tempo_kit.features.chroma import LogChroma
-    from tempo_kit.generate import CONTROL_DEFAULTS, control
+    from tempo_kit.generate import CONTROL_DEFAULTS, control, default_control_model
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default=CONTROL_DEFAULTS["model"])
+    p.add_argument("--models", default=None, help="comma-separated (default: the default surrogate)")
     p.add_argument("--iterations", type=_ints, default=[CONTROL_DEFAULTS["iterations"]])
     p.add_argument("--lrs", type=_floats, default=[CONTROL_DEFAULTS["lr"]])
     p.add_argument("--decode-steps", type=_ints, default=[CONTROL_DEFAULTS["decode_steps"]])
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
 
     tunes = load_tunes()[: args.tunes]
     rows = []
-    for model in args.models.split(","):
+    for model in (args.models or default_control_model()).split(","):
         for k in args.iterations:
             for lr in args.lrs:
                 for t in args.decode_steps:

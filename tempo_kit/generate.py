@@ -23,7 +23,7 @@ from torch import nn
 
 __all__ = ["Clips", "BundledGenerator", "ControlledClip", "Stopwatch", "parse_tags", "tag_conditions", "load_generator",
            "load_vocoder", "generate", "control", "to_audio", "save_wav", "plot_spectrogram", "save_clips",
-           "DEFAULT_MODEL", "CONTROL_DEFAULTS", "VOCODERS"]
+           "default_control_model", "DEFAULT_MODEL", "CONTROL_DEFAULTS", "CONTROL_MODELS", "VOCODERS"]
 
 #: The default generator of ``tempo-kit generate`` and the main job.
 DEFAULT_MODEL = "presto-s"
@@ -311,7 +311,20 @@ def save_clips(clips: Clips, out: str | Path, *, stem: str = "clip") -> list[Pat
 
 #: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job); see docs/quickstart.md
 #: for the measurements behind them.
-CONTROL_DEFAULTS = {"model": "ctm", "iterations": 60, "lr": 0.05, "decode_steps": 2}
+CONTROL_DEFAULTS = {"iterations": 60, "lr": 0.05, "decode_steps": 2}
+#: Surrogates for DITTO-2 in order of preference; the default is the first one bundled.
+CONTROL_MODELS = ("ctm", "cm", "presto-s")
+
+
+def default_control_model() -> str:
+    """The first of :data:`CONTROL_MODELS` found in the weights folder."""
+    from .pretrained import available, weights_dir
+
+    found = [m for m in CONTROL_MODELS if m in available()]
+    if not found:
+        raise FileNotFoundError(f"none of the DITTO-2 surrogates {', '.join(CONTROL_MODELS)} is bundled in "
+                                f"{weights_dir()}")
+    return found[0]
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -385,7 +398,7 @@ def control(task: str | Sequence, *, model: str | None = None, tags: dict | None
     task : str or sequence of Objective
         A task name of :data:`tempo_kit.control.tasks.TASKS` (objectives on mel frames), or your own objectives.
     model : str
-        Bundled jump: ``"ctm"`` (default, :data:`CONTROL_DEFAULTS`), ``"cm"``, ``"presto-s"``, ``"presto-ls"``.
+        Bundled jump: ``"ctm"``, ``"cm"``, ``"presto-s"``, ``"presto-ls"``; default :func:`default_control_model`.
     tags : dict, optional
         Conditioning tags (none: unconditional).
     melody : Target, optional
@@ -408,7 +421,7 @@ def control(task: str | Sequence, *, model: str | None = None, tags: dict | None
     from .pretrained import load_pretrained
     from .schedules import EDM_SIGMA_MAX
 
-    model = model or CONTROL_DEFAULTS["model"]
+    model = model or default_control_model()
     iterations = CONTROL_DEFAULTS["iterations"] if iterations is None else iterations
     lr = CONTROL_DEFAULTS["lr"] if lr is None else lr
     decode_steps = decode_steps or CONTROL_DEFAULTS["decode_steps"]

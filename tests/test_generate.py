@@ -132,3 +132,12 @@ def test_read_notes_rejects_malformed_tokens(tmp_path):
     path.write_text("C4:x")
     with pytest.raises(ValueError, match="not a number"):
         read_notes(path)
+
+
+def test_default_surrogate_is_the_first_bundled_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(make_fake_weights(tmp_path / "a", names=("cm", "presto-s"),
+                                                                  vocoder=False)))
+    assert G.default_control_model() == "cm"
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(make_fake_weights(tmp_path / "b", names=("teacher",), vocoder=False)))
+    with pytest.raises(FileNotFoundError, match="none of the DITTO-2 surrogates"):
+        G.default_control_model()

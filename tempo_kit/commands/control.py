@@ -18,12 +18,13 @@ TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
 
 
 def configure(parser) -> None:
-    from ..generate import CONTROL_DEFAULTS, VOCODERS
+    from ..generate import CONTROL_DEFAULTS, CONTROL_MODELS, VOCODERS
 
     parser.add_argument("task", choices=TASKS, help="control task")
-    parser.add_argument("--model", default=CONTROL_DEFAULTS["model"],
+    parser.add_argument("--model", default=None,
                         help="bundled distilled model used as the DITTO-2 surrogate and decoder: ctm, cm, presto-s, "
-                             "presto-ls; or 'toy' for the random toy generator (default: %(default)s)")
+                             f"presto-ls (default: the first bundled of {', '.join(CONTROL_MODELS)}); or 'toy' for "
+                             "the random toy generator")
     parser.add_argument("--method", choices=("ditto2", "ditto"), default="ditto2",
                         help="optimise through a 1-step surrogate (ditto2) or the full sampler (ditto, toy only)")
     parser.add_argument("--iterations", type=int, default=None,
