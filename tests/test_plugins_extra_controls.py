@@ -171,18 +171,18 @@ def test_registered_by_name(registry):
     assert float(loss(torch.ones(1, 3), torch.zeros(3))) == pytest.approx(1.0)
 
 
-def test_ditto2_steers_brightness_on_the_toy_generator(registry):
-    """The plugin's control with DITTO-2 on tempo_kit's toy generator (the bundled surrogates are not released yet)."""
+def test_ditto2_steers_brightness_with_the_bundled_surrogate(registry):
+    """The plugin's control with DITTO-2 on tempo_kit's bundled consistency model (no change to tempo_kit)."""
     from tempo_kit.control.ditto import DITTO2
     from tempo_kit.control.objective import Objective
-    from tempo_kit.control.toy import toy_generator
+    from tempo_kit.pretrained import load_pretrained, tag_condition
 
-    gen = toy_generator(frames=32, hidden=32)
     ext = registry.get("extractors", "spectral-centroid", domain="mel", scale="log-hz")
-    target = torch.full((32,), xc.hz_to_log_hz(4000.0))
+    target = torch.full((256,), xc.hz_to_log_hz(4000.0))
     objective = Objective(extractor=ext, loss="mse", target=target, name="brightness")
-    eps = torch.randn(gen.shape, generator=torch.Generator().manual_seed(0))
-    result = DITTO2(iterations=15, lr=0.05, progress=False)(gen.cm_jump, [objective], eps=eps)
+    eps = torch.randn(1, 80, 256, generator=torch.Generator().manual_seed(0))
+    result = DITTO2(iterations=15, lr=0.05, progress=False)(load_pretrained("cm"), [objective], eps=eps,
+                                                           cond=tag_condition(instrument="flute"))
     history = result.objective_history["brightness"]
     assert history[-5:].mean() < 0.5 * history[:3].mean()
 
