@@ -164,3 +164,17 @@ def test_bad_configs_raise():
         GriffinLimConfig(n_iter=-1)
     with pytest.raises(ValueError, match="momentum"):
         GriffinLimConfig(momentum=1.0)
+
+
+def test_bundled_vocoder_beats_its_untrained_self(music):
+    from tempo_kit.pretrained import available, load_pretrained
+
+    if "vocoder" not in available():
+        pytest.skip("no bundled vocoder in tempo_kit/weights")
+    _, mel = music
+    trained = load_pretrained("vocoder")
+    untrained = Vocoder(config=trained.config)
+    with torch.no_grad():
+        errors = [(SPEC.to_model(v(mel))[..., 2:mel.shape[-1] - 2] - mel[..., 2:-2]).abs().mean().item()
+                  for v in (trained, untrained)]
+    assert errors[0] < errors[1], errors
