@@ -5,9 +5,8 @@ pip-installed into another one (``--target``; the virtual environment is not tou
 ``PYTHONPATH`` points there finds the plugin through its entry point, runs the page's usage block, and steers the
 plugin's brightness feature with DITTO-2, next to tempo_kit's own intensity control, without any change to tempo_kit.
 
-tempo_kit's pretrained surrogates are not released yet; the run uses the small random toy generator of
-:mod:`tempo_kit.control.toy` (the one the control tests use) and a crude differentiable noise vocoder (mel -> audio)
-defined below, because the page's brightness feature reads audio.
+The control runs on the bundled CTM surrogate and the bundled vocoder (the page's brightness feature reads audio),
+loaded by name from the installed tempo_kit.
 """
 
 from __future__ import annotations
@@ -24,49 +23,32 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "plugins" / "writing.md"
 
 SCRIPT = r'''
-import json, math
+import json
 import torch
 import tempo_kit
 from tempo_kit.audio import MelSpec
 from tempo_kit.control.ditto import DITTO2
 from tempo_kit.control.objective import Objective
 from tempo_kit.control.targets import intensity_curve
-from tempo_kit.control.toy import toy_generator
+from tempo_kit.pretrained import load_pretrained, tag_condition
 
-
-class NoiseVocoder(torch.nn.Module):
-    """mel -> audio: mel power spread back over the FFT bins by the filterbank, a fixed random phase, inverse STFT."""
-
-    input_domain, domain = "mel", "audio"
-
-    def __init__(self, mel):
-        super().__init__()
-        self.mel, self.sample_rate = mel, mel.sample_rate
-        self.register_buffer("fb_t", torch.as_tensor(mel.mel_filterbank().T, dtype=torch.float32))
-
-    def forward(self, x):
-        power = torch.einsum("fm,bmt->bft", self.fb_t, self.mel.from_model(x))
-        phase = 2 * math.pi * torch.rand(power.shape[-2:], generator=torch.Generator().manual_seed(0))
-        spec = torch.polar(torch.sqrt(power + 1e-12), phase.expand_as(power))
-        return torch.istft(spec, self.mel.n_fft, self.mel.hop_length, window=torch.hann_window(self.mel.n_fft),
-                           length=self.mel.num_samples(x.shape[-1]))
-
-
+torch.manual_seed(0)
 entry = tempo_kit.get_registry().entry("extractors", "brightness")
-gen = toy_generator(frames=24)
-mel = MelSpec()
+jump, vocoder = load_pretrained("ctm"), load_pretrained("vocoder")  # the bundled surrogate and vocoder
+shape, mel = (1, 80, 256), MelSpec()
 brightness = tempo_kit.get("extractors", "brightness", sample_rate=mel.sample_rate)
-n_audio_frames = brightness.num_frames(mel.num_samples(gen.shape[-1]))
+n_audio_frames = brightness.num_frames(vocoder(torch.zeros(shape)).shape[-1])
 intensity = tempo_kit.get("extractors", "intensity", window_s=0.25)
 objectives = [
-    Objective(extractor=brightness, loss="mse", target=torch.full((n_audio_frames,), 5000.0), name="brightness",
+    Objective(extractor=brightness, loss="mse", target=torch.full((n_audio_frames,), 3000.0), name="brightness",
               weight=1e-6),
     Objective(extractor=intensity, loss="mse", name="intensity", weight=1e-2,
-              target=intensity_curve("crescendo", n_frames=gen.shape[-1], extractor=intensity, low_db=-10.0,
-                                     high_db=10.0)),
+              target=intensity_curve("crescendo", n_frames=shape[-1], extractor=intensity, low_db=-40.0,
+                                     high_db=-10.0)),
 ]
-eps = torch.randn(gen.shape, generator=torch.Generator().manual_seed(0))
-result = DITTO2(iterations=12, lr=0.05, progress=False)(gen.cm_jump, objectives, eps=eps, decoder=NoiseVocoder(mel))
+eps = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+result = DITTO2(iterations=12, lr=0.05, progress=False)(jump, objectives, eps=eps, decoder=vocoder,
+                                                       cond=tag_condition(instrument="flute"))
 print(json.dumps({
     "plugin": entry.plugin, "module": type(brightness).__module__,
     "history": {k: v.tolist() for k, v in result.objective_history.items()},
@@ -114,6 +96,6 @@ def test_plugin_from_the_docs_page_installs_and_composes_with_ditto2(tmp_path):
     assert "usage block ran" in result.stdout
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["plugin"] == "brightness" and out["module"] == "tempo_kit_brightness"
-    assert len(out["audio_shape"]) == 2 and out["nfe"] == 12 + 2  # K surrogate calls + T = 2 decoding calls
+    assert out["audio_shape"][-1] == 256 * 512 and out["nfe"] == 12 + 2  # K surrogate calls + T = 2 decoding calls
     for name, history in out["history"].items():
         assert min(history[-3:]) < 0.8 * history[0], f"DITTO-2 did not reduce the {name} loss: {history}"
