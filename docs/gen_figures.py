@@ -21,9 +21,9 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 DPI = 90
 
 
-def _save(fig, name: str) -> None:
+def _save(fig, name: str, dpi: int = DPI) -> None:
     path = ASSETS / f"{name}.png"
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
 
@@ -171,8 +171,37 @@ def mel_model_space() -> None:
     _save(fig, "example_clip_mel")
 
 
+def reference_samples() -> None:
+    """Clips from the bundled models for four tag sets: teacher (Heun, 40 steps), Presto-S and Presto-LS (4 steps),
+    CM (2 steps). Same initial noise in each row."""
+    from tempo_kit.pretrained import load_pretrained, tag_condition
+
+    tags = [dict(instrument="flute", collection="essen", tempo="moderate", mode="major"),
+            dict(instrument="organ", collection="bach", tempo="slow", mode="minor"),
+            dict(instrument="piano", collection="essen", tempo="fast", mode="major"),
+            dict(instrument="brass", collection="bach", tempo="moderate", mode="major")]
+    systems = [("teacher, Heun 40", "teacher", "heun", 40), ("Presto-S, 4 steps", "presto-s", "presto-s", 4),
+               ("Presto-LS, 4 steps", "presto-ls", "presto-s", 4), ("CM, 2 steps", "cm", "cm", 2)]
+    cond = {k: torch.cat([tag_condition(**t)[k] for t in tags]) for k in ("tags", "null")}
+    x_T = 80.0 * torch.randn(len(tags), 80, 256, generator=torch.Generator().manual_seed(0))
+    fig, axes = plt.subplots(len(tags), len(systems), figsize=(10, 5.5), sharex=True, sharey=True)
+    for j, (title, name, sampler, steps) in enumerate(systems):
+        with torch.no_grad():
+            x = tempo_kit.get("samplers", sampler)(load_pretrained(name), x_T, steps, cond=cond,
+                                                   generator=torch.Generator().manual_seed(1))
+        for i, t in enumerate(tags):
+            axes[i, j].imshow(x[i].numpy(), origin="lower", aspect="auto", cmap="magma", vmin=-1, vmax=0.8,
+                              extent=(0, 5.94, 0, 80))
+            axes[0, j].set_title(title, fontsize=9)
+            if j == 0:
+                axes[i, 0].set_ylabel(f"{t['instrument']}, {t['collection']}\nmel bin", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("time (s)")
+    _save(fig, "reference_samples", dpi=48)
+
+
 FIGURES = {f.__name__: f for f in (demo_samples, karras_schedule, control_intensity, control_melody,
-                                   control_structure, control_outpainting, mel_model_space)}
+                                   control_structure, control_outpainting, mel_model_space, reference_samples)}
 
 
 def main(names: list[str]) -> None:
