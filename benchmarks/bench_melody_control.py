@@ -43,8 +43,10 @@ def main(argv=None) -> int:
     p.add_argument("--tunes", type=int, default=None, help="first N bundled tunes (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vocoder", default="vocoder")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s, as the CLI)")
     p.add_argument("--out", default="benchmarks/results/bench_melody_control")
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
 
     tunes = load_tunes()[: args.tunes]
     rows = []
