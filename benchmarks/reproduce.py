@@ -482,6 +482,21 @@ def claims(table1: dict, presto: dict) -> list[dict]:
     return out
 
 
+def _x(x) -> str:
+    return "n/a" if x is None else f"{_f(x)}x"
+
+
+def overrides(settings_dict: dict) -> dict:
+    """The settings of a run that differ from its preset (a "medium" run is the full preset with fewer clips or K)."""
+    preset = attrs.asdict(settings(settings_dict["mode"]))
+    skip = ("progress", "tasks")
+    return {k: v for k, v in settings_dict.items() if k not in skip and _plain(v) != _plain(preset.get(k))}
+
+
+def _plain(v):
+    return json.loads(json.dumps(v))
+
+
 def _f(x, digits=3) -> str:
     if x is None:
         return "n/a"
@@ -490,7 +505,11 @@ def _f(x, digits=3) -> str:
 
 def markdown(results: dict) -> str:
     meta, s = results["meta"], results["settings"]
-    lines = [f"# Reproducing the DITTO-2 and Presto tables ({s['mode']} run)", "",
+    changed = {k: (next(iter(v.values())) if isinstance(v, dict) and len(set(v.values())) == 1 else v)
+               for k, v in overrides(s).items()}  # one K for every task prints as a number
+    label = f"{s['mode']} run" + (" with overrides: " + ", ".join(f"{k} = {v}" for k, v in changed.items())
+                                  if changed else "")
+    lines = [f"# Reproducing the DITTO-2 and Presto tables ({label})", "",
              f"Run {meta['date']} on {meta['machine']} ({meta['threads']} torch threads, load average "
              f"{meta['load_average']}), torch {meta['torch']}, {meta['wall_minutes']:.1f} min in all. Weights: "
              + ", ".join(f"{n} {w['sha256']}" for n, w in meta["weights"].items()) + ".", "",
@@ -559,7 +578,7 @@ def markdown(results: dict) -> str:
         for r in p["rows"]:
             lat = r.get("latency_s")
             lines.append(f"| {r['name']} | {r['steps']} | {r.get('nfe', '-')} | {_f(lat and 1e3 * lat)} "
-                         f"| {_f(r.get('speedup_vs_teacher'))}x | {_f(r.get('nfe_ratio_vs_teacher'))} "
+                         f"| {_x(r.get('speedup_vs_teacher'))} | {_f(r.get('nfe_ratio_vs_teacher'))} "
                          f"| {_f(r.get('speedup_over_nfe_ratio'), 2)} | {_f(r['fad_mel'])} | {_f(r.get('fad_clap'))} "
                          f"| {_f(r.get('clap_score'))} |")
         if p["missing"]:
@@ -587,29 +606,39 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fad_scale(rows) -> float:
-    return 200 / max([r["fad"] or 0 for r in rows] + [1e-9])
-
-
 def plots(results: dict, out: Path) -> list[Path]:
-    """Fig. 4-style trade-off per task (time vs control metric, marker area ~ FAD) and the Table 2 grid."""
+    """Fig. 4-style trade-off per task (CPU time vs control metric, marker area ~ FAD mel) and the Table 2 grid.
+
+    The x axis is process CPU seconds per clip: wall time moves with other load on the machine during a run."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
+
+    clips = results["settings"]["clips"]
+
+    def cpu(r):
+        return r["cpu_seconds_batch"] / clips
+
+    def scatter(ax, rs, color, label=None, tag=None):
+        scale = 200 / max([r["fad"] or 0 for r in rs] + [1e-9])
+        ax.scatter([cpu(r) for r in rs], [r["metric"] for r in rs], s=[20 + scale * (r["fad"] or 0) for r in rs],
+                   c=color, alpha=0.6, label=label)
+        for r in rs:
+            if tag:
+                ax.annotate(tag(r), (cpu(r), r["metric"]), fontsize=7)
+
+    def axes(ax, **kw):
+        ax.set(xscale="log", xlabel="CPU s / clip", **kw)
+        ax.xaxis.set_minor_formatter(NullFormatter())
 
     paths = []
     t1 = results["table1"]
     fig = Figure(figsize=(3.2 * len(t1), 3.0), layout="constrained")
     for k, (task, res) in enumerate(t1.items()):
         ax = fig.add_subplot(1, len(t1), k + 1)
-        rows = [("DITTO", "k", [res["rows"]["ditto"]])] + [(n.upper(), c, res["all_decodings"][n])
-                                                           for n, c in zip(res["all_decodings"], ("C0", "C1", "C2"))]
-        scale = _fad_scale([r for _, _, rs in rows for r in rs])
-        for name, color, rs in rows:
-            ax.scatter([r["seconds_per_clip"] for r in rs], [r["metric"] for r in rs],
-                       s=[20 + scale * (r["fad"] or 0) for r in rs], c=color, alpha=0.6, label=name)
-            for r in rs:
-                if "decode_steps" in r:
-                    ax.annotate(str(r["decode_steps"]), (r["seconds_per_clip"], r["metric"]), fontsize=7)
-        ax.set(xscale="log", title=task, xlabel="s / clip", ylabel=res["metric"])
+        scatter(ax, [res["rows"]["ditto"]], "k", "DITTO")
+        for name, color in zip(res["all_decodings"], ("C0", "C1", "C2")):
+            scatter(ax, res["all_decodings"][name], color, name.upper(), tag=lambda r: str(r["decode_steps"]))
+        axes(ax, title=task, ylabel=res["metric"])
     fig.axes[0].legend(fontsize=7)
     paths.append(out / "reproduce_tradeoff.png")
     fig.savefig(paths[-1], dpi=80)
@@ -617,15 +646,9 @@ def plots(results: dict, out: Path) -> list[Path]:
     if g:
         fig = Figure(figsize=(4.5, 3.2), layout="constrained")
         ax = fig.add_subplot()
-        ditto = g["ditto"] | {"surrogate_steps": "DITTO", "decode_steps": results["settings"]["ditto_steps"]}
-        rows = [ditto, *g["rows"]]
-        scale = _fad_scale(rows)
-        for r in rows:
-            ax.scatter(r["seconds_per_clip"], r["metric"], s=20 + scale * (r["fad"] or 0), alpha=0.6,
-                       c="k" if r["surrogate_steps"] == "DITTO" else "C1")
-            ax.annotate(f"{r['surrogate_steps']}/{r['decode_steps']}", (r["seconds_per_clip"], r["metric"]), fontsize=7)
-        ax.set(xscale="log", xlabel="s / clip", ylabel="intensity MSE (dB^2)",
-               title="Intensity, M/T (marker area ~ FAD)")
+        scatter(ax, [g["ditto"]], "k", tag=lambda r: f"DITTO/{results['settings']['ditto_steps']}")
+        scatter(ax, g["rows"], "C1", tag=lambda r: f"{r['surrogate_steps']}/{r['decode_steps']}")
+        axes(ax, ylabel="intensity MSE (dB^2)", title=f"Intensity, {g['surrogate'].upper()} M/T (area ~ FAD)")
         paths.append(out / "reproduce_grid.png")
         fig.savefig(paths[-1], dpi=80)
     return paths
