@@ -311,7 +311,7 @@ def save_clips(clips: Clips, out: str | Path, *, stem: str = "clip") -> list[Pat
 
 #: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job); see docs/quickstart.md
 #: for the measurements behind them.
-CONTROL_DEFAULTS = {"iterations": 60, "lr": 0.05, "decode_steps": 2}
+CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2}
 #: Surrogates for DITTO-2 in order of preference; the default is the first one bundled.
 CONTROL_MODELS = ("ctm", "cm", "presto-s")
 
