@@ -73,6 +73,11 @@ class System:
         Sampling steps.
     sampler_kwargs : dict
         Keyword arguments of the sampler (e.g. ``{"gamma": 0.2}``).
+    grid : int
+        0: the sampler's default schedule (``sampler.schedule.sigmas(steps)``, what ``tempo_kit.generate`` uses);
+        ``N > 0``: ``steps`` levels picked from the ``N``-step teacher grid (:func:`~tempo_kit.schedules.decoding_sigmas`,
+        as DITTO-2 decodes). The Karras schedule's last level before 0 is ``sigma_min``, where a jump sampler's last
+        step changes almost nothing; the teacher-grid levels avoid that.
     """
 
     name: str
@@ -81,6 +86,13 @@ class System:
     sampler: str | None = None
     steps: int = 0
     sampler_kwargs: dict = attrs.field(factory=dict)
+    grid: int = 0
+
+    def sigmas(self, sampler) -> torch.Tensor:
+        """The noise levels this row samples with."""
+        from tempo_kit.schedules import decoding_sigmas, teacher_grid
+
+        return decoding_sigmas(self.steps, grid=teacher_grid(self.grid)) if self.grid else sampler.schedule.sigmas(self.steps)
 
 
 def default_systems(*, quick: bool = False) -> list[System]:
@@ -176,13 +188,13 @@ def _model_cond(model_name: str, records: list[dict], idx: list[int]) -> dict:
 
 
 # -- generation and timing ---------------------------------------------------------------------------------------------
-def _generate(model, sampler, steps: int, eps: torch.Tensor, cond_fn, *, batch_size: int, noise_seed: int,
+def _generate(model, sampler, sigmas: torch.Tensor, eps: torch.Tensor, cond_fn, *, batch_size: int, noise_seed: int,
               progress: bool, label: str) -> torch.Tensor:
     from tqdm.auto import tqdm
 
     from tempo_kit.samplers import draw_noise
 
-    sigmas = sampler.schedule.sigmas(steps)
+    steps = len(sigmas) - 1
     gen = torch.Generator().manual_seed(noise_seed)
     out = []
     for start in tqdm(range(0, len(eps), batch_size), desc=label, disable=not progress, leave=False):
@@ -293,6 +305,8 @@ def run_quality(*, n_clips: int = 200, heldout: str | os.PathLike = DATA, system
     for system in systems:
         row: dict[str, Any] = {"name": system.name, "family": system.family, "model": system.model,
                                "sampler": system.sampler, "steps": system.steps, **system.sampler_kwargs}
+        if system.grid:
+            row["grid"] = system.grid
         t0 = time.perf_counter()
         row_text = text_emb  # the captions a row's clips are scored against
         if system.family == "baseline" and system.sampler is None:
@@ -320,11 +334,11 @@ def run_quality(*, n_clips: int = 200, heldout: str | os.PathLike = DATA, system
             def cond_fn(idx, name=name):
                 return _model_cond(name, held.records, [src[i] for i in idx])
 
-            mel = _generate(model, sampler, system.steps, eps, cond_fn, batch_size=batch_size, noise_seed=seed + 1,
+            sigmas = system.sigmas(sampler)
+            mel = _generate(model, sampler, sigmas, eps, cond_fn, batch_size=batch_size, noise_seed=seed + 1,
                             progress=progress, label=system.name)
             row["batched_s_per_clip"] = (time.perf_counter() - t0) / n_clips
             one_cond = cond_fn([0])
-            sigmas = sampler.schedule.sigmas(system.steps)
             x1 = sigmas[0] * eps[:1]
             noise1 = (torch.randn((system.steps, *x1.shape), generator=torch.Generator().manual_seed(seed + 4))
                       if sampler.needs_noise else None)
