@@ -381,7 +381,8 @@ def run_quality(*, n_clips: int = 200, heldout: str | os.PathLike = DATA, system
         if row["name"] not in latency:
             continue
         lat = latency[row["name"]]
-        row.update(latency_s=lat, latency_rounds_s=rounds[row["name"]], latency_per_step_s=lat / row["steps"], latency_per_nfe_s=lat / max(row["nfe"], 1),
+        row.update(latency_s=lat, latency_rounds_s=rounds[row["name"]], latency_per_step_s=lat / row["steps"],
+                   latency_per_nfe_s=lat / max(row["nfe"], 1),
                    rtf=clip_seconds / lat)
         if vocoder_s is not None:
             row["rtf_with_vocoder"] = clip_seconds / (lat + vocoder_s)

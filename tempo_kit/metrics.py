@@ -102,7 +102,8 @@ def mel_statistics(mel: torch.Tensor, *, n_bands: int = 16) -> torch.Tensor:
     return torch.cat([bands.mean(-1), bands.std(-1), delta.std(-1)], dim=1)
 
 
-def average_spectrum_noise(reference_mel: torch.Tensor, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def average_spectrum_noise(reference_mel: torch.Tensor, n: int, *,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
     """Baseline clips: Gaussian noise in mel model space with the reference set's average spectrum.
 
     Each mel bin is independent white noise over time with the mean and standard deviation of that bin over all
