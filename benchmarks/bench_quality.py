@@ -52,6 +52,7 @@ import torch
 RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).resolve().parents[1] / "outputs" / "data" / "music"
 TEACHER = "teacher-heun-40"  # the reference row for speed-ups and FAD targets
+FEW_STEP = ("presto-s", "cm", "ctm", "presto-ls")  # families of the step-count plot
 TARGETS = {"far_below": 0.5, "presto_s_fad_ratio": 1.25, "presto_s_speedup": 10.0}
 
 
@@ -112,6 +113,11 @@ def default_systems(*, quick: bool = False) -> list[System]:
              System(name="presto-l-heun-40", family="presto-l", model="presto-l", sampler="heun", steps=40)]
     rows += [System(name=f"presto-ls-{n}", family="presto-ls", model="presto-ls", sampler="presto-s", steps=n)
              for n in ((4,) if quick else (1, 2, 4))]
+    if not quick:  # the same generators at decoding levels from the 20-step teacher grid (see System.grid)
+        for family, sampler, kwargs, steps in (("cm", "cm", {}, (2, 4)), ("ctm", "ctm-gamma", {"gamma": 0.2}, (2, 4)),
+                                               ("presto-s", "presto-s", {}, (2, 4, 8)), ("presto-ls", "presto-s", {}, (2, 4))):
+            rows += [System(name=f"{family}-{n} grid", family=f"{family} grid", model=family, sampler=sampler, steps=n,
+                            sampler_kwargs=kwargs, grid=20) for n in steps]
     return rows
 
 
@@ -463,12 +469,12 @@ def target_checks(result: dict) -> list[dict]:
     return checks
 
 
-def step_trend(result: dict) -> dict[str, list[tuple[int, float]]]:
-    """``family -> [(steps, FAD mel), ...]`` for the few-step families."""
+def step_trend(result: dict, key: str = "fad_mel") -> dict[str, list[tuple[int, float]]]:
+    """``family -> [(steps, value of key), ...]`` for the few-step families (with and without ``grid``)."""
     out: dict[str, list] = {}
     for r in result["systems"]:
-        if r["family"] in ("cm", "ctm", "presto-s", "presto-ls"):
-            out.setdefault(r["family"], []).append((r["steps"], r["fad_mel"]))
+        if r["family"].removesuffix(" grid") in FEW_STEP and key in r:
+            out.setdefault(r["family"], []).append((r["steps"], r[key]))
     return {k: sorted(v) for k, v in out.items()}
 
 
@@ -510,13 +516,19 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
             f"{_fmt(r['fad_mel'], '.4g')} | {_fmt(r.get('fad_clap'), '.4g')} | {_fmt(r.get('clap_score'), '.3f')} |")
     if "clap_score_heldout" in ref:
         lines += ["", f"CLAP score of the held-out clips with their own captions: {ref['clap_score_heldout']:.3f}."]
-    lines += ["", "## Step count", ""]
-    for family, points in step_trend(result).items():
-        seq = ", ".join(f"{n} steps {v:.4g}" for n, v in points)
-        values = [v for _, v in points]
-        trend = ("falls with every added step" if all(b < a for a, b in zip(values, values[1:])) else
-                 "rises with every added step" if all(b > a for a, b in zip(values, values[1:])) else "is not monotone")
-        lines.append(f"- {family}: FAD mel {seq}; it {trend}." if len(points) > 1 else f"- {family}: FAD mel {seq}.")
+    lines += ["", "## Step count", "",
+              "Rows and families marked `grid` sample at decoding levels picked from the 20-step teacher grid "
+              "(`decoding_sigmas`, as DITTO-2 decodes); the others use the sampler's default Karras schedule (what "
+              "`tempo_kit.generate` uses), whose last level before 0 is `sigma_min` = 0.002, so there the last step of "
+              "a jump sampler changes almost nothing (2 default steps give nearly the 1-step FAD).", ""]
+    for key, label in (("fad_mel", "FAD mel"), ("fad_clap", "FAD CLAP")):
+        for family, points in step_trend(result, key).items():
+            seq = ", ".join(f"{n} steps {v:.4g}" for n, v in points)
+            values = [v for _, v in points]
+            trend = ("falls with every added step" if all(b < a for a, b in zip(values, values[1:])) else
+                     "rises with every added step" if all(b > a for a, b in zip(values, values[1:])) else
+                     "is not monotone")
+            lines.append(f"- {family}, {label}: {seq}" + (f"; it {trend}." if len(points) > 1 else "."))
     lines.append("<!-- --8<-- [end:report] -->")  # the docs include this section (the plot lives beside the file)
     if plot_name:
         lines += ["", f"![FAD against sampling steps]({plot_name})"]
@@ -534,10 +546,12 @@ def plot(result: dict, path: str | os.PathLike) -> Path | None:
     keys = [k for k in ("fad_mel", "fad_clap") if any(k in r for r in result["systems"])]
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        for family in ("presto-s", "cm", "ctm", "presto-ls"):
-            pts = sorted((r["steps"], r[key]) for r in result["systems"] if r["family"] == family and key in r)
-            if pts:
-                ax.plot(*zip(*pts), marker="o", label=family)
+        for color, family in enumerate(FEW_STEP):
+            for suffix, style in (("", "-"), (" grid", "--")):
+                pts = sorted((r["steps"], r[key]) for r in result["systems"]
+                             if r["family"] == family + suffix and key in r)
+                if pts:
+                    ax.plot(*zip(*pts), marker="o", ls=style, color=f"C{color}", label=family + suffix)
         for name, style in ((TEACHER, "-"), ("teacher-heun-20", "--")):
             if name in rows and key in rows[name]:
                 ax.axhline(rows[name][key], color="k", ls=style, lw=1, label=name)
@@ -545,7 +559,7 @@ def plot(result: dict, path: str | os.PathLike) -> Path | None:
             if name in rows and key in rows[name]:
                 ax.axhline(rows[name][key], color=color, ls=":", lw=1, label=name)
         ax.set_xscale("log", base=2)
-        steps = sorted({r["steps"] for r in result["systems"] if r["family"] in ("presto-s", "cm", "ctm", "presto-ls")})
+        steps = sorted({r["steps"] for r in result["systems"] if r["family"].removesuffix(" grid") in FEW_STEP})
         ax.set_xticks(steps, [str(n) for n in steps])
         ax.set_yscale("log")
         ax.set_xlabel("sampling steps")
