@@ -547,9 +547,12 @@ def plot(result: dict, path: str | os.PathLike) -> Path | None:
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for color, family in enumerate(FEW_STEP):
+            one = [(1, r[key]) for r in result["systems"] if r["family"] == family and r["steps"] == 1 and key in r]
             for suffix, style in (("", "-"), (" grid", "--")):
                 pts = sorted((r["steps"], r[key]) for r in result["systems"]
                              if r["family"] == family + suffix and key in r)
+                if suffix and pts:
+                    pts = sorted(one + pts)  # one step is the same jump from sigma_max on either schedule
                 if pts:
                     ax.plot(*zip(*pts), marker="o", ls=style, color=f"C{color}", label=family + suffix)
         for name, style in ((TEACHER, "-"), ("teacher-heun-20", "--")):
@@ -564,8 +567,9 @@ def plot(result: dict, path: str | os.PathLike) -> Path | None:
         ax.set_yscale("log")
         ax.set_xlabel("sampling steps")
         ax.set_ylabel({"fad_mel": "FAD (mel statistics)", "fad_clap": "FAD (CLAP embedding)"}[key])
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=7)
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)
