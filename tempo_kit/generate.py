@@ -308,7 +308,6 @@ def save_clips(clips: Clips, out: str | Path, *, stem: str = "clip") -> list[Pat
     return [*paths, out / f"{stem}s.json"]
 
 
-
 #: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job); see docs/quickstart.md
 #: for the measurements behind them.
 CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2}
