@@ -227,3 +227,20 @@ def test_bad_inputs_give_clear_errors(gen, tasks):
         DITTO2(norm_prior="sphere")
     with pytest.raises(ValueError, match=r"target 48 frames.*output 32 frames"):
         DITTO2(iterations=1, progress=False)(gen.ctm_jump, objectives, shape=(1, 80, 32))
+
+
+def test_count_network_calls_counts_a_routed_network_as_a_whole():
+    """A RoutedNet runs its inner network block by block (never its forward): the counter sits on the RoutedNet."""
+    from tempo_kit.control.ditto import count_network_calls
+    from tempo_kit.denoisers import EDMPrecond
+    from tempo_kit.models import DiT, DiTConfig
+    from tempo_kit.routers import RoutedNet, router_from_spec
+
+    net = DiT(config=DiTConfig.tiny())
+    routed = EDMPrecond(net=RoutedNet(net=net, router=router_from_spec({"name": "ase", "budget": 2})))
+    x = torch.randn(2, 4, 8)
+    with count_network_calls(routed) as (model, counter):
+        model(x, torch.ones(2))
+        model(x, torch.full((2,), 0.1))
+    assert counter.nfe == 2
+    assert isinstance(routed.net, RoutedNet)  # restored

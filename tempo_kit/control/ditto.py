@@ -55,11 +55,12 @@ def count_network_calls(model: nn.Module) -> Iterator[tuple[nn.Module, NFECounte
 
     Follows the ``denoiser`` (jumps, CFG), ``net`` (EDM / VP preconditioners) and ``module`` (counters) children down
     to the raw network and temporarily replaces it by a counter, so a CFG wrapper's two calls and calls recomputed by
-    gradient checkpointing are all counted; the original module is restored on exit. Yields ``(model, counter)``;
+    gradient checkpointing are all counted; the original module is restored on exit. A layer-routed network
+    (``RoutedNet``, which runs its inner network block by block) is counted as a whole. Yields ``(model, counter)``;
     a model without such children is itself wrapped, and the wrapper is what the caller must run.
     """
     owner, attr, node = None, None, model
-    while True:
+    while not hasattr(node, "router"):
         name = next((n for n in ("denoiser", "net", "module") if isinstance(node._modules.get(n), nn.Module)), None)
         if name is None:
             break
