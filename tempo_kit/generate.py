@@ -268,6 +268,8 @@ def plot_spectrogram(mel: torch.Tensor, path: str | Path | None = None, *, title
     matplotlib.figure.Figure
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from .control.plots import save_figure
     from matplotlib.figure import Figure
 
     from .audio.mel import MelSpec
@@ -281,12 +283,7 @@ def plot_spectrogram(mel: torch.Tensor, path: str | Path | None = None, *, title
                       extent=(0, db.shape[-1] / spec.frame_rate, 0, spec.n_mels))
     fig.colorbar(image, ax=ax, label="dB")
     ax.set(title=title, xlabel="time (s)", ylabel="mel band")
-    fig.tight_layout()
-    if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi)
-    return fig
+    return save_figure(fig, path, dpi=dpi)
 
 
 def _tag_text(tags: dict) -> str:

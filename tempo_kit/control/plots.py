@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["plot_result"]
+__all__ = ["plot_result", "save_figure"]
 
 
 def _time_axis(n: int, frame_rate: float | None):
@@ -119,6 +119,11 @@ def plot_result(result, path: str | Path | None = None, *, item: int = 0, dpi: i
         ax.legend(fontsize=7)
     ax.set(title="loss history (surrogate output)" if result.method == "ditto-2" else "loss history",
            xlabel="iteration", ylabel="loss")
+    return save_figure(fig, path, dpi=dpi)
+
+
+def save_figure(fig, path=None, *, dpi: int = 100):
+    """Lay out ``fig`` and write it to ``path`` (parent folders created) when a path is given; returns ``fig``."""
     fig.tight_layout()
     if path is not None:
         path = Path(path)
