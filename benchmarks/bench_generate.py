@@ -11,14 +11,10 @@ real-time factor of the median. Timings are within one run (compare rows, not ru
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
-import time
-from pathlib import Path
 
 import torch
+from _report import environment, write_report
 
 DEFAULT_SETTINGS = "presto-s:1,presto-s:2,presto-s:4,cm:4,ctm:4,presto-ls:4,teacher:18"
 
@@ -60,12 +56,7 @@ def main(argv=None) -> int:
                   f"{med['cpu_vocode']:.3f} CPU s -> {row['rtf_cpu']:.0f}x real time per CPU second "
                   f"({row['rtf_wall']:.0f}x wall)", flush=True)
 
-    env = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
-           "threads": torch.get_num_threads(), "load_average": os.getloadavg()[0], "python": platform.python_version(),
-           "torch": torch.__version__, "repeats": args.repeats}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"environment": env, "results": rows}, indent=2))
+    env = environment(repeats=args.repeats)
     lines = [
         "# Real-time factor of generation with the bundled models",
         "",
@@ -80,8 +71,7 @@ def main(argv=None) -> int:
           f"{r['cpu_vocode']:.3f} | {r['rtf_cpu']:.0f}x | {r['rtf_wall']:.0f}x |" for r in rows],
         "",
     ]
-    out.with_suffix(".md").write_text("\n".join(lines))
-    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    write_report(args.out, env, rows, lines)
     return 0
 
 

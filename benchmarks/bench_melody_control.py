@@ -12,14 +12,10 @@ audio, the same noise without control, and the CPU and wall seconds of one contr
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
-import time
-from pathlib import Path
 
 import torch
+from _report import environment, write_report
 
 
 def _floats(text):
@@ -73,12 +69,7 @@ def main(argv=None) -> int:
                           f"{100 * row['audio_min']:.1f}), uncontrolled {100 * row['uncontrolled_mel_mean']:.1f}%; "
                           f"{row['cpu_s_mean']:.2f} CPU s, {row['wall_s_mean']:.2f} wall s per run", flush=True)
 
-    env = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
-           "threads": torch.get_num_threads(), "load_average": os.getloadavg()[0], "python": platform.python_version(),
-           "torch": torch.__version__, "seed": args.seed, "vocoder": args.vocoder}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"environment": env, "results": rows}, indent=2))
+    env = environment(seed=args.seed, vocoder=args.vocoder)
     lines = [
         "# DITTO-2 melody control on the bundled held-out tunes",
         "",
@@ -95,8 +86,7 @@ def main(argv=None) -> int:
           f"{100 * r['uncontrolled_mel_mean']:.1f}% | {r['cpu_s_mean']:.2f} | {r['wall_s_mean']:.2f} |" for r in rows],
         "",
     ]
-    out.with_suffix(".md").write_text("\n".join(lines))
-    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    write_report(args.out, env, rows, lines)
     return 0
 
 

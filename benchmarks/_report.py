@@ -1,0 +1,27 @@
+"""Shared by the benchmark scripts that write ``{"environment": ..., "results": [...]}`` JSON plus a Markdown table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+
+def environment(**extra) -> dict:
+    """Date, CPUs, torch threads, 1-minute load average, Python and torch versions, plus ``extra``."""
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
+            "threads": torch.get_num_threads(), "load_average": os.getloadavg()[0],
+            "python": platform.python_version(), "torch": torch.__version__, **extra}
+
+
+def write_report(out, env: dict, rows: list[dict], lines: list[str]) -> None:
+    """Write ``OUT.json`` (environment and rows) and ``OUT.md`` (the given lines)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"environment": env, "results": rows}, indent=2))
+    out.with_suffix(".md").write_text("\n".join(lines))
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
