@@ -373,11 +373,11 @@ class ControlledClip:
                 "cpu_seconds": {name: round(v, 3) for name, v in self.cpu.items()}}
 
 
-def _melody_accuracy(mel_feature: torch.Tensor, audio: torch.Tensor, target) -> tuple[float, float]:
-    from .features.chroma import LogChroma, melody_accuracy
+def _melody_accuracy(mel_feature: torch.Tensor, audio: torch.Tensor, target, chroma: nn.Module) -> tuple[float, float]:
+    from .features.chroma import melody_accuracy
 
     n = target.value.shape[-1]
-    audio_chroma = LogChroma(domain="audio")(audio)[..., :n]
+    audio_chroma = chroma(audio)[..., :n]
     return tuple(float(melody_accuracy(f, target.value, ignore_index=target.ignore_index)[0])
                  for f in (mel_feature, audio_chroma))
 
@@ -448,13 +448,16 @@ def control(task: str | Sequence, *, model: str | None = None, tags: dict | None
     accuracy: dict[str, float] = {}
     melody_obj = next((o for o in objectives if o.target.kind == "melody"), None)
     if melody_obj is not None:
+        from .features.chroma import LogChroma
+
         with watch("baseline"), torch.no_grad():
             base = attrs.evolve(ditto, iterations=0, progress=False)(
                 jump, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
+            chroma = LogChroma(domain="audio")
             accuracy["mel"], accuracy["audio"] = _melody_accuracy(result.features[melody_obj.name], audio,
-                                                                  melody_obj.target)
+                                                                  melody_obj.target, chroma)
             accuracy["uncontrolled_mel"], accuracy["uncontrolled_audio"] = _melody_accuracy(
-                base.features[melody_obj.name], to_audio(base.output, voc), melody_obj.target)
+                base.features[melody_obj.name], to_audio(base.output, voc), melody_obj.target, chroma)
     return ControlledClip(result=result, audio=audio, sample_rate=_sample_rate(voc), model=model, vocoder=vocoder,
                           tags=tags, iterations=iterations, lr=lr, decode_steps=decode_steps, wall=watch.wall,
                           cpu=watch.cpu, accuracy=accuracy)

@@ -69,6 +69,12 @@ def _mel_power(mel: torch.Tensor, spec: MelSpec) -> torch.Tensor:
     return (spec.from_model(mel.float()) - spec.amin).clamp_min(0.0)
 
 
+
+def _mel_spec(config) -> MelSpec:
+    """The model-space mel of a vocoder config (its rate, FFT size, hop and mel count; fmax at Nyquist)."""
+    return MelSpec(sample_rate=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
+                   n_mels=config.n_mels, fmax=config.sample_rate / 2)
+
 @attrs.frozen(kw_only=True)
 class VocoderConfig:
     """Architecture of :class:`Vocoder`.
@@ -110,8 +116,7 @@ class VocoderConfig:
                              f"{self.channels}, {self.depth}, {self.kernel}, {self.expansion}")
 
     def mel_spec(self) -> MelSpec:
-        return MelSpec(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
-                       fmax=self.sample_rate / 2)
+        return _mel_spec(self)
 
 
 class ConvNeXtBlock(nn.Module):
@@ -249,8 +254,7 @@ class GriffinLimConfig:
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
 
     def mel_spec(self) -> MelSpec:
-        return MelSpec(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
-                       fmax=self.sample_rate / 2)
+        return _mel_spec(self)
 
 
 class GriffinLim(nn.Module):

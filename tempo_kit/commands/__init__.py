@@ -15,3 +15,9 @@ def set_threads(args) -> None:
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
+
+
+def error_exit(err: Exception) -> int:
+    """Print a user-facing error (a KeyError's message without its quotes) and return the exit status 1."""
+    print(f"error: {err.args[0] if isinstance(err, KeyError) else err}")
+    return 1

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from ..control.tasks import TASKS
-from . import add_threads_option, set_threads
+from . import add_threads_option, error_exit, set_threads
 
 TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
 
@@ -164,5 +164,4 @@ def run(args) -> int:
             return _run_toy(args, TOY_DEFAULTS["iterations"] if iterations is None else iterations)
         return _run_bundled(args, iterations)
     except (KeyError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}")
-        return 1
+        return error_exit(err)

@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from . import add_threads_option, set_threads
+from . import add_threads_option, error_exit, set_threads
 
 #: The clips of part (a): one tag set per clip.
 DEMO_TAGS = (
@@ -48,8 +48,7 @@ def run(args) -> int:
         set_threads(args)
         return _main_job(args)
     except (KeyError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}")
-        return 1
+        return error_exit(err)
 
 
 def _main_job(args) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from . import add_threads_option, set_threads
+from . import add_threads_option, error_exit, set_threads
 
 
 def configure(parser) -> None:
@@ -33,8 +33,7 @@ def run(args) -> int:
         clips = generate(parse_tags(args.tags), n=args.n, model=args.model, steps=args.steps, cfg=args.cfg,
                          seed=args.seed, vocoder=args.vocoder)
     except (KeyError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}")
-        return 1
+        return error_exit(err)
     paths = save_clips(clips, args.out)
     s = clips.summary()
     print(f"{s['clips']} clips x {s['audio_seconds'] / s['clips']:.2f} s with {s['model']} ({s['sampler']}, "

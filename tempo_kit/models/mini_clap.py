@@ -25,11 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.dataset import TAG_FIELDS
+
 __all__ = ["MiniClapConfig", "MiniClap", "partial_caption", "caption_variants", "mel_clap_score", "MIN_FRAMES"]
 
 #: Shortest clip the audio tower accepts (frames).
 MIN_FRAMES = 32
-TAG_ORDER = ("instrument", "collection", "tempo", "mode")
 
 
 def partial_caption(tags: Mapping[str, str]) -> str:
@@ -51,9 +52,9 @@ def partial_caption(tags: Mapping[str, str]) -> str:
     from ..data.corpus import COLLECTIONS
 
     tags = {k: v for k, v in tags.items() if v is not None}
-    unknown = sorted(set(tags) - set(TAG_ORDER))
+    unknown = sorted(set(tags) - set(TAG_FIELDS))
     if unknown or not tags:
-        raise ValueError(f"partial_caption needs a non-empty subset of the tags {TAG_ORDER}, got {sorted(tags)}")
+        raise ValueError(f"partial_caption needs a non-empty subset of the tags {TAG_FIELDS}, got {sorted(tags)}")
     if "collection" in tags and tags["collection"] not in COLLECTIONS:
         raise ValueError(f"unknown collection {tags['collection']!r}; valid: {', '.join(COLLECTIONS)}")
     if "tempo" in tags and tags["tempo"] not in _TEMPO_WORDS:
@@ -75,11 +76,11 @@ def caption_variants(tag_vocab: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
     For the music dataset's vocabulary (8 instruments, 2 collections, 3 tempi, 2 modes): 9 * 3 * 4 * 3 - 1 = 323
     captions, the 96 full ones among them.
     """
-    missing = [f for f in TAG_ORDER if f not in tag_vocab]
+    missing = [f for f in TAG_FIELDS if f not in tag_vocab]
     if missing:
-        raise ValueError(f"tag_vocab lacks the field(s) {missing}; it needs {TAG_ORDER}")
-    choices = [(None, *tag_vocab[f]) for f in TAG_ORDER]
-    out = [partial_caption(dict(zip(TAG_ORDER, combo))) for combo in itertools.product(*choices) if any(combo)]
+        raise ValueError(f"tag_vocab lacks the field(s) {missing}; it needs {TAG_FIELDS}")
+    choices = [(None, *tag_vocab[f]) for f in TAG_FIELDS]
+    out = [partial_caption(dict(zip(TAG_FIELDS, combo))) for combo in itertools.product(*choices) if any(combo)]
     return tuple(dict.fromkeys(out))
 
 
