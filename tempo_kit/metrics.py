@@ -8,16 +8,22 @@ noise baseline.
 * :func:`clap_score` - cosine similarity of paired audio and caption embeddings (the CLAP score of MusicLDM / Presto).
 * :func:`average_spectrum_noise` - baseline "clips" of noise with the reference set's average spectrum, which every
   trained generator should beat by a wide margin.
+* :class:`ClipStats`, :func:`bootstrap_counts`, :func:`bootstrap_frechet`, :func:`interval`, :func:`verdict` - the
+  paired bootstrap behind every FAD interval and verdict of the benchmarks: per-clip sufficient statistics (so a clip
+  with many frame embeddings is resampled as one unit), resampled clip indices shared by every system and the
+  reference, percentile intervals, and a verdict only when the interval decides it.
 
 All functions take and return torch tensors (or floats) and compute in float64 where precision matters.
 """
 
 from __future__ import annotations
 
+import attrs
 import torch
 import torch.nn.functional as F
 
-__all__ = ["frechet_distance", "mel_statistics", "average_spectrum_noise", "clap_score"]
+__all__ = ["frechet_distance", "mel_statistics", "average_spectrum_noise", "clap_score", "ClipStats", "bootstrap_counts",
+           "bootstrap_frechet", "interval", "verdict", "VERDICTS"]
 
 
 def _check_embeddings(emb: torch.Tensor, name: str) -> torch.Tensor:
@@ -30,11 +36,6 @@ def _check_embeddings(emb: torch.Tensor, name: str) -> torch.Tensor:
     if not torch.isfinite(emb).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return emb
-
-
-def _sqrt_psd(a: torch.Tensor) -> torch.Tensor:
-    values, vectors = torch.linalg.eigh(a)
-    return (vectors * values.clamp_min(0).sqrt()) @ vectors.T
 
 
 def frechet_distance(emb_a: torch.Tensor, emb_b: torch.Tensor, *, eps: float = 1e-6) -> float:
@@ -62,12 +63,156 @@ def frechet_distance(emb_a: torch.Tensor, emb_b: torch.Tensor, *, eps: float = 1
         raise ValueError(f"embedding sizes differ: emb_a has dim {a.shape[1]}, emb_b has dim {b.shape[1]}")
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
-    eye = eps * torch.eye(a.shape[1], dtype=torch.float64)
-    cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1) + eye, torch.cov(b.T).reshape(b.shape[1], -1) + eye
-    root_a = _sqrt_psd(cov_a)
-    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp_min(0).sqrt().sum()
-    mean_term = (a.mean(0) - b.mean(0)).square().sum()
-    return float(mean_term + cov_a.trace() + cov_b.trace() - 2 * cross)
+    cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
+    return float(_frechet_moments(a.mean(0), cov_a, b.mean(0), cov_b, eps))
+
+
+def _frechet_moments(mu_a, cov_a, mu_b, cov_b, eps: float) -> torch.Tensor:
+    """Fréchet distance of two Gaussians given by their moments (batched over leading dimensions)."""
+    eye = eps * torch.eye(cov_a.shape[-1], dtype=cov_a.dtype)
+    cov_a, cov_b = cov_a + eye, cov_b + eye
+    values, vectors = torch.linalg.eigh(cov_a)
+    root_a = (vectors * values.clamp_min(0).sqrt().unsqueeze(-2)) @ vectors.transpose(-1, -2)
+    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp_min(0).sqrt().sum(-1)
+    trace = torch.diagonal(cov_a, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(cov_b, dim1=-2, dim2=-1).sum(-1)
+    return (mu_a - mu_b).square().sum(-1) + trace - 2 * cross
+
+
+@attrs.frozen(eq=False)
+class ClipStats:
+    """Per-clip sufficient statistics of embeddings: frame count, sum and sum of outer products of each clip.
+
+    A set of clips is then a weighted sum of its rows, so a bootstrap that resamples *clips* (each with all of its
+    frame embeddings, the unit that is independent) costs one matrix product instead of re-embedding anything.
+
+    Attributes
+    ----------
+    count : Tensor, shape (n,), float64
+        Embeddings per clip (1 for a per-clip embedding, the number of frames for a frame embedding).
+    total : Tensor, shape (n, dim), float64
+    outer : Tensor, shape (n, dim, dim), float64
+    """
+
+    count: torch.Tensor
+    total: torch.Tensor
+    outer: torch.Tensor
+
+    @classmethod
+    def from_embeddings(cls, emb: torch.Tensor) -> "ClipStats":
+        """From ``(n, dim)`` per-clip embeddings or ``(n, frames, dim)`` frame embeddings (float64 inside)."""
+        emb = torch.as_tensor(emb).detach().to(torch.float64)
+        if emb.ndim == 2:
+            emb = emb[:, None]
+        if emb.ndim != 3 or emb.shape[0] < 1 or emb.shape[1] < 1:
+            raise ValueError(f"embeddings must have shape (n, dim) or (n, frames, dim), got {tuple(emb.shape)}")
+        if not torch.isfinite(emb).all():
+            raise ValueError("embeddings contain NaN or infinite values")
+        count = torch.full((emb.shape[0],), float(emb.shape[1]), dtype=torch.float64)
+        return cls(count=count, total=emb.sum(1), outer=emb.transpose(1, 2) @ emb)
+
+    @classmethod
+    def concat(cls, parts: list["ClipStats"]) -> "ClipStats":
+        """The clips of several :class:`ClipStats` in order (e.g. embedded batch by batch)."""
+        return cls(count=torch.cat([p.count for p in parts]), total=torch.cat([p.total for p in parts]),
+                   outer=torch.cat([p.outer for p in parts]))
+
+    def __len__(self) -> int:
+        return self.count.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.total.shape[1]
+
+    def moments(self, weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean ``(..., dim)`` and unbiased covariance ``(..., dim, dim)`` of the pooled embeddings.
+
+        ``weights`` ``(..., n)``: how often each clip is taken (bootstrap counts); default once each.
+        """
+        w = torch.ones(len(self), dtype=torch.float64) if weights is None else weights.to(torch.float64)
+        n = w @ self.count
+        if (n < 2).any():
+            raise ValueError("a covariance needs at least 2 embeddings in every resample")
+        mean = (w @ self.total) / n[..., None]
+        second = (w @ self.outer.flatten(1)).reshape(*w.shape[:-1], self.dim, self.dim)
+        cov = (second - n[..., None, None] * mean[..., :, None] * mean[..., None, :]) / (n - 1)[..., None, None]
+        return mean, cov
+
+
+def bootstrap_counts(n: int, n_boot: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Multinomial resampling counts ``(n_boot, n)``: row ``b`` says how often clip ``i`` is drawn in resample ``b``.
+
+    Use the *same* counts for every system and for the reference when clip ``i`` of each is paired (same tags, same
+    initial noise): the paired bootstrap, whose ratio intervals cancel the variation shared by both sets.
+    """
+    if n < 2 or n_boot < 1:
+        raise ValueError(f"need n >= 2 clips and n_boot >= 1 resamples, got n={n}, n_boot={n_boot}")
+    idx = torch.randint(n, (n_boot, n), generator=generator)
+    return torch.zeros(n_boot, n, dtype=torch.float64).scatter_add_(1, idx, torch.ones(n_boot, n, dtype=torch.float64))
+
+
+def bootstrap_frechet(a: ClipStats, b: ClipStats, counts: torch.Tensor | None = None, *, eps: float = 1e-6,
+                      chunk: int = 32) -> torch.Tensor:
+    """Fréchet distance of ``a`` to ``b`` for each row of ``counts`` (paired: clip ``i`` of both takes weight
+    ``counts[:, i]``); with ``counts=None`` the plain distance of the full sets (shape ``()``).
+
+    Parameters
+    ----------
+    a, b : ClipStats
+        Same number of clips when ``counts`` is given; same embedding size.
+    counts : Tensor, shape (n_boot, n), optional
+        From :func:`bootstrap_counts`.
+    eps : float
+        Covariance regularisation (as :func:`frechet_distance`).
+    chunk : int
+        Resamples evaluated at once (memory: ``chunk * dim^2`` float64 per set).
+
+    Returns
+    -------
+    Tensor, shape (n_boot,) or (), float64
+    """
+    if a.dim != b.dim:
+        raise ValueError(f"embedding sizes differ: {a.dim} vs {b.dim}")
+    if counts is None:
+        return _frechet_moments(*a.moments(), *b.moments(), eps)
+    if counts.ndim != 2 or counts.shape[1] != len(a) or len(a) != len(b):
+        raise ValueError(f"paired bootstrap needs counts (n_boot, n) and n clips in both sets; got counts "
+                         f"{tuple(counts.shape)}, {len(a)} and {len(b)} clips")
+    return torch.cat([_frechet_moments(*a.moments(c), *b.moments(c), eps) for c in counts.split(chunk)])
+
+
+def interval(samples: torch.Tensor, *, point: float | None = None, level: float = 0.95) -> tuple[float, float]:
+    """Bootstrap interval ``(low, high)`` at confidence ``level``.
+
+    Without ``point``: the percentile interval ``(q_low, q_high)`` of the samples. With ``point`` (the estimate on
+    the full sample): the percentile interval shifted by the bootstrap's bias, ``(q_low - b, q_high - b)`` with
+    ``b = mean(samples) - point``, clamped at 0. A resample repeats clips, which biases a Fréchet distance upwards
+    (fewer distinct clips); unshifted, the interval can miss the estimate itself at small n.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    samples = torch.as_tensor(samples, dtype=torch.float64).flatten()
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    q_low, q_high = torch.quantile(samples, q).tolist()
+    if point is None:
+        return q_low, q_high
+    bias = float(samples.mean()) - point
+    return max(q_low - bias, 0.0), max(q_high - bias, 0.0)
+
+
+#: The three answers of :func:`verdict`.
+VERDICTS = ("MET", "NOT MET", "UNDECIDED")
+
+
+def verdict(low: float, high: float, *, at_most: float | None = None, at_least: float | None = None) -> str:
+    """``"MET"`` when the whole interval ``[low, high]`` satisfies the target, ``"NOT MET"`` when none of it does,
+    otherwise ``"UNDECIDED"`` (the sample is too small to tell). Give exactly one of ``at_most`` / ``at_least``."""
+    if (at_most is None) == (at_least is None):
+        raise ValueError("give exactly one of at_most and at_least")
+    if low > high:
+        raise ValueError(f"interval is reversed: low {low} > high {high}")
+    if at_most is not None:
+        return "MET" if high <= at_most else "NOT MET" if low > at_most else "UNDECIDED"
+    return "MET" if low >= at_least else "NOT MET" if high < at_least else "UNDECIDED"
 
 
 def mel_statistics(mel: torch.Tensor, *, n_bands: int = 16) -> torch.Tensor:

