@@ -181,3 +181,11 @@ def test_runs_under_the_trainer_with_alternating_groups():
     gen_steps = [i for i, rec in enumerate(result.history) if "generator/dmd" in rec]
     assert gen_steps == [0, 5]
     assert all("fake_score/dsm" in rec and "fake_score/gan" in rec for rec in result.history)
+    # Diagnostics that are not losses are logged beside them: score agreement on generator turns, the GAN head's
+    # accuracy on every fake-score turn.
+    for i, rec in enumerate(result.history):
+        assert 0 <= rec["diag/disc_accuracy"] <= 1
+        assert ("diag/fake_real_gap" in rec) == (i in gen_steps)
+    first = result.history[0]
+    assert first["diag/fake_real_gap"] == pytest.approx(0.0, abs=1e-6)  # fake score = copy of the teacher at step 0
+    assert first["diag/fake_dsm_on_generated"] == pytest.approx(first["diag/real_dsm_on_generated"], rel=1e-5)

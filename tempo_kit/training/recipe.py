@@ -65,6 +65,11 @@ class Recipe(nn.Module):
     def after_step(self, step: int) -> None:
         """Called after the optimizers stepped (EMA targets, schedules). Default: nothing."""
 
+    def diagnostics(self) -> dict[str, torch.Tensor]:
+        """Scalars measured during the last :meth:`losses` call that are not losses (agreement of two networks, a
+        discriminator's accuracy, a gradient's size); the trainer logs them as ``diag/<name>``. Default: none."""
+        return {}
+
     def active_groups(self, step: int) -> frozenset[str]:
         return frozenset(rule.group for rule in self.update_rules() if rule.active(step))
 

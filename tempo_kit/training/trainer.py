@@ -227,6 +227,7 @@ class Trainer:
         self.step += 1
         record = {f"{g}/{k}": v.detach().float() for g, terms in losses.items() for k, v in terms.items()}
         record.update({f"{g}/total": t.detach() for g, t in totals.items()} if any(len(losses[g]) > 1 for g in losses) else {})
+        record.update({f"diag/{k}": v.detach().float() for k, v in self.recipe.diagnostics().items()})
         return self._mean_over_ranks(record)
 
     def _all_reduce(self, params: list[nn.Parameter]) -> None:

@@ -150,6 +150,7 @@ class PrestoSRecipe(Recipe):
         self.lr_generator, self.lr_fake = float(lr_generator), float(lr_fake)
         self.betas, self.weight_decay = tuple(betas), float(weight_decay)
         self.sigma_data = float(getattr(teacher, "sigma_data", 0.5))
+        self._diag: dict[str, torch.Tensor] = {}
 
     # -- contract --------------------------------------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -186,7 +187,24 @@ class PrestoSRecipe(Recipe):
         x_in, sigma_g = self._noised(x_real, self.p_gen, generator)
         return self.generator(x_in, sigma_g, cond)
 
+    def _score_diagnostics(self, x_hat, mu_real, mu_fake, sigma) -> dict[str, torch.Tensor]:
+        """On the generator's noised samples: the EDM-weighted denoising error of the real (teacher) and the fake
+        score (a fake score that tracks the generator denoises its samples better than the teacher does), their
+        relative disagreement ``mean|mu_fake - mu_real| / mean|x_hat - mu_real|`` (the size of the DMD gradient
+        before normalisation) and the mean ``log sigma`` drawn for the DMD term."""
+        weight = append_dims(edm_loss_weight(sigma, self.sigma_data), x_hat.ndim)
+        return {"real_dsm_on_generated": (weight * (mu_real - x_hat).pow(2)).mean(),
+                "fake_dsm_on_generated": (weight * (mu_fake - x_hat).pow(2)).mean(),
+                "fake_real_gap": (mu_fake - mu_real).abs().mean() / (x_hat - mu_real).abs().mean().clamp_min(1e-12),
+                "dmd_log_sigma": sigma.log().mean()}
+
+    def diagnostics(self) -> dict[str, torch.Tensor]:
+        """See :meth:`_score_diagnostics` (generator turns) and ``disc_accuracy``: the GAN head's accuracy at the
+        0.5 threshold on noised real and generated clips (fake-score turns)."""
+        return dict(self._diag)
+
     def losses(self, batch, *, step: int, groups: frozenset[str], generator: torch.Generator | None = None):
+        self._diag: dict[str, torch.Tensor] = {}
         x_real, cond = split_batch(batch)
         gen_turn = "generator" in groups
         with torch.set_grad_enabled(gen_turn and torch.is_grad_enabled()):
@@ -199,6 +217,7 @@ class PrestoSRecipe(Recipe):
                     mu_real = guided_denoise(self.teacher, x_t, sigma, cond, self.w_real, self.null_cond)
                     mu_fake = self.fake(x_t, sigma, cond)
                 terms = {"dmd": dmd_loss(x_hat, mu_real, mu_fake)}
+                self._diag.update(self._score_diagnostics(x_hat.detach(), mu_real, mu_fake, sigma))
                 if self.gan and self.gan_weight_gen > 0:
                     x_g, sigma_g = self._noised(x_hat, self.p_gan, generator)
                     terms["gan"] = self.gan_weight_gen * (self._logits(x_g, sigma_g, cond) - 1).pow(2).mean()
@@ -211,8 +230,10 @@ class PrestoSRecipe(Recipe):
             if self.gan and self.gan_weight_disc > 0:
                 x_r, sigma_r = self._noised(x_real, self.p_gan, generator)
                 x_f, sigma_f = self._noised(x_hat, self.p_gan, generator)
-                real = (self._logits(x_r, sigma_r, cond) - 1).pow(2).mean()
-                fake = self._logits(x_f, sigma_f, cond).pow(2).mean()
+                logits_r, logits_f = self._logits(x_r, sigma_r, cond), self._logits(x_f, sigma_f, cond)
+                real, fake = (logits_r - 1).pow(2).mean(), logits_f.pow(2).mean()
                 terms["gan"] = self.gan_weight_disc * (real + fake)
+                self._diag["disc_accuracy"] = 0.5 * ((logits_r.detach() > 0.5).float().mean()
+                                                     + (logits_f.detach() < 0.5).float().mean())
             out["fake_score"] = terms
         return out
