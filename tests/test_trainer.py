@@ -193,3 +193,25 @@ def test_example_configs_are_valid():
         get_registry().entry("recipes", cfg["recipe"])
         if cfg.get("data", {}).get("name", "mixture") == "mixture":
             assert build_data(cfg.get("data")).sample_batch(4, torch.Generator()).shape == (4, 2)
+
+
+def test_a_nan_loss_stops_before_the_update_and_keeps_the_last_checkpoint(tmp_path):
+    from tempo_kit.training import TrainingDivergedError
+
+    class Diverges(TwoGroups):
+        def losses(self, batch, *, step, groups, generator=None):
+            out = super().losses(batch, step=step, groups=groups, generator=generator)
+            if step == 3:  # the critic's turn
+                out["critic"]["nan"] = torch.tensor(float("nan"))
+            return out
+
+    recipe = Diverges()
+    config = TrainConfig(steps=8, batch_size=4, progress=False, out_dir=str(tmp_path), checkpoint_every=2)
+    trainer = Trainer(recipe=recipe, data=MixtureData(), config=config)
+    with pytest.raises(TrainingDivergedError, match=r"step 3: loss critic/nan = nan .*checkpoint .* is kept"):
+        trainer.fit()
+    assert all(torch.isfinite(p).all() for p in recipe.parameters())
+    # The checkpoint of step 2 is intact and resumable; the log stops at the last finite step.
+    fresh = Trainer(recipe=TwoGroups(), data=MixtureData(), config=config)
+    assert fresh.load() == 2
+    assert [json.loads(line)["step"] for line in (tmp_path / "losses.jsonl").read_text().splitlines()] == [0, 1, 2]

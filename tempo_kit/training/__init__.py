@@ -5,7 +5,7 @@ from .config import TrainConfig, load_config
 from .data import BatchSource, MixtureData, TensorData, split_batch
 from .ema import EMA
 from .recipe import Recipe, UpdateRule
-from .trainer import Trainer, TrainResult
+from .trainer import Trainer, TrainingDivergedError, TrainResult
 
 __all__ = [
     "BatchSource",

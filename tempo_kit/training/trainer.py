@@ -42,7 +42,7 @@ from .data import as_batch_source, shard_batch, to_device
 from .ema import EMA
 from .recipe import Recipe
 
-__all__ = ["Trainer", "TrainResult", "seed_for", "plot_losses"]
+__all__ = ["Trainer", "TrainResult", "TrainingDivergedError", "seed_for", "plot_losses"]
 
 CHECKPOINT = "checkpoint.safetensors"
 LOG = "losses.jsonl"
@@ -96,6 +96,10 @@ def plot_losses(log_path: str | Path, png_path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
+
+
+class TrainingDivergedError(FloatingPointError):
+    """A loss turned NaN or infinite; raised before the update, so no checkpoint holds the diverged weights."""
 
 
 class Trainer:
@@ -202,6 +206,13 @@ class Trainer:
         if set(losses) != set(active):
             raise RuntimeError(f"recipe {self.recipe.name!r} returned losses for {sorted(losses)} at step {step}, "
                                f"but the active groups are {sorted(active)}")
+        bad = [f"{g}/{k} = {float(v.detach().float().mean())}" for g, terms in losses.items() for k, v in terms.items()
+               if not torch.isfinite(v.detach()).all()]
+        if bad:
+            kept = (f"the last checkpoint ({self.checkpoint_path}) is kept" if self.checkpoint_path is not None
+                    and self.checkpoint_path.is_file() else "no checkpoint was written yet")
+            raise TrainingDivergedError(f"step {step}: loss {', '.join(bad)} is not finite; training stopped before "
+                                        f"this update, {kept}")
         totals = {}
         for r in rules:
             terms = losses[r.group]
