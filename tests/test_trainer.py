@@ -215,3 +215,15 @@ def test_a_nan_loss_stops_before_the_update_and_keeps_the_last_checkpoint(tmp_pa
     fresh = Trainer(recipe=TwoGroups(), data=MixtureData(), config=config)
     assert fresh.load() == 2
     assert [json.loads(line)["step"] for line in (tmp_path / "losses.jsonl").read_text().splitlines()] == [0, 1, 2]
+
+
+def test_snapshots_along_training_are_loadable_models(tmp_path):
+    config = TrainConfig(steps=6, batch_size=8, progress=False, ema_decay=0.5, out_dir=str(tmp_path), snapshot_every=3)
+    recipe = _edm(0)
+    Trainer(recipe=recipe, data=MixtureData(), config=config).fit()
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["step_3", "step_6"]
+    last, final = load_denoiser(tmp_path / "snapshots" / "step_6"), load_denoiser(tmp_path / "student_ema")
+    x, sigma = torch.randn(3, 2), torch.ones(3)
+    torch.testing.assert_close(last(x, sigma), final(x, sigma))
+    with pytest.raises(ValueError):
+        TrainConfig(steps=1, batch_size=1, snapshot_every=-1)

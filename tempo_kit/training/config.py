@@ -41,6 +41,9 @@ class TrainConfig:
         Checkpoints, loss log and plot, exported student. None: keep nothing on disk.
     checkpoint_every : int
         Also checkpoint every this many steps (0: only at the end).
+    snapshot_every : int
+        Also export the student (its EMA when there is one) to ``out_dir/snapshots/step_<N>`` every this many steps, a
+        loadable model folder for measuring quality along training (0: never).
     log_every : int
         Log per-term losses every this many steps.
     progress : bool
@@ -58,6 +61,7 @@ class TrainConfig:
     optimizer: str = attrs.field(default="adamw", validator=attrs.validators.in_(("adam", "adamw")))
     out_dir: str | None = None
     checkpoint_every: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    snapshot_every: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     log_every: int = attrs.field(default=1, validator=attrs.validators.ge(1))
     progress: bool = True
     device: str = "cpu"

@@ -290,6 +290,8 @@ class Trainer:
                     bar.set_postfix({k: f"{v:.4g}" for k, v in list(record.items())[1:4]}, refresh=False)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
                     self.save()
+                if cfg.snapshot_every and self.step % cfg.snapshot_every == 0:
+                    self.snapshot()
         finally:
             if bar is not None:
                 bar.close()
@@ -310,6 +312,15 @@ class Trainer:
             kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] < self.step]
             path.write_text("".join(line + "\n" for line in kept))
         return path.open("a")
+
+    def snapshot(self) -> Path | None:
+        """Rank 0: export the student's EMA (or the student) to ``out_dir/snapshots/step_<N>``; returns the folder."""
+        if self.out_dir is None or self.rank != 0:
+            return None
+        from ..models.io import save_model
+
+        return save_model(self.ema.module if self.ema is not None else self.recipe.student(),
+                          self.out_dir / "snapshots" / f"step_{self.step}")
 
     def export(self) -> None:
         """Rank 0: save the student (and its EMA) as loadable models and plot the loss log."""
