@@ -189,3 +189,15 @@ def test_runs_under_the_trainer_with_alternating_groups():
     first = result.history[0]
     assert first["diag/fake_real_gap"] == pytest.approx(0.0, abs=1e-6)  # fake score = copy of the teacher at step 0
     assert first["diag/fake_dsm_on_generated"] == pytest.approx(first["diag/real_dsm_on_generated"], rel=1e-5)
+
+
+def test_noise_distributions_from_config_tables():
+    from tempo_kit.schedules import KarrasSchedule, LogNormalSigma
+    from tempo_kit.training.recipes.presto_s import sigma_distribution
+
+    recipe = PrestoSRecipe(teacher=small_teacher(), p_gan={"p_mean": -2.0, "p_std": 1.0}, p_gen={"rho": 3.0},
+                           disc_norm_groups=1)
+    assert recipe.p_gan == LogNormalSigma(p_mean=-2.0, p_std=1.0) and recipe.p_gen == KarrasSchedule(rho=3.0)
+    assert sigma_distribution(LogNormalSigma()) == LogNormalSigma()
+    with pytest.raises(ValueError, match="p_dmd must be a sigma distribution"):
+        PrestoSRecipe(teacher=small_teacher(), p_dmd={"mean": 0.0})

@@ -36,7 +36,7 @@ from ..recipe import Recipe, UpdateRule, trainable
 from .common import (as_denoiser, denoiser_features, feature_layer as middle_layer, frozen, guided_denoise, randn,
                      trainable_copy)
 
-__all__ = ["DiscriminatorHead", "PrestoSRecipe", "dmd_loss"]
+__all__ = ["DiscriminatorHead", "PrestoSRecipe", "dmd_loss", "sigma_distribution"]
 
 
 class DiscriminatorHead(nn.Module):
@@ -75,6 +75,21 @@ class DiscriminatorHead(nn.Module):
         return self.out(self.convs(h).transpose(1, 2)).squeeze(-1)
 
 
+def sigma_distribution(value, name: str = "distribution"):
+    """A noise-level distribution from a config value: an object with ``sample(n, generator=, device=)`` as it is, a
+    table with ``p_mean`` / ``p_std`` as :class:`~tempo_kit.schedules.LogNormalSigma`, one with ``sigma_min`` /
+    ``sigma_max`` / ``rho`` as the continuous Karras distribution :class:`~tempo_kit.schedules.KarrasSchedule`."""
+    if hasattr(value, "sample"):
+        return value
+    if isinstance(value, dict):
+        if set(value) <= {"p_mean", "p_std"}:
+            return LogNormalSigma(**value)
+        if set(value) <= {"sigma_min", "sigma_max", "rho"}:
+            return KarrasSchedule(**value)
+    raise ValueError(f"{name} must be a sigma distribution, a table of p_mean/p_std (log-normal) or of "
+                     f"sigma_min/sigma_max/rho (Karras), got {value!r}")
+
+
 def dmd_loss(x_hat: torch.Tensor, mu_real: torch.Tensor, mu_fake: torch.Tensor) -> torch.Tensor:
     """DMD surrogate loss whose gradient w.r.t. ``x_hat`` is ``g / x_hat.numel()`` (DMD2 code; spec 4.1, 7.6 check 5).
 
@@ -102,7 +117,8 @@ class PrestoSRecipe(Recipe):
         GAN head on ``(batch, C, T)`` features; default :class:`DiscriminatorHead` with ``C = config.width``.
     feature_layer : int, optional
         0-based block of the fake score read by the head; default the middle (``num_blocks // 2 - 1``).
-    p_gen, p_dmd, p_dsm, p_gan : sigma distributions (anything with ``sample(n, generator=, device=)``)
+    p_gen, p_dmd, p_dsm, p_gan : sigma distributions (anything with ``sample(n, generator=, device=)``, or a config
+        table, see :func:`sigma_distribution`)
         Defaults: ``p_gen = p_inf = KarrasSchedule()``, ``p_DMD = p_DSM = p_GAN = p_train = LogNormalSigma()``
         (Presto Fig. 1; ``p_DSM = p_train`` is ours [P]). Use the teacher's own training distribution for ``p_train``.
     w_real : float
@@ -143,7 +159,8 @@ class PrestoSRecipe(Recipe):
             base = getattr(self.fake.net, "net", self.fake.net)
             discriminator = DiscriminatorHead(channels=base.config.width, norm_groups=disc_norm_groups)
         self.discriminator = discriminator if self.gan else None
-        self.p_gen, self.p_dmd, self.p_dsm, self.p_gan = p_gen, p_dmd, p_dsm, p_gan
+        self.p_gen, self.p_dmd, self.p_dsm, self.p_gan = (sigma_distribution(d, name) for d, name in (
+            (p_gen, "p_gen"), (p_dmd, "p_dmd"), (p_dsm, "p_dsm"), (p_gan, "p_gan")))
         self.w_real, self.null_cond = float(w_real), null_cond
         self.gan_weight_gen, self.gan_weight_disc = float(gan_weight_gen), float(gan_weight_disc)
         self.fake_updates = int(fake_updates)
