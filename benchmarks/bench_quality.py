@@ -550,7 +550,8 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
     if meta["missing"]:
         lines += ["Not measured: " + "; ".join(meta["missing"]) + ".", ""]
     lines += ["## Targets", "", "A verdict is given only when the 95% interval decides it (UNDECIDED otherwise).", ""]
-    lines += [f"- **{c['verdict']}** {c['target']}: {c['detail']}." for c in result["checks"]]
+    lines += [f"- **{c['verdict']}{' (n too small)' if c['verdict'] == 'UNDECIDED' else ''}** {c['target']}: "
+              f"{c['detail']}." for c in result["checks"]]
     lines += ["", "## Quality", "", "FAD [95% interval] and the ratio to the teacher's FAD [95% interval]. Sanity rows: "
               f"`{Q.FLOOR}` (training clips of other pieces with the reference's tags: the floor), `{Q.VOCODED}` (the "
               f"reference clips through the bundled vocoder: the floor of every generated row on CREPE), `{Q.NOISE}` "
