@@ -141,3 +141,13 @@ def test_default_surrogate_is_the_first_bundled_one(tmp_path, monkeypatch):
     monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(make_fake_weights(tmp_path / "b", names=("teacher",), vocoder=False)))
     with pytest.raises(FileNotFoundError, match="none of the DITTO-2 surrogates"):
         G.default_control_model()
+
+
+def test_read_notes_accepts_sharps_and_comments(tmp_path):
+    from tempo_kit.commands.control import read_notes
+    from tempo_kit.control.targets import note_number
+
+    path = tmp_path / "tune.txt"
+    path.write_text("# a tune\nF#4:1 Bb3:0.5, C#5:0.25  # the end\n#r:4\n")
+    assert read_notes(path) == [("F#4", 1.0), ("Bb3", 0.5), ("C#5", 0.25)]
+    assert [note_number(n) for n, _ in read_notes(path)] == [66, 58, 73]
