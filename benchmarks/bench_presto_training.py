@@ -130,23 +130,30 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    rows = [r for r in result["snapshots"] if r["step"] is not None]
-    for ax, emb in zip(axes, ("crepe", "mel")):
-        for steps, color in ((1, "C0"), (4, "C1")):
-            x = [r["step"] for r in rows]
-            y = [r["fad"][steps][emb]["ratio"] for r in rows]
-            lo = [r["fad"][steps][emb]["ratio_low"] for r in rows]
-            hi = [r["fad"][steps][emb]["ratio_high"] for r in rows]
-            ax.plot(x, y, "o-", color=color, label=f"Presto-S, {steps} step{'s' * (steps > 1)}")
-            ax.fill_between(x, lo, hi, color=color, alpha=0.2)
-        for name, style in (("cm-4", ":"), ("ctm-4", "--")):
-            ax.axhline(result["baselines"][name][emb]["ratio"], color="k", ls=style, lw=1, label=name)
-        ax.axhline(1.0, color="k", lw=1, label="teacher (Heun 40)")
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
+    runs: dict[str, list[dict]] = {}
+    for r in result["snapshots"]:
+        if r["step"] is not None:
+            runs.setdefault(r["label"].rsplit(" ", 1)[0], []).append(r)
+    for col, emb in enumerate(("crepe", "mel")):
+        for row, steps in enumerate((1, 4)):
+            ax = axes[row, col]
+            for i, (run, rows) in enumerate(runs.items()):
+                x = [r["step"] for r in rows]
+                cells = [r["fad"][steps][emb] for r in rows]
+                ax.errorbar(x, [c["ratio"] for c in cells], marker="o", capsize=3, color=f"C{i}", label=run,
+                            yerr=[[max(c["ratio"] - c["ratio_low"], 0) for c in cells],
+                                  [max(c["ratio_high"] - c["ratio"], 0) for c in cells]])
+            for name, style in (("cm-4", ":"), ("ctm-4", "--")):
+                ax.axhline(result["baselines"][name][emb]["ratio"], color="k", ls=style, lw=1, label=name)
+            ax.axhline(1.0, color="k", lw=1, label="teacher (Heun 40)")
+            ax.set_title(f"{steps} step{'s' * (steps > 1)}, FAD {'CREPE' if emb == 'crepe' else 'mel'}", fontsize=10)
+            ax.set_ylabel("ratio to the teacher")
+    for ax in axes[1]:
         ax.set_xlabel("training step")
-        ax.set_ylabel(f"FAD {'CREPE' if emb == 'crepe' else 'mel'} / teacher's")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

@@ -185,7 +185,7 @@ def test_example_configs_are_valid():
     from tempo_kit.training import load_config
     from tempo_kit.training.api import build_data
 
-    files = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+    files = sorted((Path(__file__).parent.parent / "configs").rglob("*.toml"))  # examples, reference, experiments
     assert files
     for path in files:
         cfg = load_config(path)
