@@ -1,7 +1,7 @@
 """Generate music with the bundled models: tags -> mel frames (a few-step distilled generator or the teacher) ->
 waveform (the bundled vocoder or Griffin-Lim), with wall and CPU timings and the real-time factor.
 
->>> clips = generate({"instrument": "flute", "mode": "major"}, n=2, model="presto-s", steps=4)   # doctest: +SKIP
+>>> clips = generate({"instrument": "flute", "mode": "major"}, n=2, model="ctm", steps=4)        # doctest: +SKIP
 >>> save_clips(clips, "outputs/generate")                                                        # doctest: +SKIP
 
 The real-time factor (RTF) is seconds of audio per second of process CPU time (all threads) spent sampling and
@@ -25,8 +25,10 @@ __all__ = ["Clips", "BundledGenerator", "ControlledClip", "Stopwatch", "parse_ta
            "load_vocoder", "generate", "control", "to_audio", "save_wav", "plot_spectrogram", "save_clips",
            "default_control_model", "DEFAULT_MODEL", "CONTROL_DEFAULTS", "CONTROL_MODELS", "VOCODERS"]
 
-#: The default generator of ``tempo-kit generate`` and the main job.
-DEFAULT_MODEL = "presto-s"
+#: The default generator of ``tempo-kit generate`` and the main job: the bundled generator with the best few-step
+#: quality on the quality ruler (``benchmarks/results/quality.md``: CTM in 4 steps is the closest to the teacher on the
+#: independent CREPE embedding; the bundled Presto-S is not, see ``docs/distillation/steps.md``).
+DEFAULT_MODEL = "ctm"
 #: Names accepted for ``vocoder=``: the bundled neural vocoder, or Griffin-Lim (no weights).
 VOCODERS = ("vocoder", "griffin-lim")
 # sampler and steps by model kind when the model's "pretrained" table gives none
