@@ -282,6 +282,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
     torch.set_num_threads(threads)
     systems = default_systems(quick=quick) if systems is None else systems
     t_start = time.perf_counter()
+    code = Q.git_commit()  # the code that runs: taken now, not when the run ends
     held = MusicDataset(heldout, split="heldout", load_audio=independent)
     src = Q.select_reference(held.records, n_clips, seed=seed)  # clip i of every row takes the tags of held-out clip src[i]
     n_clips = len(src)
@@ -431,7 +432,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
             "pairing": "clip i of every row takes the tags and caption of reference clip i and the same initial noise",
             "guidance": "w = 1 (no classifier-free guidance) for every system",
             "vocoder_latency_s": vocoder_s, "clap": clap is not None, "wall_s": None,
-            **Q.provenance(records=held.records, idx=src, seed=seed, models=used, n_boot=n_boot),
+            **Q.provenance(records=held.records, idx=src, seed=seed, models=used, n_boot=n_boot), **code,
         },
         "reference": ref_info,
         "systems": rows,
