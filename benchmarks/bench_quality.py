@@ -650,8 +650,8 @@ def main(argv=None) -> int:
                                                     "clips; 16 with --quick), a tag-stratified subset when smaller")
     parser.add_argument("--quick", action="store_true", help="16 clips (unless --n-clips is given), fewer systems, "
                                                              "no verdicts")
-    parser.add_argument("--systems", help="comma-separated row names to keep (e.g. to rerun one student with the "
-                                          "teacher and the sanity rows)")
+    parser.add_argument("--systems", help="comma-separated row names to run besides the sanity rows and the 40-step "
+                                          "teacher, which always run (e.g. presto-s-1,presto-s-4,cm-4,ctm-4)")
     parser.add_argument("--out", default=str(RESULTS), help="results folder (default benchmarks/results)")
     parser.add_argument("--stem", default="quality", help="file name stem of the results (default quality)")
     parser.add_argument("--heldout", default=str(DATA), help="dataset folder with a heldout split")
@@ -673,6 +673,7 @@ def main(argv=None) -> int:
         unknown = keep - {s.name for s in systems}
         if unknown:
             parser.error(f"unknown system(s) {sorted(unknown)}; valid: {', '.join(s.name for s in systems)}")
+        keep |= {*Q.SANITY, TEACHER}  # the ruler's sanity rows and the reference row always run
         systems = [s for s in systems if s.name in keep]
     n_clips = args.n_clips or (16 if args.quick else None)
     repeats = args.latency_repeats or (2 if args.quick else 5)
