@@ -101,13 +101,17 @@ def run(specs: list[str], *, n_clips: int, heldout=DATA, seed: int = 0, n_boot: 
             "baselines": {k: fads[k] for k in ("teacher-heun-40", "cm-4", "ctm-4")}, "snapshots": rows}
 
 
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def markdown(result: dict) -> str:
     env, base = result["environment"], result["baselines"]
     lines = ["# Presto-S quality along training", "",
              f"{env['n']} tag-paired clips per row (seed {env['seed']}, commit `{(env.get('commit') or '?')[:10]}`); "
              "FAD [95% interval] and ratio to the 40-step teacher [95% interval] on pretrained CREPE frames (vocoded "
              "audio) and on mel statistics. Diagnostics: means of the logged `diag/*` values since the previous "
-             "snapshot. Produced by `benchmarks/bench_presto_training.py`.", "",
+             "snapshot (- where the run logged none). Produced by `benchmarks/bench_presto_training.py`.", "",
              "Baselines: " + "; ".join(f"{k}: CREPE {Q.fmt_cell(v['crepe'])}, mel {Q.fmt_cell(v['mel'])}"
                                        for k, v in base.items()), "",
              "| snapshot | CREPE ratio, 1 step | CREPE ratio, 4 steps | mel ratio, 1 step | mel ratio, 4 steps | "
@@ -119,8 +123,8 @@ def markdown(result: dict) -> str:
                if "diag/real_dsm_on_generated" in d else "-")
         lines.append(f"| {r['label']} | {Q.fmt_cell(r['fad'][1]['crepe'], 'ratio')} | "
                      f"{Q.fmt_cell(r['fad'][4]['crepe'], 'ratio')} | {Q.fmt_cell(r['fad'][1]['mel'], 'ratio')} | "
-                     f"{Q.fmt_cell(r['fad'][4]['mel'], 'ratio')} | {dsm} | "
-                     f"{d.get('diag/fake_real_gap', float('nan')):.3f} | {d.get('diag/disc_accuracy', float('nan')):.3f} |")
+                     f"{Q.fmt_cell(r['fad'][4]['mel'], 'ratio')} | {dsm} | {_num(d.get('diag/fake_real_gap'))} | "
+                     f"{_num(d.get('diag/disc_accuracy'))} |")
     return "\n".join(lines) + "\n"
 
 
