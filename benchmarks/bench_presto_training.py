@@ -42,7 +42,7 @@ def snapshots(specs: list[str]) -> list[tuple[str, int | None, Path]]:
             out.append((label, int(m.group(1)) if m else None, Path(folder)))
             continue
         run = Path(spec)
-        found = sorted(((int(p.name[5:]), p) for p in (run / "snapshots").glob("step_*")), key=lambda t: t[0])
+        found = sorted((int(p.name[5:]), p) for p in (run / "snapshots").glob("step_*") if p.name[5:].isdigit())
         if not found:
             raise FileNotFoundError(f"no snapshots in {run / 'snapshots'} (train with snapshot_every > 0)")
         out += [(f"{run.name} step {step}", step, p) for step, p in found]
@@ -66,6 +66,7 @@ def run(specs: list[str], *, n_clips: int, heldout=DATA, seed: int = 0, n_boot: 
     from tempo_kit.pretrained import load_pretrained
     from tempo_kit.registry import get
 
+    code = Q.git_commit()  # the code that runs: taken now, not when the run ends
     held = MusicDataset(heldout, split="heldout", load_audio=True)
     src = Q.select_reference(held.records, n_clips, seed=seed)
     ruler = Q.load_ruler(independent=True, sample_rate=held.sample_rate)
@@ -93,11 +94,13 @@ def run(specs: list[str], *, n_clips: int, heldout=DATA, seed: int = 0, n_boot: 
         rows.append({"label": label, "step": step, "folder": str(folder),
                      "diagnostics": diagnostics(run_dir, lo, step if step is not None else 10**12)})
         previous[run_dir] = step or 0
-    fads = Q.compare(stats, reference, teacher="teacher-heun-40", n_boot=n_boot, seed=seed)
+    pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in src]
+    fads = Q.compare(stats, reference, teacher="teacher-heun-40", n_boot=n_boot, seed=seed, groups=pieces)
     for row in rows:
         row["fad"] = {steps: fads[f"{row['label']} | {steps}"] for steps in (1, 4)}
     return {"environment": environment(**Q.provenance(records=held.records, idx=src, seed=seed,
-                                                       models=["teacher", "cm", "ctm", "vocoder"], n_boot=n_boot)),
+                                                       models=["teacher", "cm", "ctm", "vocoder"], n_boot=n_boot),
+                                     **code),
             "baselines": {k: fads[k] for k in ("teacher-heun-40", "cm-4", "ctm-4")}, "snapshots": rows}
 
 

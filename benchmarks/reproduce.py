@@ -406,8 +406,11 @@ def run_presto(s: Settings, *, data: Path, out: Path) -> dict:
     kwargs = {"quick": True, "latency_repeats": 2} if s.mode == "quick" else {}
     if s.presto_clips:
         kwargs["n_clips"] = s.presto_clips
-    result = bench_quality.run_quality(heldout=data, threads=torch.get_num_threads(), seed=s.seed,
-                                       progress=s.progress, **kwargs)
+    try:
+        result = bench_quality.run_quality(heldout=data, threads=torch.get_num_threads(), seed=s.seed,
+                                           progress=s.progress, **kwargs)
+    except ModuleNotFoundError as err:  # the ruler's independent embedding is not installed
+        return {"available": False, "reason": str(err)}
     bench_quality.write_results(result, out, stem="presto_quality")
     rows = [r for r in result["systems"] if r["family"] in ("teacher", "cm", "ctm", "presto-s", "presto-l", "presto-ls",
                                                              "ase")]
@@ -423,6 +426,9 @@ def presto_claim(result: dict) -> dict:
              "statistics, 95% intervals)")
     parts = [c for c in result["checks"] if c["target"].startswith("Presto-LS 4 steps")]
     verdicts = [c["verdict"] for c in parts]
+    if result.get("sanity_failures"):
+        return {"claim": claim, "verdict": "NOT CHECKED", "checks_presto": parts,
+                "reason": "the quality ruler failed its sanity check: " + "; ".join(result["sanity_failures"])}
     if not parts or "not measured" in verdicts:
         return {"claim": claim, "verdict": "NOT CHECKED", "reason": "Presto-LS, the teacher or an embedding is missing",
                 "checks_presto": parts}

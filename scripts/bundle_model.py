@@ -107,6 +107,8 @@ def main(argv=None) -> int:
                         help="keep the bundled weights and card, replace only the card's Metrics section with --metrics")
     args = parser.parse_args(argv)
     if args.metrics_only:
+        if not args.metrics:
+            parser.error("--metrics-only needs --metrics FILE (the new figures)")
         path = Path(args.out) / args.name / "MODEL_CARD.md"
         text = path.read_text()
         head = text.split("\n## Metrics\n")[0].rstrip()

@@ -138,16 +138,32 @@ class ClipStats:
         return mean, cov
 
 
-def bootstrap_counts(n: int, n_boot: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Multinomial resampling counts ``(n_boot, n)``: row ``b`` says how often clip ``i`` is drawn in resample ``b``.
+def bootstrap_counts(n: int, n_boot: int, *, generator: torch.Generator | None = None,
+                     groups=None) -> torch.Tensor:
+    """Resampling counts ``(n_boot, n)``: row ``b`` says how often clip ``i`` is drawn in resample ``b``.
 
     Use the *same* counts for every system and for the reference when clip ``i`` of each is paired (same tags, same
-    initial noise): the paired bootstrap, whose ratio intervals cancel the variation shared by both sets.
+    initial noise): the paired bootstrap, whose ratio intervals cancel the variation shared by both sets. With
+    ``groups`` (a label per clip, e.g. the piece a clip was cut from) whole groups are resampled and every clip of a
+    drawn group is taken (the cluster bootstrap): clips of one piece are not independent, and resampling them one by
+    one would give intervals that are too narrow.
     """
     if n < 2 or n_boot < 1:
         raise ValueError(f"need n >= 2 clips and n_boot >= 1 resamples, got n={n}, n_boot={n_boot}")
-    idx = torch.randint(n, (n_boot, n), generator=generator)
-    return torch.zeros(n_boot, n, dtype=torch.float64).scatter_add_(1, idx, torch.ones(n_boot, n, dtype=torch.float64))
+    if groups is None:
+        idx = torch.randint(n, (n_boot, n), generator=generator)
+        return torch.zeros(n_boot, n, dtype=torch.float64).scatter_add_(1, idx, torch.ones(n_boot, n, dtype=torch.float64))
+    groups = list(groups)
+    if len(groups) != n:
+        raise ValueError(f"groups must give one label per clip: {len(groups)} labels for {n} clips")
+    labels = {g: k for k, g in enumerate(dict.fromkeys(groups))}
+    member = torch.tensor([labels[g] for g in groups])
+    m = len(labels)
+    if m < 2:
+        raise ValueError("the cluster bootstrap needs at least 2 groups")
+    idx = torch.randint(m, (n_boot, m), generator=generator)
+    per_group = torch.zeros(n_boot, m, dtype=torch.float64).scatter_add_(1, idx, torch.ones(n_boot, m, dtype=torch.float64))
+    return per_group[:, member]
 
 
 def bootstrap_frechet(a: ClipStats, b: ClipStats, counts: torch.Tensor | None = None, *, eps: float = 1e-6,
@@ -185,7 +201,7 @@ def interval(samples: torch.Tensor, *, point: float | None = None, level: float 
 
     Without ``point``: the percentile interval ``(q_low, q_high)`` of the samples. With ``point`` (the estimate on
     the full sample): the percentile interval shifted by the bootstrap's bias, ``(q_low - b, q_high - b)`` with
-    ``b = mean(samples) - point``, clamped at 0. A resample repeats clips, which biases a Fréchet distance upwards
+    ``b = median(samples) - point``, clamped at 0. A resample repeats clips, which biases a Fréchet distance upwards
     (fewer distinct clips); unshifted, the interval can miss the estimate itself at small n.
     """
     if not 0 < level < 1:
@@ -195,7 +211,7 @@ def interval(samples: torch.Tensor, *, point: float | None = None, level: float 
     q_low, q_high = torch.quantile(samples, q).tolist()
     if point is None:
         return q_low, q_high
-    bias = float(samples.mean()) - point
+    bias = float(samples.median()) - point  # the median: ratio samples can have a heavy upper tail
     return max(q_low - bias, 0.0), max(q_high - bias, 0.0)
 
 

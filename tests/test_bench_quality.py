@@ -160,7 +160,8 @@ def test_quick_mode_runs_and_reports(tiny, tmp_path, monkeypatch):
     md = (out / "quality.md").read_text()
     assert "| presto-ls-4 |" in md and "## Provenance" in md and meta["commit"][:10] in md
     # A quick preset never prints a verdict on a target (the ruler's own ordering check is not a target verdict).
-    assert all(c["verdict"] in ("no verdict (quick preset)", "not measured") for c in result["checks"][1:])
+    assert all(c["verdict"] in ("no verdict (quick preset)", "no verdict (ruler failed)", "not measured")
+               for c in result["checks"][1:])
     target_lines = [line for line in md.splitlines() if line.startswith("- **")][1:]
     assert target_lines and not any(w in line for line in target_lines for w in ("**MET**", "**NOT MET**", "UNDECIDED"))
 
@@ -177,6 +178,9 @@ def test_ruler_pairs_conditioning_and_stratifies_the_reference():
         q.select_reference(records, 1)
     train = [{"tags": {"instrument": "organ", "collection": "bach"}}, {"tags": {"instrument": "flute", "collection": "bach"}}]
     assert q.matched_train_clips(train, [records[i] for i in range(8)]) == [0, 1, 1, 1, 0, 1, 1, 1]
+    # Without replacement while a pool lasts: 4 organ references, 4 organ training clips -> each used once.
+    train = [{"tags": {"instrument": "organ", "collection": "bach"}} for _ in range(4)]
+    assert sorted(q.matched_train_clips(train, [records[i] for i in (0, 4, 8, 12)])) == [0, 1, 2, 3]
 
 
 def test_ruler_sanity_ordering_and_verdict_rules():
@@ -189,6 +193,12 @@ def test_ruler_sanity_ordering_and_verdict_rules():
     del fads[q.NOISE]
     assert "missing" in q.sanity_failures(fads, teacher="t")[0]
     assert "cannot run" in q.sanity_failures({}, teacher="t")[0]
+    # On CREPE the floor is the vocoded reference: generated clips are heard through the vocoder there.
+    crepe = {q.FLOOR: {"crepe": cell(0.02)}, q.VOCODED: {"crepe": cell(0.3)}, "t": {"crepe": cell(0.2)},
+             q.NOISE: {"crepe": cell(0.5)}}
+    assert "vocoded real < t" in q.sanity_failures(crepe, teacher="t")[0]
+    crepe[q.VOCODED] = {"crepe": cell(0.05)}
+    assert q.sanity_failures(crepe, teacher="t") == []
     c = {"ratio": 1.1, "ratio_low": 1.0, "ratio_high": 1.2}
     assert q.ratio_verdict(c, at_most=1.15, quick=False) == "UNDECIDED"
     assert q.ratio_verdict(c, at_most=1.25, quick=False) == "MET"

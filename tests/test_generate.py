@@ -148,6 +148,6 @@ def test_read_notes_accepts_sharps_and_comments(tmp_path):
     from tempo_kit.control.targets import note_number
 
     path = tmp_path / "tune.txt"
-    path.write_text("# a tune\nF#4:1 Bb3:0.5, C#5:0.25  # the end\n#r:4\n")
-    assert read_notes(path) == [("F#4", 1.0), ("Bb3", 0.5), ("C#5", 0.25)]
-    assert [note_number(n) for n, _ in read_notes(path)] == [66, 58, 73]
+    path.write_text("# a tune\nF#4:1 Bb3:0.5, C#5:0.25  # the end\n#r:4\nD4:1#no space before the comment\n")
+    assert read_notes(path) == [("F#4", 1.0), ("Bb3", 0.5), ("C#5", 0.25), ("D4", 1.0)]
+    assert [note_number(n) for n, _ in read_notes(path)] == [66, 58, 73, 62]

@@ -212,7 +212,7 @@ def test_interval_and_verdict():
     s = torch.arange(1, 101, dtype=torch.float64)
     lo, hi = interval(s, level=0.9)
     assert lo == pytest.approx(5.95) and hi == pytest.approx(95.05)
-    assert interval(s, point=10.0, level=0.9) == (0.0, pytest.approx(54.55))
+    assert interval(s, point=10.0, level=0.9) == (0.0, pytest.approx(55.05))  # bias: median 50 - 10
     assert verdict(0.9, 1.1, at_most=1.15) == "MET"
     assert verdict(1.2, 1.3, at_most=1.15) == "NOT MET"
     assert verdict(1.0, 1.3, at_most=1.15) == "UNDECIDED"
@@ -224,3 +224,19 @@ def test_interval_and_verdict():
         verdict(2, 1, at_most=1)
     with pytest.raises(ValueError, match="level"):
         interval(s, level=1.5)
+
+
+def test_cluster_bootstrap_resamples_whole_groups():
+    groups = ["a", "a", "b", "c", "c", "c"]
+    counts = bootstrap_counts(6, 50, generator=torch.Generator().manual_seed(0), groups=groups)
+    assert counts.shape == (50, 6)
+    # every clip of a group is drawn as often as its group; clips of one group move together
+    assert torch.equal(counts[:, 0], counts[:, 1]) and torch.equal(counts[:, 3], counts[:, 5])
+    assert set(torch.unique(counts[:, 2]).tolist()) <= {0.0, 1.0, 2.0, 3.0}
+    with pytest.raises(ValueError, match="one label per clip"):
+        bootstrap_counts(6, 5, groups=groups[:3])
+    with pytest.raises(ValueError, match="2 groups"):
+        bootstrap_counts(3, 5, groups=["a"] * 3)
+    # the interval's bias comes from the median: one wild resample does not shift the whole interval
+    lo, hi = interval(torch.tensor([1.0, 2.0, 3.0, 1e6]), point=2.0)
+    assert lo == pytest.approx(1.075)

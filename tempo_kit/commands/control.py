@@ -60,13 +60,13 @@ def _surrogate_steps(text: str):
 
 
 def read_notes(path: str | Path) -> list[tuple[str, float]]:
-    """``NOTE:DURATION`` tokens separated by spaces, commas or newlines, e.g. ``C4:1 F#4:0.5 r:0.5``; a ``#`` at the
-    start of a line or after a space starts a comment (inside a note it is a sharp)."""
+    """``NOTE:DURATION`` tokens separated by spaces, commas or newlines, e.g. ``C4:1 F#4:0.5 r:0.5``; ``#`` right
+    after a note letter is a sharp, anywhere else it starts a comment."""
     import re
 
     pairs = []
     for line in Path(path).read_text().splitlines():
-        for token in re.split(r"(?:^|\s)#", line, maxsplit=1)[0].replace(",", " ").split():
+        for token in re.split(r"(?<![A-Ga-g])#", line, maxsplit=1)[0].replace(",", " ").split():
             note, sep, duration = token.partition(":")
             if not sep:
                 raise ValueError(f"{path}: expected NOTE:DURATION, got {token!r}")

@@ -208,6 +208,11 @@ class Trainer:
                                f"but the active groups are {sorted(active)}")
         bad = [f"{g}/{k} = {float(v.detach().float().mean())}" for g, terms in losses.items() for k, v in terms.items()
                if not torch.isfinite(v.detach()).all()]
+        if self.world_size > 1:  # every rank stops together (a rank left waiting in an all-reduce would hang)
+            flag = torch.tensor([float(bool(bad))], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            if flag.item() and not bad:
+                bad = ["a loss on another rank"]
         if bad:
             kept = (f"the last checkpoint ({self.checkpoint_path}) is kept" if self.checkpoint_path is not None
                     and self.checkpoint_path.is_file() else "no checkpoint was written yet")
