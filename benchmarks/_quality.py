@@ -296,9 +296,15 @@ def ratio_verdict(cell: dict, *, at_most: float, quick: bool) -> str:
     return verdict(cell["ratio_low"], cell["ratio_high"], at_most=at_most)
 
 
+def fmt_interval(value: float | None, ci=None, spec: str = ".3g") -> str:
+    """``value [low, high]`` (``-`` for a missing value; just the value without an interval)."""
+    if value is None:
+        return "-"
+    return f"{value:{spec}}" + (f" [{ci[0]:{spec}}, {ci[1]:{spec}}]" if ci is not None else "")
+
+
 def fmt_cell(cell: dict | None, key: str = "fad") -> str:
-    """``value [low, high]`` for a FAD (``key="fad"``) or a ratio (``key="ratio"``)."""
+    """:func:`fmt_interval` of a :func:`compare` cell: its FAD (``key="fad"``) or its ratio (``key="ratio"``)."""
     if not cell or key not in cell:
         return "-"
-    lo, hi = (cell["low"], cell["high"]) if key == "fad" else (cell["ratio_low"], cell["ratio_high"])
-    return f"{cell[key]:.3g} [{lo:.3g}, {hi:.3g}]"
+    return fmt_interval(cell[key], (cell["low"], cell["high"]) if key == "fad" else (cell["ratio_low"], cell["ratio_high"]))

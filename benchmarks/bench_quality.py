@@ -559,9 +559,8 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
     for r in result["systems"]:
         cells = []
         for e in embs:
-            ci, rci = r.get(f"fad_{e}_ci"), r.get(f"fad_{e}_ratio_ci")
-            cells.append(f"{r[f'fad_{e}']:.3g} [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else "-")
-            cells.append(f"{r[f'fad_{e}_ratio']:.2f} [{rci[0]:.2f}, {rci[1]:.2f}]" if rci else "-")
+            cells.append(Q.fmt_interval(r[f"fad_{e}"], r[f"fad_{e}_ci"]) if f"fad_{e}_ci" in r else "-")
+            cells.append(Q.fmt_interval(r.get(f"fad_{e}_ratio"), r.get(f"fad_{e}_ratio_ci"), ".2f"))
         lines.append(f"| {r['name']} | {r['steps'] or '-'} | " + " | ".join(cells) + f" | {_fmt(r.get('clap_score'), '.3f')} |")
     if "clap_score_reference" in ref:
         lines += ["", f"CLAP score of the reference clips with their own captions: {ref['clap_score_reference']:.3f}."]

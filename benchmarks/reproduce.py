@@ -52,6 +52,9 @@ from tempo_kit.features import Intensity, LogChroma, MaskedReconstruction, MFCCS
 from tempo_kit.grad import NoGrad
 from tempo_kit.losses import cosine, mse, nll
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _quality as Q  # noqa: E402
+
 TASKS = ("intensity", "melody", "structure", "outpainting", "inpainting")
 #: DITTO's optimisation steps (DITTO Sec. 5.1): 70 for intensity and painting, 150 for melody and structure.
 PAPER_ITERATIONS = {"intensity": 70, "melody": 150, "structure": 150, "outpainting": 70, "inpainting": 70}
@@ -583,8 +586,7 @@ def markdown(results: dict) -> str:
                   "|---|---|---|---|---|---|---|---|---|"]
 
         def cell(r, emb, key):
-            v, ci = r.get(f"fad_{emb}{key}"), r.get(f"fad_{emb}{key}_ci")
-            return "-" if v is None else f"{v:.3g} [{ci[0]:.3g}, {ci[1]:.3g}]"
+            return Q.fmt_interval(r.get(f"fad_{emb}{key}"), r.get(f"fad_{emb}{key}_ci"))
 
         for r in p["rows"]:
             lat = r.get("latency_s")
