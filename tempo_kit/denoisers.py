@@ -12,15 +12,16 @@ Nothing here knows about samplers.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
 
 from .utils import append_dims, as_sigma
 
-__all__ = ["Denoiser", "EDMPrecond", "VPDenoiser", "CFGDenoiser", "NFECounter", "edm_loss_weight", "cosine_alphas_cumprod"]
+__all__ = ["Denoiser", "EDMPrecond", "VPDenoiser", "CFGDenoiser", "NFECounter", "count_network_calls", "edm_loss_weight", "cosine_alphas_cumprod"]
 
 
 class Denoiser(nn.Module):
@@ -198,3 +199,31 @@ class NFECounter(nn.Module):
             return super().__getattr__(name)
         except AttributeError:
             return getattr(self.module, name)
+
+
+@contextlib.contextmanager
+def count_network_calls(model: nn.Module) -> Iterator[tuple[nn.Module, NFECounter]]:
+    """Count the calls of the innermost network of ``model`` with an :class:`~tempo_kit.denoisers.NFECounter`.
+
+    Follows the ``denoiser`` (jumps, CFG), ``net`` (EDM / VP preconditioners) and ``module`` (counters) children down
+    to the raw network and temporarily replaces it by a counter, so a CFG wrapper's two calls and calls recomputed by
+    gradient checkpointing are all counted; the original module is restored on exit. A layer-routed network
+    (``RoutedNet``, which runs its inner network block by block) is counted as a whole. Yields ``(model, counter)``;
+    a model without such children is itself wrapped, and the wrapper is what the caller must run.
+    """
+    owner, attr, node = None, None, model
+    while not hasattr(node, "router"):
+        name = next((n for n in ("denoiser", "net", "module") if isinstance(node._modules.get(n), nn.Module)), None)
+        if name is None:
+            break
+        owner, attr, node = node, name, node._modules[name]
+    if owner is None:
+        counter = NFECounter(model)
+        yield counter, counter
+        return
+    counter = NFECounter(node)
+    setattr(owner, attr, counter)
+    try:
+        yield model, counter
+    finally:
+        setattr(owner, attr, node)

@@ -23,7 +23,11 @@ StepFn = Callable[[torch.Tensor, int], torch.Tensor]
 
 
 class GradStrategy:
-    """Base class: ``run(step, x, n_steps) -> x`` applies ``x = step(x, i)`` for ``i = 0..n_steps-1``."""
+    """Base class: ``run(step, state, n_steps) -> state`` applies ``state = step(state, i)`` for ``i = 0..n_steps-1``.
+
+    ``state`` is a tensor or a (nested) tuple of tensors: samplers pass ``(x, history)`` so that a multistep solver's
+    history is differentiated and checkpointed like ``x`` itself.
+    """
 
     def run(self, step: StepFn, x: torch.Tensor, n_steps: int) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError

@@ -20,7 +20,7 @@ from torch import nn
 
 from .utils import append_dims, as_sigma
 
-__all__ = ["Jump", "ConsistencyJump", "EulerJump", "ODEJump", "ode_step"]
+__all__ = ["Jump", "ConsistencyJump", "EulerJump", "ODEJump", "jump_calls", "ode_step"]
 
 
 class Jump(nn.Module):
@@ -32,6 +32,11 @@ class Jump(nn.Module):
 
     def forward(self, x: torch.Tensor, sigma_from, sigma_to, cond: Any = None) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
+
+    def calls(self, sigma_to: float) -> int:
+        """Denoiser calls of one jump to ``sigma_to`` (what :meth:`Sampler.nfe <tempo_kit.samplers.Sampler.nfe>`
+        adds up); 1 unless a subclass says otherwise."""
+        return 1
 
 
 class ConsistencyJump(Jump):
@@ -75,6 +80,15 @@ class ODEJump(Jump):
 
     def forward(self, x, sigma_from, sigma_to, cond=None):
         return ode_step(self.denoiser, x, sigma_from, sigma_to, cond, solver=self.solver)
+
+    def calls(self, sigma_to: float) -> int:
+        return 1 if self.solver == "euler" or sigma_to == 0 else 2
+
+
+def jump_calls(jump, sigma_to: float) -> int:
+    """Denoiser calls of one jump of ``jump`` to ``sigma_to``: ``jump.calls(sigma_to)``, or 1 for a model without it."""
+    calls = getattr(jump, "calls", None)
+    return 1 if calls is None else int(calls(sigma_to))
 
 
 def ode_step(denoiser, x: torch.Tensor, sigma_from, sigma_to, cond: Any = None, *, solver: str = "heun") -> torch.Tensor:

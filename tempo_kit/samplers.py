@@ -4,16 +4,26 @@ Every sampler is called the same way::
 
     x0 = sampler(model, x_T, sigmas, cond=cond, noise=noise, grad=Checkpointed())
 
-* ``model`` is a denoiser (``sampler.drives == "denoiser"``: EDM Euler / Heun) or a jump (``"jump"``: CM multistep,
-  CTM gamma, Presto-S);
+* ``model`` is a denoiser (``sampler.drives == "denoiser"``: Euler, Heun, DPM-Solver++, UniPC) or a jump
+  (``"jump"``: CM multistep, CTM gamma, Presto-S);
 * ``x_T`` is the initial state *at noise level* ``sigmas[0]`` (e.g. ``sigmas[0] * randn``);
 * ``sigmas`` is a decreasing tensor ending in 0 (see :mod:`tempo_kit.schedules`), or an int number of steps, which
-  selects the sampler's default schedule;
+  selects the sampler's ``schedule``;
 * ``noise`` is the per-step noise, shape ``(n_steps, *x_T.shape)``; if omitted it is drawn from ``generator``. A sampler
   given the same noise gives the same output, so an optimization loop can hold it fixed;
 * ``grad`` is a :class:`~tempo_kit.grad.GradStrategy` (default: no gradient).
 
 Samplers are frozen attrs value objects holding only their hyper-parameters; there is no hidden step counter.
+
+Writing a sampler
+-----------------
+A sampler without memory implements :meth:`Sampler.step` (advance ``x`` from ``sigma`` to ``sigma_next``). A
+multistep sampler (DPM-Solver++(2M), UniPC) needs what earlier steps computed: it implements :meth:`Sampler.advance`
+instead, which receives and returns ``history``, a tuple of tensors (for example the previous denoised outputs). The
+history is explicit state: the gradient strategy carries it between steps together with ``x``, so no-grad, backprop and
+checkpointed runs see the same values, and step sizes are read from ``sigmas`` rather than remembered. Step ``i`` uses
+``noise[i]``. :meth:`Sampler.nfe` counts network calls of the model (for a jump sampler: calls of the jump's denoiser,
+as told by the jump's :meth:`~tempo_kit.jumps.Jump.calls`).
 """
 
 from __future__ import annotations
@@ -26,10 +36,25 @@ import attrs
 import torch
 
 from .grad import GradStrategy, get_grad_strategy
-from .jumps import ode_step
-from .schedules import KarrasSchedule, user_sigmas
+from .jumps import jump_calls, ode_step
+from .schedules import KarrasSchedule, Schedule, user_sigmas
+from .utils import as_sigma
 
-__all__ = ["Sampler", "EDMSampler", "CMMultistep", "CTMGamma", "draw_noise"]
+__all__ = [
+    "Sampler",
+    "EDMSampler",
+    "EulerAncestral",
+    "DPMpp2SAncestral",
+    "DPMpp2M",
+    "DPMpp2MSDE",
+    "DPMpp3MSDE",
+    "UniPC",
+    "CMMultistep",
+    "CTMGamma",
+    "draw_noise",
+]
+
+History = tuple[torch.Tensor, ...]
 
 
 def draw_noise(n_steps: int, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -39,23 +64,50 @@ def draw_noise(n_steps: int, x: torch.Tensor, generator: torch.Generator | None 
 
 @attrs.frozen(kw_only=True)
 class Sampler:
-    """Base class. Subclasses implement :meth:`step` and set ``drives`` and ``needs_noise``."""
+    """Base class. Subclasses set ``drives`` and implement :meth:`step` (or :meth:`advance` to keep a history).
+
+    Parameters
+    ----------
+    schedule : Schedule
+        The sigmas used when the sampler is called with a number of steps (default: Karras, EDM's settings).
+    """
 
     drives: ClassVar[str] = "denoiser"
-    schedule: KarrasSchedule = KarrasSchedule()
+    schedule: Schedule = KarrasSchedule()
 
     @property
     def needs_noise(self) -> bool:
+        """Whether the sampler reads ``noise`` (stochastic samplers); deterministic ones draw none."""
         return True
 
     def step(self, model, x: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor, *, cond: Any,
              noise: torch.Tensor | None, index: int, n_steps: int) -> torch.Tensor:  # pragma: no cover
-        """Advance ``x`` from ``sigma`` to ``sigma_next`` (0-d tensors)."""
-        raise NotImplementedError
+        """Advance ``x`` from ``sigma`` to ``sigma_next`` (0-d tensors); ``noise`` is this step's noise or None."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither step() nor advance()")
 
-    def nfe(self, n_steps: int) -> int:
-        """Network calls of one ``n_steps`` pass (without guidance doubling)."""
-        return n_steps
+    def advance(self, model, x: torch.Tensor, history: History, sigmas: torch.Tensor, index: int, *, cond: Any,
+                noise: torch.Tensor | None) -> tuple[torch.Tensor, History]:
+        """Step ``index`` of a run over ``sigmas`` with the ``history`` the previous step returned (``()`` at first).
+
+        Returns the new ``x`` at ``sigmas[index + 1]`` and the history for the next step. The default calls
+        :meth:`step` and keeps no history.
+        """
+        x = self.step(model, x, sigmas[index], sigmas[index + 1], cond=cond, noise=noise, index=index,
+                      n_steps=sigmas.numel() - 1)
+        return x, ()
+
+    def sigmas(self, steps: int | torch.Tensor) -> torch.Tensor:
+        """The validated sigma tensor of a call: ``schedule.sigmas(steps)`` for an int, else :func:`user_sigmas`."""
+        if isinstance(steps, numbers.Integral) and not isinstance(steps, bool):
+            return self.schedule.sigmas(int(steps))
+        return user_sigmas(steps)
+
+    def nfe(self, steps: int | torch.Tensor, model=None) -> int:
+        """Network calls of one pass over ``steps`` (an int or a sigma tensor), without guidance doubling.
+
+        ``model`` is only needed by jump samplers whose jump makes more than one call (an ODE jump).
+        """
+        return self.sigmas(steps).numel() - 1
 
     def __call__(
         self,
@@ -68,27 +120,50 @@ class Sampler:
         generator: torch.Generator | None = None,
         grad: GradStrategy | str | None = None,
     ) -> torch.Tensor:
-        if isinstance(sigmas, numbers.Integral) and not isinstance(sigmas, bool):
-            sigmas = self.schedule.sigmas(int(sigmas))
-        else:
-            sigmas = user_sigmas(sigmas)
-        sigmas = sigmas.to(x_T.device)
+        sigmas = self.sigmas(sigmas).to(x_T.device)
         n_steps = sigmas.numel() - 1
+        name = type(self).__name__
+        if not torch.isfinite(x_T).all():
+            raise ValueError(f"{name}: x_T has {int((~torch.isfinite(x_T)).sum())} non-finite values")
         if self.needs_noise:
             if noise is None:
                 noise = draw_noise(n_steps, x_T, generator)
             elif noise.shape[0] < n_steps or noise.shape[1:] != x_T.shape:
                 raise ValueError(
-                    f"noise must have shape ({n_steps}, {', '.join(map(str, x_T.shape))}) for {n_steps} steps, "
-                    f"got {tuple(noise.shape)}"
+                    f"{name}: noise must have shape ({n_steps}, {', '.join(map(str, x_T.shape))}) for {n_steps} "
+                    f"steps (one noise tensor per step), got {tuple(noise.shape)}"
                 )
+            elif not torch.isfinite(noise).all():
+                raise ValueError(f"{name}: noise has {int((~torch.isfinite(noise)).sum())} non-finite values")
             noise = noise.to(device=x_T.device, dtype=x_T.dtype)
 
-        def one_step(x: torch.Tensor, i: int) -> torch.Tensor:
-            return self.step(model, x, sigmas[i], sigmas[i + 1], cond=cond,
-                             noise=None if noise is None else noise[i], index=i, n_steps=n_steps)
+        def one_step(state: tuple[torch.Tensor, History], i: int) -> tuple[torch.Tensor, History]:
+            x, history = state
+            return self.advance(model, x, history, sigmas, i, cond=cond, noise=None if noise is None else noise[i])
 
-        return get_grad_strategy(grad).run(one_step, x_T, n_steps)
+        x, _ = get_grad_strategy(grad).run(one_step, (x_T, ()), n_steps)
+        return x
+
+
+def _lam(sigma: torch.Tensor) -> torch.Tensor:
+    """Log signal-to-noise time ``lambda = -log sigma`` of DPM-Solver (alpha = 1 in the EDM/VE form)."""
+    return -sigma.log()
+
+
+def _ancestral(sigma: torch.Tensor, sigma_next: torch.Tensor, eta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split a step into a deterministic part to ``sigma_down`` and fresh noise of std ``sigma_up`` (k-diffusion).
+
+    ``sigma_up = min(sigma_next, eta sqrt(sigma_next^2 (sigma^2 - sigma_next^2) / sigma^2))``,
+    ``sigma_down = sqrt(sigma_next^2 - sigma_up^2)``.
+    """
+    if not eta:
+        return sigma_next, torch.zeros_like(sigma_next)
+    sigma_up = torch.minimum(sigma_next, eta * (sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2).sqrt())
+    return (sigma_next**2 - sigma_up**2).sqrt(), sigma_up
+
+
+def _eta_field(default: float = 1.0):
+    return attrs.field(default=default, validator=attrs.validators.ge(0))
 
 
 @attrs.frozen(kw_only=True)
@@ -114,8 +189,9 @@ class EDMSampler(Sampler):
     def needs_noise(self) -> bool:
         return self.s_churn > 0
 
-    def nfe(self, n_steps: int) -> int:
-        return 2 * n_steps - 1 if self.heun else n_steps
+    def nfe(self, steps, model=None) -> int:
+        n = super().nfe(steps)
+        return 2 * n - 1 if self.heun else n
 
     def step(self, model, x, sigma, sigma_next, *, cond, noise, index, n_steps):
         if self.s_churn > 0 and self.s_min <= float(sigma) <= self.s_max:
@@ -124,6 +200,273 @@ class EDMSampler(Sampler):
             x = x + (sigma_hat**2 - sigma**2).sqrt().to(x.dtype) * self.s_noise * noise
             sigma = sigma_hat
         return ode_step(model, x, sigma, sigma_next, cond, solver="heun" if self.heun else "euler")
+
+
+@attrs.frozen(kw_only=True)
+class EulerAncestral(Sampler):
+    """Euler ancestral sampling (k-diffusion ``sample_euler_ancestral``).
+
+    With ``D = model(x, sigma)`` and ``(sigma_down, sigma_up)`` from the ancestral split of ``sigma -> sigma_next``::
+
+        x <- x + (sigma_down - sigma) (x - D) / sigma + s_noise sigma_up eps     (no noise when sigma_next = 0)
+
+    ``eta = 0`` is the deterministic Euler sampler. One network call per step.
+    """
+
+    eta: float = _eta_field()
+    s_noise: float = 1.0
+
+    @property
+    def needs_noise(self) -> bool:
+        return self.eta > 0 and self.s_noise != 0
+
+    def step(self, model, x, sigma, sigma_next, *, cond, noise, index, n_steps):
+        denoised = model(x, as_sigma(sigma, x), cond)
+        sigma_down, sigma_up = _ancestral(sigma, sigma_next, self.eta)
+        x = x + ((sigma_down - sigma) / sigma).to(x.dtype) * (x - denoised)
+        if sigma_next > 0 and noise is not None:
+            x = x + (self.s_noise * sigma_up).to(x.dtype) * noise
+        return x
+
+
+@attrs.frozen(kw_only=True)
+class DPMpp2SAncestral(Sampler):
+    """DPM-Solver++(2S) with ancestral noise (Lu et al. 2022; k-diffusion ``sample_dpmpp_2s_ancestral``).
+
+    In ``lambda = -log sigma`` with ``h = lambda(sigma_down) - lambda(sigma)`` and the midpoint ``s = sigma e^{-h/2}``::
+
+        u = (s / sigma) x - (e^{-h/2} - 1) D(x, sigma)
+        x <- (sigma_down / sigma) x - (e^{-h} - 1) D(u, s) + s_noise sigma_up eps
+
+    When ``sigma_down = 0`` (the last step) the step is Euler. ``2N - 1`` network calls for ``N`` steps (``eta <= 1``).
+    """
+
+    eta: float = _eta_field()
+    s_noise: float = 1.0
+
+    @property
+    def needs_noise(self) -> bool:
+        return self.eta > 0 and self.s_noise != 0
+
+    def nfe(self, steps, model=None) -> int:
+        sigmas = self.sigmas(steps)
+        return sum(1 if float(_ancestral(a, b, self.eta)[0]) == 0 else 2 for a, b in zip(sigmas[:-1], sigmas[1:]))
+
+    def step(self, model, x, sigma, sigma_next, *, cond, noise, index, n_steps):
+        denoised = model(x, as_sigma(sigma, x), cond)
+        sigma_down, sigma_up = _ancestral(sigma, sigma_next, self.eta)
+        if sigma_down == 0:
+            x = x + ((sigma_down - sigma) / sigma).to(x.dtype) * (x - denoised)
+        else:
+            h = _lam(sigma_down) - _lam(sigma)
+            s = sigma * (-h / 2).exp()
+            u = (s / sigma).to(x.dtype) * x - (-h / 2).expm1().to(x.dtype) * denoised
+            x = (sigma_down / sigma).to(x.dtype) * x - (-h).expm1().to(x.dtype) * model(u, as_sigma(s, x), cond)
+        if sigma_next > 0 and noise is not None:
+            x = x + (self.s_noise * sigma_up).to(x.dtype) * noise
+        return x
+
+
+@attrs.frozen(kw_only=True)
+class DPMpp2M(Sampler):
+    """DPM-Solver++(2M), the multistep second-order solver (Lu et al. 2022, Alg. 2; k-diffusion ``sample_dpmpp_2m``).
+
+    With ``h = lambda_{i+1} - lambda_i``, ``r = h_{i-1} / h`` and the previous denoised output ``D_{i-1}`` (history)::
+
+        D' = (1 + 1/(2r)) D_i - 1/(2r) D_{i-1}          (D' = D_i at the first and the last step)
+        x_{i+1} = (sigma_{i+1} / sigma_i) x_i - (e^{-h} - 1) D'
+
+    The last step (``sigma_{i+1} = 0``) returns ``D_i``. One network call per step; deterministic.
+    """
+
+    @property
+    def needs_noise(self) -> bool:
+        return False
+
+    def advance(self, model, x, history, sigmas, index, *, cond, noise):
+        sigma, sigma_next = sigmas[index], sigmas[index + 1]
+        denoised = model(x, as_sigma(sigma, x), cond)
+        if sigma_next == 0:
+            return denoised, (denoised,)
+        h = _lam(sigma_next) - _lam(sigma)
+        d = denoised
+        if history:
+            r = (_lam(sigma) - _lam(sigmas[index - 1])) / h
+            d = (1 + 1 / (2 * r)).to(x.dtype) * denoised - (1 / (2 * r)).to(x.dtype) * history[0]
+        return (sigma_next / sigma).to(x.dtype) * x - (-h).expm1().to(x.dtype) * d, (denoised,)
+
+
+@attrs.frozen(kw_only=True)
+class DPMpp2MSDE(Sampler):
+    """DPM-Solver++(2M) SDE (Lu et al. 2022; k-diffusion ``sample_dpmpp_2m_sde``), noise from ``noise`` per step.
+
+    With ``h = lambda_{i+1} - lambda_i``, ``r = h_{i-1} / h`` and ``phi = 1 - e^{-h - eta h}``::
+
+        x_{i+1} = (sigma_{i+1} / sigma_i) e^{-eta h} x_i + phi D_i + c (D_i - D_{i-1}) / r
+                  + s_noise sigma_{i+1} sqrt(1 - e^{-2 eta h}) eps_i
+
+    with ``c = phi / 2`` (``solver_type="midpoint"``) or ``c = phi / (-h - eta h) + 1`` (``"heun"``); the correction
+    is skipped at the first step and the last step (``sigma_{i+1} = 0``) returns ``D_i``. ``eta = 0`` is the
+    deterministic DPM-Solver++(2M) with a midpoint or Heun correction. One network call per step.
+    """
+
+    eta: float = _eta_field()
+    s_noise: float = 1.0
+    solver_type: str = attrs.field(default="midpoint", validator=attrs.validators.in_(("midpoint", "heun")))
+
+    @property
+    def needs_noise(self) -> bool:
+        return self.eta > 0 and self.s_noise != 0
+
+    def advance(self, model, x, history, sigmas, index, *, cond, noise):
+        sigma, sigma_next = sigmas[index], sigmas[index + 1]
+        denoised = model(x, as_sigma(sigma, x), cond)
+        if sigma_next == 0:
+            return denoised, (denoised,)
+        h = _lam(sigma_next) - _lam(sigma)
+        eta_h = self.eta * h
+        phi = (-h - eta_h).expm1().neg()
+        x = (sigma_next / sigma * (-eta_h).exp()).to(x.dtype) * x + phi.to(x.dtype) * denoised
+        if history:
+            r = (_lam(sigma) - _lam(sigmas[index - 1])) / h
+            c = 0.5 * phi if self.solver_type == "midpoint" else phi / (-h - eta_h) + 1
+            x = x + (c / r).to(x.dtype) * (denoised - history[0])
+        if noise is not None:
+            x = x + (sigma_next * (-2 * eta_h).expm1().neg().sqrt() * self.s_noise).to(x.dtype) * noise
+        return x, (denoised,)
+
+
+@attrs.frozen(kw_only=True)
+class DPMpp3MSDE(Sampler):
+    """DPM-Solver++(3M) SDE (k-diffusion ``sample_dpmpp_3m_sde``), noise from ``noise`` per step.
+
+    With ``h = lambda_{i+1} - lambda_i``, ``h_eta = (1 + eta) h``, ``r0 = h_{i-1} / h``, ``r1 = h_{i-2} / h`` and the
+    two previous denoised outputs (history)::
+
+        x_{i+1} = e^{-h_eta} x_i + (1 - e^{-h_eta}) D_i + phi_2 d1 - phi_3 d2 + s_noise sigma_{i+1} sqrt(1 - e^{-2 eta h}) eps_i
+        d1_0 = (D_i - D_{i-1}) / r0,  d1_1 = (D_{i-1} - D_{i-2}) / r1
+        d1 = d1_0 + (d1_0 - d1_1) r0 / (r0 + r1),  d2 = (d1_0 - d1_1) / (r0 + r1)
+        phi_2 = (e^{-h_eta} - 1) / h_eta + 1,  phi_3 = phi_2 / h_eta - 1/2
+
+    Second order (``phi_2 d1_0``) at the second step, first order at the first; the last step returns ``D_i``.
+    One network call per step.
+    """
+
+    eta: float = _eta_field()
+    s_noise: float = 1.0
+
+    @property
+    def needs_noise(self) -> bool:
+        return self.eta > 0 and self.s_noise != 0
+
+    def advance(self, model, x, history, sigmas, index, *, cond, noise):
+        sigma, sigma_next = sigmas[index], sigmas[index + 1]
+        denoised = model(x, as_sigma(sigma, x), cond)
+        new_history = (denoised, *history[:1])
+        if sigma_next == 0:
+            return denoised, new_history
+        h = _lam(sigma_next) - _lam(sigma)
+        h_eta = h * (self.eta + 1)
+        x = (-h_eta).exp().to(x.dtype) * x + (-h_eta).expm1().neg().to(x.dtype) * denoised
+        phi_2 = (-h_eta).expm1() / h_eta + 1
+        if len(history) == 2:
+            r0 = (_lam(sigma) - _lam(sigmas[index - 1])) / h
+            r1 = (_lam(sigmas[index - 1]) - _lam(sigmas[index - 2])) / h
+            d1_0 = (denoised - history[0]) / r0.to(x.dtype)
+            d1_1 = (history[0] - history[1]) / r1.to(x.dtype)
+            d1 = d1_0 + (d1_0 - d1_1) * (r0 / (r0 + r1)).to(x.dtype)
+            d2 = (d1_0 - d1_1) / (r0 + r1).to(x.dtype)
+            phi_3 = phi_2 / h_eta - 0.5
+            x = x + phi_2.to(x.dtype) * d1 - phi_3.to(x.dtype) * d2
+        elif len(history) == 1:
+            r = (_lam(sigma) - _lam(sigmas[index - 1])) / h
+            x = x + phi_2.to(x.dtype) * (denoised - history[0]) / r.to(x.dtype)
+        if noise is not None:
+            x = x + (sigma_next * (-2 * h * self.eta).expm1().neg().sqrt() * self.s_noise).to(x.dtype) * noise
+        return x, new_history
+
+
+def _unipc(x, ms, lams, lam_t, sigma_ratio, order: int, variant: str, m_t=None):
+    """One UniP (``m_t is None``) or UniC update in the data-prediction form (Zhao et al. 2023, Alg. 1-2).
+
+    ``x`` sits at ``lams[0]`` with model outputs ``ms[k]`` at ``lams[k]`` (``k = 0`` the newest); the update goes to
+    ``lam_t``. ``h = lam_t - lams[0]``, ``r_k = (lams[k] - lams[0]) / h``, ``D_k = (ms[k] - ms[0]) / r_k``;
+    ``B(h) = -h`` (bh1) or ``e^{-h} - 1`` (bh2); the coefficients ``rho`` solve ``R rho = b`` with ``R_{pk} = r_k^p`` and
+    ``b_p = p! phi_{p+1}(-h) / B(h)``, except the closed forms ``rho = 1/2`` for the 2nd-order UniP and 1st-order UniC::
+
+        x_t = (sigma_t / sigma_0) x - (e^{-h} - 1) ms[0] - B(h) (sum_k rho_k D_k [+ rho_p (m_t - ms[0])])
+    """
+    h = lam_t - lams[0]
+    hh = -h
+    rks = [(lams[k] - lams[0]) / h for k in range(1, order)] + [torch.ones_like(h)]
+    d1s = [(ms[k] - ms[0]) / rks[k - 1].to(x.dtype) for k in range(1, order)]
+    h_phi_1 = hh.expm1()
+    b_h = hh if variant == "bh1" else hh.expm1()
+    h_phi_k, factorial, b = h_phi_1 / hh - 1, 1, []
+    for p in range(1, order + 1):
+        b.append(h_phi_k * factorial / b_h)
+        factorial *= p + 1
+        h_phi_k = h_phi_k / hh - 1 / factorial
+    R = torch.stack([torch.stack(rks) ** (p - 1) for p in range(1, order + 1)])
+    b = torch.stack(b)
+    half = torch.full((1,), 0.5, dtype=h.dtype)
+    if m_t is None:  # UniP: D_k only
+        rhos = half if order <= 2 else torch.linalg.solve(R[:-1, :-1], b[:-1])
+        res = sum(r.to(x.dtype) * d for r, d in zip(rhos, d1s))  # 0 at order 1 (no D_k)
+    else:  # UniC: D_k and the new model output
+        rhos = half if order == 1 else torch.linalg.solve(R, b)
+        res = sum(r.to(x.dtype) * d for r, d in zip(rhos[:-1], d1s)) + rhos[-1].to(x.dtype) * (m_t - ms[0])
+    return sigma_ratio.to(x.dtype) * x - h_phi_1.to(x.dtype) * ms[0] - b_h.to(x.dtype) * res
+
+
+@attrs.frozen(kw_only=True)
+class UniPC(Sampler):
+    """UniPC, the unified predictor-corrector solver (Zhao et al. 2023), data prediction, on EDM sigmas.
+
+    Step ``i`` evaluates ``m_i = D(x_i, sigma_i)``, corrects ``x_i`` with UniC (order of the previous predictor, using
+    ``m_i``; no extra network call), then predicts ``x_{i+1}`` with UniP of order ``min(order, i + 1, N - i)`` from
+    ``m_i, m_{i-1}, ...`` (see :func:`_unipc` for the update). The last step returns ``m_{N-1}``, as diffusers'
+    ``UniPCMultistepScheduler`` with ``lower_order_final``. One network call per step; deterministic.
+
+    Parameters
+    ----------
+    order : int
+        Order of the predictor (1-3); the corrector raises the order of accuracy by one. 2 suits guided sampling.
+    variant : {"bh2", "bh1"}
+        The ``B(h)`` choice; bh2 is the paper's default for few steps.
+    """
+
+    order: int = attrs.field(default=2, validator=[attrs.validators.ge(1), attrs.validators.le(3)])
+    variant: str = attrs.field(default="bh2", validator=attrs.validators.in_(("bh1", "bh2")))
+
+    @property
+    def needs_noise(self) -> bool:
+        return False
+
+    def sigmas(self, steps):
+        sigmas = super().sigmas(steps)
+        if self.order > sigmas.numel() - 1:
+            raise ValueError(f"UniPC of order {self.order} needs at least {self.order} steps, "
+                             f"got {sigmas.numel() - 1}; lower the order or take more steps")
+        return sigmas
+
+    def advance(self, model, x, history, sigmas, index, *, cond, noise):
+        n = sigmas.numel() - 1
+        lam = _lam(sigmas[:n])  # lambda of every level but the final 0
+        m = model(x, as_sigma(sigmas[index], x), cond)
+        if index > 0:  # UniC: correct x_i with the order of the previous prediction
+            x_prev, ms = history[0], history[1:]
+            p = min(self.order, index, n - index + 1)
+            x = _unipc(x_prev, ms, [lam[index - 1 - k] for k in range(p)], lam[index], sigmas[index] / sigmas[index - 1], p,
+                       self.variant, m_t=m)
+            ms = (m, *ms[: self.order - 1])
+        else:
+            ms = (m,)
+        if index == n - 1:
+            return m, (x, *ms)
+        p = min(self.order, index + 1, n - index)
+        x_next = _unipc(x, ms, [lam[index - k] for k in range(p)], lam[index + 1], sigmas[index + 1] / sigmas[index], p, self.variant)
+        return x_next, (x, *ms)
 
 
 @attrs.frozen(kw_only=True)
@@ -137,6 +480,9 @@ class CMMultistep(Sampler):
 
     drives: ClassVar[str] = "jump"
     sigma_min: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+
+    def nfe(self, steps, model=None) -> int:
+        return super().nfe(steps) * jump_calls(model, 0.0)
 
     def step(self, model, x, sigma, sigma_next, *, cond, noise, index, n_steps):
         x0 = model(x, sigma, torch.zeros_like(sigma), cond)
@@ -160,6 +506,9 @@ class CTMGamma(Sampler):
     @property
     def needs_noise(self) -> bool:
         return self.gamma > 0
+
+    def nfe(self, steps, model=None) -> int:
+        return sum(jump_calls(model, math.sqrt(1 - self.gamma**2) * float(s)) for s in self.sigmas(steps)[1:])
 
     def step(self, model, x, sigma, sigma_next, *, cond, noise, index, n_steps):
         tau_hat = math.sqrt(1 - self.gamma**2) * sigma_next

@@ -15,7 +15,11 @@ __all__ = [
     "EDM_SIGMA_MIN",
     "EDM_SIGMA_MAX",
     "EDM_RHO",
+    "Schedule",
     "KarrasSchedule",
+    "ExponentialSchedule",
+    "PolyExponentialSchedule",
+    "VPSchedule",
     "LogNormalSigma",
     "karras_sigmas",
     "teacher_grid",
@@ -53,8 +57,79 @@ def karras_sigmas(
     return torch.cat([sigmas, sigmas.new_zeros(1)])
 
 
+def _check_range(sigma_min: float, sigma_max: float) -> None:
+    if not 0 < sigma_min < sigma_max < math.inf:
+        raise ValueError(f"need 0 < sigma_min < sigma_max < inf, got sigma_min={sigma_min}, sigma_max={sigma_max}")
+
+
+def _check_steps(n: int) -> None:
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise ValueError(f"a schedule needs n >= 1 steps, got {n!r}")
+
+
 @attrs.frozen(kw_only=True)
-class KarrasSchedule:
+class Schedule:
+    """Base class of inference schedules: ``sigmas(n)`` gives ``n`` sampler steps, shape ``(n + 1,)`` ending in 0."""
+
+    def sigmas(self, n: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+@attrs.frozen(kw_only=True)
+class ExponentialSchedule(Schedule):
+    """Evenly spaced in ``log sigma`` from ``sigma_max`` to ``sigma_min`` (k-diffusion ``get_sigmas_exponential``)."""
+
+    sigma_min: float = EDM_SIGMA_MIN
+    sigma_max: float = EDM_SIGMA_MAX
+
+    def __attrs_post_init__(self):
+        _check_range(self.sigma_min, self.sigma_max)
+
+    def sigmas(self, n: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        _check_steps(n)
+        sigmas = torch.linspace(math.log(self.sigma_max), math.log(self.sigma_min), int(n), dtype=dtype).exp()
+        return torch.cat([sigmas, sigmas.new_zeros(1)])
+
+
+@attrs.frozen(kw_only=True)
+class PolyExponentialSchedule(Schedule):
+    """``log sigma`` a polynomial ramp: ``sigma_k = exp(u_k^rho (log sigma_max - log sigma_min) + log sigma_min)`` with
+    ``u_k`` from 1 to 0 (k-diffusion ``get_sigmas_polyexponential``); ``rho = 1`` is :class:`ExponentialSchedule`."""
+
+    sigma_min: float = EDM_SIGMA_MIN
+    sigma_max: float = EDM_SIGMA_MAX
+    rho: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+
+    def __attrs_post_init__(self):
+        _check_range(self.sigma_min, self.sigma_max)
+
+    def sigmas(self, n: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        _check_steps(n)
+        ramp = torch.linspace(1, 0, int(n), dtype=dtype) ** self.rho
+        lo, hi = math.log(self.sigma_min), math.log(self.sigma_max)
+        sigmas = (ramp * (hi - lo) + lo).exp()
+        return torch.cat([sigmas, sigmas.new_zeros(1)])
+
+
+@attrs.frozen(kw_only=True)
+class VPSchedule(Schedule):
+    """The continuous VP (DDPM) schedule in sigma form, ``sigma(t) = sqrt(exp(beta_d t^2 / 2 + beta_min t) - 1)`` at ``t``
+    evenly spaced from 1 to ``eps_s`` (Song et al. 2021; k-diffusion ``get_sigmas_vp``). The defaults span sigma
+    152 to 0.0105."""
+
+    beta_d: float = attrs.field(default=19.9, validator=attrs.validators.gt(0))
+    beta_min: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
+    eps_s: float = attrs.field(default=1e-3, validator=[attrs.validators.gt(0), attrs.validators.lt(1)])
+
+    def sigmas(self, n: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        _check_steps(n)
+        t = torch.linspace(1, self.eps_s, int(n), dtype=dtype)
+        sigmas = (self.beta_d * t**2 / 2 + self.beta_min * t).exp().sub(1).sqrt()
+        return torch.cat([sigmas, sigmas.new_zeros(1)])
+
+
+@attrs.frozen(kw_only=True)
+class KarrasSchedule(Schedule):
     """The EDM inference discretization, also the continuous ``p_inf`` distribution of Presto-S.
 
     Parameters

@@ -271,8 +271,8 @@ def check_sampler(sampler, model: nn.Module, x_T: torch.Tensor, sigmas=3, cond: 
     """Check the sampler contract ``sampler(model, x_T, sigmas, cond=, noise=, generator=, grad=)``.
 
     Checked: output shape, dtype, finite values; the same pre-drawn noise (or the same generator seed) gives the same
-    output; batch independence (sample 0 alone, with its slice of the noise); the number of ``model`` calls equals
-    ``sampler.nfe(n_steps)``; ``NoGrad`` builds no graph; ``Checkpointed`` and ``Backprop`` give the same finite
+    output; batch independence (sample 0 alone, with its slice of the noise); the number of network calls (of the
+    innermost network: a jump's denoiser, a preconditioner's net) equals ``sampler.nfe(sigmas, model)``; ``NoGrad`` builds no graph; ``Checkpointed`` and ``Backprop`` give the same finite
     gradient with respect to ``x_T``.
 
     Parameters
@@ -293,7 +293,7 @@ def check_sampler(sampler, model: nn.Module, x_T: torch.Tensor, sigmas=3, cond: 
     AssertionError
         Naming the property that failed.
     """
-    from .denoisers import NFECounter
+    from .denoisers import count_network_calls
     from .samplers import draw_noise
 
     what = f"sampler {type(sampler).__name__}"
@@ -304,14 +304,14 @@ def check_sampler(sampler, model: nn.Module, x_T: torch.Tensor, sigmas=3, cond: 
     n_steps = sigmas if isinstance(sigmas, int) else user_sigmas(sigmas).numel() - 1
     noise = draw_noise(n_steps, x_T, torch.Generator(device=x_T.device).manual_seed(0))
     with _eval_mode(model):
-        counter = NFECounter(model)
-        out = sampler(counter, x_T, sigmas, cond=cond, noise=noise)
+        with count_network_calls(model) as (counted, counter):
+            out = sampler(counted, x_T, sigmas, cond=cond, noise=noise)
         _check_output(what, out, x_T)
         if out.requires_grad:
             _fail(what, "the default gradient strategy must be NoGrad (output requires grad)")
-        expected = sampler.nfe(n_steps)
+        expected = sampler.nfe(sigmas, model)
         if counter.nfe != expected:
-            _fail(what, f"called the model {counter.nfe} times for {n_steps} steps but sampler.nfe() says {expected}")
+            _fail(what, f"called the network {counter.nfe} times for {n_steps} steps but sampler.nfe() says {expected}")
         again = sampler(model, x_T, sigmas, cond=cond, noise=noise.clone())
         if not _close(out, again):
             _fail(what, f"the same noise gave different outputs (max diff {_max_diff(out, again):.3g}); "

@@ -135,15 +135,15 @@ class FreshNoiseSampler(CTMGamma):
 
 
 class WrongNFE(EDMSampler):
-    def nfe(self, n_steps):
-        return n_steps
+    def nfe(self, steps, model=None):
+        return steps
 
 
 def test_check_sampler_catches_broken_samplers():
     x_T = 5 * example()
     with pytest.raises(AssertionError, match="same noise gave different outputs"):
         check_sampler(FreshNoiseSampler(gamma=0.3), EulerJump(denoiser=teacher()), x_T, 3)
-    with pytest.raises(AssertionError, match=r"called the model 5 times .* says 3"):
+    with pytest.raises(AssertionError, match=r"called the network 5 times .* says 3"):
         check_sampler(WrongNFE(heun=True), teacher(), x_T, 3)
 
 

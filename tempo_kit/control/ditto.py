@@ -14,17 +14,16 @@ once and held fixed across iterations, so the objective is deterministic.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import attrs
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..denoisers import NFECounter
+from ..denoisers import NFECounter, count_network_calls
 from ..grad import Backprop, Checkpointed, GradStrategy, NoGrad
 from ..jumps import ConsistencyJump, Jump
 from ..samplers import CMMultistep, CTMGamma, EDMSampler, Sampler, draw_noise
@@ -47,34 +46,6 @@ def adaptive_m_schedule(iterations: int) -> tuple[int, ...]:
     n1, n2, n4 = iterations // 2, (3 * iterations) // 8, iterations // 8
     n1 += iterations - (n1 + n2 + n4)
     return (1,) * n1 + (2,) * n2 + (4,) * n4
-
-
-@contextlib.contextmanager
-def count_network_calls(model: nn.Module) -> Iterator[tuple[nn.Module, NFECounter]]:
-    """Count the calls of the innermost network of ``model`` with an :class:`~tempo_kit.denoisers.NFECounter`.
-
-    Follows the ``denoiser`` (jumps, CFG), ``net`` (EDM / VP preconditioners) and ``module`` (counters) children down
-    to the raw network and temporarily replaces it by a counter, so a CFG wrapper's two calls and calls recomputed by
-    gradient checkpointing are all counted; the original module is restored on exit. A layer-routed network
-    (``RoutedNet``, which runs its inner network block by block) is counted as a whole. Yields ``(model, counter)``;
-    a model without such children is itself wrapped, and the wrapper is what the caller must run.
-    """
-    owner, attr, node = None, None, model
-    while not hasattr(node, "router"):
-        name = next((n for n in ("denoiser", "net", "module") if isinstance(node._modules.get(n), nn.Module)), None)
-        if name is None:
-            break
-        owner, attr, node = node, name, node._modules[name]
-    if owner is None:
-        counter = NFECounter(model)
-        yield counter, counter
-        return
-    counter = NFECounter(node)
-    setattr(owner, attr, counter)
-    try:
-        yield model, counter
-    finally:
-        setattr(owner, attr, node)
 
 
 @attrs.frozen(kw_only=True, eq=False)
