@@ -123,7 +123,7 @@ class Sampler:
         sigmas = self.sigmas(sigmas).to(x_T.device)
         n_steps = sigmas.numel() - 1
         name = type(self).__name__
-        if not torch.isfinite(x_T).all():
+        if not _finite(x_T):
             raise ValueError(f"{name}: x_T has {int((~torch.isfinite(x_T)).sum())} non-finite values")
         if self.needs_noise:
             if noise is None:
@@ -133,7 +133,7 @@ class Sampler:
                     f"{name}: noise must have shape ({n_steps}, {', '.join(map(str, x_T.shape))}) for {n_steps} "
                     f"steps (one noise tensor per step), got {tuple(noise.shape)}"
                 )
-            elif not torch.isfinite(noise).all():
+            elif not _finite(noise):
                 raise ValueError(f"{name}: noise has {int((~torch.isfinite(noise)).sum())} non-finite values")
             noise = noise.to(device=x_T.device, dtype=x_T.dtype)
 
@@ -145,6 +145,13 @@ class Sampler:
         return x
 
 
+def _finite(x: torch.Tensor) -> bool:
+    """All values finite (one reduction: NaN and inf survive a sum; a finite sum overflows only for values ~1e34)."""
+    return bool(torch.isfinite(x.sum()))
+
+
+# Step coefficients stay 0-d float64 tensors: multiplying x by a 0-d tensor keeps x's dtype (type promotion), so
+# no casts are needed and float64 tests see float64 arithmetic.
 def _lam(sigma: torch.Tensor) -> torch.Tensor:
     """Log signal-to-noise time ``lambda = -log sigma`` of DPM-Solver (alpha = 1 in the EDM/VE form)."""
     return -sigma.log()
@@ -223,9 +230,9 @@ class EulerAncestral(Sampler):
     def step(self, model, x, sigma, sigma_next, *, cond, noise, index, n_steps):
         denoised = model(x, as_sigma(sigma, x), cond)
         sigma_down, sigma_up = _ancestral(sigma, sigma_next, self.eta)
-        x = x + ((sigma_down - sigma) / sigma).to(x.dtype) * (x - denoised)
+        x = x + ((sigma_down - sigma) / sigma) * (x - denoised)
         if sigma_next > 0 and noise is not None:
-            x = x + (self.s_noise * sigma_up).to(x.dtype) * noise
+            x = x + (self.s_noise * sigma_up) * noise
         return x
 
 
@@ -256,14 +263,14 @@ class DPMpp2SAncestral(Sampler):
         denoised = model(x, as_sigma(sigma, x), cond)
         sigma_down, sigma_up = _ancestral(sigma, sigma_next, self.eta)
         if sigma_down == 0:
-            x = x + ((sigma_down - sigma) / sigma).to(x.dtype) * (x - denoised)
+            x = x + ((sigma_down - sigma) / sigma) * (x - denoised)
         else:
             h = _lam(sigma_down) - _lam(sigma)
             s = sigma * (-h / 2).exp()
-            u = (s / sigma).to(x.dtype) * x - (-h / 2).expm1().to(x.dtype) * denoised
-            x = (sigma_down / sigma).to(x.dtype) * x - (-h).expm1().to(x.dtype) * model(u, as_sigma(s, x), cond)
+            u = (s / sigma) * x - (-h / 2).expm1() * denoised
+            x = (sigma_down / sigma) * x - (-h).expm1() * model(u, as_sigma(s, x), cond)
         if sigma_next > 0 and noise is not None:
-            x = x + (self.s_noise * sigma_up).to(x.dtype) * noise
+            x = x + (self.s_noise * sigma_up) * noise
         return x
 
 
@@ -292,8 +299,8 @@ class DPMpp2M(Sampler):
         d = denoised
         if history:
             r = (_lam(sigma) - _lam(sigmas[index - 1])) / h
-            d = (1 + 1 / (2 * r)).to(x.dtype) * denoised - (1 / (2 * r)).to(x.dtype) * history[0]
-        return (sigma_next / sigma).to(x.dtype) * x - (-h).expm1().to(x.dtype) * d, (denoised,)
+            d = (1 + 1 / (2 * r)) * denoised - (1 / (2 * r)) * history[0]
+        return (sigma_next / sigma) * x - (-h).expm1() * d, (denoised,)
 
 
 @attrs.frozen(kw_only=True)
@@ -326,13 +333,13 @@ class DPMpp2MSDE(Sampler):
         h = _lam(sigma_next) - _lam(sigma)
         eta_h = self.eta * h
         phi = (-h - eta_h).expm1().neg()
-        x = (sigma_next / sigma * (-eta_h).exp()).to(x.dtype) * x + phi.to(x.dtype) * denoised
+        x = (sigma_next / sigma * (-eta_h).exp()) * x + phi * denoised
         if history:
             r = (_lam(sigma) - _lam(sigmas[index - 1])) / h
             c = 0.5 * phi if self.solver_type == "midpoint" else phi / (-h - eta_h) + 1
-            x = x + (c / r).to(x.dtype) * (denoised - history[0])
+            x = x + (c / r) * (denoised - history[0])
         if noise is not None:
-            x = x + (sigma_next * (-2 * eta_h).expm1().neg().sqrt() * self.s_noise).to(x.dtype) * noise
+            x = x + (sigma_next * (-2 * eta_h).expm1().neg().sqrt() * self.s_noise) * noise
         return x, (denoised,)
 
 
@@ -367,22 +374,22 @@ class DPMpp3MSDE(Sampler):
             return denoised, new_history
         h = _lam(sigma_next) - _lam(sigma)
         h_eta = h * (self.eta + 1)
-        x = (-h_eta).exp().to(x.dtype) * x + (-h_eta).expm1().neg().to(x.dtype) * denoised
+        x = (-h_eta).exp() * x + (-h_eta).expm1().neg() * denoised
         phi_2 = (-h_eta).expm1() / h_eta + 1
         if len(history) == 2:
             r0 = (_lam(sigma) - _lam(sigmas[index - 1])) / h
             r1 = (_lam(sigmas[index - 1]) - _lam(sigmas[index - 2])) / h
-            d1_0 = (denoised - history[0]) / r0.to(x.dtype)
-            d1_1 = (history[0] - history[1]) / r1.to(x.dtype)
-            d1 = d1_0 + (d1_0 - d1_1) * (r0 / (r0 + r1)).to(x.dtype)
-            d2 = (d1_0 - d1_1) / (r0 + r1).to(x.dtype)
+            d1_0 = (denoised - history[0]) / r0
+            d1_1 = (history[0] - history[1]) / r1
+            d1 = d1_0 + (d1_0 - d1_1) * (r0 / (r0 + r1))
+            d2 = (d1_0 - d1_1) / (r0 + r1)
             phi_3 = phi_2 / h_eta - 0.5
-            x = x + phi_2.to(x.dtype) * d1 - phi_3.to(x.dtype) * d2
+            x = x + phi_2 * d1 - phi_3 * d2
         elif len(history) == 1:
             r = (_lam(sigma) - _lam(sigmas[index - 1])) / h
-            x = x + phi_2.to(x.dtype) * (denoised - history[0]) / r.to(x.dtype)
+            x = x + phi_2 * (denoised - history[0]) / r
         if noise is not None:
-            x = x + (sigma_next * (-2 * h * self.eta).expm1().neg().sqrt() * self.s_noise).to(x.dtype) * noise
+            x = x + (sigma_next * (-2 * h * self.eta).expm1().neg().sqrt() * self.s_noise) * noise
         return x, new_history
 
 
@@ -399,7 +406,7 @@ def _unipc(x, ms, lams, lam_t, sigma_ratio, order: int, variant: str, m_t=None):
     h = lam_t - lams[0]
     hh = -h
     rks = [(lams[k] - lams[0]) / h for k in range(1, order)] + [torch.ones_like(h)]
-    d1s = [(ms[k] - ms[0]) / rks[k - 1].to(x.dtype) for k in range(1, order)]
+    d1s = [(ms[k] - ms[0]) / rks[k - 1] for k in range(1, order)]
     h_phi_1 = hh.expm1()
     b_h = hh if variant == "bh1" else hh.expm1()
     h_phi_k, factorial, b = h_phi_1 / hh - 1, 1, []
@@ -412,11 +419,11 @@ def _unipc(x, ms, lams, lam_t, sigma_ratio, order: int, variant: str, m_t=None):
     half = torch.full((1,), 0.5, dtype=h.dtype)
     if m_t is None:  # UniP: D_k only
         rhos = half if order <= 2 else torch.linalg.solve(R[:-1, :-1], b[:-1])
-        res = sum(r.to(x.dtype) * d for r, d in zip(rhos, d1s))  # 0 at order 1 (no D_k)
+        res = sum(r * d for r, d in zip(rhos, d1s))  # 0 at order 1 (no D_k)
     else:  # UniC: D_k and the new model output
         rhos = half if order == 1 else torch.linalg.solve(R, b)
-        res = sum(r.to(x.dtype) * d for r, d in zip(rhos[:-1], d1s)) + rhos[-1].to(x.dtype) * (m_t - ms[0])
-    return sigma_ratio.to(x.dtype) * x - h_phi_1.to(x.dtype) * ms[0] - b_h.to(x.dtype) * res
+        res = sum(r * d for r, d in zip(rhos[:-1], d1s)) + rhos[-1] * (m_t - ms[0])
+    return sigma_ratio * x - h_phi_1 * ms[0] - b_h * res
 
 
 @attrs.frozen(kw_only=True)

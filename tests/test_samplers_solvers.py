@@ -8,8 +8,6 @@ checked against the closed-form probability-flow ODE solution of Gaussian data.
 
 import importlib.util
 import math
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -25,31 +23,20 @@ from tempo_kit.toy import GaussianMixture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+ROOT = Path(__file__).resolve().parents[1]
 GAUSS = GaussianMixture(means=[[0.3, -0.5]], stds=[1.0])
 MIX = GaussianMixture.ring(components=4, radius=1.5, std=0.3)
 
 
 @pytest.fixture(scope="module")
 def ksampling():
-    """k-diffusion's ``sampling`` module, imported without its package (which needs torchvision and clean-fid)."""
-    spec = importlib.util.find_spec("k_diffusion")
-    if spec is None or spec.origin is None:
-        pytest.skip("k-diffusion is not installed (bash scripts/setup.sh dev installs the wheel)")
-    utils = types.ModuleType("_kdiffusion_ref.utils")
-    utils.append_dims = lambda x, n: x[(...,) + (None,) * (n - x.ndim)]
-    package = types.ModuleType("_kdiffusion_ref")
-    package.__path__, package.utils = [], utils
-    stand_ins = {"_kdiffusion_ref": package, "_kdiffusion_ref.utils": utils}
-    for name in ("torchdiffeq", "torchsde"):  # imported at the top; used only by samplers not tested here
-        if importlib.util.find_spec(name) is None:
-            stand_ins[name] = types.SimpleNamespace(odeint=None, BrownianTree=None)
-    with pytest.MonkeyPatch.context() as mp:
-        for name, module in stand_ins.items():
-            mp.setitem(sys.modules, name, module)
-        loader = importlib.util.spec_from_file_location("_kdiffusion_ref.sampling",
-                                                        Path(spec.origin).parent / "sampling.py")
-        module = importlib.util.module_from_spec(loader)
-        loader.loader.exec_module(module)
+    """k-diffusion's ``sampling`` module (benchmarks/_kdiffusion.py loads it without its heavy package)."""
+    spec = importlib.util.spec_from_file_location("_kdiffusion", ROOT / "benchmarks" / "_kdiffusion.py")
+    loader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loader)
+    module = loader.load_sampling()
+    if module is None:
+        pytest.skip(f"k-diffusion is not installed (bash scripts/setup.sh dev installs {loader.PIN})")
     return module
 
 
