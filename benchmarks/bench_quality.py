@@ -121,6 +121,18 @@ def default_systems(*, quick: bool = False) -> list[System]:
     return rows
 
 
+def solver_systems() -> list[System]:
+    """The teacher under other solvers at no more than half the 40-step Heun teacher's 79 NFE (``bench_solvers.py``
+    measures their convergence); selected with ``--systems`` only, e.g. ``--systems teacher-dpmpp-2m-20``."""
+    rows = [System(name="teacher-heun-10", family="teacher", model="teacher", sampler="heun", steps=10)]
+    for name, kwargs, steps in (("dpmpp-2m", {}, (10, 20)), ("unipc", {}, (10, 20)), ("dpmpp-2m-sde", {}, (20, 39)),
+                                ("dpmpp-3m-sde", {}, (20, 39)), ("euler-ancestral", {}, (39,)),
+                                ("dpmpp-2s-ancestral", {}, (10, 20))):
+        rows += [System(name=f"teacher-{name}-{n}", family="teacher-solvers", model="teacher", sampler=name, steps=n,
+                        sampler_kwargs=kwargs) for n in steps]
+    return rows
+
+
 # -- models ------------------------------------------------------------------------------------------------------------
 def _precond(model):
     """The EDM preconditioner inside a denoiser or jump (follows ``.denoiser``)."""
@@ -447,7 +459,7 @@ def _clap_audio(stats) -> torch.Tensor:
 
 # -- report --------------------------------------------------------------------------------------------------------------
 #: The issue's targets: FAD ratio to the 40-step teacher (upper bound of the 95% interval) and speed-up.
-TARGETS = {"presto_s_4": 1.15, "presto_s_1": 1.35, "presto_ls_4": 1.25, "presto_ls_speedup": 15.0}
+TARGETS = {"presto_s_4": 1.15, "presto_s_1": 1.35, "presto_ls_4": 1.25, "presto_ls_speedup": 15.0, "solver": 1.1}
 #: Embeddings the FAD targets are judged on: the independent one and the mel statistics.
 JUDGED = ("crepe", "mel")
 
@@ -506,6 +518,8 @@ def target_checks(result: dict) -> list[dict]:
             add(target, v, f"FAD ratio presto-s-4 / {other} {c['ratio']:.3f} [{c['ratio_low']:.3f}, "
                            f"{c['ratio_high']:.3f}] (target < 1)")
     ratio_check("presto-s-1", TARGETS["presto_s_1"], "Presto-S 1 step:")
+    for name in [r["name"] for r in result["systems"] if r["name"] in {s.name for s in solver_systems()}]:
+        ratio_check(name, TARGETS["solver"], f"{name} ({rows[name].get('nfe', '?')} NFE):")
     ratio_check("presto-ls-4", TARGETS["presto_ls_4"], "Presto-LS 4 steps:")
     ls, t = rows.get("presto-ls-4"), rows.get(TEACHER)
     target = f"Presto-LS 4 steps at least {TARGETS['presto_ls_speedup']:g}x faster per clip than the teacher (sampling)"
@@ -667,6 +681,7 @@ def main(argv=None) -> int:
         os.environ["TEMPO_KIT_WEIGHTS"] = args.weights
     systems = default_systems(quick=args.quick)
     if args.systems:
+        systems += [s for s in solver_systems() if s.name not in {t.name for t in systems}]
         keep = {s.strip() for s in args.systems.split(",")}
         unknown = keep - {s.name for s in systems}
         if unknown:

@@ -251,7 +251,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     git = Q.git_commit()
-    if not (Path(args.heldout) / "heldout").exists() and not any(Path(args.heldout).glob("heldout*")):
+    if not (Path(args.heldout) / "manifest.jsonl").is_file():
         print(f"bench_solvers: no dataset at {args.heldout}; build it with `tempo-kit data build` (see "
               "docs/reproduce.md)", file=sys.stderr)
         return 1
