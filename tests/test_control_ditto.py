@@ -65,6 +65,25 @@ def test_ditto_costs_about_2kt_and_doubles_with_cfg(gen, tasks):
     assert gen.denoiser.net is gen.net  # the counter was removed again
 
 
+def test_ditto_through_a_multistep_solver_checkpointed_equals_backprop(gen, tasks):
+    """DPM-Solver++(2M) carries its previous denoised output between steps; checkpointing must recompute it exactly."""
+    import copy
+
+    import numpy as np
+
+    from tempo_kit.grad import Checkpointed
+
+    denoiser = copy.deepcopy(gen.denoiser).double()
+    eps = torch.randn(gen.shape, generator=seed(), dtype=torch.float64)
+    runs = [DITTO(iterations=3, steps=np.int64(6), sampler="dpmpp-2m", grad=grad, lr=LR, progress=False)(
+        denoiser, tasks["intensity", 0], eps=eps) for grad in (Backprop(), Checkpointed())]
+    assert runs[0].sigma_max == 80.0  # numpy's int is a step count, not a sigma
+    assert not torch.equal(runs[0].eps, eps)  # the optimisation moved
+    torch.testing.assert_close(runs[1].eps, runs[0].eps, rtol=0, atol=1e-10)
+    torch.testing.assert_close(runs[1].loss_history, runs[0].loss_history, rtol=1e-10, atol=0)
+    assert (runs[0].nfe_optimization, runs[1].nfe_optimization) == (3 * 6, 2 * 3 * 6)
+
+
 @pytest.mark.parametrize("K", [0, 1, 7, 8, 16, 70, 150, 201])
 def test_adaptive_m_schedule_sums_to_k(K):
     ms = adaptive_m_schedule(K)

@@ -27,7 +27,7 @@ from ..denoisers import NFECounter, count_network_calls
 from ..grad import Backprop, Checkpointed, GradStrategy, NoGrad
 from ..jumps import ConsistencyJump, Jump
 from ..samplers import CMMultistep, CTMGamma, EDMSampler, Sampler, draw_noise
-from ..schedules import decoding_sigmas, teacher_grid, user_sigmas
+from ..schedules import decoding_sigmas, teacher_grid
 from .objective import Objective, check_objectives, evaluate_objectives, resolve_weights
 
 __all__ = ["DITTO", "DITTO2", "ControlResult", "adaptive_m_schedule", "count_network_calls", "NORM_PRIORS"]
@@ -243,7 +243,7 @@ class DITTO(_NoiseOptimizer):
 
     def sigmas(self) -> torch.Tensor:
         """The sampler's sigma grid, shape ``(T + 1,)``."""
-        return self.sampler.schedule.sigmas(self.steps) if isinstance(self.steps, int) else user_sigmas(self.steps)
+        return self.sampler.sigmas(self.steps)  # an integer (also numpy's) is a step count, anything else sigmas
 
     def __call__(
         self,
