@@ -22,12 +22,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .config import TrainConfig, load_config
 from .data import MixtureData, TensorData
-from .trainer import Trainer, TrainResult
+from .trainer import Trainer, TrainResult, seed_for
 
 __all__ = ["distill", "build_recipe", "build_data", "init_distributed", "NET_KEYS"]
 
+#: ``seed_for(seed, 0, INIT_STREAM)`` seeds network initialisation (the trainer's data and noise use streams 0 and 1).
+INIT_STREAM = 2
 #: Recipe arguments that name networks: a string is a saved-model folder, a dict a fresh model spec.
 NET_KEYS = ("net", "teacher", "student", "generator", "fake_score")
 
@@ -103,7 +107,6 @@ def build_data(spec: dict[str, Any] | None):
 def init_distributed(device: str = "auto") -> bool:
     """Initialize ``torch.distributed`` from torchrun's environment: NCCL when training on CUDA (each rank on
     ``cuda:LOCAL_RANK``), gloo on CPU. Returns False when not running under torchrun."""
-    import torch
     import torch.distributed as dist
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
@@ -146,6 +149,10 @@ def distill(recipe: str | None = None, config: str | os.PathLike | dict[str, Any
     kwargs = dict(cfg.get("recipe_args", {}))
     if "model" in cfg:
         kwargs["net"] = dict(cfg["model"])
-    built = build_recipe(name, **kwargs)
-    source = data if data is not None else build_data(cfg.get("data"))
+    # Networks are initialised from PyTorch's global generator: seed it from the run's seed first (in a fork, so the
+    # caller's generator is left as it was), so two fresh runs of one config start from the same weights.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed_for(train.seed, 0, INIT_STREAM))
+        built = build_recipe(name, **kwargs)
+        source = data if data is not None else build_data(cfg.get("data"))
     return Trainer(recipe=built, data=source, config=train).fit(resume=resume)

@@ -70,6 +70,20 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
+def read_log(path: str | Path) -> list[dict]:
+    """The records of a ``losses.jsonl``; a cut last line (a run killed while writing it) is dropped, any other line
+    that is not JSON is an error naming the file and line."""
+    lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
+    records = []
+    for i, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i < len(lines) - 1:
+                raise ValueError(f"{path}: line {i + 1} is not a JSON record; the loss log is damaged") from None
+    return records
+
+
 def plot_losses(log_path: str | Path, png_path: str | Path) -> None:
     """Plot every logged term against the step (log scale where all values are positive) to a PNG."""
     import matplotlib
@@ -77,7 +91,7 @@ def plot_losses(log_path: str | Path, png_path: str | Path) -> None:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    records = read_log(log_path)
     if not records:
         return
     keys = sorted({k for r in records for k in r if k not in ("step", "time")})
@@ -314,8 +328,8 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / LOG
         if path.is_file():  # drop records past the restored step (a run that died after its last checkpoint)
-            kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] < self.step]
-            path.write_text("".join(line + "\n" for line in kept))
+            kept = [r for r in read_log(path) if r["step"] < self.step]
+            path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         return path.open("a")
 
     def snapshot(self) -> Path | None:
