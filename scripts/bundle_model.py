@@ -118,6 +118,7 @@ def main(argv=None) -> int:
 
     if not args.src or not args.kind:
         parser.error("--from and --kind are required (except with --metrics-only)")
+    from tempo_kit.models.io import file_sha256
     from tempo_kit.training.config import load_config
 
     src = Path(args.src)
@@ -134,6 +135,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True)
     state = {k: v.half() if v.is_floating_point() else v for k, v in load_file(str(src / "model.safetensors")).items()}
     save_file(state, str(out / "model.safetensors"))
+    meta["weights_sha256"] = file_sha256(out / "model.safetensors")  # of the float16 file, checked on every load
     (out / "config.json").write_text(json.dumps({**meta, "pretrained": pretrained}, indent=2) + "\n")
     command = args.command or f"tempo-kit distill --config {args.config}"
     text = card(args.name, kind=args.kind, description=args.description, meta=meta, stats=run_stats(src.parent),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # module name -> one-line help; each module defines ``configure(parser)`` and ``run(args) -> int``.
@@ -33,7 +34,38 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_module", None) is None:
         parser.print_help()
         return 2
-    return int(importlib.import_module(args._module).run(args) or 0)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"tempo-kit {args.command}: interrupted; files already written are complete, nothing is half-written",
+              file=sys.stderr)
+        return 130
+    except Exception as err:  # one line, never a traceback, unless asked for
+        if os.environ.get("TEMPO_KIT_DEBUG"):
+            raise
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 1
+
+
+#: Exceptions whose message is meant for the user as it is; anything else is reported with its type.
+_USER_ERRORS = (ValueError, KeyError, LookupError, OSError, ImportError, RuntimeError)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from .registry import RegistryError
+    from .training.trainer import TrainingDivergedError
+
+    return (*_USER_ERRORS, RegistryError, TrainingDivergedError)
+
+
+def one_line(err: BaseException) -> str:
+    """The error as one line: its message for the user-facing kinds (a KeyError without its quotes), with its type
+    otherwise, and a hint that ``TEMPO_KIT_DEBUG=1`` shows the traceback."""
+    message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    message = " ".join(message.split()) or type(err).__name__
+    if isinstance(err, _user_errors()):
+        return message
+    return f"{type(err).__name__}: {message} (an internal error; TEMPO_KIT_DEBUG=1 shows the traceback)"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from .utils import append_dims, as_sigma
+from .utils import append_dims, as_sigma, check_sigma
 
 __all__ = ["Denoiser", "EDMPrecond", "VPDenoiser", "CFGDenoiser", "NFECounter", "count_network_calls", "edm_loss_weight", "cosine_alphas_cumprod"]
 
@@ -77,6 +77,7 @@ class EDMPrecond(Denoiser):
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: Any = None) -> torch.Tensor:
         sigma = as_sigma(sigma, x)
+        check_sigma(sigma, type(self).__name__)
         c_skip, c_out, c_in = (append_dims(c, x.ndim) for c in self.scalings(sigma))
         c_noise = sigma.clamp_min(1e-20).log() / 4
         f = self.net(c_in * x, c_noise, cond)
@@ -135,6 +136,7 @@ class VPDenoiser(Denoiser):
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: Any = None) -> torch.Tensor:
         sigma = as_sigma(sigma, x)
+        check_sigma(sigma, type(self).__name__)
         s = append_dims(sigma, x.ndim)
         scale = 1 / (s**2 + 1).sqrt()  # = sqrt(abar)
         out = self.net(x * scale, self.sigma_to_t(sigma), cond).to(x.dtype)

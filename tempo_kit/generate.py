@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -31,6 +32,8 @@ __all__ = ["Clips", "BundledGenerator", "ControlledClip", "Stopwatch", "parse_ta
 DEFAULT_MODEL = "ctm"
 #: Names accepted for ``vocoder=``: the bundled neural vocoder, or Griffin-Lim (no weights).
 VOCODERS = ("vocoder", "griffin-lim")
+#: Largest guidance weight accepted (typical values are 1-10; far beyond, samples leave the data range and overflow).
+MAX_CFG = 100.0
 # sampler and steps by model kind when the model's "pretrained" table gives none
 _FALLBACK = {"denoiser": ("heun", 18), "consistency": ("cm", 4), "ctm": ("ctm-gamma", 4)}
 
@@ -165,11 +168,13 @@ def load_generator(name: str = DEFAULT_MODEL, *, sampler: str | None = None, ste
         raise ValueError(f"bundled model {name!r} is a {kind!r}, not a generator; generators: teacher, cm, ctm, "
                          "presto-s, ase, presto-l, presto-ls")
     sampler = sampler or meta.get("sampler") or _FALLBACK[kind][0]
-    steps = int(steps or meta.get("steps") or _FALLBACK[kind][1])
+    steps = int(steps if steps is not None else meta.get("steps") or _FALLBACK[kind][1])
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    model = load_pretrained(name)
     cfg = meta.get("cfg", 1.0) if cfg is None else cfg
+    if not (isinstance(cfg, (int, float)) and math.isfinite(cfg) and -MAX_CFG <= cfg <= MAX_CFG):
+        raise ValueError(f"cfg must be a finite guidance weight in [-{MAX_CFG:g}, {MAX_CFG:g}] (1 = no guidance), got {cfg!r}")
+    model = load_pretrained(name)
     if kind == "denoiser" and cfg != 1.0:
         model = CFGDenoiser(denoiser=model, w=cfg, null_cond=null_condition)
     return BundledGenerator(name=name, model=model, sampler=get("samplers", sampler), sampler_name=sampler, steps=steps)
@@ -245,6 +250,9 @@ def generate(tags: dict | Sequence[dict] | None = None, *, n: int = 1, model: st
         sigmas = gen.sampler.schedule.sigmas(gen.steps)
         x_T = sigmas[0] * torch.randn(len(tag_list), spec.n_mels, frames, generator=g)
         mel = gen.sampler(gen.model, x_T, sigmas, cond=cond, generator=g)
+    if not torch.isfinite(mel).all():
+        raise ValueError(f"{model} ({gen.sampler_name}, {gen.steps} steps, cfg {cfg if cfg is not None else 'default'}) "
+                         f"produced {int((~torch.isfinite(mel)).sum())} non-finite mel values; nothing was written")
     with watch("vocode"):
         audio = to_audio(mel, voc)
     return Clips(mel=mel, audio=audio, sample_rate=_sample_rate(voc), tags=tag_list,
@@ -256,10 +264,15 @@ def save_wav(path: str | Path, audio: torch.Tensor, sample_rate: int) -> Path:
     """Write a mono waveform ``(samples,)`` as 16-bit PCM WAV (soundfile)."""
     import soundfile
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(str(path), audio.detach().reshape(-1).clamp(-1, 1).cpu().numpy(), sample_rate, subtype="PCM_16")
-    return path
+    from .utils import atomic_path
+
+    audio = audio.detach().reshape(-1)
+    if not torch.isfinite(audio).all():
+        raise ValueError(f"not writing {path}: the audio has {int((~torch.isfinite(audio)).sum())} non-finite samples "
+                         "(NaN or inf); a WAV of them would be full-scale noise")
+    with atomic_path(path) as tmp:
+        soundfile.write(str(tmp), audio.clamp(-1, 1).cpu().numpy(), sample_rate, subtype="PCM_16")
+    return Path(path)
 
 
 def plot_spectrogram(mel: torch.Tensor, path: str | Path | None = None, *, title: str = "", spec=None, dpi: int = 110):
@@ -295,16 +308,34 @@ def _tag_text(tags: dict) -> str:
 def save_clips(clips: Clips, out: str | Path, *, stem: str = "clip") -> list[Path]:
     """Write ``{stem}_{i}.wav`` and ``{stem}_{i}.png`` (spectrogram) per clip and ``{stem}s.json`` (summary); returns
     the paths."""
+    from .utils import atomic_path, folder_lock
+
     out = Path(out)
     paths = []
-    for i, (mel, audio, tags) in enumerate(zip(clips.mel, clips.audio, clips.tags)):
-        paths.append(save_wav(out / f"{stem}_{i}.wav", audio, clips.sample_rate))
-        title = f"{_tag_text(tags)} - {clips.model}, {clips.steps} steps"
-        plot_spectrogram(mel, out / f"{stem}_{i}.png", title=title)
-        paths.append(out / f"{stem}_{i}.png")
-    summary = {**clips.summary(), "files": [str(p) for p in paths]}
-    (out / f"{stem}s.json").write_text(json.dumps(summary, indent=2))
-    return [*paths, out / f"{stem}s.json"]
+    with folder_lock(out):  # a second run into the same folder fails at once instead of mixing its files in
+        summary_path = out / f"{stem}s.json"
+        for old in _previous_files(summary_path):  # the last run's clips go first; its summary before them
+            old.unlink(missing_ok=True)
+        summary_path.unlink(missing_ok=True)
+        for i, (mel, audio, tags) in enumerate(zip(clips.mel, clips.audio, clips.tags)):
+            paths.append(save_wav(out / f"{stem}_{i}.wav", audio, clips.sample_rate))
+            title = f"{_tag_text(tags)} - {clips.model}, {clips.steps} steps"
+            plot_spectrogram(mel, out / f"{stem}_{i}.png", title=title)
+            paths.append(out / f"{stem}_{i}.png")
+        summary = {**clips.summary(), "files": [str(p) for p in paths]}
+        with atomic_path(summary_path) as tmp:  # last: it describes exactly the files present
+            tmp.write_text(json.dumps(summary, indent=2))
+    return [*paths, summary_path]
+
+
+def _previous_files(summary_path: Path) -> list[Path]:
+    """The files a previous :func:`save_clips` into the same folder listed (only those inside that folder)."""
+    try:
+        files = json.loads(summary_path.read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    folder = summary_path.parent.resolve()
+    return [Path(f) for f in files if isinstance(f, str) and Path(f).resolve().parent == folder]
 
 
 #: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job); see docs/quickstart.md
@@ -422,7 +453,7 @@ def control(task: str | Sequence, *, model: str | None = None, tags: dict | None
     model = model or default_control_model()
     iterations = CONTROL_DEFAULTS["iterations"] if iterations is None else iterations
     lr = CONTROL_DEFAULTS["lr"] if lr is None else lr
-    decode_steps = decode_steps or CONTROL_DEFAULTS["decode_steps"]
+    decode_steps = CONTROL_DEFAULTS["decode_steps"] if decode_steps is None else decode_steps
     tags = dict(tags or {})
     watch = Stopwatch()
     with watch("load"):

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .utils import append_dims, as_sigma
+from .utils import append_dims, as_sigma, check_sigma
 
 __all__ = ["Jump", "ConsistencyJump", "EulerJump", "ODEJump", "jump_calls", "ode_step"]
 
@@ -43,7 +43,9 @@ class ConsistencyJump(Jump):
     """Consistency function / Presto-S generator used as a jump: ``G(x, t, s) = f(x, t)`` for every ``s``."""
 
     def forward(self, x, sigma_from, sigma_to=None, cond=None):
-        return self.denoiser(x, as_sigma(sigma_from, x), cond)
+        sigma_from = as_sigma(sigma_from, x)
+        check_sigma(sigma_from, "ConsistencyJump sigma_from", positive=True)
+        return self.denoiser(x, sigma_from, cond)
 
 
 class EulerJump(Jump):
@@ -55,8 +57,7 @@ class EulerJump(Jump):
     def forward(self, x, sigma_from, sigma_to, cond=None):
         t = as_sigma(sigma_from, x)
         s = as_sigma(sigma_to, x)
-        if (t <= 0).any():
-            raise ValueError("EulerJump: sigma_from must be positive (the Euler form divides by it)")
+        _check_pair(t, s, "EulerJump")
         ratio = append_dims(s / t, x.ndim)
         return ratio * x + (1 - ratio) * self.denoiser(x, t, cond)
 
@@ -85,6 +86,14 @@ class ODEJump(Jump):
         return 1 if self.solver == "euler" or sigma_to == 0 else 2
 
 
+def _check_pair(t: torch.Tensor, s: torch.Tensor, what: str) -> None:
+    """A jump goes from a positive level down to a level >= 0 (finite); anything else would be extrapolation."""
+    check_sigma(t, f"{what} sigma_from", positive=True)
+    check_sigma(s, f"{what} sigma_to")
+    if bool((s > t).any()):
+        raise ValueError(f"{what}: sigma_to must not exceed sigma_from (a jump goes towards the data)")
+
+
 def jump_calls(jump, sigma_to: float) -> int:
     """Denoiser calls of one jump of ``jump`` to ``sigma_to``: ``jump.calls(sigma_to)``, or 1 for a model without it."""
     calls = getattr(jump, "calls", None)
@@ -98,6 +107,7 @@ def ode_step(denoiser, x: torch.Tensor, sigma_from, sigma_to, cond: Any = None, 
     """
     t = as_sigma(sigma_from, x)
     s = as_sigma(sigma_to, x)
+    _check_pair(t, s, "ode_step")
     tb, sb = append_dims(t, x.ndim), append_dims(s, x.ndim)
     d = (x - denoiser(x, t, cond)) / tb
     x_next = x + (sb - tb) * d

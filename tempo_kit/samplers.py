@@ -55,6 +55,8 @@ __all__ = [
 ]
 
 History = tuple[torch.Tensor, ...]
+#: Largest per-step noise a sampler draws for one call (a request beyond it is a mistake, not a workload).
+MAX_NOISE_BYTES = 4 * 2**30
 
 
 def draw_noise(n_steps: int, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -127,6 +129,11 @@ class Sampler:
             raise ValueError(f"{name}: x_T has {int((~torch.isfinite(x_T)).sum())} non-finite values")
         if self.needs_noise:
             if noise is None:
+                need = n_steps * x_T.numel() * x_T.element_size()
+                if need > MAX_NOISE_BYTES:
+                    raise ValueError(f"{name}: {n_steps} steps on a batch of shape {tuple(x_T.shape)} need "
+                                     f"{need / 2**30:.1f} GiB of per-step noise (limit {MAX_NOISE_BYTES / 2**30:.0f} "
+                                     "GiB); take fewer steps or a smaller batch")
                 noise = draw_noise(n_steps, x_T, generator)
             elif noise.shape[0] < n_steps or noise.shape[1:] != x_T.shape:
                 raise ValueError(

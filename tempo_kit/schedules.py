@@ -217,6 +217,8 @@ def user_sigmas(sigmas, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         raise ValueError("sigmas must be finite")
     if sigmas[-1] != 0:
         sigmas = torch.cat([sigmas, sigmas.new_zeros(1)])
+    if sigmas.numel() < 2:
+        raise ValueError("sigmas must hold at least one step: a positive start level before the final 0, got [0]")
     if (sigmas[:-1] <= 0).any():
         raise ValueError("every sigma except the final 0 must be positive")
     if not (sigmas[1:] < sigmas[:-1]).all():

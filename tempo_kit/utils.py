@@ -1,10 +1,16 @@
-"""Small tensor helpers shared by every module."""
+"""Small helpers shared by every module: tensor shapes, and files that are never left half-written."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+from pathlib import Path
+from typing import Iterator
+
 import torch
 
-__all__ = ["append_dims", "as_sigma"]
+__all__ = ["append_dims", "as_sigma", "check_sigma", "atomic_path", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
 
 
 def append_dims(x: torch.Tensor, target_ndim: int) -> torch.Tensor:
@@ -34,3 +40,97 @@ def as_sigma(sigma: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
     if sigma.shape != (x.shape[0],):
         raise ValueError(f"sigma must be a scalar or have shape (batch,) = ({x.shape[0]},), got {tuple(sigma.shape)}")
     return sigma
+
+
+def check_sigma(sigma: torch.Tensor, what: str, *, positive: bool = False) -> None:
+    """Raise ``ValueError`` naming ``what`` unless every noise level is finite and ``>= 0`` (``> 0`` with
+    ``positive``). One reduction; called at the entry of denoisers and jumps, where a bad sigma would give garbage."""
+    ok = torch.isfinite(sigma) & ((sigma > 0) if positive else (sigma >= 0))
+    if not bool(ok.all()):
+        bad = sigma[~ok].flatten()[:3].tolist()
+        raise ValueError(f"{what}: noise levels must be finite and {'> 0' if positive else '>= 0'}, got {bad}")
+
+
+# -- files ---------------------------------------------------------------------------------------------------------------
+_TMP = re.compile(r"^\..+\.(?P<pid>\d+)\.tmp(\.\w+)?$")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write to; on success it is renamed onto ``path`` (atomic on one file
+    system), on any failure or interrupt it is deleted. Readers see the old file or the new one, never a torn one.
+
+    The temporary keeps the suffix (``.clip_0.<pid>.tmp.wav``) so writers that pick a format by extension work, and
+    carries the writer's pid so :func:`remove_stale_temporaries` can clean up after a killed process.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries of :func:`atomic_path` in ``folder`` (not recursive) whose writer is no longer running
+    (a process killed while saving); returns what was removed."""
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        m = _TMP.match(p.name)
+        if m and p.is_file() and int(m["pid"]) != os.getpid() and not _alive(int(m["pid"])):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+class FolderBusyError(RuntimeError):
+    """Another process is writing into the same output folder."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (``.tempo-kit.lock``, an OS file lock released even if the process is
+    killed) while writing into it; a second writer gets :class:`FolderBusyError` at once instead of interleaving its
+    files. Also removes stale temporaries left by killed writers. Where ``fcntl`` is missing (Windows) nothing is
+    locked."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / ".tempo-kit.lock"
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield folder
+        return
+    with open(lock, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            raise FolderBusyError(f"another tempo-kit run (pid {owner}) is writing to {folder}; wait for it to finish or "
+                                  "choose another output folder") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            remove_stale_temporaries(folder)
+            yield folder
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -52,9 +52,13 @@ def test_plugins_command_in_a_fresh_process_with_a_broken_plugin(install_plugins
     assert "fixture_broken" in run.stderr  # the warning
 
 
-def test_plugins_command_in_strict_mode_fails(install_plugins, monkeypatch):
+def test_plugins_command_in_strict_mode_fails(install_plugins, monkeypatch, capsys):
     install_plugins("broken")
     monkeypatch.setenv("TEMPO_KIT_STRICT_PLUGINS", "1")
+    assert cli.main(["plugins"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: tempo_kit plugin 'fixture_broken' failed to load") and err.count("\n") == 1
+    monkeypatch.setenv("TEMPO_KIT_DEBUG", "1")  # the traceback on request
     with pytest.raises(PluginLoadError, match="fixture_broken"):
         cli.main(["plugins"])
 

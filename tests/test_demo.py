@@ -51,7 +51,7 @@ def test_demo_without_tunes_says_how_to_make_them(tmp_path, monkeypatch, capsys)
     (weights / "tunes.json").unlink()
     monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
     assert main(["demo", "--out", str(tmp_path / "demo"), "--vocoder", "griffin-lim", "--quiet"]) == 1
-    assert "export-tunes" in capsys.readouterr().out
+    assert "export-tunes" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -70,17 +70,17 @@ def test_generate_is_seeded():
     (["--tags", "timbre=bright"], "unknown tag field 'timbre'"),
     (["--sampler", "nosuch"], "no bundled model 'nosuch'"),
     (["--sampler", "vocoder"], "not a generator"),
-    (["--threads", "0"], "--threads must be >= 1"),
 ])
 def test_generate_command_errors_name_the_problem(argv, message, tmp_path, capsys):
     assert main(["generate", *argv, "--out", str(tmp_path)]) == 1
-    assert message in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1  # one line, on stderr
 
 
 def test_missing_vocoder_suggests_griffin_lim(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(make_fake_weights(tmp_path / "w", names=("cm",), vocoder=False)))
     assert main(["generate", "--sampler", "cm", "--out", str(tmp_path / "out")]) == 1
-    assert "--vocoder griffin-lim" in capsys.readouterr().out
+    assert "--vocoder griffin-lim" in capsys.readouterr().err
 
 
 def test_control_melody_moves_toward_the_target():
@@ -119,7 +119,8 @@ def test_control_command_on_bundled_models_with_a_notes_file(tmp_path, capsys):
 ])
 def test_control_command_errors_name_the_problem(argv, message, tmp_path, capsys):
     assert main(["control", *argv, "--quiet", "--out", str(tmp_path)]) == 1
-    assert message in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
 
 
 def test_read_notes_rejects_malformed_tokens(tmp_path):

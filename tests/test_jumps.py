@@ -1,5 +1,6 @@
 """Tests for tempo_kit.jumps and the exact jumps of tempo_kit.toy."""
 
+import math
 import numpy as np
 import pytest
 import torch
@@ -29,10 +30,24 @@ def test_euler_jump_boundaries():
         torch.testing.assert_close(G(x, t, 0.3 * t), ode_step(D, x, t, 0.3 * t, solver="euler"))
 
 
-def test_euler_jump_rejects_zero_sigma_from():
-    G = EulerJump(denoiser=tiny_denoiser())
-    with pytest.raises(ValueError, match="sigma_from must be positive"):
-        G(torch.randn(2, 2, 6, dtype=torch.float64), 0.0, 0.0)
+@pytest.mark.parametrize("t, s, message", [
+    (0.0, 0.0, r"EulerJump sigma_from: noise levels must be finite and > 0, got \[0.0"),
+    (-1.0, 0.0, r"sigma_from: .* > 0, got \[-1.0"),
+    (math.nan, 0.0, r"sigma_from: .* got \[nan"),
+    (math.inf, 0.0, r"sigma_from: .* got \[inf"),
+    (1.0, -0.5, r"EulerJump sigma_to: noise levels must be finite and >= 0, got \[-0.5"),
+    (1.0, 2.0, "sigma_to must not exceed sigma_from"),
+])
+def test_jumps_and_denoisers_reject_bad_noise_levels(t, s, message):
+    x = torch.randn(2, 2, 6, dtype=torch.float64)
+    with pytest.raises(ValueError, match=message):
+        EulerJump(denoiser=tiny_denoiser())(x, t, s)
+    with pytest.raises(ValueError, match=message.replace("EulerJump", "ode_step")):
+        ODEJump(denoiser=tiny_denoiser())(x, t, s)
+    if s >= 0 and t <= 0 or not math.isfinite(t):
+        with pytest.raises(ValueError, match="EDMPrecond: noise levels must be finite and >= 0"
+                                             if t < 0 or not math.isfinite(t) else "ConsistencyJump"):
+            (tiny_denoiser() if t < 0 or not math.isfinite(t) else ConsistencyJump(denoiser=tiny_denoiser()))(x, t)
 
 
 def test_consistency_jump_ignores_sigma_to():

@@ -1,9 +1,32 @@
 """Subcommands of the ``tempo-kit`` CLI (see :mod:`tempo_kit.cli`)."""
 
 
+def bounded(kind, low, high):
+    """An argparse ``type`` accepting ``kind`` values in ``[low, high]`` (finite); anything else is a one-line usage
+    error naming the valid range."""
+    import argparse
+    import math
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}], got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+#: Upper bounds of the CLI's size options: far beyond any useful run, low enough that no request exhausts memory.
+MAX_STEPS, MAX_FRAMES, MAX_ITERATIONS, MAX_CLIPS = 1000, 4096, 100_000, 256
+
+
 def add_threads_option(parser) -> None:
     """``--threads N`` (default 1) for the commands that run the bundled models."""
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=bounded(int, 1, 256), default=1,
                         help="torch threads (default: %(default)s; the bundled models are small, so more threads add "
                              "synchronisation rather than speed, and on a busy machine run many times slower)")
 
@@ -18,6 +41,10 @@ def set_threads(args) -> None:
 
 
 def error_exit(err: Exception) -> int:
-    """Print a user-facing error (a KeyError's message without its quotes) and return the exit status 1."""
-    print(f"error: {err.args[0] if isinstance(err, KeyError) else err}")
+    """Print a user-facing error as one line on stderr (a KeyError's message without its quotes); returns status 1."""
+    import sys
+
+    from ..cli import one_line
+
+    print(f"error: {one_line(err)}", file=sys.stderr)
     return 1

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from ..control.tasks import TASKS
-from . import add_threads_option, error_exit, set_threads
+from . import MAX_FRAMES, MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, error_exit, set_threads
 
 TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
 
@@ -27,30 +27,30 @@ def configure(parser) -> None:
                              "the random toy generator")
     parser.add_argument("--method", choices=("ditto2", "ditto"), default="ditto2",
                         help="optimise through a 1-step surrogate (ditto2) or the full sampler (ditto, toy only)")
-    parser.add_argument("--iterations", type=int, default=None,
+    parser.add_argument("--iterations", type=bounded(int, 0, MAX_ITERATIONS), default=None,
                         help=f"K optimisation steps (default: {CONTROL_DEFAULTS['iterations']}, toy "
                              f"{TOY_DEFAULTS['iterations']})")
-    parser.add_argument("--lr", type=float, default=None,
+    parser.add_argument("--lr", type=bounded(float, 0, 1e3), default=None,
                         help=f"Adam learning rate on eps (default: {CONTROL_DEFAULTS['lr']}; DITTO uses 5e-3)")
-    parser.add_argument("--steps", type=int, default=8, help="DITTO sampler steps T (default: %(default)s)")
-    parser.add_argument("--decode-steps", type=int, default=None,
+    parser.add_argument("--steps", type=bounded(int, 1, MAX_STEPS), default=8, help="DITTO sampler steps T (default: %(default)s)")
+    parser.add_argument("--decode-steps", type=bounded(int, 1, 40), default=None,
                         help=f"DITTO-2 decoding steps (default: {CONTROL_DEFAULTS['decode_steps']}, toy "
                              f"{TOY_DEFAULTS['decode_steps']})")
     parser.add_argument("--surrogate-steps", default="1", help="DITTO-2 surrogate steps M, or 'adaptive'")
-    parser.add_argument("--frames", type=int, default=None,
+    parser.add_argument("--frames", type=bounded(int, 16, MAX_FRAMES), default=None,
                         help=f"output length in mel frames (default: 256 = 5.94 s, toy {TOY_DEFAULTS['frames']})")
     melody = parser.add_argument_group("melody target (bundled models; default: the first bundled tune)")
     melody.add_argument("--tune", default=None, help="bundled held-out tune: id, part of an id, or index")
     melody.add_argument("--notes", default=None,
                         help="text file of NOTE:DURATION tokens, e.g. 'C4:1 D4:0.5 r:0.5 E4:2' (r = rest)")
-    melody.add_argument("--tempo", type=float, default=None, help="with --notes: durations are beats at this BPM")
+    melody.add_argument("--tempo", type=bounded(float, 1, 1000), default=None, help="with --notes: durations are beats at this BPM")
     melody.add_argument("--midi", default=None, help="MIDI file: its top voice per frame")
     parser.add_argument("--tags", default=None,
                         help="conditioning tags FIELD=VALUE,... (default: the tune's tags for melody, else none)")
     parser.add_argument("--vocoder", choices=VOCODERS, default="vocoder", help="mel -> audio (default: %(default)s)")
     parser.add_argument("--fast", action="store_true", help="at most 10 iterations")
     parser.add_argument("--out", default="outputs/control", help="output directory (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_option(parser)
 

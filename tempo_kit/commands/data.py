@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from . import bounded
+
 
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
@@ -24,14 +26,14 @@ def configure(parser) -> None:
                        help=f"comma-separated, from: {', '.join(COLLECTIONS)} (default: %(default)s)")
     build.add_argument("--programs", default=",".join(DEFAULT_PROGRAMS),
                        help=f"comma-separated instruments, from: {', '.join(PROGRAMS)} (default: %(default)s)")
-    build.add_argument("--max-pieces", type=int, default=None, help="pieces per collection (default: all)")
+    build.add_argument("--max-pieces", type=bounded(int, 1, 10**6), default=None, help="pieces per collection (default: all)")
     build.add_argument("--pieces", default=None,
                        help="comma-separated piece ids to render instead (e.g. bach/bwv321,essen/kinder0/210)")
-    build.add_argument("--clips-per-piece", type=int, default=4, help="clips cut per rendering (default: %(default)s)")
-    build.add_argument("--programs-per-piece", type=int, default=2,
+    build.add_argument("--clips-per-piece", type=bounded(int, 1, 1000), default=4, help="clips cut per rendering (default: %(default)s)")
+    build.add_argument("--programs-per-piece", type=bounded(int, 1, 128), default=2,
                        help="instruments each piece is rendered with (default: %(default)s)")
-    build.add_argument("--heldout", type=float, default=0.1, help="held-out fraction of pieces (default: %(default)s)")
-    build.add_argument("--workers", type=int, default=1, help="rendering processes (default: %(default)s)")
+    build.add_argument("--heldout", type=bounded(float, 0, 1), default=0.1, help="held-out fraction of pieces (default: %(default)s)")
+    build.add_argument("--workers", type=bounded(int, 1, 256), default=1, help="rendering processes (default: %(default)s)")
     build.add_argument("--soundfont", default=None, help="General MIDI .sf2 (default: Debian's TimGM6mb)")
     build.add_argument("--backend", choices=("auto", "pyfluidsynth", "cli"), default="auto")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -43,7 +45,7 @@ def configure(parser) -> None:
     tunes.add_argument("dir", help="dataset directory")
     tunes.add_argument("--out", default="tempo_kit/weights/tunes.json", help="tunes file (default: %(default)s)")
     tunes.add_argument("--collection", default="essen", help="collection of the tunes (default: %(default)s)")
-    tunes.add_argument("--max-tunes", type=int, default=16, help="at most this many pieces (default: %(default)s)")
+    tunes.add_argument("--max-tunes", type=bounded(int, 1, 10**4), default=16, help="at most this many pieces (default: %(default)s)")
 
 
 def run(args) -> int:

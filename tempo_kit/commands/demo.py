@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from . import add_threads_option, error_exit, set_threads
+from . import MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, error_exit, set_threads
 
 #: The clips of part (a): one tag set per clip.
 DEMO_TAGS = (
@@ -28,17 +28,17 @@ def configure(parser) -> None:
     from ..generate import DEFAULT_MODEL, VOCODERS
 
     parser.add_argument("--out", default="outputs/demo", help="output directory (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
     parser.add_argument("--model", default=DEFAULT_MODEL, help="generator of part (a) (default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=None, help="its sampling steps (default: the model's own)")
+    parser.add_argument("--steps", type=bounded(int, 1, MAX_STEPS), default=None, help="its sampling steps (default: the model's own)")
     parser.add_argument("--tune", default=DEMO_TUNE, help="held-out tune of part (b) (default: %(default)s)")
-    parser.add_argument("--iterations", type=int, default=None, help="DITTO-2 iterations (default: tuned)")
+    parser.add_argument("--iterations", type=bounded(int, 0, MAX_ITERATIONS), default=None, help="DITTO-2 iterations (default: tuned)")
     parser.add_argument("--vocoder", choices=VOCODERS, default="vocoder", help="mel -> audio (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_threads_option(parser)
     parser.add_argument("--toy", action="store_true",
                         help="instead: sample an analytic 2-D Gaussian mixture with two samplers (no weights needed)")
-    parser.add_argument("--n", type=int, default=2000, help="--toy: samples per sampler (default: %(default)s)")
+    parser.add_argument("--n", type=bounded(int, 1, 1_000_000), default=2000, help="--toy: samples per sampler (default: %(default)s)")
 
 
 def run(args) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from . import add_threads_option, error_exit, set_threads
+from . import MAX_CLIPS, MAX_STEPS, add_threads_option, bounded, error_exit, set_threads
 
 
 def configure(parser) -> None:
@@ -13,14 +13,14 @@ def configure(parser) -> None:
     parser.add_argument("--tags", default="",
                         help="FIELD=VALUE pairs, e.g. instrument=flute,mode=major (fields: instrument, collection, "
                              "tempo, mode; none = unconditional)")
-    parser.add_argument("--n", type=int, default=2, help="number of clips (default: %(default)s)")
+    parser.add_argument("--n", type=bounded(int, 1, MAX_CLIPS), default=2, help="number of clips (default: %(default)s)")
     parser.add_argument("--sampler", "--model", dest="model", default=DEFAULT_MODEL,
                         help="bundled generator, run with its own sampler: ctm (gamma sampling), cm, presto-s "
                              "(Presto-S multistep), presto-ls, teacher, ase, presto-l (EDM Heun) (default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's own)")
-    parser.add_argument("--cfg", type=float, default=None, help="guidance weight for teacher/ase/presto-l")
+    parser.add_argument("--steps", type=bounded(int, 1, MAX_STEPS), default=None, help="sampling steps (default: the model's own)")
+    parser.add_argument("--cfg", type=bounded(float, -100, 100), default=None, help="guidance weight for teacher/ase/presto-l")
     parser.add_argument("--vocoder", choices=VOCODERS, default="vocoder", help="mel -> audio (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
     parser.add_argument("--out", default="outputs/generate", help="output directory (default: %(default)s)")
     add_threads_option(parser)
 

@@ -124,9 +124,10 @@ def plot_result(result, path: str | Path | None = None, *, item: int = 0, dpi: i
 
 def save_figure(fig, path=None, *, dpi: int = 100):
     """Lay out ``fig`` and write it to ``path`` (parent folders created) when a path is given; returns ``fig``."""
+    from ..utils import atomic_path
+
     fig.tight_layout()
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi)
     return fig

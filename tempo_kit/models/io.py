@@ -1,12 +1,14 @@
 """Save and load block models: ``DIR/model.safetensors`` (weights) + ``DIR/config.json`` (architecture).
 
-``config.json`` holds ``{"model": <registry name>, "config": {...}, "precond": {"sigma_data": 0.5, ...}, "router": {...} | null}``, so
-:func:`load_denoiser` can rebuild the EDM-preconditioned (and possibly layer-routed) denoiser with no Python code from
-the checkpoint. Nothing is unpickled.
+``config.json`` holds ``{"model": <registry name>, "config": {...}, "precond": {"sigma_data": 0.5, ...}, "router": {...} | null,
+"weights_sha256": "..."}``, so :func:`load_denoiser` can rebuild the EDM-preconditioned (and possibly layer-routed)
+denoiser with no Python code from the checkpoint. Nothing is unpickled. Both files are written atomically; the weights'
+sha256 is checked on load, so a damaged or swapped weights file is an error naming the file, never a silent load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -17,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-__all__ = ["CheckpointMismatchError", "save_model", "load_model", "load_denoiser", "load_weights", "model_spec", "build_model"]
+__all__ = ["CheckpointMismatchError", "WeightsDamagedError", "save_model", "file_sha256", "load_model", "load_denoiser", "load_weights", "model_spec", "build_model"]
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -25,6 +27,28 @@ CONFIG = "config.json"
 
 class CheckpointMismatchError(ValueError):
     """Weights that do not fit the architecture they are loaded into (another model, depth or width)."""
+
+
+class WeightsDamagedError(ValueError):
+    """A weights file that is truncated, corrupt, not the file its config records, or holds non-finite values."""
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """``safetensors.torch.load_file`` with a damaged file reported as :class:`WeightsDamagedError` naming it."""
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own SafetensorError, or OSError / ValueError
+        raise WeightsDamagedError(f"weights file {str(path)!r} cannot be read ({type(err).__name__}: {err}); it is "
+                                  "truncated or damaged: restore it or save the model again") from None
 
 
 def model_spec(net: nn.Module) -> dict[str, Any]:
@@ -54,11 +78,10 @@ def _tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def atomic_save(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
     """Write a safetensors file atomically (temporary file in the same folder, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file(_tensors(tensors), str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    from ..utils import atomic_path
+
+    with atomic_path(path) as tmp:
+        save_file(_tensors(tensors), str(tmp), metadata=metadata)
 
 
 def save_model(net: nn.Module, path: str | os.PathLike, *, sigma_data: float = 0.5, router: dict | None = None) -> Path:
@@ -79,27 +102,48 @@ def save_model(net: nn.Module, path: str | os.PathLike, *, sigma_data: float = 0
     if hasattr(net, "router") and hasattr(net, "net"):  # RoutedNet
         router = router or net.router.spec()
         net = net.net
+    from ..utils import atomic_path
+
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     meta = {**model_spec(net), "precond": precond, "router": router}
     atomic_save(net.state_dict(), path / WEIGHTS)
-    tmp = path / f".{CONFIG}.tmp"
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, path / CONFIG)
+    meta["weights_sha256"] = file_sha256(path / WEIGHTS)
+    with atomic_path(path / CONFIG) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2))
     return path
 
 
 def _read_config(path: Path) -> dict[str, Any]:
     if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
         raise FileNotFoundError(f"no saved model at {str(path)!r}: expected {CONFIG} and {WEIGHTS} in that folder")
-    return json.loads((path / CONFIG).read_text())
+    try:
+        meta = json.loads((path / CONFIG).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise WeightsDamagedError(f"{str(path / CONFIG)!r} is not valid JSON ({err})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), str) or not isinstance(meta.get("config"), dict):
+        raise WeightsDamagedError(f"{str(path / CONFIG)!r} is not a saved model's config (needs 'model' and 'config')")
+    return meta
+
+
+def _verify(path: Path, meta: dict[str, Any]) -> None:
+    """Check the weights file against the sha256 its config records (configs written before hashes were recorded
+    carry none and are checked for finite values only, in :func:`load_weights`)."""
+    expected = meta.get("weights_sha256")
+    if expected is not None and file_sha256(path / WEIGHTS) != expected:
+        raise WeightsDamagedError(f"{str(path / WEIGHTS)!r} is not the file its {CONFIG} records (sha256 differs): it "
+                                  "is damaged or was replaced by other weights; restore it or save the model again")
 
 
 def load_weights(module: nn.Module, state: dict[str, torch.Tensor] | str | os.PathLike, *, what: str = "checkpoint") -> None:
     """Load a state dict (or safetensors file) into ``module``, raising :class:`CheckpointMismatchError` on any
     missing/unexpected key or shape difference (a checkpoint from another architecture)."""
     if not isinstance(state, dict):
-        state = load_file(str(state))
+        state = read_safetensors(state)
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise WeightsDamagedError(f"{what} holds non-finite values in {len(bad)} tensors (e.g. {bad[:3]}); the weights "
+                                  "are damaged or come from a diverged run")
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -125,6 +169,7 @@ def load_model(path: str | os.PathLike, *, expect: dict[str, Any] | None = None)
     meta = _read_config(path)
     if expect is not None and ({k: meta[k] for k in ("model", "config")} != expect):
         raise CheckpointMismatchError(f"model saved at {str(path)!r} is {meta['model']} {meta['config']}, expected {expect['model']} {expect['config']}")
+    _verify(path, meta)
     net = build_model({"model": meta["model"], "config": meta["config"]})
     load_weights(net, path / WEIGHTS, what=f"weights at {str(path)!r}")
     return net

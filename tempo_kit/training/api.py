@@ -59,13 +59,11 @@ def _init_from(net, path: Path) -> None:
     """Start ``net`` from the weights saved at ``path`` (a model folder); parameters the saved model lacks keep their
     initialization (e.g. a zero-initialized module added to a trained architecture). Anything else that differs is an
     error."""
-    from safetensors.torch import load_file
-
-    from ..models.io import WEIGHTS, CheckpointMismatchError
+    from ..models.io import WEIGHTS, CheckpointMismatchError, read_safetensors
 
     if not (path / WEIGHTS).is_file():
         raise FileNotFoundError(f"init_from: no saved model at {str(path)!r} (expected {WEIGHTS})")
-    state, own = load_file(str(path / WEIGHTS)), net.state_dict()
+    state, own = read_safetensors(path / WEIGHTS), net.state_dict()
     bad = sorted(k for k in state if k not in own or state[k].shape != own[k].shape)
     if bad:
         raise CheckpointMismatchError(f"init_from {str(path)!r}: {len(bad)} saved tensors do not fit the new model "

@@ -18,7 +18,7 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from ..models.io import CheckpointMismatchError, atomic_save, load_weights
+from ..models.io import CheckpointMismatchError, WeightsDamagedError, atomic_save, load_weights
 
 __all__ = ["save_checkpoint", "load_checkpoint", "FORMAT"]
 
@@ -59,7 +59,12 @@ def load_checkpoint(path: str | os.PathLike, *, recipe: nn.Module, optimizers: d
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
-    with safe_open(str(path), framework="pt", device=str(device)) as f:
+    try:
+        handle = safe_open(str(path), framework="pt", device=str(device))
+    except Exception as err:  # a truncated or overwritten file
+        raise WeightsDamagedError(f"checkpoint {str(path)!r} cannot be read ({type(err).__name__}: {err}); delete it "
+                                  "to start over, or restore it") from None
+    with handle as f:
         meta = f.metadata() or {}
         if meta.get("format") != FORMAT:
             raise CheckpointMismatchError(f"{str(path)!r} is not a tempo_kit training checkpoint (format {meta.get('format')!r})")

@@ -108,9 +108,9 @@ class TensorData:
     @classmethod
     def from_file(cls, path: str | os.PathLike, *, key: str = "x0") -> "TensorData":
         """Load a safetensors file: ``key`` holds ``x0``; every other tensor becomes a ``cond`` entry."""
-        from safetensors.torch import load_file
+        from ..models.io import read_safetensors
 
-        tensors = load_file(str(path))
+        tensors = read_safetensors(path)
         if key not in tensors:
             raise KeyError(f"{str(path)!r} has no tensor {key!r}; it holds {sorted(tensors)}")
         x0 = tensors.pop(key)

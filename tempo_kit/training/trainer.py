@@ -286,6 +286,11 @@ class Trainer:
         """Train up to ``config.steps`` steps; with ``resume`` continue from ``out_dir``'s checkpoint when there is one."""
         cfg = self.config
         start_time = time.perf_counter()
+        if self.out_dir is not None and self.rank == 0:  # temporaries of a run killed while saving
+            from ..utils import remove_stale_temporaries
+
+            for folder in (self.out_dir, self.out_dir / "student"):
+                remove_stale_temporaries(folder)
         if resume and self.checkpoint_path is not None and self.checkpoint_path.is_file():
             self.load()
         self._broadcast()
