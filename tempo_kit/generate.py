@@ -171,6 +171,9 @@ def load_generator(name: str = DEFAULT_MODEL, *, sampler: str | None = None, ste
     steps = int(steps if steps is not None else meta.get("steps") or _FALLBACK[kind][1])
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    if cfg is not None and kind != "denoiser":
+        raise ValueError(f"cfg applies to the bundled denoisers (teacher, ase, presto-l); {name} is a distilled "
+                         f"{kind} model with its guidance built in, so it takes none")
     cfg = meta.get("cfg", 1.0) if cfg is None else cfg
     if not (isinstance(cfg, (int, float)) and math.isfinite(cfg) and -MAX_CFG <= cfg <= MAX_CFG):
         raise ValueError(f"cfg must be a finite guidance weight in [-{MAX_CFG:g}, {MAX_CFG:g}] (1 = no guidance), got {cfg!r}")

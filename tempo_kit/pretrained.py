@@ -21,7 +21,6 @@ clap           CLAP-style mel/caption embedding                                 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -57,7 +56,9 @@ def model_dir(name: str) -> Path:
 
 def pretrained_meta(name: str) -> dict[str, Any]:
     """The ``"pretrained"`` table of a bundled model's ``config.json`` (kind, sampler, steps, tag vocabulary, ...)."""
-    return json.loads((model_dir(name) / "config.json").read_text()).get("pretrained", {})
+    from .models.io import read_config
+
+    return read_config(model_dir(name)).get("pretrained", {})
 
 
 def model_card(name: str) -> str:

@@ -114,7 +114,10 @@ def save_model(net: nn.Module, path: str | os.PathLike, *, sigma_data: float = 0
     return path
 
 
-def _read_config(path: Path) -> dict[str, Any]:
+def read_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``config.json`` of a saved model folder, checked: both files present, valid JSON, a model and its config
+    (errors name the file)."""
+    path = Path(path)
     if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
         raise FileNotFoundError(f"no saved model at {str(path)!r}: expected {CONFIG} and {WEIGHTS} in that folder")
     try:
@@ -166,7 +169,7 @@ def load_model(path: str | os.PathLike, *, expect: dict[str, Any] | None = None)
     ``expect`` (a :func:`model_spec`) makes a different saved architecture a :class:`CheckpointMismatchError`.
     """
     path = Path(path)
-    meta = _read_config(path)
+    meta = read_config(path)
     if expect is not None and ({k: meta[k] for k in ("model", "config")} != expect):
         raise CheckpointMismatchError(f"model saved at {str(path)!r} is {meta['model']} {meta['config']}, expected {expect['model']} {expect['config']}")
     _verify(path, meta)
@@ -181,7 +184,7 @@ def load_denoiser(path: str | os.PathLike, *, routed: bool = True) -> nn.Module:
     from ..routers import RoutedNet, router_from_spec
 
     path = Path(path)
-    meta = _read_config(path)
+    meta = read_config(path)
     net = load_model(path)
     if routed and meta.get("router"):
         net = RoutedNet(net=net, router=router_from_spec(meta["router"]))

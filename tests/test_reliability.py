@@ -1,0 +1,347 @@
+"""Nothing lost, nothing silent: bad CLI and API input, damaged weights, concurrent runs into one folder, SIGINT and
+kills during saves. Every bad input must end in one clear line (or argparse's usage error), never a traceback and never
+a silently wrong file; every folder must stay consistent."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from pretrained_fake import make_fake_weights
+from tempo_kit.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return make_fake_weights(tmp_path_factory.mktemp("weights"), names=("teacher", "cm", "ctm"))
+
+
+def run_cli(argv, capsys) -> tuple[int, str]:
+    """``(status, stderr)`` of an in-process CLI call; argparse's exit becomes status 2."""
+    try:
+        status = main(argv)
+    except SystemExit as exit_:
+        status = exit_.code
+    return status, capsys.readouterr().err
+
+
+def assert_clean_failure(status, err, argv):
+    assert status in (1, 2), f"{argv}: exit {status}"
+    assert "Traceback" not in err, f"{argv}: traceback"
+    lines = [line for line in err.splitlines() if line.strip()]
+    if status == 1:
+        assert len(lines) == 1 and lines[0].startswith("error: "), f"{argv}: {err!r}"
+    else:  # argparse: usage line(s) and one error line naming the option
+        assert lines and "error:" in lines[-1], f"{argv}: {err!r}"
+
+
+# -- the CLI -------------------------------------------------------------------------------------------------------------
+NUMERIC = {
+    "generate": ["--n", "--steps", "--cfg", "--seed", "--threads"],
+    "control": ["--iterations", "--lr", "--steps", "--decode-steps", "--frames", "--seed", "--threads"],
+    "demo": ["--seed", "--steps", "--iterations", "--threads"],
+}
+BAD_NUMBERS = ["0", "-1", "nan", "inf", "-inf", "1e309", "abc", "", "1e12", "0x10", "2.5.1", "--"]
+
+
+def _bad_cli_inputs():
+    cases = []
+    for command, options in NUMERIC.items():
+        for option in options:
+            for value in BAD_NUMBERS:
+                argv = [command, f"{option}={value}"]
+                if value in ("0",) and option in ("--seed", "--iterations", "--cfg", "--lr"):
+                    continue  # valid values
+                cases.append(argv)
+    cases += [
+        ["generate", "--tags", "instrument=kazoo"], ["generate", "--tags", "timbre=bright"],
+        ["generate", "--tags", "instrument"], ["generate", "--tags", "=flute"], ["generate", "--sampler", "nosuch"],
+        ["generate", "--sampler", "vocoder"], ["generate", "--vocoder", "nosuch"], ["generate", "--nosuch"],
+        ["control", "nosuch"], ["control", "melody", "--tune", "nosuch"], ["control", "melody", "--notes", "MISSING"],
+        ["control", "melody", "--midi", "MISSING.mid"], ["control", "intensity", "--model", "nosuch"],
+        ["control", "melody", "--method", "nosuch"], ["control", "melody", "--method", "ditto"],
+        ["distill"], ["distill", "--config", "MISSING.toml"], ["distill", "nosuch"],
+        ["data"], ["data", "build", "--collections", "nosuch"], ["data", "summary", "MISSING"],
+        ["nosuch"], ["plugins", "--nosuch"],
+    ]
+    return cases
+
+
+BAD_CLI = _bad_cli_inputs()
+
+
+def test_the_fuzz_set_is_large():
+    assert len(BAD_CLI) >= 150
+
+
+@pytest.mark.parametrize("argv", BAD_CLI, ids=lambda a: " ".join(a))
+def test_bad_cli_input_is_one_clear_line(argv, weights, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+    monkeypatch.chdir(tmp_path)
+    if argv[0] in ("generate", "control", "demo") and len(argv) > 1 and argv[1] != "--out":
+        argv = [*argv, "--out", str(tmp_path / "out")]
+    status, err = run_cli(argv, capsys)
+    assert_clean_failure(status, err, argv)
+    assert not any((tmp_path / "out").glob("*.wav")), f"{argv}: wrote audio"
+
+
+def test_nan_guidance_writes_nothing(weights, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+    for cfg in ("nan", "inf", "-1e30"):
+        status, err = run_cli(["generate", "--sampler", "teacher", f"--cfg={cfg}", "--out", str(tmp_path)], capsys)
+        assert_clean_failure(status, err, cfg)
+    assert not list(tmp_path.iterdir())
+
+
+# -- the API -------------------------------------------------------------------------------------------------------------
+def _api_cases():
+    from tempo_kit import get
+    from tempo_kit.generate import generate, load_generator, save_wav
+    from tempo_kit.schedules import karras_sigmas, user_sigmas
+    from tempo_kit.testing import TinyDenoiserNet
+    from tempo_kit.denoisers import EDMPrecond
+    from tempo_kit.jumps import ConsistencyJump, EulerJump, ODEJump
+
+    den = EDMPrecond(net=TinyDenoiserNet(shape=(2, 4)))
+    x = torch.randn(2, 2, 4)
+    nan_x = x.clone()
+    nan_x[0, 0, 0] = math.nan
+    cases = {}
+    jump = ConsistencyJump(denoiser=den)
+    for name in ("euler", "heun", "dpmpp-2m", "dpmpp-2m-sde", "dpmpp-3m-sde", "unipc", "euler-ancestral",
+                 "dpmpp-2s-ancestral", "cm", "ctm-gamma", "presto-s"):
+        sampler = get("samplers", name)
+        model = jump if sampler.drives == "jump" else den
+        cases[f"{name}: NaN x_T"] = (lambda s=sampler, model=model: s(model, nan_x, 4), "non-finite")
+        cases[f"{name}: inf x_T"] = (lambda s=sampler, model=model: s(model, x * math.inf, 4), "non-finite")
+        cases[f"{name}: sigmas [0]"] = (lambda s=sampler, model=model: s(model, x, torch.tensor([0.0])), "at least one step")
+        cases[f"{name}: negative sigma"] = (lambda s=sampler, model=model: s(model, x, torch.tensor([1.0, -1.0, 0.0])), "positive")
+        cases[f"{name}: NaN sigma"] = (lambda s=sampler, model=model: s(model, x, torch.tensor([math.nan, 0.0])), "finite")
+        cases[f"{name}: increasing sigmas"] = (lambda s=sampler, model=model: s(model, x, torch.tensor([1.0, 2.0, 0.0])), "decreasing")
+        if sampler.needs_noise:
+            cases[f"{name}: NaN noise"] = (lambda s=sampler, model=model: s(model, x, 3, noise=torch.full((3, 2, 2, 4), math.nan)),
+                                           "noise has")
+            cases[f"{name}: short noise"] = (lambda s=sampler, model=model: s(model, x, 3, noise=torch.zeros(2, 2, 2, 4)),
+                                             "one noise tensor per step")
+    for sigma in (-1.0, math.nan, math.inf):
+        cases[f"denoiser sigma {sigma}"] = (lambda s=sigma: den(x, s), "noise levels must be finite")
+        for jump in (ConsistencyJump(denoiser=den), EulerJump(denoiser=den), ODEJump(denoiser=den)):
+            cases[f"{type(jump).__name__} from {sigma}"] = (lambda j=jump, s=sigma: j(x, s, 0.0), "noise levels")
+    cases["EulerJump upwards"] = (lambda: EulerJump(denoiser=den)(x, 1.0, 2.0), "must not exceed")
+    cases["UniPC order above steps"] = (lambda: get("samplers", "unipc", order=3)(den, x, 2), "needs at least 3 steps")
+    cases["unknown sampler option"] = (lambda: get("samplers", "dpmpp-2m-sde", solver_type="rk4"), "solver_type")
+    cases["negative eta"] = (lambda: get("samplers", "euler-ancestral", eta=-1.0), "eta")
+    cases["schedule of 0 steps"] = (lambda: karras_sigmas(0), "n >= 1")
+    cases["empty sigmas"] = (lambda: user_sigmas([]), "empty")
+    cases["huge noise request"] = (lambda: get("samplers", "euler-ancestral")(den, torch.zeros(64, 80, 256), 10**5),
+                                   "GiB of per-step noise")
+    cases["NaN audio to WAV"] = (lambda: save_wav("/tmp/never.wav", torch.full((100,), math.nan), 22050), "non-finite")
+    cases["cfg NaN"] = (lambda: load_generator("teacher", cfg=math.nan), "finite guidance")
+    cases["cfg huge"] = (lambda: load_generator("teacher", cfg=1e30), "finite guidance")
+    cases["steps 0"] = (lambda: load_generator("teacher", steps=0), "steps must be >= 1")
+    cases["no clips"] = (lambda: generate([], n=0), "nothing to generate")
+    return cases
+
+
+API_CASES = list(_api_cases())
+
+
+@pytest.mark.parametrize("case", API_CASES)
+def test_bad_api_input_raises_a_clear_error(case, weights, monkeypatch):
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+    fn, message = _api_cases()[case]
+    with pytest.raises((ValueError, TypeError)) as info:
+        fn()
+    assert message in str(info.value), f"{case}: {info.value}"
+    assert "\n" not in str(info.value)
+
+
+def test_there_are_many_api_cases():
+    assert len(API_CASES) >= 100
+
+
+# -- damaged weights -----------------------------------------------------------------------------------------------------
+def _damage(folder: Path, how: str, donor: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    weights_file, config = folder / "model.safetensors", folder / "config.json"
+    data = weights_file.read_bytes()
+    if how == "truncated":
+        weights_file.write_bytes(data[: len(data) // 2])
+    elif how == "empty":
+        weights_file.write_bytes(b"")
+    elif how == "flipped bytes":
+        middle = len(data) // 2
+        weights_file.write_bytes(data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 64]) + data[middle + 64:])
+    elif how in ("NaN tensor", "NaN tensor, no recorded hash"):
+        state = load_file(str(weights_file))
+        key = next(k for k, v in state.items() if v.is_floating_point())
+        state[key] = torch.full_like(state[key], math.nan)
+        save_file(state, str(weights_file))
+        if how.endswith("no recorded hash"):
+            meta = json.loads(config.read_text())
+            del meta["weights_sha256"]
+            config.write_text(json.dumps(meta))
+    elif how == "another model's weights":
+        weights_file.write_bytes((donor / "model.safetensors").read_bytes())
+    elif how == "config not JSON":
+        config.write_text("{not json")
+    elif how == "config of something else":
+        config.write_text(json.dumps({"hello": 1}))
+    elif how == "weights missing":
+        weights_file.unlink()
+    elif how == "random bytes":
+        weights_file.write_bytes(os.urandom(len(data)))
+    else:  # pragma: no cover
+        raise ValueError(how)
+
+
+DAMAGE = ["truncated", "empty", "flipped bytes", "NaN tensor", "NaN tensor, no recorded hash",
+          "another model's weights", "config not JSON", "config of something else", "weights missing", "random bytes"]
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+@pytest.mark.parametrize("which", ["ctm", "vocoder"])
+def test_damaged_weights_are_one_line_and_write_nothing(how, which, weights, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    copy = tmp_path / "w"
+    shutil.copytree(weights, copy)
+    _damage(copy / which, how, donor=copy / ("cm" if which == "ctm" else "teacher"))
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(copy))
+    status, err = run_cli(["generate", "--sampler", "ctm", "--out", str(tmp_path / "out")], capsys)
+    assert_clean_failure(status, err, how)
+    assert which in err or "model.safetensors" in err or "config.json" in err, err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.wav"))
+
+
+# -- files: concurrent runs, SIGINT, kills during saves -------------------------------------------------------------------
+def _cli(*argv, env):
+    return subprocess.Popen([sys.executable, "-m", "tempo_kit.cli", *argv], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _env(weights):
+    return {**os.environ, "TEMPO_KIT_WEIGHTS": str(weights), "TEMPO_KIT_LOAD_PLUGINS": ""}
+
+
+def _assert_consistent(folder: Path, references: dict[int, dict[str, bytes]] | None = None) -> None:
+    """No temporaries; clips.json (if any) lists exactly the clip files present, all from one seed."""
+    assert not [p.name for p in folder.glob(".*.tmp*")], "temporaries left"
+    clips = sorted(p.name for p in folder.glob("clip_*"))
+    summary = folder / "clips.json"
+    if not summary.exists():
+        return
+    meta = json.loads(summary.read_text())
+    assert sorted(Path(f).name for f in meta["files"]) == clips
+    if references is not None:
+        expected = references[meta["seed"]]
+        for name in clips:
+            if name.endswith(".wav"):
+                assert (folder / name).read_bytes() == expected[name], f"{name} is not seed {meta['seed']}'s"
+
+
+def _concurrent_rounds(weights, tmp_path, rounds):
+    env = _env(weights)
+    references = {}
+    for seed in (1, 2):  # what each seed writes when it runs alone
+        ref = tmp_path / f"ref{seed}"
+        assert _cli("generate", "--sampler", "ctm", "--n", "2", "--seed", str(seed), "--out", str(ref),
+                    env=env).wait() == 0
+        references[seed] = {p.name: p.read_bytes() for p in ref.glob("clip_*.wav")}
+    out = tmp_path / "shared"
+    for _ in range(rounds):
+        procs = [_cli("generate", "--sampler", "ctm", "--n", "2", "--seed", str(seed), "--out", str(out), env=env)
+                 for seed in (1, 2)]
+        results = [(p.wait(), p.stderr.read()) for p in procs]
+        assert any(code == 0 for code, _ in results)
+        for code, err in results:
+            assert "Traceback" not in err
+            assert code == 0 or (code == 1 and "is writing to" in err), err
+        _assert_consistent(out, references)
+
+
+def test_two_concurrent_runs_never_mix_their_files(weights, tmp_path):
+    _concurrent_rounds(weights, tmp_path, rounds=2)
+
+
+@pytest.mark.slow
+def test_ten_rounds_of_concurrent_runs(weights, tmp_path):
+    _concurrent_rounds(weights, tmp_path, rounds=10)
+
+
+def test_sigint_stops_with_one_line_and_a_consistent_folder(weights, tmp_path):
+    env = _env(weights)
+    out = tmp_path / "out"
+    assert _cli("generate", "--sampler", "ctm", "--n", "3", "--out", str(out), env=env).wait() == 0
+    proc = _cli("generate", "--sampler", "teacher", "--steps", "200", "--n", "8", "--seed", "5", "--out", str(out),
+                env=env)
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=60)
+    err = proc.stderr.read()
+    assert "Traceback" not in err
+    assert code in (0, 130), err
+    if code == 130:
+        assert err.strip().count("\n") == 0 and "interrupted" in err
+    _assert_consistent(out)
+
+
+def test_stale_temporaries_are_removed_at_the_next_start(tmp_path):
+    from tempo_kit.training import distill
+
+    out = tmp_path / "run"
+    out.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = out / f".checkpoint.{dead.pid}.tmp.safetensors"
+    stale.write_bytes(b"x" * 1000)
+    mine = out / f".other.{os.getpid()}.tmp.json"  # a live writer's temporary stays
+    mine.write_text("{}")
+    distill("edm", {"train": {"steps": 1, "batch_size": 8, "progress": False, "out_dir": str(out)},
+                    "model": {"model": "block-mlp", "width": 16, "depth": 2}})
+    assert not stale.exists() and mine.exists()
+
+
+SAVER = """
+import sys, torch
+from tempo_kit.models.io import atomic_save
+state = {f"w{i}": torch.randn(512, 512) for i in range(16)}  # 16 MB per save
+while True:
+    atomic_save(state, sys.argv[1])
+    print("saved", flush=True)
+"""
+
+
+def _kill_during_saves(tmp_path, kills):
+    from tempo_kit.utils import remove_stale_temporaries
+    from tempo_kit.models.io import read_safetensors
+
+    target = tmp_path / "checkpoint.safetensors"
+    for k in range(kills):
+        proc = subprocess.Popen([sys.executable, "-c", SAVER, str(target)], stdout=subprocess.PIPE, text=True)
+        proc.stdout.readline()  # one complete save, then kill it somewhere in the next ones
+        time.sleep(0.01 + 0.03 * k)
+        proc.kill()
+        proc.wait()
+        remove_stale_temporaries(tmp_path)
+        assert not list(tmp_path.glob(".*.tmp*"))
+        assert len(read_safetensors(target)) == 16  # the last complete save, never a torn one
+
+
+def test_a_kill_during_a_save_leaves_the_old_file_and_no_temporary(tmp_path):
+    _kill_during_saves(tmp_path, kills=2)
+
+
+@pytest.mark.slow
+def test_ten_kills_during_saves(tmp_path):
+    _kill_during_saves(tmp_path, kills=10)
