@@ -345,3 +345,93 @@ def test_a_kill_during_a_save_leaves_the_old_file_and_no_temporary(tmp_path):
 @pytest.mark.slow
 def test_ten_kills_during_saves(tmp_path):
     _kill_during_saves(tmp_path, kills=10)
+
+
+# -- parsers -------------------------------------------------------------------------------------------------------------
+def _good_midi() -> bytes:
+    from tempo_kit.data.render import midi_bytes
+
+    events = [(i * 11025, True, 60 + i, 90) for i in range(8)] + [(i * 11025 + 9000, False, 60 + i, 0) for i in range(8)]
+    return midi_bytes(sorted(events), program=0, sample_rate=22050)
+
+
+def _damaged_midis():
+    import random
+    import struct
+
+    good = _good_midi()
+    rng = random.Random(0)
+    cases = {"short header": good[:10], "header only": good[:14], "truncated track": good[: len(good) - 7],
+             "oversized track length": good[:18] + struct.pack(">I", 10**6) + good[22:],
+             "time division 0": good[:12] + b"\x00\x00" + good[14:], "header length 2": good[:4] + struct.pack(">I", 2) + good[8:],
+             "more tracks than present": good[:10] + struct.pack(">H", 3) + good[12:], "empty": b"", "not MIDI": b"RIFF" + good[4:]}
+    for k in range(40):
+        cut = rng.randrange(len(good))
+        cases[f"cut at {cut} ({k})"] = good[:cut]
+        noisy = bytearray(good)
+        for _ in range(5):
+            noisy[rng.randrange(14, len(good))] = rng.randrange(256)
+        cases[f"random bytes in the body ({k})"] = bytes(noisy)
+        cases[f"random file ({k})"] = b"MThd" + bytes(rng.randrange(256) for _ in range(rng.randrange(60)))
+    return cases
+
+
+def test_midi_reader_rejects_damaged_files_with_the_file_named(tmp_path):
+    from tempo_kit.control.targets import read_midi
+
+    (tmp_path / "good.mid").write_bytes(_good_midi())
+    assert len(read_midi(tmp_path / "good.mid")) == 8
+    for name, data in _damaged_midis().items():
+        path = tmp_path / "damaged.mid"
+        path.write_bytes(data)
+        try:
+            notes = read_midi(path)
+        except ValueError as err:
+            assert str(path) in str(err), (name, err)
+            continue
+        # some random edits still parse (a changed velocity or pitch): then the result must be well-formed
+        assert all(0 <= start < end and 0 <= pitch < 128 for start, end, pitch, _ in notes), name
+
+
+def test_tunes_file_errors_name_the_file_and_the_problem(tmp_path):
+    from tempo_kit.data.tunes import load_tunes
+
+    good = {"frame_rate": 43.07, "tunes": [{"id": "a", "caption": "c", "tags": {}, "pitch_class": [0, -1, 11]}]}
+    path = tmp_path / "tunes.json"
+    path.write_text(json.dumps(good))
+    assert load_tunes(path)[0].n_frames == 3
+    bad = {"not JSON": "{", "a list": "[]", "no tunes": json.dumps({"frame_rate": 43}),
+           "missing key": json.dumps({**good, "tunes": [{"id": "a", "caption": "c", "tags": {}}]}),
+           "unknown key": json.dumps({**good, "tunes": [{**good["tunes"][0], "colour": 1}]}),
+           "pitch out of range": json.dumps({**good, "tunes": [{**good["tunes"][0], "pitch_class": [12]}]}),
+           "tune not a dict": json.dumps({**good, "tunes": [3]})}
+    for name, text in bad.items():
+        path.write_text(text)
+        with pytest.raises(ValueError, match=str(path).replace(".", r"\.")):
+            load_tunes(path)
+
+
+@pytest.mark.parametrize("rate", [22050, 44100, 48000, 16000])
+def test_audio_references_at_any_rate_give_the_right_pitch(rate):
+    from tempo_kit.control.targets import IGNORE_INDEX, melody_from_audio
+    from tempo_kit.features.chroma import LogChroma
+
+    t = torch.arange(2 * rate) / rate
+    tone = 0.3 * torch.sin(2 * math.pi * 440 * t)  # A4: pitch class 9
+    target = melody_from_audio(tone, extractor=LogChroma(domain="audio"), sample_rate=rate)
+    pcs = target.value[target.value != IGNORE_INDEX]
+    assert len(pcs) > 0.8 * target.value.numel() and bool((pcs == 9).all())
+
+
+def test_silence_and_bad_rates_are_errors():
+    from tempo_kit.control.targets import melody_from_audio
+    from tempo_kit.features.chroma import LogChroma
+
+    with pytest.raises(ValueError, match="no pitched frame"):
+        melody_from_audio(torch.zeros(44100), extractor=LogChroma(domain="audio"))
+    with pytest.raises(ValueError, match="no pitched frame"):
+        melody_from_audio(1e-6 * torch.randn(44100), extractor=LogChroma(domain="audio"))
+    with pytest.raises(ValueError, match="mel frames at 44100 Hz cannot feed"):
+        melody_from_audio(torch.randn(80, 64), extractor=LogChroma(), sample_rate=44100)
+    with pytest.raises(ValueError, match="sample_rate must be an audio rate"):
+        melody_from_audio(torch.randn(4000), extractor=LogChroma(domain="audio"), sample_rate=3)

@@ -181,14 +181,28 @@ def intensity_curve(
 
 
 @torch.no_grad()
-def feature_target(reference: torch.Tensor, *, extractor: nn.Module, kind: str = "feature") -> Target:
+def feature_target(reference: torch.Tensor, *, extractor: nn.Module, kind: str = "feature",
+                   sample_rate: int | None = None) -> Target:
     """The feature of a reference (in the extractor's input domain) as a target, e.g. structure transfer.
 
     ``reference`` may be unbatched; a batch of one is squeezed so the target broadcasts over any output batch.
+    ``sample_rate`` is the reference's rate in Hz: audio at another rate than the extractor's is resampled to it (a
+    440 Hz tone read at the wrong rate would be another pitch); mel frames at another rate are rejected. ``None``
+    means the extractor's own rate.
     """
     reference = torch.as_tensor(reference, dtype=torch.float32)
     if not torch.isfinite(reference).all():
         raise ValueError(f"{kind} reference contains NaN or infinite values")
+    own = getattr(extractor, "sample_rate", None)
+    if sample_rate is not None and own is not None and int(sample_rate) != int(own):
+        if getattr(extractor, "domain", "mel") != "audio":
+            raise ValueError(f"{kind} reference: mel frames at {sample_rate} Hz cannot feed an extractor built for "
+                             f"{own} Hz; compute the frames at {own} Hz")
+        if not 1000 <= sample_rate <= 384_000:
+            raise ValueError(f"{kind} reference: sample_rate must be an audio rate in Hz, got {sample_rate}")
+        from ..audio.resample import resample
+
+        reference = resample(reference, int(sample_rate), int(own))
     batched = reference if reference.ndim >= 2 and _looks_batched(reference, extractor) else reference.unsqueeze(0)
     value = extractor(batched)
     if value.shape[0] == 1:
@@ -203,9 +217,10 @@ def _looks_batched(x: torch.Tensor, extractor: nn.Module) -> bool:
     return x.ndim >= 3 or (domain == "audio" and x.ndim == 2 and x.shape[0] > 2)
 
 
-def intensity_from_audio(reference: torch.Tensor, *, extractor: nn.Module) -> Target:
-    """The smoothed dB curve of a reference (waveform or mel frames, as ``extractor`` reads) as an intensity target."""
-    t = feature_target(reference, extractor=extractor, kind="intensity")
+def intensity_from_audio(reference: torch.Tensor, *, extractor: nn.Module, sample_rate: int | None = None) -> Target:
+    """The smoothed dB curve of a reference (waveform or mel frames, as ``extractor`` reads) as an intensity target;
+    ``sample_rate`` as in :func:`feature_target`."""
+    t = feature_target(reference, extractor=extractor, kind="intensity", sample_rate=sample_rate)
     return attrs.evolve(t, value=t.value.reshape(-1) if t.value.ndim > 1 and t.value.shape[0] == 1 else t.value)
 
 
@@ -343,9 +358,20 @@ def read_midi(path: str | Path) -> list[tuple[float, float, int, int]]:
     data = Path(path).read_bytes()
     if data[:4] != b"MThd":
         raise ValueError(f"{path} is not a Standard MIDI File (missing MThd header)")
+    try:
+        return _parse_midi(data, path)
+    except (struct.error, IndexError):  # a read past the end: the file stops inside a header, track or event
+        raise ValueError(f"{path}: malformed MIDI file (truncated: it ends inside a header, track or event)") from None
+
+
+def _parse_midi(data: bytes, path) -> list[tuple[float, float, int, int]]:
     hlen, fmt, ntracks, division = struct.unpack(">IHHH", data[4:14])
+    if hlen < 6:
+        raise ValueError(f"{path}: malformed MIDI file (header length {hlen} < 6)")
     if division & 0x8000:
         raise ValueError(f"{path}: SMPTE time division is not supported, only ticks per quarter note")
+    if division == 0:
+        raise ValueError(f"{path}: malformed MIDI file (time division 0 ticks per quarter note)")
     pos, tempos, raw = 8 + hlen, [(0, 500_000)], []
     for _ in range(ntracks):
         while data[pos:pos + 4] not in (b"MTrk", b""):  # skip unknown chunks
@@ -353,6 +379,8 @@ def read_midi(path: str | Path) -> list[tuple[float, float, int, int]]:
         if data[pos:pos + 4] != b"MTrk":
             raise ValueError(f"{path}: expected {ntracks} tracks, found fewer")
         length = struct.unpack(">I", data[pos + 4:pos + 8])[0]
+        if pos + 8 + length > len(data):
+            raise ValueError(f"{path}: malformed MIDI file (a track of {length} bytes runs past the end of the file)")
         pos, end, tick, status, active = pos + 8, pos + 8 + length, 0, None, {}
         while pos < end:
             delta, pos = _vlq(data, pos)
@@ -424,13 +452,24 @@ def melody_from_midi(
 
 
 @torch.no_grad()
-def melody_from_audio(reference: torch.Tensor, *, extractor: nn.Module) -> Target:
-    """Melody transfer: the per-frame argmax of a reference's chroma (``extractor`` returns ``(batch, 12, frames)``)."""
-    t = feature_target(reference, extractor=extractor, kind="melody")
+def melody_from_audio(reference: torch.Tensor, *, extractor: nn.Module, sample_rate: int | None = None,
+                      min_salience: float = 2.0) -> Target:
+    """Melody transfer: the per-frame argmax of a reference's (log-)chroma (``extractor`` returns
+    ``(batch, 12, frames)``); ``sample_rate`` as in :func:`feature_target`.
+
+    A frame whose strongest pitch class stands less than ``min_salience`` above the median class (silence, noise) is
+    "no pitch" (:data:`IGNORE_INDEX`); a reference without any pitched frame is an error. The default 2 suits the
+    log-chroma of :class:`~tempo_kit.features.chroma.LogChroma` (silence: under 0.5; a played note: over 8).
+    """
+    t = feature_target(reference, extractor=extractor, kind="melody", sample_rate=sample_rate)
     chroma = t.value if t.value.ndim == 2 else t.value[0]
     if chroma.shape[0] != 12:
         raise ValueError(f"a melody extractor must return 12 pitch classes on axis -2, got shape {tuple(t.value.shape)}")
-    return Target(value=chroma.argmax(0), kind="melody", frame_rate=t.frame_rate, sample_rate=t.sample_rate, n_classes=12)
+    salience = chroma.max(0).values - chroma.median(0).values
+    pcs = torch.where(salience >= min_salience, chroma.argmax(0), torch.tensor(IGNORE_INDEX))
+    if bool((pcs == IGNORE_INDEX).all()):
+        raise ValueError("the melody reference has no pitched frame (silence or noise); nothing to follow")
+    return Target(value=pcs, kind="melody", frame_rate=t.frame_rate, sample_rate=t.sample_rate, n_classes=12)
 
 
 # ------------------------------------------------------------------------------------------------------- structure
@@ -474,9 +513,10 @@ def structure_from_form(
     return Target(value=value, kind="structure", frame_rate=fr, sample_rate=sr)
 
 
-def structure_from_audio(reference: torch.Tensor, *, extractor: nn.Module) -> Target:
-    """Structure transfer: the self-similarity matrix of a reference (DITTO App. F)."""
-    return feature_target(reference, extractor=extractor, kind="structure")
+def structure_from_audio(reference: torch.Tensor, *, extractor: nn.Module, sample_rate: int | None = None) -> Target:
+    """Structure transfer: the self-similarity matrix of a reference (DITTO App. F); ``sample_rate`` as in
+    :func:`feature_target`."""
+    return feature_target(reference, extractor=extractor, kind="structure", sample_rate=sample_rate)
 
 
 # ------------------------------------------------------------------------------------------------ masked references

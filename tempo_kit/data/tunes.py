@@ -81,8 +81,24 @@ def load_tunes(path: str | Path | None = None) -> list[Tune]:
     path = Path(path) if path is not None else tunes_path()
     if not path.is_file():
         raise FileNotFoundError(f"no tunes file at {path}; write one with `tempo-kit data export-tunes DATASET --out {path}`")
-    data = json.loads(path.read_text())
-    return [Tune(frame_rate=data["frame_rate"], **t) for t in data["tunes"]]
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a tunes file (invalid JSON: {err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("tunes"), list) or "frame_rate" not in data:
+        raise ValueError(f"{path}: not a tunes file (needs 'frame_rate' and a 'tunes' list)")
+    fields = {f.name for f in attrs.fields(Tune)} - {"frame_rate"}
+    required = {f.name for f in attrs.fields(Tune) if f.default is attrs.NOTHING} - {"frame_rate"}
+    tunes = []
+    for i, t in enumerate(data["tunes"]):
+        if not isinstance(t, dict) or required - set(t) or set(t) - fields:
+            missing = sorted(required - set(t)) if isinstance(t, dict) else sorted(required)
+            unknown = sorted(set(t) - fields) if isinstance(t, dict) else []
+            raise ValueError(f"{path}: tune {i} is malformed (missing {missing}, unknown {unknown})")
+        if not all(isinstance(p, int) and -1 <= p <= 11 for p in t["pitch_class"]):
+            raise ValueError(f"{path}: tune {i} ({t['id']}): pitch_class must hold integers in [-1, 11]")
+        tunes.append(Tune(frame_rate=float(data["frame_rate"]), **t))
+    return tunes
 
 
 def get_tune(name: str | int | None = None, *, path: str | Path | None = None) -> Tune:
