@@ -176,8 +176,24 @@ def _ancestral(sigma: torch.Tensor, sigma_next: torch.Tensor, eta: float) -> tup
     return (sigma_next**2 - sigma_up**2).sqrt(), sigma_up
 
 
-def _eta_field(default: float = 1.0):
-    return attrs.field(default=default, validator=attrs.validators.ge(0))
+@attrs.frozen(kw_only=True)
+class _NoiseScaled(Sampler):
+    """Base of the samplers whose fresh noise is scaled by ``eta`` and ``s_noise``.
+
+    Parameters
+    ----------
+    eta : float
+        Share of fresh noise per step (>= 0; 0 is the deterministic solver, 1 the SDE / full ancestral step).
+    s_noise : float
+        Extra factor on the noise (k-diffusion's ``s_noise``).
+    """
+
+    eta: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+    s_noise: float = 1.0
+
+    @property
+    def needs_noise(self) -> bool:
+        return self.eta > 0 and self.s_noise != 0
 
 
 @attrs.frozen(kw_only=True)
@@ -217,7 +233,7 @@ class EDMSampler(Sampler):
 
 
 @attrs.frozen(kw_only=True)
-class EulerAncestral(Sampler):
+class EulerAncestral(_NoiseScaled):
     """Euler ancestral sampling (k-diffusion ``sample_euler_ancestral``).
 
     With ``D = model(x, sigma)`` and ``(sigma_down, sigma_up)`` from the ancestral split of ``sigma -> sigma_next``::
@@ -227,12 +243,6 @@ class EulerAncestral(Sampler):
     ``eta = 0`` is the deterministic Euler sampler. One network call per step.
     """
 
-    eta: float = _eta_field()
-    s_noise: float = 1.0
-
-    @property
-    def needs_noise(self) -> bool:
-        return self.eta > 0 and self.s_noise != 0
 
     def step(self, model, x, sigma, sigma_next, *, cond, noise, index, n_steps):
         denoised = model(x, as_sigma(sigma, x), cond)
@@ -244,7 +254,7 @@ class EulerAncestral(Sampler):
 
 
 @attrs.frozen(kw_only=True)
-class DPMpp2SAncestral(Sampler):
+class DPMpp2SAncestral(_NoiseScaled):
     """DPM-Solver++(2S) with ancestral noise (Lu et al. 2022; k-diffusion ``sample_dpmpp_2s_ancestral``).
 
     In ``lambda = -log sigma`` with ``h = lambda(sigma_down) - lambda(sigma)`` and the midpoint ``s = sigma e^{-h/2}``::
@@ -255,12 +265,6 @@ class DPMpp2SAncestral(Sampler):
     When ``sigma_down = 0`` (the last step) the step is Euler. ``2N - 1`` network calls for ``N`` steps (``eta <= 1``).
     """
 
-    eta: float = _eta_field()
-    s_noise: float = 1.0
-
-    @property
-    def needs_noise(self) -> bool:
-        return self.eta > 0 and self.s_noise != 0
 
     def nfe(self, steps, model=None) -> int:
         sigmas = self.sigmas(steps)
@@ -311,7 +315,7 @@ class DPMpp2M(Sampler):
 
 
 @attrs.frozen(kw_only=True)
-class DPMpp2MSDE(Sampler):
+class DPMpp2MSDE(_NoiseScaled):
     """DPM-Solver++(2M) SDE (Lu et al. 2022; k-diffusion ``sample_dpmpp_2m_sde``), noise from ``noise`` per step.
 
     With ``h = lambda_{i+1} - lambda_i``, ``r = h_{i-1} / h`` and ``phi = 1 - e^{-h - eta h}``::
@@ -324,13 +328,7 @@ class DPMpp2MSDE(Sampler):
     deterministic DPM-Solver++(2M) with a midpoint or Heun correction. One network call per step.
     """
 
-    eta: float = _eta_field()
-    s_noise: float = 1.0
     solver_type: str = attrs.field(default="midpoint", validator=attrs.validators.in_(("midpoint", "heun")))
-
-    @property
-    def needs_noise(self) -> bool:
-        return self.eta > 0 and self.s_noise != 0
 
     def advance(self, model, x, history, sigmas, index, *, cond, noise):
         sigma, sigma_next = sigmas[index], sigmas[index + 1]
@@ -351,7 +349,7 @@ class DPMpp2MSDE(Sampler):
 
 
 @attrs.frozen(kw_only=True)
-class DPMpp3MSDE(Sampler):
+class DPMpp3MSDE(_NoiseScaled):
     """DPM-Solver++(3M) SDE (k-diffusion ``sample_dpmpp_3m_sde``), noise from ``noise`` per step.
 
     With ``h = lambda_{i+1} - lambda_i``, ``h_eta = (1 + eta) h``, ``r0 = h_{i-1} / h``, ``r1 = h_{i-2} / h`` and the
@@ -366,12 +364,6 @@ class DPMpp3MSDE(Sampler):
     One network call per step.
     """
 
-    eta: float = _eta_field()
-    s_noise: float = 1.0
-
-    @property
-    def needs_noise(self) -> bool:
-        return self.eta > 0 and self.s_noise != 0
 
     def advance(self, model, x, history, sigmas, index, *, cond, noise):
         sigma, sigma_next = sigmas[index], sigmas[index + 1]
