@@ -39,7 +39,8 @@ def main() -> None:
     objectives = toy_task(args.task, generator=gen)
     K, T, Td = args.iterations, args.steps, args.decode_steps
     methods = {
-        f"DITTO (Euler {T} steps, checkpointed)": (DITTO(iterations=K, steps=T, progress=False), gen.denoiser),
+        f"DITTO (Euler {T} steps, checkpointed)": (
+            DITTO(iterations=K, steps=T, sampler="euler", progress=False), gen.denoiser),
         f"DITTO-2 CTM (M=1, T={Td}, gamma=0.2)": (
             DITTO2(iterations=K, decode_steps=Td, sampler=CTMGamma(gamma=0.2), progress=False), gen.ctm_jump),
         f"DITTO-2 CM (M=1, T={Td})": (DITTO2(iterations=K, decode_steps=Td, progress=False), gen.cm_jump),
