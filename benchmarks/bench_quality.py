@@ -124,11 +124,11 @@ def default_systems(*, quick: bool = False) -> list[System]:
 def solver_systems() -> list[System]:
     """The teacher under other solvers at no more than half the 40-step Heun teacher's 79 NFE (``bench_solvers.py``
     measures their convergence); selected with ``--systems`` only, e.g. ``--systems teacher-dpmpp-2m-20``."""
-    rows = [System(name="teacher-heun-10", family="teacher", model="teacher", sampler="heun", steps=10)]
+    rows = [System(name="teacher-heun-10", family="teacher heun", model="teacher", sampler="heun", steps=10)]
     for name, kwargs, steps in (("dpmpp-2m", {}, (10, 20)), ("unipc", {}, (10, 20)), ("dpmpp-2m-sde", {}, (20, 39)),
                                 ("dpmpp-3m-sde", {}, (20, 39)), ("euler-ancestral", {}, (39,)),
                                 ("dpmpp-2s-ancestral", {}, (10, 20))):
-        rows += [System(name=f"teacher-{name}-{n}", family="teacher-solvers", model="teacher", sampler=name, steps=n,
+        rows += [System(name=f"teacher-{name}-{n}", family=f"teacher {name}", model="teacher", sampler=name, steps=n,
                         sampler_kwargs=kwargs) for n in steps]
     return rows
 
@@ -608,8 +608,8 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
 
 
 def plot(result: dict, path: str | os.PathLike) -> Path | None:
-    """FAD (each embedding, with its 95% interval) against steps for Presto-S, CM, CTM and Presto-LS, with the teacher
-    and the sanity rows as horizontal lines."""
+    """FAD (each embedding, with its 95% interval) against network calls per clip for Presto-S, CM, CTM, Presto-LS and
+    the teacher's solver rows, with the 40-step teacher and the sanity rows as horizontal lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -617,10 +617,12 @@ def plot(result: dict, path: str | os.PathLike) -> Path | None:
 
     rows = {r["name"]: r for r in result["systems"]}
     keys = [f"fad_{e}" for e in result["meta"]["embeddings"]]
+    families = [*FEW_STEP, *sorted({r["family"] for r in result["systems"] if r["family"].startswith("teacher ")})]
+    nfe = lambda r: r.get("nfe") or r["steps"]  # noqa: E731
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.8), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        for color, family in enumerate(FEW_STEP):
-            pts = sorted((r["steps"], r[key], *r[f"{key}_ci"]) for r in result["systems"]
+        for color, family in enumerate(families):
+            pts = sorted((nfe(r), r[key], *r[f"{key}_ci"]) for r in result["systems"]
                          if r["family"] == family and key in r)
             if pts:
                 n, v, lo, hi = zip(*pts)
@@ -631,10 +633,10 @@ def plot(result: dict, path: str | os.PathLike) -> Path | None:
             if name in rows and key in rows[name]:
                 ax.axhline(rows[name][key], color=color, ls=style, lw=1, label=name)
         ax.set_xscale("log", base=2)
-        steps = sorted({r["steps"] for r in result["systems"] if r["family"] in FEW_STEP})
-        ax.set_xticks(steps, [str(n) for n in steps])
+        calls = sorted({nfe(r) for r in result["systems"] if r["family"] in families})
+        ax.set_xticks(calls, [str(n) for n in calls])
         ax.set_yscale("log")
-        ax.set_xlabel("sampling steps")
+        ax.set_xlabel("network calls per clip")
         ax.set_ylabel(Q.LABELS[key[4:]])
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=9)

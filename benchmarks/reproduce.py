@@ -359,7 +359,7 @@ def run_grid(bundle: Bundle, intensity: dict, s: Settings) -> dict:
 
 
 def teacher_sampler():
-    """The teacher's own sampler and step count (its ``pretrained`` table; EDM Heun with 40 steps by default)."""
+    """The teacher's own sampler and step count (its ``pretrained`` table: UniPC, 20 steps)."""
     from tempo_kit.pretrained import pretrained_meta
     from tempo_kit.registry import get
 

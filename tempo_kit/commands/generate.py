@@ -16,7 +16,7 @@ def configure(parser) -> None:
     parser.add_argument("--n", type=bounded(int, 1, MAX_CLIPS), default=2, help="number of clips (default: %(default)s)")
     parser.add_argument("--sampler", "--model", dest="model", default=DEFAULT_MODEL,
                         help="bundled generator, run with its own sampler: ctm (gamma sampling), cm, presto-s "
-                             "(Presto-S multistep), presto-ls, teacher, ase, presto-l (EDM Heun) (default: %(default)s)")
+                             "(Presto-S multistep), presto-ls, teacher (UniPC), ase, presto-l (EDM Heun) (default: %(default)s)")
     parser.add_argument("--steps", type=bounded(int, 1, MAX_STEPS), default=None, help="sampling steps (default: the model's own)")
     parser.add_argument("--cfg", type=bounded(float, -100, 100), default=None, help="guidance weight for teacher/ase/presto-l")
     parser.add_argument("--vocoder", choices=VOCODERS, default="vocoder", help="mel -> audio (default: %(default)s)")
