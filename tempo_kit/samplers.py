@@ -463,15 +463,16 @@ class UniPC(Sampler):
         if index > 0:  # UniC: correct x_i with the order of the previous prediction
             x_prev, ms = history[0], history[1:]
             p = min(self.order, index, n - index + 1)
-            x = _unipc(x_prev, ms, [lam[index - 1 - k] for k in range(p)], lam[index], sigmas[index] / sigmas[index - 1], p,
-                       self.variant, m_t=m)
+            lams = [lam[index - 1 - k] for k in range(p)]
+            x = _unipc(x_prev, ms, lams, lam[index], sigmas[index] / sigmas[index - 1], p, self.variant, m_t=m)
             ms = (m, *ms[: self.order - 1])
         else:
             ms = (m,)
         if index == n - 1:
             return m, (x, *ms)
         p = min(self.order, index + 1, n - index)
-        x_next = _unipc(x, ms, [lam[index - k] for k in range(p)], lam[index + 1], sigmas[index + 1] / sigmas[index], p, self.variant)
+        lams = [lam[index - k] for k in range(p)]
+        x_next = _unipc(x, ms, lams, lam[index + 1], sigmas[index + 1] / sigmas[index], p, self.variant)
         return x_next, (x, *ms)
 
 
