@@ -311,7 +311,7 @@ def _tag_text(tags: dict) -> str:
 def save_clips(clips: Clips, out: str | Path, *, stem: str = "clip") -> list[Path]:
     """Write ``{stem}_{i}.wav`` and ``{stem}_{i}.png`` (spectrogram) per clip and ``{stem}s.json`` (summary); returns
     the paths."""
-    from .utils import atomic_path, folder_lock
+    from .utils import folder_lock, write_text_atomic
 
     out = Path(out)
     paths = []
@@ -326,8 +326,7 @@ def save_clips(clips: Clips, out: str | Path, *, stem: str = "clip") -> list[Pat
             plot_spectrogram(mel, out / f"{stem}_{i}.png", title=title)
             paths.append(out / f"{stem}_{i}.png")
         summary = {**clips.summary(), "files": [str(p) for p in paths]}
-        with atomic_path(summary_path) as tmp:  # last: it describes exactly the files present
-            tmp.write_text(json.dumps(summary, indent=2))
+        write_text_atomic(summary_path, json.dumps(summary, indent=2))  # last: it describes exactly the files present
     return [*paths, summary_path]
 
 

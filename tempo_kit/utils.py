@@ -10,7 +10,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["append_dims", "as_sigma", "check_sigma", "atomic_path", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
+__all__ = ["append_dims", "as_sigma", "check_sigma", "atomic_path", "write_text_atomic", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
 
 
 def append_dims(x: torch.Tensor, target_ndim: int) -> torch.Tensor:
@@ -72,6 +72,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """``Path(path).write_text(text)`` through :func:`atomic_path`: readers never see a partly written file."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def _alive(pid: int) -> bool:

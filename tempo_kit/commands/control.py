@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from ..control.tasks import TASKS
+from ..utils import write_text_atomic
 from . import MAX_FRAMES, MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, error_exit, set_threads
 
 TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
@@ -151,7 +152,7 @@ def _write(args, result, summary: dict, audio) -> int:
 
         files.append(save_wav(out / f"{stem}.wav", audio[0][0], audio[1]))
     summary["files"] = [str(f) for f in files]
-    files[1].write_text(json.dumps(summary, indent=2))
+    write_text_atomic(files[1], json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k != "files"}))
     print("wrote " + ", ".join(str(f) for f in files))
     return 0

@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from ..utils import write_text_atomic
 from . import MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, error_exit, set_threads
 
 #: The clips of part (a): one tag set per clip.
@@ -92,8 +93,8 @@ def _main_job(args) -> int:
         "total_wall_seconds": round(time.perf_counter() - t0, 2),
         "files": [str(p) for p in [*clip_files, *melody_files, out / "summary.json", out / "summary.md"]],
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "summary.md").write_text(_markdown(summary))
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    write_text_atomic(out / "summary.md", _markdown(summary))
     stages.update()
     stages.close()
     print(_short(summary))
@@ -215,7 +216,7 @@ def _toy(args) -> int:
         ax.set_aspect("equal")
     fig.tight_layout()
     fig.savefig(out / "samples.png", dpi=120)
-    (out / "summary.json").write_text(json.dumps(results, indent=2))
+    write_text_atomic(out / "summary.json", json.dumps(results, indent=2))
     for label, r in results.items():
         print(f"{label:45s} " + "  ".join(f"{k}={v}" for k, v in r.items()))
     print(f"wrote {out / 'samples.png'} and {out / 'summary.json'}")

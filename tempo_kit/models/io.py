@@ -102,15 +102,14 @@ def save_model(net: nn.Module, path: str | os.PathLike, *, sigma_data: float = 0
     if hasattr(net, "router") and hasattr(net, "net"):  # RoutedNet
         router = router or net.router.spec()
         net = net.net
-    from ..utils import atomic_path
+    from ..utils import write_text_atomic
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     meta = {**model_spec(net), "precond": precond, "router": router}
     atomic_save(net.state_dict(), path / WEIGHTS)
     meta["weights_sha256"] = file_sha256(path / WEIGHTS)
-    with atomic_path(path / CONFIG) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2))
+    write_text_atomic(path / CONFIG, json.dumps(meta, indent=2))
     return path
 
 

@@ -36,6 +36,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..utils import write_text_atomic
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import as_batch_source, shard_batch, to_device
@@ -334,7 +335,7 @@ class Trainer:
         path = self.out_dir / LOG
         if path.is_file():  # drop records past the restored step (a run that died after its last checkpoint)
             kept = [r for r in read_log(path) if r["step"] < self.step]
-            path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
         return path.open("a")
 
     def snapshot(self) -> Path | None:
