@@ -19,7 +19,15 @@ SUBCOMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("tempo_kit")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        from . import __version__ as release
     parser = argparse.ArgumentParser(prog="tempo-kit", description="Fast, controllable music generation with diffusion models.")
+    parser.add_argument("--version", action="version", version=f"tempo-kit {release}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error (also TEMPO_KIT_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -41,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     except Exception as err:  # one line, never a traceback, unless asked for
-        if os.environ.get("TEMPO_KIT_DEBUG"):
+        if args.debug or os.environ.get("TEMPO_KIT_DEBUG"):
             raise
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 1
@@ -65,7 +73,7 @@ def one_line(err: BaseException) -> str:
     message = " ".join(message.split()) or type(err).__name__
     if isinstance(err, _user_errors()):
         return message
-    return f"{type(err).__name__}: {message} (an internal error; TEMPO_KIT_DEBUG=1 shows the traceback)"
+    return f"{type(err).__name__}: {message} (an internal error; tempo-kit --debug ... shows the traceback)"
 
 
 if __name__ == "__main__":  # pragma: no cover

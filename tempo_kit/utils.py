@@ -10,7 +10,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["append_dims", "as_sigma", "check_sigma", "atomic_path", "write_text_atomic", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
+__all__ = ["append_dims", "as_sigma", "check_sigma", "progress_bar", "atomic_path", "write_text_atomic", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
 
 
 def append_dims(x: torch.Tensor, target_ndim: int) -> torch.Tensor:
@@ -49,6 +49,33 @@ def check_sigma(sigma: torch.Tensor, what: str, *, positive: bool = False) -> No
     if not bool(ok.all()):
         bad = sigma[~ok].flatten()[:3].tolist()
         raise ValueError(f"{what}: noise levels must be finite and {'> 0' if positive else '>= 0'}, got {bad}")
+
+
+# -- progress ------------------------------------------------------------------------------------------------------------
+class _Silent:
+    """What :func:`progress_bar` returns when no bar is shown: the tqdm calls used here, doing nothing."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int | None = None, *, desc: str = "", unit: str = "it", enabled: bool = True, initial: int = 0):
+    """A tqdm bar on stderr only when ``enabled`` and stderr is a terminal (never in logs or pipes), redrawn at most
+    twice a second and removed when done; otherwise an object whose ``update`` / ``set_postfix`` / ``close`` do
+    nothing. Callers print their own one-line summary at the end."""
+    import sys
+
+    if not enabled or not sys.stderr.isatty():
+        return _Silent()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, mininterval=0.5, leave=False, dynamic_ncols=True)
 
 
 # -- files ---------------------------------------------------------------------------------------------------------------

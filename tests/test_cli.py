@@ -78,3 +78,15 @@ def test_demo_writes_plot_and_summary(tmp_path, capsys):
     for label, result in summary.items():
         assert result["energy_distance_to_data"] < max(0.05, 5 * baseline), label
     assert "wrote" in capsys.readouterr().out
+
+
+def test_version_and_debug(capsys):
+    import tempo_kit
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"tempo-kit {tempo_kit.__version__}"
+    assert cli.main(["generate", "--tags", "instrument=kazoo"]) == 1
+    assert capsys.readouterr().err.startswith("error: unknown instrument 'kazoo'")
+    with pytest.raises(ValueError, match="kazoo"):  # --debug: the exception itself
+        cli.main(["--debug", "generate", "--tags", "instrument=kazoo"])

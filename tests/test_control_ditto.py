@@ -218,7 +218,12 @@ def test_decoder_hook_for_audio_domain_extractors(gen):
     assert not any(p.requires_grad for p in voc.parameters())
 
 
-def test_progress_bar_can_be_shown_and_silenced(gen, tasks, capsys):
+def test_progress_bar_only_on_a_terminal(gen, tasks, capsys, monkeypatch):
+    import sys
+
+    DITTO2(iterations=2, progress=True)(gen.ctm_jump, tasks["intensity", 0], shape=gen.shape, generator=seed())
+    assert capsys.readouterr().err == ""  # stderr is not a terminal here: no bar in logs
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     DITTO2(iterations=2, progress=True)(gen.ctm_jump, tasks["intensity", 0], shape=gen.shape, generator=seed())
     assert "DITTO-2" in capsys.readouterr().err
     DITTO2(iterations=2, progress=False)(gen.ctm_jump, tasks["intensity", 0], shape=gen.shape, generator=seed())

@@ -81,7 +81,7 @@ def test_command_line_reports_bad_arguments(tmp_path, capsys):
     from tempo_kit.cli import main
 
     assert main(["data", "build", "--out", str(tmp_path / "out"), "--programs", "organ,kazoo"]) == 1
-    assert "unknown instrument program 'kazoo'" in capsys.readouterr().out
+    assert "unknown instrument program 'kazoo'" in capsys.readouterr().err
 
 
 def test_missing_soundfont_says_what_to_install(tmp_path):

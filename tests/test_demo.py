@@ -71,3 +71,15 @@ def test_main_job_on_the_bundled_models(tmp_path):
     summary = _check_outputs(out)
     assert "melody accuracy" in proc.stdout
     print(f"main job {seconds:.1f} s; melody accuracy {summary['melody_control']['accuracy']}")
+
+
+def test_demo_output_is_log_safe(tmp_path):
+    """Redirected to a file, the main job writes a handful of plain lines: no progress bars, no escape codes."""
+    weights = make_fake_weights(tmp_path / "weights", names=("presto-s", "ctm"))
+    env = {**os.environ, "TEMPO_KIT_WEIGHTS": str(weights)}
+    run = subprocess.run([sys.executable, "-m", "tempo_kit.cli", "demo", "--out", str(tmp_path / "demo"),
+                          "--iterations", "20", "--tune", "essen/test/0"], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    log = run.stdout + run.stderr
+    assert len(log.splitlines()) < 30, log
+    assert "\r" not in log and "\x1b" not in log, log

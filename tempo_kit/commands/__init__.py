@@ -38,13 +38,3 @@ def set_threads(args) -> None:
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
-
-
-def error_exit(err: Exception) -> int:
-    """Print a user-facing error as one line on stderr (a KeyError's message without its quotes); returns status 1."""
-    import sys
-
-    from ..cli import one_line
-
-    print(f"error: {one_line(err)}", file=sys.stderr)
-    return 1

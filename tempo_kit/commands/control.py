@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..control.tasks import TASKS
 from ..utils import write_text_atomic
-from . import MAX_FRAMES, MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, error_exit, set_threads
+from . import MAX_FRAMES, MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, set_threads
 
 TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
 
@@ -162,10 +162,7 @@ def run(args) -> int:
     iterations = args.iterations
     if args.fast:
         iterations = min(iterations or 10, 10)
-    try:
-        set_threads(args)
-        if args.model == "toy":
-            return _run_toy(args, TOY_DEFAULTS["iterations"] if iterations is None else iterations)
-        return _run_bundled(args, iterations)
-    except (KeyError, ValueError, FileNotFoundError) as err:
-        return error_exit(err)
+    set_threads(args)
+    if args.model == "toy":
+        return _run_toy(args, TOY_DEFAULTS["iterations"] if iterations is None else iterations)
+    return _run_bundled(args, iterations)

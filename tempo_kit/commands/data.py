@@ -52,16 +52,12 @@ def run(args) -> int:
     if args.data_command == "build":
         from ..data import build_dataset
 
-        try:
-            report = build_dataset(
-                args.out, collections=_names(args.collections), programs=_names(args.programs),
-                max_pieces=args.max_pieces, pieces=_names(args.pieces) if args.pieces else None,
-                clips_per_piece=args.clips_per_piece,
-                programs_per_piece=args.programs_per_piece, heldout_fraction=args.heldout, workers=args.workers,
-                soundfont=args.soundfont, backend=args.backend, progress=not args.quiet)
-        except (ValueError, FileNotFoundError, RuntimeError) as err:
-            print(f"error: {err}")
-            return 1
+        report = build_dataset(
+            args.out, collections=_names(args.collections), programs=_names(args.programs),
+            max_pieces=args.max_pieces, pieces=_names(args.pieces) if args.pieces else None,
+            clips_per_piece=args.clips_per_piece,
+            programs_per_piece=args.programs_per_piece, heldout_fraction=args.heldout, workers=args.workers,
+            soundfont=args.soundfont, backend=args.backend, progress=not args.quiet)
         print(f"{report.out}: {report.clips} clips ({report.new_clips} new); units rendered {report.units_rendered}, "
               f"resumed {report.units_resumed}, without clips {report.units_skipped}; "
               f"{report.audio_seconds:.0f} s of audio at {report.realtime_factor:.0f}x real time, "

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..utils import write_text_atomic
-from . import MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, error_exit, set_threads
+from . import MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, set_threads
 
 #: The clips of part (a): one tag set per clip.
 DEMO_TAGS = (
@@ -45,16 +45,11 @@ def configure(parser) -> None:
 def run(args) -> int:
     if args.toy:
         return _toy(args)
-    try:
-        set_threads(args)
-        return _main_job(args)
-    except (KeyError, ValueError, FileNotFoundError) as err:
-        return error_exit(err)
+    set_threads(args)
+    return _main_job(args)
 
 
 def _main_job(args) -> int:
-    from tqdm.auto import tqdm
-
     from ..control.targets import IGNORE_INDEX
     from ..data.tunes import get_tune
     from ..features.chroma import LogChroma
@@ -64,14 +59,12 @@ def _main_job(args) -> int:
     tune = get_tune(args.tune)  # before any work: a missing tunes file fails at once
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stages = tqdm(total=3, desc="main job", disable=args.quiet, unit="stage")
+    say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))  # noqa: E731
 
-    stages.set_postfix_str(f"(a) {len(DEMO_TAGS)} clips from tags")
+    say(f"(a) {len(DEMO_TAGS)} clips from tags ...")
     clips = generate(list(DEMO_TAGS), model=args.model, steps=args.steps, seed=args.seed, vocoder=args.vocoder)
     clip_files = save_clips(clips, out)
-    stages.update()
-
-    stages.set_postfix_str("(b) DITTO-2 melody control")
+    say(f"(b) DITTO-2 melody control on {tune.id} ...")
     target = tune.target(extractor=LogChroma(), n_frames=256)
     run = control("melody", tags=tune.tags, melody=target, iterations=args.iterations, seed=args.seed,
                   vocoder=args.vocoder, progress=not args.quiet)
@@ -80,9 +73,6 @@ def _main_job(args) -> int:
                     out / "melody_spectrogram.png"]
     run.result.plot(melody_files[1])
     plot_spectrogram(run.result.output[0], melody_files[2], title=f"DITTO-2 melody control: {tune.caption}")
-    stages.update()
-
-    stages.set_postfix_str("summary")
     melody = run.summary()
     melody["tune"] = {"id": tune.id, "title": tune.title, "key": tune.key, "caption": tune.caption,
                       "voiced_frames": int((target.value != IGNORE_INDEX).sum()),
@@ -95,8 +85,6 @@ def _main_job(args) -> int:
     }
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
     write_text_atomic(out / "summary.md", _markdown(summary))
-    stages.update()
-    stages.close()
     print(_short(summary))
     print(f"wrote {len(summary['files'])} files to {out} (summary.md describes them)")
     return 0

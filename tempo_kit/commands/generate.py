@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from . import MAX_CLIPS, MAX_STEPS, add_threads_option, bounded, error_exit, set_threads
+from . import MAX_CLIPS, MAX_STEPS, add_threads_option, bounded, set_threads
 
 
 def configure(parser) -> None:
@@ -28,12 +28,9 @@ def configure(parser) -> None:
 def run(args) -> int:
     from ..generate import generate, parse_tags, save_clips
 
-    try:
-        set_threads(args)
-        clips = generate(parse_tags(args.tags), n=args.n, model=args.model, steps=args.steps, cfg=args.cfg,
-                         seed=args.seed, vocoder=args.vocoder)
-    except (KeyError, ValueError, FileNotFoundError) as err:
-        return error_exit(err)
+    set_threads(args)
+    clips = generate(parse_tags(args.tags), n=args.n, model=args.model, steps=args.steps, cfg=args.cfg,
+                     seed=args.seed, vocoder=args.vocoder)
     paths = save_clips(clips, args.out)
     s = clips.summary()
     print(f"{s['clips']} clips x {s['audio_seconds'] / s['clips']:.2f} s with {s['model']} ({s['sampler']}, "

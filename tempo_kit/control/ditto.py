@@ -21,13 +21,13 @@ from typing import Any, Callable, Sequence
 import attrs
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..denoisers import NFECounter, count_network_calls
 from ..grad import Backprop, Checkpointed, GradStrategy, NoGrad
 from ..jumps import ConsistencyJump, Jump
 from ..samplers import CMMultistep, CTMGamma, DPMpp2M, Sampler, draw_noise
 from ..schedules import decoding_sigmas, teacher_grid
+from ..utils import progress_bar
 from .objective import Objective, check_objectives, evaluate_objectives, resolve_weights
 
 __all__ = ["DITTO", "DITTO2", "ControlResult", "adaptive_m_schedule", "count_network_calls", "NORM_PRIORS"]
@@ -167,8 +167,8 @@ class _NoiseOptimizer:
         opt = torch.optim.Adam([eps], lr=self.lr)
         totals, priors = [], []
         per_obj: dict[str, list[float]] = {n: [] for n in names}
-        bar = tqdm(range(self.iterations), desc=desc, disable=not self.progress, leave=False)
-        for k in bar:
+        bar = progress_bar(self.iterations, desc=desc, enabled=self.progress)
+        for k in range(self.iterations):
             total, losses = evaluate(forward(eps, k))
             loss = total
             if self.norm_prior == "penalty":  # (||eps||^2 / d - 1)^2: keeps eps near the Gaussian shell
@@ -184,7 +184,9 @@ class _NoiseOptimizer:
             totals.append(float(total.detach()))
             for n in names:
                 per_obj[n].append(float(losses[n].detach()))
-            bar.set_postfix(loss=f"{totals[-1]:.4g}")
+            bar.update(1)
+            bar.set_postfix(loss=f"{totals[-1]:.4g}", refresh=False)
+        bar.close()
         history = (torch.tensor(totals), {n: torch.tensor(v) for n, v in per_obj.items()},
                    torch.tensor(priors) if self.norm_prior == "penalty" else None)
         return eps.detach(), history
@@ -236,7 +238,7 @@ class DITTO(_NoiseOptimizer):
         ``"penalty"`` adds ``prior_weight * mean_b (||eps_b||^2 / d - 1)^2``; ``"project"`` rescales each ``eps_b``
         onto the sphere of radius ``sqrt(d)`` after every step (as DOODL renormalises its latents).
     progress : bool
-        Show a tqdm progress bar.
+        Show a progress bar (only when stderr is a terminal; never in logs).
     """
 
     sampler: Sampler = attrs.field(factory=DPMpp2M, converter=_sampler)

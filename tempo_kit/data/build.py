@@ -277,7 +277,7 @@ def build_dataset(
     FileNotFoundError, RuntimeError
         When the soundfont or FluidSynth is missing (the message says what to install).
     """
-    from tqdm.auto import tqdm
+    from ..utils import progress_bar
 
     start_time = time.perf_counter()
     collections, programs = list(collections), list(programs)
@@ -366,7 +366,7 @@ def build_dataset(
             stats["new_clips"] += len(rows)
             stats["rendered"] += 1
 
-    bar = tqdm(total=len(tasks), desc="rendering pieces", unit="piece", disable=not progress)
+    bar = progress_bar(len(tasks), desc="rendering pieces", unit="piece", enabled=progress)
     if workers == 1:
         for task in tasks:
             record(*_render_task(renderer, task))

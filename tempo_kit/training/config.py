@@ -47,7 +47,7 @@ class TrainConfig:
     log_every : int
         Log per-term losses every this many steps.
     progress : bool
-        Show a tqdm progress bar.
+        Show a progress bar (only when stderr is a terminal; never in logs).
     device : str
         ``"cpu"``, ``"cuda"``, or ``"auto"`` (CUDA when available; under torchrun ``cuda:LOCAL_RANK``).
     """

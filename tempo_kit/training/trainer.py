@@ -36,7 +36,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..utils import write_text_atomic
+from ..utils import progress_bar, write_text_atomic
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import as_batch_source, shard_batch, to_device
@@ -297,11 +297,8 @@ class Trainer:
         self._broadcast()
         log = self._open_log()
         history: list[dict[str, float]] = []
-        bar = None
-        if cfg.progress and self.rank == 0:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=cfg.steps, initial=self.step, desc=f"distill {self.recipe.name}", unit="step")
+        bar = progress_bar(cfg.steps, initial=self.step, desc=f"distill {self.recipe.name}", unit="step",
+                           enabled=cfg.progress and self.rank == 0)
         try:
             while self.step < cfg.steps:
                 record = {"step": self.step, **self.train_step()}
@@ -310,16 +307,14 @@ class Trainer:
                     record["time"] = round(time.perf_counter() - start_time, 4)
                     log.write(json.dumps(record) + "\n")
                     log.flush()
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(record.items())[1:4]}, refresh=False)
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in list(record.items())[1:4] if k != "time"}, refresh=False)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
                     self.save()
                 if cfg.snapshot_every and self.step % cfg.snapshot_every == 0:
                     self.snapshot()
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
             if log is not None:
                 log.close()
         if self.out_dir is not None:
