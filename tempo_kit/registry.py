@@ -150,7 +150,7 @@ class Registry:
         try:
             plugin = load()
             self.pm.register(plugin, name=name)
-        except Exception as exc:  # a broken plugin must never break the rest
+        except (Exception, SystemExit) as exc:  # a broken plugin must never break the rest, not even by exiting
             self._fail(name, exc, "load")
             return
         try:  # a hook implementation without a matching spec (e.g. a misspelt hook name)
@@ -170,36 +170,53 @@ class Registry:
             self._add(ep.load, ep.name)
 
     def _collect(self) -> None:
+        """Call every plugin's hooks, then add each plugin's components all at once: a plugin whose hook fails adds
+        nothing (all or nothing), and a name taken by an earlier plugin (built-ins come first) is skipped with a
+        warning naming both plugins (strict mode: :class:`DuplicateComponentError`)."""
+        staged: dict[str, list[Entry]] = {}
+        broken: set[str] = set()
         for kind in KINDS:
             hook = getattr(self.pm.hook, f"register_{kind}")
-            for impl in hook.get_hookimpls():  # registration order: built-ins first
+            for impl in hook.get_hookimpls():
                 plugin = impl.plugin_name
+                if plugin in broken:
+                    continue
+                entries = staged.setdefault(plugin, [])
 
                 def register(name: str, factory: Callable[..., Any], *, description: str = "",
-                             _kind=kind, _plugin=plugin) -> None:
-                    self._register(_kind, name, factory, _plugin, description)
+                             _kind=kind, _plugin=plugin, _entries=entries) -> None:
+                    _entries.append(self._entry(_kind, name, factory, _plugin, description))
 
                 # pluggy lets an implementation accept a subset of the spec's arguments
                 available = {"register": register, "context": HookContext(kind=kind, registry=self)}
                 self._log(f"calling {plugin}.register_{kind}")
                 try:
                     impl.function(**{arg: available[arg] for arg in impl.argnames})
-                except DuplicateComponentError:
-                    raise
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:
+                    broken.add(plugin)
                     self._fail(plugin, exc, f"register {kind}")
+        for plugin, _ in self.pm.list_name_plugin():  # registration order: built-ins first
+            if plugin in broken:
+                continue
+            for entry in staged.get(plugin, []):
+                existing = self._entries[entry.kind].get(entry.name)
+                if existing is None:
+                    self._entries[entry.kind][entry.name] = entry
+                    continue
+                message = (f"{singular(entry.kind)} {entry.name!r} is registered twice: by plugin "
+                           f"{existing.plugin!r} and by plugin {plugin!r}; the second is skipped")
+                if self.strict:
+                    raise DuplicateComponentError(message)
+                self.failed[plugin] = "; ".join(filter(None, [self.failed.get(plugin), message]))
+                warnings.warn(message, PluginLoadWarning, stacklevel=3)
 
-    def _register(self, kind: str, name: str, factory: Callable[..., Any], plugin: str, description: str) -> None:
+    @staticmethod
+    def _entry(kind: str, name: str, factory: Callable[..., Any], plugin: str, description: str) -> Entry:
         if not isinstance(name, str) or not name:
             raise RegistryError(f"plugin {plugin!r} registered a {singular(kind)} with an invalid name {name!r}")
         if not callable(factory):
             raise RegistryError(f"plugin {plugin!r} registered {singular(kind)} {name!r} with a non-callable factory")
-        existing = self._entries[kind].get(name)
-        if existing is not None:
-            raise DuplicateComponentError(
-                f"{singular(kind)} {name!r} is registered twice: by plugin {existing.plugin!r} and by plugin {plugin!r}"
-            )
-        self._entries[kind][name] = Entry(kind=kind, name=name, factory=factory, plugin=plugin, description=description)
+        return Entry(kind=kind, name=name, factory=factory, plugin=plugin, description=description)
 
     # -- lookups -----------------------------------------------------------------------------------------------
     def _check_kind(self, kind: str) -> str:
