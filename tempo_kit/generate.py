@@ -160,7 +160,7 @@ def load_generator(name: str = DEFAULT_MODEL, *, sampler: str | None = None, ste
     from .denoisers import CFGDenoiser
     from .models.blocks import null_condition
     from .pretrained import load_pretrained, pretrained_meta
-    from .registry import get
+    from .registry import get, names
 
     meta = pretrained_meta(name)
     kind = meta.get("kind", "denoiser")
@@ -177,10 +177,15 @@ def load_generator(name: str = DEFAULT_MODEL, *, sampler: str | None = None, ste
     cfg = meta.get("cfg", 1.0) if cfg is None else cfg
     if not (isinstance(cfg, (int, float)) and math.isfinite(cfg) and -MAX_CFG <= cfg <= MAX_CFG):
         raise ValueError(f"cfg must be a finite guidance weight in [-{MAX_CFG:g}, {MAX_CFG:g}] (1 = no guidance), got {cfg!r}")
+    chosen = get("samplers", sampler)
+    drives = "denoiser" if kind == "denoiser" else "jump"
+    if getattr(chosen, "drives", drives) != drives:
+        raise ValueError(f"sampler {sampler!r} drives a {chosen.drives}, but the bundled {name!r} is a {drives}; "
+                         f"use one of: {', '.join(n for n in names('samplers') if get('samplers', n).drives == drives)}")
     model = load_pretrained(name)
     if kind == "denoiser" and cfg != 1.0:
         model = CFGDenoiser(denoiser=model, w=cfg, null_cond=null_condition)
-    return BundledGenerator(name=name, model=model, sampler=get("samplers", sampler), sampler_name=sampler, steps=steps)
+    return BundledGenerator(name=name, model=model, sampler=chosen, sampler_name=sampler, steps=steps)
 
 
 def load_vocoder(name: str = "vocoder") -> nn.Module:

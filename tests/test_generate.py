@@ -37,7 +37,7 @@ def test_parse_tags():
 
 def test_generate_command_writes_wavs_spectrograms_and_summary(tmp_path, capsys):
     out = tmp_path / "gen"
-    assert main(["generate", "--tags", "instrument=flute,mode=major", "--n", "2", "--sampler", "presto-s",
+    assert main(["generate", "--tags", "instrument=flute,mode=major", "--n", "2", "--model", "presto-s",
                  "--steps", "2", "--out", str(out), "--vocoder", "griffin-lim"]) == 0
     for i in range(2):
         audio, sr = soundfile.read(out / f"clip_{i}.wav")
@@ -68,8 +68,10 @@ def test_generate_is_seeded():
 @pytest.mark.parametrize("argv, message", [
     (["--tags", "instrument=kazoo"], "unknown instrument 'kazoo'"),
     (["--tags", "timbre=bright"], "unknown tag field 'timbre'"),
-    (["--sampler", "nosuch"], "no bundled model 'nosuch'"),
-    (["--sampler", "vocoder"], "not a generator"),
+    (["--model", "nosuch"], "no bundled model 'nosuch'"),
+    (["--model", "vocoder"], "not a generator"),
+    (["--sampler", "nosuch"], "unknown sampler 'nosuch'"),
+    (["--model", "ctm", "--sampler", "heun"], "drives a denoiser, but the bundled 'ctm' is a jump"),
 ])
 def test_generate_command_errors_name_the_problem(argv, message, tmp_path, capsys):
     assert main(["generate", *argv, "--out", str(tmp_path)]) == 1
@@ -79,7 +81,7 @@ def test_generate_command_errors_name_the_problem(argv, message, tmp_path, capsy
 
 def test_missing_vocoder_suggests_griffin_lim(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(make_fake_weights(tmp_path / "w", names=("cm",), vocoder=False)))
-    assert main(["generate", "--sampler", "cm", "--out", str(tmp_path / "out")]) == 1
+    assert main(["generate", "--model", "cm", "--out", str(tmp_path / "out")]) == 1
     assert "--vocoder griffin-lim" in capsys.readouterr().err
 
 
@@ -152,3 +154,14 @@ def test_read_notes_accepts_sharps_and_comments(tmp_path):
     path.write_text("# a tune\nF#4:1 Bb3:0.5, C#5:0.25  # the end\n#r:4\nD4:1#no space before the comment\n")
     assert read_notes(path) == [("F#4", 1.0), ("Bb3", 0.5), ("C#5", 0.25), ("D4", 1.0)]
     assert [note_number(n) for n, _ in read_notes(path)] == [66, 58, 73, 62]
+
+
+def test_generate_runs_a_plugin_sampler_by_name(install_plugins, tmp_path, monkeypatch, capsys):
+    install_plugins("good")
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(make_fake_weights(tmp_path / "w", names=("teacher",))))
+    argv = ["generate", "--model", "teacher", "--sampler", "fixture-euler", "--steps", "3", "--seconds", "1.5",
+            "--vocoder", "griffin-lim", "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "out" / "clips.json").read_text())
+    assert summary["sampler"] == "fixture-euler" and summary["steps"] == 3
+    assert summary["audio_seconds"] / summary["clips"] == pytest.approx(64 * 512 / 22050, abs=1e-3)  # 64 frames

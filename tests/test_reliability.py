@@ -64,8 +64,8 @@ def _bad_cli_inputs():
                 cases.append(argv)
     cases += [
         ["generate", "--tags", "instrument=kazoo"], ["generate", "--tags", "timbre=bright"],
-        ["generate", "--tags", "instrument"], ["generate", "--tags", "=flute"], ["generate", "--sampler", "nosuch"],
-        ["generate", "--sampler", "vocoder"], ["generate", "--vocoder", "nosuch"], ["generate", "--nosuch"],
+        ["generate", "--tags", "instrument"], ["generate", "--tags", "=flute"], ["generate", "--model", "nosuch"],
+        ["generate", "--model", "vocoder"], ["generate", "--sampler", "nosuch"], ["generate", "--sampler", "heun"], ["generate", "--vocoder", "nosuch"], ["generate", "--nosuch"],
         ["control", "nosuch"], ["control", "melody", "--tune", "nosuch"], ["control", "melody", "--notes", "MISSING"],
         ["control", "melody", "--midi", "MISSING.mid"], ["control", "intensity", "--model", "nosuch"],
         ["control", "melody", "--method", "nosuch"], ["control", "melody", "--method", "ditto"],
@@ -97,7 +97,7 @@ def test_bad_cli_input_is_one_clear_line(argv, weights, tmp_path, monkeypatch, c
 def test_nan_guidance_writes_nothing(weights, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
     for cfg in ("nan", "inf", "-1e30"):
-        status, err = run_cli(["generate", "--sampler", "teacher", f"--cfg={cfg}", "--out", str(tmp_path)], capsys)
+        status, err = run_cli(["generate", "--model", "teacher", f"--cfg={cfg}", "--out", str(tmp_path)], capsys)
         assert_clean_failure(status, err, cfg)
     assert not list(tmp_path.iterdir())
 
@@ -218,7 +218,7 @@ def test_damaged_weights_are_one_line_and_write_nothing(how, which, weights, tmp
     shutil.copytree(weights, copy)
     _damage(copy / which, how, donor=copy / ("cm" if which == "ctm" else "teacher"))
     monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(copy))
-    status, err = run_cli(["generate", "--sampler", "ctm", "--out", str(tmp_path / "out")], capsys)
+    status, err = run_cli(["generate", "--model", "ctm", "--out", str(tmp_path / "out")], capsys)
     assert_clean_failure(status, err, how)
     assert which in err or "model.safetensors" in err or "config.json" in err, err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.wav"))
@@ -255,12 +255,12 @@ def _concurrent_rounds(weights, tmp_path, rounds):
     references = {}
     for seed in (1, 2):  # what each seed writes when it runs alone
         ref = tmp_path / f"ref{seed}"
-        assert _cli("generate", "--sampler", "ctm", "--n", "2", "--seed", str(seed), "--out", str(ref),
+        assert _cli("generate", "--model", "ctm", "--n", "2", "--seed", str(seed), "--out", str(ref),
                     env=env).wait() == 0
         references[seed] = {p.name: p.read_bytes() for p in ref.glob("clip_*.wav")}
     out = tmp_path / "shared"
     for _ in range(rounds):
-        procs = [_cli("generate", "--sampler", "ctm", "--n", "2", "--seed", str(seed), "--out", str(out), env=env)
+        procs = [_cli("generate", "--model", "ctm", "--n", "2", "--seed", str(seed), "--out", str(out), env=env)
                  for seed in (1, 2)]
         results = [(p.wait(), p.stderr.read()) for p in procs]
         assert any(code == 0 for code, _ in results)
@@ -282,8 +282,8 @@ def test_ten_rounds_of_concurrent_runs(weights, tmp_path):
 def test_sigint_stops_with_one_line_and_a_consistent_folder(weights, tmp_path):
     env = _env(weights)
     out = tmp_path / "out"
-    assert _cli("generate", "--sampler", "ctm", "--n", "3", "--out", str(out), env=env).wait() == 0
-    proc = _cli("generate", "--sampler", "teacher", "--steps", "200", "--n", "8", "--seed", "5", "--out", str(out),
+    assert _cli("generate", "--model", "ctm", "--n", "3", "--out", str(out), env=env).wait() == 0
+    proc = _cli("generate", "--model", "teacher", "--steps", "200", "--n", "8", "--seed", "5", "--out", str(out),
                 env=env)
     time.sleep(3.0)
     proc.send_signal(signal.SIGINT)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+from . import bounded
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", nargs="?", default=None,
                         help="registered recipe name (edm, ase, presto-l, cm, ctm, presto-s, ...); default: the config's 'recipe'")
     parser.add_argument("--config", required=True, help="TOML or JSON config file (see configs/)")
-    parser.add_argument("--steps", type=int, default=None, help="override [train] steps")
+    parser.add_argument("--steps", type=bounded(int, 1, 10**9), default=None, help="override [train] steps")
     parser.add_argument("--out-dir", default=None, help="override [train] out_dir")
     parser.add_argument("--device", default=None, help="override [train] device (cpu, cuda, auto)")
     parser.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast")
     parser.add_argument("--no-resume", action="store_true", help="start fresh even if out_dir has a checkpoint")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true",
+                        help="no progress bar (it only shows on a terminal anyway)")
 
 
 def run(args: argparse.Namespace) -> int:

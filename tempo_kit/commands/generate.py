@@ -14,25 +14,37 @@ def configure(parser) -> None:
                         help="FIELD=VALUE pairs, e.g. instrument=flute,mode=major (fields: instrument, collection, "
                              "tempo, mode; none = unconditional)")
     parser.add_argument("--n", type=bounded(int, 1, MAX_CLIPS), default=2, help="number of clips (default: %(default)s)")
-    parser.add_argument("--sampler", "--model", dest="model", default=DEFAULT_MODEL,
-                        help="bundled generator, run with its own sampler: ctm (gamma sampling), cm, presto-s "
-                             "(Presto-S multistep), presto-ls, teacher (UniPC), ase, presto-l (EDM Heun) (default: %(default)s)")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="bundled generator: ctm, cm, presto-s, presto-ls (distilled jumps), teacher, ase, presto-l "
+                             "(denoisers) (default: %(default)s)")
+    parser.add_argument("--sampler", default=None,
+                        help="any registered sampler that drives the model's kind (plugins included; `tempo-kit "
+                             "plugins` lists them), e.g. dpmpp-2m for the teacher (default: the model's own)")
     parser.add_argument("--steps", type=bounded(int, 1, MAX_STEPS), default=None, help="sampling steps (default: the model's own)")
     parser.add_argument("--cfg", type=bounded(float, -100, 100), default=None, help="guidance weight for teacher/ase/presto-l")
     parser.add_argument("--vocoder", choices=VOCODERS, default="vocoder", help="mel -> audio (default: %(default)s)")
+    parser.add_argument("--seconds", type=bounded(float, 0.2, 95.0), default=None,
+                        help="clip length in seconds, rounded to the models' 8-frame patches (default: 5.94)")
     parser.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
+    parser.add_argument("--quiet", action="store_true", help="print only the final line")
     parser.add_argument("--out", default="outputs/generate", help="output directory (default: %(default)s)")
     add_threads_option(parser)
 
 
 def run(args) -> int:
+    from ..audio.mel import MelSpec
     from ..generate import generate, parse_tags, save_clips
 
     set_threads(args)
-    clips = generate(parse_tags(args.tags), n=args.n, model=args.model, steps=args.steps, cfg=args.cfg,
-                     seed=args.seed, vocoder=args.vocoder)
+    patch = 8  # the bundled DiTs read the frames in patches of 8
+    frames = 256 if args.seconds is None else max(patch, round(MelSpec().seconds_to_frames(args.seconds) / patch) * patch)
+    clips = generate(parse_tags(args.tags), n=args.n, model=args.model, sampler=args.sampler, steps=args.steps,
+                     cfg=args.cfg, seed=args.seed, frames=frames, vocoder=args.vocoder)
     paths = save_clips(clips, args.out)
     s = clips.summary()
+    if args.quiet:
+        print(f"wrote {len(paths)} files to {args.out}")
+        return 0
     print(f"{s['clips']} clips x {s['audio_seconds'] / s['clips']:.2f} s with {s['model']} ({s['sampler']}, "
           f"{s['steps']} steps) + {s['vocoder']}: sample {s['wall_seconds']['sample']:.2f} s, vocode "
           f"{s['wall_seconds']['vocode']:.2f} s (load {s['wall_seconds']['load']:.2f} s); real-time factor "
