@@ -18,7 +18,9 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the subcommands in ``commands`` (all when None) get their options, so ``tempo-kit --help``
+    and a command's run import nothing the other commands need."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -32,12 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
-        importlib.import_module(module).configure(p)
+        if commands is None or name in commands:
+            importlib.import_module(module).configure(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser([a for a in argv if a in SUBCOMMANDS][:1])
     args = parser.parse_args(argv)
     if getattr(args, "_module", None) is None:
         parser.print_help()

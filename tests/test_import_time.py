@@ -24,3 +24,21 @@ def test_import_tempo_kit_is_fast_and_lazy():
     extra = min(r["extra"] for r in runs)
     assert extra < 1.5, f"import tempo_kit adds {extra:.2f} s to import torch ({min(r['torch'] for r in runs):.2f} s)"
     assert runs[0]["heavy"] == [], f"import tempo_kit imported {runs[0]['heavy']}"
+
+
+LOOKUP = """
+import json, sys
+import tempo_kit
+tempo_kit.get("samplers", "heun")
+from tempo_kit.cli import build_parser
+build_parser([]).format_help()  # what `tempo-kit --help` builds
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("tempo_kit"))))
+"""
+
+
+def test_a_sampler_lookup_and_the_cli_help_import_no_training_data_or_vocoder_module():  # 16 tempo_kit modules
+    loaded = json.loads(subprocess.run([sys.executable, "-c", LOOKUP], check=True, capture_output=True,
+                                       text=True).stdout)
+    heavy = [m for m in loaded if m.startswith(("tempo_kit.training", "tempo_kit.data", "tempo_kit.vocoder",
+                                                "tempo_kit.models", "tempo_kit.features", "tempo_kit.control"))]
+    assert not heavy, f"imported {heavy}"

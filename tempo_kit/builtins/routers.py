@@ -1,13 +1,12 @@
 """Built-in routers."""
 
 from ..hookspecs import hookimpl
+from . import lazy
 
 
 @hookimpl
 def register_routers(register, context):
-    from ..routers import EarlyExitRouter, NoRouter, PrestoLRouter
-
-    register("none", NoRouter, description="every block runs (full depth)")
-    register("ase", EarlyExitRouter, description="ASE time-dependent early exit: drop the last blocks, more at high sigma")
-    register("presto-l", PrestoLRouter,
+    register("none", lazy("routers", "NoRouter"), description="every block runs (full depth)")
+    register("ase", lazy("routers", "EarlyExitRouter"), description="ASE time-dependent early exit: drop the last blocks, more at high sigma")
+    register("presto-l", lazy("routers", "PrestoLRouter"),
              description="Presto-L: keep the final block, drop the ones before it, budget-conditioned")
