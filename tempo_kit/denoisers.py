@@ -21,7 +21,7 @@ from torch import nn
 
 from .utils import append_dims, as_sigma, check_sigma
 
-__all__ = ["Denoiser", "EDMPrecond", "VPDenoiser", "CFGDenoiser", "NFECounter", "count_network_calls", "edm_loss_weight", "cosine_alphas_cumprod"]
+__all__ = ["Denoiser", "EDMPrecond", "VPDenoiser", "CFGDenoiser", "NFECounter", "CallCount", "count_network_calls", "edm_loss_weight", "cosine_alphas_cumprod"]
 
 
 class Denoiser(nn.Module):
@@ -204,28 +204,37 @@ class NFECounter(nn.Module):
 
 
 @contextlib.contextmanager
-def count_network_calls(model: nn.Module) -> Iterator[tuple[nn.Module, NFECounter]]:
-    """Count the calls of the innermost network of ``model`` with an :class:`~tempo_kit.denoisers.NFECounter`.
+def count_network_calls(model: nn.Module) -> Iterator[tuple[nn.Module, "CallCount"]]:
+    """Count the calls of the innermost network of ``model`` while the context is open.
 
     Follows the ``denoiser`` (jumps, CFG), ``net`` (EDM / VP preconditioners) and ``module`` (counters) children down
-    to the raw network and temporarily replaces it by a counter, so a CFG wrapper's two calls and calls recomputed by
-    gradient checkpointing are all counted; the original module is restored on exit. A layer-routed network
-    (``RoutedNet``, which runs its inner network block by block) is counted as a whole. Yields ``(model, counter)``;
-    a model without such children is itself wrapped, and the wrapper is what the caller must run.
+    to the raw network and counts its forward calls with a forward pre-hook, so a CFG wrapper's two calls and calls
+    recomputed by gradient checkpointing are all counted; the model itself is not changed, and the hook is removed on
+    exit. A layer-routed network (``RoutedNet``, which runs its inner network block by block) is counted as a whole.
+    Yields ``(model, count)``; ``count.nfe`` is the number of calls so far.
     """
-    owner, attr, node = None, None, model
+    node = model
     while not hasattr(node, "router"):
         name = next((n for n in ("denoiser", "net", "module") if isinstance(node._modules.get(n), nn.Module)), None)
         if name is None:
             break
-        owner, attr, node = node, name, node._modules[name]
-    if owner is None:
-        counter = NFECounter(model)
-        yield counter, counter
-        return
-    counter = NFECounter(node)
-    setattr(owner, attr, counter)
+        node = node._modules[name]
+    count = CallCount()
+    handle = node.register_forward_pre_hook(count.hook)
     try:
-        yield model, counter
+        yield model, count
     finally:
-        setattr(owner, attr, node)
+        handle.remove()
+
+
+class CallCount:
+    """Forward calls counted by :func:`count_network_calls` (``nfe``; :meth:`reset` sets it back to 0)."""
+
+    def __init__(self):
+        self.nfe = 0
+
+    def reset(self) -> None:
+        self.nfe = 0
+
+    def hook(self, module, args) -> None:
+        self.nfe += 1

@@ -254,7 +254,7 @@ def test_bad_inputs_give_clear_errors(gen, tasks):
 
 
 def test_count_network_calls_counts_a_routed_network_as_a_whole():
-    """A RoutedNet runs its inner network block by block (never its forward): the counter sits on the RoutedNet."""
+    """A RoutedNet runs its inner network block by block (never its forward): the count is of the RoutedNet."""
     from tempo_kit.control.ditto import count_network_calls
     from tempo_kit.denoisers import EDMPrecond
     from tempo_kit.models import DiT, DiTConfig
@@ -267,4 +267,5 @@ def test_count_network_calls_counts_a_routed_network_as_a_whole():
         model(x, torch.ones(2))
         model(x, torch.full((2,), 0.1))
     assert counter.nfe == 2
-    assert isinstance(routed.net, RoutedNet)  # restored
+    assert model is routed and isinstance(routed.net, RoutedNet)  # counted by a hook: the model is not changed
+    assert not routed.net._forward_pre_hooks  # and the hook is gone
