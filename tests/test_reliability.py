@@ -72,6 +72,8 @@ def _bad_cli_inputs():
         ["distill"], ["distill", "--config", "MISSING.toml"], ["distill", "nosuch"],
         ["data"], ["data", "build", "--collections", "nosuch"], ["data", "summary", "MISSING"],
         ["nosuch"], ["plugins", "--nosuch"],
+        ["generate", "--out", "/dev/null/clips"], ["control", "intensity", "--out", "/dev/null/run"],
+        ["demo", "--out", "/dev/null/demo"], ["demo", "--toy", "--out", "/dev/null/toy"],
     ]
     return cases
 
@@ -87,7 +89,7 @@ def test_the_fuzz_set_is_large():
 def test_bad_cli_input_is_one_clear_line(argv, weights, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
     monkeypatch.chdir(tmp_path)
-    if argv[0] in ("generate", "control", "demo") and len(argv) > 1 and argv[1] != "--out":
+    if argv[0] in ("generate", "control", "demo") and "--out" not in argv:
         argv = [*argv, "--out", str(tmp_path / "out")]
     status, err = run_cli(argv, capsys)
     assert_clean_failure(status, err, argv)

@@ -38,3 +38,17 @@ def set_threads(args) -> None:
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
+
+
+def check_out(path) -> None:
+    """Create the output folder and check that it can be written, before any compute (one-line error if not)."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(f"cannot create the output folder {path}: {err.strerror or err}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write to the output folder {path}: permission denied")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..control.tasks import TASKS
 from ..utils import write_text_atomic
-from . import MAX_FRAMES, MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, set_threads
+from . import MAX_FRAMES, MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, check_out, set_threads
 
 TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
 
@@ -163,6 +163,7 @@ def run(args) -> int:
     if args.fast:
         iterations = min(iterations or 10, 10)
     set_threads(args)
+    check_out(args.out)
     if args.model == "toy":
         return _run_toy(args, TOY_DEFAULTS["iterations"] if iterations is None else iterations)
     return _run_bundled(args, iterations)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..utils import write_text_atomic
-from . import MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, set_threads
+from . import MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, check_out, set_threads
 
 #: The clips of part (a): one tag set per clip.
 DEMO_TAGS = (
@@ -43,6 +43,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    check_out(args.out)
     if args.toy:
         return _toy(args)
     set_threads(args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from . import MAX_CLIPS, MAX_STEPS, add_threads_option, bounded, set_threads
+from . import MAX_CLIPS, MAX_STEPS, add_threads_option, bounded, check_out, set_threads
 
 
 def configure(parser) -> None:
@@ -36,6 +36,7 @@ def run(args) -> int:
     from ..generate import generate, parse_tags, save_clips
 
     set_threads(args)
+    check_out(args.out)
     patch = 8  # the bundled DiTs read the frames in patches of 8
     frames = 256 if args.seconds is None else max(patch, round(MelSpec().seconds_to_frames(args.seconds) / patch) * patch)
     clips = generate(parse_tags(args.tags), n=args.n, model=args.model, sampler=args.sampler, steps=args.steps,
