@@ -269,3 +269,20 @@ def test_count_network_calls_counts_a_routed_network_as_a_whole():
     assert counter.nfe == 2
     assert model is routed and isinstance(routed.net, RoutedNet)  # counted by a hook: the model is not changed
     assert not routed.net._forward_pre_hooks  # and the hook is gone
+
+
+def test_decode_drift_is_zero_at_tiny_levels_and_names_bad_input(gen):
+    from tempo_kit.control import decode_drift
+    from tempo_kit.features.intensity import Intensity
+
+    x_T = 80 * torch.randn(4, *gen.shape[1:], generator=seed())
+    extractor = Intensity(mel=gen.mel) if hasattr(gen, "mel") else Intensity()
+    r = decode_drift(gen.ctm_jump, CTMGamma(gamma=0.2), extractor, x_T=x_T, levels=[1e-4, 1.0, 40.0],
+                     generator=seed(1))
+    assert r["relative"].shape == (3,) and r["ceiling"] > 0
+    assert float(r["relative"][0]) < 1e-3  # re-noising to almost nothing keeps the one-step output
+    assert bool((r["drift"] >= 0).all())
+    with pytest.raises(ValueError, match=r"re-noise levels must lie in \(0, sigma_max = 80\), got \[0.0, 90.0\]"):
+        decode_drift(gen.ctm_jump, CTMGamma(), extractor, x_T=x_T, levels=[0.0, 1.0, 90.0])
+    with pytest.raises(ValueError, match="batch of at least 2"):
+        decode_drift(gen.ctm_jump, CTMGamma(), extractor, x_T=x_T[:1], levels=[1.0])

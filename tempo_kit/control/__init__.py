@@ -6,6 +6,7 @@ then decodes with a few-step jump sampler. Both return a :class:`ControlResult` 
 """
 
 from .ditto import DITTO, DITTO2, ControlResult, adaptive_m_schedule, count_network_calls
+from .drift import decode_drift, plot_drift
 from .objective import Objective, check_objectives, evaluate_objectives, resolve_weights
 from .plots import plot_result
 from .targets import (
@@ -35,6 +36,7 @@ __all__ = [
     "adaptive_m_schedule",
     "check_objectives",
     "count_network_calls",
+    "decode_drift",
     "evaluate_objectives",
     "feature_target",
     "intensity_curve",
@@ -44,6 +46,7 @@ __all__ = [
     "melody_from_midi",
     "melody_from_notes",
     "note_number",
+    "plot_drift",
     "plot_result",
     "read_midi",
     "reference_target",
