@@ -91,11 +91,14 @@ class System:
     steps: int = 0
     sampler_kwargs: dict = attrs.field(factory=dict)
     grid: int = 0
+    levels: tuple = ()
 
     def sigmas(self, sampler) -> torch.Tensor:
         """The noise levels this row samples with."""
         from tempo_kit.schedules import decoding_sigmas, teacher_grid
 
+        if self.levels:
+            return torch.tensor([80.0, *self.levels, 0.0], dtype=torch.float64)
         return decoding_sigmas(self.steps, grid=teacher_grid(self.grid)) if self.grid else sampler.schedule.sigmas(self.steps)
 
 
@@ -130,6 +133,18 @@ def solver_systems() -> list[System]:
                                 ("dpmpp-2s-ancestral", {}, (10, 20))):
         rows += [System(name=f"teacher-{name}-{n}", family=f"teacher {name}", model="teacher", sampler=name, steps=n,
                         sampler_kwargs=kwargs) for n in steps]
+    return rows
+
+
+def decode_systems() -> list[System]:
+    """DITTO-2's decodes: 2 steps on the 20-step teacher grid (its default, first level 1.98) or with an explicit
+    first re-noise level (``bench_decode_drift.py`` shows which levels keep control); selected with ``--systems``."""
+    rows = []
+    for model, sampler, kwargs in (("ctm", "ctm-gamma", {"gamma": 0.2}), ("cm", "cm", {})):
+        rows.append(System(name=f"{model}-2-grid20", family=f"{model} decode", model=model, sampler=sampler, steps=2,
+                           sampler_kwargs=kwargs, grid=20))
+        rows += [System(name=f"{model}-2-s{s:g}", family=f"{model} decode", model=model, sampler=sampler, steps=2,
+                        sampler_kwargs=kwargs, levels=(s,)) for s in (0.1, 20.0)]
     return rows
 
 
@@ -683,7 +698,7 @@ def main(argv=None) -> int:
         os.environ["TEMPO_KIT_WEIGHTS"] = args.weights
     systems = default_systems(quick=args.quick)
     if args.systems:
-        systems += [s for s in solver_systems() if s.name not in {t.name for t in systems}]
+        systems += [s for s in (*solver_systems(), *decode_systems()) if s.name not in {t.name for t in systems}]
         keep = {s.strip() for s in args.systems.split(",")}
         unknown = keep - {s.name for s in systems}
         if unknown:

@@ -424,7 +424,7 @@ def _melody_accuracy(mel_feature: torch.Tensor, audio: torch.Tensor, target, chr
 
 def control(task: str | Sequence, *, model: str | None = None, tags: dict | None = None, melody=None,
             iterations: int | None = None, lr: float | None = None, decode_steps: int | None = None,
-            surrogate_steps: int | str = 1, seed: int = 0, frames: int = 256, vocoder: str = "vocoder",
+            decode_levels=None, surrogate_steps: int | str = 1, seed: int = 0, frames: int = 256, vocoder: str = "vocoder",
             variant: int = 0, progress: bool = True) -> ControlledClip:
     """DITTO-2 control of a bundled distilled model (Novack et al. 2024b, Alg. 1): optimise the initial noise through
     the one-step surrogate, decode in a few steps, vocode.
@@ -441,6 +441,8 @@ def control(task: str | Sequence, *, model: str | None = None, tags: dict | None
         Melody target for ``task="melody"`` (e.g. ``get_tune().target(...)``); default a random melody.
     iterations, lr, decode_steps : optional
         DITTO-2's ``K``, Adam learning rate on ``eps`` and decoding steps ``T`` (:data:`CONTROL_DEFAULTS`).
+    decode_levels : sequence of float, optional
+        Explicit re-noise levels of the decode (:class:`~tempo_kit.control.DITTO2`); overrides ``decode_steps``.
     surrogate_steps : int or "adaptive"
         DITTO-2's ``M``.
     seed : int
@@ -478,8 +480,8 @@ def control(task: str | Sequence, *, model: str | None = None, tags: dict | None
     objectives = (task_objectives(task, n_frames=frames, variant=variant, melody=melody, reference=reference)
                   if isinstance(task, str) else list(task))
     eps = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-    ditto = DITTO2(iterations=iterations, lr=lr, decode_steps=decode_steps, surrogate_steps=surrogate_steps,
-                   progress=progress)
+    ditto = DITTO2(iterations=iterations, lr=lr, decode_steps=decode_steps, decode_levels=decode_levels,
+                   surrogate_steps=surrogate_steps, progress=progress)
     with watch("control"):
         result = ditto(jump, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
     watch.wall["optimize"], watch.wall["decode"] = result.time_optimization, result.time_decoding

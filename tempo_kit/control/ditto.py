@@ -316,6 +316,10 @@ class DITTO2(_NoiseOptimizer):
         gamma-sampling (gamma = 0.2) otherwise (default chosen from the jump's type).
     decode_steps : int
         ``T`` decoding steps, picked from the teacher grid (spec 7.2; DITTO-2: 1-8, CTM best at 2).
+    decode_levels : sequence of float, optional
+        Explicit re-noise levels of the decode between ``sigma_max`` and 0, decreasing (e.g. ``(20.0,)`` decodes
+        ``[sigma_max, 20, 0]``); overrides ``decode_steps``. :func:`~tempo_kit.control.drift.decode_drift` shows how
+        much control each level keeps.
     surrogate_steps : int or "adaptive"
         ``M`` jumps per optimisation iteration (default 1), or DITTO-2's adaptive 1/2/4 schedule
         (:func:`adaptive_m_schedule`).
@@ -331,6 +335,7 @@ class DITTO2(_NoiseOptimizer):
 
     sampler: Sampler | None = attrs.field(default=None, converter=_sampler)
     decode_steps: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    decode_levels: tuple | None = attrs.field(default=None, converter=lambda v: None if v is None else tuple(map(float, v)))
     surrogate_steps: int | str = 1
     surrogate: Sampler | None = attrs.field(default=None, converter=_sampler)
     grid_steps: int = attrs.field(default=20, validator=attrs.validators.ge(1))
@@ -343,6 +348,17 @@ class DITTO2(_NoiseOptimizer):
             raise ValueError("the adaptive surrogate schedule needs grid_steps >= 4")
         if self.decode_steps > self.grid_steps:
             raise ValueError(f"decode_steps ({self.decode_steps}) cannot exceed grid_steps ({self.grid_steps})")
+
+    def decode_sigmas(self, grid: torch.Tensor) -> torch.Tensor:
+        """The decode's levels: ``[sigma_max, *decode_levels, 0]``, or ``decode_steps`` levels of the teacher grid."""
+        if self.decode_levels is None:
+            return decoding_sigmas(self.decode_steps, grid=grid)
+        sigma_max, levels = float(grid[0]), list(self.decode_levels)
+        if not all(math.isfinite(s) and 0 < s < sigma_max for s in levels) or levels != sorted(levels, reverse=True) \
+                or len(set(levels)) != len(levels):
+            raise ValueError(f"decode_levels must be strictly decreasing levels in (0, sigma_max = {sigma_max:g}), "
+                             f"got {levels}")
+        return torch.tensor([sigma_max, *levels, 0.0], dtype=grid.dtype)
 
     def m_schedule(self) -> tuple[int, ...]:
         """Surrogate steps ``M`` for each of the ``K`` iterations."""
@@ -385,8 +401,8 @@ class DITTO2(_NoiseOptimizer):
         levels = {m: decoding_sigmas(m, grid=grid) for m in sorted(set(ms))}
         # per-step noise of the M-step surrogates, drawn once: the objective stays deterministic across iterations
         noises = {m: draw_noise(m, eps0, generator) if surrogate.needs_noise else None for m in levels}
-        dec_sigmas = decoding_sigmas(self.decode_steps, grid=grid)
-        dec_noise = draw_noise(self.decode_steps, eps0, generator) if decode_sampler.needs_noise else None
+        dec_sigmas = self.decode_sigmas(grid)
+        dec_noise = draw_noise(len(dec_sigmas) - 1, eps0, generator) if decode_sampler.needs_noise else None
         evaluate = _evaluator(objectives, weights, output_domain, decoder)
         with count_network_calls(jump) as (jump, counter):
             def forward(eps, k):
