@@ -1,151 +1,261 @@
-"""Mel -> waveform quality and speed: the trained vocoder vs Griffin-Lim vs the untrained vocoder, on held-out music.
+"""Mel -> waveform on held-out music: how far each vocoder moves real audio, judged also by networks this project did
+not train, and what it costs.
 
-For each method, vocodes held-out clips of the music dataset (``outputs/data/music``, split ``heldout``; 256 frames =
-5.94 s each), re-analyses the audio with :class:`~tempo_kit.audio.MelSpec` and reports
+Rows are vocoders (the bundled one, any saved vocoder folder or a git commit's bundled vocoder given with
+``--vocoder LABEL=PATH|git:REV``, Griffin-Lim at 32 iterations, the pseudo-inverse magnitude with random phase) and the
+sanity rows ``real (train)`` (the floor: real recordings, no vocoder) and ``noise`` (average-spectrum noise through
+Griffin-Lim: the ceiling). For each:
 
-* ``mel_l1``: mean |MelSpec(vocoder(mel)) - mel| in model space (1 unit = 60 dB; 0.01 = 0.6 dB), all frames;
-* ``stft_sc``: multi-resolution spectral convergence against the original audio (phase-sensitive: lower = closer to
-  the real waveform's STFT at 512/1024/2048);
-* ``rtf_1t`` / ``rtf_<threads>t``: real-time factor, seconds of audio per second of wall time (``rtf_cpu_*``: per
-  CPU-second of the process) for a batch of ``--rtf-batch`` clips at 1 and ``--threads`` torch threads, best of
-  ``--repeats``.
+* ``FAD CREPE``: Fréchet distance of pretrained CREPE-tiny frame embeddings (:class:`~tempo_kit.models.crepe.CrepeEmbedding`,
+  trained by others) between the vocoded mels of training clips that carry the reference clips' tags (the same clips for
+  every row, :func:`_quality.matched_train_clips`) and the real held-out recordings, with a 95% cluster-bootstrap
+  interval (resampling whole pieces) and the ratio to the ``real (train)`` floor (the same clips, not vocoded) from the
+  same resamples. The vocoder's target is ``ratio <= 1.3``.
+* ``MR-STFT``: multi-resolution STFT distance of the vocoded held-out clip to its original waveform, spectral
+  convergence plus log-magnitude L1 (Yamamoto et al. 2020, Eq. 4-6; FFT 512/1024/2048), mean over clips with a
+  cluster-bootstrap interval, and its paired ratio to the ``--baseline`` vocoder (target ``<= 0.75``).
+* ``mel L1``: mean |MelSpec(vocoded) - mel| in model space (1 = 60 dB).
+* ``pitch``: raw pitch accuracy of the vocoded monophonic held-out clips (collection ``essen``: one melodic line)
+  against the original recording, both tracked by pretrained CREPE-full (argmax bin, 20 cents): the share of the
+  original's voiced frames (confidence >= 0.5) where the two pitches are within 50 cents.
+* ``ms/s``: CPU milliseconds of the process per second of audio at batch 1 and 8 (1 torch thread, best of
+  ``--repeats``).
 
-The trained vocoder is the bundled one (``load_pretrained("vocoder")``) when present, else the latest training run
-(``outputs/runs/vocoder/student_ema`` or ``student``). Writes ``benchmarks/results/vocoder.json`` and ``.md``.
+Exits non-zero when ``real (train) < every vocoder < noise`` breaks on FAD CREPE. Writes
+``benchmarks/results/vocoder.json`` and ``.md`` with the git commit, the weights' hashes and the seed.
 
-    .venv/bin/python benchmarks/bench_vocoder.py [--clips 64] [--threads 2] [--run outputs/runs/vocoder]
+    .venv/bin/python benchmarks/bench_vocoder.py --vocoder previous=git:2d149c8 [--clips 296] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
+import hashlib
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from tempo_kit.audio import MelSpec
-from tempo_kit.data import MusicDataset
-from tempo_kit.training.recipes.vocoder import multi_resolution_stft_loss
-from tempo_kit.vocoder import GriffinLim, GriffinLimConfig, Vocoder
+sys.path.insert(0, str(Path(__file__).parent))
+import _quality as Q  # noqa: E402
+from _report import environment, write_report  # noqa: E402
+
+from tempo_kit.audio import MelSpec  # noqa: E402
+from tempo_kit.data import MusicDataset  # noqa: E402
+from tempo_kit.metrics import ClipStats, average_spectrum_noise, bootstrap_counts, interval, verdict  # noqa: E402
+from tempo_kit.training.recipes.vocoder import multi_resolution_stft_loss  # noqa: E402
+from tempo_kit.vocoder import GriffinLim, GriffinLimConfig  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+BUNDLED = "tempo_kit/weights/vocoder"
+CENTS_PER_BIN, CENTS_OFFSET = 20.0, 1997.3794084376191  # CREPE's pitch bins (Kim et al. 2018, Sec. 2)
 
 
-def trained_vocoder(run: Path) -> tuple[torch.nn.Module | None, str]:
+def load_vocoder(spec: str, tmp: Path) -> torch.nn.Module:
+    """A saved vocoder folder, or ``git:REV`` (the bundled vocoder as committed at REV)."""
     from tempo_kit.models.io import load_model
-    from tempo_kit.pretrained import available, load_pretrained
 
-    if "vocoder" in available():
-        return load_pretrained("vocoder"), "bundled (load_pretrained('vocoder'), fp16 weights)"
-    for sub in ("student_ema", "student"):
-        if (run / sub / "config.json").is_file():
-            return load_model(run / sub).eval(), str(run / sub)
-    return None, "none found"
-
-
-@torch.no_grad()
-def quality(model, mel: torch.Tensor, audio: torch.Tensor, spec: MelSpec, batch: int) -> dict[str, float]:
-    l1, sc = [], []
-    for i in range(0, mel.shape[0], batch):
-        x, y = mel[i:i + batch], audio[i:i + batch, :, : mel.shape[-1] * spec.hop_length]
-        out = model(x)
-        l1.append((spec.to_model(out)[..., : x.shape[-1]] - x).abs().mean(dim=(1, 2)))
-        sc.append(torch.stack([multi_resolution_stft_loss(out[j:j + 1], y[j:j + 1])["sc"] for j in range(len(x))]))
-    l1, sc = torch.cat(l1), torch.cat(sc)
-    return {"mel_l1": l1.mean().item(), "mel_l1_std": l1.std().item(), "stft_sc": sc.mean().item()}
+    if spec.startswith("git:"):
+        rev, folder = spec[4:], tmp / spec[4:]
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "model.safetensors"):
+            blob = subprocess.run(["git", "show", f"{rev}:{BUNDLED}/{name}"], cwd=Q.ROOT, capture_output=True, check=True)
+            (folder / name).write_bytes(blob.stdout)
+        spec = str(folder)
+    return load_model(spec).eval()
 
 
-@torch.no_grad()
-def speed(model, mel: torch.Tensor, spec: MelSpec, repeats: int) -> dict[str, float]:
-    model(mel)  # warm-up
-    wall, cpu = [], []
-    for _ in range(repeats):
-        w0, c0 = time.perf_counter(), time.process_time()
-        model(mel)
-        wall.append(time.perf_counter() - w0)
-        cpu.append(time.process_time() - c0)
-    seconds = mel.shape[0] * mel.shape[-1] * spec.hop_length / spec.sample_rate
-    return {"rtf": seconds / min(wall), "rtf_cpu": seconds / min(cpu), "wall_s": min(wall), "audio_s": seconds}
+def weights_sha(model: torch.nn.Module) -> str | None:
+    state = model.state_dict()
+    if not state:
+        return None
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+@torch.inference_mode()
+def vocode(model, mel: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+    return torch.cat([model(m).float() for m in mel.split(chunk)]).squeeze(1)
+
+
+def cluster_mean(values: torch.Tensor, counts: torch.Tensor) -> tuple[float, float, float]:
+    """Mean of per-clip values and its cluster-bootstrap interval (``counts`` from :func:`bootstrap_counts`)."""
+    boot = (counts * values.double()).sum(1) / counts.sum(1)
+    low, high = interval(boot, point=float(values.mean()))
+    return float(values.mean()), low, high
+
+
+@torch.inference_mode()
+def pitch_cents(crepe, audio: torch.Tensor, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """CREPE pitch ``(batch, frames)`` in cents (argmax bin) and its confidence (the bin's activation)."""
+    from tempo_kit.models.crepe import CrepeEmbedding
+
+    frames = CrepeEmbedding(net=crepe).frames(audio, sample_rate)
+    b, n = frames.shape[:2]
+    act = torch.cat([crepe(f) for f in frames.reshape(b * n, -1).split(512)]).reshape(b, n, -1)
+    conf, idx = act.max(-1)
+    return CENTS_OFFSET + CENTS_PER_BIN * idx.double(), conf
+
+
+def pitch_accuracy(ref: tuple[torch.Tensor, torch.Tensor], est: torch.Tensor) -> torch.Tensor:
+    """Per clip: share of the reference's voiced frames (confidence >= 0.5) whose pitch ``est`` hits within 50 cents."""
+    cents, conf = ref
+    voiced = conf >= 0.5
+    hit = ((est - cents).abs() < 50) & voiced
+    return hit.sum(1).double() / voiced.sum(1).clamp_min(1).double()
+
+
+def cpu_ms_per_second(model, mel: torch.Tensor, spec: MelSpec, repeats: int) -> float:
+    with torch.inference_mode():
+        model(mel)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            c0 = time.process_time()
+            model(mel)
+            best = min(best, time.process_time() - c0)
+    return 1000 * best / (mel.shape[0] * mel.shape[-1] * spec.hop_length / spec.sample_rate)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="outputs/data/music")
-    parser.add_argument("--run", default="outputs/runs/vocoder")
-    parser.add_argument("--clips", type=int, default=64, help="held-out clips scored (>= 50)")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--rtf-batch", type=int, default=4, help="clips vocoded at once for the speed measurement")
+    parser.add_argument("--vocoder", action="append", default=[], metavar="LABEL=PATH",
+                        help="a saved vocoder folder, or git:REV for the bundled vocoder at a commit (repeatable)")
+    parser.add_argument("--baseline", default="previous", help="row the MR-STFT ratio is taken to (if present)")
+    parser.add_argument("--candidate", default="bundled", help="row the verdicts are about")
+    parser.add_argument("--clips", type=int, default=None, help="reference clips (default: all held-out clips)")
+    parser.add_argument("--n-boot", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads for the speed measurement")
-    parser.add_argument("--quality-threads", type=int, default=1,
-                        help="torch threads while scoring quality (1 holds up best on a busy shared machine)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="32 clips, 50 resamples, no verdicts")
+    parser.add_argument("--out", default=str(RESULTS / "vocoder"))
     args = parser.parse_args()
+    if args.quick:
+        args.clips, args.n_boot = 32, 50
+    commit = Q.git_commit()
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
 
-    data = MusicDataset(args.root, split="heldout", load_audio=True)
-    n = min(args.clips, len(data))
-    clips = data.batch(torch.arange(n))
-    mel, audio = clips["x0"], clips["audio"]
-    spec = MelSpec(**data.meta["mel_spec"])
+    from tempo_kit.models.crepe import CrepeEmbedding, load_crepe
 
-    trained, source = trained_vocoder(Path(args.run))
-    methods = {}
-    if trained is not None:
-        methods["vocoder (trained)"] = trained
-    methods["griffin-lim 4 it"] = GriffinLim(config=GriffinLimConfig(n_iter=4))
-    methods["griffin-lim 32 it"] = GriffinLim(config=GriffinLimConfig(n_iter=32))
-    methods["griffin-lim 64 it"] = GriffinLim(config=GriffinLimConfig(n_iter=64))
-    methods["pinv magnitude, random phase"] = GriffinLim(config=GriffinLimConfig(n_iter=0))
-    with torch.random.fork_rng():  # a fixed, local seed for the untrained baseline's initialization
-        torch.manual_seed(0)
-        methods["vocoder (untrained)"] = Vocoder(config=trained.config if trained is not None else None)
+    try:
+        crepe_tiny, crepe_full = CrepeEmbedding(capacity="tiny"), load_crepe("full")
+    except ModuleNotFoundError as err:
+        raise SystemExit(f"bench_vocoder: {err}") from None
 
+    held = MusicDataset(args.root, split="heldout", load_audio=True)
+    train = MusicDataset(args.root, split="train", load_audio=True)
+    spec = MelSpec(**held.meta["mel_spec"])
+    src = Q.select_reference(held.records, args.clips, seed=args.seed)
+    frames = held.mel.shape[-1]
+    samples = frames * spec.hop_length
+    ref_mel = held.mel[src].float()
+    ref_audio = held.audio[src, :samples].float() / 32767
+    pick = Q.matched_train_clips(train.records, [held.records[i] for i in src], seed=args.seed + 3)
+    train_mel = train.mel[pick].float()
+    train_audio = train.audio[pick, :samples].float() / 32767
+    pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in src]
+    counts = bootstrap_counts(len(src), args.n_boot, generator=torch.Generator().manual_seed(args.seed + 7), groups=pieces)
+    mono = [k for k, i in enumerate(src) if held.records[i]["tags"].get("collection") == "essen"]
+
+    vocoders: dict[str, torch.nn.Module] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        vocoders["bundled"] = load_vocoder(BUNDLED, Path(tmp))
+        for item in args.vocoder:
+            label, _, path = item.partition("=")
+            if not path:
+                raise SystemExit(f"bench_vocoder: --vocoder takes LABEL=PATH, got {item!r}")
+            vocoders[label] = load_vocoder(path, Path(tmp))
+    vocoders["griffin-lim 32 it"] = GriffinLim(config=GriffinLimConfig(n_iter=32))
+    vocoders["pinv magnitude, random phase"] = GriffinLim(config=GriffinLimConfig(n_iter=0))
+
+    t0 = time.perf_counter()
+    ref_pitch = pitch_cents(crepe_full, ref_audio[mono], spec.sample_rate)
+    crepe_stats = {Q.FLOOR: {"crepe": ClipStats.from_embeddings(crepe_tiny(train_audio, spec.sample_rate))}}
+    noise = average_spectrum_noise(ref_mel, len(src), generator=torch.Generator().manual_seed(args.seed + 2))
+    crepe_stats[Q.NOISE] = {"crepe": ClipStats.from_embeddings(
+        crepe_tiny(vocode(vocoders["griffin-lim 32 it"], noise), spec.sample_rate))}
+    reference = {"crepe": ClipStats.from_embeddings(crepe_tiny(ref_audio, spec.sample_rate))}
+    per_clip: dict[str, torch.Tensor] = {}
     rows = []
-    for name, model in methods.items():
-        model.eval()
-        torch.set_num_threads(args.quality_threads)
-        row = {"method": name, "params": sum(p.numel() for p in model.parameters()),
-               **quality(model, mel, audio, spec, args.batch)}
-        for threads in sorted({1, args.threads}):
-            torch.set_num_threads(threads)
-            row.update({f"{k}_{threads}t": v for k, v in speed(model, mel[: args.rtf_batch], spec, args.repeats).items()})
+    for label, model in vocoders.items():
+        row: dict = {"vocoder": label, "params": sum(p.numel() for p in model.parameters()), "weights": weights_sha(model)}
+        out = vocode(model, ref_mel)
+        terms = [multi_resolution_stft_loss(out[j:j + 1], ref_audio[j:j + 1]) for j in range(len(src))]
+        per_clip[label] = torch.tensor([t["sc"] + t["log_mag"] for t in terms], dtype=torch.float64)
+        row["mr_stft"] = cluster_mean(per_clip[label], counts)
+        row["stft_sc"] = float(torch.tensor([t["sc"] for t in terms]).mean())
+        row["mel_l1"] = float((spec.to_model(out)[..., :frames] - ref_mel).abs().mean())
+        row["clipped"] = int((out.abs().amax(-1) > 1).sum())
+        acc = pitch_accuracy(ref_pitch, pitch_cents(crepe_full, out[mono], spec.sample_rate)[0])
+        row["pitch"] = cluster_mean(acc, counts[:, mono])
+        crepe_stats[label] = {"crepe": ClipStats.from_embeddings(crepe_tiny(vocode(model, train_mel), spec.sample_rate))}
+        for batch in (1, 8):
+            row[f"cpu_ms_per_s_b{batch}"] = cpu_ms_per_second(model, ref_mel[:batch], spec, args.repeats)
         rows.append(row)
-        print(row, flush=True)
-    with torch.no_grad():
-        floor = (spec.to_model(audio[..., : mel.shape[-1] * spec.hop_length])[..., : mel.shape[-1]] - mel).abs().mean()
+        print(f"{label}: MR-STFT {row['mr_stft'][0]:.4f}, mel L1 {row['mel_l1']:.4f}, pitch {row['pitch'][0]:.3f}, "
+              f"{row['cpu_ms_per_s_b1']:.2f} / {row['cpu_ms_per_s_b8']:.2f} CPU ms/s", flush=True)
+    fads = Q.compare(crepe_stats, reference, teacher=Q.FLOOR, n_boot=args.n_boot, seed=args.seed, groups=pieces)
+    for row in rows:
+        row["fad_crepe"] = fads[row["vocoder"]]["crepe"]
+        if args.baseline in per_clip and row["vocoder"] != args.baseline:
+            ratio = per_clip[row["vocoder"]] / per_clip[args.baseline]  # per clip, paired
+            row["mr_stft_ratio"] = cluster_mean(ratio, counts)
+    floor, ceiling = fads[Q.FLOOR]["crepe"]["fad"], fads[Q.NOISE]["crepe"]["fad"]
+    failures = [f"FAD CREPE: expected {Q.FLOOR} {floor:.4g} < {r['vocoder']} {r['fad_crepe']['fad']:.4g} < noise {ceiling:.4g}"
+                for r in rows if not floor < r["fad_crepe"]["fad"] < ceiling]
 
-    meta = {
-        "clips": n, "split": "heldout", "frames": mel.shape[-1], "trained_source": source, "threads": args.threads,
-        "rtf_batch": args.rtf_batch, "repeats": args.repeats, "torch": torch.__version__,
-        "machine": platform.machine(), "processor": platform.processor(),
-        "load_average_1min": os.getloadavg()[0], "original_audio_mel_l1": floor.item(),
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "vocoder.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    verdicts = []
+    cand = next((r for r in rows if r["vocoder"] == args.candidate), None)
+    if cand is not None and not args.quick:
+        f = cand["fad_crepe"]
+        verdicts.append(f"**{verdict(f['ratio_low'], f['ratio_high'], at_most=1.3)}** {args.candidate}: vocoded real within "
+                        f"1.3x of real on FAD CREPE: ratio {f['ratio']:.3f} [{f['ratio_low']:.3f}, {f['ratio_high']:.3f}]")
+        if "mr_stft_ratio" in cand:
+            r = cand["mr_stft_ratio"]
+            verdicts.append(f"**{verdict(r[1], r[2], at_most=0.75)}** {args.candidate}: MR-STFT distance at least 25% lower "
+                            f"than {args.baseline}: paired ratio {r[0]:.3f} [{r[1]:.3f}, {r[2]:.3f}]")
+    env = environment(commit=commit, seed=args.seed, n=len(src), n_mono=len(mono), n_boot=args.n_boot,
+                      tag_mix=Q.tag_mix(held.records, src), wall_s=round(time.perf_counter() - t0, 1),
+                      **Q.independent_weights(), sanity_failures=failures, quick=args.quick)
     lines = [
-        "# Vocoder: mel -> waveform on held-out music",
-        "",
-        f"{n} held-out clips of {mel.shape[-1]} frames ({mel.shape[-1] * spec.hop_length / spec.sample_rate:.2f} s at "
-        f"{spec.sample_rate} Hz). mel L1: mean |MelSpec(audio) - mel| in model space (1 = 60 dB); the original audio "
-        f"scores {floor.item():.2g}. STFT SC: multi-resolution spectral convergence against the original waveform "
-        f"(512/1024/2048). RTF: seconds of audio per wall-second (per CPU-second of the process in brackets), batch "
-        f"of {args.rtf_batch} clips, best of {args.repeats}, at 1 and {args.threads} torch threads; 1-minute load "
-        f"average {meta['load_average_1min']:.1f}. On a shared, busy machine the multi-threaded timings collapse "
-        "whenever another job holds a core (threads wait for each other): compare rows within this run, and prefer "
-        f"the 1-thread column. Trained vocoder: {source}.",
-        "",
-        f"| method | params | mel L1 | STFT SC | RTF, 1 thread | RTF, {args.threads} threads |",
-        "|---|---|---|---|---|---|",
+        "# Vocoder: mel -> waveform on held-out music", "",
+        f"{len(src)} held-out clips ({frames} frames, {samples / spec.sample_rate:.2f} s at {spec.sample_rate} Hz; "
+        f"{len(mono)} monophonic `essen` clips for pitch). Git commit `{(commit['commit'] or 'unknown')[:10]}`"
+        f"{' (dirty tree)' if commit['dirty'] else ''}, seed {args.seed}, {env['date']}, 1 torch thread, "
+        f"{args.n_boot} cluster-bootstrap resamples (whole pieces). Produced by `benchmarks/bench_vocoder.py"
+        f"{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`; wall time {env['wall_s']:.0f} s.", "",
+        "FAD CREPE: vocoded training clips with the reference's tags vs the real held-out recordings (CREPE-tiny "
+        "frames, a network this project did not train); ratio to `real (train)`, the same clips not vocoded. MR-STFT: "
+        "spectral convergence + log-magnitude L1 to the original waveform (lower is closer), ratio paired per clip to "
+        f"`{args.baseline}`. Pitch: raw pitch accuracy (50 cents) of CREPE-full on the vocoded monophonic clips against "
+        "the original. CPU ms per second of audio at batch 1 / 8.", "",
     ]
+    lines += [f"- {v}" for v in verdicts] + ([""] if verdicts else [])
+    lines += [f"- **SANITY FAILED** {f}" for f in failures] or [
+        f"- Sanity: {Q.FLOOR} {floor:.4g} < every vocoder < noise {ceiling:.4g} on FAD CREPE."]
+    lines += ["", "| row | params | FAD CREPE | ratio to real | MR-STFT | ratio | mel L1 | pitch acc. | CPU ms/s b1 | b8 |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines.append(f"| {Q.FLOOR} | - | {Q.fmt_cell(fads[Q.FLOOR]['crepe'])} | 1 | 0 | - | - | 1 | - | - |")
     for r in rows:
-        lines.append(f"| {r['method']} | {r['params']:,} | {r['mel_l1']:.4f} ± {r['mel_l1_std']:.4f} | "
-                     f"{r['stft_sc']:.3f} | {r['rtf_1t']:.1f} ({r['rtf_cpu_1t']:.1f}) | "
-                     f"{r[f'rtf_{args.threads}t']:.1f} ({r[f'rtf_cpu_{args.threads}t']:.1f}) |")
-    (RESULTS / "vocoder.md").write_text("\n".join(lines) + "\n")
+        ratio = r.get("mr_stft_ratio")
+        lines.append(
+            f"| {r['vocoder']} | {r['params']:,} | {Q.fmt_cell(r['fad_crepe'])} | {Q.fmt_cell(r['fad_crepe'], 'ratio')} | "
+            f"{Q.fmt_interval(r['mr_stft'][0], r['mr_stft'][1:], '.4f')} | "
+            f"{Q.fmt_interval(ratio[0], ratio[1:], '.3f') if ratio else '-'} | {r['mel_l1']:.4f} | "
+            f"{Q.fmt_interval(r['pitch'][0], r['pitch'][1:], '.3f')} | {r['cpu_ms_per_s_b1']:.2f} | {r['cpu_ms_per_s_b8']:.2f} |")
+    lines.append(f"| {Q.NOISE} | - | {Q.fmt_cell(fads[Q.NOISE]['crepe'])} | {Q.fmt_cell(fads[Q.NOISE]['crepe'], 'ratio')} "
+                 f"| - | - | - | - | - | - |")
+    write_report(args.out, env, rows, lines + [""])
     print("\n".join(lines))
+    if failures and not args.quick:
+        raise SystemExit("bench_vocoder: the ruler's sanity ordering failed:\n" + "\n".join(failures))
 
 
 if __name__ == "__main__":

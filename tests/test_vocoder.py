@@ -178,3 +178,37 @@ def test_bundled_vocoder_beats_its_untrained_self(music):
         errors = [(SPEC.to_model(v(mel))[..., 2:mel.shape[-1] - 2] - mel[..., 2:-2]).abs().mean().item()
                   for v in (trained, untrained)]
     assert errors[0] < errors[1], errors
+
+
+def test_adversarial_recipe_trains_both_groups_apart(music):
+    """With adversarial_weight > 0 a "disc" group trains the discriminators; each group's loss moves only its own
+    parameters (the generator's adversarial term flows through the frozen discriminators into the vocoder)."""
+    from tempo_kit.training.recipes.vocoder import Discriminators
+
+    audio, mel = music
+    recipe = VocoderRecipe(net=tiny_vocoder(), crop_frames=8, fft_sizes=(256, 512), adversarial_weight=1.0,
+                           feature_weight=2.0, disc_batch=1, periods=(2, 3), disc_fft_sizes=(256,))
+    assert isinstance(recipe.disc, Discriminators) and len(recipe.disc) == 3
+    assert set(recipe.param_groups()) == {"net", "disc"} and [r.group for r in recipe.update_rules()] == ["net", "disc"]
+    terms = recipe.losses({"x0": mel, "audio": audio}, step=0, groups=frozenset({"net", "disc"}),
+                          generator=torch.Generator().manual_seed(0))
+    assert set(terms["net"]) == {"sc", "log_mag", "mel", "adv", "fm"} and set(terms["disc"]) == {"gan"}
+    assert all(p.requires_grad for p in recipe.disc.parameters())  # frozen only during the generator's turn
+    net_params, disc_params = list(recipe.net.parameters()), list(recipe.disc.parameters())
+    g_net = torch.autograd.grad(terms["net"]["adv"], net_params + disc_params, allow_unused=True, retain_graph=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in g_net[: len(net_params)])
+    assert all(g is None for g in g_net[len(net_params):])
+    g_disc = torch.autograd.grad(terms["disc"]["gan"], net_params + disc_params, allow_unused=True)
+    assert all(g is None for g in g_disc[: len(net_params)])
+    assert any(g is not None and g.abs().sum() > 0 for g in g_disc[len(net_params):])
+    trainer = Trainer(recipe=recipe, data=lambda n, g: {"x0": mel, "audio": audio},
+                      config=TrainConfig(steps=2, batch_size=2, progress=False))
+    assert {"disc/gan", "net/adv", "net/fm"} <= set(trainer.fit().history[-1])
+
+
+def test_adversarial_recipe_rejects_bad_settings():
+    with pytest.raises(ValueError, match="adversarial_weight"):
+        VocoderRecipe(net=tiny_vocoder(), crop_frames=8, adversarial_weight=-1.0)
+    with pytest.raises(ValueError, match="disc_batch"):
+        VocoderRecipe(net=tiny_vocoder(), crop_frames=8, adversarial_weight=1.0, disc_batch=0)
+    assert VocoderRecipe(net=tiny_vocoder(), crop_frames=8).disc is None

@@ -1,8 +1,12 @@
-"""Train the mel vocoder: multi-resolution STFT loss plus a model-space mel L1 on random crops of (mel, audio) pairs.
+"""Train the mel vocoder: multi-resolution STFT loss plus a model-space mel L1 on random crops of (mel, audio) pairs,
+optionally with adversarial and feature-matching losses.
 
-Losses follow Yamamoto et al. 2020 (Parallel WaveGAN, Eq. 4-6: spectral convergence + log-STFT-magnitude L1 summed
-over FFT sizes) and the mel reconstruction term of Vocos / HiFi-GAN (an L1 between the mel of the output and the
-input mel, here in the project's model space). No adversarial term: the recipe stays a single, cheap update.
+Reconstruction losses follow Yamamoto et al. 2020 (Parallel WaveGAN, Eq. 4-6: spectral convergence +
+log-STFT-magnitude L1 summed over FFT sizes) and the mel reconstruction term of Vocos / HiFi-GAN (an L1 between the mel
+of the output and the input mel, here in the project's model space). With ``adversarial_weight > 0`` a second parameter
+group ``"disc"`` trains HiFi-GAN's multi-period discriminator (Kong et al. 2020, Sec. 2.2) and a multi-resolution
+STFT-magnitude discriminator (Jang et al. 2021, UnivNet; as in Vocos), both slimmed for CPU training, with the
+least-squares GAN loss and the feature-matching L1 of HiFi-GAN (Eq. 1-3).
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..recipe import Recipe, UpdateRule, trainable
+from .common import frozen
 
-__all__ = ["VocoderRecipe", "multi_resolution_stft_loss", "random_crops"]
+__all__ = ["VocoderRecipe", "Discriminators", "multi_resolution_stft_loss", "random_crops"]
 
 
 def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor, *, fft_sizes=(512, 1024, 2048),
@@ -79,6 +85,81 @@ def random_crops(mel: torch.Tensor, audio: torch.Tensor, frames: int, hop_length
     return mel_crop, audio.gather(2, sidx[:, None, :])
 
 
+class _ConvStack(nn.Module):
+    """2-D convolutions with leaky ReLU; returns the logits map and every layer's output (for feature matching)."""
+
+    def __init__(self, layers: list[nn.Conv2d]):
+        super().__init__()
+        self.convs = nn.ModuleList(layers[:-1])
+        self.out = layers[-1]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        features = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+            features.append(x)
+        x = self.out(x)
+        return x.flatten(1), features + [x]
+
+
+class PeriodDiscriminator(_ConvStack):
+    """HiFi-GAN sub-discriminator of period ``p``: the waveform folded to ``(samples / p, p)``, strided convs along time."""
+
+    def __init__(self, period: int, channels: tuple[int, ...] = (16, 32, 64)):
+        layers, c_in = [], 1
+        for c in channels:
+            layers.append(nn.Conv2d(c_in, c, (5, 1), (3, 1), padding=(2, 0)))
+            c_in = c
+        layers += [nn.Conv2d(c_in, c_in, (5, 1), 1, padding=(2, 0)), nn.Conv2d(c_in, 1, (3, 1), 1, padding=(1, 0))]
+        super().__init__(layers)
+        self.period = int(period)
+
+    def forward(self, audio: torch.Tensor):
+        B, _, T = audio.shape
+        x = F.pad(audio, (0, (-T) % self.period), mode="reflect")
+        return super().forward(x.view(B, 1, -1, self.period))
+
+
+class ResolutionDiscriminator(_ConvStack):
+    """UnivNet / Vocos sub-discriminator: 2-D convs over the STFT magnitude at one resolution (hop ``n_fft / 4``)."""
+
+    def __init__(self, n_fft: int, channels: int = 16):
+        c = channels
+        super().__init__([nn.Conv2d(1, c, (7, 5), (2, 2), padding=(3, 2)), nn.Conv2d(c, c, (5, 3), (2, 1), padding=(2, 1)),
+                          nn.Conv2d(c, c, (5, 3), (2, 1), padding=(2, 1)), nn.Conv2d(c, c, 3, padding=1),
+                          nn.Conv2d(c, 1, 3, padding=1)])
+        self.n_fft = int(n_fft)
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+
+    def forward(self, audio: torch.Tensor):
+        S = torch.stft(audio.flatten(1), self.n_fft, self.n_fft // 4, window=self.window, center=True,
+                       return_complex=True)
+        return super().forward(S.abs().unsqueeze(1))
+
+
+class Discriminators(nn.ModuleList):
+    """The sub-discriminators: one per period (HiFi-GAN MPD) and one per FFT size (multi-resolution).
+
+    ``forward(audio (batch, 1, samples))`` -> list of ``(logits (batch, n), features [tensor, ...])``, one per
+    sub-discriminator.
+    """
+
+    def __init__(self, *, periods=(2, 3, 5, 7, 11), fft_sizes=(512, 1024, 2048)):
+        super().__init__([PeriodDiscriminator(p) for p in periods] + [ResolutionDiscriminator(n) for n in fft_sizes])
+
+    def forward(self, audio: torch.Tensor):
+        return [d(audio) for d in self]
+
+
+def gan_losses(real: list, fake: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least-squares discriminator loss ``sum_d E[(D(y) - 1)^2] + E[D(y_hat)^2]`` and feature matching
+    ``sum_d mean_l |D_l(y) - D_l(y_hat)|`` (HiFi-GAN Eq. 1 and 3); ``fake`` holds the outputs on the generated audio
+    (detached for the discriminator loss by the caller)."""
+    disc = sum(((r - 1).square().mean() + f.square().mean()) for (r, _), (f, _) in zip(real, fake))
+    fm = sum(sum((a.detach() - b).abs().mean() for a, b in zip(fr, ff)) / len(fr) for (_, fr), (_, ff) in zip(real, fake))
+    return disc, fm
+
+
 class VocoderRecipe(Recipe):
     """Train a mel -> waveform network (default :class:`~tempo_kit.vocoder.Vocoder`) on ``(mel, audio)`` batches.
 
@@ -100,14 +181,28 @@ class VocoderRecipe(Recipe):
     mel_weight : float
         Weight of the mel L1 term.
     lr, betas, weight_decay
-        AdamW settings.
+        AdamW settings (``betas`` and ``weight_decay`` also for the discriminators).
+    adversarial_weight : float
+        Weight of the generator's least-squares GAN loss ``sum_d E[(D(y_hat) - 1)^2]`` (term ``"adv"``); 0 (default)
+        trains without discriminators.
+    feature_weight : float
+        Weight of the feature-matching L1 (term ``"fm"``), used when ``adversarial_weight > 0``.
+    disc_lr : float
+        Learning rate of the discriminators (group ``"disc"``, term ``"gan"``).
+    periods, disc_fft_sizes : sequence of int
+        Periods of the multi-period and FFT sizes of the multi-resolution discriminators.
+    disc_batch : int
+        The GAN terms use the first ``disc_batch`` crops of each batch (the discriminators cost several times the
+        vocoder's update on a CPU).
     """
 
     name = "vocoder"
 
     def __init__(self, *, net: nn.Module | None = None, crop_frames: int = 32, fft_sizes=(512, 1024, 2048),
                  mel_weight: float = 5.0, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.99),
-                 weight_decay: float = 0.0):
+                 weight_decay: float = 0.0, adversarial_weight: float = 0.0, feature_weight: float = 0.0,
+                 disc_lr: float = 2e-4, periods=(2, 3, 5, 7, 11), disc_fft_sizes=(512, 1024, 2048),
+                 disc_batch: int = 8):
         super().__init__()
         from ...vocoder import Vocoder
 
@@ -119,13 +214,25 @@ class VocoderRecipe(Recipe):
             raise ValueError(f"crop_frames must exceed {2 * edge} (edge frames excluded from the mel loss), got {crop_frames}")
         self.crop_frames, self.edge, self.fft_sizes = int(crop_frames), edge, tuple(fft_sizes)
         self.mel_weight = float(mel_weight)
-        self.rule = UpdateRule(group="net", lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+        if adversarial_weight < 0 or feature_weight < 0:
+            raise ValueError(f"adversarial_weight and feature_weight must be >= 0, got {adversarial_weight}, {feature_weight}")
+        self.adversarial_weight, self.feature_weight = float(adversarial_weight), float(feature_weight)
+        self.rules = [UpdateRule(group="net", lr=lr, betas=tuple(betas), weight_decay=weight_decay)]
+        self.disc, self.disc_batch = None, int(disc_batch)
+        if self.disc_batch < 1:
+            raise ValueError(f"disc_batch must be >= 1, got {disc_batch}")
+        if self.adversarial_weight > 0:
+            self.disc = Discriminators(periods=tuple(periods), fft_sizes=tuple(disc_fft_sizes))
+            self.rules.append(UpdateRule(group="disc", lr=disc_lr, betas=tuple(betas), weight_decay=weight_decay))
 
     def param_groups(self):
-        return {"net": trainable(self.net)}
+        groups = {"net": trainable(self.net)}
+        if self.disc is not None:
+            groups["disc"] = trainable(self.disc)
+        return groups
 
     def update_rules(self):
-        return [self.rule]
+        return self.rules
 
     def losses(self, batch: Any, *, step, groups, generator=None):
         if not isinstance(batch, dict) or "audio" not in batch or "x0" not in batch:
@@ -138,7 +245,17 @@ class VocoderRecipe(Recipe):
         inner = slice(self.edge, self.crop_frames - self.edge)
         mel_pred = spec.to_model(pred.float())[..., : self.crop_frames]
         terms["mel"] = self.mel_weight * (mel_pred[..., inner] - mel[..., inner]).abs().mean()
-        return {"net": terms}
+        out = {"net": terms}
+        if self.disc is not None:
+            audio, pred = audio[: self.disc_batch], pred[: self.disc_batch]
+            real = self.disc(audio)
+            if "disc" in groups:
+                out["disc"] = {"gan": gan_losses(real, self.disc(pred.detach()))[0]}
+            with frozen(self.disc):  # the generator's turn: gradients flow through D into the vocoder only
+                fake = self.disc(pred)
+            terms["adv"] = self.adversarial_weight * sum((f - 1).square().mean() for f, _ in fake)
+            terms["fm"] = self.feature_weight * gan_losses(real, fake)[1]
+        return out
 
     def student(self):
         return self.net
