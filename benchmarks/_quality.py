@@ -189,7 +189,7 @@ class Ruler:
         from tempo_kit.generate import to_audio
 
         with torch.inference_mode():
-            return torch.cat([to_audio(m, self.vocoder) for m in mel.split(self.chunk)])
+            return torch.cat([to_audio(m, self.vocoder, warn=False) for m in mel.split(self.chunk)])
 
     def score(self, mel: torch.Tensor, audio: torch.Tensor | None = None) -> dict[str, Any]:
         """Per-embedding :class:`ClipStats` of ``n`` clips: ``mel`` ``(n, n_mels, frames)`` in model space and, for

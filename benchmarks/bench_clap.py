@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from tempo_kit.data import MusicDataset
-from tempo_kit.data.dataset import TAG_FIELDS
+from tempo_kit.vocab import TAG_FIELDS
 from tempo_kit.models.io import load_model
 from tempo_kit.models.mini_clap import MiniClap, mel_clap_score, partial_caption
 

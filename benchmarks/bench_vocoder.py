@@ -21,6 +21,11 @@ Griffin-Lim: the ceiling). For each:
 * ``ms/s``: CPU milliseconds of the process per second of audio at batch 1 and 8 (1 torch thread, best of
   ``--repeats``).
 
+Generated clips (``--generators``): every bundled generator samples one clip per reference clip, conditioned on its
+tags, with the model's default sampler and steps and the same seed; the same mels are vocoded by each neural vocoder
+and scored on FAD CREPE against the real held-out recordings, with the paired ratio ``--candidate`` / ``--baseline``
+(target: below 1 for every generator).
+
 Exits non-zero when ``real (train) < every vocoder < noise`` breaks on FAD CREPE. Writes
 ``benchmarks/results/vocoder.json`` and ``.md`` with the git commit, the weights' hashes and the seed.
 
@@ -111,6 +116,22 @@ def pitch_accuracy(ref: tuple[torch.Tensor, torch.Tensor], est: torch.Tensor) ->
     return hit.sum(1).double() / voiced.sum(1).clamp_min(1).double()
 
 
+def generated_mels(name: str, tags: list[dict], frames: int, seed: int, chunk: int = 32) -> torch.Tensor:
+    """One clip per tag dict from a bundled generator with its default sampler and steps (as ``tempo-kit generate``)."""
+    from tempo_kit.generate import load_generator, tag_conditions
+
+    gen = load_generator(name)
+    sigmas = gen.sampler.schedule.sigmas(gen.steps)
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(tags), chunk):
+            part = tags[i:i + chunk]
+            x_T = sigmas[0] * torch.randn(len(part), 80, frames, generator=g)
+            out.append(gen.sampler(gen.model, x_T, sigmas, cond=tag_conditions(part, model=name), generator=g))
+    return torch.cat(out).float()
+
+
 def cpu_ms_per_second(model, mel: torch.Tensor, spec: MelSpec, repeats: int) -> float:
     with torch.inference_mode():
         model(mel)  # warm-up
@@ -130,6 +151,8 @@ def main() -> None:
     parser.add_argument("--baseline", default="previous", help="row the MR-STFT ratio is taken to (if present)")
     parser.add_argument("--candidate", default="bundled", help="row the verdicts are about")
     parser.add_argument("--clips", type=int, default=None, help="reference clips (default: all held-out clips)")
+    parser.add_argument("--generators", default="teacher,cm,ctm,presto-s,presto-ls,presto-l,ase",
+                        help="bundled generators whose clips each neural vocoder renders ('' for none)")
     parser.add_argument("--n-boot", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -207,6 +230,18 @@ def main() -> None:
         if args.baseline in per_clip and row["vocoder"] != args.baseline:
             ratio = per_clip[row["vocoder"]] / per_clip[args.baseline]  # per clip, paired
             row["mr_stft_ratio"] = cluster_mean(ratio, counts)
+    neural = [r["vocoder"] for r in rows if r["params"] > 0]
+    generators = [g for g in args.generators.split(",") if g]
+    gen_stats, tags = {}, [held.records[i]["tags"] for i in src]
+    for name in generators:
+        mel = generated_mels(name, tags, frames, args.seed)
+        for label in neural:
+            gen_stats[f"{name} | {label}"] = {"crepe": ClipStats.from_embeddings(
+                crepe_tiny(vocode(vocoders[label], mel), spec.sample_rate))}
+        print(f"generated: {name}", flush=True)
+    pairs = tuple((f"{g} | {args.candidate}", f"{g} | {args.baseline}") for g in generators)
+    gen_fads = Q.compare(gen_stats, reference, teacher=None, n_boot=args.n_boot, seed=args.seed, groups=pieces,
+                         pairs=pairs) if gen_stats else {}
     floor, ceiling = fads[Q.FLOOR]["crepe"]["fad"], fads[Q.NOISE]["crepe"]["fad"]
     failures = [f"FAD CREPE: expected {Q.FLOOR} {floor:.4g} < {r['vocoder']} {r['fad_crepe']['fad']:.4g} < noise {ceiling:.4g}"
                 for r in rows if not floor < r["fad_crepe"]["fad"] < ceiling]
@@ -221,7 +256,15 @@ def main() -> None:
             r = cand["mr_stft_ratio"]
             verdicts.append(f"**{verdict(r[1], r[2], at_most=0.75)}** {args.candidate}: MR-STFT distance at least 25% lower "
                             f"than {args.baseline}: paired ratio {r[0]:.3f} [{r[1]:.3f}, {r[2]:.3f}]")
+        for a, b in pairs:
+            if f"{a} / {b}" in gen_fads:
+                c = gen_fads[f"{a} / {b}"]["crepe"]
+                verdicts.append(f"**{verdict(c['ratio_low'], c['ratio_high'], at_most=1.0)}** generated clips of "
+                                f"{a.split(' | ')[0]}: FAD CREPE lower with {args.candidate} than with {args.baseline}: "
+                                f"ratio {c['ratio']:.3f} [{c['ratio_low']:.3f}, {c['ratio_high']:.3f}]")
     env = environment(commit=commit, seed=args.seed, n=len(src), n_mono=len(mono), n_boot=args.n_boot,
+                      generators=generators, weights_sha256=Q.weights_hashes(generators + ["vocoder"]),
+                      generated=gen_fads,
                       tag_mix=Q.tag_mix(held.records, src), wall_s=round(time.perf_counter() - t0, 1),
                       **Q.independent_weights(), sanity_failures=failures, quick=args.quick)
     lines = [
@@ -252,6 +295,17 @@ def main() -> None:
             f"{Q.fmt_interval(r['pitch'][0], r['pitch'][1:], '.3f')} | {r['cpu_ms_per_s_b1']:.2f} | {r['cpu_ms_per_s_b8']:.2f} |")
     lines.append(f"| {Q.NOISE} | - | {Q.fmt_cell(fads[Q.NOISE]['crepe'])} | {Q.fmt_cell(fads[Q.NOISE]['crepe'], 'ratio')} "
                  f"| - | - | - | - | - | - |")
+    if gen_fads:
+        lines += ["", f"Generated clips ({len(src)} per generator, the reference's tags, default sampler and steps), "
+                  "FAD CREPE against the real held-out recordings by vocoder; last column: the paired ratio "
+                  f"`{args.candidate}` / `{args.baseline}`.", "",
+                  "| generator | " + " | ".join(neural) + " | ratio |", "|---|" + "---|" * (len(neural) + 1)]
+        for a, b in pairs:
+            g = a.split(" | ")[0]
+            cells = [Q.fmt_cell(gen_fads[f"{g} | {label}"]["crepe"]) for label in neural]
+            ratio = gen_fads.get(f"{a} / {b}", {}).get("crepe")
+            lines.append(f"| {g} | " + " | ".join(cells) + " | " + (
+                Q.fmt_interval(ratio["ratio"], (ratio["ratio_low"], ratio["ratio_high"]), ".3f") if ratio else "-") + " |")
     write_report(args.out, env, rows, lines + [""])
     print("\n".join(lines))
     if failures and not args.quick:

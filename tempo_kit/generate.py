@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 __all__ = ["Clips", "BundledGenerator", "ControlledClip", "Stopwatch", "parse_tags", "tag_conditions", "load_generator",
-           "load_vocoder", "generate", "control", "to_audio", "save_wav", "plot_spectrogram", "save_clips",
+           "load_vocoder", "generate", "control", "to_audio", "normalise_peaks", "save_wav", "plot_spectrogram", "save_clips",
            "default_control_model", "DEFAULT_MODEL", "CONTROL_DEFAULTS", "CONTROL_MODELS", "VOCODERS"]
 
 #: The default generator of ``tempo-kit generate`` and the main job: the bundled generator with the best few-step
@@ -115,7 +116,7 @@ class Clips:
 def parse_tags(text: str) -> dict[str, str]:
     """``"instrument=flute,mode=major"`` -> ``{"instrument": "flute", "mode": "major"}`` (values are checked against a
     model's vocabulary by :func:`tag_conditions`); an empty string gives no tags (unconditional)."""
-    from .data.dataset import TAG_FIELDS
+    from .vocab import TAG_FIELDS
 
     tags: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -210,12 +211,23 @@ def _sample_rate(vocoder: nn.Module) -> int:
 
 
 @torch.no_grad()
-def to_audio(mel: torch.Tensor, vocoder: nn.Module) -> torch.Tensor:
-    """Waveforms ``(batch, samples)`` in [-1, 1] from model-space mel ``(batch, n_mels, frames)``; a clip whose peak
-    exceeds 1 is scaled down to peak 1 (never up)."""
-    audio = vocoder(mel).reshape(mel.shape[0], -1)
-    peak = audio.abs().amax(dim=-1, keepdim=True)
+def normalise_peaks(audio: torch.Tensor, *, warn: bool = True) -> torch.Tensor:
+    """Scale each clip ``(batch, samples)`` whose peak exceeds full scale (1) down to peak 1 (never up), with a warning
+    naming how many clips and by how many dB unless ``warn`` is False. Audio is never clipped."""
+    peak = audio.detach().abs().amax(dim=-1, keepdim=True)
+    over = peak.flatten() > 1
+    if warn and over.any():
+        top = float(peak.max())
+        warnings.warn(f"{int(over.sum())} of {len(audio)} clips peaked above full scale (up to {top:.2f}, "
+                      f"{20 * math.log10(top):+.1f} dB) and were scaled down to peak 1", stacklevel=3)
     return audio / peak.clamp_min(1.0)
+
+
+def to_audio(mel: torch.Tensor, vocoder: nn.Module, *, warn: bool = True) -> torch.Tensor:
+    """Waveforms ``(batch, samples)`` in [-1, 1] from model-space mel ``(batch, n_mels, frames)``; a clip whose peak
+    exceeds 1 is scaled down to peak 1 (never up) and, unless ``warn`` is False, said so
+    (:func:`normalise_peaks`)."""
+    return normalise_peaks(vocoder(mel).reshape(mel.shape[0], -1), warn=warn)
 
 
 def generate(tags: dict | Sequence[dict] | None = None, *, n: int = 1, model: str = DEFAULT_MODEL,
@@ -269,7 +281,8 @@ def generate(tags: dict | Sequence[dict] | None = None, *, n: int = 1, model: st
 
 
 def save_wav(path: str | Path, audio: torch.Tensor, sample_rate: int) -> Path:
-    """Write a mono waveform ``(samples,)`` as 16-bit PCM WAV (soundfile)."""
+    """Write a mono waveform ``(samples,)`` as 16-bit PCM WAV (soundfile); non-finite samples are an error, a peak above
+    full scale is scaled down to 1 with a warning (:func:`normalise_peaks`), never clipped."""
     import soundfile
 
     from .utils import atomic_path
@@ -278,8 +291,9 @@ def save_wav(path: str | Path, audio: torch.Tensor, sample_rate: int) -> Path:
     if not torch.isfinite(audio).all():
         raise ValueError(f"not writing {path}: the audio has {int((~torch.isfinite(audio)).sum())} non-finite samples "
                          "(NaN or inf); a WAV of them would be full-scale noise")
+    audio = normalise_peaks(audio[None])[0]
     with atomic_path(path) as tmp:
-        soundfile.write(str(tmp), audio.clamp(-1, 1).cpu().numpy(), sample_rate, subtype="PCM_16")
+        soundfile.write(str(tmp), audio.cpu().numpy(), sample_rate, subtype="PCM_16")
     return Path(path)
 
 

@@ -22,13 +22,27 @@ import attrs
 import torch
 from torch import nn
 
-from .models.blocks import check_budget, is_block_model
 from .schedules import KarrasSchedule
 
-__all__ = ["Router", "NoRouter", "EarlyExitRouter", "PrestoLRouter", "RoutedNet", "router_from_spec", "ASE_LEVELS"]
+__all__ = ["Router", "NoRouter", "EarlyExitRouter", "PrestoLRouter", "RoutedNet", "router_from_spec", "ASE_LEVELS",
+           "is_block_model", "check_budget"]
 
 #: ASE's DiT-XL/2 schedule (spec 5.1) as fractions of depth, ordered from sigma_max (u = 0) to sigma_min (u = 1).
 ASE_LEVELS = tuple(n / 28 for n in (12, 12, 16, 16, 20, 20, 24, 24, 28, 28))
+
+
+def is_block_model(net: Any) -> bool:
+    """True when ``net`` implements the block-iteration protocol (``embed``, ``run_block``, ``final``, ``num_blocks``:
+    :class:`tempo_kit.models.blocks.BlockModel`), the one routers run."""
+    return all(callable(getattr(net, name, None)) for name in ("embed", "run_block", "final")) and hasattr(net, "num_blocks")
+
+
+def check_budget(budget: int, num_blocks: int) -> int:
+    """Validate a layer budget (number of active blocks): ``1 <= budget <= num_blocks``."""
+    budget = int(budget)
+    if not 1 <= budget <= num_blocks:
+        raise ValueError(f"layer budget {budget} is outside [1, {num_blocks}]: the model has {num_blocks} blocks")
+    return budget
 
 
 @attrs.frozen(kw_only=True)

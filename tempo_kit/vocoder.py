@@ -17,6 +17,7 @@ back-propagated to mel frames).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import attrs
@@ -29,13 +30,23 @@ from .audio.mel import MelSpec
 __all__ = ["VocoderConfig", "Vocoder", "GriffinLimConfig", "GriffinLim", "mel_to_linear_power", "check_mel"]
 
 
-def check_mel(mel: torch.Tensor, spec: MelSpec, who: str) -> None:
-    """Raise ``ValueError`` unless ``mel`` is a floating ``(batch, n_mels, frames)`` tensor with ``frames >= 1``."""
+def check_mel(mel: torch.Tensor, spec: MelSpec, who: str, frame_rate: float | None = None) -> None:
+    """Raise ``ValueError`` unless ``mel`` is a finite floating ``(batch, n_mels, frames)`` tensor with ``frames >= 1``
+    (and, when the caller states its ``frame_rate`` in frames per second, the rate of ``spec``); the message names the
+    expected shape and rate."""
+    expected = (f"model-space mel frames (batch, n_mels={spec.n_mels}, frames) at {spec.frame_rate:.2f} frames/s "
+                f"(hop {spec.hop_length} at {spec.sample_rate} Hz)")
     if not isinstance(mel, torch.Tensor) or mel.ndim != 3 or mel.shape[1] != spec.n_mels or mel.shape[2] < 1 \
             or not mel.is_floating_point():
         shape = tuple(mel.shape) if isinstance(mel, torch.Tensor) else type(mel).__name__
-        raise ValueError(f"{who} expects model-space mel frames (batch, n_mels={spec.n_mels}, frames) as a floating "
-                         f"tensor, got {shape}")
+        raise ValueError(f"{who} expects {expected} as a floating tensor, got {shape}")
+    if frame_rate is not None and not math.isclose(float(frame_rate), spec.frame_rate, rel_tol=1e-3):
+        raise ValueError(f"{who} expects {expected}, got frames at {float(frame_rate):.2f} frames/s: resample the audio "
+                         f"to {spec.sample_rate} Hz and analyse it with hop {spec.hop_length}")
+    bad = ~torch.isfinite(mel.detach())
+    if bad.any():
+        raise ValueError(f"{who}: the mel frames hold {int(bad.sum())} NaN or infinite values (of {mel.numel()}, in "
+                         f"clips {sorted(set(bad.flatten(1).any(1).nonzero().flatten().tolist()))[:8]}); nothing to vocode")
 
 
 def _fb_buffers(module: nn.Module, spec: MelSpec) -> None:
@@ -74,6 +85,16 @@ def _mel_spec(config) -> MelSpec:
     """The model-space mel of a vocoder config (its rate, FFT size, hop and mel count; fmax at Nyquist)."""
     return MelSpec(sample_rate=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
                    n_mels=config.n_mels, fmax=config.sample_rate / 2)
+
+@functools.lru_cache(maxsize=16)
+def _bin_phase(n_freq: int, frames: int, hop_length: int, n_fft: int, device: torch.device) -> torch.Tensor:
+    """``pi k + omega_k t`` ``(n_freq, frames)``, the phase of bin ``k`` advancing at its centre frequency (exact modulo
+    ``2 pi``: integer arithmetic before the scaling). Cached: a pure function of its arguments, never modified."""
+    k = torch.arange(n_freq, device=device)
+    t = torch.arange(frames, device=device)
+    advance = (k[:, None] * t[None, :] * hop_length) % n_fft * (2 * math.pi / n_fft)
+    return advance + math.pi * (k % 2)[:, None]
+
 
 @attrs.frozen(kw_only=True)
 class VocoderConfig:
@@ -151,8 +172,9 @@ class Vocoder(nn.Module):
 
     Notes
     -----
-    ``forward(mel)``: mel ``(batch, n_mels, frames)`` in model space -> audio ``(batch, 1, frames * hop_length)`` in
-    [-1, 1] (not clipped).
+    ``forward(mel, frame_rate=None)``: mel ``(batch, n_mels, frames)`` in model space -> audio ``(batch, 1, frames *
+    hop_length)`` in [-1, 1] (not clipped). Non-finite mel values, another band count or (when ``frame_rate`` is given,
+    in frames per second) another frame rate are a ``ValueError`` naming the expected shape and rate.
     """
 
     registry_name = "vocoder"
@@ -184,9 +206,9 @@ class Vocoder(nn.Module):
         S = mel_to_linear_power(_mel_power(mel, self.spec), self.fb_pinv)
         return 0.5 * torch.log(S + self.spec.amin)
 
-    def spectrum(self, mel: torch.Tensor) -> torch.Tensor:
-        """Predicted complex STFT ``(batch, n_fft // 2 + 1, frames)``."""
-        check_mel(mel, self.spec, "Vocoder")
+    def spectrum(self, mel: torch.Tensor, *, frame_rate: float | None = None) -> torch.Tensor:
+        """Predicted complex STFT ``(batch, n_fft // 2 + 1, frames)``; ``frame_rate`` as in :func:`check_mel`."""
+        check_mel(mel, self.spec, "Vocoder", frame_rate)
         h = self.embed(mel.float())
         h = self.embed_norm(h.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
@@ -208,15 +230,11 @@ class Vocoder(nn.Module):
         if offset is None:
             return deviation
         n_freq, frames = deviation.shape[-2:]
-        cfg = self.config
-        k = torch.arange(n_freq, device=deviation.device)
-        t = torch.arange(frames, device=deviation.device)
-        advance = (k[:, None] * t[None, :] * cfg.hop_length) % cfg.n_fft * (2 * math.pi / cfg.n_fft)
-        lobe = math.pi * (k % 2)[:, None]
-        return (advance + lobe).to(deviation.dtype) + torch.cumsum(deviation, dim=-1) + offset
+        base = _bin_phase(n_freq, frames, self.config.hop_length, self.config.n_fft, deviation.device)
+        return base.to(deviation.dtype) + torch.cumsum(deviation, dim=-1) + offset
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        S = self.spectrum(mel)
+    def forward(self, mel: torch.Tensor, *, frame_rate: float | None = None) -> torch.Tensor:
+        S = self.spectrum(mel, frame_rate=frame_rate)
         hop = self.config.hop_length
         audio = torch.istft(S, n_fft=self.config.n_fft, hop_length=hop, window=self.window.to(S.real.dtype),
                             center=True, length=S.shape[-1] * hop)
@@ -270,7 +288,8 @@ class GriffinLim(nn.Module):
 
     Notes
     -----
-    ``forward(mel, generator=None)``: mel ``(batch, n_mels, frames)`` -> audio ``(batch, 1, frames * hop_length)``.
+    ``forward(mel, generator=None, frame_rate=None)``: mel ``(batch, n_mels, frames)`` -> audio ``(batch, 1, frames *
+    hop_length)``; bad input as for :class:`Vocoder`.
     The initial phase is uniform random, drawn from ``generator`` (default: a generator seeded with ``config.seed``).
     """
 
@@ -291,8 +310,9 @@ class GriffinLim(nn.Module):
         S = mel_to_linear_power(_mel_power(mel, self.spec), self.fb_pinv)
         return torch.sqrt(S + self.spec.amin)
 
-    def forward(self, mel: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        check_mel(mel, self.spec, "GriffinLim")
+    def forward(self, mel: torch.Tensor, *, generator: torch.Generator | None = None,
+                frame_rate: float | None = None) -> torch.Tensor:
+        check_mel(mel, self.spec, "GriffinLim", frame_rate)
         cfg = self.config
         mag = self.magnitude(mel)
         if generator is None:

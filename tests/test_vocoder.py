@@ -212,3 +212,32 @@ def test_adversarial_recipe_rejects_bad_settings():
     with pytest.raises(ValueError, match="disc_batch"):
         VocoderRecipe(net=tiny_vocoder(), crop_frames=8, adversarial_weight=1.0, disc_batch=0)
     assert VocoderRecipe(net=tiny_vocoder(), crop_frames=8).disc is None
+
+
+@pytest.mark.parametrize("make", [tiny_vocoder, lambda: GriffinLim(config=GriffinLimConfig(n_iter=1))])
+def test_non_finite_mel_and_wrong_frame_rate_raise(make, music):
+    _, mel = music
+    module = make()
+    for value in (float("nan"), float("inf")):
+        bad = mel.clone()
+        bad[1, 3, 4] = value
+        with pytest.raises(ValueError, match=r"1 NaN or infinite values .*clips \[1\]"):
+            module(bad)
+    with pytest.raises(ValueError, match=r"43.07 frames/s \(hop 512 at 22050 Hz\).*got frames at 86.13"):
+        module(mel, frame_rate=SPEC.sample_rate / 256)
+    assert module(mel[..., :4], frame_rate=SPEC.frame_rate).shape == (2, 1, 4 * HOP)
+
+
+def test_loud_audio_is_normalised_and_said_so(tmp_path):
+    import soundfile
+
+    from tempo_kit.generate import normalise_peaks, save_wav
+
+    audio = torch.tensor([[0.5, -0.25], [4.0, -2.0]])
+    with pytest.warns(UserWarning, match=r"1 of 2 clips peaked above full scale \(up to 4.00, \+12.0 dB\)"):
+        out = normalise_peaks(audio)
+    torch.testing.assert_close(out, torch.tensor([[0.5, -0.25], [1.0, -0.5]]))  # quiet clips untouched, never raised
+    with pytest.warns(UserWarning, match="scaled down"):
+        save_wav(tmp_path / "loud.wav", torch.tensor([0.0, 2.0, -1.0]), 22050)
+    written, _ = soundfile.read(tmp_path / "loud.wav")
+    assert abs(written[1] - 1.0) < 1e-4 and abs(written[2] + 0.5) < 1e-4  # scaled, not clipped at -1

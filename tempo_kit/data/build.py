@@ -26,6 +26,7 @@ import attrs
 import numpy as np
 
 from ..audio.mel import MelSpec
+from ..vocab import caption
 from .corpus import COLLECTIONS, NoteList, Piece, list_pieces, load_notes, tempo_bucket, top_voice, unit_hash
 from .render import PROGRAMS, Renderer, check_program
 
@@ -37,8 +38,6 @@ MIN_VOICED = 0.5  # a clip needs at least this fraction of frames with a soundin
 
 DEFAULT_PROGRAMS = ("organ", "strings", "piano", "choir", "flute", "clarinet", "brass", "harpsichord")
 
-_PHRASES = {"strings": "played by a string ensemble", "choir": "sung by a choir", "brass": "played by a brass section"}
-_TEMPO_WORDS = {"slow": "slow", "moderate": "moderately paced", "fast": "fast"}
 
 
 @attrs.frozen
@@ -109,12 +108,6 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
 def from_int16(audio: np.ndarray) -> np.ndarray:
     """int16 audio -> float32 in [-1, 1] (inverse of :func:`to_int16`)."""
     return audio.astype(np.float32) / 32767
-
-
-def caption(*, instrument: str, noun: str, tempo: str, mode: str) -> str:
-    """Caption of a clip, e.g. ``"A slow chorale in a minor key played on organ"``."""
-    phrase = _PHRASES.get(instrument, f"played on {instrument}")
-    return f"A {_TEMPO_WORDS[tempo]} {noun} in a {mode} key {phrase}"
 
 
 def _meta(backend: str, soundfont: Path) -> dict:

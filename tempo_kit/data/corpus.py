@@ -13,6 +13,8 @@ from pathlib import Path
 import attrs
 import numpy as np
 
+from ..vocab import NOUNS
+
 
 @attrs.frozen
 class Collection:
@@ -46,13 +48,13 @@ COLLECTIONS = {
     c.name: c
     for c in (
         # Bach's four-part chorales (bwv846 is a keyboard prelude, not a chorale).
-        Collection(name="bach", folder="bach", pattern="*.mxl", noun="chorale", beat_bpm=(54.0, 100.0),
+        Collection(name="bach", folder="bach", pattern="*.mxl", noun=NOUNS["bach"], beat_bpm=(54.0, 100.0),
                    exclude=("bwv846",)),
         # The Essen folk-song collection: ~8,500 monophonic melodies in multi-tune ABC files.
-        Collection(name="essen", folder="essenFolksong", pattern="*.abc", noun="folk song", beat_bpm=(60.0, 132.0),
+        Collection(name="essen", folder="essenFolksong", pattern="*.abc", noun=NOUNS["essen"], beat_bpm=(60.0, 132.0),
                    exclude=("test0", "test1", "testd", "teste")),
         # O'Neill's Music of Ireland (1850 tunes): monophonic jigs, reels, airs.
-        Collection(name="oneills", folder="oneills1850", pattern="*.abc", noun="Irish tune", beat_bpm=(72.0, 132.0)),
+        Collection(name="oneills", folder="oneills1850", pattern="*.abc", noun=NOUNS["oneills"], beat_bpm=(72.0, 132.0)),
     )
 }
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-TAG_FIELDS = ("instrument", "collection", "tempo", "mode")
+from ..vocab import TAG_FIELDS
 
 
 def encode_tags(tags, vocab: dict) -> torch.Tensor:

@@ -28,6 +28,7 @@ from typing import Any, Iterable, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from ..routers import check_budget, is_block_model
 from ..utils import append_dims, as_sigma
 
 __all__ = [
@@ -58,19 +59,6 @@ class BlockModel(Protocol):
     def run_block(self, i: int, h: Any, c: Any) -> Any: ...
 
     def final(self, h: Any, c: Any) -> torch.Tensor: ...
-
-
-def is_block_model(net: Any) -> bool:
-    """True when ``net`` implements the block-iteration protocol."""
-    return all(callable(getattr(net, name, None)) for name in ("embed", "run_block", "final")) and hasattr(net, "num_blocks")
-
-
-def check_budget(budget: int, num_blocks: int) -> int:
-    """Validate a layer budget (number of active blocks): ``1 <= budget <= num_blocks``."""
-    budget = int(budget)
-    if not 1 <= budget <= num_blocks:
-        raise ValueError(f"layer budget {budget} is outside [1, {num_blocks}]: the model has {num_blocks} blocks")
-    return budget
 
 
 def null_condition(cond: Any) -> Any:

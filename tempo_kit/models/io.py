@@ -8,9 +8,11 @@ sha256 is checked on load, so a damaged or swapped weights file is an error nami
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-__all__ = ["CheckpointMismatchError", "WeightsDamagedError", "save_model", "file_sha256", "load_model", "load_denoiser", "load_weights", "model_spec", "build_model"]
+__all__ = ["CheckpointMismatchError", "WeightsDamagedError", "save_model", "file_sha256", "load_model", "load_denoiser", "load_weights", "model_spec", "build_model", "skip_init"]
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -58,6 +60,31 @@ def model_spec(net: nn.Module) -> dict[str, Any]:
     if not name or not attrs.has(type(config)):
         raise TypeError(f"{type(net).__name__} cannot be saved by name: it needs a registry_name and an attrs config")
     return {"model": name, "config": attrs.asdict(config)}
+
+
+_NO_INIT_LOCK = threading.Lock()
+#: The ``torch.nn.init`` functions that built-in layers call from ``reset_parameters``.
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
+                   "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_")
+
+
+@contextlib.contextmanager
+def skip_init():
+    """Build modules without drawing their random initial weights (``torch.nn.init`` functions do nothing inside).
+
+    For a model whose every parameter is loaded right after (:func:`load_model`, which checks that every key is
+    present): the initialisation would be overwritten anyway. Parameters hold whatever memory ``torch.empty`` gave.
+    Held under a lock, as ``transformers``' ``no_init_weights``: the patch is process-wide.
+    """
+    with _NO_INIT_LOCK:
+        saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS}
+        try:
+            for name in _INIT_FUNCTIONS:
+                setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+            yield
+        finally:
+            for name, fn in saved.items():
+                setattr(nn.init, name, fn)
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:
@@ -172,7 +199,8 @@ def load_model(path: str | os.PathLike, *, expect: dict[str, Any] | None = None)
     if expect is not None and ({k: meta[k] for k in ("model", "config")} != expect):
         raise CheckpointMismatchError(f"model saved at {str(path)!r} is {meta['model']} {meta['config']}, expected {expect['model']} {expect['config']}")
     _verify(path, meta)
-    net = build_model({"model": meta["model"], "config": meta["config"]})
+    with skip_init():  # every parameter is loaded below (load_weights fails on a missing key)
+        net = build_model({"model": meta["model"], "config": meta["config"]})
     load_weights(net, path / WEIGHTS, what=f"weights at {str(path)!r}")
     return net
 

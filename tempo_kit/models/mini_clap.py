@@ -25,49 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.dataset import TAG_FIELDS
+from ..vocab import TAG_FIELDS, partial_caption
 
 __all__ = ["MiniClapConfig", "MiniClap", "partial_caption", "caption_variants", "mel_clap_score", "MIN_FRAMES"]
 
 #: Shortest clip the audio tower accepts (frames).
 MIN_FRAMES = 32
-
-
-def partial_caption(tags: Mapping[str, str]) -> str:
-    """The dataset's caption template with only the given tags (:func:`tempo_kit.data.caption` when all four are given).
-
-    Parameters
-    ----------
-    tags : mapping
-        Any non-empty subset of ``instrument``, ``collection``, ``tempo``, ``mode`` (``None`` values are left out).
-
-    Examples
-    --------
-    >>> partial_caption({"instrument": "flute"})
-    'A piece played on flute'
-    >>> partial_caption({"tempo": "slow", "collection": "bach", "mode": "minor", "instrument": "brass"})
-    'A slow chorale in a minor key played by a brass section'
-    """
-    from ..data.build import _PHRASES, _TEMPO_WORDS  # the template of tempo_kit.data.caption
-    from ..data.corpus import COLLECTIONS
-
-    tags = {k: v for k, v in tags.items() if v is not None}
-    unknown = sorted(set(tags) - set(TAG_FIELDS))
-    if unknown or not tags:
-        raise ValueError(f"partial_caption needs a non-empty subset of the tags {TAG_FIELDS}, got {sorted(tags)}")
-    if "collection" in tags and tags["collection"] not in COLLECTIONS:
-        raise ValueError(f"unknown collection {tags['collection']!r}; valid: {', '.join(COLLECTIONS)}")
-    if "tempo" in tags and tags["tempo"] not in _TEMPO_WORDS:
-        raise ValueError(f"unknown tempo {tags['tempo']!r}; valid: {', '.join(_TEMPO_WORDS)}")
-    words = ["A"]
-    if "tempo" in tags:
-        words.append(_TEMPO_WORDS[tags["tempo"]])
-    words.append(COLLECTIONS[tags["collection"]].noun if "collection" in tags else "piece")
-    if "mode" in tags:
-        words.append(f"in a {tags['mode']} key")
-    if "instrument" in tags:
-        words.append(_PHRASES.get(tags["instrument"], f"played on {tags['instrument']}"))
-    return " ".join(words)
 
 
 def caption_variants(tag_vocab: Mapping[str, Sequence[str]]) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...audio import MelSpec
-from ...data.dataset import TAG_FIELDS
+from ...vocab import TAG_FIELDS
 from ...models.mini_clap import MIN_FRAMES, MiniClap, MiniClapConfig, caption_variants, partial_caption
 from ..recipe import Recipe, UpdateRule, trainable
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ...denoisers import EDMPrecond
-from ...models.blocks import check_budget, is_block_model
+from ...routers import check_budget, is_block_model
 from ...routers import Router, RoutedNet
 from ...schedules import LogNormalSigma
 from ..data import split_batch
