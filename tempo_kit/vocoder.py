@@ -173,7 +173,9 @@ class Vocoder(nn.Module):
     Notes
     -----
     ``forward(mel, frame_rate=None)``: mel ``(batch, n_mels, frames)`` in model space -> audio ``(batch, 1, frames *
-    hop_length)`` in [-1, 1] (not clipped). Non-finite mel values, another band count or (when ``frame_rate`` is given,
+    hop_length)`` in [-1, 1] (not clipped), float32. After ``.to(torch.bfloat16)`` the ConvNeXt trunk runs in bfloat16
+    and the head's output, the phase integration and the iSTFT stay in float32 (``benchmarks/bench_vocoder.py`` has a
+    bf16 row: speed and quality). Non-finite mel values, another band count or (when ``frame_rate`` is given,
     in frames per second) another frame rate are a ``ValueError`` naming the expected shape and rate.
     """
 
@@ -209,13 +211,14 @@ class Vocoder(nn.Module):
     def spectrum(self, mel: torch.Tensor, *, frame_rate: float | None = None) -> torch.Tensor:
         """Predicted complex STFT ``(batch, n_fft // 2 + 1, frames)``; ``frame_rate`` as in :func:`check_mel`."""
         check_mel(mel, self.spec, "Vocoder", frame_rate)
-        h = self.embed(mel.float())
+        h = self.embed(mel.to(self.embed.weight.dtype))  # the trunk runs in the weights' dtype (bf16 after .to(...))
         h = self.embed_norm(h.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             h = block(h)
         h = self.out_norm(h.transpose(1, 2)).transpose(1, 2)
-        log_mag, *phase = self.head(h).chunk(3 if self.config.phase == "if" else 2, dim=1)
-        log_mag = (self.magnitude_prior(mel) + log_mag).clamp(max=math.log(1e4))
+        # the spectral head, the phase sums over frames and the iSTFT always in float32
+        log_mag, *phase = self.head(h).float().chunk(3 if self.config.phase == "if" else 2, dim=1)
+        log_mag = (self.magnitude_prior(mel.float()) + log_mag).clamp(max=math.log(1e4))
         return torch.polar(torch.exp(log_mag), self.phase(*phase))
 
     def phase(self, deviation: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:

@@ -241,3 +241,15 @@ def test_loud_audio_is_normalised_and_said_so(tmp_path):
         save_wav(tmp_path / "loud.wav", torch.tensor([0.0, 2.0, -1.0]), 22050)
     written, _ = soundfile.read(tmp_path / "loud.wav")
     assert abs(written[1] - 1.0) < 1e-4 and abs(written[2] + 0.5) < 1e-4  # scaled, not clipped at -1
+
+
+def test_bf16_trunk_keeps_a_float32_head(music):
+    _, mel = music
+    voc = tiny_vocoder()
+    with torch.no_grad():
+        voc.head.weight.normal_(std=0.01)
+        ref = voc(mel)
+        out = voc.to(torch.bfloat16)(mel)
+    assert voc.embed.weight.dtype == torch.bfloat16 and out.dtype == torch.float32 and torch.isfinite(out).all()
+    # same spectral envelope: the magnitude prior and the head's output are float32 sums
+    assert multi_resolution_stft_loss(out, ref)["sc"] < 0.2
