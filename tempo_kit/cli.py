@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 # module name -> one-line help; each module defines ``configure(parser)`` and ``run(args) -> int``.
 SUBCOMMANDS = {
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_module", None) is None:
         parser.print_help()
         return 2
+    if not (args.debug or os.environ.get("TEMPO_KIT_DEBUG")):
+        warnings.showwarning = _one_line_warning(args.command)
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except KeyboardInterrupt:
@@ -57,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 1
+
+
+def _one_line_warning(command: str):
+    """Warnings as one line on stderr, ``tempo-kit COMMAND: warning: ...``, without the source line Python adds."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"tempo-kit {command}: warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+
+    return show
 
 
 #: Exceptions whose message is meant for the user as it is; anything else is reported with its type.

@@ -90,3 +90,10 @@ def test_version_and_debug(capsys):
     assert capsys.readouterr().err.startswith("error: unknown instrument 'kazoo'")
     with pytest.raises(ValueError, match="kazoo"):  # --debug: the exception itself
         cli.main(["--debug", "generate", "--tags", "instrument=kazoo"])
+
+
+def test_warnings_print_as_one_line_without_the_source_line(capsys):
+    from tempo_kit import cli
+
+    cli._one_line_warning("generate")(UserWarning("2 of 8 clips peaked\n  above full scale"), UserWarning, "x.py", 3)
+    assert capsys.readouterr().err == "tempo-kit generate: warning: 2 of 8 clips peaked above full scale\n"
