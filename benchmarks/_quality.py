@@ -186,7 +186,7 @@ class Ruler:
         return tuple(e for e in EMBEDDINGS if e == "mel" or getattr(self, e) is not None)
 
     def vocode(self, mel: torch.Tensor) -> torch.Tensor:
-        from tempo_kit.generate import to_audio
+        from tempo_kit.clips import to_audio
 
         with torch.inference_mode():
             return torch.cat([to_audio(m, self.vocoder, warn=False) for m in mel.split(self.chunk)])

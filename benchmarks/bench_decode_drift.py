@@ -31,7 +31,7 @@ def run(n: int, seed: int) -> dict:
     from tempo_kit.control.drift import decode_drift
     from tempo_kit.features.chroma import LogChroma
     from tempo_kit.features.intensity import Intensity
-    from tempo_kit.generate import tag_conditions
+    from tempo_kit.pipeline import tag_conditions
     from tempo_kit.pretrained import load_pretrained
     from tempo_kit.samplers import CMMultistep, CTMGamma
     from tempo_kit.schedules import decoding_sigmas, teacher_grid

@@ -46,7 +46,7 @@ def run(models, seeds, iterations: int) -> dict:
     from tempo_kit.audio.mel import MelSpec
     from tempo_kit.control import DITTO2
     from tempo_kit.control.tasks import task_objectives
-    from tempo_kit.generate import CONTROL_DEFAULTS, tag_conditions
+    from tempo_kit.pipeline import CONTROL_DEFAULTS, tag_conditions
     from tempo_kit.pretrained import load_pretrained
 
     shape = (1, MelSpec().n_mels, 256)

@@ -21,7 +21,7 @@ DEFAULT_SETTINGS = "presto-s:1,presto-s:2,presto-s:4,cm:4,ctm:4,presto-ls:4,teac
 
 def main(argv=None) -> int:
     from tempo_kit.commands.demo import DEMO_TAGS
-    from tempo_kit.generate import generate
+    from tempo_kit.pipeline import generate
     from tempo_kit.pretrained import available
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

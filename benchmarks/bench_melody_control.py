@@ -1,7 +1,7 @@
 """DITTO-2 melody control on the bundled held-out tunes: frame accuracy and time per setting.
 
 For every setting (surrogate model, iterations K, learning rate, decoding steps T) and every bundled tune, the bundled
-model is conditioned on the tune's tags and steered toward its pitch classes (tempo_kit.generate.control, the main
+model is conditioned on the tune's tags and steered toward its pitch classes (tempo_kit.pipeline.control, the main
 job's part (b)). Reported per setting: mean / min accuracy of the mel output (what is optimised) and of the vocoded
 audio, the same noise without control, and the CPU and wall seconds of one control run. Timings are within one run.
 
@@ -29,7 +29,7 @@ def _ints(text):
 def main(argv=None) -> int:
     from tempo_kit.data.tunes import load_tunes
     from tempo_kit.features.chroma import LogChroma
-    from tempo_kit.generate import CONTROL_DEFAULTS, control, default_control_model
+    from tempo_kit.pipeline import CONTROL_DEFAULTS, control, default_control_model
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=None, help="comma-separated (default: the default surrogate)")

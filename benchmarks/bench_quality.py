@@ -78,7 +78,7 @@ class System:
     sampler_kwargs : dict
         Keyword arguments of the sampler (e.g. ``{"gamma": 0.2}``).
     grid : int
-        0: the sampler's default schedule (``sampler.schedule.sigmas(steps)``, what ``tempo_kit.generate`` uses);
+        0: the sampler's default schedule (``sampler.schedule.sigmas(steps)``, what ``tempo_kit.pipeline`` uses);
         ``N > 0``: ``steps`` levels picked from the ``N``-step teacher grid (:func:`~tempo_kit.schedules.decoding_sigmas`,
         as DITTO-2 decodes). The Karras schedule's last level before 0 is ``sigma_min``, where a jump sampler's last
         step changes almost nothing; the teacher-grid levels avoid that.

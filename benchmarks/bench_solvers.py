@@ -86,7 +86,7 @@ def run_convergence(*, n: int, heldout, batch_size: int, seed: int, n_boot: int,
     from tqdm.auto import tqdm
 
     from tempo_kit.data.dataset import MusicDataset
-    from tempo_kit.generate import load_generator, tag_conditions
+    from tempo_kit.pipeline import Pipeline, tag_conditions
     from tempo_kit.metrics import bootstrap_counts, verdict
     from tempo_kit.registry import get
 
@@ -94,7 +94,7 @@ def run_convergence(*, n: int, heldout, batch_size: int, seed: int, n_boot: int,
     src = Q.select_reference(held.records, n, seed=seed)
     tags = [held.records[i]["tags"] for i in src]
     pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in src]
-    teacher = load_generator("teacher")
+    teacher = Pipeline.from_pretrained("teacher", vocoder="griffin-lim")
     n_mels, frames = held.mel.shape[1:]
     eps = torch.randn(len(src), n_mels, frames, generator=torch.Generator().manual_seed(seed))
 

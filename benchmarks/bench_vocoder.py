@@ -120,17 +120,10 @@ def pitch_accuracy(ref: tuple[torch.Tensor, torch.Tensor], est: torch.Tensor) ->
 
 def generated_mels(name: str, tags: list[dict], frames: int, seed: int, chunk: int = 32) -> torch.Tensor:
     """One clip per tag dict from a bundled generator with its default sampler and steps (as ``tempo-kit generate``)."""
-    from tempo_kit.generate import load_generator, tag_conditions
+    from tempo_kit.pipeline import Pipeline
 
-    gen = load_generator(name)
-    sigmas = gen.sampler.schedule.sigmas(gen.steps)
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(tags), chunk):
-            part = tags[i:i + chunk]
-            x_T = sigmas[0] * torch.randn(len(part), 80, frames, generator=g)
-            out.append(gen.sampler(gen.model, x_T, sigmas, cond=tag_conditions(part, model=name), generator=g))
+    pipe = Pipeline.from_pretrained(name, vocoder="griffin-lim")
+    out = [pipe.sample(tags[i:i + chunk], frames=frames, seed=seed + i) for i in range(0, len(tags), chunk)]
     return torch.cat(out).float()
 
 

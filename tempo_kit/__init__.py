@@ -33,6 +33,7 @@ __all__ = [
     "NFECounter",
     "NoGrad",
     "ODEJump",
+    "Pipeline",
     "Sampler",
     "VPDenoiser",
     "append_dims",
@@ -44,3 +45,12 @@ __all__ = [
     "names",
     "teacher_grid",
 ]
+
+
+def __getattr__(name: str):
+    """``tempo_kit.Pipeline`` is imported on first use, so ``import tempo_kit`` stays light."""
+    if name == "Pipeline":
+        from .pipeline import Pipeline
+
+        return Pipeline
+    raise AttributeError(f"module 'tempo_kit' has no attribute {name!r}")

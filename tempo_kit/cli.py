@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_module", None) is None:
         parser.print_help()
         return 2
+    plain_format = warnings.formatwarning
     if not (args.debug or os.environ.get("TEMPO_KIT_DEBUG")):
-        warnings.showwarning = _one_line_warning(args.command)
+        warnings.formatwarning = _one_line_warning(args.command)
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except KeyboardInterrupt:
@@ -60,15 +61,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 1
+    finally:
+        warnings.formatwarning = plain_format
 
 
 def _one_line_warning(command: str):
-    """Warnings as one line on stderr, ``tempo-kit COMMAND: warning: ...``, without the source line Python adds."""
+    """A ``warnings.formatwarning``: one line, ``tempo-kit COMMAND: warning: ...``, without the source line Python adds
+    (warnings still go where Python sends them, so they can be filtered and recorded as usual)."""
 
-    def show(message, category, filename, lineno, file=None, line=None):
-        print(f"tempo-kit {command}: warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+    def format(message, category, filename, lineno, line=None) -> str:
+        return f"tempo-kit {command}: warning: {' '.join(str(message).split())}\n"
 
-    return show
+    return format
 
 
 #: Exceptions whose message is meant for the user as it is; anything else is reported with its type.

@@ -45,16 +45,31 @@ def available() -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
 
 
-def model_dir(name: str) -> Path:
-    """The folder of bundled model ``name``; an unknown name lists the valid ones."""
-    path = weights_dir() / name
+def model_dir(name: str | os.PathLike) -> Path:
+    """The folder of bundled model ``name``, or ``name`` itself when it is a folder holding a ``config.json`` (a model
+    saved by :meth:`~tempo_kit.pipeline.Pipeline.save_pretrained`); an unknown name suggests the closest and lists the
+    valid ones."""
+    import difflib
+
+    given = Path(name)
+    if isinstance(name, os.PathLike) or len(given.parts) > 1 or given.is_absolute():
+        if not (given / "config.json").is_file():
+            raise FileNotFoundError(f"no saved model at {str(given)!r}: expected a folder with config.json and "
+                                    "model.safetensors (Pipeline.save_pretrained writes one)")
+        return given
+    path = weights_dir() / str(name)
     if not (path / "config.json").is_file():
-        names = ", ".join(available()) or "none"
-        raise KeyError(f"no bundled model {name!r} in {weights_dir()}; available: {names}")
+        if (given / "config.json").is_file():  # a saved model in the working directory
+            return given
+        names = available()
+        close = difflib.get_close_matches(str(name).lower().replace("_", "-"), names, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise KeyError(f"no bundled model {str(name)!r} in {weights_dir()} (nor a saved model folder of that name); "
+                       f"{hint}available: {', '.join(names) or 'none'}")
     return path
 
 
-def pretrained_meta(name: str) -> dict[str, Any]:
+def pretrained_meta(name: str | os.PathLike) -> dict[str, Any]:
     """The ``"pretrained"`` table of a bundled model's ``config.json`` (kind, sampler, steps, tag vocabulary, ...)."""
     from .models.io import read_config
 
@@ -67,15 +82,15 @@ def model_card(name: str) -> str:
     return path.read_text() if path.is_file() else f"# {name}\n\n(no model card)\n"
 
 
-def load_pretrained(name: str, *, device: str | torch.device = "cpu") -> nn.Module:
+def load_pretrained(name: str | os.PathLike, *, device: str | torch.device = "cpu") -> nn.Module:
     """Load a bundled model by name, in float32 and eval mode, with gradients off for its parameters.
 
     Denoisers and jumps stay differentiable with respect to their inputs (DITTO-2 backpropagates through them).
 
     Parameters
     ----------
-    name : str
-        One of :func:`available` (see the module docstring for what each returns).
+    name : str or path
+        One of :func:`available` (see the module docstring for what each returns), or a saved model's folder.
     device : str or torch.device
     """
     from .jumps import ConsistencyJump, EulerJump
@@ -99,9 +114,10 @@ def load_pretrained(name: str, *, device: str | torch.device = "cpu") -> nn.Modu
 
 
 def tag_condition(*, instrument: str | None = None, collection: str | None = None, tempo: str | None = None,
-                  mode: str | None = None, batch: int = 1, model: str = "teacher") -> dict[str, torch.Tensor]:
+                  mode: str | None = None, batch: int = 1, model: str | os.PathLike = "teacher",
+                  vocab: dict | None = None) -> dict[str, torch.Tensor]:
     """The conditioning dict of the bundled models for the given tags; tags left out are zero in the multi-hot vector,
-    and no tag at all gives the null (unconditional) condition.
+    and no tag at all gives the null (unconditional) condition. ``vocab`` (field -> values) replaces the vocabulary read from ``model``'s config.
 
     Examples
     --------
@@ -109,7 +125,7 @@ def tag_condition(*, instrument: str | None = None, collection: str | None = Non
     """
     from .data.dataset import encode_tags
 
-    vocab = {f: tuple(v) for f, v in pretrained_meta(model)["tag_vocab"].items()}
+    vocab = {f: tuple(v) for f, v in (vocab or pretrained_meta(model)["tag_vocab"]).items()}
     given = {"instrument": instrument, "collection": collection, "tempo": tempo, "mode": mode}
     for field, value in given.items():
         if value is not None and value not in vocab[field]:

@@ -77,7 +77,9 @@ def mel_to_linear_power(power: torch.Tensor, fb_pinv: torch.Tensor) -> torch.Ten
 
 
 def _mel_power(mel: torch.Tensor, spec: MelSpec) -> torch.Tensor:
-    return (spec.from_model(mel.float()) - spec.amin).clamp_min(0.0)
+    # far-out-of-range frames (an untrained or diverged model) overflow 10^(dB/10) to inf, and inf - inf in the
+    # pseudo-inverse is NaN: cap the power (1e30 = +300 dB) so the waveform stays finite
+    return (spec.from_model(mel.float()).clamp(max=1e30) - spec.amin).clamp_min(0.0)
 
 
 

@@ -26,7 +26,7 @@ def summary(x: torch.Tensor) -> dict:
 
 
 def compute(names=GENERATORS) -> dict:
-    from tempo_kit.generate import generate
+    from tempo_kit.pipeline import generate
 
     torch.set_num_threads(1)
     out = {}

@@ -1,4 +1,4 @@
-"""tempo_kit.generate and ``tempo-kit generate`` / ``tempo-kit control`` on a folder of tiny untrained bundled models."""
+"""tempo_kit.pipeline and ``tempo-kit generate`` / ``tempo-kit control`` on a folder of tiny untrained bundled models."""
 
 import json
 
@@ -8,7 +8,8 @@ import soundfile
 import torch
 
 from pretrained_fake import make_fake_weights
-from tempo_kit import generate as G
+from tempo_kit import pipeline as G
+from tempo_kit.clips import parse_tags
 from tempo_kit.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -27,12 +28,12 @@ def use_weights(weights, monkeypatch):
 
 
 def test_parse_tags():
-    assert G.parse_tags("instrument=flute, mode=major") == {"instrument": "flute", "mode": "major"}
-    assert G.parse_tags("") == {}
+    assert parse_tags("instrument=flute, mode=major") == {"instrument": "flute", "mode": "major"}
+    assert parse_tags("") == {}
     for bad, message in [("flute", "FIELD=VALUE"), ("colour=red", "unknown tag field 'colour'"),
                          ("mode=major,mode=minor", "given twice")]:
         with pytest.raises(ValueError, match=message):
-            G.parse_tags(bad)
+            parse_tags(bad)
 
 
 def test_generate_command_writes_wavs_spectrograms_and_summary(tmp_path, capsys):
@@ -71,7 +72,7 @@ def test_generate_is_seeded():
     (["--model", "nosuch"], "no bundled model 'nosuch'"),
     (["--model", "vocoder"], "not a generator"),
     (["--sampler", "nosuch"], "unknown sampler 'nosuch'"),
-    (["--model", "ctm", "--sampler", "heun"], "drives a denoiser, but the bundled 'ctm' is a jump"),
+    (["--model", "ctm", "--sampler", "heun"], "drives a denoiser, but 'ctm' is a jump"),
 ])
 def test_generate_command_errors_name_the_problem(argv, message, tmp_path, capsys):
     assert main(["generate", *argv, "--out", str(tmp_path)]) == 1

@@ -24,7 +24,7 @@ UNITS = {
     "data": ("data",),
     "control": ("control",),
     "training": ("training",),
-    "pipelines": ("generate", "pretrained"),
+    "pipelines": ("pipeline", "clips", "pretrained"),
     "commands": ("commands", "cli"),
 }
 LAYER = {unit: layer for layer, units in UNITS.items() for unit in units}

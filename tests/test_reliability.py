@@ -107,7 +107,8 @@ def test_nan_guidance_writes_nothing(weights, tmp_path, monkeypatch, capsys):
 # -- the API -------------------------------------------------------------------------------------------------------------
 def _api_cases():
     from tempo_kit import get
-    from tempo_kit.generate import generate, load_generator, save_wav
+    from tempo_kit.clips import save_wav
+    from tempo_kit.pipeline import Pipeline, generate
     from tempo_kit.schedules import karras_sigmas, user_sigmas
     from tempo_kit.testing import TinyDenoiserNet
     from tempo_kit.denoisers import EDMPrecond
@@ -147,9 +148,9 @@ def _api_cases():
     cases["huge noise request"] = (lambda: get("samplers", "euler-ancestral")(den, torch.zeros(64, 80, 256), 10**5),
                                    "GiB of per-step noise")
     cases["NaN audio to WAV"] = (lambda: save_wav("/tmp/never.wav", torch.full((100,), math.nan), 22050), "non-finite")
-    cases["cfg NaN"] = (lambda: load_generator("teacher", cfg=math.nan), "finite guidance")
-    cases["cfg huge"] = (lambda: load_generator("teacher", cfg=1e30), "finite guidance")
-    cases["steps 0"] = (lambda: load_generator("teacher", steps=0), "steps must be >= 1")
+    cases["cfg NaN"] = (lambda: Pipeline.from_pretrained("teacher", cfg=math.nan), "finite guidance")
+    cases["cfg huge"] = (lambda: Pipeline.from_pretrained("teacher", cfg=1e30), "finite guidance")
+    cases["steps 0"] = (lambda: Pipeline.from_pretrained("teacher", steps=0), "steps must be >= 1")
     cases["no clips"] = (lambda: generate([], n=0), "nothing to generate")
     return cases
 

@@ -231,7 +231,7 @@ def test_non_finite_mel_and_wrong_frame_rate_raise(make, music):
 def test_loud_audio_is_normalised_and_said_so(tmp_path):
     import soundfile
 
-    from tempo_kit.generate import normalise_peaks, save_wav
+    from tempo_kit.clips import normalise_peaks, save_wav
 
     audio = torch.tensor([[0.5, -0.25], [4.0, -2.0]])
     with pytest.warns(UserWarning, match=r"1 of 2 clips peaked above full scale \(up to 4.00, \+12.0 dB\)"):

@@ -19,7 +19,7 @@ TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
 
 
 def configure(parser) -> None:
-    from ..generate import CONTROL_DEFAULTS, CONTROL_MODELS, VOCODERS
+    from ..pipeline import CONTROL_DEFAULTS, CONTROL_MODELS, VOCODERS
 
     parser.add_argument("task", choices=TASKS, help="control task")
     parser.add_argument("--model", default=None,
@@ -124,7 +124,8 @@ def _melody_target(args, frames: int):
 
 
 def _run_bundled(args, iterations: int | None) -> int:
-    from ..generate import control, parse_tags
+    from ..clips import parse_tags
+    from ..pipeline import control
 
     if args.method == "ditto":
         raise ValueError("--method ditto runs on the toy generator only (--model toy); the bundled models use DITTO-2")
@@ -148,7 +149,7 @@ def _write(args, result, summary: dict, audio) -> int:
     files = [out / f"{stem}.png", out / f"{stem}.json"]
     result.plot(files[0])
     if audio is not None:
-        from ..generate import save_wav
+        from ..clips import save_wav
 
         files.append(save_wav(out / f"{stem}.wav", audio[0][0], audio[1]))
     summary["files"] = [str(f) for f in files]

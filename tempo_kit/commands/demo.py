@@ -26,7 +26,7 @@ DEMO_TUNE = "han1/2"
 
 
 def configure(parser) -> None:
-    from ..generate import DEFAULT_MODEL, VOCODERS
+    from ..pipeline import DEFAULT_MODEL, VOCODERS
 
     parser.add_argument("--out", default="outputs/demo", help="output directory (default: %(default)s)")
     parser.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
@@ -54,7 +54,8 @@ def _main_job(args) -> int:
     from ..control.targets import IGNORE_INDEX
     from ..data.tunes import get_tune
     from ..features.chroma import LogChroma
-    from ..generate import control, generate, plot_spectrogram, save_clips, save_wav
+    from ..clips import plot_spectrogram, save_clips, save_wav
+    from ..pipeline import control, generate
 
     t0 = time.perf_counter()
     tune = get_tune(args.tune)  # before any work: a missing tunes file fails at once

@@ -8,7 +8,7 @@ from . import MAX_CLIPS, MAX_STEPS, add_threads_option, bounded, check_out, set_
 
 
 def configure(parser) -> None:
-    from ..generate import DEFAULT_MODEL, VOCODERS
+    from ..pipeline import DEFAULT_MODEL, DTYPES, VOCODERS
 
     parser.add_argument("--tags", default="",
                         help="FIELD=VALUE pairs, e.g. instrument=flute,mode=major (fields: instrument, collection, "
@@ -26,21 +26,23 @@ def configure(parser) -> None:
     parser.add_argument("--seconds", type=bounded(float, 0.2, 95.0), default=None,
                         help="clip length in seconds, rounded to the models' 8-frame patches (default: 5.94)")
     parser.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps: one that is available here")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32",
+                        help="the networks' dtype: float32 (default), bfloat16, float16 (GPU only)")
     parser.add_argument("--quiet", action="store_true", help="print only the final line")
     parser.add_argument("--out", default="outputs/generate", help="output directory (default: %(default)s)")
     add_threads_option(parser)
 
 
 def run(args) -> int:
-    from ..audio.mel import MelSpec
-    from ..generate import generate, parse_tags, save_clips
+    from ..clips import parse_tags, save_clips
+    from ..pipeline import generate
 
     set_threads(args)
     check_out(args.out)
-    patch = 8  # the bundled DiTs read the frames in patches of 8
-    frames = 256 if args.seconds is None else max(patch, round(MelSpec().seconds_to_frames(args.seconds) / patch) * patch)
     clips = generate(parse_tags(args.tags), n=args.n, model=args.model, sampler=args.sampler, steps=args.steps,
-                     cfg=args.cfg, seed=args.seed, frames=frames, vocoder=args.vocoder)
+                     cfg=args.cfg, seed=args.seed, seconds=args.seconds, vocoder=args.vocoder, device=args.device,
+                     dtype=args.dtype)
     paths = save_clips(clips, args.out)
     s = clips.summary()
     if args.quiet:

@@ -1,0 +1,485 @@
+"""One object from tags to audio: :class:`Pipeline` holds a generator (bundled or saved), its sampler and steps, the
+tag vocabulary it is conditioned on and the vocoder, on one device and dtype.
+
+>>> pipe = Pipeline.from_pretrained("ctm")                                      # doctest: +SKIP
+>>> clips = pipe({"instrument": "flute", "mode": "major"}, n=2, seed=0)          # doctest: +SKIP
+>>> save_clips(clips, "outputs/generate")                                        # doctest: +SKIP
+>>> pipe.save_pretrained("outputs/my-ctm")                                       # doctest: +SKIP
+>>> Pipeline.from_pretrained("outputs/my-ctm")({"instrument": "flute", "mode": "major"}, n=2, seed=0)  # same clips
+
+Like diffusers' pipelines for loading and saving, but the sampler is a stateless registered function
+(:mod:`tempo_kit.samplers`), chosen by name: nothing is carried from one call to the next.
+
+The real-time factor of :class:`~tempo_kit.clips.Clips` is seconds of audio per second of process CPU time (all
+threads) spent sampling and vocoding, so it does not depend on how many cores ran the work; the wall-clock RTF is
+reported next to it. Loading is timed separately (``"load"``, by :func:`generate` and :func:`control`).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import attrs
+import torch
+from torch import nn
+
+from .clips import Clips, ControlledClip, Stopwatch, save_clips, sample_rate_of, to_audio
+
+__all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", "default_control_model",
+           "DEFAULT_MODEL", "CONTROL_DEFAULTS", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
+
+#: The default generator of ``tempo-kit generate`` and the main job: the bundled generator with the best few-step
+#: quality on the quality ruler (``benchmarks/results/quality.md``: CTM in 4 steps is the closest to the teacher on the
+#: independent CREPE embedding; the bundled Presto-S is not, see ``docs/distillation/steps.md``).
+DEFAULT_MODEL = "ctm"
+#: Names accepted for ``vocoder=``: the bundled neural vocoder, or Griffin-Lim (no weights).
+VOCODERS = ("vocoder", "griffin-lim")
+#: Largest guidance weight accepted (typical values are 1-10; far beyond, samples leave the data range and overflow).
+MAX_CFG = 100.0
+#: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job); see docs/quickstart.md
+#: for the measurements behind them.
+CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2}
+#: Surrogates for DITTO-2 in order of preference; the default is the first one bundled.
+CONTROL_MODELS = ("ctm", "cm", "presto-s")
+#: dtypes a pipeline runs in, by name (float16 needs an accelerator: CPU kernels for it are missing or slow).
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# sampler and steps by model kind when the model's "pretrained" table gives none
+_FALLBACK = {"denoiser": ("heun", 18), "consistency": ("cm", 4), "ctm": ("ctm-gamma", 4)}
+_GENERATORS = "teacher, cm, ctm, presto-s, ase, presto-l, presto-ls"
+
+
+def tag_conditions(tags: Sequence[dict], *, model: str | os.PathLike = "teacher",
+                   vocab: dict | None = None) -> dict[str, torch.Tensor]:
+    """``cond`` for one tag dict per item (:func:`tempo_kit.pretrained.tag_condition`, stacked); the tag vocabulary is
+    ``vocab`` or the one in ``model``'s config."""
+    from .pretrained import pretrained_meta, tag_condition
+
+    vocab = vocab or pretrained_meta(model)["tag_vocab"]
+    conds = [tag_condition(**t, vocab=vocab) for t in tags]
+    return {k: torch.cat([c[k] for c in conds]) for k in conds[0]}
+
+
+def load_vocoder(name: str | os.PathLike = "vocoder") -> nn.Module:
+    """``"vocoder"``: the bundled neural vocoder; ``"griffin-lim"``: Griffin-Lim (registered model, no weights); or
+    the folder of a saved vocoder."""
+    from .pretrained import available, load_pretrained
+    from .registry import get
+
+    if name == "griffin-lim":
+        return get("models", "griffin-lim").eval()
+    if isinstance(name, os.PathLike) or (isinstance(name, str) and os.sep in name):
+        return load_pretrained(name)
+    if name != "vocoder":
+        raise ValueError(f"unknown vocoder {name!r}; valid: {', '.join(VOCODERS)} or a saved vocoder's folder")
+    if "vocoder" not in available():
+        raise FileNotFoundError("no bundled vocoder in the weights folder; use vocoder='griffin-lim' "
+                                "(--vocoder griffin-lim)")
+    return load_pretrained("vocoder")
+
+
+def default_control_model() -> str:
+    """The first of :data:`CONTROL_MODELS` found in the weights folder."""
+    from .pretrained import available, weights_dir
+
+    found = [m for m in CONTROL_MODELS if m in available()]
+    if not found:
+        raise FileNotFoundError(f"none of the DITTO-2 surrogates {', '.join(CONTROL_MODELS)} is bundled in "
+                                f"{weights_dir()}")
+    return found[0]
+
+
+def _device(device: str | torch.device) -> torch.device:
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {device!r} ({err})") from None
+    ok = {"cpu": True, "cuda": torch.cuda.is_available(),
+          "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if not ok.get(device.type, False):
+        here = ", ".join(k for k, v in ok.items() if v)
+        raise ValueError(f"device {str(device)!r} is not available here; available: {here}")
+    return device
+
+
+def _dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    names = {v: k for k, v in DTYPES.items()}
+    if dtype not in DTYPES and dtype not in names:
+        raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+    dtype = DTYPES.get(dtype, dtype)
+    if dtype == torch.float16 and device.type == "cpu":
+        raise ValueError("float16 needs a GPU; on cpu use float32 or bfloat16")
+    return dtype
+
+
+def _count(value, what: str) -> int:
+    """A positive integer (numpy integers too); a float, bool or anything else is an error, never a silent cast."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, got {value!r}") from None
+    if value < 1:
+        raise ValueError(f"{what} must be >= 1, got {value}")
+    return value
+
+
+@attrs.define(kw_only=True, eq=False)
+class Pipeline:
+    """A generator with everything needed to turn tags into audio. Build one with :meth:`from_pretrained`.
+
+    Attributes
+    ----------
+    model : nn.Module
+        The network: a :class:`~tempo_kit.denoisers.Denoiser` (teacher, ASE, Presto-L) or a
+        :class:`~tempo_kit.jumps.Jump` (CM, CTM, Presto-S, Presto-LS); eval mode, no parameter gradients.
+    meta : dict
+        The ``"pretrained"`` table of the model's ``config.json``: ``kind``, ``tag_vocab`` and its defaults.
+    name : str
+        The bundled name or the folder it was loaded from.
+    sampler : str
+        A registered sampler that drives the model's kind (``tempo-kit plugins`` lists them).
+    steps : int
+        Sampling steps.
+    cfg : float
+        Classifier-free guidance weight of a denoiser (1 = none); distilled jumps have it built in.
+    vocoder : nn.Module
+        Mel ``(batch, 80, frames)`` -> waveform ``(batch, 1, samples)`` at 22050 Hz.
+    vocoder_name : str
+        ``"vocoder"``, ``"griffin-lim"`` or the folder it was loaded from.
+    device : torch.device
+    dtype : torch.dtype
+        The networks' dtype; noise is drawn in float32 on the CPU (so a seed gives the same clips on every device) and
+        audio is returned in float32.
+    """
+
+    model: nn.Module
+    meta: dict
+    name: str
+    sampler: str
+    steps: int
+    cfg: float = 1.0
+    vocoder: nn.Module
+    vocoder_name: str = "vocoder"
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32
+
+    @property
+    def kind(self) -> str:
+        """``"denoiser"``, ``"consistency"`` or ``"ctm"``."""
+        return self.meta.get("kind", "denoiser")
+
+    @property
+    def patch(self) -> int:
+        """Clip lengths are whole multiples of this many frames (the DiT's patch)."""
+        net = self.model
+        while not hasattr(getattr(net, "config", None), "patch") and isinstance(getattr(net, "denoiser", None) or
+                                                                           getattr(net, "net", None), nn.Module):
+            net = getattr(net, "denoiser", None) or net.net  # Jump -> EDMPrecond -> (RoutedNet ->) network
+        return int(getattr(getattr(net, "config", None), "patch", 1))
+
+    # -- loading and saving ------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_MODEL, *, device: str | torch.device = "cpu",
+                        dtype: str | torch.dtype = "float32", sampler: str | None = None, steps: int | None = None,
+                        cfg: float | None = None, vocoder: str | os.PathLike | None = None) -> "Pipeline":
+        """Load a bundled generator by name (``"ctm"``, ``"presto-s"``, ...; :func:`tempo_kit.pretrained.available`)
+        or a folder written by :meth:`save_pretrained`. The weights' sha256 is checked against the config.
+
+        Parameters
+        ----------
+        name_or_path : str or path
+        device : str or torch.device
+            ``"cpu"`` (tested), ``"cuda"``, ``"mps"``; one that is not available here is an error naming those that are.
+        dtype : {"float32", "bfloat16", "float16"} or torch.dtype
+            The networks' dtype (float16 on a GPU only).
+        sampler, steps, cfg : optional
+            Override the saved defaults: a registered sampler name, its steps, the guidance weight (denoisers only).
+        vocoder : {"vocoder", "griffin-lim"} or path, optional
+            Default: the one saved with the pipeline, else the bundled vocoder.
+        """
+        from .pretrained import load_pretrained, model_dir, pretrained_meta
+        from .registry import get, names
+
+        device = _device(device)
+        dtype = _dtype(dtype, device)
+        folder = model_dir(name_or_path)
+        meta = pretrained_meta(folder)
+        kind = meta.get("kind", "denoiser")
+        if kind not in _FALLBACK:
+            raise ValueError(f"{str(name_or_path)!r} is a {kind!r}, not a generator; generators: {_GENERATORS}")
+        sampler = sampler or meta.get("sampler") or _FALLBACK[kind][0]
+        steps = _count(steps if steps is not None else meta.get("steps") or _FALLBACK[kind][1], "steps")
+        if cfg is not None and kind != "denoiser":
+            raise ValueError(f"cfg applies to denoisers (teacher, ase, presto-l); {name_or_path} is a distilled {kind} "
+                             "model with its guidance built in, so it takes none")
+        cfg = meta.get("cfg", 1.0) if cfg is None else cfg
+        if not (isinstance(cfg, (int, float)) and math.isfinite(cfg) and -MAX_CFG <= cfg <= MAX_CFG):
+            raise ValueError(f"cfg must be a finite guidance weight in [-{MAX_CFG:g}, {MAX_CFG:g}] (1 = no guidance), "
+                             f"got {cfg!r}")
+        drives = "denoiser" if kind == "denoiser" else "jump"
+        chosen = get("samplers", sampler)
+        if getattr(chosen, "drives", drives) != drives:
+            raise ValueError(f"sampler {sampler!r} drives a {chosen.drives}, but {str(name_or_path)!r} is a {drives}; "
+                             f"use one of: {', '.join(n for n in names('samplers') if get('samplers', n).drives == drives)}")
+        if vocoder is None:
+            vocoder = folder / "vocoder" if (folder / "vocoder" / "config.json").is_file() else meta.get("vocoder", "vocoder")
+        voc = load_vocoder(vocoder)
+        return cls(model=load_pretrained(folder).to(device, dtype), meta=dict(meta), name=str(name_or_path),
+                   sampler=sampler, steps=steps, cfg=float(cfg), vocoder=voc.to(device, dtype),
+                   vocoder_name=str(vocoder), device=device, dtype=dtype)
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        """Write the pipeline to the folder ``path``: ``config.json`` (architecture, preconditioning, router, the
+        weights' sha256 and a ``"pretrained"`` table with this pipeline's sampler, steps, cfg and tag vocabulary),
+        ``model.safetensors`` in the pipeline's dtype, a ``MODEL_CARD.md`` stub that carries the source's card, and the
+        neural vocoder in ``vocoder/``. :meth:`from_pretrained` on the folder gives the same clips, bit for bit."""
+        import json
+
+        from .models.io import read_config, save_model
+        from .pretrained import model_card
+        from .utils import write_text_atomic
+
+        path = Path(path)
+        save_model(self.model, path)
+        config = read_config(path)
+        config["pretrained"] = {**self.meta, "sampler": self.sampler, "steps": self.steps, "cfg": self.cfg}
+        voc_folder = path / "vocoder"
+        if self.vocoder_name == "griffin-lim":
+            config["pretrained"]["vocoder"] = "griffin-lim"
+        else:
+            save_model(self.vocoder, voc_folder)
+            voc = read_config(voc_folder)
+            write_text_atomic(voc_folder / "config.json", json.dumps({**voc, "pretrained": {"kind": "module"}}, indent=2))
+            config["pretrained"].pop("vocoder", None)
+        write_text_atomic(path / "config.json", json.dumps(config, indent=2))
+        try:
+            source = model_card(self.name)
+        except (KeyError, FileNotFoundError):
+            source = ""
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        write_text_atomic(path / "MODEL_CARD.md",
+                          f"# {path.name}\n\nSaved by `Pipeline.save_pretrained` on {stamp} from `{self.name}`: "
+                          f"sampler `{self.sampler}`, {self.steps} steps, cfg {self.cfg:g}, dtype "
+                          f"`{str(self.dtype).removeprefix('torch.')}`, vocoder `{self.vocoder_name}`. Load with "
+                          f"`Pipeline.from_pretrained({str(path)!r})`.\n\n"
+                          + (f"## The source's model card\n\n{source}" if source else ""))
+        return path
+
+    # -- generation ---------------------------------------------------------------------------------------------
+    def condition(self, tags: Sequence[dict]) -> dict[str, torch.Tensor]:
+        """``cond`` for one tag dict per clip (tags are checked against the model's vocabulary), on the device."""
+        return {k: v.to(self.device) for k, v in tag_conditions(tags, vocab=self.meta["tag_vocab"]).items()}
+
+    def frames(self, seconds: float | None = None, frames: int | None = None) -> int:
+        """Clip length in mel frames: ``frames`` as given (a multiple of :attr:`patch`), or ``seconds`` rounded to
+        the nearest whole patch; neither gives 256 frames (5.94 s, the training length)."""
+        from .audio.mel import MelSpec
+
+        if seconds is not None and frames is not None:
+            raise ValueError("give seconds or frames, not both")
+        if seconds is not None:
+            if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+                raise ValueError(f"seconds must be a positive number, got {seconds!r}")
+            return max(self.patch, round(MelSpec().seconds_to_frames(seconds) / self.patch) * self.patch)
+        frames = 256 if frames is None else _count(frames, "frames")
+        if frames % self.patch:
+            raise ValueError(f"frames must be a multiple of the model's patch ({self.patch}), got {frames}")
+        return frames
+
+    def _denoiser(self) -> nn.Module:
+        if self.kind != "denoiser" or self.cfg == 1.0:
+            return self.model
+        from .denoisers import CFGDenoiser
+        from .models.blocks import null_condition
+
+        return CFGDenoiser(denoiser=self.model, w=self.cfg, null_cond=null_condition)
+
+    def __call__(self, tags: dict | Sequence[dict] | None = None, *, n: int = 1, steps: int | None = None,
+                 seconds: float | None = None, frames: int | None = None, seed: int = 0) -> Clips:
+        """Generate clips from tags and vocode them.
+
+        Parameters
+        ----------
+        tags : dict or sequence of dict, optional
+            One tag dict for all ``n`` clips (``{"instrument": "flute", "mode": "major"}``), one per clip, or ``None``
+            (unconditional).
+        n : int
+            Number of clips (ignored when ``tags`` is a sequence).
+        steps : int, optional
+            Sampling steps (default :attr:`steps`).
+        seconds, frames : optional
+            Clip length (:meth:`frames`); default 256 frames = 5.94 s.
+        seed : int
+            Seed of the initial noise and of any per-step noise.
+
+        Returns
+        -------
+        Clips
+            ``mel`` ``(n, 80, frames)``, ``audio`` ``(n, samples)`` in [-1, 1] (a clip that would clip is scaled down
+            with a warning), timings.
+        """
+        tag_list = self._tag_list(tags, n)
+        watch = Stopwatch()
+        with watch("sample"):
+            mel = self.sample(tag_list, steps=steps, seconds=seconds, frames=frames, seed=seed)
+        with watch("vocode"), torch.no_grad():
+            audio = to_audio(mel.to(self.dtype), self.vocoder).float()
+        return Clips(mel=mel, audio=audio, sample_rate=sample_rate_of(self.vocoder), tags=tag_list, model=self.name,
+                     sampler=self.sampler, steps=self.steps if steps is None else steps, vocoder=self.vocoder_name,
+                     seed=seed, wall=watch.wall, cpu=watch.cpu)
+
+    @staticmethod
+    def _tag_list(tags, n: int) -> list[dict]:
+        tag_list = [dict(t) for t in tags] if isinstance(tags, (list, tuple)) else [dict(tags or {})] * _count(n, "n")
+        if not tag_list:
+            raise ValueError("nothing to generate: give at least one tag dict")
+        return tag_list
+
+    @torch.no_grad()
+    def sample(self, tags: dict | Sequence[dict] | None = None, *, n: int = 1, steps: int | None = None,
+               seconds: float | None = None, frames: int | None = None, seed: int = 0) -> torch.Tensor:
+        """Model-space mel frames ``(n, 80, frames)`` in float32, without vocoding; arguments as :meth:`__call__`
+        (the clips of ``pipe(...)`` are the vocoded ``pipe.sample(...)``)."""
+        from .audio.mel import MelSpec
+        from .registry import get
+
+        tag_list = self._tag_list(tags, n)
+        steps = self.steps if steps is None else _count(steps, "steps")
+        frames = self.frames(seconds, frames)
+        cond = self.condition(tag_list)
+        sampler = get("samplers", self.sampler)
+        g = torch.Generator().manual_seed(seed)
+        sigmas = sampler.schedule.sigmas(steps)
+        x_T = sigmas[0] * torch.randn(len(tag_list), MelSpec().n_mels, frames, generator=g)
+        mel = sampler(self._denoiser(), x_T.to(self.device, self.dtype), sigmas, cond=cond, generator=g).float()
+        if not torch.isfinite(mel).all():
+            raise ValueError(f"{self.name} ({self.sampler}, {steps} steps, cfg {self.cfg:g}) produced "
+                             f"{int((~torch.isfinite(mel)).sum())} non-finite mel values; nothing was written")
+        return mel
+
+    # -- control ------------------------------------------------------------------------------------------------
+    def control(self, task: str | Sequence, *, tags: dict | None = None, melody=None, iterations: int | None = None,
+                lr: float | None = None, decode_steps: int | None = None, decode_levels=None,
+                surrogate_steps: int | str = 1, seed: int = 0, seconds: float | None = None, frames: int | None = None,
+                variant: int = 0, progress: bool = True) -> ControlledClip:
+        """DITTO-2 (Novack et al. 2024b, Alg. 1) on this pipeline's jump: optimise the initial noise through the
+        one-step surrogate, decode in a few steps, vocode. For the plain DITTO baseline on a denoiser use
+        :class:`tempo_kit.control.DITTO`.
+
+        Parameters
+        ----------
+        task : str or sequence of Objective
+            A task name of :data:`tempo_kit.control.tasks.TASKS` (objectives on mel frames), or your own objectives.
+        tags : dict, optional
+            Conditioning tags (none: unconditional).
+        melody : Target, optional
+            Melody target for ``task="melody"`` (e.g. ``get_tune().target(...)``); default a random melody.
+        iterations, lr, decode_steps : optional
+            DITTO-2's ``K``, Adam learning rate on ``eps`` and decoding steps ``T`` (:data:`CONTROL_DEFAULTS`).
+        decode_levels : sequence of float, optional
+            Explicit re-noise levels of the decode (:class:`~tempo_kit.control.DITTO2`); overrides ``decode_steps``.
+        surrogate_steps : int or "adaptive"
+            DITTO-2's ``M``.
+        seed : int
+            Seed of the initial noise and decoding noise.
+        seconds, frames : optional
+            Output length (:meth:`frames`).
+        variant : int
+            Another target of the same named task.
+        """
+        from .audio.mel import MelSpec
+        from .control import DITTO2
+        from .control.tasks import task_objectives
+        from .schedules import EDM_SIGMA_MAX
+
+        if self.kind == "denoiser":
+            raise ValueError(f"DITTO-2 needs a distilled jump (ctm, cm, presto-s, presto-ls); {self.name} is a denoiser "
+                             "(use tempo_kit.control.DITTO for the plain DITTO baseline)")
+        iterations = CONTROL_DEFAULTS["iterations"] if iterations is None else iterations
+        lr = CONTROL_DEFAULTS["lr"] if lr is None else lr
+        decode_steps = CONTROL_DEFAULTS["decode_steps"] if decode_steps is None else decode_steps
+        tags = dict(tags or {})
+        frames = self.frames(seconds, frames)
+        cond = self.condition([tags])
+        shape = (1, MelSpec().n_mels, frames)
+        jump = self.model
+
+        def noise(seed: int) -> torch.Tensor:
+            return torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(self.device, self.dtype)
+
+        def reference(seed: int) -> torch.Tensor:  # painting tasks: a one-step output of the same model
+            with torch.no_grad():
+                return jump(EDM_SIGMA_MAX * noise(seed), EDM_SIGMA_MAX, 0.0, cond)[0].float()
+
+        objectives = (task_objectives(task, n_frames=frames, variant=variant, melody=melody, reference=reference)
+                      if isinstance(task, str) else list(task))
+        eps = noise(seed)
+        ditto = DITTO2(iterations=iterations, lr=lr, decode_steps=decode_steps, decode_levels=decode_levels,
+                       surrogate_steps=surrogate_steps, progress=progress)
+        watch = Stopwatch()
+        with watch("control"):
+            result = ditto(jump, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
+        watch.wall["optimize"], watch.wall["decode"] = result.time_optimization, result.time_decoding
+        with watch("vocode"), torch.no_grad():
+            audio = to_audio(result.output.to(self.dtype), self.vocoder).float()
+        accuracy: dict[str, float] = {}
+        melody_obj = next((o for o in objectives if o.target.kind == "melody"), None)
+        if melody_obj is not None:
+            from .features.chroma import LogChroma
+
+            with watch("baseline"), torch.no_grad():
+                base = attrs.evolve(ditto, iterations=0, progress=False)(
+                    jump, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
+                chroma = LogChroma(domain="audio")
+                accuracy["mel"], accuracy["audio"] = _melody_accuracy(result.features[melody_obj.name], audio,
+                                                                      melody_obj.target, chroma)
+                base_audio = to_audio(base.output.to(self.dtype), self.vocoder).float()
+                accuracy["uncontrolled_mel"], accuracy["uncontrolled_audio"] = _melody_accuracy(
+                    base.features[melody_obj.name], base_audio, melody_obj.target, chroma)
+        return ControlledClip(result=result, audio=audio, sample_rate=sample_rate_of(self.vocoder), model=self.name,
+                              vocoder=self.vocoder_name, tags=tags, iterations=iterations, lr=lr,
+                              decode_steps=decode_steps, wall=watch.wall, cpu=watch.cpu, accuracy=accuracy)
+
+
+def _melody_accuracy(mel_feature: torch.Tensor, audio: torch.Tensor, target, chroma: nn.Module) -> tuple[float, float]:
+    from .features.chroma import melody_accuracy
+
+    n = target.value.shape[-1]
+    audio_chroma = chroma(audio)[..., :n]
+    return tuple(float(melody_accuracy(f, target.value, ignore_index=target.ignore_index)[0])
+                 for f in (mel_feature, audio_chroma))
+
+
+def _timed_load(**kwargs) -> tuple[Pipeline, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    pipe = Pipeline.from_pretrained(**kwargs)
+    return pipe, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def generate(tags: dict | Sequence[dict] | None = None, *, n: int = 1, model: str = DEFAULT_MODEL,
+             sampler: str | None = None, steps: int | None = None, cfg: float | None = None, seed: int = 0,
+             frames: int = 256, seconds: float | None = None, vocoder: str = "vocoder", device: str = "cpu",
+             dtype: str = "float32") -> Clips:
+    """Load a pipeline and generate ``n`` clips in one call (``Pipeline.from_pretrained(model, ...)(tags, ...)``,
+    with the load time in ``clips.wall["load"]``); see :meth:`Pipeline.__call__` for the arguments."""
+    pipe, wall, cpu = _timed_load(name_or_path=model, sampler=sampler, steps=steps, cfg=cfg, vocoder=vocoder,
+                                  device=device, dtype=dtype)
+    clips = pipe(tags, n=n, seed=seed, **({"seconds": seconds} if seconds is not None else {"frames": frames}))
+    return attrs.evolve(clips, wall={"load": wall, **clips.wall}, cpu={"load": cpu, **clips.cpu})
+
+
+def control(task: str | Sequence, *, model: str | None = None, vocoder: str = "vocoder", device: str = "cpu",
+            dtype: str = "float32", **kwargs: Any) -> ControlledClip:
+    """Load a pipeline and run DITTO-2 in one call (``Pipeline.from_pretrained(model).control(task, ...)``, with
+    the load time in ``clip.wall["load"]``); ``model`` defaults to :func:`default_control_model`. See
+    :meth:`Pipeline.control` for the arguments."""
+    pipe, wall, cpu = _timed_load(name_or_path=model or default_control_model(), vocoder=vocoder, device=device,
+                                  dtype=dtype)
+    clip = pipe.control(task, **kwargs)
+    return attrs.evolve(clip, wall={"load": wall, **clip.wall}, cpu={"load": cpu, **clip.cpu})

@@ -1,0 +1,121 @@
+"""tempo_kit.Pipeline on a folder of tiny untrained models: from_pretrained / save_pretrained round trip, the
+sha256 check, devices and dtypes, argument checks and control."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pretrained_fake import make_fake_weights
+from tempo_kit import Pipeline
+from tempo_kit.models.io import WeightsDamagedError
+
+TAGS = {"instrument": "flute", "mode": "major"}
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return make_fake_weights(tmp_path_factory.mktemp("weights"), names=("teacher", "ctm", "cm"))
+
+
+@pytest.fixture(autouse=True)
+def _bundled(weights, monkeypatch):
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+
+
+@pytest.mark.parametrize("name", ["ctm", "teacher"])
+def test_save_and_load_round_trip_bit_for_bit(name, tmp_path):
+    pipe = Pipeline.from_pretrained(name, steps=2)
+    clips = pipe(TAGS, n=2, seed=3, frames=64)
+    pipe.save_pretrained(tmp_path / "saved")
+    again = Pipeline.from_pretrained(tmp_path / "saved")
+    assert (again.sampler, again.steps, again.cfg) == (pipe.sampler, 2, pipe.cfg)
+    other = again(TAGS, n=2, seed=3, frames=64)
+    assert torch.equal(other.mel, clips.mel) and torch.equal(other.audio, clips.audio)
+    card = (tmp_path / "saved" / "MODEL_CARD.md").read_text()
+    assert "Untrained test model" in card and "2 steps" in card
+    assert (tmp_path / "saved" / "vocoder" / "model.safetensors").is_file()
+
+
+def test_a_different_seed_gives_different_clips_and_sample_is_the_unvocoded_call():
+    pipe = Pipeline.from_pretrained("ctm")
+    a, b = pipe(TAGS, seed=0, frames=64), pipe(TAGS, seed=1, frames=64)
+    assert not torch.equal(a.mel, b.mel)
+    assert torch.equal(pipe.sample(TAGS, seed=0, frames=64), a.mel)
+
+
+def test_griffin_lim_pipeline_saves_no_vocoder_and_keeps_its_choice(tmp_path):
+    pipe = Pipeline.from_pretrained("cm", vocoder="griffin-lim")
+    pipe.save_pretrained(tmp_path / "gl")
+    assert not (tmp_path / "gl" / "vocoder").exists()
+    assert Pipeline.from_pretrained(tmp_path / "gl").vocoder_name == "griffin-lim"
+
+
+def test_a_replaced_weights_file_is_an_error_naming_it(tmp_path):
+    Pipeline.from_pretrained("ctm").save_pretrained(tmp_path / "m")
+    Pipeline.from_pretrained("cm").save_pretrained(tmp_path / "other")
+    (tmp_path / "m" / "model.safetensors").write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
+    with pytest.raises(WeightsDamagedError, match="m/model.safetensors"):
+        Pipeline.from_pretrained(tmp_path / "m")
+
+
+def test_unknown_names_suggest_the_closest():
+    with pytest.raises(KeyError, match="did you mean 'ctm'"):
+        Pipeline.from_pretrained("ctn")
+    with pytest.raises(FileNotFoundError, match="no saved model at"):
+        Pipeline.from_pretrained("no/such/folder")
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"device": "cuda:7"}, ValueError, "not available here; available: cpu"),
+    ({"device": "toaster"}, ValueError, "unknown device"),
+    ({"dtype": "int8"}, ValueError, "valid: float32, bfloat16, float16"),
+    ({"dtype": "float16"}, ValueError, "float16 needs a GPU"),
+    ({"steps": 0}, ValueError, "steps must be >= 1"),
+    ({"steps": 2.5}, TypeError, "steps must be an integer"),
+    ({"sampler": "heun"}, ValueError, "drives a denoiser"),
+    ({"cfg": 3.0}, ValueError, "cfg applies to denoisers"),
+])
+def test_bad_settings_are_clear_errors(kwargs, error, message):
+    if kwargs.get("device") == "cuda:7" and torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(error, match=message):
+        Pipeline.from_pretrained("ctm", **kwargs)
+
+
+def test_call_arguments_are_checked():
+    pipe = Pipeline.from_pretrained("ctm")
+    with pytest.raises(ValueError, match="multiple of the model's patch"):
+        pipe(TAGS, frames=65)
+    with pytest.raises(ValueError, match="seconds or frames, not both"):
+        pipe(TAGS, frames=64, seconds=1.0)
+    with pytest.raises(ValueError, match="seconds must be a positive number"):
+        pipe(TAGS, seconds=float("nan"))
+    with pytest.raises(ValueError, match="unknown instrument"):
+        pipe({"instrument": "kazoo"})
+    assert pipe(TAGS, steps=np.int64(1), frames=64).steps == 1  # numpy integers are integers
+    assert pipe.frames(seconds=1.5) == 64  # 64.6 frames, rounded to whole 32-frame patches
+
+
+def test_bfloat16_runs_and_stays_close_to_float32():
+    full = Pipeline.from_pretrained("ctm")(TAGS, seed=0, frames=64)
+    half = Pipeline.from_pretrained("ctm", dtype="bfloat16")(TAGS, seed=0, frames=64)
+    assert half.mel.dtype == torch.float32 and half.audio.dtype == torch.float32
+    assert torch.isfinite(half.audio).all()
+    assert (half.mel - full.mel).norm() / full.mel.norm() < 0.05
+
+
+def test_control_runs_on_a_jump_and_refuses_a_denoiser():
+    clip = Pipeline.from_pretrained("ctm").control("intensity", iterations=2, frames=64, progress=False)
+    assert clip.audio.shape[0] == 1 and clip.result.nfe_optimization > 0
+    with pytest.raises(ValueError, match="needs a distilled jump"):
+        Pipeline.from_pretrained("teacher").control("intensity", iterations=2, frames=64)
+
+
+def test_saved_config_records_the_pipeline_settings(tmp_path):
+    Pipeline.from_pretrained("teacher", sampler="euler", steps=5, cfg=2.0).save_pretrained(tmp_path / "t")
+    table = json.loads((tmp_path / "t" / "config.json").read_text())["pretrained"]
+    assert (table["sampler"], table["steps"], table["cfg"], table["kind"]) == ("euler", 5, 2.0, "denoiser")
