@@ -1,5 +1,8 @@
 """Parity of the torch.stft front end with librosa, on music-like audio, and finite gradients on silence."""
 
+import subprocess
+import sys
+
 import librosa
 import numpy as np
 import pytest
@@ -123,3 +126,26 @@ def test_cqt_chroma_close_to_librosa_chroma_cqt(music):
     assert agree > 0.8
     (grad,) = torch.autograd.grad(ours.sum(), y)
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(sample_rate=22050, n_fft=1024, n_mels=80, fmin=0.0, fmax=11025.0),
+    dict(sample_rate=16000, n_fft=512, n_mels=40, fmin=50.0, fmax=None),
+    dict(sample_rate=44100, n_fft=2048, n_mels=128, fmin=20.0, fmax=16000.0, htk=True),
+    dict(sample_rate=22050, n_fft=1024, n_mels=64, norm=None),
+    dict(sample_rate=22050, n_fft=1024, n_mels=64, norm=2.0),
+])
+def test_mel_filterbank_equals_librosa_without_importing_it(kwargs):
+    import librosa
+
+    from tempo_kit.audio.spectral import mel_filterbank
+
+    ours = mel_filterbank(**kwargs)
+    ref = librosa.filters.mel(sr=kwargs.pop("sample_rate"), dtype=np.float64, **kwargs)
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-14)
+
+
+def test_a_mel_front_end_does_not_import_librosa():
+    code = ("import sys; from tempo_kit.audio.mel import MelSpec; MelSpec().frontend(); MelSpec().mel_to_linear(); "
+            "assert 'librosa' not in sys.modules, 'librosa imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -108,10 +108,10 @@ class MelSpec:
         interpolated between band centres by the filterbank's triangles,
         ``P_k ~ sum_m tri_m(k) mel_m / sum_k' fb[m, k']``. Exact for a flat spectrum; used by the mel-domain chroma
         and by Griffin-Lim."""
-        import librosa
+        from .spectral import mel_frequencies
 
         fb = self.mel_filterbank()
-        edges = librosa.mel_frequencies(n_mels=self.n_mels + 2, fmin=self.fmin, fmax=self.fmax)
+        edges = mel_frequencies(self.n_mels + 2, fmin=self.fmin, fmax=self.fmax)
         enorm = 2.0 / (edges[2:] - edges[:-2])
         return fb.T / (enorm * np.maximum(fb.sum(axis=1), 1e-12))[None, :]
 

@@ -23,6 +23,10 @@ __all__ = [
     "MelSpectrogram",
     "Spectrogram",
     "dct_matrix",
+    "hz_to_mel",
+    "mel_filterbank",
+    "mel_frequencies",
+    "mel_to_hz",
     "power_to_db",
 ]
 
@@ -169,6 +173,54 @@ class _FilterbankFrontEnd(nn.Module):
         return self.from_spectrogram(self.spectrogram(y))
 
 
+def hz_to_mel(hz, *, htk: bool = False) -> np.ndarray:
+    """Frequency in Hz -> mel: HTK's ``2595 log10(1 + f / 700)``, or Slaney's (linear below 1 kHz at 200/3 Hz per mel,
+    logarithmic above), as ``librosa.hz_to_mel``."""
+    hz = np.asanyarray(hz, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    mels = hz / f_sp
+    log = hz >= min_log_hz
+    return np.where(log, min_log_hz / f_sp + np.log(np.maximum(hz, min_log_hz) / min_log_hz) / logstep, mels)
+
+
+def mel_to_hz(mels, *, htk: bool = False) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    mels = np.asanyarray(mels, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+    return np.where(mels >= min_log_mel, min_log_hz * np.exp(logstep * (mels - min_log_mel)), f_sp * mels)
+
+
+def mel_frequencies(n_mels: int, *, fmin: float = 0.0, fmax: float = 11025.0, htk: bool = False) -> np.ndarray:
+    """``n_mels`` frequencies (Hz) evenly spaced on the mel scale from ``fmin`` to ``fmax``."""
+    return mel_to_hz(np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), n_mels), htk=htk)
+
+
+def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int = 128, fmin: float = 0.0, fmax: float | None = None,
+                   htk: bool = False, norm: str | float | None = "slaney") -> np.ndarray:
+    """Triangular mel filterbank ``(n_mels, n_fft // 2 + 1)`` in float64, equal to ``librosa.filters.mel`` (checked in
+    the tests) without importing librosa: band ``m`` rises from centre ``m - 1`` to ``m`` and falls to ``m + 1`` on
+    the FFT bin frequencies; ``norm="slaney"`` divides each band by its width in Hz / 2 (constant energy per band), a
+    number ``p`` normalises each band to unit ``p``-norm."""
+    fmax = sample_rate / 2.0 if fmax is None else float(fmax)
+    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    centres = mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax, htk=htk)
+    widths = np.diff(centres)
+    ramps = centres[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    if norm == "slaney":
+        weights *= (2.0 / (centres[2 : n_mels + 2] - centres[:n_mels]))[:, None]
+    elif norm is not None:
+        weights /= np.maximum(np.linalg.norm(weights, ord=norm, axis=-1, keepdims=True), np.finfo(np.float64).tiny)
+    return weights
+
+
 class MelSpectrogram(_FilterbankFrontEnd):
     """Mel spectrogram, ``librosa.feature.melspectrogram`` on ``torch.stft``.
 
@@ -197,12 +249,8 @@ class MelSpectrogram(_FilterbankFrontEnd):
         norm: str | float | None = "slaney",
         **stft,
     ):
-        import librosa
-
         n_fft = stft.get("n_fft", 2048)
-        fb = librosa.filters.mel(
-            sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm, dtype=np.float64
-        )
+        fb = mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm)
         super().__init__(fb=fb, **stft)
         self.sample_rate, self.n_mels = int(sample_rate), int(n_mels)
 

@@ -122,11 +122,13 @@ def plot_result(result, path: str | Path | None = None, *, item: int = 0, dpi: i
     return save_figure(fig, path, dpi=dpi)
 
 
-def save_figure(fig, path=None, *, dpi: int = 100):
-    """Lay out ``fig`` and write it to ``path`` (parent folders created) when a path is given; returns ``fig``."""
+def save_figure(fig, path=None, *, dpi: int = 100, tight: bool = True):
+    """Lay out ``fig`` (``tight_layout`` unless ``tight`` is False: the caller placed the axes) and write it to ``path``
+    (parent folders created) when a path is given; returns ``fig``."""
     from ..utils import atomic_path
 
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     if path is not None:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=dpi)
