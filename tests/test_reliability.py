@@ -286,7 +286,7 @@ def test_sigint_stops_with_one_line_and_a_consistent_folder(weights, tmp_path):
     env = _env(weights)
     out = tmp_path / "out"
     assert _cli("generate", "--model", "ctm", "--n", "3", "--out", str(out), env=env).wait() == 0
-    proc = _cli("generate", "--model", "teacher", "--steps", "200", "--n", "8", "--seed", "5", "--out", str(out),
+    proc = _cli("generate", "--model", "teacher", "--steps", "1000", "--n", "16", "--seed", "5", "--out", str(out),
                 env=env)
     time.sleep(3.0)
     proc.send_signal(signal.SIGINT)
