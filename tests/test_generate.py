@@ -126,6 +126,88 @@ def test_control_command_errors_name_the_problem(argv, message, tmp_path, capsys
     assert message in err and err.count("\n") == 1
 
 
+def _recording(path, seconds=7.0, rate=44100):
+    """A rising tone with a crescendo at another sample rate than the models' (so it is resampled)."""
+    t = np.arange(int(rate * seconds)) / rate
+    freq = np.repeat([440.0, 494.0, 523.0, 587.0], len(t) // 4 + 1)[:len(t)]
+    soundfile.write(path, (np.sin(2 * np.pi * np.cumsum(freq) / rate) * np.linspace(0.02, 0.6, len(t))).astype(np.float32),
+                    rate)
+    return path
+
+
+def test_read_recording_resamples_and_takes_the_first_frames(tmp_path):
+    from tempo_kit.commands.control import read_recording
+
+    mel = read_recording(_recording(tmp_path / "r.wav"), 256)
+    assert mel.shape == (80, 256) and torch.isfinite(mel).all()
+    with pytest.raises(ValueError, match=r"gives \d+ frames \(7.0\d s\) but the output has 512 .* --frames 296"):
+        read_recording(tmp_path / "r.wav", 512)
+
+
+@pytest.mark.parametrize("text, suffix, db, seconds", [
+    ("seconds,dB\n0,-35\n3,-12\n5.9,-30\n", ".csv", [-35.0, -12.0, -30.0], [0.0, 3.0, 5.9]),
+    ("-30\n-10\n", ".csv", [-30.0, -10.0], None),
+    ("[-30, -20, -10]", ".json", [-30.0, -20.0, -10.0], None),
+    ('{"seconds": [0, 2], "db": [-30, -10]}', ".json", [-30.0, -10.0], [0.0, 2.0]),
+])
+def test_read_curve_formats(text, suffix, db, seconds, tmp_path):
+    from tempo_kit.commands.control import read_curve
+
+    path = tmp_path / f"c{suffix}"
+    path.write_text(text)
+    assert read_curve(path) == (db, seconds)
+
+
+def test_intensity_from_points_interpolates_and_holds_the_ends():
+    from tempo_kit.control import intensity_from_points
+
+    t = intensity_from_points([-30.0, -10.0], seconds=[1.0, 2.0], n_frames=130, frame_rate=43.0)
+    assert t.value.shape == (130,) and t.value[0] == -30 and t.value[-1] == -10
+    assert t.value[64] == pytest.approx(-30 + 20 * (64 / 43 - 1), abs=1e-4)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        intensity_from_points([-30.0, -10.0], seconds=[2.0, 1.0], n_frames=10, frame_rate=43.0)
+    with pytest.raises(ValueError, match="finite dB"):
+        intensity_from_points([float("nan")], n_frames=10, frame_rate=43.0)
+
+
+@pytest.mark.parametrize("argv, kind", [
+    (["intensity", "--target", "{curve}"], "intensity"),
+    (["melody", "--target", "{rec}"], "melody"),
+    (["outpainting", "--target", "{rec}"], "outpainting"),
+    (["--extractor", "structure", "--target", "{rec}"], "structure"),
+])
+def test_control_command_takes_its_target_from_a_file(argv, kind, tmp_path):
+    curve = tmp_path / "curve.csv"
+    curve.write_text("seconds,dB\n0,-35\n3,-12\n5.9,-30\n")
+    rec = _recording(tmp_path / "rec.flac")
+    argv = [a.format(curve=curve, rec=rec) for a in argv]
+    out = tmp_path / "ctl"
+    assert main(["control", *argv, "--model", "ctm", "--iterations", "2", "--vocoder", "griffin-lim", "--quiet",
+                 "--out", str(out)]) == 0
+    summary = json.loads((out / f"{kind}_ditto2.json").read_text())
+    assert summary["target_file"] in (str(curve), str(rec)) and kind in summary["final_losses"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["structure", "--target", "{curve}"], "a curve file (.csv) is an intensity target"),
+    (["--target", "{rec}"], "give a control task"),
+    (["melody", "--extractor", "chroma", "--target", "{rec}"], "not both"),
+    (["--extractor", "chroma"], "--extractor needs --target"),
+    (["--extractor", "nosuch", "--target", "{rec}"], "nosuch"),
+    (["melody", "--target", "{rec}", "--midi", "x.mid"], "give one melody target"),
+    (["melody", "--target", "{curve}.txt"], "no such file"),
+    (["looping-free", "--target", "{rec}"], "no target to take from a file"),
+])
+def test_control_command_file_target_errors(argv, message, tmp_path, capsys):
+    curve = tmp_path / "curve.csv"
+    curve.write_text("-30\n-10\n")
+    rec = _recording(tmp_path / "rec.wav", seconds=6.5)
+    argv = [a.format(curve=curve, rec=rec) for a in argv]
+    assert main(["control", *argv, "--quiet", "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
 def test_read_notes_rejects_malformed_tokens(tmp_path):
     from tempo_kit.commands.control import read_notes
 

@@ -2,7 +2,9 @@
 
 With a bundled model (``--model ctm``, the default; ``cm``, ``presto-s``, ``presto-ls``) the output is vocoded and
 saved as WAV next to the target-vs-achieved plot and a JSON summary; a melody target comes from a bundled held-out tune
-(``--tune``), a notes file (``--notes``) or a MIDI file (``--midi``). ``--model toy`` runs the small random convolutional
+(``--tune``), a notes file (``--notes``) or a MIDI file (``--midi``), and any target from a file with ``--target``
+(a recording, or an intensity curve as CSV/JSON); ``--extractor NAME`` steers any registered extractor toward its output
+on the ``--target`` recording. ``--model toy`` runs the small random convolutional
 network of :mod:`tempo_kit.control.toy` (no weights), with DITTO (``--method ditto``) or DITTO-2.
 """
 
@@ -21,7 +23,8 @@ TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
 def configure(parser) -> None:
     from ..pipeline import CONTROL_DEFAULTS, CONTROL_MODELS, VOCODERS
 
-    parser.add_argument("task", choices=TASKS, help="control task")
+    parser.add_argument("task", nargs="?", choices=TASKS,
+                        help="control task (or --extractor for any registered extractor, plugins included)")
     parser.add_argument("--model", default=None,
                         help="bundled distilled model used as the DITTO-2 surrogate and decoder: ctm, cm, presto-s, "
                              f"presto-ls (default: the first bundled of {', '.join(CONTROL_MODELS)}); or 'toy' for "
@@ -46,6 +49,16 @@ def configure(parser) -> None:
                         help="text file of NOTE:DURATION tokens, e.g. 'C4:1 D4:0.5 r:0.5 E4:2' (r = rest)")
     melody.add_argument("--tempo", type=bounded(float, 1, 1000), default=None, help="with --notes: durations are beats at this BPM")
     melody.add_argument("--midi", default=None, help="MIDI file: its top voice per frame")
+    own = parser.add_argument_group("your own target (bundled models)")
+    own.add_argument("--target", default=None,
+                     help="a file the target is taken from: a recording (.wav .flac .ogg .aiff) for intensity, "
+                          "melody, structure (its curve / pitch classes / self-similarity) or the painting tasks (the "
+                          "clip to continue or loop); a curve (.csv: 'dB' or 'seconds,dB' rows; .json: [dB, ...] or "
+                          "{\"seconds\": [...], \"db\": [...]}) for intensity. Melody also takes --midi and --notes")
+    own.add_argument("--extractor", default=None,
+                     help="instead of TASK: a registered extractor (tempo-kit plugins lists them); the target is its "
+                          "output on the --target recording")
+    own.add_argument("--loss", default="mse", help="with --extractor: a registered loss (default: %(default)s)")
     parser.add_argument("--tags", default=None,
                         help="conditioning tags FIELD=VALUE,... (default: the tune's tags for melody, else none)")
     parser.add_argument("--vocoder", choices=VOCODERS, default="vocoder", help="mel -> audio (default: %(default)s)")
@@ -123,6 +136,104 @@ def _melody_target(args, frames: int):
     return tune.target(extractor=extractor, n_frames=frames), dict(tune.tags)
 
 
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+CURVE_SUFFIXES = (".csv", ".json")
+
+
+def read_recording(path: str | Path, frames: int):
+    """Model-space mel frames ``(80, frames)`` of the first ``frames`` frames of an audio file (mixed to mono,
+    resampled to 22050 Hz); a shorter file is an error that says how long it is."""
+    import soundfile
+    import torch
+
+    from ..audio.mel import MelSpec
+    from ..audio.resample import resample
+
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, OSError) as err:  # soundfile.LibsndfileError is a RuntimeError
+        raise ValueError(f"cannot read the recording {str(path)!r}: {err}") from None
+    wave = torch.from_numpy(data.mean(axis=1))
+    if wave.numel() == 0 or not torch.isfinite(wave).all():
+        raise ValueError(f"the recording {str(path)!r} is empty or holds NaN/inf samples")
+    spec = MelSpec()
+    if rate != spec.sample_rate:
+        wave = resample(wave, int(rate), spec.sample_rate)
+    mel = spec.to_model(wave[None])[0]
+    if mel.shape[-1] < frames:
+        have = mel.shape[-1]
+        raise ValueError(f"the recording {str(path)!r} gives {have} frames ({have / spec.frame_rate:.2f} s) but the "
+                         f"output has {frames} ({frames / spec.frame_rate:.2f} s): use --frames {max(have // 8 * 8, 16)} "
+                         "or a longer recording")
+    return mel[:, :frames]
+
+
+def read_curve(path: str | Path) -> tuple[list[float], list[float] | None]:
+    """``(dB values, seconds or None)`` from a CSV (rows ``dB`` or ``seconds,dB``; a non-numeric first row is a
+    header) or JSON file (``[dB, ...]`` or ``{"seconds": [...], "db": [...]}``)."""
+    text = Path(path).read_text()
+    if str(path).lower().endswith(".json"):
+        data = json.loads(text)
+        if isinstance(data, dict) and "db" in data:
+            return [float(v) for v in data["db"]], ([float(t) for t in data["seconds"]] if "seconds" in data else None)
+        if isinstance(data, list):
+            return [float(v) for v in data], None
+        raise ValueError(f"{str(path)!r}: expected a list of dB values or {{\"seconds\": [...], \"db\": [...]}}")
+    rows = [[c.strip() for c in line.split(",")] for line in text.splitlines() if line.strip()]
+    try:
+        float(rows[0][-1])
+    except (ValueError, IndexError):
+        rows = rows[1:]  # a header
+    if not rows or len({len(r) for r in rows}) != 1 or len(rows[0]) not in (1, 2):
+        raise ValueError(f"{str(path)!r}: expected rows of 'dB' or 'seconds,dB', all with the same number of columns")
+    try:
+        values = [[float(c) for c in r] for r in rows]
+    except ValueError as err:
+        raise ValueError(f"{str(path)!r}: {err}") from None
+    return [r[-1] for r in values], ([r[0] for r in values] if len(rows[0]) == 2 else None)
+
+
+def _file_objectives(args, frames: int) -> list:
+    """Objectives whose target comes from ``--target`` (and, for ``--extractor``, a registered extractor/loss)."""
+    import attrs
+
+    from ..control import Objective
+    from ..control.targets import (feature_target, intensity_from_audio, intensity_from_points, melody_from_audio,
+                                   structure_from_audio)
+    from ..control.tasks import task_objectives
+    from ..registry import get
+
+    path = Path(args.target)
+    if not path.is_file():
+        raise FileNotFoundError(f"--target {str(path)!r}: no such file")
+    suffix = path.suffix.lower()
+    if suffix not in AUDIO_SUFFIXES + CURVE_SUFFIXES:
+        raise ValueError(f"--target {str(path)!r}: expected a recording ({' '.join(AUDIO_SUFFIXES)}) or a curve "
+                         f"({' '.join(CURVE_SUFFIXES)})")
+    if suffix in CURVE_SUFFIXES and args.task != "intensity":
+        raise ValueError(f"a curve file ({suffix}) is an intensity target; {args.extractor or args.task} takes a recording")
+    if args.extractor is not None:
+        extractor = get("extractors", args.extractor)
+        loss = get("losses", args.loss)
+        mel = read_recording(path, frames)
+        return [Objective(extractor=extractor, loss=loss,
+                          target=feature_target(mel, extractor=extractor, kind=args.extractor))]
+    if args.task in ("inpainting", "outpainting", "looping"):
+        mel = read_recording(path, frames)
+        return task_objectives(args.task, n_frames=frames, reference=lambda seed: mel)
+    if args.task == "looping-free":
+        raise ValueError("looping-free has no target to take from a file")
+    (objective,) = task_objectives(args.task, n_frames=frames)
+    ext = objective.extractor
+    if suffix in CURVE_SUFFIXES:
+        db, seconds = read_curve(path)
+        target = intensity_from_points(db, seconds=seconds, n_frames=frames, extractor=ext)
+    else:
+        build = {"intensity": intensity_from_audio, "melody": melody_from_audio, "structure": structure_from_audio}
+        target = build[args.task](read_recording(path, frames), extractor=ext)
+    return [attrs.evolve(objective, target=target)]
+
+
 def _run_bundled(args, iterations: int | None) -> int:
     from ..clips import parse_tags
     from ..pipeline import control
@@ -131,21 +242,27 @@ def _run_bundled(args, iterations: int | None) -> int:
         raise ValueError("--method ditto runs on the toy generator only (--model toy); the bundled models use DITTO-2")
     frames = args.frames or 256
     melody, tags = (None, {})
-    if args.task == "melody":
+    task = args.task
+    if args.target is not None:
+        if args.task == "melody" and (args.midi or args.notes or args.tune):
+            raise ValueError("give one melody target: --target, --midi, --notes or --tune")
+        task = _file_objectives(args, frames)
+    elif args.task == "melody":
         melody, tags = _melody_target(args, frames)
     if args.tags is not None:
         tags = parse_tags(args.tags)
-    run = control(args.task, model=args.model, tags=tags, melody=melody, iterations=iterations, lr=args.lr,
+    run = control(task, model=args.model, tags=tags, melody=melody, iterations=iterations, lr=args.lr,
                   decode_steps=args.decode_steps, surrogate_steps=_surrogate_steps(args.surrogate_steps),
                   seed=args.seed, frames=frames, vocoder=args.vocoder, progress=not args.quiet)
-    summary = {"task": args.task, **run.summary()}
+    summary = {"task": args.task or args.extractor, **run.summary(),
+               **({"target_file": str(args.target)} if args.target else {})}
     return _write(args, run.result, summary, audio=(run.audio, run.sample_rate))
 
 
 def _write(args, result, summary: dict, audio) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.task}_{args.method}"
+    stem = f"{args.task or args.extractor}_{args.method}"
     files = [out / f"{stem}.png", out / f"{stem}.json"]
     result.plot(files[0])
     if audio is not None:
@@ -160,6 +277,14 @@ def _write(args, result, summary: dict, audio) -> int:
 
 
 def run(args) -> int:
+    if args.task is None and args.extractor is None:
+        raise ValueError(f"give a control task ({', '.join(TASKS)}) or --extractor NAME")
+    if args.task is not None and args.extractor is not None:
+        raise ValueError("give a control task or --extractor NAME, not both")
+    if args.extractor is not None and args.target is None:
+        raise ValueError("--extractor needs --target: the recording whose feature is the target")
+    if args.model == "toy" and (args.target or args.extractor):
+        raise ValueError("--target and --extractor work with the bundled models, not --model toy")
     iterations = args.iterations
     if args.fast:
         iterations = min(iterations or 10, 10)

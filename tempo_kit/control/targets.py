@@ -27,6 +27,7 @@ __all__ = [
     "IGNORE_INDEX",
     "PRESETS",
     "intensity_curve",
+    "intensity_from_points",
     "feature_target",
     "intensity_from_audio",
     "note_number",
@@ -178,6 +179,37 @@ def intensity_curve(
     if shape not in curves:
         raise ValueError(f"unknown intensity preset {shape!r}; valid: {', '.join(PRESETS)}")
     return Target(value=low_db + (high_db - low_db) * curves[shape], kind="intensity", frame_rate=fr, sample_rate=sr)
+
+
+def intensity_from_points(db: Sequence[float], *, seconds: Sequence[float] | None = None, n_frames: int,
+                          extractor: nn.Module | None = None, frame_rate: float | None = None,
+                          sample_rate: int | None = None) -> Target:
+    """An intensity target drawn as points: dB values ``db`` at times ``seconds`` (default: evenly spread from the
+    first frame to the last), linearly interpolated at every frame (held flat before the first point and after the
+    last), e.g. a curve read from a CSV file.
+
+    Returns
+    -------
+    Target of kind ``"intensity"``, value shape ``(n_frames,)`` in dB.
+    """
+    import numpy as np
+
+    fr, sr = _rates(extractor, frame_rate, sample_rate)
+    n = frame_count(n_frames=n_frames, frame_rate=fr)
+    db = np.asarray(db, dtype=np.float64).reshape(-1)
+    if db.size == 0 or not np.isfinite(db).all():
+        raise ValueError(f"an intensity curve needs at least one finite dB value, got {db.size} values"
+                         + (" with NaN or inf" if db.size else ""))
+    frame_times = np.arange(n) / fr
+    if seconds is None:
+        times = np.linspace(0.0, frame_times[-1], db.size) if db.size > 1 else np.zeros(1)
+    else:
+        times = np.asarray(seconds, dtype=np.float64).reshape(-1)
+        if times.shape != db.shape or not np.isfinite(times).all() or (np.diff(times) <= 0).any():
+            raise ValueError(f"the curve's times must be {db.size} finite, strictly increasing seconds, got "
+                             f"{times.tolist()[:8]}")
+    value = torch.as_tensor(np.interp(frame_times, times, db), dtype=torch.float32)
+    return Target(value=value, kind="intensity", frame_rate=fr, sample_rate=sr)
 
 
 @torch.no_grad()
