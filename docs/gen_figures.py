@@ -1,7 +1,8 @@
 """Regenerate the figures under docs/assets/ from the library itself (no data, no weights).
 
 Usage: ``.venv/bin/python docs/gen_figures.py [NAME ...]`` (default: all). Each figure is a function below; keep every
-PNG under 200 KB.
+PNG under 200 KB. ``vocoder_pairs`` also needs the music dataset (``tempo-kit data build``) and the git history (the
+previous bundled vocoder is read from :data:`PREVIOUS_VOCODER`).
 """
 
 from __future__ import annotations
@@ -140,6 +141,20 @@ def control_outpainting() -> None:
     _control("outpainting", make)
 
 
+def _ogg(name: str, y, sample_rate: int = 22050, *, normalise: bool = True) -> None:
+    """Write ``docs/assets/{name}.ogg`` (Vorbis, mono; peak-normalised to 0.9 unless ``normalise`` is False, so
+    players compare loudness where it matters, e.g. the intensity control)."""
+    import numpy as np
+    import soundfile as sf
+
+    y = np.asarray(y, dtype=np.float32).reshape(-1)
+    if normalise:
+        y = 0.9 * y / max(1e-9, float(np.abs(y).max()))
+    path = ASSETS / f"{name}.ogg"
+    sf.write(path, y, sample_rate, format="OGG", subtype="VORBIS")
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
+
+
 def mel_model_space() -> None:
     """The test synthesizer's example clip, its model-space mel, and the clip re-synthesized from the mel alone
     (Griffin-Lim), as OGG files for the audio players on the audio reference page."""
@@ -157,9 +172,7 @@ def mel_model_space() -> None:
                                                 hop_length=spec.hop_length, fmin=spec.fmin, fmax=spec.fmax,
                                                 n_iter=64)
     for name, y in (("example_clip", audio), ("example_clip_from_mel", back)):
-        path = ASSETS / f"{name}.ogg"
-        sf.write(path, 0.9 * y / max(1e-9, float(np.abs(y).max())), spec.sample_rate, format="OGG", subtype="VORBIS")
-        print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
+        _ogg(name, y, spec.sample_rate)
     fig, ax = plt.subplots(figsize=(9, 2.6))
     im = ax.imshow(x.numpy(), origin="lower", aspect="auto", cmap="magma",
                    extent=(0, x.shape[-1] / spec.frame_rate, 0, spec.n_mels))
@@ -200,8 +213,104 @@ def reference_samples() -> None:
     _save(fig, "reference_samples", dpi=48)
 
 
+#: The commit whose bundled vocoder the vocoder page plays as "previous".
+PREVIOUS_VOCODER = "2d149c8"
+#: Held-out clips played on the vocoder page: the first of each (instrument, collection).
+VOCODER_CLIPS = (("flute", "essen"), ("strings", "bach"), ("piano", "bach"))
+
+
+def vocoder_pairs(root: str = "outputs/data/music") -> None:
+    """Held-out real clips, and the same clips from their mel through the previous and the bundled vocoder (OGG)."""
+    import subprocess
+    import tempfile
+
+    import numpy as np
+    import soundfile as sf
+
+    from tempo_kit.data import MusicDataset
+    from tempo_kit.models.io import load_model
+    from tempo_kit.pretrained import load_pretrained
+
+    held = MusicDataset(root, split="heldout", load_audio=True)
+    idx = [next(i for i, r in enumerate(held.records) if (r["tags"]["instrument"], r["tags"]["collection"]) == key)
+           for key in VOCODER_CLIPS]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("config.json", "model.safetensors"):
+            blob = subprocess.run(["git", "show", f"{PREVIOUS_VOCODER}:tempo_kit/weights/vocoder/{name}"],
+                                  cwd=ASSETS.parents[1], capture_output=True, check=True).stdout
+            (Path(tmp) / name).write_bytes(blob)
+        previous = load_model(tmp).eval()
+    vocoders = {"previous": previous, "bundled": load_pretrained("vocoder")}
+    mel = held.mel[idx].float()
+    samples = mel.shape[-1] * 512
+    versions = {"real": held.audio[idx, :samples].float() / 32767}
+    with torch.inference_mode():
+        versions.update({k: v(mel)[:, 0] for k, v in vocoders.items()})
+    for (instrument, collection), i in zip(VOCODER_CLIPS, range(len(idx))):
+        for kind, audio in versions.items():
+            _ogg(f"vocoder_{instrument}_{collection}_{kind}", audio[i].numpy())
+
+
+#: Tags and seed of the generated clips on the home page, quickstart and step-distillation page.
+LISTEN_TAGS = {"flute_essen": {"instrument": "flute", "collection": "essen", "mode": "major"},
+               "strings_bach": {"instrument": "strings", "collection": "bach", "mode": "minor"}}
+LISTEN_MODELS = ("teacher", "ctm", "presto-s", "presto-ls")
+
+
+def listen_generated() -> None:
+    """One clip per (bundled generator, tag set), same seed, with each model's default sampler and steps (OGG)."""
+    from tempo_kit import Pipeline
+
+    for model in LISTEN_MODELS:
+        pipe = Pipeline.from_pretrained(model)
+        for key, tags in LISTEN_TAGS.items():
+            clips = pipe(tags, n=1, seed=0)
+            _ogg(f"listen_{model}_{key}", clips.audio[0].numpy(), clips.sample_rate)
+
+
+def _melody_audio(target, frame_rate: float, sample_rate: int = 22050):
+    """The melody target as a plain tone rendering (pitch class -> MIDI 60-71, runs of frames -> notes)."""
+    from tempo_kit.audio.synth import render_notes
+    from tempo_kit.control.targets import IGNORE_INDEX
+
+    pcs = target.value.tolist()
+    notes, start = [], 0
+    for i in range(1, len(pcs) + 1):
+        if i == len(pcs) or pcs[i] != pcs[start]:
+            if pcs[start] != IGNORE_INDEX:
+                notes.append((60 + pcs[start], start / frame_rate, i / frame_rate, 0.8))
+            start = i
+    return render_notes(notes, sample_rate=sample_rate, duration=len(pcs) / frame_rate)
+
+
+def listen_control() -> None:
+    """DITTO-2 on the bundled CTM at the defaults: the melody target (a bundled tune, as a tone rendering), the same
+    noise decoded without control, and controlled; a crescendo uncontrolled and controlled, decoded in 2 steps that
+    re-noise to sigma 20 (the default grid level loses the curve: docs/control/index.md, decode levels) (OGG)."""
+    from tempo_kit import Pipeline
+    from tempo_kit.control.tasks import task_objectives
+    from tempo_kit.data.tunes import get_tune
+    from tempo_kit.features.chroma import LogChroma
+
+    pipe = Pipeline.from_pretrained("ctm")
+    tune = get_tune(None)
+    target = tune.target(extractor=LogChroma(), n_frames=256)
+    _ogg("listen_melody_target", _melody_audio(target, tune.frame_rate))
+    for kind, k in (("uncontrolled", 0), ("controlled", None)):
+        run = pipe.control("melody", tags=tune.tags, melody=target, iterations=k, seed=0, progress=False)
+        _ogg(f"listen_melody_{kind}", run.audio[0].numpy())
+        print(kind, run.accuracy)
+    objectives = task_objectives("intensity", n_frames=256)  # the crescendo
+    for kind, k in (("uncontrolled", 0), ("controlled", None)):
+        run = pipe.control(objectives, tags={"instrument": "strings"}, iterations=k, decode_levels=[20.0], seed=0,
+                           progress=False)
+        _ogg(f"listen_intensity_{kind}", run.audio[0].numpy(), normalise=False)
+        print(kind, run.result.final_losses)
+
+
 FIGURES = {f.__name__: f for f in (demo_samples, karras_schedule, control_intensity, control_melody,
-                                   control_structure, control_outpainting, mel_model_space, reference_samples)}
+                                   control_structure, control_outpainting, mel_model_space, reference_samples,
+                                   vocoder_pairs, listen_generated, listen_control)}
 
 
 def main(names: list[str]) -> None:
