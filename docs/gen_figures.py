@@ -251,21 +251,31 @@ def vocoder_pairs(root: str = "outputs/data/music") -> None:
             _ogg(f"vocoder_{instrument}_{collection}_{kind}", audio[i].numpy())
 
 
-#: Tags and seed of the generated clips on the home page, quickstart and step-distillation page.
+#: Tags of the generated clips on the home page, quickstart and step-distillation page (seed 0 throughout).
 LISTEN_TAGS = {"flute_essen": {"instrument": "flute", "collection": "essen", "mode": "major"},
                "strings_bach": {"instrument": "strings", "collection": "bach", "mode": "minor"}}
-LISTEN_MODELS = ("teacher", "ctm", "presto-s", "presto-ls")
+#: The distilled generators played at 1, 2 and 4 steps next to the teacher (flute_essen only).
+LISTEN_STUDENTS = ("cm", "ctm", "presto-s", "presto-ls")
 
 
 def listen_generated() -> None:
-    """One clip per (bundled generator, tag set), same seed, with each model's default sampler and steps (OGG)."""
+    """Clips of the bundled generators from the same tags and seed (OGG): the teacher at its default steps on both
+    tag sets; each distilled generator at 1, 2 and 4 steps on ``flute_essen``, and CTM and Presto-S at 4 steps on
+    ``strings_bach``."""
     from tempo_kit import Pipeline
 
-    for model in LISTEN_MODELS:
-        pipe = Pipeline.from_pretrained(model)
-        for key, tags in LISTEN_TAGS.items():
-            clips = pipe(tags, n=1, seed=0)
-            _ogg(f"listen_{model}_{key}", clips.audio[0].numpy(), clips.sample_rate)
+    def write(model: str, key: str, steps: int | None = None) -> None:
+        pipe = Pipeline.from_pretrained(model, steps=steps)
+        clips = pipe(LISTEN_TAGS[key], n=1, seed=0)
+        _ogg(f"listen_{model}{'' if steps is None else f'_{steps}'}_{key}", clips.audio[0].numpy(), clips.sample_rate)
+
+    for key in LISTEN_TAGS:
+        write("teacher", key)
+    for model in LISTEN_STUDENTS:
+        for steps in (1, 2, 4):
+            write(model, "flute_essen", steps)
+    for model in ("ctm", "presto-s"):
+        write(model, "strings_bach", 4)
 
 
 def _melody_audio(target, frame_rate: float, sample_rate: int = 22050):

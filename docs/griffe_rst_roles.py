@@ -39,3 +39,89 @@ class RSTRoles(griffe.Extension):
     def on_object(self, *, obj: griffe.Object, **kwargs) -> None:
         if obj.docstring is not None:
             obj.docstring.value = convert(obj.docstring.value)
+
+
+_ATTRS_DECORATORS = re.compile(r"^(attrs?\.)?(define|frozen|mutable|s|attrs)\b")
+
+
+def _attrs_options(cls: griffe.Class) -> dict | None:
+    """``{"kw_only": bool}`` when ``cls`` is decorated by attrs (``@attrs.define``, ``@attrs.frozen(...)``, ...)."""
+    for decorator in cls.decorators:
+        text = str(decorator.value)
+        if _ATTRS_DECORATORS.match(text):
+            return {"kw_only": "kw_only=True" in text.replace(" ", "")}
+    return None
+
+
+def _field_default(value: str | None) -> tuple[bool, str | None, bool]:
+    """``(has_default, default_text, init)`` of an attrs field from the source of its right-hand side."""
+    import ast
+
+    if value is None:
+        return False, None, True
+    try:
+        node = ast.parse(value, mode="eval").body
+    except SyntaxError:
+        return True, value, True
+    if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] in ("field", "ib", "attrib"):
+        keywords = {k.arg: ast.unparse(k.value) for k in node.keywords}
+        init = keywords.get("init", "True") != "False"
+        if "default" in keywords:
+            default = keywords["default"]
+            factory = re.fullmatch(r"(?:attrs?\.)?Factory\((.+?)(?:,.*)?\)", default)
+            return True, f"{factory[1]}()" if factory else default, init
+        if "factory" in keywords:
+            return True, f"{keywords['factory']}()", init
+        return False, None, init
+    return True, value, True
+
+
+class AttrsInit(griffe.Extension):
+    """Give attrs classes the ``__init__`` signature attrs generates at run time (fields in order, with their
+    defaults; inherited attrs fields first), so the API reference shows defaults instead of marking every documented
+    field "required"."""
+
+    def on_class_members(self, *, cls: griffe.Class, **kwargs) -> None:
+        options = _attrs_options(cls)
+        if options is None or "__init__" in cls.members:
+            return
+        params = [griffe.Parameter("self", kind=griffe.ParameterKind.positional_or_keyword)]
+        seen: set[str] = set()
+        for owner in [*reversed(_attrs_bases(cls)), cls]:
+            for name, member in owner.members.items():
+                if (member.is_alias or not member.is_attribute or name in seen or name.startswith("__")
+                        or member.annotation is None or "ClassVar" in str(member.annotation)
+                        or "instance-attribute" not in member.labels):  # griffe drops ClassVar[...], keeps this
+                    continue
+                has_default, default, init = _field_default(None if member.value is None else str(member.value))
+                if not init:
+                    continue
+                seen.add(name)
+                kind = (griffe.ParameterKind.keyword_only if options["kw_only"]
+                        else griffe.ParameterKind.positional_or_keyword)
+                params.append(griffe.Parameter(name.lstrip("_"), annotation=member.annotation, kind=kind,
+                                               default=default if has_default else None))
+        cls.set_member("__init__", griffe.Function("__init__", parameters=griffe.Parameters(*params),
+                                                   lineno=cls.lineno, endlineno=cls.lineno))
+
+
+def _attrs_bases(cls: griffe.Class) -> list[griffe.Class]:
+    """attrs classes among ``cls``'s bases that griffe can find (same module, or already loaded), nearest first."""
+    found = []
+    for expr in cls.bases:
+        name = str(expr)
+        base = cls.parent.members.get(name) if cls.parent is not None and "." not in name else None
+        if base is None:
+            try:
+                base = cls.modules_collection[expr.canonical_path] if hasattr(expr, "canonical_path") else None
+            except (KeyError, AttributeError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+                base = None
+        if isinstance(base, griffe.Alias):
+            try:
+                base = base.final_target
+            except (griffe.AliasResolutionError, griffe.CyclicAliasError):
+                continue
+        if isinstance(base, griffe.Class) and _attrs_options(base) is not None:
+            found.append(base)
+            found.extend(_attrs_bases(base))
+    return found

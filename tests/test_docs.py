@@ -216,3 +216,39 @@ def test_hooks_page_lists_every_builtin_component():
     missing = [f"{e.kind}/{e.name}" for e in registry.entries()
                if e.plugin.startswith("tempo_kit.builtins") and f"`{e.name}`" not in sections.get(e.kind, "")]
     assert not missing, f"built-in components not listed under their hook on docs/plugins/hooks.md: {missing}"
+
+
+def test_api_reference_gives_attrs_classes_their_real_signature():
+    """The docs' griffe extension gives every attrs class the __init__ attrs makes at run time: the same init fields,
+    with a default exactly where attrs has one (so no defaulted field is rendered "required")."""
+    import importlib
+
+    import attrs
+    import griffe
+
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        from griffe_rst_roles import AttrsInit
+    finally:
+        sys.path.pop(0)
+    package = griffe.load("tempo_kit", search_paths=[str(ROOT)], extensions=griffe.load_extensions(AttrsInit()))
+    checked = 0
+
+    def walk(obj):
+        nonlocal checked
+        for member in obj.members.values():
+            if member.is_alias:
+                continue
+            if member.is_module:
+                walk(member)
+            elif member.is_class and "__init__" in member.members and member.members["__init__"].lineno == member.lineno:
+                real = getattr(importlib.import_module(member.module.path), member.name, None)
+                if real is None or not attrs.has(real):
+                    continue
+                runtime = {f.alias: f.default is not attrs.NOTHING for f in attrs.fields(real) if f.init}
+                static = {p.name: p.default is not None for p in member.members["__init__"].parameters if p.name != "self"}
+                assert static == runtime, f"{member.path}: docs {static} vs attrs {runtime}"
+                checked += 1
+
+    walk(package)
+    assert checked >= 40, checked

@@ -144,6 +144,19 @@ def test_read_recording_resamples_and_takes_the_first_frames(tmp_path):
         read_recording(tmp_path / "r.wav", 512)
 
 
+def test_read_recording_rejects_silence_and_mixes_stereo_with_a_note(tmp_path):
+    from tempo_kit.commands.control import read_recording
+
+    soundfile.write(tmp_path / "silent.wav", np.zeros(22050 * 7, dtype=np.float32), 22050)
+    with pytest.raises(ValueError, match="silent.wav' is silent"):
+        read_recording(tmp_path / "silent.wav", 256)
+    mono, _ = soundfile.read(_recording(tmp_path / "r.wav"), dtype="float32")
+    soundfile.write(tmp_path / "stereo.wav", np.stack([mono, mono], axis=1), 44100)
+    with pytest.warns(UserWarning, match="2 channels; mixed down to mono"):
+        stereo = read_recording(tmp_path / "stereo.wav", 256)
+    assert torch.allclose(stereo, read_recording(tmp_path / "r.wav", 256), atol=1e-5)
+
+
 @pytest.mark.parametrize("text, suffix, db, seconds", [
     ("seconds,dB\n0,-35\n3,-12\n5.9,-30\n", ".csv", [-35.0, -12.0, -30.0], [0.0, 3.0, 5.9]),
     ("-30\n-10\n", ".csv", [-30.0, -10.0], None),

@@ -156,6 +156,12 @@ def read_recording(path: str | Path, frames: int):
     wave = torch.from_numpy(data.mean(axis=1))
     if wave.numel() == 0 or not torch.isfinite(wave).all():
         raise ValueError(f"the recording {str(path)!r} is empty or holds NaN/inf samples")
+    if float(wave.abs().max()) < 1e-4:
+        raise ValueError(f"the recording {str(path)!r} is silent (peak below -80 dBFS): nothing to take a target from")
+    if data.shape[1] > 1:
+        import warnings
+
+        warnings.warn(f"the recording {str(path)!r} has {data.shape[1]} channels; mixed down to mono", stacklevel=2)
     spec = MelSpec()
     if rate != spec.sample_rate:
         wave = resample(wave, int(rate), spec.sample_rate)
