@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "generate": ("tempo_kit.commands.generate", "clips from tags with a bundled model: WAV, spectrogram and timings per clip"),
     "control": ("tempo_kit.commands.control", "DITTO-2 control of a bundled model (or the toy generator) for one task; WAV, plot, summary"),
     "distill": ("tempo_kit.commands.distill", "train a registered recipe (edm, ase, presto-l, cm, ctm, presto-s, ...) from a config file"),
+    "serve": ("tempo_kit.commands.serve", "a local web demo: generate from tags, draw an intensity curve or type a melody and hear DITTO-2 follow it"),
     "data": ("tempo_kit.commands.data", "build the rendered-music dataset (music21 corpus through FluidSynth) or summarise one"),
 }
 

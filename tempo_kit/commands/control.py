@@ -74,22 +74,27 @@ def _surrogate_steps(text: str):
 
 
 def read_notes(path: str | Path) -> list[tuple[str, float]]:
+    """``NOTE:DURATION`` tokens of a text file (:func:`parse_notes`)."""
+    return parse_notes(Path(path).read_text(), source=str(path))
+
+
+def parse_notes(text: str, *, source: str = "notes") -> list[tuple[str, float]]:
     """``NOTE:DURATION`` tokens separated by spaces, commas or newlines, e.g. ``C4:1 F#4:0.5 r:0.5``; ``#`` right
-    after a note letter is a sharp, anywhere else it starts a comment."""
+    after a note letter is a sharp, anywhere else it starts a comment. Errors name ``source``."""
     import re
 
     pairs = []
-    for line in Path(path).read_text().splitlines():
+    for line in text.splitlines():
         for token in re.split(r"(?<![A-Ga-g])#", line, maxsplit=1)[0].replace(",", " ").split():
             note, sep, duration = token.partition(":")
             if not sep:
-                raise ValueError(f"{path}: expected NOTE:DURATION, got {token!r}")
+                raise ValueError(f"{source}: expected NOTE:DURATION, got {token!r}")
             try:
                 pairs.append((note, float(duration)))
             except ValueError:
-                raise ValueError(f"{path}: duration of {token!r} is not a number") from None
+                raise ValueError(f"{source}: duration of {token!r} is not a number") from None
     if not pairs:
-        raise ValueError(f"{path}: no notes")
+        raise ValueError(f"{source}: no notes")
     return pairs
 
 

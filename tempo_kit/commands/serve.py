@@ -1,0 +1,224 @@
+"""``tempo-kit serve``: a local web demo on the bundled models (standard library only, no CDN, nothing downloaded).
+
+One page: pick tags, model and steps, generate and listen; draw an intensity curve or type a melody (``C4:1 D4:0.5``
+...) or pick a bundled tune, and hear DITTO-2 follow it, with the target-vs-achieved plot. The page talks to three JSON
+endpoints (``GET /api/options``, ``POST /api/generate``, ``POST /api/control``) that return audio and images as
+base64 data; one request runs at a time, and the pipelines stay loaded between requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from . import MAX_ITERATIONS, add_threads_option, bounded, set_threads
+
+#: Generators offered on the page (those bundled are shown).
+GENERATORS = ("ctm", "cm", "presto-s", "presto-ls", "teacher", "ase", "presto-l")
+#: Bounds of the page's inputs, checked on the server.
+LIMITS = {"steps": (1, 100), "seconds": (1.0, 12.0), "iterations": (0, 400), "n_points": (2, 512)}
+
+
+def configure(parser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    parser.add_argument("--port", type=bounded(int, 0, 65535), default=7860,
+                        help="port (default: %(default)s; 0 picks a free one)")
+    parser.add_argument("--quiet", action="store_true", help="print only the address, no request log")
+    add_threads_option(parser)
+
+
+def _wav_base64(audio, sample_rate: int) -> str:
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio.detach().reshape(-1).cpu().numpy(), sample_rate, format="WAV", subtype="PCM_16")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _png_base64(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=fig.dpi)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _number(body: dict, key: str, default, kind=float):
+    value = body.get(key, default)
+    low, high = LIMITS[key]
+    try:
+        value = kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be a number, got {value!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{key} must lie in [{low}, {high}], got {value}")
+    return value
+
+
+class DemoApp:
+    """What the endpoints do, without HTTP: ``options()``, ``generate(body)``, ``control(body)`` -> JSON-ready dicts.
+    Errors are ``ValueError``/``KeyError`` with a message for the page."""
+
+    def __init__(self) -> None:
+        self._pipes: dict[str, Any] = {}
+        self._lock = threading.Lock()  # torch work one request at a time; pipelines are shared
+
+    def _pipe(self, model: str):
+        from ..pipeline import Pipeline
+
+        if model not in self.options()["models"]:
+            raise ValueError(f"unknown model {model!r}; available: {', '.join(self.options()['models'])}")
+        if model not in self._pipes:
+            self._pipes[model] = Pipeline.from_pretrained(model)
+        return self._pipes[model]
+
+    def options(self) -> dict:
+        from ..data.tunes import load_tunes
+        from ..pipeline import CONTROL_MODELS, DEFAULT_MODEL
+        from ..pretrained import available, pretrained_meta
+
+        models = [m for m in GENERATORS if m in available()]
+        vocab = pretrained_meta(models[0])["tag_vocab"] if models else {}
+        try:
+            tunes = [{"id": t.id, "title": t.title, "key": t.key} for t in load_tunes()]
+        except (FileNotFoundError, KeyError):
+            tunes = []
+        steps = {m: pretrained_meta(m).get("steps") for m in models}
+        return {"models": models, "control_models": [m for m in CONTROL_MODELS if m in models], "steps": steps,
+                "default_model": DEFAULT_MODEL if DEFAULT_MODEL in models else (models or [None])[0],
+                "tag_vocab": vocab, "tunes": tunes, "limits": LIMITS}
+
+    @staticmethod
+    def _tags(body: dict) -> dict:
+        tags = body.get("tags") or {}
+        if not isinstance(tags, dict):
+            raise ValueError("tags must be an object of FIELD: VALUE")
+        return {k: v for k, v in tags.items() if v}
+
+    def generate(self, body: dict) -> dict:
+        from ..clips import plot_spectrogram
+
+        pipe = self._pipe(str(body.get("model") or self.options()["default_model"]))
+        steps = _number(body, "steps", pipe.steps, int)
+        seconds = _number(body, "seconds", 5.94)
+        seed = int(body.get("seed", 0))
+        with self._lock:
+            clips = pipe(self._tags(body), n=1, steps=steps, seconds=seconds, seed=seed)
+        fig = plot_spectrogram(clips.mel[0], title=f"{pipe.name}, {steps} steps")
+        return {"audio": _wav_base64(clips.audio[0], clips.sample_rate), "image": _png_base64(fig),
+                "summary": {k: v for k, v in clips.summary().items() if k not in ("tags",)}}
+
+    def control(self, body: dict) -> dict:
+        import attrs
+
+        from ..control.targets import intensity_from_points, melody_from_notes
+        from ..control.tasks import task_objectives
+        from ..data.tunes import get_tune
+        from ..features.chroma import LogChroma
+        from .control import parse_notes
+
+        options = self.options()
+        model = str(body.get("model") or (options["control_models"] or [None])[0])
+        if model not in options["control_models"]:
+            raise ValueError(f"DITTO-2 runs on a distilled jump: {', '.join(options['control_models'])}")
+        pipe = self._pipe(model)
+        frames = pipe.frames(seconds=_number(body, "seconds", 5.94))
+        iterations = _number(body, "iterations", 200, int)
+        task = body.get("task")
+        tags = self._tags(body)
+        if task == "intensity":
+            curve = body.get("curve")
+            if not isinstance(curve, list):
+                raise ValueError("intensity needs curve: a list of dB values (drawn left to right)")
+            _number({"n_points": len(curve)}, "n_points", 0, int)
+            (objective,) = task_objectives("intensity", n_frames=frames)
+            target = intensity_from_points([float(v) for v in curve], n_frames=frames, extractor=objective.extractor)
+            objectives = [attrs.evolve(objective, target=target)]
+            decode_steps = 1  # the default 2-step decode loses the curve (docs/control/index.md, decode levels)
+        elif task == "melody":
+            extractor = LogChroma()
+            if body.get("notes"):
+                target = melody_from_notes(parse_notes(str(body["notes"]), source="the notes"),
+                                           tempo=float(body.get("tempo") or 120), extractor=extractor, n_frames=frames)
+            else:
+                tune = get_tune(body.get("tune") or None)
+                target = tune.target(extractor=extractor, n_frames=frames)
+                tags = tags or dict(tune.tags)
+            (objective,) = task_objectives("melody", n_frames=frames, melody=target)
+            objectives = [objective]
+            decode_steps = None
+        else:
+            raise ValueError(f"task must be intensity or melody, got {task!r}")
+        with self._lock:
+            run = pipe.control(objectives, tags=tags, iterations=iterations, decode_steps=decode_steps,
+                               seed=int(body.get("seed", 0)), frames=frames, progress=False)
+        summary = run.summary()
+        return {"audio": _wav_base64(run.audio[0], run.sample_rate), "image": _png_base64(run.result.plot()),
+                "summary": {k: summary[k] for k in ("model", "iterations", "decode_steps", "final_losses", "accuracy",
+                                                 "wall_seconds")}}
+
+
+def make_server(host: str = "127.0.0.1", port: int = 7860, *, quiet: bool = False, app: DemoApp | None = None):
+    """A ``ThreadingHTTPServer`` serving the page and the API (``server.server_address`` has the bound port)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from ..cli import one_line
+
+    app = app or DemoApp()
+    page = (Path(__file__).with_name("serve_page.html")).read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, status: int, body: bytes, kind: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, status: int, data: dict) -> None:
+            self._send(status, json.dumps(data).encode(), "application/json")
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            if self.path in ("/", "/index.html"):
+                self._send(200, page, "text/html; charset=utf-8")
+            elif self.path == "/api/options":
+                self._json(200, app.options())
+            else:
+                self._json(404, {"error": f"no page {self.path}"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            routes = {"/api/generate": app.generate, "/api/control": app.control}
+            if self.path not in routes:
+                self._json(404, {"error": f"no endpoint {self.path}"})
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > 1 << 20:
+                    raise ValueError("request too large")
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if not isinstance(body, dict):
+                    raise ValueError("the request body must be a JSON object")
+                self._json(200, routes[self.path](body))
+            except Exception as err:  # one line for the page, as the CLI does
+                self._json(400, {"error": one_line(err)})
+
+        def log_message(self, format: str, *args) -> None:
+            if not quiet:
+                super().log_message(format, *args)
+
+    return ThreadingHTTPServer((host, port), Handler)
+
+
+def run(args) -> int:
+    set_threads(args)
+    server = make_server(args.host, args.port, quiet=args.quiet)
+    host, port = server.server_address[:2]
+    print(f"tempo-kit serve: http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0

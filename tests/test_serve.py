@@ -1,0 +1,93 @@
+"""``tempo-kit serve``: the page and its JSON API on a real local server over tiny untrained models."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+import soundfile
+
+from pretrained_fake import make_fake_weights
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TEMPO_KIT_WEIGHTS", str(make_fake_weights(tmp_path_factory.mktemp("w"), names=("ctm", "teacher"))))
+    from tempo_kit.commands.serve import make_server
+
+    srv = make_server("127.0.0.1", 0, quiet=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+    mp.undo()
+
+
+def _post(url: str, body) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def _wav(data: str) -> tuple:
+    return soundfile.read(io.BytesIO(base64.b64decode(data)))
+
+
+def test_page_and_options(server):
+    with urllib.request.urlopen(server + "/", timeout=30) as response:
+        page = response.read().decode()
+    assert "<canvas id=\"curve\"" in page and "/api/generate" in page
+    assert "http://" not in page.replace("http://127", "") and "https://" not in page  # nothing from a CDN
+    with urllib.request.urlopen(server + "/api/options", timeout=30) as response:
+        options = json.loads(response.read())
+    assert options["models"] == ["ctm", "teacher"] and options["control_models"] == ["ctm"]
+    assert options["steps"]["ctm"] >= 1 and "flute" in options["tag_vocab"]["instrument"]
+
+
+def test_generate_returns_a_playable_clip_and_a_spectrogram(server):
+    status, data = _post(server + "/api/generate", {"model": "ctm", "steps": 1, "seconds": 1.5, "seed": 3,
+                                                     "tags": {"instrument": "flute", "mode": ""}})
+    assert status == 200, data
+    audio, rate = _wav(data["audio"])
+    assert rate == 22050 and audio.shape == (64 * 512,)  # 1.5 s -> 64.6 frames -> 64 (2 patches of 32)
+    assert base64.b64decode(data["image"])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data["summary"]["steps"] == 1
+
+
+@pytest.mark.parametrize("body", [
+    {"task": "intensity", "curve": [-40, -20, -10], "iterations": 2, "seconds": 1.5},
+    {"task": "melody", "notes": "C4:1 E4:1 G4:2", "tempo": 200, "iterations": 2, "seconds": 1.5},
+    {"task": "melody", "iterations": 2, "seconds": 1.5},
+])
+def test_control_follows_a_drawn_curve_or_typed_notes(server, body):
+    status, data = _post(server + "/api/control", body)
+    assert status == 200, data
+    assert _wav(data["audio"])[0].ndim == 1 and base64.b64decode(data["image"])[:4] == b"\x89PNG"
+    assert data["summary"]["iterations"] == 2 and body["task"] in data["summary"]["final_losses"]
+
+
+@pytest.mark.parametrize("path, body, message", [
+    ("/api/generate", {"model": "nope"}, "unknown model 'nope'"),
+    ("/api/generate", {"steps": 0}, "steps must lie in [1, 100]"),
+    ("/api/generate", {"tags": {"instrument": "kazoo"}}, "unknown instrument 'kazoo'"),
+    ("/api/generate", [1], "must be a JSON object"),
+    ("/api/control", {"task": "intensity"}, "needs curve"),
+    ("/api/control", {"task": "intensity", "curve": [1]}, "n_points must lie in"),
+    ("/api/control", {"task": "melody", "notes": "C4"}, "expected NOTE:DURATION"),
+    ("/api/control", {"task": "looping"}, "task must be intensity or melody"),
+    ("/api/control", {"task": "melody", "model": "teacher"}, "DITTO-2 runs on a distilled jump"),
+    ("/api/nothing", {}, "no endpoint"),
+])
+def test_bad_requests_get_one_line_errors(server, path, body, message):
+    status, data = _post(server + path, body)
+    assert status in (400, 404) and message in data["error"] and "\n" not in data["error"], data
