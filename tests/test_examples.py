@@ -49,7 +49,9 @@ def test_compose_third_party_fast(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", DISTILL)
-def test_distill_example_few_steps(name, tmp_path):
-    proc = run_example(name, ["--steps", "20", "--out", str(tmp_path / "run")], tmp_path)
+@pytest.mark.parametrize("name, extra", [(n, ["--recipe", r]) for n in DISTILL if n == "distill_ring.py"
+                                         for r in ("cm", "ctm", "presto-s")]
+                         + [(n, []) for n in DISTILL if n != "distill_ring.py"])
+def test_distill_example_few_steps(name, extra, tmp_path):
+    proc = run_example(name, [*extra, "--steps", "20", "--out", str(tmp_path / "run")], tmp_path)
     assert "energy distance" in proc.stdout.lower() or "distance" in proc.stdout.lower(), proc.stdout[-2000:]
