@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from . import MAX_ITERATIONS, add_threads_option, bounded, set_threads
+from . import add_threads_option, bounded, set_threads
 
 #: Generators offered on the page (those bundled are shown).
 GENERATORS = ("ctm", "cm", "presto-s", "presto-ls", "teacher", "ase", "presto-l")

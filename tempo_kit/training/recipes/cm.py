@@ -21,10 +21,7 @@ from ...jumps import ConsistencyJump
 from ...models.blocks import null_condition
 from ...schedules import KarrasSchedule
 from ...utils import append_dims
-from ..data import split_batch
-from ..ema import ema_update
-from ..recipe import Recipe, UpdateRule, trainable
-from .common import as_denoiser, check_w_embedding, distance, frozen_copy, randn, sample_w, teacher_step, with_cond
+from .common import GridDistillation, as_denoiser, distance, randn, teacher_step
 
 __all__ = ["CMRecipe", "consistency_student"]
 
@@ -38,7 +35,7 @@ def consistency_student(teacher: nn.Module, *, sigma_min: float) -> EDMPrecond:
     return EDMPrecond(net=net, sigma_data=teacher.sigma_data, consistency=True, sigma_min=sigma_min)
 
 
-class CMRecipe(Recipe):
+class CMRecipe(GridDistillation):
     """LCM-style consistency distillation of an EDM teacher into a 1-to-few-step consistency model.
 
     Parameters
@@ -76,50 +73,26 @@ class CMRecipe(Recipe):
         super().__init__()
         if grid_steps < 2:
             raise ValueError(f"grid_steps must be >= 2, got {grid_steps}")
-        if loss not in ("l2", "huber"):
-            raise ValueError(f"loss must be 'l2' or 'huber', got {loss!r}")
-        self.teacher = as_denoiser(teacher, "teacher").requires_grad_(False)
+        teacher = as_denoiser(teacher, "teacher").requires_grad_(False)
         if student is None:
-            student = consistency_student(self.teacher, sigma_min=schedule.sigma_min)
-        self.net = as_denoiser(student, "student")
-        w_range = tuple(w_range) if w_range else None  # TOML configs say false
-        if w_range is not None:
-            check_w_embedding(self.net)
-        self.target = frozen_copy(self.net)
+            student = consistency_student(teacher, sigma_min=schedule.sigma_min)
+        self._setup(teacher=teacher, net=as_denoiser(student, "student"), w_range=w_range, null_cond=null_cond,
+                    solver=solver, ema_decay=ema_decay, loss=loss, huber_c=huber_c, lr=lr, betas=betas)
         self.register_buffer("grid", schedule.sigmas(grid_steps, dtype=torch.float32)[:-1], persistent=False)
-        self.solver, self.w_range, self.null_cond = solver, w_range, null_cond
-        self.ema_decay, self.loss, self.huber_c = float(ema_decay), loss, float(huber_c)
-        self.rule = UpdateRule(group="student", lr=float(lr), betas=tuple(betas))
-
-    def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"student": trainable(self.net)}
-
-    def update_rules(self) -> list[UpdateRule]:
-        return [self.rule]
 
     def losses(self, batch, *, step: int, groups: frozenset[str], generator: torch.Generator | None = None):
         if "student" not in groups:
             return {}
-        x0, cond = split_batch(batch)
-        b, dev = x0.shape[0], x0.device
-        grid = self.grid.to(device=dev, dtype=x0.dtype)
-        gdev = generator.device if generator is not None else dev
-        n = torch.randint(0, grid.numel() - 1, (b,), generator=generator, device=gdev).to(dev)
+        x0, cond, grid, gdev = self._batch(batch, generator)
+        n = torch.randint(0, grid.numel() - 1, (x0.shape[0],), generator=generator, device=gdev).to(x0.device)
         t, s = grid[n], grid[n + 1]
         x_t = x0 + append_dims(t, x0.ndim) * randn(x0, generator)
-        if self.w_range is not None:
-            w = sample_w(b, self.w_range, generator=generator, device=dev).to(x0.dtype)
-            student_cond = with_cond(cond, w=w)
-        else:
-            w, student_cond = 1.0, cond
+        w, student_cond = self._guidance(x0, cond, generator)
         with torch.no_grad():
             x_s = teacher_step(self.teacher, x_t, t, s, cond, w=w, null_cond=self.null_cond, solver=self.solver)
             target = self.target(x_s, s, student_cond)
         pred = self.net(x_t, t, student_cond)
         return {"student": {"consistency": distance(pred, target, kind=self.loss, huber_c=self.huber_c)}}
-
-    def after_step(self, step: int) -> None:
-        ema_update(self.target, self.net, self.ema_decay)
 
     def student(self) -> ConsistencyJump:
         """The distilled consistency model as a jump (sample with ``CMMultistep``; pass ``cond["w"]``)."""

@@ -16,8 +16,12 @@ from torch import nn
 from ...denoisers import Denoiser, EDMPrecond
 from ...jumps import ode_step
 from ...utils import append_dims
+from ..data import split_batch
+from ..ema import ema_update
+from ..recipe import Recipe, UpdateRule, trainable
 
 __all__ = [
+    "GridDistillation",
     "randn",
     "uniform",
     "sample_w",
@@ -175,3 +179,46 @@ def distance(a: torch.Tensor, b: torch.Tensor, *, kind: str = "l2", huber_c: flo
     if kind == "huber":
         return ((a - b).pow(2) + huber_c**2).sqrt().mean() - huber_c
     raise ValueError(f"loss must be 'l2' or 'huber', got {kind!r}")
+
+
+class GridDistillation(Recipe):
+    """What consistency distillation (:class:`~tempo_kit.training.recipes.cm.CMRecipe`) and CTM
+    (:class:`~tempo_kit.training.recipes.ctm.CTMRecipe`) share: a frozen ``teacher``, a trainable student ``net`` with
+    an EMA ``target`` copy, a sigma ``grid`` buffer set by the subclass, optional distilled guidance weights, and one
+    ``"student"`` parameter group."""
+
+    def _setup(self, *, teacher: nn.Module, net: nn.Module, w_range, null_cond: Any, solver: str, ema_decay: float,
+               loss: str, huber_c: float, lr: float, betas) -> None:
+        if loss not in ("l2", "huber"):
+            raise ValueError(f"loss must be 'l2' or 'huber', got {loss!r}")
+        self.teacher, self.net = teacher, net
+        w_range = tuple(w_range) if w_range else None  # TOML configs say false
+        if w_range is not None:
+            check_w_embedding(self.net)
+        self.target = frozen_copy(self.net)
+        self.solver, self.w_range, self.null_cond = solver, w_range, null_cond
+        self.ema_decay, self.loss, self.huber_c = float(ema_decay), loss, float(huber_c)
+        self.rule = UpdateRule(group="student", lr=float(lr), betas=tuple(betas))
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"student": trainable(self.net)}
+
+    def update_rules(self) -> list[UpdateRule]:
+        return [self.rule]
+
+    def after_step(self, step: int) -> None:
+        ema_update(self.target, self.net, self.ema_decay)
+
+    def _batch(self, batch: Any, generator: torch.Generator | None):
+        """``(x0, cond, grid, gdev)``: the batch, the grid on its device and dtype, and the generator's device."""
+        x0, cond = split_batch(batch)
+        gdev = generator.device if generator is not None else x0.device
+        return x0, cond, self.grid.to(device=x0.device, dtype=x0.dtype), gdev
+
+    def _guidance(self, x0: torch.Tensor, cond: Any, generator: torch.Generator | None):
+        """``(w, student_cond)``: a guidance weight per sample drawn from ``w_range`` and carried in the student's
+        condition, or ``(1.0, cond)`` without distilled guidance."""
+        if self.w_range is None:
+            return 1.0, cond
+        w = sample_w(x0.shape[0], self.w_range, generator=generator, device=x0.device).to(x0.dtype)
+        return w, with_cond(cond, w=w)

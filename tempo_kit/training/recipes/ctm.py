@@ -23,11 +23,7 @@ from ...jumps import EulerJump
 from ...models.blocks import null_condition
 from ...schedules import KarrasSchedule
 from ...utils import append_dims, as_sigma
-from ..data import split_batch
-from ..ema import ema_update
-from ..recipe import Recipe, UpdateRule, trainable
-from .common import (as_denoiser, check_w_embedding, distance, frozen_copy, randn, sample_w, teacher_step,
-                     trainable_copy, with_cond)
+from .common import GridDistillation, as_denoiser, distance, randn, teacher_step, trainable_copy, with_cond
 
 __all__ = ["CTMRecipe", "SEmbeddingEulerJump"]
 
@@ -47,7 +43,7 @@ class SEmbeddingEulerJump(EulerJump):
         return super().forward(x, sigma_from, s, with_cond(cond, s=s.clamp_min(self.sigma_min).log() / 4))
 
 
-class CTMRecipe(Recipe):
+class CTMRecipe(GridDistillation):
     """DITTO-2's CTM distillation (local consistency, Euler parameterization, distilled ``w``, EMA target).
 
     Parameters
@@ -85,26 +81,19 @@ class CTMRecipe(Recipe):
         super().__init__()
         if grid_steps < 1:
             raise ValueError(f"grid_steps must be >= 1, got {grid_steps}")
-        if loss not in ("l2", "huber"):
-            raise ValueError(f"loss must be 'l2' or 'huber', got {loss!r}")
-        self.teacher = as_denoiser(teacher, "teacher").requires_grad_(False)
-        self.net = as_denoiser(student, "student") if student is not None else trainable_copy(self.teacher)
-        w_range = tuple(w_range) if w_range else None  # TOML configs say false
-        if w_range is not None:
-            check_w_embedding(self.net)
+        teacher = as_denoiser(teacher, "teacher").requires_grad_(False)
+        net = as_denoiser(student, "student") if student is not None else trainable_copy(teacher)
         if s_embedding:
-            config = getattr(getattr(self.net, "net", self.net), "config", None)
+            config = getattr(getattr(net, "net", net), "config", None)
             if not getattr(config, "s_embedding", False):
                 raise ValueError("s_embedding=True needs a student network that reads cond['s'] and declares "
                                  "config.s_embedding=True; the built-in BlockMLP / DiT have no s embedding "
                                  "(use DITTO-2's default s_embedding=False)")
-        self.target = frozen_copy(self.net)
+        self._setup(teacher=teacher, net=net, w_range=w_range, null_cond=null_cond, solver=solver,
+                    ema_decay=ema_decay, loss=loss, huber_c=huber_c, lr=lr, betas=betas)
         # grid[j] = sigma_j, j = 0 (clean) ... N (noisiest)
         self.register_buffer("grid", schedule.sigmas(grid_steps, dtype=torch.float32).flip(0), persistent=False)
-        self.schedule, self.solver, self.w_range, self.null_cond = schedule, solver, w_range, null_cond
-        self.ema_decay, self.s_embedding = float(ema_decay), bool(s_embedding)
-        self.loss, self.huber_c = loss, float(huber_c)
-        self.rule = UpdateRule(group="student", lr=float(lr), betas=tuple(betas))
+        self.schedule, self.s_embedding = schedule, bool(s_embedding)
 
     def jump(self, denoiser: nn.Module) -> EulerJump:
         """The CTM jump around ``denoiser`` (``g``): Euler form, with the ``s`` embedding when configured."""
@@ -112,29 +101,16 @@ class CTMRecipe(Recipe):
             return SEmbeddingEulerJump(denoiser=denoiser, sigma_min=self.schedule.sigma_min)
         return EulerJump(denoiser=denoiser)
 
-    def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"student": trainable(self.net)}
-
-    def update_rules(self) -> list[UpdateRule]:
-        return [self.rule]
-
     def losses(self, batch, *, step: int, groups: frozenset[str], generator: torch.Generator | None = None):
         if "student" not in groups:
             return {}
-        x0, cond = split_batch(batch)
-        b, dev = x0.shape[0], x0.device
-        grid = self.grid.to(device=dev, dtype=x0.dtype)
-        n = grid.numel() - 1
-        gdev = generator.device if generator is not None else dev
+        x0, cond, grid, gdev = self._batch(batch, generator)
+        b, dev, n = x0.shape[0], x0.device, grid.numel() - 1
         j = torch.randint(1, n + 1, (b,), generator=generator, device=gdev).to(dev)
         k = (torch.rand(b, generator=generator, device=gdev).to(dev) * j).floor().long().clamp(max=j - 1)  # U{0..j-1}
         t, t_prev, s = grid[j], grid[j - 1], grid[k]
         x_t = x0 + append_dims(t, x0.ndim) * randn(x0, generator)
-        if self.w_range is not None:
-            w = sample_w(b, self.w_range, generator=generator, device=dev).to(x0.dtype)
-            student_cond = with_cond(cond, w=w)
-        else:
-            w, student_cond = 1.0, cond
+        w, student_cond = self._guidance(x0, cond, generator)
         with torch.no_grad():
             x_prev = teacher_step(self.teacher, x_t, t, t_prev, cond, w=w, null_cond=self.null_cond, solver=self.solver)
             # G^-(x, t', s) with t' = s is x itself (also covers t' = 0, where the Euler form is undefined).
@@ -144,9 +120,6 @@ class CTMRecipe(Recipe):
             target = torch.where(append_dims(at_target, x0.ndim), x_prev, target)
         pred = self.jump(self.net)(x_t, t, s, student_cond)
         return {"student": {"local_consistency": distance(pred, target, kind=self.loss, huber_c=self.huber_c)}}
-
-    def after_step(self, step: int) -> None:
-        ema_update(self.target, self.net, self.ema_decay)
 
     def student(self) -> EulerJump:
         """The distilled anywhere-to-anywhere jump (sample with ``CTMGamma``; pass ``cond["w"]``)."""

@@ -13,7 +13,7 @@ from ...utils import append_dims
 from ..data import split_batch
 from ..recipe import Recipe, UpdateRule, trainable
 
-__all__ = ["EDMRecipe", "dsm_loss", "drop_condition", "noisy_input"]
+__all__ = ["EDMRecipe", "dsm_loss", "drop_condition", "noisy_input", "denoising_batch"]
 
 
 def drop_condition(cond: Any, p: float, generator: torch.Generator | None = None) -> Any:
@@ -35,6 +35,15 @@ def noisy_input(x0: torch.Tensor, sigma_dist, generator: torch.Generator | None)
     sigma = sigma_dist.sample(x0.shape[0], generator=generator, device=x0.device).to(x0.dtype)
     eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     return x0 + append_dims(sigma, x0.ndim) * eps, sigma
+
+
+def denoising_batch(batch: Any, sigma_dist, cond_dropout: float, generator: torch.Generator | None = None):
+    """What a denoising-score-matching step trains on: ``(x0, x, sigma, cond)`` with ``x = x0 + sigma * eps``,
+    ``sigma ~ sigma_dist`` (:func:`noisy_input`) and the condition after CFG dropout (:func:`drop_condition`), drawn
+    in that order from ``generator``."""
+    x0, cond = split_batch(batch)
+    x, sigma = noisy_input(x0, sigma_dist, generator)
+    return x0, x, sigma, drop_condition(cond, cond_dropout, generator)
 
 
 def dsm_loss(prediction: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor, sigma_data: float = 0.5) -> torch.Tensor:
@@ -81,9 +90,7 @@ class EDMRecipe(Recipe):
         return [self.rule]
 
     def losses(self, batch, *, step, groups, generator=None):
-        x0, cond = split_batch(batch)
-        x, sigma = noisy_input(x0, self.sigma_dist, generator)
-        cond = drop_condition(cond, self.cond_dropout, generator)
+        x0, x, sigma, cond = denoising_batch(batch, self.sigma_dist, self.cond_dropout, generator)
         return {"net": {"dsm": dsm_loss(self.denoiser(x, sigma, cond), x0, sigma, self.denoiser.sigma_data)}}
 
     def student(self):

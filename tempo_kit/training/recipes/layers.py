@@ -20,9 +20,8 @@ from ...denoisers import EDMPrecond
 from ...routers import check_budget, is_block_model
 from ...routers import Router, RoutedNet
 from ...schedules import LogNormalSigma
-from ..data import split_batch
 from ..recipe import Recipe, UpdateRule, trainable
-from .edm import drop_condition, dsm_loss, noisy_input
+from .edm import denoising_batch, dsm_loss
 
 __all__ = ["LayerRecipe", "ASERecipe", "PrestoLRecipe", "resolve_router", "with_budget_embedding"]
 
@@ -122,9 +121,7 @@ class LayerRecipe(Recipe):
         return [self.rule]
 
     def losses(self, batch, *, step, groups, generator=None):
-        x0, cond = split_batch(batch)
-        x, sigma = noisy_input(x0, self.sigma_dist, generator)
-        cond = drop_condition(cond, self.cond_dropout, generator)
+        x0, x, sigma, cond = denoising_batch(batch, self.sigma_dist, self.cond_dropout, generator)
         d_drop = self.routed(x, sigma, cond)
         sd = self.routed.sigma_data
         terms = {"dsm": dsm_loss(d_drop, x0, sigma, sd)}
