@@ -20,6 +20,8 @@ from tempo_kit.models import load_denoiser
 from tempo_kit.toy import GaussianMixture, energy_distance
 from tempo_kit.training import distill
 
+RING_DATA = {"name": "mixture"}  # the 2-D toy ring (tempo_kit.toy.GaussianMixture.ring)
+
 RING = GaussianMixture.ring()
 
 
@@ -42,7 +44,7 @@ def main():
     out = Path(args.out)
     data = RING.sample(2000, generator=torch.Generator().manual_seed(1))
     train = {"batch_size": 256, "progress": True}
-    distill("edm", {"train": {**train, "steps": args.steps, "out_dir": str(out / "edm")},
+    distill("edm", {"data": RING_DATA, "train": {**train, "steps": args.steps, "out_dir": str(out / "edm")},
                     "model": {"model": "block-mlp", "width": 128, "depth": 6}, "recipe_args": {"lr": 2e-3}})
     teacher = load_denoiser(out / "edm" / "student")
     rows = [("teacher (6 blocks)", energy_distance(heun(teacher), data).item(), 1.0)]
@@ -50,7 +52,7 @@ def main():
     for name in ("ase", "presto-l"):
         router = tempo_kit.get("routers", name)
         before = EDMPrecond(net=RoutedNet(net=teacher.net, router=router))
-        distill(name, {"train": {**train, "steps": args.steps // 2, "out_dir": str(out / name)},
+        distill(name, {"data": RING_DATA, "train": {**train, "steps": args.steps // 2, "out_dir": str(out / name)},
                        "recipe_args": {"teacher": str(out / "edm" / "student"), "lr": 1e-3}})
         after = load_denoiser(out / name / "student")
         frac = block_fraction(router, teacher.net.num_blocks)

@@ -21,6 +21,8 @@ from tempo_kit.models import load_denoiser
 from tempo_kit.toy import GaussianMixture, energy_distance
 from tempo_kit.training import distill
 
+RING_DATA = {"name": "mixture"}  # the 2-D toy ring (tempo_kit.toy.GaussianMixture.ring)
+
 RING = GaussianMixture.ring()
 
 
@@ -53,14 +55,14 @@ def main():
     data = RING.sample(2000, generator=torch.Generator().manual_seed(1))
     train = {"batch_size": 256}
     teacher_dir, layers_dir = str(out / "edm" / "student"), str(out / "presto_l" / "student")
-    distill("edm", {"train": {**train, "steps": args.steps, "out_dir": str(out / "edm")},
+    distill("edm", {"data": RING_DATA, "train": {**train, "steps": args.steps, "out_dir": str(out / "edm")},
                     "model": {"model": "block-mlp", "width": 128, "depth": 6}, "recipe_args": {"lr": 2e-3}})
-    distill("presto-l", {"train": {**train, "steps": args.steps // 2, "out_dir": str(out / "presto_l")},
+    distill("presto-l", {"data": RING_DATA, "train": {**train, "steps": args.steps // 2, "out_dir": str(out / "presto_l")},
                          "recipe_args": {"teacher": teacher_dir, "lr": 1e-3}})
     students = {}
     for name, args_ in (("presto-s", {}), ("presto-ls", {"layer_student": layers_dir})):
         run = out / name.replace("-", "_")
-        distill(name, {"train": {**train, "steps": args.steps, "ema_decay": 0.99, "out_dir": str(run)},
+        distill(name, {"data": RING_DATA, "train": {**train, "steps": args.steps, "ema_decay": 0.99, "out_dir": str(run)},
                        "recipe_args": {"teacher": teacher_dir, "lr_generator": 5e-4, "lr_fake": 5e-4, **args_}})
         students[name] = load_denoiser(run / "student_ema")
     teacher = load_denoiser(teacher_dir)

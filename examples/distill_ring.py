@@ -22,6 +22,8 @@ from tempo_kit.models import load_denoiser
 from tempo_kit.toy import GaussianMixture, energy_distance
 from tempo_kit.training import distill
 
+RING_DATA = {"name": "mixture"}  # the 2-D toy ring (tempo_kit.toy.GaussianMixture.ring)
+
 RING = GaussianMixture.ring()
 #: recipe -> (train-steps fraction, recipe_args, saved student folder, jump class, sampler)
 RECIPES = {
@@ -45,10 +47,10 @@ def main():
     out = Path(args.out)
     fraction, recipe_args, saved, jump, sampler = RECIPES[args.recipe]
     data = RING.sample(2000, generator=torch.Generator().manual_seed(1))
-    distill("edm", {"train": {"steps": args.steps, "batch_size": 256, "out_dir": str(out / "edm")},
+    distill("edm", {"data": RING_DATA, "train": {"steps": args.steps, "batch_size": 256, "out_dir": str(out / "edm")},
                     "model": {"model": "block-mlp", "width": 128, "depth": 4}, "recipe_args": {"lr": 2e-3}})
     teacher = load_denoiser(out / "edm" / "student")
-    distill(args.recipe, {"train": {"steps": int(args.steps * fraction), "batch_size": 256, "ema_decay": 0.99,
+    distill(args.recipe, {"data": RING_DATA, "train": {"steps": int(args.steps * fraction), "batch_size": 256, "ema_decay": 0.99,
                                     "out_dir": str(out / args.recipe)},
                           "recipe_args": {"teacher": str(out / "edm" / "student"), **recipe_args}})
     student = jump(denoiser=load_denoiser(out / args.recipe / saved))

@@ -312,8 +312,8 @@ def test_stale_temporaries_are_removed_at_the_next_start(tmp_path):
     stale.write_bytes(b"x" * 1000)
     mine = out / f".other.{os.getpid()}.tmp.json"  # a live writer's temporary stays
     mine.write_text("{}")
-    distill("edm", {"train": {"steps": 1, "batch_size": 8, "progress": False, "out_dir": str(out)},
-                    "model": {"model": "block-mlp", "width": 16, "depth": 2}})
+    distill("edm", {"data": {"name": "mixture"}, "model": {"model": "block-mlp", "width": 16, "depth": 2},
+                    "train": {"steps": 1, "batch_size": 8, "progress": False, "out_dir": str(out)}})
     assert not stale.exists() and mine.exists()
 
 

@@ -12,6 +12,8 @@ from tempo_kit.registry import UnknownComponentError
 from tempo_kit.training import MixtureData, Recipe, TrainConfig, Trainer, UpdateRule, distill
 from tempo_kit.training.recipes.edm import EDMRecipe
 
+RING_DATA = {"name": "mixture"}  # the 2-D toy ring (tempo_kit.toy.GaussianMixture.ring)
+
 TINY = {"model": "block-mlp", "width": 16, "depth": 3}
 
 
@@ -128,6 +130,12 @@ def test_ema_and_bf16():
         assert not e.requires_grad and e.shape == p.shape
 
 
+def test_a_config_without_data_is_an_error_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match=r"no \[data\] table .* name = 'mixture' for the 2-D toy ring"):
+        distill("edm", {"train": {"steps": 1, "batch_size": 8, "out_dir": str(tmp_path / "r")}, "model": TINY})
+    assert not (tmp_path / "r").exists()
+
+
 def test_cli_and_config_file(tmp_path, capsys):
     config = tmp_path / "edm.toml"
     config.write_text(f"""
@@ -137,6 +145,8 @@ steps = 3
 batch_size = 8
 out_dir = "{tmp_path / 'run'}"
 progress = false
+[data]
+name = "mixture"
 [model]
 model = "block-mlp"
 width = 16
@@ -148,7 +158,7 @@ lr = 1e-3
     assert "trained 3 steps" in capsys.readouterr().out
     assert len(_losses(tmp_path / "run")) == 3
     # the Presto-L recipe on the trained student, from a JSON config and the Python API
-    result = distill("presto-l", {"train": {"steps": 2, "batch_size": 8, "progress": False},
+    result = distill("presto-l", {"data": RING_DATA, "train": {"steps": 2, "batch_size": 8, "progress": False},
                                   "recipe_args": {"teacher": str(tmp_path / "run" / "student"), "freeze_time_embedder": False}})
     assert set(result.history[-1]) == {"step", "student/dsm", "student/self_teacher", "student/total"}
 
@@ -156,26 +166,26 @@ lr = 1e-3
 def test_bad_configs(tmp_path):
     train = {"steps": 2, "batch_size": 8, "progress": False}
     with pytest.raises(UnknownComponentError, match="unknown recipe 'edn'.*Did you mean 'edm'"):
-        distill("edn", {"train": train, "model": TINY})
+        distill("edn", {"data": RING_DATA, "train": train, "model": TINY})
     with pytest.raises(FileNotFoundError, match="teacher checkpoint not found"):
-        distill("ase", {"train": train, "recipe_args": {"teacher": str(tmp_path / "nope")}})
+        distill("ase", {"data": RING_DATA, "train": train, "recipe_args": {"teacher": str(tmp_path / "nope")}})
     with pytest.raises(UnknownComponentError, match="unknown router"):
-        distill("ase", {"train": train, "recipe_args": {"teacher": TINY, "router": "early-exit"}})
+        distill("ase", {"data": RING_DATA, "train": train, "recipe_args": {"teacher": TINY, "router": "early-exit"}})
     with pytest.raises(ValueError, match="layer budget 5 is outside \\[1, 3\\]"):
-        distill("presto-l", {"train": train, "recipe_args": {"teacher": TINY, "router": {"name": "presto-l", "budget": 5}}})
+        distill("presto-l", {"data": RING_DATA, "train": train, "recipe_args": {"teacher": TINY, "router": {"name": "presto-l", "budget": 5}}})
     with pytest.raises(ValueError, match="unknown \\[train\\] option"):
-        distill("edm", {"train": {**train, "stpes": 3}, "model": TINY})
+        distill("edm", {"data": RING_DATA, "train": {**train, "stpes": 3}, "model": TINY})
     with pytest.raises(ValueError, match="unknown config section"):
-        distill("edm", {"train": train, "modle": TINY})
+        distill("edm", {"data": RING_DATA, "train": train, "modle": TINY})
     with pytest.raises(ValueError, match="batch_size 8 is not divisible|must be positive"):
         TrainConfig(steps=0, batch_size=8)
     # resuming a run with a different architecture
     out = str(tmp_path / "run")
-    distill("edm", {"train": {**train, "out_dir": out}, "model": TINY})
+    distill("edm", {"data": RING_DATA, "train": {**train, "out_dir": out}, "model": TINY})
     with pytest.raises(CheckpointMismatchError, match="does not match the architecture"):
-        distill("edm", {"train": {**train, "steps": 4, "out_dir": out}, "model": {**TINY, "width": 32}})
+        distill("edm", {"data": RING_DATA, "train": {**train, "steps": 4, "out_dir": out}, "model": {**TINY, "width": 32}})
     with pytest.raises(CheckpointMismatchError, match="written by recipe 'edm'"):
-        distill("ase", {"train": {**train, "steps": 4, "out_dir": out}, "recipe_args": {"teacher": out + "/student"}})
+        distill("ase", {"data": RING_DATA, "train": {**train, "steps": 4, "out_dir": out}, "recipe_args": {"teacher": out + "/student"}})
 
 
 def test_example_configs_are_valid():
@@ -240,7 +250,8 @@ def test_same_seed_fresh_runs_are_bitwise_identical(tmp_path, recipe, args):
     runs = []
     for k in range(2):
         torch.randn(7)  # whatever the caller did with the global generator before
-        cfg = {"train": {"steps": 2, "batch_size": 8, "progress": False, "out_dir": str(tmp_path / f"run{k}")},
+        cfg = {"data": RING_DATA, "train": {"steps": 2, "batch_size": 8, "progress": False,
+                                            "out_dir": str(tmp_path / f"run{k}")},
                "recipe_args": args, **({"model": TINY} if recipe == "edm" else {})}
         runs.append(distill(recipe, cfg))
     assert runs[0].history == [{**r, "time": h["time"]} for r, h in zip(runs[1].history, runs[0].history)]
@@ -258,12 +269,12 @@ def test_same_seed_fresh_runs_are_bitwise_identical(tmp_path, recipe, args):
 def test_resume_tolerates_a_cut_last_log_line(tmp_path):
     out = tmp_path / "run"
     train = {"steps": 2, "batch_size": 8, "progress": False, "out_dir": str(out)}
-    distill("edm", {"train": train, "model": TINY})
+    distill("edm", {"data": RING_DATA, "train": train, "model": TINY})
     with open(out / "losses.jsonl", "a") as log:
         log.write('{"step": 2, "student/ds')  # killed while writing
-    result = distill("edm", {"train": {**train, "steps": 4}, "model": TINY})
+    result = distill("edm", {"data": RING_DATA, "train": {**train, "steps": 4}, "model": TINY})
     assert [r["step"] for r in result.history] == [2, 3]
     assert [json.loads(line)["step"] for line in (out / "losses.jsonl").read_text().splitlines()] == [0, 1, 2, 3]
     (out / "losses.jsonl").write_text('{"step": 0}\nnot json\n{"step": 1}\n')
     with pytest.raises(ValueError, match=r"losses.jsonl: line 2 is not a JSON record"):
-        distill("edm", {"train": {**train, "steps": 6}, "model": TINY})
+        distill("edm", {"data": RING_DATA, "train": {**train, "steps": 6}, "model": TINY})

@@ -1,6 +1,7 @@
 """``tempo_kit.training.distill``: build a recipe, its networks and its data from a config, and train it.
 
-A config (TOML or JSON file, or a dict) has these tables, all but ``train`` optional::
+A config (TOML or JSON file, or a dict) has these tables; ``train`` and ``data`` are required (``data`` unless a batch
+source is passed as ``distill(..., data=...)``), the others optional::
 
     recipe = "edm"                  # or the CLI's positional argument / distill(recipe=...)
     [train]                         # TrainConfig fields: steps, batch_size, out_dir, bf16, ema_decay, ...
@@ -80,13 +81,21 @@ def build_recipe(name: str, **kwargs: Any):
     return get("recipes", name, **kwargs)
 
 
+def _require_data(spec: dict[str, Any] | None) -> None:
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ValueError("the config has no [data] table with a name: say what to train on, e.g. [data] name = "
+                         "'music' with root = '<a tempo-kit data build folder>', name = 'tensors' with path = "
+                         "'<file.safetensors>', or name = 'mixture' for the 2-D toy ring")
+
+
 def build_data(spec: dict[str, Any] | None):
     """A batch source from a ``[data]`` table: ``mixture`` (ring: components, radius, std), ``tensors`` (path, key) or
     ``music`` (root, split: a dataset built by ``tempo-kit data build``)."""
     from ..toy import GaussianMixture
 
-    spec = dict(spec or {"name": "mixture"})
-    name = spec.pop("name", "mixture")
+    _require_data(spec)
+    spec = dict(spec)
+    name = spec.pop("name")
     if name == "mixture":
         return MixtureData(mixture=GaussianMixture.ring(**spec))
     if name == "tensors":
@@ -142,6 +151,8 @@ def distill(recipe: str | None = None, config: str | os.PathLike | dict[str, Any
     name = recipe or cfg.get("recipe")
     if not name:
         raise ValueError("no recipe given: pass recipe=... or set recipe = \"...\" in the config")
+    if data is None:
+        _require_data(cfg.get("data"))  # before any network is built
     train = TrainConfig.from_dict({**cfg.get("train", {}), **train_overrides})
     init_distributed(train.device)
     kwargs = dict(cfg.get("recipe_args", {}))
