@@ -23,8 +23,8 @@ Griffin-Lim: the ceiling). For each:
   ``--repeats``).
 
 Generated clips (``--generators``): every bundled generator samples one clip per reference clip, conditioned on its
-tags, with the model's default sampler and steps and the same seed; the same mels are vocoded by each neural vocoder
-and scored on FAD CREPE against the real held-out recordings, with the paired ratio ``--candidate`` / ``--baseline``
+tags, with the model's default sampler and steps and the same seed; the same mels are vocoded by ``--candidate`` and
+``--baseline`` and scored on FAD CREPE against the real held-out recordings, with the paired ratio ``--candidate`` / ``--baseline``
 (target: below 1 for every generator).
 
 Exits non-zero when ``real (train) < every vocoder < noise`` breaks on FAD CREPE. Writes
@@ -128,6 +128,16 @@ def generated_mels(name: str, tags: list[dict], frames: int, seed: int, chunk: i
 
 
 def cpu_ms_per_second(model, mel: torch.Tensor, spec: MelSpec, repeats: int) -> float:
+    """Process CPU ms per second of audio, best of ``repeats``, always on one torch thread (comparable across runs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _cpu_ms_per_second(model, mel, spec, repeats)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _cpu_ms_per_second(model, mel: torch.Tensor, spec: MelSpec, repeats: int) -> float:
     with torch.inference_mode():
         model(mel)  # warm-up
         best = float("inf")
@@ -151,13 +161,14 @@ def main() -> None:
     parser.add_argument("--n-boot", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="32 clips, 50 resamples, no verdicts")
     parser.add_argument("--out", default=str(RESULTS / "vocoder"))
     args = parser.parse_args()
     if args.quick:
         args.clips, args.n_boot = 32, 50
     commit = Q.git_commit()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
     from tempo_kit.models.crepe import CrepeEmbedding, load_crepe
@@ -227,7 +238,7 @@ def main() -> None:
         if args.baseline in per_clip and row["vocoder"] != args.baseline:
             ratio = per_clip[row["vocoder"]] / per_clip[args.baseline]  # per clip, paired
             row["mr_stft_ratio"] = cluster_mean(ratio, counts)
-    neural = [r["vocoder"] for r in rows if r["params"] > 0]
+    neural = [label for label in (args.candidate, args.baseline) if label in vocoders]  # what the verdicts compare
     generators = [g for g in args.generators.split(",") if g]
     gen_stats, tags = {}, [held.records[i]["tags"] for i in src]
     for name in generators:
