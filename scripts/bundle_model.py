@@ -129,20 +129,27 @@ def main(argv=None) -> int:
     vocab = tag_vocab(config)
     if vocab is not None and "tag_vocab" not in pretrained:
         pretrained["tag_vocab"] = vocab
+    previous = [(c, run_stats(Path(r))) for c, r in args.previous]
+    missing = [r for (c, r), (_, stats) in zip(args.previous, previous) if not stats]
+    if missing:
+        parser.error(f"--previous run folder(s) without a losses.jsonl: {', '.join(missing)}")
     out = Path(args.out) / args.name
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    tmp = out.with_name(f".{args.name}.bundling")  # built aside, then swapped in: a failure leaves the bundle as it was
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     state = {k: v.half() if v.is_floating_point() else v for k, v in load_file(str(src / "model.safetensors")).items()}
-    save_file(state, str(out / "model.safetensors"))
-    meta["weights_sha256"] = file_sha256(out / "model.safetensors")  # of the float16 file, checked on every load
-    (out / "config.json").write_text(json.dumps({**meta, "pretrained": pretrained}, indent=2) + "\n")
+    save_file(state, str(tmp / "model.safetensors"))
+    meta["weights_sha256"] = file_sha256(tmp / "model.safetensors")  # of the float16 file, checked on every load
+    (tmp / "config.json").write_text(json.dumps({**meta, "pretrained": pretrained}, indent=2) + "\n")
     command = args.command or f"tempo-kit distill --config {args.config}"
     text = card(args.name, kind=args.kind, description=args.description, meta=meta, stats=run_stats(src.parent),
                 config_path=config_path, command=command, n_params=sum(v.numel() for v in state.values()),
-                size=(out / "model.safetensors").stat().st_size, metrics=[Path(m) for m in args.metrics],
-                previous=[(c, run_stats(Path(r))) for c, r in args.previous])
-    (out / "MODEL_CARD.md").write_text(text)
+                size=(tmp / "model.safetensors").stat().st_size, metrics=[Path(m) for m in args.metrics],
+                previous=previous)
+    (tmp / "MODEL_CARD.md").write_text(text)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
     print(f"bundled {args.name} -> {out} ({(out / 'model.safetensors').stat().st_size / 1e6:.2f} MB)")
     return 0
 
