@@ -310,12 +310,14 @@ def listen_control() -> None:
         run = pipe.control("melody", tags=tune.tags, melody=target, iterations=k, seed=0, progress=False)
         _ogg(f"listen_melody_{kind}", run.audio[0].numpy())
         print(kind, run.accuracy)
+    _save(run.result.plot(), "listen_melody", dpi=60)
     objectives = task_objectives("intensity", n_frames=256)  # the crescendo
     for kind, k in (("uncontrolled", 0), ("controlled", None)):
         run = pipe.control(objectives, tags={"instrument": "strings"}, iterations=k, decode_levels=[20.0], seed=0,
                            progress=False)
         _ogg(f"listen_intensity_{kind}", run.audio[0].numpy(), normalise=False)
         print(kind, run.result.final_losses)
+    _save(run.result.plot(), "listen_intensity", dpi=60)
 
 
 FIGURES = {f.__name__: f for f in (demo_samples, karras_schedule, control_intensity, control_melody,
