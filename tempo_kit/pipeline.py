@@ -252,6 +252,10 @@ class Pipeline:
         voc_folder = path / "vocoder"
         if self.vocoder_name == "griffin-lim":
             config["pretrained"]["vocoder"] = "griffin-lim"
+            if (voc_folder / "config.json").is_file():  # a neural vocoder saved there before would be loaded instead
+                import shutil
+
+                shutil.rmtree(voc_folder)
         else:
             save_model(self.vocoder, voc_folder)
             voc = read_config(voc_folder)

@@ -52,6 +52,10 @@ def test_griffin_lim_pipeline_saves_no_vocoder_and_keeps_its_choice(tmp_path):
     pipe.save_pretrained(tmp_path / "gl")
     assert not (tmp_path / "gl" / "vocoder").exists()
     assert Pipeline.from_pretrained(tmp_path / "gl").vocoder_name == "griffin-lim"
+    Pipeline.from_pretrained("cm").save_pretrained(tmp_path / "again")  # a neural vocoder, then griffin-lim over it
+    pipe.save_pretrained(tmp_path / "again")
+    assert not (tmp_path / "again" / "vocoder").exists()
+    assert Pipeline.from_pretrained(tmp_path / "again").vocoder_name == "griffin-lim"
 
 
 def test_a_replaced_weights_file_is_an_error_naming_it(tmp_path):

@@ -70,9 +70,10 @@ class DemoApp:
 
         if model not in self.options()["models"]:
             raise ValueError(f"unknown model {model!r}; available: {', '.join(self.options()['models'])}")
-        if model not in self._pipes:
-            self._pipes[model] = Pipeline.from_pretrained(model)
-        return self._pipes[model]
+        with self._lock:  # two first requests for one model load it once
+            if model not in self._pipes:
+                self._pipes[model] = Pipeline.from_pretrained(model)
+            return self._pipes[model]
 
     def options(self) -> dict:
         from ..data.tunes import load_tunes
