@@ -186,7 +186,7 @@ class Pipeline:
     # -- loading and saving ------------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_MODEL, *, device: str | torch.device = "cpu",
-                        dtype: str | torch.dtype = "float32", sampler: str | None = None, steps: int | None = None,
+                        dtype: str | torch.dtype | None = None, sampler: str | None = None, steps: int | None = None,
                         cfg: float | None = None, vocoder: str | os.PathLike | None = None) -> "Pipeline":
         """Load a bundled generator by name (``"ctm"``, ``"presto-s"``, ...; :func:`tempo_kit.pretrained.available`)
         or a folder written by :meth:`save_pretrained`. The weights' sha256 is checked against the config.
@@ -197,7 +197,7 @@ class Pipeline:
         device : str or torch.device
             ``"cpu"`` (tested), ``"cuda"``, ``"mps"``; one that is not available here is an error naming those that are.
         dtype : {"float32", "bfloat16", "float16"} or torch.dtype
-            The networks' dtype (float16 on a GPU only).
+            The networks' dtype (float16 on a GPU only); default: the one the pipeline was saved in, else float32.
         sampler, steps, cfg : optional
             Override the saved defaults: a registered sampler name, its steps, the guidance weight (denoisers only).
         vocoder : {"vocoder", "griffin-lim"} or path, optional
@@ -207,9 +207,9 @@ class Pipeline:
         from .registry import get, names
 
         device = _device(device)
-        dtype = _dtype(dtype, device)
         folder = model_dir(name_or_path)
         meta = pretrained_meta(folder)
+        dtype = _dtype(meta.get("dtype", "float32") if dtype is None else dtype, device)
         kind = meta.get("kind", "denoiser")
         if kind not in _FALLBACK:
             raise ValueError(f"{str(name_or_path)!r} is a {kind!r}, not a generator; generators: {_GENERATORS}")
@@ -240,39 +240,43 @@ class Pipeline:
         ``model.safetensors`` in the pipeline's dtype, a ``MODEL_CARD.md`` stub that carries the source's card, and the
         neural vocoder in ``vocoder/``. :meth:`from_pretrained` on the folder gives the same clips, bit for bit."""
         import json
+        import shutil
 
         from .models.io import read_config, save_model
         from .pretrained import model_card
         from .utils import write_text_atomic
 
         path = Path(path)
-        save_model(self.model, path)
-        config = read_config(path)
-        config["pretrained"] = {**self.meta, "sampler": self.sampler, "steps": self.steps, "cfg": self.cfg}
-        voc_folder = path / "vocoder"
-        if self.vocoder_name == "griffin-lim":
-            config["pretrained"]["vocoder"] = "griffin-lim"
-            if (voc_folder / "config.json").is_file():  # a neural vocoder saved there before would be loaded instead
-                import shutil
-
-                shutil.rmtree(voc_folder)
-        else:
-            save_model(self.vocoder, voc_folder)
-            voc = read_config(voc_folder)
-            write_text_atomic(voc_folder / "config.json", json.dumps({**voc, "pretrained": {"kind": "module"}}, indent=2))
-            config["pretrained"].pop("vocoder", None)
-        write_text_atomic(path / "config.json", json.dumps(config, indent=2))
         try:
             source = model_card(self.name)
         except (KeyError, FileNotFoundError):
             source = ""
+        source = source.split("## The source's model card\n\n", 1)[-1]  # a re-saved pipeline keeps the original card
+        tmp = path.with_name(f".{path.name}.saving")  # built aside, then swapped in: a failure leaves path as it was
+        shutil.rmtree(tmp, ignore_errors=True)
+        save_model(self.model, tmp)
+        config = read_config(tmp)
+        config["pretrained"] = {**self.meta, "sampler": self.sampler, "steps": self.steps, "cfg": self.cfg,
+                                "dtype": str(self.dtype).removeprefix("torch.")}
+        if self.vocoder_name == "griffin-lim":
+            config["pretrained"]["vocoder"] = "griffin-lim"
+        else:
+            save_model(self.vocoder, tmp / "vocoder")
+            voc = read_config(tmp / "vocoder")
+            write_text_atomic(tmp / "vocoder" / "config.json",
+                              json.dumps({**voc, "pretrained": {"kind": "module"}}, indent=2))
+            config["pretrained"].pop("vocoder", None)
+        write_text_atomic(tmp / "config.json", json.dumps(config, indent=2))
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        write_text_atomic(path / "MODEL_CARD.md",
+        write_text_atomic(tmp / "MODEL_CARD.md",
                           f"# {path.name}\n\nSaved by `Pipeline.save_pretrained` on {stamp} from `{self.name}`: "
                           f"sampler `{self.sampler}`, {self.steps} steps, cfg {self.cfg:g}, dtype "
                           f"`{str(self.dtype).removeprefix('torch.')}`, vocoder `{self.vocoder_name}`. Load with "
                           f"`Pipeline.from_pretrained({str(path)!r})`.\n\n"
                           + (f"## The source's model card\n\n{source}" if source else ""))
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
         return path
 
     # -- generation ---------------------------------------------------------------------------------------------
@@ -468,8 +472,8 @@ def _timed_load(**kwargs) -> tuple[Pipeline, float, float]:
 
 def generate(tags: dict | Sequence[dict] | None = None, *, n: int = 1, model: str = DEFAULT_MODEL,
              sampler: str | None = None, steps: int | None = None, cfg: float | None = None, seed: int = 0,
-             frames: int = 256, seconds: float | None = None, vocoder: str = "vocoder", device: str = "cpu",
-             dtype: str = "float32") -> Clips:
+             frames: int = 256, seconds: float | None = None, vocoder: str | None = None, device: str = "cpu",
+             dtype: str | None = None) -> Clips:
     """Load a pipeline and generate ``n`` clips in one call (``Pipeline.from_pretrained(model, ...)(tags, ...)``,
     with the load time in ``clips.wall["load"]``); see :meth:`Pipeline.__call__` for the arguments."""
     pipe, wall, cpu = _timed_load(name_or_path=model, sampler=sampler, steps=steps, cfg=cfg, vocoder=vocoder,
@@ -478,8 +482,8 @@ def generate(tags: dict | Sequence[dict] | None = None, *, n: int = 1, model: st
     return attrs.evolve(clips, wall={"load": wall, **clips.wall}, cpu={"load": cpu, **clips.cpu})
 
 
-def control(task: str | Sequence, *, model: str | None = None, vocoder: str = "vocoder", device: str = "cpu",
-            dtype: str = "float32", **kwargs: Any) -> ControlledClip:
+def control(task: str | Sequence, *, model: str | None = None, vocoder: str | None = None, device: str = "cpu",
+            dtype: str | None = None, **kwargs: Any) -> ControlledClip:
     """Load a pipeline and run DITTO-2 in one call (``Pipeline.from_pretrained(model).control(task, ...)``, with
     the load time in ``clip.wall["load"]``); ``model`` defaults to :func:`default_control_model`. See
     :meth:`Pipeline.control` for the arguments."""

@@ -123,3 +123,14 @@ def test_saved_config_records_the_pipeline_settings(tmp_path):
     Pipeline.from_pretrained("teacher", sampler="euler", steps=5, cfg=2.0).save_pretrained(tmp_path / "t")
     table = json.loads((tmp_path / "t" / "config.json").read_text())["pretrained"]
     assert (table["sampler"], table["steps"], table["cfg"], table["kind"]) == ("euler", 5, 2.0, "denoiser")
+
+
+def test_a_bfloat16_pipeline_reloads_in_bfloat16_and_resaving_does_not_nest_cards(tmp_path):
+    pipe = Pipeline.from_pretrained("ctm", dtype="bfloat16")
+    clips = pipe(TAGS, seed=1, frames=64)
+    pipe.save_pretrained(tmp_path / "b")
+    again = Pipeline.from_pretrained(tmp_path / "b")
+    assert again.dtype == torch.bfloat16 and torch.equal(again(TAGS, seed=1, frames=64).audio, clips.audio)
+    again.save_pretrained(tmp_path / "b")
+    assert (tmp_path / "b" / "MODEL_CARD.md").read_text().count("Saved by") == 1
+    assert not list(tmp_path.glob(".*saving"))
