@@ -465,9 +465,10 @@ def _melody_accuracy(mel_feature: torch.Tensor, audio: torch.Tensor, target, chr
 
 
 def _timed_load(**kwargs) -> tuple[Pipeline, float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    pipe = Pipeline.from_pretrained(**kwargs)
-    return pipe, time.perf_counter() - wall, time.process_time() - cpu
+    watch = Stopwatch()
+    with watch("load"):
+        pipe = Pipeline.from_pretrained(**kwargs)
+    return pipe, watch.wall["load"], watch.cpu["load"]
 
 
 def generate(tags: dict | Sequence[dict] | None = None, *, n: int = 1, model: str = DEFAULT_MODEL,

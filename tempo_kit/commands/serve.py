@@ -68,8 +68,9 @@ class DemoApp:
     def _pipe(self, model: str):
         from ..pipeline import Pipeline
 
-        if model not in self.options()["models"]:
-            raise ValueError(f"unknown model {model!r}; available: {', '.join(self.options()['models'])}")
+        models = self.options()["models"]
+        if model not in models:
+            raise ValueError(f"unknown model {model!r}; available: {', '.join(models)}")
         with self._lock:  # two first requests for one model load it once
             if model not in self._pipes:
                 self._pipes[model] = Pipeline.from_pretrained(model)
