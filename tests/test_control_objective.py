@@ -59,6 +59,29 @@ def test_batch_mismatch_and_class_range():
         too_many(torch.zeros(1, 80, 16))
 
 
+def test_misbehaving_extractor_is_blamed_by_name():
+    class Detached(nn.Module):
+        domain = "latent"
+
+        def forward(self, x):
+            return x.detach().mean(dim=1)
+
+    class Flattened(nn.Module):
+        domain = "latent"
+
+        def forward(self, x):
+            return x.mean(dim=(0, 1))
+
+    x = torch.zeros(2, 4, 8, requires_grad=True)
+    detached = Objective(extractor=Detached(), loss=mse, target=torch.zeros(8), name="mine")
+    with pytest.raises(ValueError, match="objective 'mine': the output of extractor Detached does not depend"):
+        detached(x)
+    assert detached(x.detach())[0] == 0  # no gradient needed: a detached feature is fine
+    flat = Objective(extractor=Flattened(), loss=mse, target=torch.zeros(8), name="flat")
+    with pytest.raises(ValueError, match=r"extractor Flattened returned shape \(8,\) for a batch of 2"):
+        flat(x)
+
+
 def test_mismatched_rates_are_refused(intensity):
     other_rate = intensity_curve("crescendo", n_frames=20, frame_rate=86.13)
     with pytest.raises(ValueError, match=r"86\.130 frames/s but Intensity produces 43\.066 frames/s"):

@@ -122,7 +122,9 @@ class Objective:
         return y.expand(feature.shape[0], *y.shape[1:])
 
     def _shape_message(self, target_shape: tuple, feat_shape: tuple) -> str:
-        msg = f"objective {self.name!r}: target has shape {target_shape} but the feature has shape {feat_shape}"
+        ext = type(self.extractor).__name__
+        msg = (f"objective {self.name!r}: target has shape {target_shape} but the feature {ext} produces has shape "
+               f"{feat_shape}")
         fr = self.target.frame_rate or getattr(self.extractor, "frame_rate", None)
         if fr and target_shape and feat_shape and target_shape[-1] != feat_shape[-1]:
             msg += (f" (target {target_shape[-1]} frames = {target_shape[-1] / fr:.2f} s, output {feat_shape[-1]} frames"
@@ -130,8 +132,21 @@ class Objective:
         return msg
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(loss, feature)`` for an input in the extractor's domain (the loss is unweighted)."""
+        """Return ``(loss, feature)`` for an input in the extractor's domain (the loss is unweighted).
+
+        Raises ``ValueError`` naming the objective and the extractor when the extractor returns something other than
+        a ``(batch, ...)`` tensor for this batch, or, while gradients are needed, a feature detached from ``x``.
+        """
         feature = self.extractor(x)
+        ext = type(self.extractor).__name__
+        if not isinstance(feature, torch.Tensor) or feature.ndim < 1 or feature.shape[0] != x.shape[0]:
+            got = f"shape {tuple(feature.shape)}" if isinstance(feature, torch.Tensor) else type(feature).__name__
+            raise ValueError(f"objective {self.name!r}: extractor {ext} returned {got} for a batch of {x.shape[0]}; "
+                             f"an extractor must return a tensor of shape (batch, ...)")
+        if torch.is_grad_enabled() and x.requires_grad and not feature.requires_grad:
+            raise ValueError(f"objective {self.name!r}: the output of extractor {ext} does not depend differentiably "
+                             f"on its input (detached, or computed with numpy or under torch.no_grad()); control "
+                             f"needs a differentiable extractor")
         loss = self.loss(feature, self.align(feature))
         if loss.ndim:
             loss = loss.mean()
