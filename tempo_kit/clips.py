@@ -270,6 +270,7 @@ class ControlledClip:
                 "first_loss": float(r.loss_history[0]) if k else None,
                 "last_loss": float(r.loss_history[-1]) if k else None,
                 "final_losses": r.final_losses, "nfe_optimization": r.nfe_optimization, "nfe_decoding": r.nfe_decoding,
+                "backward_optimization": r.backward_optimization,
                 "accuracy": {name: round(v, 4) for name, v in self.accuracy.items()},
                 "wall_seconds": {name: round(v, 3) for name, v in self.wall.items()},
                 "cpu_seconds": {name: round(v, 3) for name, v in self.cpu.items()}}

@@ -211,7 +211,8 @@ def count_network_calls(model: nn.Module) -> Iterator[tuple[nn.Module, "CallCoun
     to the raw network and counts its forward calls with a forward pre-hook, so a CFG wrapper's two calls and calls
     recomputed by gradient checkpointing are all counted; the model itself is not changed, and the hook is removed on
     exit. A layer-routed network (``RoutedNet``, which runs its inner network block by block) is counted as a whole.
-    Yields ``(model, count)``; ``count.nfe`` is the number of calls so far.
+    Yields ``(model, count)``; ``count.nfe`` is the number of forward calls so far, ``count.backward`` the number of
+    backward passes through the network.
     """
     node = model
     while not hasattr(node, "router"):
@@ -220,21 +221,30 @@ def count_network_calls(model: nn.Module) -> Iterator[tuple[nn.Module, "CallCoun
             break
         node = node._modules[name]
     count = CallCount()
-    handle = node.register_forward_pre_hook(count.hook)
+    handles = (node.register_forward_pre_hook(count.hook), node.register_forward_hook(count.output_hook))
     try:
         yield model, count
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
 
 
 class CallCount:
-    """Forward calls counted by :func:`count_network_calls` (``nfe``; :meth:`reset` sets it back to 0)."""
+    """Calls counted by :func:`count_network_calls`: ``nfe`` forward calls and ``backward`` passes through the network
+    (a gradient reaching a call's output counts once); :meth:`reset` sets both back to 0."""
 
     def __init__(self):
-        self.nfe = 0
+        self.nfe = self.backward = 0
 
     def reset(self) -> None:
-        self.nfe = 0
+        self.nfe = self.backward = 0
 
     def hook(self, module, args) -> None:
         self.nfe += 1
+
+    def output_hook(self, module, args, output) -> None:
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            output.register_hook(self._backward_hook)
+
+    def _backward_hook(self, grad: torch.Tensor) -> None:
+        self.backward += 1

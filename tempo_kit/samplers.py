@@ -148,7 +148,8 @@ class Sampler:
             x, history = state
             return self.advance(model, x, history, sigmas, i, cond=cond, noise=None if noise is None else noise[i])
 
-        x, _ = get_grad_strategy(grad).run(one_step, (x_T, ()), n_steps)
+        params = tuple(model.parameters()) if isinstance(model, torch.nn.Module) else ()
+        x, _ = get_grad_strategy(grad).run(one_step, (x_T, ()), n_steps, params)
         return x
 
 

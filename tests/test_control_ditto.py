@@ -48,6 +48,7 @@ def test_ditto2_costs_exactly_k_plus_t(gen, tasks, jump, sampler, T):
     r = DITTO2(iterations=K, decode_steps=T, sampler=sampler, progress=False)(
         getattr(gen, jump), tasks["intensity", 0], shape=gen.shape, generator=seed(), cond={"w": 4.0})
     assert (r.nfe_optimization, r.nfe_decoding, r.nfe) == (K, T, K + T)  # distilled w: no CFG doubling
+    assert r.backward_optimization == K  # one backward pass per surrogate jump
     assert r.m_schedule == (1,) * K and r.method == "ditto-2"
 
 
@@ -56,12 +57,13 @@ def test_ditto_costs_about_2kt_and_doubles_with_cfg(gen, tasks):
     ditto = DITTO(iterations=K, steps=T, progress=False)
     r = ditto(gen.denoiser, tasks["intensity", 0], shape=gen.shape, generator=seed())
     assert (r.nfe_optimization, r.nfe_decoding) == (2 * K * T, T)  # checkpoint recomputation doubles the T calls
+    assert r.backward_optimization == K * T
     cfg = CFGDenoiser(denoiser=gen.denoiser, w=3.0, null_cond=None)
     r_cfg = ditto(cfg, tasks["intensity", 0], shape=gen.shape, generator=seed(), cond={"w": 0.0, "label": 1.0})
     assert (r_cfg.nfe_optimization, r_cfg.nfe_decoding) == (4 * K * T, 2 * T)
     r_bp = DITTO(iterations=K, steps=T, grad=Backprop(), progress=False)(
         gen.denoiser, tasks["intensity", 0], shape=gen.shape, generator=seed())
-    assert r_bp.nfe_optimization == K * T  # without checkpointing: no recomputation
+    assert (r_bp.nfe_optimization, r_bp.backward_optimization) == (K * T, K * T)  # no recomputation
     assert gen.denoiser.net is gen.net  # the counter was removed again
 
 
@@ -98,6 +100,7 @@ def test_adaptive_run_spends_one_call_per_surrogate_jump(gen, tasks):
     r = DITTO2(iterations=K, decode_steps=T, surrogate_steps="adaptive", progress=False)(
         gen.ctm_jump, tasks["intensity", 0], shape=gen.shape, generator=seed())
     assert r.m_schedule == adaptive_m_schedule(K) and r.nfe_optimization == sum(r.m_schedule) == 28
+    assert r.backward_optimization == 28
     assert r.nfe_decoding == T
 
 

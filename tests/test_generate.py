@@ -162,6 +162,8 @@ def test_read_recording_rejects_silence_and_mixes_stereo_with_a_note(tmp_path):
     ("-30\n-10\n", ".csv", [-30.0, -10.0], None),
     ("[-30, -20, -10]", ".json", [-30.0, -20.0, -10.0], None),
     ('{"seconds": [0, 2], "db": [-30, -10]}', ".json", [-30.0, -10.0], [0.0, 2.0]),
+    ('\ufeff{"seconds": [0, 2], "dB": [-30, -10]}', ".json", [-30.0, -10.0], [0.0, 2.0]),  # BOM, "dB"
+    ("\ufeff-30\n-10\n", ".csv", [-30.0, -10.0], None),
 ])
 def test_read_curve_formats(text, suffix, db, seconds, tmp_path):
     from tempo_kit.commands.control import read_curve
@@ -169,6 +171,20 @@ def test_read_curve_formats(text, suffix, db, seconds, tmp_path):
     path = tmp_path / f"c{suffix}"
     path.write_text(text)
     assert read_curve(path) == (db, seconds)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[-30, ", "not valid JSON"), ('{"loud": [1]}', "no 'db' key"), ('{"db": -30}', "dB values must be a list"),
+    ('{"db": [-30, "x"]}', "dB values must be a list of numbers"), ('{"db": [-30], "seconds": [0, 1]}', "2 'seconds'"),
+    ('"loud"', "must be a list of numbers"), ('[true, 1]', "must be a list of numbers"),
+])
+def test_read_curve_rejects_malformed_json_naming_the_file(text, message, tmp_path):
+    from tempo_kit.commands.control import read_curve
+
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"bad.json'.*{message}"):
+        read_curve(path)
 
 
 def test_intensity_from_points_interpolates_and_holds_the_ends():
@@ -181,6 +197,8 @@ def test_intensity_from_points_interpolates_and_holds_the_ends():
         intensity_from_points([-30.0, -10.0], seconds=[2.0, 1.0], n_frames=10, frame_rate=43.0)
     with pytest.raises(ValueError, match="finite dB"):
         intensity_from_points([float("nan")], n_frames=10, frame_rate=43.0)
+    with pytest.raises(ValueError, match="1e\\+39 is out of range"):
+        intensity_from_points([-30.0, 1e39], n_frames=10, frame_rate=43.0)
 
 
 @pytest.mark.parametrize("argv, kind", [

@@ -82,7 +82,11 @@ def test_control_follows_a_drawn_curve_or_typed_notes(server, body):
     ("/api/generate", {"tags": {"instrument": "kazoo"}}, "unknown instrument 'kazoo'"),
     ("/api/generate", [1], "must be a JSON object"),
     ("/api/control", {"task": "intensity"}, "needs curve"),
-    ("/api/control", {"task": "intensity", "curve": [1]}, "n_points must lie in"),
+    ("/api/control", {"task": "intensity", "curve": [1]}, "curve points must lie in [2, 512]"),
+    ("/api/generate", {"seed": -1}, "seed must lie in"),
+    ("/api/generate", {"seed": 1.5}, "seed must be a whole number"),
+    ("/api/generate", {"seed": "x"}, "seed must be a number"),
+    ("/api/generate", {"steps": True}, "steps must be a whole number"),
     ("/api/control", {"task": "melody", "notes": "C4"}, "expected NOTE:DURATION"),
     ("/api/control", {"task": "looping"}, "task must be intensity or melody"),
     ("/api/control", {"task": "melody", "model": "teacher"}, "DITTO-2 runs on a distilled jump"),
@@ -91,3 +95,21 @@ def test_control_follows_a_drawn_curve_or_typed_notes(server, body):
 def test_bad_requests_get_one_line_errors(server, path, body, message):
     status, data = _post(server + path, body)
     assert status in (400, 404) and message in data["error"] and "\n" not in data["error"], data
+
+
+@pytest.mark.parametrize("headers, message", [
+    ({"Content-Type": "text/plain"}, "send the request as application/json"),
+    ({"Content-Type": "application/json", "Content-Length": "-5"}, "Content-Length must be 0 to"),
+])
+def test_bad_headers_get_one_line_errors(server, headers, message):
+    import http.client
+
+    host, port = server.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.putrequest("POST", "/api/generate")
+    for key, value in headers.items():
+        conn.putheader(key, value)
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 400 and message in json.loads(response.read())["error"]
+    conn.close()

@@ -120,7 +120,8 @@ def _run_toy(args, iterations: int) -> int:
         "first_loss": float(result.loss_history[0]) if iterations else None,
         "last_loss": float(result.loss_history[-1]) if iterations else None,
         "final_losses": result.final_losses, "nfe_optimization": result.nfe_optimization,
-        "nfe_decoding": result.nfe_decoding, "seconds": round(result.wall_time, 3),
+        "nfe_decoding": result.nfe_decoding, "backward_optimization": result.backward_optimization,
+        "seconds": round(result.wall_time, 3),
     }
     return _write(args, result, summary, audio=None)
 
@@ -182,14 +183,9 @@ def read_recording(path: str | Path, frames: int):
 def read_curve(path: str | Path) -> tuple[list[float], list[float] | None]:
     """``(dB values, seconds or None)`` from a CSV (rows ``dB`` or ``seconds,dB``; a non-numeric first row is a
     header) or JSON file (``[dB, ...]`` or ``{"seconds": [...], "db": [...]}``)."""
-    text = Path(path).read_text()
+    text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first value
     if str(path).lower().endswith(".json"):
-        data = json.loads(text)
-        if isinstance(data, dict) and "db" in data:
-            return [float(v) for v in data["db"]], ([float(t) for t in data["seconds"]] if "seconds" in data else None)
-        if isinstance(data, list):
-            return [float(v) for v in data], None
-        raise ValueError(f"{str(path)!r}: expected a list of dB values or {{\"seconds\": [...], \"db\": [...]}}")
+        return _json_curve(text, str(path))
     rows = [[c.strip() for c in line.split(",")] for line in text.splitlines() if line.strip()]
     try:
         float(rows[0][-1])
@@ -202,6 +198,32 @@ def read_curve(path: str | Path) -> tuple[list[float], list[float] | None]:
     except ValueError as err:
         raise ValueError(f"{str(path)!r}: {err}") from None
     return [r[-1] for r in values], ([r[0] for r in values] if len(rows[0]) == 2 else None)
+
+
+def _json_curve(text: str, path: str) -> tuple[list[float], list[float] | None]:
+    shape = 'a list of dB values or {"seconds": [...], "db": [...]}'
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path!r}: not valid JSON ({err}); expected {shape}") from None
+    if isinstance(data, dict):
+        keys = {str(k).lower(): v for k, v in data.items()}
+        if "db" not in keys:
+            raise ValueError(f"{path!r}: no 'db' key (keys: {sorted(data)}); expected {shape}")
+        values, seconds = keys["db"], keys.get("seconds")
+    else:
+        values, seconds = data, None
+
+    def numbers(v, what: str) -> list[float]:
+        if not isinstance(v, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+            raise ValueError(f"{path!r}: {what} must be a list of numbers; expected {shape}")
+        return [float(x) for x in v]
+
+    values = numbers(values, "the dB values")
+    seconds = None if seconds is None else numbers(seconds, "'seconds'")
+    if seconds is not None and len(seconds) != len(values):
+        raise ValueError(f"{path!r}: {len(seconds)} 'seconds' but {len(values)} dB values")
+    return values, seconds
 
 
 def _file_objectives(args, frames: int) -> list:

@@ -20,7 +20,10 @@ from . import add_threads_option, bounded, set_threads
 #: Generators offered on the page (those bundled are shown).
 GENERATORS = ("ctm", "cm", "presto-s", "presto-ls", "teacher", "ase", "presto-l")
 #: Bounds of the page's inputs, checked on the server.
-LIMITS = {"steps": (1, 100), "seconds": (1.0, 12.0), "iterations": (0, 400), "n_points": (2, 512)}
+LIMITS = {"steps": (1, 100), "seconds": (1.0, 12.0), "iterations": (0, 400), "curve points": (2, 512),
+          "seed": (0, 2**31 - 1)}
+#: Seconds a connection may stay silent before the server drops it.
+TIMEOUT = 30
 
 
 def configure(parser) -> None:
@@ -48,9 +51,11 @@ def _png_base64(fig) -> str:
 def _number(body: dict, key: str, default, kind=float):
     value = body.get(key, default)
     low, high = LIMITS[key]
+    if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"{key} must be {'a whole number' if kind is int else 'a number'}, got {value!r}")
     try:
         value = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{key} must be a number, got {value!r}") from None
     if not low <= value <= high:
         raise ValueError(f"{key} must lie in [{low}, {high}], got {value}")
@@ -105,7 +110,7 @@ class DemoApp:
         pipe = self._pipe(str(body.get("model") or self.options()["default_model"]))
         steps = _number(body, "steps", pipe.steps, int)
         seconds = _number(body, "seconds", 5.94)
-        seed = int(body.get("seed", 0))
+        seed = _number(body, "seed", 0, int)
         with self._lock:
             clips = pipe(self._tags(body), n=1, steps=steps, seconds=seconds, seed=seed)
         fig = plot_spectrogram(clips.mel[0], title=f"{pipe.name}, {steps} steps")
@@ -134,7 +139,7 @@ class DemoApp:
             curve = body.get("curve")
             if not isinstance(curve, list):
                 raise ValueError("intensity needs curve: a list of dB values (drawn left to right)")
-            _number({"n_points": len(curve)}, "n_points", 0, int)
+            _number({"curve points": len(curve)}, "curve points", 0, int)
             (objective,) = task_objectives("intensity", n_frames=frames)
             target = intensity_from_points([float(v) for v in curve], n_frames=frames, extractor=objective.extractor)
             objectives = [attrs.evolve(objective, target=target)]
@@ -155,7 +160,7 @@ class DemoApp:
             raise ValueError(f"task must be intensity or melody, got {task!r}")
         with self._lock:
             run = pipe.control(objectives, tags=tags, iterations=iterations, decode_steps=decode_steps,
-                               seed=int(body.get("seed", 0)), frames=frames, progress=False)
+                               seed=_number(body, "seed", 0, int), frames=frames, progress=False)
         summary = run.summary()
         return {"audio": _wav_base64(run.audio[0], run.sample_rate), "image": _png_base64(run.result.plot()),
                 "summary": {k: summary[k] for k in ("model", "iterations", "decode_steps", "final_losses", "accuracy",
@@ -172,6 +177,8 @@ def make_server(host: str = "127.0.0.1", port: int = 7860, *, quiet: bool = Fals
     page = (Path(__file__).with_name("serve_page.html")).read_bytes()
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = TIMEOUT  # a client that opens a connection and sends nothing does not hold a thread forever
+
         def _send(self, status: int, body: bytes, kind: str) -> None:
             self.send_response(status)
             self.send_header("Content-Type", kind)
@@ -197,9 +204,12 @@ def make_server(host: str = "127.0.0.1", port: int = 7860, *, quiet: bool = Fals
                 self._json(404, {"error": f"no endpoint {self.path}"})
                 return
             try:
+                kind = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip().lower()
+                if kind != "application/json":
+                    raise ValueError(f"send the request as application/json, not {kind}")
                 length = int(self.headers.get("Content-Length") or 0)
-                if length > 1 << 20:
-                    raise ValueError("request too large")
+                if not 0 <= length <= 1 << 20:
+                    raise ValueError(f"Content-Length must be 0 to {1 << 20} bytes, got {length}")
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if not isinstance(body, dict):
                     raise ValueError("the request body must be a JSON object")

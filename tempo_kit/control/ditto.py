@@ -76,7 +76,10 @@ class ControlResult:
     weights : dict of name -> float
         Resolved objective weights.
     nfe_optimization, nfe_decoding : int
-        Network calls spent optimising and decoding (checkpoint recomputation and CFG doubling included).
+        Network forward calls spent optimising and decoding (checkpoint recomputation and CFG doubling included).
+    backward_optimization : int
+        Backward passes through the network while optimising (DITTO: ``K T``, DITTO-2: ``sum(M)``); a backward pass
+        costs about two forward calls.
     time_optimization, time_decoding : float
         Wall time in seconds.
     method : str
@@ -99,6 +102,7 @@ class ControlResult:
     weights: dict
     nfe_optimization: int
     nfe_decoding: int
+    backward_optimization: int
     time_optimization: float
     time_decoding: float
     method: str
@@ -192,7 +196,7 @@ class _NoiseOptimizer:
         return eps.detach(), history
 
     def _result(self, *, x0, eps, sigma_max, history, objectives, weights, output_domain, decoder,
-                nfe, times, method, m_schedule) -> ControlResult:
+                nfe, backward, times, method, m_schedule) -> ControlResult:
         with torch.no_grad():
             _, losses, features, audio = evaluate_objectives(x0, objectives, weights, output_domain=output_domain,
                                                              decoder=decoder)
@@ -202,7 +206,7 @@ class _NoiseOptimizer:
             final_losses={n: float(v) for n, v in losses.items()},
             features={n: f.detach() for n, f in features.items()},
             weights={o.name: w for o, w in zip(objectives, weights)},
-            nfe_optimization=nfe[0], nfe_decoding=nfe[1], time_optimization=times[0], time_decoding=times[1],
+            nfe_optimization=nfe[0], nfe_decoding=nfe[1], backward_optimization=backward, time_optimization=times[0], time_decoding=times[1],
             method=method, m_schedule=tuple(m_schedule), objectives=tuple(objectives),
         )
 
@@ -302,7 +306,8 @@ class DITTO(_NoiseOptimizer):
             nfe_dec = counter.nfe - nfe_opt
         return self._result(x0=x0, eps=eps_opt, sigma_max=sigma_max, history=history, objectives=objectives,
                             weights=weights, output_domain=output_domain, decoder=decoder, nfe=(nfe_opt, nfe_dec),
-                            times=(t1 - t0, t2 - t1), method="ditto", m_schedule=(n_steps,) * self.iterations)
+                            backward=counter.backward, times=(t1 - t0, t2 - t1), method="ditto",
+                            m_schedule=(n_steps,) * self.iterations)
 
 
 @attrs.frozen(kw_only=True)
@@ -418,7 +423,7 @@ class DITTO2(_NoiseOptimizer):
             nfe_dec = counter.nfe - nfe_opt
         return self._result(x0=x0, eps=eps_opt, sigma_max=sigma_max, history=history, objectives=objectives,
                             weights=weights, output_domain=output_domain, decoder=decoder, nfe=(nfe_opt, nfe_dec),
-                            times=(t1 - t0, t2 - t1), method="ditto-2", m_schedule=ms)
+                            backward=counter.backward, times=(t1 - t0, t2 - t1), method="ditto-2", m_schedule=ms)
 
 
 def _check_model(sampler: Sampler, model: nn.Module) -> None:

@@ -200,6 +200,9 @@ def intensity_from_points(db: Sequence[float], *, seconds: Sequence[float] | Non
     if db.size == 0 or not np.isfinite(db).all():
         raise ValueError(f"an intensity curve needs at least one finite dB value, got {db.size} values"
                          + (" with NaN or inf" if db.size else ""))
+    if np.abs(db).max() > 300:
+        raise ValueError(f"intensity values are in dB (loudness of a frame, e.g. -40 quiet to -10 loud); "
+                         f"{db[np.abs(db).argmax()]:g} is out of range (|dB| <= 300)")
     frame_times = np.arange(n) / fr
     if seconds is None:
         times = np.linspace(0.0, frame_times[-1], db.size) if db.size > 1 else np.zeros(1)
