@@ -43,7 +43,7 @@ VOCODERS = ("vocoder", "griffin-lim")
 MAX_CFG = 100.0
 #: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job); see docs/quickstart.md
 #: for the measurements behind them.
-CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2}
+CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "surrogate_steps": "decode"}
 #: Surrogates for DITTO-2 in order of preference; the default is the first one bundled.
 CONTROL_MODELS = ("ctm", "cm", "presto-s")
 #: dtypes a pipeline runs in, by name (float16 needs an accelerator: CPU kernels for it are missing or slow).
@@ -374,7 +374,8 @@ class Pipeline:
     # -- control ------------------------------------------------------------------------------------------------
     def control(self, task: str | Sequence, *, tags: dict | None = None, melody=None, iterations: int | None = None,
                 lr: float | None = None, decode_steps: int | None = None, decode_levels=None,
-                surrogate_steps: int | str = 1, seed: int = 0, seconds: float | None = None, frames: int | None = None,
+                surrogate_steps: int | str | None = None, seed: int = 0, seconds: float | None = None,
+                frames: int | None = None,
                 variant: int = 0, progress: bool = True) -> ControlledClip:
         """DITTO-2 (Novack et al. 2024b, Alg. 1) on this pipeline's jump: optimise the initial noise through the
         one-step surrogate, decode in a few steps, vocode. For the plain DITTO baseline on a denoiser use
@@ -392,8 +393,9 @@ class Pipeline:
             DITTO-2's ``K``, Adam learning rate on ``eps`` and decoding steps ``T`` (:data:`CONTROL_DEFAULTS`).
         decode_levels : sequence of float, optional
             Explicit re-noise levels of the decode (:class:`~tempo_kit.control.DITTO2`); overrides ``decode_steps``.
-        surrogate_steps : int or "adaptive"
-            DITTO-2's ``M``.
+        surrogate_steps : int, "adaptive" or "decode", optional
+            DITTO-2's ``M`` (:data:`CONTROL_DEFAULTS`; ``"decode"`` optimises through the decode itself, see
+            :class:`~tempo_kit.control.DITTO2`).
         seed : int
             Seed of the initial noise and decoding noise.
         seconds, frames : optional
@@ -412,6 +414,7 @@ class Pipeline:
         iterations = CONTROL_DEFAULTS["iterations"] if iterations is None else iterations
         lr = CONTROL_DEFAULTS["lr"] if lr is None else lr
         decode_steps = CONTROL_DEFAULTS["decode_steps"] if decode_steps is None else decode_steps
+        surrogate_steps = CONTROL_DEFAULTS["surrogate_steps"] if surrogate_steps is None else surrogate_steps
         tags = dict(tags or {})
         frames = self.frames(seconds, frames)
         cond = self.condition([tags])

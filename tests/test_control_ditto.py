@@ -244,7 +244,7 @@ def test_bad_inputs_give_clear_errors(gen, tasks):
         DITTO(progress=False)(gen.ctm_jump, objectives, shape=gen.shape)
     with pytest.raises(TypeError, match="drives a jump"):
         DITTO2(progress=False)(gen.denoiser, objectives, shape=gen.shape)
-    with pytest.raises(ValueError, match="surrogate_steps must be 'adaptive' or an int"):
+    with pytest.raises(ValueError, match="surrogate_steps must be 'adaptive', 'decode' or an int"):
         DITTO2(surrogate_steps=0)
     with pytest.raises(ValueError, match="surrogate_steps"):
         DITTO2(surrogate_steps="fast")
@@ -289,3 +289,27 @@ def test_decode_drift_is_zero_at_tiny_levels_and_names_bad_input(gen):
         decode_drift(gen.ctm_jump, CTMGamma(), extractor, x_T=x_T, levels=[0.0, 1.0, 90.0])
     with pytest.raises(ValueError, match="batch of at least 2"):
         decode_drift(gen.ctm_jump, CTMGamma(), extractor, x_T=x_T[:1], levels=[1.0])
+
+
+@pytest.mark.parametrize("jump, sampler", [("cm_jump", CMMultistep()), ("ctm_jump", CTMGamma(gamma=0.2))])
+def test_decode_surrogate_optimises_the_returned_output(gen, tasks, jump, sampler):
+    """surrogate_steps="decode": the optimised function is the decode itself (same levels and per-step noise), so the
+    returned output is what the last iteration optimised, and T calls are spent per iteration."""
+    K, T = 30, 2
+    objectives = tasks["intensity", 0]
+    name = objectives[0].name
+    kw = dict(iterations=K, lr=LR, decode_steps=T, sampler=sampler, progress=False)
+    model = getattr(gen, jump)
+    r = DITTO2(surrogate_steps="decode", **kw)(model, objectives, shape=gen.shape, generator=seed(), cond={"w": 4.0})
+    assert r.m_schedule == (T,) * K and (r.nfe_optimization, r.backward_optimization) == (K * T, K * T)
+    # one more iteration at lr -> 0 from the result's noise, with the same per-step noise (the generator in the
+    # state after drawing eps): its first loss is the decoded output's loss
+    g = seed()
+    torch.randn(gen.shape, generator=g)
+    again = DITTO2(surrogate_steps="decode", **{**kw, "iterations": 1, "lr": 1e-12})(
+        model, objectives, eps=r.eps, generator=g, cond={"w": 4.0})
+    assert again.loss_history[0] == pytest.approx(r.final_losses[name] * again.weights[name], rel=1e-5)
+    one = DITTO2(surrogate_steps=1, **kw)(model, objectives, shape=gen.shape, generator=seed(), cond={"w": 4.0})
+    assert r.final_losses[name] < one.final_losses[name]
+    with pytest.raises(ValueError, match="'adaptive', 'decode' or an int"):
+        DITTO2(surrogate_steps="decoder")

@@ -40,7 +40,9 @@ def configure(parser) -> None:
     parser.add_argument("--decode-steps", type=bounded(int, 1, 40), default=None,
                         help=f"DITTO-2 decoding steps (default: {CONTROL_DEFAULTS['decode_steps']}, toy "
                              f"{TOY_DEFAULTS['decode_steps']})")
-    parser.add_argument("--surrogate-steps", default="1", help="DITTO-2 surrogate steps M, or 'adaptive'")
+    parser.add_argument("--surrogate-steps", type=_surrogate_steps, default=None,
+                        help="DITTO-2 surrogate steps M (1-20), 'adaptive', or 'decode': optimise through the decode "
+                             "itself (default for the bundled models: decode; toy: 1)")
     parser.add_argument("--frames", type=bounded(int, 16, MAX_FRAMES), default=None,
                         help=f"output length in mel frames (default: 256 = 5.94 s, toy {TOY_DEFAULTS['frames']})")
     melody = parser.add_argument_group("melody target (bundled models; default: the first bundled tune)")
@@ -70,7 +72,17 @@ def configure(parser) -> None:
 
 
 def _surrogate_steps(text: str):
-    return text if text == "adaptive" else int(text)
+    import argparse
+
+    if text in ("adaptive", "decode"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 20:
+        raise argparse.ArgumentTypeError(f"expected 1-20, 'adaptive' or 'decode', got {text!r}")
+    return value
 
 
 def read_notes(path: str | Path) -> list[tuple[str, float]]:
@@ -113,7 +125,7 @@ def _run_toy(args, iterations: int) -> int:
         result = method(gen.denoiser, objectives, shape=gen.shape, generator=generator)
     else:
         method = DITTO2(iterations=iterations, lr=lr, decode_steps=args.decode_steps or TOY_DEFAULTS["decode_steps"],
-                        surrogate_steps=_surrogate_steps(args.surrogate_steps), progress=not args.quiet)
+                        surrogate_steps=args.surrogate_steps or 1, progress=not args.quiet)
         result = method(gen.ctm_jump, objectives, shape=gen.shape, generator=generator)
     summary = {
         "task": args.task, "model": "toy", "method": result.method, "iterations": iterations,
@@ -285,7 +297,7 @@ def _run_bundled(args, iterations: int | None) -> int:
     if args.tags is not None:
         tags = parse_tags(args.tags)
     run = control(task, model=args.model, tags=tags, melody=melody, iterations=iterations, lr=args.lr,
-                  decode_steps=args.decode_steps, surrogate_steps=_surrogate_steps(args.surrogate_steps),
+                  decode_steps=args.decode_steps, surrogate_steps=args.surrogate_steps,
                   seed=args.seed, frames=frames, vocoder=args.vocoder, progress=not args.quiet)
     summary = {"task": args.task or args.extractor, **run.summary(),
                **({"target_file": str(args.target)} if args.target else {})}

@@ -143,7 +143,6 @@ class DemoApp:
             (objective,) = task_objectives("intensity", n_frames=frames)
             target = intensity_from_points([float(v) for v in curve], n_frames=frames, extractor=objective.extractor)
             objectives = [attrs.evolve(objective, target=target)]
-            decode_steps = 1  # the default 2-step decode loses the curve (docs/control/index.md, decode levels)
         elif task == "melody":
             extractor = LogChroma()
             if body.get("notes"):
@@ -155,11 +154,10 @@ class DemoApp:
                 tags = tags or dict(tune.tags)
             (objective,) = task_objectives("melody", n_frames=frames, melody=target)
             objectives = [objective]
-            decode_steps = None
         else:
             raise ValueError(f"task must be intensity or melody, got {task!r}")
         with self._lock:
-            run = pipe.control(objectives, tags=tags, iterations=iterations, decode_steps=decode_steps,
+            run = pipe.control(objectives, tags=tags, iterations=iterations,
                                seed=_number(body, "seed", 0, int), frames=frames, progress=False)
         summary = run.summary()
         return {"audio": _wav_base64(run.audio[0], run.sample_rate), "image": _png_base64(run.result.plot()),

@@ -6,7 +6,10 @@ to 0), and a least-squares GAN head :class:`DiscriminatorHead` reads the fake sc
 
 Each step (Presto, Fig. 1):
 
-* generator input: real data noised at ``sigma_g ~ p_gen`` (= ``p_inf``, the continuous Karras distribution);
+* generator input: real data noised at ``sigma_g ~ p_gen`` (= ``p_inf``, the continuous Karras distribution); with
+  ``backward_simulation = p > 0`` (ours, after DMD2's backward simulation; not in Presto), a fraction ``p`` of the batch
+  instead gets the generator's own one-step sample ``sg(G(sigma_max eps', sigma_max))`` noised at ``sigma_g``, the
+  input a multi-step sampler feeds it;
 * generator turn (every ``fake_updates``-th step): ``L_DMD`` with ``sigma ~ p_DMD`` (= ``p_train``), the gradient
   ``(mu_fake - mu_real^w) / mean|x_hat - mu_real^w|`` normalized by the *real* residual, plus
   ``gan_weight_gen * E[(D(h(x_hat + sigma' eps)) - 1)^2]`` with ``sigma' ~ p_GAN``; fake score and head are frozen
@@ -134,6 +137,10 @@ class PrestoSRecipe(Recipe):
         Optimizer settings (Presto: Adam, 5e-7 for both, no schedule).
     disc_norm_groups : int
         GroupNorm groups of the default head.
+    backward_simulation : float
+        Fraction of each batch whose generator input is the generator's own one-step sample (no gradient) noised at
+        ``sigma_g``, as in multi-step sampling, instead of noised real data (0: Presto's recipe). Costs one extra
+        generator forward pass per step.
     """
 
     name = "presto-s"
@@ -144,8 +151,10 @@ class PrestoSRecipe(Recipe):
                  w_real: float = 1.0, null_cond: Any = null_condition, gan_weight_gen: float = 5e-3,
                  gan_weight_disc: float = 1e-2, fake_updates: int = 5, lr_generator: float = 5e-7,
                  lr_fake: float = 5e-7, betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.0,
-                 disc_norm_groups: int = 32):
+                 disc_norm_groups: int = 32, backward_simulation: float = 0.0):
         super().__init__()
+        if not 0.0 <= backward_simulation <= 1.0:
+            raise ValueError(f"backward_simulation must be a fraction in [0, 1], got {backward_simulation}")
         if fake_updates < 1:
             raise ValueError(f"fake_updates must be >= 1, got {fake_updates}")
         if gan_weight_gen < 0 or gan_weight_disc < 0:
@@ -167,6 +176,7 @@ class PrestoSRecipe(Recipe):
         self.lr_generator, self.lr_fake = float(lr_generator), float(lr_fake)
         self.betas, self.weight_decay = tuple(betas), float(weight_decay)
         self.sigma_data = float(getattr(teacher, "sigma_data", 0.5))
+        self.backward_simulation = float(backward_simulation)
         self._diag: dict[str, torch.Tensor] = {}
 
     # -- contract --------------------------------------------------------------------------------------------------
@@ -200,8 +210,18 @@ class PrestoSRecipe(Recipe):
         return self.discriminator(denoiser_features(self.fake, x, sigma, cond, layer=self.feature_layer))
 
     def generate(self, x_real: torch.Tensor, cond: Any, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``x_hat = G(x_real + sigma_g eps, sigma_g)`` with ``sigma_g ~ p_gen`` (Presto Fig. 1 steps 1-2)."""
-        x_in, sigma_g = self._noised(x_real, self.p_gen, generator)
+        """``x_hat = G(x_real + sigma_g eps, sigma_g)`` with ``sigma_g ~ p_gen`` (Presto Fig. 1 steps 1-2); with
+        ``backward_simulation`` part of the batch starts from the generator's own one-step sample instead."""
+        x_start = x_real
+        if self.backward_simulation > 0:
+            sigma_max = float(getattr(self.p_gen, "sigma_max", 80.0))
+            sigma_top = torch.full((x_real.shape[0],), sigma_max, device=x_real.device, dtype=x_real.dtype)
+            with torch.no_grad():
+                x_own = self.generator(sigma_max * randn(x_real, generator), sigma_top, cond)
+            gdev = generator.device if generator is not None else x_real.device
+            own = torch.rand(x_real.shape[0], generator=generator, device=gdev).to(x_real.device)
+            x_start = torch.where(append_dims(own < self.backward_simulation, x_real.ndim), x_own, x_real)
+        x_in, sigma_g = self._noised(x_start, self.p_gen, generator)
         return self.generator(x_in, sigma_g, cond)
 
     def _score_diagnostics(self, x_hat, mu_real, mu_fake, sigma) -> dict[str, torch.Tensor]:

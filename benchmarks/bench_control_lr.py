@@ -1,0 +1,128 @@
+"""The learning rate of each control method, chosen by one sweep on validation targets (DITTO and DITTO-2 alike).
+
+For every task of ``reproduce.py`` the targets are ``--clips`` clips of the *training* split (spread evenly over it), so
+they are disjoint from the held-out clips ``reproduce.py`` tests on. Each method runs the task's K (``reproduce.py``'s
+full preset) at each learning rate of ``--lrs`` from the same initial noise: DITTO through the teacher's sampler
+(``reproduce.py``'s DITTO: 20 steps, checkpointed) and DITTO-2 on each bundled surrogate with a one-step surrogate and
+one-step decode (``M=1, T=1``) and through a 2-step decode (``surrogate_steps="decode"``, ``T=2``). Reports the control
+metric of the output (mean over targets) per learning rate and the best one per method and task.
+
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_lr.py`` (about 25 min on one core). Writes
+``benchmarks/results/control_lr.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _quality as Q  # noqa: E402
+import reproduce as R  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+LRS = (5e-3, 1.5e-2, 5e-2)
+
+
+def methods(bundle) -> dict:
+    """Label -> (factory(K, lr) -> method, model) for DITTO and each DITTO-2 variant."""
+    from tempo_kit.control import DITTO, DITTO2
+
+    out = {"DITTO": (lambda K, lr: DITTO(iterations=K, steps=20, lr=lr, progress=False), bundle.teacher)}
+    for name, jump in bundle.surrogates.items():
+        if name == "presto-s":
+            continue
+        out[f"DITTO-2 {name.upper()} M=1 T=1"] = (
+            lambda K, lr: DITTO2(iterations=K, lr=lr, decode_steps=1, progress=False), jump)
+        out[f"DITTO-2 {name.upper()} decode T=2"] = (
+            lambda K, lr: DITTO2(iterations=K, lr=lr, decode_steps=2, surrogate_steps="decode", progress=False), jump)
+    return out
+
+
+def run(data: Path, *, clips: int, lrs, tasks, seed: int = 0) -> dict:
+    from tempo_kit.data import MusicDataset
+    from tempo_kit.data.dataset import encode_tags
+
+    bundle = R.load_bundle(data)
+    train = MusicDataset(data, split="train")
+    idx = torch.linspace(0, len(train) - 1, clips).round().long()
+    batch = train.batch(idx)
+    tags = encode_tags([train.records[i]["tags"] for i in idx.tolist()], bundle.tag_vocab)
+    cond = {"tags": tags, "null": torch.zeros(clips, dtype=torch.bool)}
+    eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(seed))
+    rows = []
+    for task in tasks:
+        objectives = R.build_task(task, batch, bundle.mel)
+        K = R.PAPER_ITERATIONS[task]
+        for label, (make, model) in methods(bundle).items():
+            for lr in lrs:
+                t0 = time.process_time()
+                r = make(K, lr)(model, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
+                values = R.control_metric(task, objectives[0], r.output)
+                rows.append({"task": task, "method": label, "lr": lr, "K": K, "metric": statistics.mean(values),
+                             "per_target": values, "cpu_seconds": time.process_time() - t0})
+                print(f"{task} {label} lr {lr:g}: {rows[-1]['metric']:.4g} ({rows[-1]['cpu_seconds']:.0f} CPU s)",
+                      flush=True)
+    return {"rows": rows, "clips": idx.tolist(), "lrs": list(lrs), "seed": seed}
+
+
+def best(result: dict) -> dict:
+    """``{task: {method: lr}}``: the learning rate with the best mean control metric."""
+    out: dict = {}
+    for r in result["rows"]:
+        cell = out.setdefault(r["task"], {})
+        better = (lambda a, b: a > b) if r["task"] in R.HIGHER_IS_BETTER else (lambda a, b: a < b)
+        if r["method"] not in cell or better(r["metric"], cell[r["method"]]["metric"]):
+            cell[r["method"]] = r
+    return {t: {m: r["lr"] for m, r in cells.items()} for t, cells in out.items()}
+
+
+def markdown(result: dict) -> str:
+    lrs = result["lrs"]
+    lines = ["# Learning rate of each control method (validation targets)", "",
+             f"Commit `{(result['git']['commit'] or 'unknown')[:10]}`{' (dirty)' if result['git']['dirty'] else ''}; "
+             f"{len(result['clips'])} training-split clips as targets (disjoint from reproduce.py's held-out test "
+             f"targets), seed {result['seed']}, K as in reproduce.py's full preset; `benchmarks/bench_control_lr.py`.",
+             "", "Control metric of the output, mean over the targets (intensity, structure and painting: MSE, lower is "
+             "better; melody: frame accuracy in %, higher is better); **bold**: the best learning rate of the method.",
+             "", "| task | method | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " |", "|---" * (len(lrs) + 2) + "|"]
+    chosen = best(result)
+    cells: dict = {}
+    for r in result["rows"]:
+        cells.setdefault((r["task"], r["method"]), {})[r["lr"]] = r["metric"]
+    for (task, method), by_lr in cells.items():
+        fmt = [(f"**{by_lr[lr]:.4g}**" if chosen[task][method] == lr else f"{by_lr[lr]:.4g}") if lr in by_lr else "-"
+               for lr in lrs]
+        lines.append(f"| {task} | {method} | " + " | ".join(fmt) + " |")
+    return "\n".join(lines + [""])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(R.ROOT / "outputs" / "data" / "music"))
+    parser.add_argument("--clips", type=int, default=4)
+    parser.add_argument("--lrs", type=float, nargs="+", default=list(LRS))
+    parser.add_argument("--tasks", nargs="+", default=list(R.TASKS))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    git = Q.git_commit()
+    result = run(Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks)
+    result.update(git=git, best=best(result))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "control_lr.json").write_text(json.dumps(result, indent=1))
+    (out / "control_lr.md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
