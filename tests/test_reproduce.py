@@ -150,16 +150,18 @@ def test_best_decoding_balances_control_and_fad():
 def test_claims_need_speed_and_control():
     rep = _reproduce()
 
-    def task(speedup, ditto, ours):
-        row = {"speedup": speedup, "speedup_cpu": speedup, "metric": ours, "decode_steps": 2, "nfe_ratio": 30.0,
-               "speedup_over_nfe_ratio": speedup / 30}
-        return {"rows": {"ditto": {"metric": ditto}, "cm": row, "ctm": row}}
+    def task(speedup, ditto, ours, fad=1.0, wall=None):
+        row = {"speedup": wall or speedup, "speedup_cpu": speedup, "metric": ours, "decode_steps": 2,
+               "nfe_ratio": 30.0, "speedup_over_nfe_ratio": speedup / 30, "fad": fad, "surrogate_steps": 1}
+        return {"rows": {"ditto": {"metric": ditto, "fad": 1.0}, "cm": row, "ctm": row}}
 
-    ok = rep.claims({"intensity": task(12.0, 2.0, 1.5), "melody": task(15.0, 50.0, 60.0)}, {})
+    ok = rep.claims({"intensity": task(12.0, 2.0, 1.5), "melody": task(15.0, 50.0, 60.0, fad=1.09)}, {})
     assert [c["verdict"] for c in ok] == ["MET", "MET", "NOT CHECKED"]
-    slow = rep.claims({"intensity": task(9.0, 2.0, 1.5)}, {})
+    slow = rep.claims({"intensity": task(9.0, 2.0, 1.5, wall=12.0)}, {})  # the claim reads CPU time
     worse = rep.claims({"melody": task(20.0, 60.0, 50.0)}, {})
-    assert slow[0]["verdict"] == worse[0]["verdict"] == "NOT MET"
+    blurred = rep.claims({"melody": task(20.0, 50.0, 60.0, fad=1.2)}, {})
+    assert slow[0]["verdict"] == worse[0]["verdict"] == blurred[0]["verdict"] == "NOT MET"
+    assert "FAD mel" in blurred[0]["checks"][0]["reason"]
     quick = rep.claims({"intensity": task(12.0, 2.0, 1.5)}, {}, quick=True)
     assert [c["verdict"] for c in quick] == ["no verdict (quick preset)"] * 2 + ["NOT CHECKED"]
     assert "network calls" in slow[0]["checks"][0]["reason"] and "domain gap" in worse[0]["checks"][0]["reason"]
