@@ -7,7 +7,7 @@ full preset) at each learning rate of ``--lrs`` from the same initial noise: DIT
 one-step decode (``M=1, T=1``) and through a 2-step decode (``surrogate_steps="decode"``, ``T=2``). Reports the control
 metric of the output (mean over targets) per learning rate and the best one per method and task.
 
-Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_lr.py`` (about 25 min on one core). Writes
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_lr.py`` (about 30 min on one core). Writes
 ``benchmarks/results/control_lr.{json,md}``.
 """
 
@@ -27,7 +27,7 @@ import _quality as Q  # noqa: E402
 import reproduce as R  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-LRS = (5e-3, 1.5e-2, 5e-2)
+LRS = (5e-3, 1.5e-2, 5e-2, 1.5e-1)
 
 
 def methods(bundle) -> dict:

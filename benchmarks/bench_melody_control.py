@@ -5,6 +5,11 @@ model is conditioned on the tune's tags and steered toward its pitch classes (te
 job's part (b)). Reported per setting: mean / min accuracy of the mel output (what is optimised) and of the vocoded
 audio, the same noise without control, and the CPU and wall seconds of one control run. Timings are within one run.
 
+Next to the project's own chroma, an independent pitch tracker judges the vocoded audio (with the ``eval`` extra):
+pretrained CREPE-full (:func:`tempo_kit.models.crepe.crepe_pitch`, 100 frames/s, the most active pitch bin) gives
+each target frame a pitch class (octave-agnostic; accuracy over the frames where the tune has a note) and counts
+*octave jumps*: consecutive frames inside one held note of the tune whose tracked pitch moves by 10 semitones or more.
+
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_melody_control.py                      # defaults, all tunes
     .venv/bin/python benchmarks/bench_melody_control.py --models ctm,cm --iterations 30,60,120 --lrs 0.05,0.1
 """
@@ -26,6 +31,21 @@ def _ints(text):
     return [int(x) for x in text.split(",")]
 
 
+def tracked_melody(net, audio: torch.Tensor, sample_rate: int, target) -> dict:
+    """Pitch-class accuracy and octave jumps of one clip by the CREPE tracker (see the module docstring)."""
+    from tempo_kit.control import IGNORE_INDEX
+    from tempo_kit.models.crepe import crepe_pitch
+
+    midi, _ = crepe_pitch(net, audio.reshape(1, -1).float(), sample_rate, hop=160)
+    y = target.value
+    at = (torch.arange(y.numel()) / target.frame_rate * 100).round().long().clamp(max=midi.shape[1] - 1)
+    pitch = midi[0, at]
+    voiced = y != IGNORE_INDEX
+    held = voiced[1:] & voiced[:-1] & (y[1:] == y[:-1])
+    return {"tracker": float((pitch.round().long() % 12 == y)[voiced].double().mean()),
+            "octave_jumps": int((((pitch[1:] - pitch[:-1]).abs() >= 10) & held).sum())}
+
+
 def main(argv=None) -> int:
     from tempo_kit.data.tunes import load_tunes
     from tempo_kit.features.chroma import LogChroma
@@ -36,6 +56,9 @@ def main(argv=None) -> int:
     p.add_argument("--iterations", type=_ints, default=[CONTROL_DEFAULTS["iterations"]])
     p.add_argument("--lrs", type=_floats, default=[CONTROL_DEFAULTS["lr"]])
     p.add_argument("--decode-steps", type=_ints, default=[CONTROL_DEFAULTS["decode_steps"]])
+    p.add_argument("--surrogate-steps", type=lambda t: [v if v in ("decode", "adaptive") else int(v)
+                                                         for v in t.split(",")],
+                   default=[CONTROL_DEFAULTS["surrogate_steps"]], help="comma-separated M values, e.g. 1,decode")
     p.add_argument("--tunes", type=int, default=None, help="first N bundled tunes (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vocoder", default="vocoder")
@@ -45,26 +68,40 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
 
     tunes = load_tunes()[: args.tunes]
+    try:
+        from tempo_kit.models.crepe import load_crepe
+
+        tracker = load_crepe("full")
+    except ModuleNotFoundError as err:
+        tracker = None
+        print(f"no independent tracker: {err}")
     rows = []
     for model in (args.models or default_control_model()).split(","):
         for k in args.iterations:
             for lr in args.lrs:
-                for t in args.decode_steps:
+                for t, m in ((t, m) for t in args.decode_steps for m in args.surrogate_steps):
                     runs = []
                     for tune in tunes:
-                        run = control("melody", model=model, tags=tune.tags, melody=tune.target(extractor=LogChroma()),
-                                      iterations=k, lr=lr, decode_steps=t, seed=args.seed, vocoder=args.vocoder,
+                        target = tune.target(extractor=LogChroma())
+                        run = control("melody", model=model, tags=tune.tags, melody=target, iterations=k, lr=lr,
+                                      decode_steps=t, surrogate_steps=m, seed=args.seed, vocoder=args.vocoder,
                                       progress=False)
                         runs.append({"tune": tune.id, **run.accuracy, "cpu_s": run.cpu["control"],
-                                     "wall_s": run.wall["control"]})
-                    acc = {key: [r[key] for r in runs] for key in ("mel", "audio", "uncontrolled_mel")}
-                    row = {"model": model, "iterations": k, "lr": lr, "decode_steps": t, "tunes": len(runs),
+                                     "wall_s": run.wall["control"],
+                                     **(tracked_melody(tracker, run.audio, run.sample_rate, target) if tracker else {})})
+                    keys = ("mel", "audio", "uncontrolled_mel") + (("tracker",) if tracker else ())
+                    acc = {key: [r[key] for r in runs] for key in keys}
+                    row = {"model": model, "iterations": k, "lr": lr, "decode_steps": t, "surrogate_steps": m,
+                           "tunes": len(runs),
                            **{f"{key}_mean": statistics.mean(v) for key, v in acc.items()},
                            **{f"{key}_min": min(v) for key, v in acc.items()},
                            "cpu_s_mean": statistics.mean(r["cpu_s"] for r in runs),
-                           "wall_s_mean": statistics.mean(r["wall_s"] for r in runs), "per_tune": runs}
+                           "wall_s_mean": statistics.mean(r["wall_s"] for r in runs), "per_tune": runs,
+                           **({"octave_jumps_mean": statistics.mean(r["octave_jumps"] for r in runs)} if tracker
+                              else {})}
                     rows.append(row)
-                    print(f"{model} K={k} lr={lr} T={t}: mel {100 * row['mel_mean']:.1f}% (min "
+                    print(f"{model} K={k} lr={lr} T={t} M={m}: tracker {100 * row.get('tracker_mean', float('nan')):.1f}%, "
+                          f"mel {100 * row['mel_mean']:.1f}% (min "
                           f"{100 * row['mel_min']:.1f}), audio {100 * row['audio_mean']:.1f}% (min "
                           f"{100 * row['audio_min']:.1f}), uncontrolled {100 * row['uncontrolled_mel_mean']:.1f}%; "
                           f"{row['cpu_s_mean']:.2f} CPU s, {row['wall_s_mean']:.2f} wall s per run", flush=True)
@@ -78,12 +115,15 @@ def main(argv=None) -> int:
         f"threads, load average {env['load_average']:.1f}. Accuracy: share of voiced frames whose chroma argmax is "
         "the tune's pitch class.",
         "",
-        "| surrogate | K | lr | T | mel acc. mean (min) | audio acc. mean (min) | uncontrolled mel | CPU s / run | "
-        "wall s / run |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *[f"| {r['model']} | {r['iterations']} | {r['lr']} | {r['decode_steps']} | {100 * r['mel_mean']:.1f}% "
+        "| surrogate | K | lr | T | M | mel acc. mean (min) | audio acc. mean (min) | CREPE acc. mean (min) | octave "
+        "jumps / clip | uncontrolled mel | CPU s / run | wall s / run |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        *[f"| {r['model']} | {r['iterations']} | {r['lr']} | {r['decode_steps']} | {r['surrogate_steps']} "
+          f"| {100 * r['mel_mean']:.1f}% "
           f"({100 * r['mel_min']:.1f}%) | {100 * r['audio_mean']:.1f}% ({100 * r['audio_min']:.1f}%) | "
-          f"{100 * r['uncontrolled_mel_mean']:.1f}% | {r['cpu_s_mean']:.2f} | {r['wall_s_mean']:.2f} |" for r in rows],
+          + (f"{100 * r['tracker_mean']:.1f}% ({100 * r['tracker_min']:.1f}%) | {r['octave_jumps_mean']:.1f} | "
+             if "tracker_mean" in r else "- | - | ")
+          + f"{100 * r['uncontrolled_mel_mean']:.1f}% | {r['cpu_s_mean']:.2f} | {r['wall_s_mean']:.2f} |" for r in rows],
         "",
     ]
     write_report(args.out, env, rows, lines)

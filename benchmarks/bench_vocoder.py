@@ -58,7 +58,6 @@ from tempo_kit.vocoder import GriffinLim, GriffinLimConfig  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 BUNDLED = "tempo_kit/weights/vocoder"
-CENTS_PER_BIN, CENTS_OFFSET = 20.0, 1997.3794084376191  # CREPE's pitch bins (Kim et al. 2018, Sec. 2)
 
 
 def load_vocoder(spec: str, tmp: Path) -> torch.nn.Module:
@@ -98,16 +97,12 @@ def cluster_mean(values: torch.Tensor, counts: torch.Tensor) -> tuple[float, flo
     return float(values.mean()), low, high
 
 
-@torch.inference_mode()
 def pitch_cents(crepe, audio: torch.Tensor, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """CREPE pitch ``(batch, frames)`` in cents (argmax bin) and its confidence (the bin's activation)."""
-    from tempo_kit.models.crepe import CrepeEmbedding
+    """CREPE pitch ``(batch, frames)`` in cents above A4 (most active bin) and its confidence."""
+    from tempo_kit.models.crepe import crepe_pitch
 
-    frames = CrepeEmbedding(net=crepe).frames(audio, sample_rate)
-    b, n = frames.shape[:2]
-    act = torch.cat([crepe(f) for f in frames.reshape(b * n, -1).split(512)]).reshape(b, n, -1)
-    conf, idx = act.max(-1)
-    return CENTS_OFFSET + CENTS_PER_BIN * idx.double(), conf
+    midi, conf = crepe_pitch(crepe, audio, sample_rate)
+    return 100.0 * (midi - 69.0), conf
 
 
 def pitch_accuracy(ref: tuple[torch.Tensor, torch.Tensor], est: torch.Tensor) -> torch.Tensor:

