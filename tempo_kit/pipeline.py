@@ -421,12 +421,12 @@ class Pipeline:
         shape = (1, MelSpec().n_mels, frames)
         jump = self.model
 
-        def noise(seed: int) -> torch.Tensor:
-            return torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(self.device, self.dtype)
+        def noise(seed: int) -> torch.Tensor:  # float32 whatever the model's dtype: Adam optimises it
+            return torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(self.device)
 
         def reference(seed: int) -> torch.Tensor:  # painting tasks: a one-step output of the same model
             with torch.no_grad():
-                return jump(EDM_SIGMA_MAX * noise(seed), EDM_SIGMA_MAX, 0.0, cond)[0].float()
+                return jump(EDM_SIGMA_MAX * noise(seed).to(self.dtype), EDM_SIGMA_MAX, 0.0, cond)[0].float()
 
         objectives = (task_objectives(task, n_frames=frames, variant=variant, melody=melody, reference=reference)
                       if isinstance(task, str) else list(task))

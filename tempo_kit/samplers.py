@@ -60,8 +60,10 @@ MAX_NOISE_BYTES = 4 * 2**30
 
 
 def draw_noise(n_steps: int, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Draw per-step standard normal noise of shape ``(n_steps, *x.shape)`` like ``x``."""
-    return torch.randn((n_steps, *x.shape), generator=generator, dtype=x.dtype, device=x.device)
+    """Draw per-step standard normal noise of shape ``(n_steps, *x.shape)`` like ``x`` (drawn on the generator's device,
+    e.g. a CPU generator for a CUDA ``x``, then moved to ``x``'s)."""
+    device = generator.device if generator is not None else x.device
+    return torch.randn((n_steps, *x.shape), generator=generator, dtype=x.dtype, device=device).to(x.device)
 
 
 @attrs.frozen(kw_only=True)

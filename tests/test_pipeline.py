@@ -112,6 +112,13 @@ def test_bfloat16_runs_and_stays_close_to_float32():
     assert (half.mel - full.mel).norm() / full.mel.norm() < 0.05
 
 
+def test_bfloat16_control_optimises_float32_noise():
+    clip = Pipeline.from_pretrained("ctm", dtype="bfloat16").control("intensity", iterations=3, frames=64,
+                                                                     progress=False)
+    assert clip.result.eps.dtype == torch.float32 and clip.result.output.dtype == torch.float32
+    assert torch.isfinite(clip.audio).all() and clip.result.loss_history.shape == (3,)
+
+
 def test_control_runs_on_a_jump_and_refuses_a_denoiser():
     clip = Pipeline.from_pretrained("ctm").control("intensity", iterations=2, frames=64, progress=False)
     assert clip.audio.shape[0] == 1 and clip.result.nfe_optimization > 0

@@ -295,13 +295,15 @@ class DITTO(_NoiseOptimizer):
         evaluate = _evaluator(objectives, weights, output_domain, decoder)
         with count_network_calls(model) as (model, counter):
             def forward(eps, k):
-                return self.sampler(model, sigma_max * eps, sigmas, cond=cond, noise=noise, grad=self.grad)
+                x_T = _model_input(model, sigma_max * eps)
+                return self.sampler(model, x_T, sigmas, cond=cond, noise=noise, grad=self.grad).to(eps.dtype)
 
             t0 = time.perf_counter()
             eps_opt, history = self._optimize(forward, eps0, evaluate, [o.name for o in objectives], "DITTO")
             t1 = time.perf_counter()
             nfe_opt = counter.nfe
-            x0 = self.sampler(model, sigma_max * eps_opt, sigmas, cond=cond, noise=noise, grad=NoGrad())
+            x0 = self.sampler(model, _model_input(model, sigma_max * eps_opt), sigmas, cond=cond, noise=noise,
+                              grad=NoGrad()).to(eps_opt.dtype)
             t2 = time.perf_counter()
             nfe_dec = counter.nfe - nfe_opt
         return self._result(x0=x0, eps=eps_opt, sigma_max=sigma_max, history=history, objectives=objectives,
@@ -425,18 +427,27 @@ class DITTO2(_NoiseOptimizer):
         with count_network_calls(jump) as (jump, counter):
             def forward(eps, k):
                 m = ms[k]
-                return surrogate(jump, sigma_max * eps, levels[m], cond=cond, noise=noises[m], grad=Backprop())
+                x_T = _model_input(jump, sigma_max * eps)
+                return surrogate(jump, x_T, levels[m], cond=cond, noise=noises[m], grad=Backprop()).to(eps.dtype)
 
             t0 = time.perf_counter()
             eps_opt, history = self._optimize(forward, eps0, evaluate, [o.name for o in objectives], "DITTO-2")
             t1 = time.perf_counter()
             nfe_opt = counter.nfe
-            x0 = decode_sampler(jump, sigma_max * eps_opt, dec_sigmas, cond=cond, noise=dec_noise, grad=NoGrad())
+            x0 = decode_sampler(jump, _model_input(jump, sigma_max * eps_opt), dec_sigmas, cond=cond, noise=dec_noise,
+                                grad=NoGrad()).to(eps_opt.dtype)
             t2 = time.perf_counter()
             nfe_dec = counter.nfe - nfe_opt
         return self._result(x0=x0, eps=eps_opt, sigma_max=sigma_max, history=history, objectives=objectives,
                             weights=weights, output_domain=output_domain, decoder=decoder, nfe=(nfe_opt, nfe_dec),
                             backward=counter.backward, times=(t1 - t0, t2 - t1), method="ditto-2", m_schedule=ms)
+
+
+def _model_input(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the model's floating dtype: a bfloat16 model runs in bfloat16 while ``eps`` and Adam's state stay in
+    ``eps``'s own precision (the outputs are cast back)."""
+    p = next(model.parameters(), None)
+    return x if p is None or not p.is_floating_point() or p.dtype == x.dtype else x.to(p.dtype)
 
 
 def _check_model(sampler: Sampler, model: nn.Module) -> None:
