@@ -225,6 +225,7 @@ def test_control_command_takes_its_target_from_a_file(argv, kind, tmp_path):
     (["melody", "--extractor", "chroma", "--target", "{rec}"], "not both"),
     (["--extractor", "chroma"], "--extractor needs --target"),
     (["--extractor", "nosuch", "--target", "{rec}"], "nosuch"),
+    (["--extractor", "reconstruction", "--target", "{rec}"], "cannot be built without arguments"),
     (["melody", "--target", "{rec}", "--midi", "x.mid"], "give one melody target"),
     (["melody", "--target", "{curve}.txt"], "no such file"),
     (["looping-free", "--target", "{rec}"], "no target to take from a file"),

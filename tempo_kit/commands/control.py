@@ -63,7 +63,8 @@ def configure(parser) -> None:
     own.add_argument("--loss", default="mse", help="with --extractor: a registered loss (default: %(default)s)")
     parser.add_argument("--tags", default=None,
                         help="conditioning tags FIELD=VALUE,... (default: the tune's tags for melody, else none)")
-    parser.add_argument("--vocoder", choices=VOCODERS, default="vocoder", help="mel -> audio (default: %(default)s)")
+    parser.add_argument("--vocoder", choices=VOCODERS, default=None,
+                        help="mel -> audio (default: the model folder's own vocoder, else the bundled one)")
     parser.add_argument("--fast", action="store_true", help="at most 10 iterations")
     parser.add_argument("--out", default="outputs/control", help="output directory (default: %(default)s)")
     parser.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
@@ -258,7 +259,14 @@ def _file_objectives(args, frames: int) -> list:
     if suffix in CURVE_SUFFIXES and args.task != "intensity":
         raise ValueError(f"a curve file ({suffix}) is an intensity target; {args.extractor or args.task} takes a recording")
     if args.extractor is not None:
-        extractor = get("extractors", args.extractor)
+        try:
+            extractor = get("extractors", args.extractor)
+        except TypeError as err:  # a constructor with required arguments
+            raise ValueError(f"--extractor {args.extractor!r} cannot be built without arguments ({err}); build it in "
+                             "Python and pass an Objective to tempo_kit.Pipeline.control") from None
+        if getattr(extractor, "domain", "mel") != "mel":
+            raise ValueError(f"--extractor {args.extractor!r} reads {extractor.domain} input; the control command "
+                             "steers mel-frame extractors (use tempo_kit.Pipeline.control with a decoder for others)")
         loss = get("losses", args.loss)
         mel = read_recording(path, frames)
         return [Objective(extractor=extractor, loss=loss,

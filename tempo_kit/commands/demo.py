@@ -34,7 +34,8 @@ def configure(parser) -> None:
     parser.add_argument("--steps", type=bounded(int, 1, MAX_STEPS), default=None, help="its sampling steps (default: the model's own)")
     parser.add_argument("--tune", default=DEMO_TUNE, help="held-out tune of part (b) (default: %(default)s)")
     parser.add_argument("--iterations", type=bounded(int, 0, MAX_ITERATIONS), default=None, help="DITTO-2 iterations (default: tuned)")
-    parser.add_argument("--vocoder", choices=VOCODERS, default="vocoder", help="mel -> audio (default: %(default)s)")
+    parser.add_argument("--vocoder", choices=VOCODERS, default=None,
+                        help="mel -> audio (default: the model folder's own vocoder, else the bundled one)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_threads_option(parser)
     parser.add_argument("--toy", action="store_true",

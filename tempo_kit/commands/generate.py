@@ -22,7 +22,8 @@ def configure(parser) -> None:
                              "plugins` lists them), e.g. dpmpp-2m for the teacher (default: the model's own)")
     parser.add_argument("--steps", type=bounded(int, 1, MAX_STEPS), default=None, help="sampling steps (default: the model's own)")
     parser.add_argument("--cfg", type=bounded(float, -100, 100), default=None, help="guidance weight for teacher/ase/presto-l")
-    parser.add_argument("--vocoder", choices=VOCODERS, default="vocoder", help="mel -> audio (default: %(default)s)")
+    parser.add_argument("--vocoder", choices=VOCODERS, default=None,
+                        help="mel -> audio (default: the model folder's own vocoder, else the bundled one)")
     parser.add_argument("--seconds", type=bounded(float, 0.2, 95.0), default=None,
                         help="clip length in seconds, rounded to the models' 8-frame patches (default: 5.94)")
     parser.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
