@@ -150,6 +150,14 @@ def test_read_recording_rejects_silence_and_mixes_stereo_with_a_note(tmp_path):
     soundfile.write(tmp_path / "silent.wav", np.zeros(22050 * 7, dtype=np.float32), 22050)
     with pytest.raises(ValueError, match="silent.wav' is silent"):
         read_recording(tmp_path / "silent.wav", 256)
+    late = np.zeros(22050 * 7, dtype=np.float32)
+    late[22050 * 6:] = 0.5 * np.sin(np.arange(22050) * 0.1)  # sound only after the part the target uses
+    soundfile.write(tmp_path / "late.wav", late, 22050)
+    with pytest.raises(ValueError, match=r"first 5\.94 s of the recording .*late.wav' are silent"):
+        read_recording(tmp_path / "late.wav", 256)
+    soundfile.write(tmp_path / "tiny.wav", 0.5 * np.sin(np.arange(2000) * 0.1).astype(np.float32), 22050)
+    with pytest.raises(ValueError, match="use a longer recording"):
+        read_recording(tmp_path / "tiny.wav", 256)
     mono, _ = soundfile.read(_recording(tmp_path / "r.wav"), dtype="float32")
     soundfile.write(tmp_path / "stereo.wav", np.stack([mono, mono], axis=1), 44100)
     with pytest.warns(UserWarning, match="2 channels; mixed down to mono"):

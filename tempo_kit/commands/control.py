@@ -187,9 +187,13 @@ def read_recording(path: str | Path, frames: int):
     mel = spec.to_model(wave[None])[0]
     if mel.shape[-1] < frames:
         have = mel.shape[-1]
+        hint = f"use --frames {have // 8 * 8} or a longer recording" if have >= 16 else "use a longer recording"
         raise ValueError(f"the recording {str(path)!r} gives {have} frames ({have / spec.frame_rate:.2f} s) but the "
-                         f"output has {frames} ({frames / spec.frame_rate:.2f} s): use --frames {max(have // 8 * 8, 16)} "
-                         "or a longer recording")
+                         f"output has {frames} ({frames / spec.frame_rate:.2f} s): {hint}")
+    used = wave[: frames * spec.hop_length]
+    if float(used.abs().max()) < 1e-4:
+        raise ValueError(f"the first {frames / spec.frame_rate:.2f} s of the recording {str(path)!r} are silent "
+                         "(peak below -80 dBFS): nothing to take a target from")
     return mel[:, :frames]
 
 
