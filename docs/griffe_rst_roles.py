@@ -53,27 +53,29 @@ def _attrs_options(cls: griffe.Class) -> dict | None:
     return None
 
 
-def _field_default(value: str | None) -> tuple[bool, str | None, bool]:
-    """``(has_default, default_text, init)`` of an attrs field from the source of its right-hand side."""
+def _field_default(value: str | None) -> dict:
+    """``{"has_default", "default", "init", "kw_only", "alias"}`` of an attrs field from the source of its right-hand
+    side (``kw_only`` and ``alias`` are None unless the field sets them)."""
     import ast
 
+    out = {"has_default": value is not None, "default": value, "init": True, "kw_only": None, "alias": None}
     if value is None:
-        return False, None, True
+        return out
     try:
         node = ast.parse(value, mode="eval").body
     except SyntaxError:
-        return True, value, True
+        return out
     if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] in ("field", "ib", "attrib"):
         keywords = {k.arg: ast.unparse(k.value) for k in node.keywords}
-        init = keywords.get("init", "True") != "False"
+        out.update(init=keywords.get("init", "True") != "False", has_default=False, default=None,
+                   kw_only={"True": True, "False": False}.get(keywords.get("kw_only", "")),
+                   alias=ast.literal_eval(keywords["alias"]) if "alias" in keywords else None)
         if "default" in keywords:
-            default = keywords["default"]
-            factory = re.fullmatch(r"(?:attrs?\.)?Factory\((.+?)(?:,.*)?\)", default)
-            return True, f"{factory[1]}()" if factory else default, init
-        if "factory" in keywords:
-            return True, f"{keywords['factory']}()", init
-        return False, None, init
-    return True, value, True
+            factory = re.fullmatch(r"(?:attrs?\.)?Factory\((.+?)(?:,.*)?\)", keywords["default"])
+            out.update(has_default=True, default=f"{factory[1]}()" if factory else keywords["default"])
+        elif "factory" in keywords:
+            out.update(has_default=True, default=f"{keywords['factory']}()")
+    return out
 
 
 class AttrsInit(griffe.Extension):
@@ -85,22 +87,24 @@ class AttrsInit(griffe.Extension):
         options = _attrs_options(cls)
         if options is None or "__init__" in cls.members:
             return
-        params = [griffe.Parameter("self", kind=griffe.ParameterKind.positional_or_keyword)]
-        seen: set[str] = set()
+        fields: dict[str, griffe.Parameter] = {}  # a field redeclared in a subclass moves to the subclass's place
         for owner in [*reversed(_attrs_bases(cls)), cls]:
             for name, member in owner.members.items():
-                if (member.is_alias or not member.is_attribute or name in seen or name.startswith("__")
+                if (member.is_alias or not member.is_attribute or name.startswith("__")
                         or member.annotation is None or "ClassVar" in str(member.annotation)
                         or "instance-attribute" not in member.labels):  # griffe drops ClassVar[...], keeps this
                     continue
-                has_default, default, init = _field_default(None if member.value is None else str(member.value))
-                if not init:
+                field = _field_default(None if member.value is None else str(member.value))
+                fields.pop(name, None)
+                if not field["init"]:
                     continue
-                seen.add(name)
-                kind = (griffe.ParameterKind.keyword_only if options["kw_only"]
-                        else griffe.ParameterKind.positional_or_keyword)
-                params.append(griffe.Parameter(name.lstrip("_"), annotation=member.annotation, kind=kind,
-                                               default=default if has_default else None))
+                kw_only = options["kw_only"] if field["kw_only"] is None else field["kw_only"]
+                kind = griffe.ParameterKind.keyword_only if kw_only else griffe.ParameterKind.positional_or_keyword
+                fields[name] = griffe.Parameter(field["alias"] or name.lstrip("_"), annotation=member.annotation,
+                                                kind=kind, default=field["default"] if field["has_default"] else None)
+        positional = [p for p in fields.values() if p.kind is not griffe.ParameterKind.keyword_only]
+        keyword = [p for p in fields.values() if p.kind is griffe.ParameterKind.keyword_only]
+        params = [griffe.Parameter("self", kind=griffe.ParameterKind.positional_or_keyword), *positional, *keyword]
         cls.set_member("__init__", griffe.Function("__init__", parameters=griffe.Parameters(*params),
                                                    lineno=cls.lineno, endlineno=cls.lineno))
 

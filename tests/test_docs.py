@@ -222,6 +222,7 @@ def test_api_reference_gives_attrs_classes_their_real_signature():
     """The docs' griffe extension gives every attrs class the __init__ attrs makes at run time: the same init fields,
     with a default exactly where attrs has one (so no defaulted field is rendered "required")."""
     import importlib
+    import inspect
 
     import attrs
     import griffe
@@ -245,8 +246,10 @@ def test_api_reference_gives_attrs_classes_their_real_signature():
                 real = getattr(importlib.import_module(member.module.path), member.name, None)
                 if real is None or not attrs.has(real):
                     continue
-                runtime = {f.alias: f.default is not attrs.NOTHING for f in attrs.fields(real) if f.init}
-                static = {p.name: p.default is not None for p in member.members["__init__"].parameters if p.name != "self"}
+                runtime = [(p.name, p.default is not inspect.Parameter.empty, p.kind == p.KEYWORD_ONLY)
+                           for p in inspect.signature(real.__init__).parameters.values() if p.name != "self"]
+                static = [(p.name, p.default is not None, p.kind is griffe.ParameterKind.keyword_only)
+                          for p in member.members["__init__"].parameters if p.name != "self"]
                 assert static == runtime, f"{member.path}: docs {static} vs attrs {runtime}"
                 checked += 1
 
