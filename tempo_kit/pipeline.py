@@ -31,7 +31,7 @@ from torch import nn
 from .clips import Clips, ControlledClip, Stopwatch, save_clips, sample_rate_of, to_audio
 
 __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", "default_control_model",
-           "DEFAULT_MODEL", "CONTROL_DEFAULTS", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
+           "DEFAULT_MODEL", "CONTROL_DEFAULTS", "control_defaults", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
 
 #: The default generator of ``tempo-kit generate`` and the main job: the bundled generator with the best few-step
 #: quality on the quality ruler (``benchmarks/results/quality.md``: CTM in 4 steps is the closest to the teacher on the
@@ -41,9 +41,18 @@ DEFAULT_MODEL = "ctm"
 VOCODERS = ("vocoder", "griffin-lim")
 #: Largest guidance weight accepted (typical values are 1-10; far beyond, samples leave the data range and overflow).
 MAX_CFG = 100.0
-#: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job); see docs/quickstart.md
-#: for the measurements behind them.
+#: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job), for a CTM surrogate; see
+#: docs/quickstart.md and ``benchmarks/results/decode_levels.md`` for the measurements behind them.
 CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "surrogate_steps": "decode"}
+#: What differs for other kinds of jump: a consistency model (CM, Presto-S) re-noises between decoding steps, and
+#: control through its 2-step decode falls far behind its one-step control on the validation targets (melody 0.19 vs
+#: 0.74, intensity 1.2 vs 0.045 dB^2), so it decodes in one step.
+_CONTROL_BY_KIND = {"consistency": {"decode_steps": 1, "surrogate_steps": 1}}
+
+
+def control_defaults(kind: str) -> dict:
+    """:data:`CONTROL_DEFAULTS` for a model of ``kind`` (``"ctm"``, ``"consistency"``, ...)."""
+    return {**CONTROL_DEFAULTS, **_CONTROL_BY_KIND.get(kind, {})}
 #: Surrogates for DITTO-2 in order of preference; the default is the first one bundled.
 CONTROL_MODELS = ("ctm", "cm", "presto-s")
 #: dtypes a pipeline runs in, by name (float16 needs an accelerator: CPU kernels for it are missing or slow).
@@ -390,11 +399,12 @@ class Pipeline:
         melody : Target, optional
             Melody target for ``task="melody"`` (e.g. ``get_tune().target(...)``); default a random melody.
         iterations, lr, decode_steps : optional
-            DITTO-2's ``K``, Adam learning rate on ``eps`` and decoding steps ``T`` (:data:`CONTROL_DEFAULTS`).
+            DITTO-2's ``K``, Adam learning rate on ``eps`` and decoding steps ``T`` (:func:`control_defaults` of the
+            model's kind).
         decode_levels : sequence of float, optional
             Explicit re-noise levels of the decode (:class:`~tempo_kit.control.DITTO2`); overrides ``decode_steps``.
         surrogate_steps : int, "adaptive" or "decode", optional
-            DITTO-2's ``M`` (:data:`CONTROL_DEFAULTS`; ``"decode"`` optimises through the decode itself, see
+            DITTO-2's ``M`` (:func:`control_defaults`; ``"decode"`` optimises through the decode itself, see
             :class:`~tempo_kit.control.DITTO2`).
         seed : int
             Seed of the initial noise and decoding noise.
@@ -411,10 +421,11 @@ class Pipeline:
         if self.kind == "denoiser":
             raise ValueError(f"DITTO-2 needs a distilled jump (ctm, cm, presto-s, presto-ls); {self.name} is a denoiser "
                              "(use tempo_kit.control.DITTO for the plain DITTO baseline)")
-        iterations = CONTROL_DEFAULTS["iterations"] if iterations is None else iterations
-        lr = CONTROL_DEFAULTS["lr"] if lr is None else lr
-        decode_steps = CONTROL_DEFAULTS["decode_steps"] if decode_steps is None else decode_steps
-        surrogate_steps = CONTROL_DEFAULTS["surrogate_steps"] if surrogate_steps is None else surrogate_steps
+        defaults = control_defaults(self.kind)
+        iterations = defaults["iterations"] if iterations is None else iterations
+        lr = defaults["lr"] if lr is None else lr
+        decode_steps = defaults["decode_steps"] if decode_steps is None else decode_steps
+        surrogate_steps = defaults["surrogate_steps"] if surrogate_steps is None else surrogate_steps
         tags = dict(tags or {})
         frames = self.frames(seconds, frames)
         cond = self.condition([tags])

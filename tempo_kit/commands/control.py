@@ -38,11 +38,11 @@ def configure(parser) -> None:
                         help=f"Adam learning rate on eps (default: {CONTROL_DEFAULTS['lr']}; DITTO uses 5e-3)")
     parser.add_argument("--steps", type=bounded(int, 1, MAX_STEPS), default=8, help="DITTO sampler steps T (default: %(default)s)")
     parser.add_argument("--decode-steps", type=bounded(int, 1, 40), default=None,
-                        help=f"DITTO-2 decoding steps (default: {CONTROL_DEFAULTS['decode_steps']}, toy "
-                             f"{TOY_DEFAULTS['decode_steps']})")
+                        help=f"DITTO-2 decoding steps (default: {CONTROL_DEFAULTS['decode_steps']} for a CTM, 1 for a "
+                             f"CM or Presto-S, toy {TOY_DEFAULTS['decode_steps']})")
     parser.add_argument("--surrogate-steps", type=_surrogate_steps, default=None,
                         help="DITTO-2 surrogate steps M (1-20), 'adaptive', or 'decode': optimise through the decode "
-                             "itself (default for the bundled models: decode; toy: 1)")
+                             "itself (default: decode for a CTM, 1 for a CM or Presto-S and the toy)")
     parser.add_argument("--frames", type=bounded(int, 16, MAX_FRAMES), default=None,
                         help=f"output length in mel frames (default: 256 = 5.94 s, toy {TOY_DEFAULTS['frames']})")
     melody = parser.add_argument_group("melody target (bundled models; default: the first bundled tune)")
