@@ -83,6 +83,18 @@ def best(result: dict) -> dict:
     return {t: {m: r["lr"] for m, r in cells.items()} for t, cells in out.items()}
 
 
+def family_lrs(result: dict) -> dict:
+    """``{"ditto": {task: lr}, "ditto2": {task: lr}}``: per task and family (DITTO; every DITTO-2 variant together), the
+    learning rate of the family's best (variant, lr) pair, the rule ``reproduce.py``'s full preset follows."""
+    out: dict = {"ditto": {}, "ditto2": {}}
+    for task in dict.fromkeys(r["task"] for r in result["rows"]):
+        for family in out:
+            rows = [r for r in result["rows"] if r["task"] == task and (r["method"] == "DITTO") == (family == "ditto")]
+            pick = max if task in R.HIGHER_IS_BETTER else min
+            out[family][task] = pick(rows, key=lambda r: r["metric"])["lr"]
+    return out
+
+
 def markdown(result: dict) -> str:
     lrs = result["lrs"]
     lines = ["# Learning rate of each control method (validation targets)", "",
@@ -100,6 +112,10 @@ def markdown(result: dict) -> str:
         fmt = [(f"**{by_lr[lr]:.4g}**" if chosen[task][method] == lr else f"{by_lr[lr]:.4g}") if lr in by_lr else "-"
                for lr in lrs]
         lines.append(f"| {task} | {method} | " + " | ".join(fmt) + " |")
+    fam = family_lrs(result)
+    lines += ["", "Learning rate per task of each family (its best variant's best learning rate; `reproduce.py` full "
+              "preset): " + "; ".join(f"{task}: DITTO {fam['ditto'][task]:g}, DITTO-2 {fam['ditto2'][task]:g}"
+                                       for task in fam["ditto"]) + "."]
     return "\n".join(lines + [""])
 
 
@@ -116,6 +132,7 @@ def main(argv=None) -> int:
     git = Q.git_commit()
     result = run(Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks)
     result.update(git=git, best=best(result))
+    result["family"] = family_lrs(result)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "control_lr.json").write_text(json.dumps(result, indent=1))
