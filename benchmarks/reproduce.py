@@ -58,6 +58,10 @@ import _quality as Q  # noqa: E402
 TASKS = ("intensity", "melody", "structure", "outpainting", "inpainting")
 #: DITTO's optimisation steps (DITTO Sec. 5.1): 70 for intensity and painting, 150 for melody and structure.
 PAPER_ITERATIONS = {"intensity": 70, "melody": 150, "structure": 150, "outpainting": 70, "inpainting": 70}
+#: Adam learning rates of the full preset by task, chosen by ``benchmarks/bench_control_lr.py`` on training-split
+#: targets (``benchmarks/results/control_lr.md``: each family's best variant at its best learning rate).
+FULL_LR_DITTO = {"intensity": 0.05, "melody": 0.05, "structure": 0.15, "outpainting": 0.15, "inpainting": 0.15}
+FULL_LR_DITTO2 = {task: 0.15 for task in PAPER_ITERATIONS}
 #: Table 2 rows: (M, T); M = "adaptive" is DITTO-2's 1/2/4 schedule.
 GRID = ((1, 1), (1, 2), (1, 4), (2, 2), (2, 4), ("adaptive", 4))
 METRIC = {"intensity": "MSE (dB^2)", "melody": "accuracy (%)", "structure": "MSE", "outpainting": "MSE (mel)",
@@ -95,7 +99,8 @@ def settings(mode: str, **overrides) -> Settings:
     if mode == "quick":
         base = dict(clips=2, iterations={t: 8 for t in TASKS}, text_clips=2, text_iterations=8, presto_clips=4)
     elif mode == "full":
-        base = dict(clips=8, iterations=dict(PAPER_ITERATIONS), text_clips=8, text_iterations=70, presto_clips=None)
+        base = dict(clips=8, iterations=dict(PAPER_ITERATIONS), text_clips=8, text_iterations=70, presto_clips=None,
+                    lr_ditto=dict(FULL_LR_DITTO), lr_ditto2=dict(FULL_LR_DITTO2))
     else:
         raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
     base.update({k: v for k, v in overrides.items() if v is not None})
