@@ -91,6 +91,7 @@ class Settings:
     lr_ditto2: dict = attrs.field(factory=lambda: {t: 5e-3 for t in TASKS})
     seed: int = 0
     tasks: tuple = TASKS
+    presto: bool = True
     progress: bool = True
 
 
@@ -723,7 +724,8 @@ def run(s: Settings, *, data: Path, out: Path, assets: Path | None = None, weigh
     table1 = {task: run_task(bundle, task, s) for task in s.tasks}
     table2 = run_grid(bundle, table1["intensity"], s) if "intensity" in table1 else None
     table3 = run_text(bundle, s)
-    presto = run_presto(s, data=data, out=out)
+    presto = (run_presto(s, data=data, out=out) if s.presto else
+              {"available": False, "reason": "not run here (--no-presto); see benchmarks/results/quality.md"})
     results = {
         "settings": attrs.asdict(s),
         "table1": table1, "table2": table2, "table3": table3, "presto": presto,
@@ -762,6 +764,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--presto-clips", type=int, default=None,
                         help="clips per system in the Presto table (default: all held-out clips, tag-paired; 4 with --quick)")
     parser.add_argument("--tasks", default=None, help="comma-separated subset of " + ",".join(TASKS))
+    parser.add_argument("--no-presto", action="store_true",
+                        help="skip the Presto table (benchmarks/bench_quality.py, about an hour on 2 cores)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -773,7 +777,8 @@ def main(argv=None) -> dict:
         tasks = ("intensity", *tasks)  # Table 2 builds on the intensity run
     iterations = {t: args.iterations for t in TASKS} if args.iterations else None
     s = settings(mode, clips=args.clips, iterations=iterations, tasks=tasks, progress=not args.no_progress,
-                 text_clips=args.clips, text_iterations=args.iterations, presto_clips=args.presto_clips)
+                 text_clips=args.clips, text_iterations=args.iterations, presto_clips=args.presto_clips,
+                 presto=False if args.no_presto else None)
     out = args.out or ROOT / "benchmarks" / "results" / "reproduce" / ("quick" if args.quick else "")
     assets = args.assets if args.assets is not None else ("" if args.quick else str(ROOT / "docs" / "assets"))
     results = run(s, data=args.data, out=out, assets=Path(assets) if assets else None, weights=args.weights)
