@@ -148,6 +148,20 @@ def decode_systems() -> list[System]:
     return rows
 
 
+def presto_level_systems() -> list[System]:
+    """Presto-S and Presto-LS sampled at other re-noise levels than the Karras grid's (``presto-s-4`` wastes its last
+    step at sigma_min): the 20-step teacher grid, and explicit levels for 4 and 2 steps; selected with ``--systems``."""
+    rows = []
+    for model in ("presto-s", "presto-ls"):
+        rows.append(System(name=f"{model}-4-grid20", family=f"{model} levels", model=model, sampler="presto-s",
+                           steps=4, grid=20))
+        for levels in ((20.0, 5.0, 1.0), (10.0, 2.0, 0.5), (5.0, 1.0, 0.2), (2.0, 0.5, 0.1), (1.0,), (0.3,), (3.0,)):
+            rows.append(System(name=f"{model}-{len(levels) + 1}-s" + "_".join(f"{v:g}" for v in levels),
+                               family=f"{model} levels", model=model, sampler="presto-s", steps=len(levels) + 1,
+                               levels=levels))
+    return rows
+
+
 # -- models ------------------------------------------------------------------------------------------------------------
 def _precond(model):
     """The EDM preconditioner inside a denoiser or jump (follows ``.denoiser``)."""
@@ -698,7 +712,8 @@ def main(argv=None) -> int:
         os.environ["TEMPO_KIT_WEIGHTS"] = args.weights
     systems = default_systems(quick=args.quick)
     if args.systems:
-        systems += [s for s in (*solver_systems(), *decode_systems()) if s.name not in {t.name for t in systems}]
+        systems += [s for s in (*solver_systems(), *decode_systems(), *presto_level_systems())
+                    if s.name not in {t.name for t in systems}]
         keep = {s.strip() for s in args.systems.split(",")}
         unknown = keep - {s.name for s in systems}
         if unknown:
