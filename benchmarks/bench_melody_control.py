@@ -20,6 +20,7 @@ import argparse
 import statistics
 
 import torch
+import _quality as Q
 from _report import environment, write_report
 
 
@@ -67,6 +68,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    commit = Q.git_commit()  # taken at the start: the code that ran
     tunes = load_tunes()[: args.tunes]
     try:
         from tempo_kit.models.crepe import load_crepe
@@ -106,12 +108,13 @@ def main(argv=None) -> int:
                           f"{100 * row['audio_min']:.1f}), uncontrolled {100 * row['uncontrolled_mel_mean']:.1f}%; "
                           f"{row['cpu_s_mean']:.2f} CPU s, {row['wall_s_mean']:.2f} wall s per run", flush=True)
 
-    env = environment(seed=args.seed, vocoder=args.vocoder)
+    env = environment(seed=args.seed, vocoder=args.vocoder, **commit)
     lines = [
         "# DITTO-2 melody control on the bundled held-out tunes",
         "",
         f"{len(tunes)} held-out Essen tunes (tempo_kit/weights/tunes.json), each model conditioned on the tune's tags; "
-        f"seed {args.seed}, vocoder `{args.vocoder}`. {env['date']}, {env['cpus']} CPUs, {env['threads']} torch "
+        f"seed {args.seed}, vocoder `{args.vocoder}`, git commit `{(env['commit'] or 'unknown')[:10]}`"
+        f"{' (dirty)' if env['dirty'] else ''}. {env['date']}, {env['cpus']} CPUs, {env['threads']} torch "
         f"threads, load average {env['load_average']:.1f}. Accuracy: share of voiced frames whose chroma argmax is "
         "the tune's pitch class.",
         "",
