@@ -239,6 +239,8 @@ class ControlledClip:
     tags : dict
     iterations, decode_steps : int
     lr : float
+    surrogate_steps : int or str
+        DITTO-2's ``M`` (``"decode"``: optimised through the decode itself).
     wall, cpu : dict of str to float
         Seconds per stage: ``"load"``, ``"control"`` (optimisation and decoding; the wall time is also split into
         ``"optimize"`` and ``"decode"``), ``"vocode"`` and, for melody, ``"baseline"`` (the uncontrolled decode).
@@ -257,6 +259,7 @@ class ControlledClip:
     iterations: int
     lr: float
     decode_steps: int
+    surrogate_steps: Any
     wall: dict
     cpu: dict
     accuracy: dict
@@ -266,7 +269,7 @@ class ControlledClip:
         r = self.result
         k = self.iterations
         return {"method": r.method, "model": self.model, "vocoder": self.vocoder, "tags": self.tags, "iterations": k,
-                "lr": self.lr, "decode_steps": self.decode_steps,
+                "lr": self.lr, "decode_steps": self.decode_steps, "surrogate_steps": self.surrogate_steps,
                 "first_loss": float(r.loss_history[0]) if k else None,
                 "last_loss": float(r.loss_history[-1]) if k else None,
                 "final_losses": r.final_losses, "nfe_optimization": r.nfe_optimization, "nfe_decoding": r.nfe_decoding,

@@ -466,7 +466,8 @@ class Pipeline:
                     base.features[melody_obj.name], base_audio, melody_obj.target, chroma)
         return ControlledClip(result=result, audio=audio, sample_rate=sample_rate_of(self.vocoder), model=self.name,
                               vocoder=self.vocoder_name, tags=tags, iterations=iterations, lr=lr,
-                              decode_steps=decode_steps, wall=watch.wall, cpu=watch.cpu, accuracy=accuracy)
+                              decode_steps=decode_steps, surrogate_steps=surrogate_steps, wall=watch.wall,
+                              cpu=watch.cpu, accuracy=accuracy)
 
 
 def _melody_accuracy(mel_feature: torch.Tensor, audio: torch.Tensor, target, chroma: nn.Module) -> tuple[float, float]:

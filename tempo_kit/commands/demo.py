@@ -141,8 +141,9 @@ def _markdown(s: dict) -> str:
         f"## (b) DITTO-2 melody control: {m['model']} surrogate",
         "",
         f"Held-out tune `{tune['id']}` ({tune['title']}, {tune['key']}), conditioned on its tags: {tune['caption']}. "
-        f"{m['iterations']} Adam iterations on the initial noise (lr {m['lr']}) through the one-step surrogate, then "
-        f"{m['decode_steps']} decoding steps.",
+        f"{m['iterations']} Adam iterations on the initial noise (lr {m['lr']}) "
+        + (f"through the {m['decode_steps']}-step decode itself." if m["surrogate_steps"] == "decode" else
+           f"through the {m['surrogate_steps']}-step surrogate, then {m['decode_steps']} decoding steps."),
         "",
         "| melody frame accuracy | |",
         "|---|---:|",
@@ -153,7 +154,7 @@ def _markdown(s: dict) -> str:
         f"| the tune's own rendering, mel (reference) | "
         + (f"{100 * tune['reference_accuracy']:.1f}% |" if tune["reference_accuracy"] is not None else "n/a |"),
         "",
-        f"Melody loss (NLL) {m['first_loss']:.3f} -> {m['last_loss']:.3f} on the surrogate; decoded "
+        f"Melody loss (NLL) {m['first_loss']:.3f} -> {m['last_loss']:.3f} while optimising; decoded "
         f"{m['final_losses']['melody']:.3f}. Network calls: {m['nfe_optimization']} optimising, "
         f"{m['nfe_decoding']} decoding.",
         "",
