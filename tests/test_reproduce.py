@@ -162,6 +162,11 @@ def test_claims_need_speed_and_control():
     blurred = rep.claims({"melody": task(20.0, 50.0, 60.0, fad=1.2)}, {})
     assert slow[0]["verdict"] == worse[0]["verdict"] == blurred[0]["verdict"] == "NOT MET"
     assert "FAD mel" in blurred[0]["checks"][0]["reason"]
+    # another decoding setting of the same surrogate that meets every part counts
+    rescued = task(20.0, 60.0, 50.0)
+    rescued["all_decodings"] = {"cm": [dict(rescued["rows"]["cm"], metric=61.0, method="T=2")]}
+    assert rep.claims({"melody": rescued}, {})[0]["checks"][0]["method"] == "T=2"
+    assert rep.claims({"melody": rescued}, {})[0]["verdict"] == "MET"
     quick = rep.claims({"intensity": task(12.0, 2.0, 1.5)}, {}, quick=True)
     assert [c["verdict"] for c in quick] == ["no verdict (quick preset)"] * 2 + ["NOT CHECKED"]
     assert "network calls" in slow[0]["checks"][0]["reason"] and "domain gap" in worse[0]["checks"][0]["reason"]
