@@ -1,0 +1,126 @@
+"""Control against CPU time: DITTO and DITTO-2 with the number of iterations K swept, on the held-out targets.
+
+For each task (``--tasks``, default intensity and melody) the held-out targets of ``reproduce.py`` (``--clips``, spread
+over the split, one batch) are controlled from the same initial noise by DITTO (the bundled teacher, DPM-Solver++(2M)
+20 steps, backprop) and DITTO-2 on the CTM (one-step surrogate and decode; and through the 2-step decode) at every K
+of ``--ks``, each at its family's learning rate of ``reproduce.py``'s full preset. Each (method, K) is its own run;
+reported: process CPU seconds per clip, the control metric of the output (mean over the targets) and FAD mel against
+all held-out clips (biased upwards at this n; compare within a task). A user reads off which method wins at each
+budget.
+
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_budget.py`` (about 15 min on one core). Writes
+``benchmarks/results/control_budget.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _quality as Q  # noqa: E402
+import reproduce as R  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def methods(bundle, task: str) -> dict:
+    from tempo_kit.control import DITTO, DITTO2
+    from tempo_kit.grad import Backprop
+
+    ctm = bundle.surrogates["ctm"]
+    lr, lr2 = R.FULL_LR_DITTO[task], R.FULL_LR_DITTO2[task]
+    return {"DITTO (teacher, 20 steps)": (lambda K: DITTO(iterations=K, steps=20, lr=lr, grad=Backprop(),
+                                                           progress=False), bundle.teacher),
+            "DITTO-2 (CTM, one step)": (lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=1, progress=False), ctm),
+            "DITTO-2 (CTM, through the 2-step decode)": (
+                lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=2, surrogate_steps="decode", progress=False), ctm)}
+
+
+def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0) -> dict:
+    bundle = R.load_bundle(data)
+    R.warm_up(bundle)
+    idx = R.pick_clips(len(bundle.heldout), clips)
+    batch = bundle.heldout.batch(idx)
+    cond = R.conditioning(bundle, idx)
+    eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(seed))
+    rows = []
+    for task in tasks:
+        objectives = R.build_task(task, batch, bundle.mel)
+        for label, (make, model) in methods(bundle, task).items():
+            for K in (ditto_ks if label.startswith("DITTO (") else ks):
+                t0 = time.process_time()
+                r = make(K)(model, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
+                cpu = time.process_time() - t0
+                values = R.control_metric(task, objectives[0], r.output)
+                rows.append({"task": task, "method": label, "K": K, "cpu_s_per_clip": cpu / clips,
+                             "metric": statistics.mean(values), "fad": R.fad(bundle, r.output)["fad"]})
+                print(f"{task} {label} K={K}: {rows[-1]['metric']:.4g}, FAD mel {rows[-1]['fad']:.3g}, "
+                      f"{rows[-1]['cpu_s_per_clip']:.2f} CPU s/clip", flush=True)
+    return {"rows": rows, "clips": idx.tolist(), "seed": seed}
+
+
+def markdown(result: dict) -> str:
+    lines = ["# Control against CPU time (K swept)", "",
+             f"Commit `{(result['git']['commit'] or 'unknown')[:10]}`{' (dirty)' if result['git']['dirty'] else ''}; "
+             f"{len(result['clips'])} held-out targets in one batch, seed {result['seed']}, one thread; "
+             "`benchmarks/bench_control_budget.py`. Control metric: MSE (intensity, dB^2; lower is better) or frame "
+             "accuracy in % (melody; higher is better), mean over the targets; FAD mel against all held-out clips "
+             "(biased upwards at this n).", "",
+             "| task | method | K | CPU s / clip | control metric | FAD mel |", "|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['task']} | {r['method']} | {r['K']} | {r['cpu_s_per_clip']:.2f} | {r['metric']:.4g} "
+                     f"| {r['fad']:.3g} |")
+    return "\n".join(lines + ["", "![control against CPU time](control_budget.png)", ""])
+
+
+def plot(result: dict, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    tasks = list(dict.fromkeys(r["task"] for r in result["rows"]))
+    fig = Figure(figsize=(4.2 * len(tasks), 3.4), layout="constrained")
+    for ax, task in zip(fig.subplots(1, len(tasks), squeeze=False)[0], tasks):
+        for i, method in enumerate(dict.fromkeys(r["method"] for r in result["rows"])):
+            rs = [r for r in result["rows"] if r["task"] == task and r["method"] == method]
+            ax.plot([r["cpu_s_per_clip"] for r in rs], [r["metric"] for r in rs], "o-", color=f"C{i}", label=method)
+            for r in rs:
+                ax.annotate(str(r["K"]), (r["cpu_s_per_clip"], r["metric"]), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+        ax.set_xscale("log")
+        if task not in R.HIGHER_IS_BETTER:
+            ax.set_yscale("log")
+        ax.set(xlabel="CPU seconds per clip", ylabel=R.METRIC[task], title=f"{task} (labels: K)")
+        ax.legend(fontsize=7)
+    fig.savefig(path, dpi=90)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(R.ROOT / "outputs" / "data" / "music"))
+    parser.add_argument("--tasks", nargs="+", default=["intensity", "melody"])
+    parser.add_argument("--ks", type=int, nargs="+", default=[10, 20, 40, 70, 150, 300])
+    parser.add_argument("--ditto-ks", type=int, nargs="+", default=[5, 10, 20, 40, 70])
+    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    git = Q.git_commit()
+    result = run(Path(args.data), tasks=args.tasks, ks=args.ks, ditto_ks=args.ditto_ks, clips=args.clips)
+    result["git"] = git
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "control_budget.json").write_text(json.dumps(result, indent=1))
+    (out / "control_budget.md").write_text(markdown(result))
+    plot(result, out / "control_budget.png")
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
