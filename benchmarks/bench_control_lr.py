@@ -45,16 +45,22 @@ def methods(bundle) -> dict:
     return out
 
 
-def run(data: Path, *, clips: int, lrs, tasks, seed: int = 0) -> dict:
+def validation_targets(bundle, data: Path, clips: int):
+    """``(indices, batch, cond)`` of ``clips`` training-split clips spread over the split: targets disjoint from the
+    held-out clips ``reproduce.py`` tests on."""
     from tempo_kit.data import MusicDataset
     from tempo_kit.data.dataset import encode_tags
 
-    bundle = R.load_bundle(data)
     train = MusicDataset(data, split="train")
     idx = torch.linspace(0, len(train) - 1, clips).round().long()
-    batch = train.batch(idx)
     tags = encode_tags([train.records[i]["tags"] for i in idx.tolist()], bundle.tag_vocab)
-    cond = {"tags": tags, "null": torch.zeros(clips, dtype=torch.bool)}
+    return idx, train.batch(idx), {"tags": tags, "null": torch.zeros(clips, dtype=torch.bool)}
+
+
+def run(data: Path, *, clips: int, lrs, tasks, seed: int = 0) -> dict:
+
+    bundle = R.load_bundle(data)
+    idx, batch, cond = validation_targets(bundle, data, clips)
     eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(seed))
     rows = []
     for task in tasks:

@@ -7,7 +7,7 @@ On the held-out targets of ``reproduce.py`` (``--clips``, one batch) DITTO-2 on 
 mean square of the optimised noise (1 on the shell a standard normal draw lives on).
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_norm_prior.py`` (a few minutes on one core). Writes
-``benchmarks/results/norm_prior.{json,md}``.
+``benchmarks/results/norm_prior.{json,md}`` (``--split train``: ``norm_prior_validation.*``).
 """
 
 from __future__ import annotations
@@ -28,13 +28,17 @@ RESULTS = Path(__file__).parent / "results"
 PRIORS = (None, "penalty", "project")
 
 
-def run(data: Path, *, tasks, clips: int, prior_weight: float, seed: int = 0) -> dict:
+def run(data: Path, *, tasks, clips: int, prior_weight: float, split: str = "heldout", seed: int = 0) -> dict:
     from tempo_kit.control import DITTO2
 
     bundle = R.load_bundle(data)
-    idx = R.pick_clips(len(bundle.heldout), clips)
-    batch = bundle.heldout.batch(idx)
-    cond = R.conditioning(bundle, idx)
+    if split == "train":
+        from bench_control_lr import validation_targets
+
+        idx, batch, cond = validation_targets(bundle, data, clips)
+    else:
+        idx = R.pick_clips(len(bundle.heldout), clips)
+        batch, cond = bundle.heldout.batch(idx), R.conditioning(bundle, idx)
     eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(seed))
     rows = []
     for task in tasks:
@@ -49,13 +53,14 @@ def run(data: Path, *, tasks, clips: int, prior_weight: float, seed: int = 0) ->
                          "fad": R.fad(bundle, r.output)["fad"],
                          "eps_mean_square": float(r.eps.pow(2).flatten(1).mean(1).mean())})
             print(rows[-1], flush=True)
-    return {"rows": rows, "clips": idx.tolist(), "seed": seed, "prior_weight": prior_weight}
+    return {"rows": rows, "clips": idx.tolist(), "seed": seed, "prior_weight": prior_weight, "split": split}
 
 
 def markdown(result: dict) -> str:
     lines = ["# Norm prior on the optimised noise (DITTO-2, CTM through the 2-step decode)", "",
              f"Commit `{(result['git']['commit'] or 'unknown')[:10]}`{' (dirty)' if result['git']['dirty'] else ''}; "
-             f"{len(result['clips'])} held-out targets, seed {result['seed']}, penalty weight "
+             f"{len(result['clips'])} {'training-split (validation)' if result.get('split') == 'train' else 'held-out'} "
+             f"targets, seed {result['seed']}, penalty weight "
              f"{result['prior_weight']:g}; `benchmarks/bench_norm_prior.py`. Control metric: MSE (lower is better) "
              "or frame accuracy in % (melody); FAD mel against all held-out clips (biased upwards at this n); "
              "mean square of eps (1: on the Gaussian shell).", "",
@@ -71,16 +76,19 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", nargs="+", default=["intensity", "melody", "structure"])
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--prior-weight", type=float, default=1.0)
+    parser.add_argument("--split", choices=("heldout", "train"), default="heldout",
+                        help="targets from the held-out split (test) or the training split (validation)")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     git = Q.git_commit()
-    result = run(Path(args.data), tasks=args.tasks, clips=args.clips, prior_weight=args.prior_weight)
+    result = run(Path(args.data), tasks=args.tasks, clips=args.clips, prior_weight=args.prior_weight, split=args.split)
     result["git"] = git
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "norm_prior.json").write_text(json.dumps(result, indent=1))
-    (out / "norm_prior.md").write_text(markdown(result))
+    stem = "norm_prior" if args.split == "heldout" else "norm_prior_validation"
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    (out / f"{stem}.md").write_text(markdown(result))
     print(markdown(result))
     return 0
 
