@@ -43,7 +43,8 @@ VOCODERS = ("vocoder", "griffin-lim")
 MAX_CFG = 100.0
 #: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job), for a CTM surrogate; see
 #: docs/quickstart.md and ``benchmarks/results/decode_levels.md`` for the measurements behind them.
-CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "surrogate_steps": "decode"}
+CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "surrogate_steps": "decode",
+                    "norm_prior": "project"}
 #: What differs for other kinds of jump: a consistency model (CM, Presto-S) re-noises between decoding steps, and
 #: control through its 2-step decode falls far behind its one-step control on the validation targets (melody 0.19 vs
 #: 0.74, intensity 1.2 vs 0.045 dB^2), so it decodes in one step.
@@ -383,7 +384,8 @@ class Pipeline:
     # -- control ------------------------------------------------------------------------------------------------
     def control(self, task: str | Sequence, *, tags: dict | None = None, melody=None, iterations: int | None = None,
                 lr: float | None = None, decode_steps: int | None = None, decode_levels=None,
-                surrogate_steps: int | str | None = None, seed: int = 0, seconds: float | None = None,
+                surrogate_steps: int | str | None = None, norm_prior: str | None = "default", seed: int = 0,
+                seconds: float | None = None,
                 frames: int | None = None,
                 variant: int = 0, progress: bool = True) -> ControlledClip:
         """DITTO-2 (Novack et al. 2024b, Alg. 1) on this pipeline's jump: optimise the initial noise through the
@@ -406,6 +408,10 @@ class Pipeline:
         surrogate_steps : int, "adaptive" or "decode", optional
             DITTO-2's ``M`` (:func:`control_defaults`; ``"decode"`` optimises through the decode itself, see
             :class:`~tempo_kit.control.DITTO2`).
+        norm_prior : {"default", None, "penalty", "project"}
+            Keeps the optimised noise near the Gaussian shell (:class:`~tempo_kit.control.DITTO2`); the default
+            projects it back after every step (``benchmarks/results/norm_prior_validation.md``: better control on
+            intensity, melody and structure, a lower FAD mel on two of them).
         seed : int
             Seed of the initial noise and decoding noise.
         seconds, frames : optional
@@ -426,6 +432,7 @@ class Pipeline:
         lr = defaults["lr"] if lr is None else lr
         decode_steps = defaults["decode_steps"] if decode_steps is None else decode_steps
         surrogate_steps = defaults["surrogate_steps"] if surrogate_steps is None else surrogate_steps
+        norm_prior = defaults["norm_prior"] if norm_prior == "default" else norm_prior
         tags = dict(tags or {})
         frames = self.frames(seconds, frames)
         cond = self.condition([tags])
@@ -443,7 +450,7 @@ class Pipeline:
                       if isinstance(task, str) else list(task))
         eps = noise(seed)
         ditto = DITTO2(iterations=iterations, lr=lr, decode_steps=decode_steps, decode_levels=decode_levels,
-                       surrogate_steps=surrogate_steps, progress=progress)
+                       surrogate_steps=surrogate_steps, norm_prior=norm_prior, progress=progress)
         watch = Stopwatch()
         with watch("control"):
             result = ditto(jump, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
