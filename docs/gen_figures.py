@@ -319,9 +319,24 @@ def listen_control() -> None:
     _save(run.result.plot(), "listen_intensity", dpi=60)
 
 
+def listen_structure() -> None:
+    """DITTO-2 on the bundled CTM at the defaults: an ABA form, uncontrolled and controlled (OGG + plot)."""
+    from tempo_kit import Pipeline
+    from tempo_kit.control.tasks import task_objectives
+
+    pipe = Pipeline.from_pretrained("ctm")
+    objectives = task_objectives("structure", n_frames=256)  # ABA
+    for kind, k in (("uncontrolled", 0), ("controlled", None)):
+        run = pipe.control(objectives, tags={"instrument": "piano", "collection": "bach"}, iterations=k, seed=0,
+                           progress=False)
+        _ogg(f"listen_structure_{kind}", run.audio[0].numpy())
+        print(kind, run.result.final_losses)
+    _save(run.result.plot(), "listen_structure", dpi=60)
+
+
 FIGURES = {f.__name__: f for f in (demo_samples, karras_schedule, control_intensity, control_melody,
                                    control_structure, control_outpainting, mel_model_space, reference_samples,
-                                   vocoder_pairs, listen_generated, listen_control)}
+                                   vocoder_pairs, listen_generated, listen_control, listen_structure)}
 
 
 def main(names: list[str]) -> None:
