@@ -58,6 +58,7 @@ def _worker(rank, world, init_file, out_dir):
         state = _train()
         if rank == 0:
             torch.save(state, os.path.join(out_dir, "ddp.pt"))
+        dist.barrier()  # neither rank tears gloo down while the other may still use it (a late peer aborted, SIGABRT)
     finally:
         dist.destroy_process_group()
 
