@@ -25,3 +25,12 @@ def write_report(out, env: dict, rows: list[dict], lines: list[str]) -> None:
     out.with_suffix(".json").write_text(json.dumps({"environment": env, "results": rows}, indent=2))
     out.with_suffix(".md").write_text("\n".join(lines))
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+
+
+def write_results(out, stem: str, result: dict, markdown: str) -> None:
+    """Write ``OUT/STEM.json`` (the result) and ``OUT/STEM.md`` (its report) and print the report."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    (out / f"{stem}.md").write_text(markdown)
+    print(markdown)

@@ -15,7 +15,6 @@ Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_budget.py`` (
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
+from _report import write_results  # noqa: E402
 import reproduce as R  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -113,12 +113,8 @@ def main(argv=None) -> int:
     git = Q.git_commit()
     result = run(Path(args.data), tasks=args.tasks, ks=args.ks, ditto_ks=args.ditto_ks, clips=args.clips)
     result["git"] = git
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "control_budget.json").write_text(json.dumps(result, indent=1))
-    (out / "control_budget.md").write_text(markdown(result))
-    plot(result, out / "control_budget.png")
-    print(markdown(result))
+    write_results(args.out, "control_budget", result, markdown(result))
+    plot(result, Path(args.out) / "control_budget.png")
     return 0
 
 

@@ -14,7 +14,6 @@ Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_lr.py`` (abou
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -24,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
+from _report import write_results  # noqa: E402
 import reproduce as R  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -139,11 +139,7 @@ def main(argv=None) -> int:
     result = run(Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks)
     result.update(git=git, best=best(result))
     result["family"] = family_lrs(result)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "control_lr.json").write_text(json.dumps(result, indent=1))
-    (out / "control_lr.md").write_text(markdown(result))
-    print(markdown(result))
+    write_results(args.out, "control_lr", result, markdown(result))
     return 0
 
 

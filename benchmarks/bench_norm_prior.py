@@ -13,7 +13,6 @@ Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_norm_prior.py`` (a fe
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
+from _report import write_results  # noqa: E402
 import reproduce as R  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -84,12 +84,8 @@ def main(argv=None) -> int:
     git = Q.git_commit()
     result = run(Path(args.data), tasks=args.tasks, clips=args.clips, prior_weight=args.prior_weight, split=args.split)
     result["git"] = git
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "norm_prior" if args.split == "heldout" else "norm_prior_validation"
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
-    (out / f"{stem}.md").write_text(markdown(result))
-    print(markdown(result))
+    write_results(args.out, "norm_prior" if args.split == "heldout" else "norm_prior_validation", result,
+                  markdown(result))
     return 0
 
 

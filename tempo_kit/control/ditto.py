@@ -293,16 +293,17 @@ class DITTO(_NoiseOptimizer):
         sigma_max, n_steps = float(sigmas[0]), sigmas.numel() - 1
         noise = draw_noise(n_steps, eps0, generator) if self.sampler.needs_noise else None
         evaluate = _evaluator(objectives, weights, output_domain, decoder)
+        dtype = _model_dtype(model, eps0)
         with count_network_calls(model) as (model, counter):
             def forward(eps, k):
-                x_T = _model_input(model, sigma_max * eps)
+                x_T = (sigma_max * eps).to(dtype)
                 return self.sampler(model, x_T, sigmas, cond=cond, noise=noise, grad=self.grad).to(eps.dtype)
 
             t0 = time.perf_counter()
             eps_opt, history = self._optimize(forward, eps0, evaluate, [o.name for o in objectives], "DITTO")
             t1 = time.perf_counter()
             nfe_opt = counter.nfe
-            x0 = self.sampler(model, _model_input(model, sigma_max * eps_opt), sigmas, cond=cond, noise=noise,
+            x0 = self.sampler(model, (sigma_max * eps_opt).to(dtype), sigmas, cond=cond, noise=noise,
                               grad=NoGrad()).to(eps_opt.dtype)
             t2 = time.perf_counter()
             nfe_dec = counter.nfe - nfe_opt
@@ -424,17 +425,18 @@ class DITTO2(_NoiseOptimizer):
         if self.surrogate_steps == "decode":
             dec_noise = noises[len(dec_sigmas) - 1]
         evaluate = _evaluator(objectives, weights, output_domain, decoder)
+        dtype = _model_dtype(jump, eps0)
         with count_network_calls(jump) as (jump, counter):
             def forward(eps, k):
                 m = ms[k]
-                x_T = _model_input(jump, sigma_max * eps)
+                x_T = (sigma_max * eps).to(dtype)
                 return surrogate(jump, x_T, levels[m], cond=cond, noise=noises[m], grad=Backprop()).to(eps.dtype)
 
             t0 = time.perf_counter()
             eps_opt, history = self._optimize(forward, eps0, evaluate, [o.name for o in objectives], "DITTO-2")
             t1 = time.perf_counter()
             nfe_opt = counter.nfe
-            x0 = decode_sampler(jump, _model_input(jump, sigma_max * eps_opt), dec_sigmas, cond=cond, noise=dec_noise,
+            x0 = decode_sampler(jump, (sigma_max * eps_opt).to(dtype), dec_sigmas, cond=cond, noise=dec_noise,
                                 grad=NoGrad()).to(eps_opt.dtype)
             t2 = time.perf_counter()
             nfe_dec = counter.nfe - nfe_opt
@@ -443,11 +445,11 @@ class DITTO2(_NoiseOptimizer):
                             backward=counter.backward, times=(t1 - t0, t2 - t1), method="ditto-2", m_schedule=ms)
 
 
-def _model_input(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``x`` in the model's floating dtype: a bfloat16 model runs in bfloat16 while ``eps`` and Adam's state stay in
+def _model_dtype(model: nn.Module, eps: torch.Tensor) -> torch.dtype:
+    """The dtype the model runs in: a bfloat16 model runs in bfloat16 while ``eps`` and Adam's state stay in
     ``eps``'s own precision (the outputs are cast back)."""
     p = next(model.parameters(), None)
-    return x if p is None or not p.is_floating_point() or p.dtype == x.dtype else x.to(p.dtype)
+    return p.dtype if p is not None and p.is_floating_point() else eps.dtype
 
 
 def _check_model(sampler: Sampler, model: nn.Module) -> None:
