@@ -2,6 +2,8 @@
 improvement of the 1-step / 4-step generator on the toy ring."""
 
 import functools
+import json
+import math
 
 import pytest
 import torch
@@ -201,3 +203,111 @@ def test_noise_distributions_from_config_tables():
     assert sigma_distribution(LogNormalSigma()) == LogNormalSigma()
     with pytest.raises(ValueError, match="p_dmd must be a sigma distribution"):
         PrestoSRecipe(teacher=small_teacher(), p_dmd={"mean": 0.0})
+
+
+# -- regression on teacher ODE pairs -------------------------------------------------------------------------------------
+
+
+def tagged_teacher(seed=0):
+    from tempo_kit.models import DiT, DiTConfig
+
+    torch.manual_seed(seed)
+    return EDMPrecond(net=DiT(config=DiTConfig(in_channels=2, patch=2, width=32, depth=2, heads=2, num_tags=3)))
+
+
+def _tags(n, seed=0):
+    return torch.nn.functional.one_hot(torch.randint(3, (n,), generator=torch.Generator().manual_seed(seed)), 3).float()
+
+
+def test_teacher_ode_pairs_keep_states_of_the_heun_ode_and_its_end():
+    from tempo_kit.samplers import EDMSampler
+    from tempo_kit.training.recipes.presto_s import teacher_ode_pairs
+
+    teacher, tags = tagged_teacher(), _tags(5)
+    pairs = teacher_ode_pairs(teacher, tags, (2, 4), steps=6, states=3, batch_size=2,
+                              generator=torch.Generator().manual_seed(0))
+    assert pairs["x"].shape == (15, 2, 4) and pairs["x0"].shape == (5, 2, 4) and pairs["tags"].shape == (5, 3)
+    assert sorted(pairs["trajectory"].tolist()) == sorted(list(range(5)) * 3)
+    sigmas = EDMSampler().schedule.sigmas(6).float()
+    assert all(any(torch.isclose(s, g) for g in sigmas[:-1]) for s in pairs["sigma"])
+    # every kept state and the end lie on the same Heun solve: starting the sampler from a kept state at its sigma
+    # reaches the stored end
+    for k in range(0, 15, 4):
+        j, s = int(pairs["trajectory"][k]), pairs["sigma"][k]
+        rest = sigmas[int((sigmas - s).abs().argmin()):]
+        end = EDMSampler()(teacher, pairs["x"][k:k + 1].float(), rest, cond={"tags": tags[j:j + 1]})
+        torch.testing.assert_close(end.half(), pairs["x0"][j:j + 1], atol=2e-2, rtol=1e-2)
+    # states at sigma_max are the (scaled) initial noise of each trajectory
+    top = pairs["sigma"] == sigmas[0]
+    assert pairs["x"][top].float().std() > 10
+
+
+def test_regression_term_pulls_the_generator_to_the_teacher_ode_end():
+    from tempo_kit.training.recipes.presto_s import teacher_ode_pairs
+
+    teacher, tags = tagged_teacher(), _tags(64)
+    pairs = teacher_ode_pairs(teacher, tags, (2, 4), steps=8, states=4, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    recipe = PrestoSRecipe(teacher=teacher, disc_norm_groups=1, regression_pairs=pairs, regression_weight=1.0,
+                           gan_weight_gen=0, gan_weight_disc=0)
+    x0 = 0.5 * torch.randn(16, 2, 4, generator=torch.Generator().manual_seed(1))
+    batch = {"x0": x0, "cond": {"tags": _tags(16, 1)}}
+    losses = recipe.losses(batch, step=0, groups=frozenset({"generator"}), generator=torch.Generator().manual_seed(2))
+    assert set(losses["generator"]) == {"dmd", "regression"}
+    # gradient descent on the regression term alone lowers it on a fixed set of pairs
+    opt = torch.optim.Adam(recipe.generator.parameters(), lr=1e-3)
+    before = recipe.regression(256, torch.Generator().manual_seed(3)).item()
+    for step in range(60):
+        opt.zero_grad()
+        recipe.regression(64, torch.Generator().manual_seed(100 + step)).backward()
+        opt.step()
+    after = recipe.regression(256, torch.Generator().manual_seed(3)).item()
+    assert after < 0.5 * before
+
+
+def test_regression_needs_consistent_pairs():
+    from tempo_kit.training.recipes.presto_s import teacher_ode_pairs
+
+    with pytest.raises(ValueError, match="needs regression_pairs"):
+        PrestoSRecipe(teacher=tagged_teacher(), regression_weight=1.0)
+    with pytest.raises(ValueError, match="non-negative"):
+        PrestoSRecipe(teacher=tagged_teacher(), regression_weight=-1.0)
+    pairs = teacher_ode_pairs(tagged_teacher(), _tags(4), (2, 4), steps=4, states=2)
+    with pytest.raises(ValueError, match="lacks \\['x0'\\]"):
+        PrestoSRecipe(teacher=tagged_teacher(), regression_weight=1.0,
+                      regression_pairs={k: v for k, v in pairs.items() if k != "x0"})
+    with pytest.raises(ValueError, match="trajectory ids"):
+        PrestoSRecipe(teacher=tagged_teacher(), regression_weight=1.0,
+                      regression_pairs={**pairs, "trajectory": pairs["trajectory"] + 4})
+    with pytest.raises(ValueError, match="states must be between"):
+        teacher_ode_pairs(tagged_teacher(), _tags(4), (2, 4), steps=4, states=5)
+    # without a weight the pairs are not read (Presto's recipe)
+    assert PrestoSRecipe(teacher=tagged_teacher(), regression_pairs="missing.safetensors").pairs is None
+
+
+def test_ode_pairs_command_feeds_a_presto_s_run(tmp_path, capsys):
+    from test_bench_quality import VOCAB, write_fake_weights, write_tiny_dataset
+
+    from tempo_kit import cli
+    from tempo_kit.training import distill
+
+    data = write_tiny_dataset(tmp_path / "data", n_train=6, n_heldout=2, frames=16)
+    num_tags = sum(len(v) for v in VOCAB.values())
+    weights = write_fake_weights(tmp_path / "w", dit={"in_channels": 8, "patch": 2, "width": 32, "depth": 2,
+                                                      "heads": 2, "num_tags": num_tags}, tag_vocab=VOCAB)
+    out = tmp_path / "pairs" / "ode.safetensors"
+    argv = ["data", "ode-pairs", "--teacher", str(weights / "teacher"), "--data", str(data), "--out", str(out),
+            "--n", "5", "--steps", "4", "--states", "2"]
+    assert cli.main(argv) == 0
+    assert "wrote 10 states of 5 trajectories" in capsys.readouterr().out
+    assert cli.main(argv[:-4] + ["--steps", "2", "--states", "3"]) == 1
+    assert "--states (3) cannot exceed --steps (2)" in capsys.readouterr().err
+    config = {"recipe": "presto-s", "train": {"steps": 2, "batch_size": 4, "out_dir": str(tmp_path / "run"),
+                                              "progress": False},
+              "data": {"name": "music", "root": str(data), "split": "train"},
+              "recipe_args": {"teacher": str(weights / "teacher"), "fake_updates": 1, "regression_pairs": str(out),
+                              "regression_weight": 1.0, "disc_norm_groups": 1}}
+    result = distill(config=config)
+    logged = [json.loads(line) for line in (tmp_path / "run" / "losses.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["generator/regression"]) for r in logged if "generator/regression" in r)
+    assert any("generator/regression" in r for r in logged) and result is not None

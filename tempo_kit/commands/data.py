@@ -1,4 +1,5 @@
-"""``tempo-kit data``: build the rendered-music dataset (``build``) or summarise one (``info``)."""
+"""``tempo-kit data``: build the rendered-music dataset (``build``), summarise one (``info``), export its held-out
+tunes (``export-tunes``) or write teacher ODE pairs for Presto-S's regression term (``ode-pairs``)."""
 
 from __future__ import annotations
 
@@ -46,9 +47,51 @@ def configure(parser) -> None:
     tunes.add_argument("--out", default="tempo_kit/weights/tunes.json", help="tunes file (default: %(default)s)")
     tunes.add_argument("--collection", default="essen", help="collection of the tunes (default: %(default)s)")
     tunes.add_argument("--max-tunes", type=bounded(int, 1, 10**4), default=16, help="at most this many pieces (default: %(default)s)")
+    pairs = sub.add_parser("ode-pairs", help="solve a teacher's ODE from noise into pairs for Presto-S's regression term",
+                           description="Solve the teacher's probability-flow ODE (Heun, Karras levels) from Gaussian "
+                                       "noise for N training clips' tags and keep states along each trajectory with "
+                                       "the trajectory's end: the regression_pairs file of the presto-s recipe.")
+    pairs.add_argument("--teacher", required=True, help="teacher model folder (e.g. tempo_kit/weights/teacher)")
+    pairs.add_argument("--data", required=True, help="dataset directory (tags are drawn from its train split)")
+    pairs.add_argument("--out", required=True, help="safetensors file to write")
+    pairs.add_argument("--n", type=bounded(int, 1, 10**6), default=2048, help="trajectories (default: %(default)s)")
+    pairs.add_argument("--steps", type=bounded(int, 1, 1000), default=20, help="Heun steps (default: %(default)s)")
+    pairs.add_argument("--states", type=bounded(int, 1, 1000), default=6,
+                       help="states kept per trajectory, at most --steps (default: %(default)s)")
+    pairs.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0, help="noise and tag draws (default: %(default)s)")
+
+
+def _ode_pairs(args) -> int:
+    import time
+    from pathlib import Path
+
+    import torch
+    from safetensors.torch import save_file
+
+    from ..data import MusicDataset
+    from ..models.io import load_model
+    from ..training.recipes.presto_s import teacher_ode_pairs
+
+    if args.states > args.steps:
+        raise ValueError(f"--states ({args.states}) cannot exceed --steps ({args.steps})")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    teacher = load_model(args.teacher).eval()
+    data = MusicDataset(args.data, split="train")
+    generator = torch.Generator().manual_seed(args.seed)
+    batch = data.batch(torch.randint(len(data), (args.n,), generator=generator))
+    start = time.perf_counter()
+    pairs = teacher_ode_pairs(teacher, batch["cond"]["tags"], tuple(batch["x0"].shape[1:]), steps=args.steps,
+                              states=args.states, generator=generator)
+    save_file({k: v.contiguous() for k, v in pairs.items()}, str(out))
+    print(f"wrote {pairs['x'].shape[0]} states of {args.n} trajectories ({args.steps} Heun steps) to {out} in "
+          f"{time.perf_counter() - start:.1f} s")
+    return 0
 
 
 def run(args) -> int:
+    if args.data_command == "ode-pairs":
+        return _ode_pairs(args)
     if args.data_command == "build":
         from ..data import build_dataset
 

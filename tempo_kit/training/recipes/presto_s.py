@@ -14,6 +14,10 @@ Each step (Presto, Fig. 1):
   ``(mu_fake - mu_real^w) / mean|x_hat - mu_real^w|`` normalized by the *real* residual, plus
   ``gan_weight_gen * E[(D(h(x_hat + sigma' eps)) - 1)^2]`` with ``sigma' ~ p_GAN``; fake score and head are frozen
   but carry the gradient to ``x_hat``;
+* with ``regression_weight > 0`` (ours, after DMD's regression loss; not in Presto nor DMD2) the generator turn adds
+  ``regression_weight * E|G(x_k, sigma_k) - x_0|^2`` on states ``x_k`` of the teacher's probability-flow ODE and the
+  ODE's end ``x_0`` (:func:`teacher_ode_pairs`, read from ``regression_pairs``), which anchors every noise level's jump
+  to where the teacher's ODE goes from there;
 * fake turn (every step): EDM-weighted DSM of the fake score on ``sg(x_hat)`` at ``sigma ~ p_DSM`` plus
   ``gan_weight_disc * (E[(D(h(x_real + sigma' eps)) - 1)^2] + E[D(h(x_hat + sigma' eps))^2])``.
 
@@ -24,13 +28,14 @@ Parameter groups: ``"generator"`` and ``"fake_score"`` (fake score + discriminat
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import torch
 from torch import nn
 
 from ...denoisers import edm_loss_weight
-from ...jumps import ConsistencyJump
+from ...jumps import ConsistencyJump, ode_step
 from ...models.blocks import null_condition
 from ...schedules import KarrasSchedule, LogNormalSigma
 from ...utils import append_dims
@@ -39,7 +44,11 @@ from ..recipe import Recipe, UpdateRule, trainable
 from .common import (as_denoiser, denoiser_features, feature_layer as middle_layer, frozen, guided_denoise, randn,
                      trainable_copy)
 
-__all__ = ["DiscriminatorHead", "PrestoSRecipe", "dmd_loss", "sigma_distribution"]
+__all__ = ["DiscriminatorHead", "PrestoSRecipe", "dmd_loss", "sigma_distribution", "teacher_ode_pairs",
+           "PAIR_KEYS"]
+
+#: The tensors of a regression-pairs file (:func:`teacher_ode_pairs`).
+PAIR_KEYS = ("x", "sigma", "trajectory", "x0", "tags")
 
 
 class DiscriminatorHead(nn.Module):
@@ -106,6 +115,52 @@ def dmd_loss(x_hat: torch.Tensor, mu_real: torch.Tensor, mu_fake: torch.Tensor) 
     return 0.5 * nn.functional.mse_loss(x_hat, (x_hat - g).detach(), reduction="mean")
 
 
+@torch.no_grad()
+def teacher_ode_pairs(teacher: nn.Module, tags: torch.Tensor, shape: tuple[int, ...], *, steps: int = 20,
+                      states: int = 6, batch_size: int = 64, schedule=KarrasSchedule(),
+                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """Points on the teacher's probability-flow ODE and where it ends, for Presto-S's regression term.
+
+    One trajectory per row of ``tags``: ``x_T = sigma_max eps`` solved with Heun over ``schedule.sigmas(steps)``
+    (``2 steps - 1`` teacher calls, unguided); ``states`` of the ``steps`` noisy grid points (``sigma_max``
+    included) are kept per trajectory, drawn without replacement.
+
+    Parameters
+    ----------
+    teacher : Denoiser
+        ``D(x, sigma, cond)``.
+    tags : Tensor, shape (n, num_tags)
+        Multi-hot tags of each trajectory (``cond = {"tags": tags}``).
+    shape : tuple of int
+        One sample's shape, e.g. ``(n_mels, frames)``.
+
+    Returns
+    -------
+    dict of Tensor
+        ``x`` (n * states, *shape) float16 noisy states, ``sigma`` (n * states,) their noise levels, ``trajectory``
+        (n * states,) int64 row of ``x0`` / ``tags`` each state belongs to, ``x0`` (n, *shape) float16 the ODE's ends
+        and ``tags`` (n, num_tags).
+    """
+    if not 1 <= states <= steps:
+        raise ValueError(f"states must be between 1 and steps ({steps}), got {states}")
+    sigmas = schedule.sigmas(steps)
+    xs, sig, traj, ends = [], [], [], []
+    for start in range(0, tags.shape[0], batch_size):
+        cond = {"tags": tags[start:start + batch_size]}
+        n = cond["tags"].shape[0]
+        x = sigmas[0] * torch.randn((n, *shape), generator=generator)
+        keep = torch.stack([torch.randperm(steps, generator=generator)[:states] for _ in range(n)])
+        for i in range(steps):
+            rows = (keep == i).any(dim=1).nonzero().squeeze(1)
+            xs.append(x[rows].half())
+            sig.append(sigmas[i].expand(rows.numel()))
+            traj.append(rows + start)
+            x = ode_step(teacher, x, sigmas[i], sigmas[i + 1], cond)
+        ends.append(x.half())
+    return {"x": torch.cat(xs), "sigma": torch.cat(sig).float(), "trajectory": torch.cat(traj),
+            "x0": torch.cat(ends), "tags": tags.clone()}
+
+
 class PrestoSRecipe(Recipe):
     """Presto-S step distillation (DMD2 + LSGAN head, continuous-time EDM noise distributions).
 
@@ -151,7 +206,8 @@ class PrestoSRecipe(Recipe):
                  w_real: float = 1.0, null_cond: Any = null_condition, gan_weight_gen: float = 5e-3,
                  gan_weight_disc: float = 1e-2, fake_updates: int = 5, lr_generator: float = 5e-7,
                  lr_fake: float = 5e-7, betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.0,
-                 disc_norm_groups: int = 32, backward_simulation: float = 0.0):
+                 disc_norm_groups: int = 32, backward_simulation: float = 0.0,
+                 regression_pairs: str | os.PathLike | dict | None = None, regression_weight: float = 0.0):
         super().__init__()
         if not 0.0 <= backward_simulation <= 1.0:
             raise ValueError(f"backward_simulation must be a fraction in [0, 1], got {backward_simulation}")
@@ -177,6 +233,12 @@ class PrestoSRecipe(Recipe):
         self.betas, self.weight_decay = tuple(betas), float(weight_decay)
         self.sigma_data = float(getattr(teacher, "sigma_data", 0.5))
         self.backward_simulation = float(backward_simulation)
+        self.regression_weight = float(regression_weight)
+        if self.regression_weight < 0:
+            raise ValueError(f"regression_weight must be non-negative, got {regression_weight}")
+        if self.regression_weight > 0 and regression_pairs is None:
+            raise ValueError("regression_weight > 0 needs regression_pairs: a file written by 'tempo-kit data ode-pairs'")
+        self.pairs = _read_pairs(regression_pairs) if self.regression_weight > 0 else None
         self._diag: dict[str, torch.Tensor] = {}
 
     # -- contract --------------------------------------------------------------------------------------------------
@@ -224,6 +286,18 @@ class PrestoSRecipe(Recipe):
         x_in, sigma_g = self._noised(x_start, self.p_gen, generator)
         return self.generator(x_in, sigma_g, cond)
 
+    def regression(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean squared distance between ``G(x_k, sigma_k)`` and the teacher ODE's end ``x_0`` on ``n`` pairs."""
+        pairs = self.pairs
+        gdev = generator.device if generator is not None else "cpu"
+        i = torch.randint(pairs["x"].shape[0], (n,), generator=generator, device=gdev).cpu()
+        j = pairs["trajectory"][i]
+        weight = next(self.generator.parameters())
+        to = dict(device=weight.device, dtype=weight.dtype)
+        x, target = pairs["x"][i].to(**to), pairs["x0"][j].to(**to)
+        out = self.generator(x, pairs["sigma"][i].to(**to), {"tags": pairs["tags"][j].to(weight.device)})
+        return (out - target).pow(2).mean()
+
     def _score_diagnostics(self, x_hat, mu_real, mu_fake, sigma) -> dict[str, torch.Tensor]:
         """On the generator's noised samples: the EDM-weighted denoising error of the real (teacher) and the fake
         score (a fake score that tracks the generator denoises its samples better than the teacher does), their
@@ -258,6 +332,8 @@ class PrestoSRecipe(Recipe):
                 if self.gan and self.gan_weight_gen > 0:
                     x_g, sigma_g = self._noised(x_hat, self.p_gan, generator)
                     terms["gan"] = self.gan_weight_gen * (self._logits(x_g, sigma_g, cond) - 1).pow(2).mean()
+            if self.pairs is not None:
+                terms["regression"] = self.regression_weight * self.regression(x_real.shape[0], generator)
             out["generator"] = terms
         if "fake_score" in groups:
             x_hat = x_hat.detach()
@@ -274,3 +350,22 @@ class PrestoSRecipe(Recipe):
                                                      + (logits_f.detach() < 0.5).float().mean())
             out["fake_score"] = terms
         return out
+
+
+def _read_pairs(source) -> dict[str, torch.Tensor]:
+    """The tensors of a regression-pairs file or dict (see :func:`teacher_ode_pairs`), checked for consistency."""
+    from ...models.io import read_safetensors
+
+    pairs = dict(source) if isinstance(source, dict) else read_safetensors(source)
+    missing = [k for k in PAIR_KEYS if k not in pairs]
+    if missing:
+        raise ValueError(f"regression_pairs lacks {missing} (expected {list(PAIR_KEYS)}, as 'tempo-kit data ode-pairs' "
+                         "writes)")
+    n, m = pairs["x"].shape[0], pairs["x0"].shape[0]
+    if pairs["sigma"].shape != (n,) or pairs["trajectory"].shape != (n,) or pairs["tags"].shape[0] != m:
+        raise ValueError(f"regression_pairs: {n} states need {n} sigmas and trajectory ids, and {m} ends need {m} "
+                         f"tag rows; got {tuple(pairs['sigma'].shape)}, {tuple(pairs['trajectory'].shape)}, "
+                         f"{tuple(pairs['tags'].shape)}")
+    if n == 0 or int(pairs["trajectory"].min()) < 0 or int(pairs["trajectory"].max()) >= m:
+        raise ValueError(f"regression_pairs: trajectory ids must index the {m} ends (and there must be states)")
+    return pairs
