@@ -146,19 +146,24 @@ def to_audio(mel: torch.Tensor, vocoder: nn.Module, *, warn: bool = True) -> tor
 
 
 def save_wav(path: str | Path, audio: torch.Tensor, sample_rate: int) -> Path:
-    """Write a mono waveform ``(samples,)`` as 16-bit PCM WAV (soundfile); non-finite samples are an error, a peak above
-    full scale is scaled down to 1 with a warning (:func:`normalise_peaks`), never clipped."""
+    """Write a waveform, mono ``(samples,)`` or ``(channels, samples)``, as 16-bit PCM WAV (soundfile); non-finite
+    samples are an error, a peak above full scale is scaled down to 1 with a warning (:func:`normalise_peaks`), never
+    clipped."""
     import soundfile
 
     from .utils import atomic_path
 
-    audio = audio.detach().reshape(-1)
+    audio = audio.detach()
+    if audio.ndim > 2 or audio.numel() == 0:
+        raise ValueError(f"not writing {path}: expected audio of shape (samples,) or (channels, samples), got "
+                         f"{tuple(audio.shape)}")
+    audio = audio.reshape(-1, audio.shape[-1])
     if not torch.isfinite(audio).all():
         raise ValueError(f"not writing {path}: the audio has {int((~torch.isfinite(audio)).sum())} non-finite samples "
                          "(NaN or inf); a WAV of them would be full-scale noise")
-    audio = normalise_peaks(audio[None])[0]
+    audio = normalise_peaks(audio.reshape(1, -1)).reshape(audio.shape)
     with atomic_path(path) as tmp:
-        soundfile.write(str(tmp), audio.cpu().numpy(), sample_rate, subtype="PCM_16")
+        soundfile.write(str(tmp), audio.T.squeeze(1).cpu().float().numpy(), sample_rate, subtype="PCM_16")
     return Path(path)
 
 

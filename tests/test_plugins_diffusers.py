@@ -89,8 +89,8 @@ def test_bad_conditioning_and_latents_raise_clear_errors(model):
     x, sigma = _latents(2), torch.ones(2)
     with pytest.raises(ValueError, match="global_hidden_states"):
         model.denoiser(x, sigma, {"encoder_hidden_states": torch.zeros(2, 3, 10)})
-    with pytest.raises(ValueError, match=r"global_hidden_states must have shape \(batch=2, 1, 12\)"):
-        model.denoiser(x, sigma, {**_cond(2), "global_hidden_states": torch.zeros(2, 2, 12)})
+    with pytest.raises(ValueError, match=r"global_hidden_states must have shape \(batch=2, 1, 20\)"):
+        model.denoiser(x, sigma, {**_cond(2), "global_hidden_states": torch.zeros(2, 2, 20)})
     with pytest.raises(ValueError, match="encoder_hidden_states must have shape"):
         model.denoiser(x, sigma, {**_cond(2), "encoder_hidden_states": torch.zeros(2, 3, 7)})
     with pytest.raises(ValueError, match=r"latents \(batch, 8, frames\)"):
@@ -154,6 +154,87 @@ def test_random_models_are_seeded_and_leave_the_global_generator_alone(model):
     assert torch.equal(torch.random.get_rng_state(), state)
     for (name, a), b in zip(model.denoiser.state_dict().items(), again.denoiser.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+# -- prompts ----------------------------------------------------------------------------------------------------------
+def _save_folder(model, path):
+    """A tiny Stable Audio folder in the diffusers pipeline layout, prompt side included."""
+    model.denoiser.net.dit.save_pretrained(path / "transformer")
+    model.decoder.vae.save_pretrained(path / "vae")
+    model.text.tokenizer.save_pretrained(path / "tokenizer")
+    model.text.text_encoder.save_pretrained(path / "text_encoder")
+    model.text.projection.save_pretrained(path / "projection_model")
+    return path
+
+
+def test_prompt_conditioning_is_what_stable_audio_pipeline_builds(model):
+    """cond from a prompt equals StableAudioPipeline's encode_prompt + encode_duration, concatenated as its __call__
+    does (run on the same tiny tokenizer, T5 and projection model)."""
+    from types import SimpleNamespace
+
+    from diffusers import StableAudioPipeline
+
+    prompts = ["a calm piano loop", "fast techno beat with bass and drums"]
+    cond = model.condition(prompts, seconds=0.1, seconds_start=0.02)
+    parts = SimpleNamespace(tokenizer=model.text.tokenizer, text_encoder=model.text.text_encoder,
+                            projection_model=model.text.projection)
+    with torch.no_grad():
+        prompt_embeds = StableAudioPipeline.encode_prompt(parts, prompts, "cpu", False)
+        start, end = StableAudioPipeline.encode_duration(parts, 0.02, 0.1, "cpu", False, 2)
+    torch.testing.assert_close(cond["encoder_hidden_states"], torch.cat([prompt_embeds, start, end], dim=1))
+    torch.testing.assert_close(cond["global_hidden_states"], torch.cat([start, end], dim=2))
+    cfg = td.TINY_TRANSFORMER_CONFIG
+    assert cond["global_hidden_states"].shape == (2, 1, cfg["global_states_input_dim"])
+    with torch.no_grad():  # the DiT reads it
+        model.denoiser(_latents(2), torch.ones(2), cond)
+
+
+def test_generate_from_a_prompt_is_seeded_and_checks_its_arguments(model):
+    audio = model.generate(["a calm piano loop", "fast techno"], n=2, steps=3, seconds=0.1, seed=3)
+    assert audio.shape == (4, 2, 800) and torch.isfinite(audio).all()
+    torch.testing.assert_close(model.generate(["a calm piano loop", "fast techno"], n=2, steps=3, seconds=0.1, seed=3),
+                               audio)
+    assert not torch.allclose(audio[0], audio[2]), "two prompts gave the same clip"
+    assert not torch.allclose(audio[0], audio[1]), "two clips of one prompt share their noise"
+    assert model.generate("a calm piano loop", steps=2, sampler="euler").shape == (1, 2, round(model.seconds * 8000))
+    with pytest.raises(ValueError, match="seconds must be in"):
+        model.generate("a calm piano loop", seconds=60.0)
+    with pytest.raises(ValueError, match="drives a jump"):
+        model.generate("a calm piano loop", steps=2, sampler="cm")
+    with pytest.raises(ValueError, match="prompt must be"):
+        model.generate([], steps=2)
+    with pytest.warns(UserWarning, match="reads the first 12"):
+        model.condition("a " * 30)
+    without = td.stable_audio_from_config(seed=0, text=False)
+    with pytest.raises(ValueError, match="no text encoder"):
+        without.generate("a calm piano loop", steps=2)
+
+
+def test_generate_command_makes_wavs_from_a_prompt_with_a_local_folder(model, tmp_path, monkeypatch, capsys):
+    import soundfile
+
+    from tempo_kit import cli, registry
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = _save_folder(model, tmp_path / "sao")
+    loaded = td.stable_audio_from_pretrained(folder)
+    torch.testing.assert_close(loaded.generate("warm pad", steps=2, seconds=0.05),
+                               model.generate("warm pad", steps=2, seconds=0.05))
+    monkeypatch.setattr(registry, "_REGISTRY", Registry(load_entry_points=False, plugins=[td_plugin], strict=True))
+    out = tmp_path / "out"
+    argv = ["generate", "--model", "stable-audio", "--model-path", str(folder), "--prompt", "warm pad", "--n", "2",
+            "--steps", "2", "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert "wrote 2 files" in capsys.readouterr().out
+    data, rate = soundfile.read(out / "prompt_1.wav")
+    assert rate == 8000 and data.shape == (1024, 2)
+    for bad, message in [(["generate", "--prompt", "warm pad"], "needs a plugin model"),
+                         (["generate", "--model", "stable-audio", "--model-path", str(folder)], "give --prompt"),
+                         (["generate", "--model", "dit", "--prompt", "x"], "does not generate from a prompt"),
+                         (argv[:-2] + ["--tags", "mode=major", "--out", str(out)], "--tags and --vocoder")]:
+        assert cli.main(bad) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
 # -- control and distillation ------------------------------------------------------------------------------------------
@@ -229,3 +310,19 @@ def _tempo_kit_dependencies() -> list[str]:
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     return project["dependencies"] + [d for deps in project.get("optional-dependencies", {}).values() for d in deps]
+
+
+def test_the_docs_session_example_runs(monkeypatch, capsys):
+    """The self-contained Stable Audio example of docs/plugins/bundled.md runs as written (plugin registered)."""
+    import re
+
+    from tempo_kit import registry
+
+    page = (ROOT / "docs" / "plugins" / "bundled.md").read_text()
+    code = re.search(r"A whole session, self-contained.*?```python\n(.*?)```", page, re.S).group(1)
+    monkeypatch.setattr(registry, "_REGISTRY", Registry(load_entry_points=False, plugins=[td_plugin], strict=True))
+    exec(compile(code, "docs/plugins/bundled.md", "exec"), {"__name__": "__docs__"})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "torch.Size([2, 2, 1024]) 8000"
+    before, after = map(float, lines[1].split(" -> "))
+    assert after < before

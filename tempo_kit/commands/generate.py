@@ -1,4 +1,5 @@
-"""``tempo-kit generate``: clips from tags with a bundled model; WAV + spectrogram per clip and a summary with timings."""
+"""``tempo-kit generate``: clips from tags with a bundled model (WAV + spectrogram per clip and a summary with timings),
+or from a text prompt with a plugin model that generates from prompts (``--prompt``, e.g. Stable Audio Open)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from . import MAX_CLIPS, MAX_STEPS, add_threads_option, bounded, check_out, set_
 def configure(parser) -> None:
     from ..pipeline import DEFAULT_MODEL, DTYPES, VOCODERS
 
+    parser.add_argument("--prompt", default=None,
+                        help="text prompt, for a plugin model that generates from prompts (e.g. --model stable-audio "
+                             "--model-path DIR from tempo-kit-diffusers); --tags and --vocoder do not apply")
+    parser.add_argument("--model-path", default=None,
+                        help="local folder of a plugin model's weights (passed to it as path=; nothing is downloaded)")
     parser.add_argument("--tags", default="",
                         help="FIELD=VALUE pairs, e.g. instrument=flute,mode=major (fields: instrument, collection, "
                              "tempo, mode; none = unconditional)")
@@ -35,12 +41,51 @@ def configure(parser) -> None:
     add_threads_option(parser)
 
 
+def _from_prompt(args) -> int:
+    """``--prompt``: a registered model whose ``generate(prompt, n=, steps=, guidance=, seconds=, seed=, sampler=)``
+    returns audio ``(n, channels, samples)`` at its ``sample_rate``; one WAV per clip."""
+    import time
+    from pathlib import Path
+
+    from ..clips import save_wav
+    from ..pipeline import DEFAULT_MODEL
+    from ..registry import get
+
+    if args.model == DEFAULT_MODEL or args.tags or args.vocoder:
+        raise ValueError("--prompt needs a plugin model that reads text (e.g. --model stable-audio --model-path DIR); "
+                         "--tags and --vocoder belong to the bundled models")
+    start = time.perf_counter()
+    model = get("models", args.model, **({"path": args.model_path} if args.model_path else {}))
+    if not callable(getattr(model, "generate", None)) or not hasattr(model, "sample_rate"):
+        raise ValueError(f"model {args.model!r} does not generate from a prompt (it has no generate(prompt, ...) and "
+                         "sample_rate)")
+    if args.device != "cpu" or args.dtype != "float32":
+        from ..pipeline import _device, _dtype
+
+        device = _device(args.device)
+        model = model.to(device=device, dtype=_dtype(args.dtype, device))
+    options = {"steps": args.steps, "guidance": args.cfg, "seconds": args.seconds, "sampler": args.sampler}
+    loaded = time.perf_counter()
+    audio = model.generate(args.prompt, n=args.n, seed=args.seed, **{k: v for k, v in options.items() if v is not None})
+    done = time.perf_counter()
+    paths = [save_wav(Path(args.out) / f"prompt_{i}.wav", clip, model.sample_rate) for i, clip in enumerate(audio)]
+    if not args.quiet:
+        print(f"{len(paths)} clips x {audio.shape[-1] / model.sample_rate:.2f} s with {args.model} from the prompt "
+              f"{args.prompt!r}: sample + decode {done - loaded:.2f} s (load {loaded - start:.2f} s)")
+    print(f"wrote {len(paths)} files to {args.out}")
+    return 0
+
+
 def run(args) -> int:
     from ..clips import parse_tags, save_clips
     from ..pipeline import generate
 
     set_threads(args)
     check_out(args.out)
+    if args.prompt is not None or args.model_path is not None:
+        if args.prompt is None or not args.prompt.strip():
+            raise ValueError("--model-path is for prompt models: give --prompt TEXT too")
+        return _from_prompt(args)
     clips = generate(parse_tags(args.tags), n=args.n, model=args.model, sampler=args.sampler, steps=args.steps,
                      cfg=args.cfg, seed=args.seed, seconds=args.seconds, vocoder=args.vocoder, device=args.device,
                      dtype=args.dtype)

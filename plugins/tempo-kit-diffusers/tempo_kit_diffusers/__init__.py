@@ -16,6 +16,7 @@ from .stable_audio import (
     stable_audio_from_pretrained,
     stable_audio_null_condition,
 )
+from .text import StableAudioText, text_from_pretrained, tiny_text
 
 __all__ = [
     "SIGMA_MAX",
@@ -29,5 +30,8 @@ __all__ = [
     "stable_audio_from_config",
     "stable_audio_from_pretrained",
     "stable_audio_null_condition",
+    "StableAudioText",
+    "text_from_pretrained",
+    "tiny_text",
 ]
 __version__ = "0.1.0"

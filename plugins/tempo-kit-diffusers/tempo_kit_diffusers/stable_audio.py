@@ -14,10 +14,11 @@ another ``c_noise``. :class:`StableAudioNet` therefore presents the DiT as a raw
 diffusers' denoiser (tested against the scheduler's own functions), and everything that works with ``EDMPrecond``
 (consistency boundary parameterization, trainable copies for distillation, layer routing, GAN features) works here.
 
-Conditioning is given as tensors in ``cond`` (no text encoder is loaded): ``"encoder_hidden_states"`` ``(batch, tokens,
+Conditioning is given as tensors in ``cond``: ``"encoder_hidden_states"`` ``(batch, tokens,
 cross_attention_input_dim)`` (T5 prompt embeddings projected by Stable Audio's projection model, with the
 seconds-start/-total tokens appended, as ``StableAudioPipeline`` builds them) and ``"global_hidden_states"``
 ``(batch, 1, global_states_input_dim)``; ``"encoder_attention_mask"`` ``(batch, tokens)`` is optional.
+:meth:`StableAudio.condition` builds them from a prompt with the folder's T5 encoder (:mod:`tempo_kit_diffusers.text`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ import attrs
 import torch
 from torch import nn
 
-from tempo_kit import ConsistencyJump, EDMPrecond, KarrasSchedule
+from tempo_kit import CFGDenoiser, ConsistencyJump, EDMPrecond, KarrasSchedule
+
+from .text import StableAudioText, text_from_pretrained, tiny_text
 
 __all__ = [
     "StableAudioNet",
@@ -49,11 +52,12 @@ __all__ = [
 # Stable Audio Open's noise range (CosineDPMSolverMultistepScheduler defaults).
 SIGMA_MIN, SIGMA_MAX = 0.3, 500.0
 
-# Tiny random configurations for tests and examples (~40 k + ~30 k parameters; 8 latent channels, 32x down-sampling).
+# Tiny random configurations for tests and examples (~40 k + ~30 k parameters; 8 latent channels, 32x down-sampling;
+# global states = the two seconds tokens of the projection model side by side, as in Stable Audio Open).
 TINY_TRANSFORMER_CONFIG = dict(
     sample_size=32, in_channels=8, num_layers=2, attention_head_dim=8, num_attention_heads=4,
     num_key_value_attention_heads=2, out_channels=8, cross_attention_dim=16, time_proj_dim=16,
-    global_states_input_dim=12, cross_attention_input_dim=10,
+    global_states_input_dim=20, cross_attention_input_dim=10,
 )
 TINY_VAE_CONFIG = dict(
     encoder_hidden_size=8, downsampling_ratios=[2, 4, 4], channel_multiples=[1, 2, 2], decoder_channels=8,
@@ -226,6 +230,8 @@ class StableAudio:
         Karras levels over Stable Audio's noise range ``[0.3, 500]``; pass it to samplers (``schedule=``).
     output_domain : str
         ``"latent"``.
+    text : StableAudioText or None
+        Prompt -> ``cond`` (T5 + projection model); None when the folder has no text encoder.
     """
 
     denoiser: EDMPrecond
@@ -233,38 +239,119 @@ class StableAudio:
     latent_shape: tuple
     schedule: KarrasSchedule = KarrasSchedule(sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX)
     output_domain: str = "latent"
+    text: StableAudioText | None = None
 
     @property
     def sample_rate(self) -> int:
         return self.decoder.sample_rate
+
+    @property
+    def seconds(self) -> float:
+        """Length of the audio of one latent clip, in seconds (the longest clip the model makes)."""
+        return self.decoder.num_samples(self.latent_shape[1]) / self.sample_rate
+
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "StableAudio":
+        """The same model with its networks moved to ``device`` / cast to ``dtype`` (modules move in place)."""
+        for part in (self.denoiser, self.decoder, self.text):
+            if part is not None:
+                part.to(device=device, dtype=dtype)
+        return self
+
+    def condition(self, prompt: str | list[str], *, seconds: float | None = None, seconds_start: float = 0.0) -> dict:
+        """``cond`` from a prompt (one clip per string) and the clip's length in seconds (default :attr:`seconds`),
+        as ``StableAudioPipeline`` builds it; see :class:`~tempo_kit_diffusers.text.StableAudioText`."""
+        if self.text is None:
+            raise ValueError("this Stable Audio model has no text encoder: load a folder with tokenizer/, "
+                             "text_encoder/ and projection_model/, or pass cond tensors yourself")
+        return self.text(prompt, seconds_total=self.seconds if seconds is None else seconds, seconds_start=seconds_start)
+
+    def generate(self, prompt: str | list[str], *, n: int = 1, steps: int = 100, guidance: float = 7.0,
+                 seconds: float | None = None, seed: int = 0, sampler: str = "dpmpp-2m-sde") -> torch.Tensor:
+        """Audio from a prompt: ``n`` clips per prompt, sampled over :attr:`schedule` with classifier-free guidance.
+
+        Parameters
+        ----------
+        prompt : str or list of str
+        n : int
+            Clips per prompt.
+        steps : int
+            Sampling steps (``StableAudioPipeline``'s default is 100).
+        guidance : float
+            CFG weight, Imagen convention (1 = none; the pipeline's default is 7).
+        seconds : float, optional
+            Length of the returned audio, at most :attr:`seconds` (the default); the model is told this length.
+        seed : int
+            Seeds the initial and per-step noise.
+        sampler : str
+            Any registered sampler that drives a denoiser (``tempo-kit plugins``); it runs over :attr:`schedule`.
+
+        Returns
+        -------
+        Tensor, shape (len(prompts) * n, audio_channels, seconds * sample_rate)
+            Float audio at :attr:`sample_rate`.
+        """
+        import tempo_kit
+
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        seconds = self.seconds if seconds is None else float(seconds)
+        if not 0 < seconds <= self.seconds:
+            raise ValueError(f"seconds must be in (0, {self.seconds:.2f}] (the model's clip length), got {seconds}")
+        if n < 1 or steps < 1:
+            raise ValueError(f"n and steps must be >= 1, got n={n}, steps={steps}")
+        solver = tempo_kit.get("samplers", sampler)
+        if solver.drives != "denoiser":
+            raise ValueError(f"sampler {sampler!r} drives a {solver.drives}; Stable Audio needs one that drives a "
+                             "denoiser (e.g. dpmpp-2m-sde, heun, euler)")
+        solver = attrs.evolve(solver, schedule=self.schedule)
+        cond = self.condition([p for p in prompts for _ in range(n)], seconds=seconds)
+        weight = next(self.denoiser.parameters())
+        generator = torch.Generator().manual_seed(seed)
+        x_T = self.schedule.sigma_max * torch.randn((len(prompts) * n, *self.latent_shape), generator=generator)
+        model = self.denoiser if guidance == 1 else CFGDenoiser(denoiser=self.denoiser, w=guidance,
+                                                                 null_cond=stable_audio_null_condition)
+        with torch.no_grad():
+            latents = solver(model, x_T.to(weight), steps, cond=cond, generator=generator)
+            audio = self.decoder(latents)
+        return audio[..., :round(seconds * self.sample_rate)].float()
 
     def jump(self) -> ConsistencyJump:
         """The denoiser used as a jump to ``x0`` (a one-step surrogate for DITTO-2; what Presto-S distills)."""
         return ConsistencyJump(denoiser=self.denoiser)
 
 
-def _bundle(dit: nn.Module, vae: nn.Module) -> StableAudio:
+def _bundle(dit: nn.Module, vae: nn.Module, text: StableAudioText | None = None) -> StableAudio:
     if dit.config.in_channels != vae.config.decoder_input_channels:
         raise ValueError(f"the transformer has {dit.config.in_channels} latent channels but the autoencoder decodes "
                          f"{vae.config.decoder_input_channels}")
+    if text is not None:
+        width = text.projection.config.conditioning_dim
+        if (dit.config.cross_attention_input_dim, dit.config.global_states_input_dim) != (width, 2 * width):
+            raise ValueError(f"the projection model's conditioning_dim {width} does not fit the transformer "
+                             f"(cross_attention_input_dim {dit.config.cross_attention_input_dim}, "
+                             f"global_states_input_dim {dit.config.global_states_input_dim}; expected {width}, "
+                             f"{2 * width})")
     dit.eval()
     vae.eval()
     return StableAudio(denoiser=EDMPrecond(net=StableAudioNet(dit=dit), sigma_data=1.0), decoder=OobleckDecoder(vae=vae),
-                       latent_shape=(int(dit.config.in_channels), int(dit.config.sample_size)))
+                       latent_shape=(int(dit.config.in_channels), int(dit.config.sample_size)), text=text)
 
 
 def stable_audio_from_config(*, transformer_config: dict | None = None, vae_config: dict | None = None,
-                             seed: int = 0, dtype: torch.dtype = torch.float32) -> StableAudio:
-    """Random Stable Audio models from configs (default: the tiny test configs), weights drawn from ``seed``."""
+                             seed: int = 0, dtype: torch.dtype = torch.float32, text: bool = True) -> StableAudio:
+    """Random Stable Audio models from configs (default: the tiny test configs), weights drawn from ``seed``; with
+    ``text=True`` a tiny random tokenizer + T5 + projection model (:func:`~tempo_kit_diffusers.text.tiny_text`) whose
+    width fits the transformer."""
     from diffusers import AutoencoderOobleck, StableAudioDiTModel
 
     with torch.random.fork_rng(devices=[]):  # diffusers initializes from the global CPU generator; leave it as it was
         torch.manual_seed(seed)
         dit = StableAudioDiTModel(**(transformer_config or TINY_TRANSFORMER_CONFIG))
         vae = AutoencoderOobleck(**(vae_config or TINY_VAE_CONFIG))
+    encoder = tiny_text(conditioning_dim=int(dit.config.cross_attention_input_dim), seed=seed) if text else None
     if dtype != torch.float32:
         dit, vae = dit.to(dtype), vae.to(dtype)
-    return _bundle(dit, vae)
+        encoder = encoder.to(dtype) if encoder is not None else None
+    return _bundle(dit, vae, encoder)
 
 
 def stable_audio_from_pretrained(path: str | Path, *, transformer_subfolder: str = "transformer",
@@ -279,6 +366,10 @@ def stable_audio_from_pretrained(path: str | Path, *, transformer_subfolder: str
     transformer_subfolder, vae_subfolder : str
         Sub-directory names.
     dtype : torch.dtype
+
+    The prompt side (``tokenizer/``, ``text_encoder/``, ``projection_model/``) is loaded when the folder has it
+    (:func:`~tempo_kit_diffusers.text.text_from_pretrained`); without it :attr:`StableAudio.text` is None and
+    conditioning is given as tensors.
     """
     from diffusers import AutoencoderOobleck, StableAudioDiTModel
 
@@ -291,4 +382,5 @@ def stable_audio_from_pretrained(path: str | Path, *, transformer_subfolder: str
     dit = StableAudioDiTModel.from_pretrained(path, subfolder=transformer_subfolder, local_files_only=True,
                                               torch_dtype=dtype)
     vae = AutoencoderOobleck.from_pretrained(path, subfolder=vae_subfolder, local_files_only=True, torch_dtype=dtype)
-    return _bundle(dit, vae)
+    text = text_from_pretrained(path, dtype=dtype) if (path / "text_encoder").is_dir() else None
+    return _bundle(dit, vae, text)
