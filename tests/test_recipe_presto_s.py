@@ -300,6 +300,18 @@ def test_ode_pairs_command_feeds_a_presto_s_run(tmp_path, capsys):
             "--n", "5", "--steps", "4", "--states", "2"]
     assert cli.main(argv) == 0
     assert "wrote 10 states of 5 trajectories" in capsys.readouterr().out
+    # the ends are the saved model's ODE (as a preconditioned denoiser, not the raw network) from the kept states
+    from tempo_kit.models.io import load_denoiser, read_safetensors
+    from tempo_kit.samplers import EDMSampler
+
+    pairs, teacher = read_safetensors(out), load_denoiser(weights / "teacher").eval()
+    sigmas = EDMSampler().schedule.sigmas(4)
+    for k in range(10):
+        j = int(pairs["trajectory"][k])
+        rest = sigmas[int((sigmas - pairs["sigma"][k]).abs().argmin()):]
+        with torch.no_grad():
+            end = EDMSampler()(teacher, pairs["x"][k:k + 1].float(), rest, cond={"tags": pairs["tags"][j:j + 1]})
+        torch.testing.assert_close(end.half(), pairs["x0"][j:j + 1], atol=1e-2, rtol=1e-2)
     assert cli.main(argv[:-4] + ["--steps", "2", "--states", "3"]) == 1
     assert "--states (3) cannot exceed --steps (2)" in capsys.readouterr().err
     config = {"recipe": "presto-s", "train": {"steps": 2, "batch_size": 4, "out_dir": str(tmp_path / "run"),

@@ -69,14 +69,14 @@ def _ode_pairs(args) -> int:
     from safetensors.torch import save_file
 
     from ..data import MusicDataset
-    from ..models.io import load_model
+    from ..models.io import load_denoiser
     from ..training.recipes.presto_s import teacher_ode_pairs
 
     if args.states > args.steps:
         raise ValueError(f"--states ({args.states}) cannot exceed --steps ({args.steps})")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    teacher = load_model(args.teacher).eval()
+    teacher = load_denoiser(args.teacher).eval()
     data = MusicDataset(args.data, split="train")
     generator = torch.Generator().manual_seed(args.seed)
     batch = data.batch(torch.randint(len(data), (args.n,), generator=generator))
