@@ -29,7 +29,7 @@ import collections
 import hashlib
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -115,6 +115,15 @@ def git_commit() -> dict[str, Any]:
         return {"commit": sha, "dirty": dirty}
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
+
+
+def run_at_commit(run: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
+    """``run(*args, **kwargs)`` with its result's ``"git"`` set to :func:`git_commit`, taken before the run starts (the
+    code that ran, not the checkout when the run ends)."""
+    git = git_commit()
+    result = run(*args, **kwargs)
+    result["git"] = git
+    return result
 
 
 def weights_hashes(names: list[str]) -> dict[str, str]:

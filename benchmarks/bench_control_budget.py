@@ -110,9 +110,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    git = Q.git_commit()
-    result = run(Path(args.data), tasks=args.tasks, ks=args.ks, ditto_ks=args.ditto_ks, clips=args.clips)
-    result["git"] = git
+    result = Q.run_at_commit(run, Path(args.data), tasks=args.tasks, ks=args.ks, ditto_ks=args.ditto_ks,
+                             clips=args.clips)
     write_results(args.out, "control_budget", result, markdown(result))
     plot(result, Path(args.out) / "control_budget.png")
     return 0

@@ -135,9 +135,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    git = Q.git_commit()
-    result = run(Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks)
-    result.update(git=git, best=best(result))
+    result = Q.run_at_commit(run, Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks)
+    result["best"] = best(result)
     result["family"] = family_lrs(result)
     write_results(args.out, "control_lr", result, markdown(result))
     return 0

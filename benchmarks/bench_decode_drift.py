@@ -84,9 +84,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    git = Q.git_commit()
-    result = run(args.n, args.seed)
-    result.update(git=git, command="python benchmarks/bench_decode_drift.py " + " ".join(
+    result = Q.run_at_commit(run, args.n, args.seed)
+    result.update(command="python benchmarks/bench_decode_drift.py " + " ".join(
         argv if argv is not None else sys.argv[1:]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

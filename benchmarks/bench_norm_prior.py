@@ -81,9 +81,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    git = Q.git_commit()
-    result = run(Path(args.data), tasks=args.tasks, clips=args.clips, prior_weight=args.prior_weight, split=args.split)
-    result["git"] = git
+    result = Q.run_at_commit(run, Path(args.data), tasks=args.tasks, clips=args.clips, prior_weight=args.prior_weight,
+                             split=args.split)
     write_results(args.out, "norm_prior" if args.split == "heldout" else "norm_prior_validation", result,
                   markdown(result))
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import torch
+
 
 def parse(description: str, default_iterations: int):
     parser = argparse.ArgumentParser(description=description)
@@ -19,6 +21,13 @@ def parse(description: str, default_iterations: int):
         args.iterations = min(args.iterations, 15)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     return args
+
+
+def reference_clip(gen, seed: int = 99) -> torch.Tensor:
+    """Another clip of the toy generator, ``(n_mels, frames)``: the reference of the painting and looping examples
+    (any mel clip of the generator's shape works)."""
+    with torch.no_grad():
+        return gen.ctm_jump(80.0 * torch.randn(gen.shape, generator=torch.Generator().manual_seed(seed)), 80.0, 0.0)[0]
 
 
 def report(result, path) -> None:

@@ -17,31 +17,12 @@ the target is the embedding of another clip, since a random model's text tower m
 
 import sys
 
-import librosa
 import torch
 from _control_common import report
-from torch import nn
 
 from tempo_kit.control import DITTO2, Objective, Target
-from tempo_kit.control.toy import toy_generator
+from tempo_kit.control.toy import AdditiveDecoder, toy_generator
 from tempo_kit.losses import cosine
-
-
-class AdditiveDecoder(nn.Module):
-    """Mel frames -> audio with one sine per mel band (a stand-in for a vocoder: differentiable and frozen)."""
-
-    input_domain, domain, sample_rate = "mel", "audio", 22050
-
-    def __init__(self, n_mels=80, hop=512):
-        super().__init__()
-        self.hop = hop
-        freqs = librosa.mel_frequencies(n_mels=n_mels + 2, fmax=11025)[1:-1]
-        self.register_buffer("freqs", torch.as_tensor(freqs, dtype=torch.float32))
-
-    def forward(self, mel):
-        amp = torch.pow(10.0, (mel * 60 - 20) / 20).clamp_max(10.0).repeat_interleave(self.hop, dim=-1) * 0.05
-        t = torch.arange(amp.shape[-1], dtype=mel.dtype) / self.sample_rate
-        return torch.einsum("bmt,mt->bt", amp, torch.sin(2 * torch.pi * self.freqs[:, None] * t))
 
 
 def main():

@@ -8,27 +8,22 @@ router before fine-tuning, and after; plus the fraction of blocks each sampler p
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
+from _ring_common import RING_DATA, parser, ring_samples, sample, train_teacher
 
 import tempo_kit
 from tempo_kit.routers import RoutedNet
 from tempo_kit.denoisers import EDMPrecond
 from tempo_kit.models import load_denoiser
-from tempo_kit.toy import GaussianMixture, energy_distance
+from tempo_kit.toy import energy_distance
 from tempo_kit.training import distill
 
-RING_DATA = {"name": "mixture"}  # the 2-D toy ring (tempo_kit.toy.GaussianMixture.ring)
 
-RING = GaussianMixture.ring()
-
-
-def heun(denoiser, n=2000, seed=0):
-    g = torch.Generator().manual_seed(seed)
+def heun(denoiser):
     with torch.no_grad():
-        return tempo_kit.get("samplers", "heun")(denoiser, 80 * torch.randn(n, 2, generator=g), 40, generator=g)
+        return sample(denoiser, "heun", 40)
 
 
 def block_fraction(router, depth, steps=40):
@@ -37,23 +32,19 @@ def block_fraction(router, depth, steps=40):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/example_layers")
-    parser.add_argument("--steps", type=int, default=1500)
-    args = parser.parse_args()
+    args = parser(__doc__, "runs/example_layers").parse_args()
     out = Path(args.out)
-    data = RING.sample(2000, generator=torch.Generator().manual_seed(1))
+    data = ring_samples()
     train = {"batch_size": 256, "progress": True}
-    distill("edm", {"data": RING_DATA, "train": {**train, "steps": args.steps, "out_dir": str(out / "edm")},
-                    "model": {"model": "block-mlp", "width": 128, "depth": 6}, "recipe_args": {"lr": 2e-3}})
-    teacher = load_denoiser(out / "edm" / "student")
+    teacher_dir = train_teacher(out, args.steps, depth=6, progress=True)
+    teacher = load_denoiser(teacher_dir)
     rows = [("teacher (6 blocks)", energy_distance(heun(teacher), data).item(), 1.0)]
     samples = {"teacher": heun(teacher)}
     for name in ("ase", "presto-l"):
         router = tempo_kit.get("routers", name)
         before = EDMPrecond(net=RoutedNet(net=teacher.net, router=router))
         distill(name, {"data": RING_DATA, "train": {**train, "steps": args.steps // 2, "out_dir": str(out / name)},
-                       "recipe_args": {"teacher": str(out / "edm" / "student"), "lr": 1e-3}})
+                       "recipe_args": {"teacher": str(teacher_dir), "lr": 1e-3}})
         after = load_denoiser(out / name / "student")
         frac = block_fraction(router, teacher.net.num_blocks)
         rows.append((f"{name} before fine-tuning", energy_distance(heun(before), data).item(), frac))

@@ -9,26 +9,16 @@ the blocks / wall-clock time of a 4-step sample relative to a Presto-S generator
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
-import torch
+from _ring_common import RING_DATA, parser, ring_samples, sample, train_teacher
 
 import tempo_kit
 from tempo_kit.jumps import ConsistencyJump
 from tempo_kit.models import load_denoiser
-from tempo_kit.toy import GaussianMixture, energy_distance
+from tempo_kit.toy import energy_distance
 from tempo_kit.training import distill
-
-RING_DATA = {"name": "mixture"}  # the 2-D toy ring (tempo_kit.toy.GaussianMixture.ring)
-
-RING = GaussianMixture.ring()
-
-
-def sample(model, sampler, steps, n=2000, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return tempo_kit.get("samplers", sampler)(model, 80 * torch.randn(n, 2, generator=g), steps, generator=g)
 
 
 def seconds(model, steps=4, repeat=20):
@@ -47,16 +37,11 @@ def blocks(denoiser, steps=4):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/example_presto_ls")
-    parser.add_argument("--steps", type=int, default=1500)
-    args = parser.parse_args()
+    args = parser(__doc__, "runs/example_presto_ls").parse_args()
     out = Path(args.out)
-    data = RING.sample(2000, generator=torch.Generator().manual_seed(1))
+    data = ring_samples()
     train = {"batch_size": 256}
-    teacher_dir, layers_dir = str(out / "edm" / "student"), str(out / "presto_l" / "student")
-    distill("edm", {"data": RING_DATA, "train": {**train, "steps": args.steps, "out_dir": str(out / "edm")},
-                    "model": {"model": "block-mlp", "width": 128, "depth": 6}, "recipe_args": {"lr": 2e-3}})
+    teacher_dir, layers_dir = str(train_teacher(out, args.steps, depth=6)), str(out / "presto_l" / "student")
     distill("presto-l", {"data": RING_DATA, "train": {**train, "steps": args.steps // 2, "out_dir": str(out / "presto_l")},
                          "recipe_args": {"teacher": teacher_dir, "lr": 1e-3}})
     students = {}

@@ -11,20 +11,15 @@ unconditional, so no CFG weight is distilled (``w_range=None``); for a condition
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-import torch
+from _ring_common import RING_DATA, parser, ring_samples, sample, train_teacher
 
-import tempo_kit
 from tempo_kit.jumps import ConsistencyJump, EulerJump
 from tempo_kit.models import load_denoiser
-from tempo_kit.toy import GaussianMixture, energy_distance
+from tempo_kit.toy import energy_distance
 from tempo_kit.training import distill
 
-RING_DATA = {"name": "mixture"}  # the 2-D toy ring (tempo_kit.toy.GaussianMixture.ring)
-
-RING = GaussianMixture.ring()
 #: recipe -> (train-steps fraction, recipe_args, saved student folder, jump class, sampler)
 RECIPES = {
     "cm": (0.5, {"w_range": None, "lr": 1e-4}, "student", ConsistencyJump, "cm"),
@@ -33,26 +28,18 @@ RECIPES = {
 }
 
 
-def sample(model, sampler, steps, n=2000, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return tempo_kit.get("samplers", sampler)(model, 80 * torch.randn(n, 2, generator=g), steps, generator=g)
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", choices=RECIPES, default="cm")
-    parser.add_argument("--out", default="runs/example_ring")
-    parser.add_argument("--steps", type=int, default=1500)
-    args = parser.parse_args()
+    options = parser(__doc__, "runs/example_ring")
+    options.add_argument("--recipe", choices=RECIPES, default="cm")
+    args = options.parse_args()
     out = Path(args.out)
     fraction, recipe_args, saved, jump, sampler = RECIPES[args.recipe]
-    data = RING.sample(2000, generator=torch.Generator().manual_seed(1))
-    distill("edm", {"data": RING_DATA, "train": {"steps": args.steps, "batch_size": 256, "out_dir": str(out / "edm")},
-                    "model": {"model": "block-mlp", "width": 128, "depth": 4}, "recipe_args": {"lr": 2e-3}})
-    teacher = load_denoiser(out / "edm" / "student")
+    data = ring_samples()
+    teacher_dir = train_teacher(out, args.steps, depth=4)
+    teacher = load_denoiser(teacher_dir)
     distill(args.recipe, {"data": RING_DATA, "train": {"steps": int(args.steps * fraction), "batch_size": 256, "ema_decay": 0.99,
                                     "out_dir": str(out / args.recipe)},
-                          "recipe_args": {"teacher": str(out / "edm" / "student"), **recipe_args}})
+                          "recipe_args": {"teacher": str(teacher_dir), **recipe_args}})
     student = jump(denoiser=load_denoiser(out / args.recipe / saved))
     rows = [("teacher, 40-step Heun", energy_distance(sample(teacher, "heun", 40), data)),
             ("teacher as 1-step jump", energy_distance(sample(ConsistencyJump(denoiser=teacher), "cm", 1), data))]

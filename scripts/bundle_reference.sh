@@ -7,18 +7,24 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 QUALITY=benchmarks/results/quality.md
 
-declare -A KIND=([teacher]=denoiser [cm]=consistency [ctm]=ctm [presto-s]=consistency [ase]=denoiser
-                 [presto-l]=denoiser [presto-ls]=consistency)
-declare -A RUN=([teacher]=teacher_refine [cm]=cm [ctm]=ctm [presto-s]=presto_s [ase]=ase [presto-l]=presto_l
-                [presto-ls]=presto_ls)
-declare -A META=(
-  [teacher]='{"sampler": "heun", "steps": 40}'
-  [cm]='{"sampler": "cm", "steps": 4}'
-  [ctm]='{"sampler": "ctm-gamma", "steps": 4}'
-  [presto-s]='{"sampler": "presto-s", "steps": 4}'
-  [ase]='{"sampler": "heun", "steps": 40}'
-  [presto-l]='{"sampler": "heun", "steps": 40}'
-  [presto-ls]='{"sampler": "presto-s", "steps": 4}')
+# One row per bundled model: its kind, its training run (outputs/runs/RUN, configs/reference/RUN.toml) and the sampler
+# and steps its card recommends.
+declare -A KIND RUN META
+order=()
+while read -r name kind run sampler steps; do
+  KIND[$name]=$kind
+  RUN[$name]=$run
+  META[$name]="{\"sampler\": \"$sampler\", \"steps\": $steps}"
+  order+=("$name")
+done <<'MODELS'
+teacher    denoiser     teacher_refine  heun       40
+cm         consistency  cm              cm         4
+ctm        ctm          ctm             ctm-gamma  4
+presto-s   consistency  presto_s        presto-s   4
+ase        denoiser     ase             heun       40
+presto-l   denoiser     presto_l        heun       40
+presto-ls  consistency  presto_ls       presto-s   4
+MODELS
 declare -A DESC=(
   [teacher]="Tag-conditioned EDM DiT on 5.9 s log-mel clips (80 mels x 256 frames, 22.05 kHz, hop 512) of Bach chorales and Essen folk songs rendered with 8 General MIDI instruments. Tags: instrument, collection, tempo, mode (15-dim multi-hot; 10% dropped to the learned null embedding during training, so classifier-free guidance and unconditional sampling work). Sample it with Heun (40 steps is the reference)."
   [cm]="Consistency model distilled from the bundled teacher (LCM-style consistency distillation, Heun teacher steps on a 20-level Karras grid, EMA target). One network call per step; sample with the 'cm' sampler. No CFG weight is distilled (w = 1). DITTO-2 surrogate."
@@ -29,7 +35,7 @@ declare -A DESC=(
   [presto-ls]="Presto-LS: the Presto-S recipe on the Presto-L routed network (real score = the full teacher). Fewer blocks per call than Presto-S; sample with the 'presto-s' sampler.")
 
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(teacher cm ctm presto-s ase presto-l presto-ls)
+[ ${#names[@]} -eq 0 ] && names=("${order[@]}")
 for name in "${names[@]}"; do
   run=outputs/runs/${RUN[$name]}
   [ -f "$run/student_ema/model.safetensors" ] || { echo "skip $name: no $run/student_ema"; continue; }

@@ -288,8 +288,27 @@ class DPMpp2SAncestral(_NoiseScaled):
         return x
 
 
+class _DPMMultistep:
+    """:meth:`advance` of the DPM-Solver++ multistep solvers: one network call ``D_i`` per step, ``D_i`` itself at the
+    last step (``sigma_{i+1} = 0``), else ``_update`` with ``h = lambda_{i+1} - lambda_i`` and the step ratios
+    ``rs[k] = h_{i-1-k} / h`` of the ``history`` (the previous ``D``, newest first; ``_keep`` of them are kept)."""
+
+    __slots__ = ()
+    _keep: ClassVar[int] = 1
+
+    def advance(self, model, x, history, sigmas, index, *, cond, noise):
+        sigma, sigma_next = sigmas[index], sigmas[index + 1]
+        denoised = model(x, as_sigma(sigma, x), cond)
+        new_history = (denoised, *history[: self._keep - 1])
+        if sigma_next == 0:
+            return denoised, new_history
+        h = _lam(sigma_next) - _lam(sigma)
+        rs = [(_lam(sigmas[index - k]) - _lam(sigmas[index - k - 1])) / h for k in range(len(history))]
+        return self._update(x, denoised, history, rs, sigma=sigma, sigma_next=sigma_next, h=h, noise=noise), new_history
+
+
 @attrs.frozen(kw_only=True)
-class DPMpp2M(Sampler):
+class DPMpp2M(_DPMMultistep, Sampler):
     """DPM-Solver++(2M), the multistep second-order solver (Lu et al. 2022, Alg. 2; k-diffusion ``sample_dpmpp_2m``).
 
     With ``h = lambda_{i+1} - lambda_i``, ``r = h_{i-1} / h`` and the previous denoised output ``D_{i-1}`` (history)::
@@ -304,21 +323,16 @@ class DPMpp2M(Sampler):
     def needs_noise(self) -> bool:
         return False
 
-    def advance(self, model, x, history, sigmas, index, *, cond, noise):
-        sigma, sigma_next = sigmas[index], sigmas[index + 1]
-        denoised = model(x, as_sigma(sigma, x), cond)
-        if sigma_next == 0:
-            return denoised, (denoised,)
-        h = _lam(sigma_next) - _lam(sigma)
+    def _update(self, x, denoised, history, rs, *, sigma, sigma_next, h, noise):
         d = denoised
         if history:
-            r = (_lam(sigma) - _lam(sigmas[index - 1])) / h
+            r = rs[0]
             d = (1 + 1 / (2 * r)) * denoised - (1 / (2 * r)) * history[0]
-        return (sigma_next / sigma) * x - (-h).expm1() * d, (denoised,)
+        return (sigma_next / sigma) * x - (-h).expm1() * d
 
 
 @attrs.frozen(kw_only=True)
-class DPMpp2MSDE(_NoiseScaled):
+class DPMpp2MSDE(_DPMMultistep, _NoiseScaled):
     """DPM-Solver++(2M) SDE (Lu et al. 2022; k-diffusion ``sample_dpmpp_2m_sde``), noise from ``noise`` per step.
 
     With ``h = lambda_{i+1} - lambda_i``, ``r = h_{i-1} / h`` and ``phi = 1 - e^{-h - eta h}``::
@@ -333,26 +347,20 @@ class DPMpp2MSDE(_NoiseScaled):
 
     solver_type: str = attrs.field(default="midpoint", validator=attrs.validators.in_(("midpoint", "heun")))
 
-    def advance(self, model, x, history, sigmas, index, *, cond, noise):
-        sigma, sigma_next = sigmas[index], sigmas[index + 1]
-        denoised = model(x, as_sigma(sigma, x), cond)
-        if sigma_next == 0:
-            return denoised, (denoised,)
-        h = _lam(sigma_next) - _lam(sigma)
+    def _update(self, x, denoised, history, rs, *, sigma, sigma_next, h, noise):
         eta_h = self.eta * h
         phi = (-h - eta_h).expm1().neg()
         x = (sigma_next / sigma * (-eta_h).exp()) * x + phi * denoised
         if history:
-            r = (_lam(sigma) - _lam(sigmas[index - 1])) / h
             c = 0.5 * phi if self.solver_type == "midpoint" else phi / (-h - eta_h) + 1
-            x = x + (c / r) * (denoised - history[0])
+            x = x + (c / rs[0]) * (denoised - history[0])
         if noise is not None:
             x = x + (sigma_next * (-2 * eta_h).expm1().neg().sqrt() * self.s_noise) * noise
-        return x, (denoised,)
+        return x
 
 
 @attrs.frozen(kw_only=True)
-class DPMpp3MSDE(_NoiseScaled):
+class DPMpp3MSDE(_DPMMultistep, _NoiseScaled):
     """DPM-Solver++(3M) SDE (k-diffusion ``sample_dpmpp_3m_sde``), noise from ``noise`` per step.
 
     With ``h = lambda_{i+1} - lambda_i``, ``h_eta = (1 + eta) h``, ``r0 = h_{i-1} / h``, ``r1 = h_{i-2} / h`` and the
@@ -368,19 +376,14 @@ class DPMpp3MSDE(_NoiseScaled):
     """
 
 
-    def advance(self, model, x, history, sigmas, index, *, cond, noise):
-        sigma, sigma_next = sigmas[index], sigmas[index + 1]
-        denoised = model(x, as_sigma(sigma, x), cond)
-        new_history = (denoised, *history[:1])
-        if sigma_next == 0:
-            return denoised, new_history
-        h = _lam(sigma_next) - _lam(sigma)
+    _keep: ClassVar[int] = 2
+
+    def _update(self, x, denoised, history, rs, *, sigma, sigma_next, h, noise):
         h_eta = h * (self.eta + 1)
         x = (-h_eta).exp() * x + (-h_eta).expm1().neg() * denoised
         phi_2 = (-h_eta).expm1() / h_eta + 1
         if len(history) == 2:
-            r0 = (_lam(sigma) - _lam(sigmas[index - 1])) / h
-            r1 = (_lam(sigmas[index - 1]) - _lam(sigmas[index - 2])) / h
+            r0, r1 = rs
             d1_0 = (denoised - history[0]) / r0
             d1_1 = (history[0] - history[1]) / r1
             d1 = d1_0 + (d1_0 - d1_1) * (r0 / (r0 + r1))
@@ -388,11 +391,10 @@ class DPMpp3MSDE(_NoiseScaled):
             phi_3 = phi_2 / h_eta - 0.5
             x = x + phi_2 * d1 - phi_3 * d2
         elif len(history) == 1:
-            r = (_lam(sigma) - _lam(sigmas[index - 1])) / h
-            x = x + phi_2 * (denoised - history[0]) / r
+            x = x + phi_2 * (denoised - history[0]) / rs[0]
         if noise is not None:
             x = x + (sigma_next * (-2 * h * self.eta).expm1().neg().sqrt() * self.s_noise) * noise
-        return x, new_history
+        return x
 
 
 def _unipc(x, ms, lams, lam_t, sigma_ratio, order: int, variant: str, m_t=None):

@@ -95,6 +95,23 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.detach() - b.detach()).abs().max()) if a.shape == b.shape else float("nan")
 
 
+_BATCH_INDEPENDENCE = "batch independence: sample 0 alone differs from sample 0 in the batch"
+
+
+def _agree(what: str, a: torch.Tensor, b: torch.Tensor, problem: str, hint: str = "") -> None:
+    """Fail with ``problem (max diff ...)`` and an optional ``hint`` unless ``a`` and ``b`` agree within tolerance."""
+    if not _close(a, b):
+        _fail(what, f"{problem} (max diff {_max_diff(a, b):.3g}){hint}")
+
+
+def _subject(kind: str, component: Any, example: torch.Tensor, name: str = "x") -> str:
+    """How failure messages name ``component`` (``"<kind> <class>"``), after checking that the example input ``name``
+    holds at least two samples (batch independence compares sample 0 alone with sample 0 in the batch)."""
+    if example.ndim < 2 or example.shape[0] < 2:
+        raise ValueError(f"check_{kind} needs {name} of shape (batch >= 2, channels, ...)")
+    return f"{kind} {type(component).__name__}"
+
+
 def _check_output(what: str, out: Any, like: torch.Tensor, *, same_shape: bool = True) -> None:
     if not isinstance(out, torch.Tensor):
         _fail(what, f"must return a torch.Tensor, got {type(out).__name__}")
@@ -131,6 +148,13 @@ class _eval_mode:
     def __exit__(self, *exc):
         for m, flag in zip(self.modules, self.flags):
             m.training = flag
+
+
+def _check_grads(what: str, module: Any, fn, x: torch.Tensor, *, zeros_label: str = "zeros input") -> None:
+    """Finite gradients of ``fn`` with respect to its input at ``x`` and at zeros, ``module`` in eval mode."""
+    with _eval_mode(module):
+        _check_grad(what, fn, x, label="example input")
+        _check_grad(what, fn, torch.zeros_like(x), label=zeros_label)
 
 
 def _check_grad(what: str, fn, x: torch.Tensor, *, label: str) -> None:
@@ -175,34 +199,24 @@ def check_denoiser(denoiser: nn.Module, x: torch.Tensor, sigma, cond: Any = None
     AssertionError
         Naming the property that failed.
     """
-    what = f"denoiser {type(denoiser).__name__}"
-    if x.ndim < 2 or x.shape[0] < 2:
-        raise ValueError("check_denoiser needs x of shape (batch >= 2, channels, ...)")
+    what = _subject("denoiser", denoiser, x)
     sig = _sigma_vector(sigma, x)
     with _eval_mode(denoiser), torch.no_grad():
         out = denoiser(x, sig, cond)
         _check_output(what, out, x)
-        again = denoiser(x, sig, cond)
-        if not _close(out, again):
-            _fail(what, f"two calls with the same input differ (max diff {_max_diff(out, again):.3g}); "
-                        "is it in eval mode, or does it draw random numbers?")
+        _agree(what, out, denoiser(x, sig, cond), "two calls with the same input differ",
+               "; is it in eval mode, or does it draw random numbers?")
         with _calls(what, "called with a float sigma"):
             scalar = denoiser(x, float(sig[0]), cond)
         vector = denoiser(x, sig[:1].expand(x.shape[0]).clone(), cond)
-        if not _close(scalar, vector):
-            _fail(what, f"a float sigma and the same sigma as a (batch,) tensor give different outputs "
-                        f"(max diff {_max_diff(scalar, vector):.3g})")
+        _agree(what, scalar, vector, "a float sigma and the same sigma as a (batch,) tensor give different outputs")
         with _calls(what, "called with a batch of 1"):
             first = denoiser(x[:1], sig[:1], _slice(cond, slice(0, 1), x.shape[0]))
-        if not _close(first, out[:1]):
-            _fail(what, f"batch independence: sample 0 alone differs from sample 0 in the batch "
-                        f"(max diff {_max_diff(first, out[:1]):.3g}); does it normalize across the batch?")
+        _agree(what, first, out[:1], _BATCH_INDEPENDENCE, "; does it normalize across the batch?")
         for extreme in (1e-3, 80.0):
             with _calls(what, f"called at sigma={extreme}"):
                 _check_output(f"{what} at sigma={extreme}", denoiser(x, torch.full_like(sig, extreme), cond), x)
-    with _eval_mode(denoiser):
-        _check_grad(what, lambda z: denoiser(z, sig, cond), x, label="example input")
-        _check_grad(what, lambda z: denoiser(z, sig, cond), torch.zeros_like(x), label="zeros input")
+    _check_grads(what, denoiser, lambda z: denoiser(z, sig, cond), x)
 
 
 # -- jumps -------------------------------------------------------------------------------------------------------------
@@ -233,37 +247,26 @@ def check_jump(jump: nn.Module, x: torch.Tensor, sigma_from, sigma_to, cond: Any
     AssertionError
         Naming the property that failed.
     """
-    what = f"jump {type(jump).__name__}"
-    if x.ndim < 2 or x.shape[0] < 2:
-        raise ValueError("check_jump needs x of shape (batch >= 2, channels, ...)")
+    what = _subject("jump", jump, x)
     t, s = _sigma_vector(sigma_from, x), _sigma_vector(sigma_to, x)
     if (s > t).any():
         raise ValueError("check_jump needs sigma_to <= sigma_from")
     with _eval_mode(jump), torch.no_grad():
         out = jump(x, t, s, cond)
         _check_output(what, out, x)
-        again = jump(x, t, s, cond)
-        if not _close(out, again):
-            _fail(what, f"two calls with the same input differ (max diff {_max_diff(out, again):.3g})")
+        _agree(what, out, jump(x, t, s, cond), "two calls with the same input differ")
         with _calls(what, "called with float sigmas"):
             scalar = jump(x, float(t[0]), float(s[0]), cond)
         vector = jump(x, t[:1].expand_as(t).clone(), s[:1].expand_as(s).clone(), cond)
-        if not _close(scalar, vector):
-            _fail(what, f"float sigmas and (batch,) tensors give different outputs (max diff {_max_diff(scalar, vector):.3g})")
+        _agree(what, scalar, vector, "float sigmas and (batch,) tensors give different outputs")
         with _calls(what, "called with a batch of 1"):
             first = jump(x[:1], t[:1], s[:1], _slice(cond, slice(0, 1), x.shape[0]))
-        if not _close(first, out[:1]):
-            _fail(what, f"batch independence: sample 0 alone differs from sample 0 in the batch "
-                        f"(max diff {_max_diff(first, out[:1]):.3g})")
+        _agree(what, first, out[:1], _BATCH_INDEPENDENCE)
         with _calls(what, "called with sigma_to=0"):
             _check_output(f"{what} with sigma_to=0", jump(x, t, torch.zeros_like(s), cond), x)
         if boundary:
-            same = jump(x, t, t, cond)
-            if not _close(same, x):
-                _fail(what, f"G(x, t, t) != x (max diff {_max_diff(same, x):.3g})")
-    with _eval_mode(jump):
-        _check_grad(what, lambda z: jump(z, t, s, cond), x, label="example input")
-        _check_grad(what, lambda z: jump(z, t, s, cond), torch.zeros_like(x), label="zeros input")
+            _agree(what, jump(x, t, t, cond), x, "G(x, t, t) != x")
+    _check_grads(what, jump, lambda z: jump(z, t, s, cond), x)
 
 
 # -- samplers ----------------------------------------------------------------------------------------------------------
@@ -296,9 +299,7 @@ def check_sampler(sampler, model: nn.Module, x_T: torch.Tensor, sigmas=3, cond: 
     from .denoisers import count_network_calls
     from .samplers import draw_noise
 
-    what = f"sampler {type(sampler).__name__}"
-    if x_T.ndim < 2 or x_T.shape[0] < 2:
-        raise ValueError("check_sampler needs x_T of shape (batch >= 2, channels, ...)")
+    what = _subject("sampler", sampler, x_T, "x_T")
     if getattr(sampler, "drives", None) not in ("denoiser", "jump"):
         _fail(what, f"must declare drives = 'denoiser' or 'jump', got {getattr(sampler, 'drives', None)!r}")
     n_steps = sigmas if isinstance(sigmas, int) else user_sigmas(sigmas).numel() - 1
@@ -312,18 +313,13 @@ def check_sampler(sampler, model: nn.Module, x_T: torch.Tensor, sigmas=3, cond: 
         expected = sampler.nfe(sigmas, model)
         if counter.nfe != expected:
             _fail(what, f"called the network {counter.nfe} times for {n_steps} steps but sampler.nfe() says {expected}")
-        again = sampler(model, x_T, sigmas, cond=cond, noise=noise.clone())
-        if not _close(out, again):
-            _fail(what, f"the same noise gave different outputs (max diff {_max_diff(out, again):.3g}); "
-                        "all randomness must come from `noise` or `generator`")
+        _agree(what, out, sampler(model, x_T, sigmas, cond=cond, noise=noise.clone()),
+               "the same noise gave different outputs", "; all randomness must come from `noise` or `generator`")
         a = sampler(model, x_T, sigmas, cond=cond, generator=torch.Generator(device=x_T.device).manual_seed(1))
         b = sampler(model, x_T, sigmas, cond=cond, generator=torch.Generator(device=x_T.device).manual_seed(1))
-        if not _close(a, b):
-            _fail(what, f"the same generator seed gave different outputs (max diff {_max_diff(a, b):.3g})")
+        _agree(what, a, b, "the same generator seed gave different outputs")
         first = sampler(model, x_T[:1], sigmas, cond=_slice(cond, slice(0, 1), x_T.shape[0]), noise=noise[:, :1])
-        if not _close(first, out[:1]):
-            _fail(what, f"batch independence: sample 0 alone differs from sample 0 in the batch "
-                        f"(max diff {_max_diff(first, out[:1]):.3g})")
+        _agree(what, first, out[:1], _BATCH_INDEPENDENCE)
         if sampler(model, x_T, sigmas, cond=cond, noise=noise, grad=NoGrad()).requires_grad:
             _fail(what, "NoGrad built a graph")
         grads = []
@@ -382,14 +378,8 @@ def check_extractor(extractor: nn.Module, example_input: torch.Tensor) -> None:
         frames = num_frames(x.shape[-1]) if callable(num_frames) else None
         if frames is not None and out.shape[-1] != frames:
             _fail(what, f"num_frames({x.shape[-1]}) = {frames} but the output has {out.shape[-1]} frames")
-        again = extractor(x)
-        if not _close(out, again):
-            _fail(what, f"two calls with the same input differ (max diff {_max_diff(out, again):.3g})")
+        _agree(what, out, extractor(x), "two calls with the same input differ")
         pair = torch.cat([x, 1.5 * x.flip(-1)])  # a louder, time-reversed partner
-        both = extractor(pair)
-        if not _close(both[: x.shape[0]], out):
-            _fail(what, f"batch independence: the output for a sample changed when another sample joined the batch "
-                        f"(max diff {_max_diff(both[: x.shape[0]], out):.3g})")
-    with _eval_mode(extractor):
-        _check_grad(what, extractor, x, label="example input")
-        _check_grad(what, extractor, torch.zeros_like(x), label="zeros input (silence)")
+        _agree(what, extractor(pair)[: x.shape[0]], out,
+               "batch independence: the output for a sample changed when another sample joined the batch")
+    _check_grads(what, extractor, extractor, x, zeros_label="zeros input (silence)")

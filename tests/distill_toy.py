@@ -108,6 +108,31 @@ def one_step_distance(jump, *, cond=None, n: int = 3000) -> float:
     return jump_distance(jump, CMMultistep(), 1, cond=cond, n=n)
 
 
+def one_step_before_after(recipe, *, steps: int, batch: int, n: int = 3000) -> tuple[float, float]:
+    """1-step energy distance of ``recipe.student()`` before and after ``steps`` steps of :func:`run_recipe`."""
+    before = one_step_distance(recipe.student(), n=n)
+    run_recipe(recipe, steps=steps, batch=batch)
+    return before, one_step_distance(recipe.student(), n=n)
+
+
+def distill_trained_teacher(recipe_class, **recipe_args):
+    """``recipe_class(teacher=trained_teacher(), **recipe_args)`` trained for 400 steps of 256: the slow distillation
+    checks. Returns ``(teacher, recipe, before, after)`` with the 1-step energy distances before and after training."""
+    teacher = trained_teacher()
+    recipe = recipe_class(teacher=teacher, **recipe_args)
+    before, after = one_step_before_after(recipe, steps=400, batch=256)
+    return teacher, recipe, before, after
+
+
+def assert_target_is_ema(recipe, *, decay: float, batch: int) -> None:
+    """After one step of :func:`run_recipe`, each parameter of ``recipe.target`` is ``decay * old + (1 - decay) *``
+    the student's (``recipe.net``)."""
+    before = [p.clone() for p in recipe.target.parameters()]
+    run_recipe(recipe, steps=1, batch=batch)
+    for old, new, cur in zip(before, recipe.target.parameters(), recipe.net.parameters()):
+        torch.testing.assert_close(new, decay * old + (1 - decay) * cur.detach())
+
+
 def teacher_distance(teacher, steps: int = 40) -> float:
     x_T = SIGMA_MAX * noise()
     return float(energy_distance(EDMSampler(heun=True)(teacher, x_T, steps), reference()))

@@ -19,18 +19,20 @@ VOCAB = {"instrument": ["flute", "organ"], "collection": ["bach", "essen"], "tem
          "mode": ["major", "minor"]}
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_quality", ROOT / "benchmarks" / "bench_quality.py")
+def load_script(path: str):
+    """A repository script (``"benchmarks/bench_quality.py"``) imported as a fresh module named after its file."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _bench():
+    return load_script("benchmarks/bench_quality.py")
 
 
 def _ruler():
-    spec = importlib.util.spec_from_file_location("_quality", ROOT / "benchmarks" / "_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/_quality.py")
 
 
 def write_fake_weights(root, *, dit: dict, tag_vocab: dict, seed: int = 0, vocoder: dict | None = None,
@@ -273,10 +275,7 @@ def test_presto_training_scores_every_snapshot(tiny, tmp_path, monkeypatch):
         save_model(load_model(weights / "presto-s"), run / "snapshots" / f"step_{step}")
     (run / "losses.jsonl").write_text("".join(json.dumps({"step": s, "diag/fake_real_gap": 0.1 * s}) + "\n"
                                               for s in range(5)))
-    spec = importlib.util.spec_from_file_location("bench_presto_training",
-                                                  ROOT / "benchmarks" / "bench_presto_training.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/bench_presto_training.py")
     assert bench.main([str(run), "--n-clips", "6", "--heldout", str(data), "--out", str(tmp_path / "out")]) == 0
     result = json.loads((tmp_path / "out" / "presto_training.json").read_text())
     assert [r["step"] for r in result["snapshots"]] == [2, 4]

@@ -8,10 +8,9 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 from tempo_kit.control import DITTO, DITTO2, Objective, adaptive_m_schedule, intensity_curve
-from tempo_kit.control.toy import TOY_TASKS, toy_generator, toy_task
+from tempo_kit.control.toy import TOY_TASKS, AdditiveDecoder, toy_generator, toy_task
 from tempo_kit.denoisers import CFGDenoiser
 from tempo_kit.features.chroma import melody_accuracy
 from tempo_kit.features.intensity import Intensity
@@ -186,26 +185,6 @@ def test_norm_priors(gen):
     assert shell(kept) < 0.5 * shell(free)
 
 
-class AdditiveVocoder(nn.Module):
-    """Mel frames -> audio: one sine per mel band, amplitude from the band power (differentiable, frozen)."""
-
-    input_domain, domain, sample_rate = "mel", "audio", 22050
-
-    def __init__(self, n_mels=80, hop=512):
-        super().__init__()
-        import librosa
-
-        self.hop = hop
-        freqs = librosa.mel_frequencies(n_mels=n_mels + 2, fmax=11025)[1:-1]
-        self.register_buffer("freqs", torch.as_tensor(freqs, dtype=torch.float32))
-
-    def forward(self, mel):
-        amp = torch.pow(10.0, (mel * 60 - 20) / 20).clamp_max(10.0) * 0.05  # model space -> amplitude
-        amp = amp.repeat_interleave(self.hop, dim=-1)
-        t = torch.arange(amp.shape[-1], dtype=mel.dtype) / self.sample_rate
-        return torch.einsum("bmt,mt->bt", amp, torch.sin(2 * torch.pi * self.freqs[:, None] * t))
-
-
 def test_decoder_hook_for_audio_domain_extractors(gen):
     ext = Intensity(domain="audio", window_s=0.25)
     n = ext.num_frames(48 * 512)
@@ -213,7 +192,7 @@ def test_decoder_hook_for_audio_domain_extractors(gen):
                                                                            low_db=-50, high_db=-30))]
     with pytest.raises(ValueError, match="no decoder was given"):
         run2(gen, objectives)
-    voc = AdditiveVocoder()
+    voc = AdditiveDecoder()
     r = DITTO2(iterations=20, lr=LR, decode_steps=1, progress=False)(
         gen.ctm_jump, objectives, shape=gen.shape, generator=seed(), decoder=voc)
     assert r.loss_history[-1] <= 0.5 * r.loss_history[0]

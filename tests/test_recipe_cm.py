@@ -31,10 +31,7 @@ def test_boundary_condition_and_student_is_teacher_copy():
 
 def test_target_is_ema_of_student_after_each_step():
     recipe = CMRecipe(teacher=T.DATA, student=consistency_mlp(), w_range=None, ema_decay=0.9, lr=1e-2)
-    before = [p.clone() for p in recipe.target.parameters()]
-    T.run_recipe(recipe, steps=1, batch=32)
-    for old, new, cur in zip(before, recipe.target.parameters(), recipe.net.parameters()):
-        torch.testing.assert_close(new, 0.9 * old + 0.1 * cur.detach())
+    T.assert_target_is_ema(recipe, decay=0.9, batch=32)
     assert not any(p.requires_grad for p in recipe.target.parameters())
 
 
@@ -67,20 +64,14 @@ def test_w_needs_a_w_embedding_and_reaches_the_student():
 def test_cm_improves_one_step_samples_fast():
     """Analytic teacher, small student: 1-step distance drops well below the untrained student's."""
     recipe = CMRecipe(teacher=T.DATA, student=consistency_mlp(), w_range=None, lr=3e-3, grid_steps=10)
-    before = T.one_step_distance(recipe.student(), n=1000)
-    T.run_recipe(recipe, steps=150, batch=128)
-    after = T.one_step_distance(recipe.student(), n=1000)
+    before, after = T.one_step_before_after(recipe, steps=150, batch=128, n=1000)
     print(f"CM fast: 1-step energy distance {before:.4f} -> {after:.4f}")
     assert after < 0.5 * before
 
 
 @pytest.mark.slow
 def test_cm_distills_trained_teacher_into_one_step_student():
-    teacher = T.trained_teacher()
-    recipe = CMRecipe(teacher=teacher, w_range=None, lr=1e-4)
-    before = T.one_step_distance(recipe.student())
-    T.run_recipe(recipe, steps=400, batch=256)
-    after = T.one_step_distance(recipe.student())
+    teacher, recipe, before, after = T.distill_trained_teacher(CMRecipe, w_range=None, lr=1e-4)
     print(f"CM: 1-step energy distance {before:.4f} -> {after:.4f} (teacher 40-step Heun {T.teacher_distance(teacher):.4f})")
     assert after < 0.7 * before
 

@@ -45,10 +45,7 @@ def test_target_at_adjacent_level_is_the_teacher_step():
 
 def test_ema_target_and_bad_configs():
     recipe = CTMRecipe(teacher=T.DATA, student=mlp_denoiser(), w_range=None, ema_decay=0.5, lr=1e-2)
-    before = [p.clone() for p in recipe.target.parameters()]
-    T.run_recipe(recipe, steps=1, batch=16)
-    for old, new, cur in zip(before, recipe.target.parameters(), recipe.net.parameters()):
-        torch.testing.assert_close(new, 0.5 * old + 0.5 * cur.detach())
+    T.assert_target_is_ema(recipe, decay=0.5, batch=16)
     with pytest.raises(ValueError, match="s_embedding"):
         CTMRecipe(teacher=T.DATA, student=mlp_denoiser(), w_range=None, s_embedding=True)
     with pytest.raises(ValueError, match="w embedding"):
@@ -59,9 +56,7 @@ def test_ema_target_and_bad_configs():
 
 def test_ctm_improves_one_step_and_gamma_samples_fast():
     recipe = CTMRecipe(teacher=T.DATA, student=mlp_denoiser(), w_range=None, lr=3e-3, grid_steps=10)
-    before = T.one_step_distance(recipe.student(), n=1000)
-    T.run_recipe(recipe, steps=150, batch=128)
-    after = T.one_step_distance(recipe.student(), n=1000)
+    before, after = T.one_step_before_after(recipe, steps=150, batch=128, n=1000)
     gamma2 = T.jump_distance(recipe.student(), CTMGamma(gamma=0.2), 2, n=1000)
     print(f"CTM fast: 1-step energy distance {before:.4f} -> {after:.4f}; 2-step gamma=0.2: {gamma2:.4f}")
     assert after < 0.5 * before
@@ -70,11 +65,7 @@ def test_ctm_improves_one_step_and_gamma_samples_fast():
 
 @pytest.mark.slow
 def test_ctm_distills_trained_teacher():
-    teacher = T.trained_teacher()
-    recipe = CTMRecipe(teacher=teacher, w_range=None, lr=1e-4)
-    before = T.one_step_distance(recipe.student())
-    T.run_recipe(recipe, steps=400, batch=256)
-    after = T.one_step_distance(recipe.student())
+    _, recipe, before, after = T.distill_trained_teacher(CTMRecipe, w_range=None, lr=1e-4)
     gamma4 = T.jump_distance(recipe.student(), CTMGamma(gamma=0.2), 4)
     print(f"CTM: 1-step energy distance {before:.4f} -> {after:.4f}; 4-step gamma=0.2 {gamma4:.4f}")
     assert after < 0.7 * before

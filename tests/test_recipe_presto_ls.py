@@ -63,9 +63,7 @@ def test_presto_ls_end_to_end_routed_generator(layer_student):
     assert is_routed(recipe.generator) and recipe.generator is not student
     assert not is_routed(recipe.fake) and recipe.teacher is teacher  # real score = full teacher, fake from it
     real_before = {k: v.clone() for k, v in teacher.state_dict().items()}
-    before = T.one_step_distance(recipe.student(), n=1000)
-    T.run_recipe(recipe, steps=100, batch=128)
-    after = T.one_step_distance(recipe.student(), n=1000)
+    before, after = T.one_step_before_after(recipe, steps=100, batch=128, n=1000)
     assert all(torch.equal(real_before[k], v) for k, v in teacher.state_dict().items())
 
     full = PrestoSRecipe(teacher=teacher, disc_norm_groups=1).student()

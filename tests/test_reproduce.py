@@ -8,25 +8,20 @@ format; ``add_fake_clap`` adds an untrained bundled ``clap`` model to a fake wei
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from test_bench_quality import write_fake_weights
+from test_bench_quality import load_script, write_fake_weights
 
-ROOT = Path(__file__).resolve().parents[1]
 VOCAB = {"instrument": ["flute", "organ", "piano"], "collection": ["bach", "essen"], "tempo": ["fast", "slow"],
          "mode": ["major", "minor"]}
 
 
 def _reproduce():
-    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks" / "reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/reproduce.py")
 
 
 def caption(tags: dict) -> str:

@@ -21,6 +21,7 @@ from tempo_kit.control.targets import (
     structure_from_audio,
     structure_from_form,
 )
+from tempo_kit.data.render import midi_varlen
 from tempo_kit.features.chroma import LogChroma
 from tempo_kit.features.intensity import Intensity
 from tempo_kit.features.masks import LoopFree, MaskedReconstruction
@@ -106,18 +107,10 @@ def test_melody_errors():
         melody_from_frames([IGNORE_INDEX] * 3, frame_rate=10)
 
 
-def _vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    while n > 0x7F:
-        n >>= 7
-        out.append((n & 0x7F) | 0x80)
-    return bytes(reversed(out))
-
-
 def _write_midi(path, tracks, division=480):
     data = b"MThd" + struct.pack(">IHHH", 6, 1, len(tracks), division)
     for events in tracks:
-        body = b"".join(_vlq(d) + bytes(e) for d, e in events) + b"\x00\xff\x2f\x00"
+        body = b"".join(midi_varlen(d) + bytes(e) for d, e in events) + b"\x00\xff\x2f\x00"
         data += b"MTrk" + struct.pack(">I", len(body)) + body
     path.write_bytes(data)
 

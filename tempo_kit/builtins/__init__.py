@@ -7,7 +7,7 @@ sampler never imports the training stack, the dataset builder or the vocoder.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 
 def lazy(module: str, name: str, config: str | None = None) -> Callable[..., Any]:
@@ -21,3 +21,9 @@ def lazy(module: str, name: str, config: str | None = None) -> Callable[..., Any
 
     factory.__name__ = factory.__qualname__ = name
     return factory
+
+
+def register_all(register: Callable[..., Any], table: Iterable[tuple[str, Callable[..., Any], str]]) -> None:
+    """Register every ``(name, factory, description)`` row of a built-in plugin's table, in order."""
+    for name, factory, description in table:
+        register(name, factory, description=description)

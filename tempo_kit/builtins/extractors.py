@@ -1,24 +1,7 @@
 """Built-in extractors (factories import their modules lazily, so ``import tempo_kit`` stays cheap)."""
 
 from ..hookspecs import hookimpl
-
-
-def _intensity(**kw):
-    from ..features.intensity import Intensity
-
-    return Intensity(**kw)
-
-
-def _chroma(**kw):
-    from ..features.chroma import LogChroma
-
-    return LogChroma(**kw)
-
-
-def _structure(**kw):
-    from ..features.structure import MFCCSelfSimilarity
-
-    return MFCCSelfSimilarity(**kw)
+from . import lazy, register_all
 
 
 def _masked(kind):
@@ -28,12 +11,6 @@ def _masked(kind):
         return MaskedReconstruction(**kw) if kind is None else getattr(MaskedReconstruction, kind)(**kw)
 
     return factory
-
-
-def _loop_free(**kw):
-    from ..features.masks import LoopFree
-
-    return LoopFree(**kw)
 
 
 def _clap(**kw):
@@ -54,23 +31,25 @@ def _mini_clap(*, model=None, source="clap"):
 
 @hookimpl
 def register_extractors(register, context):
-    register("intensity", _intensity,
-             description="Smoothed frame energy w * 20 log10(RMS) in dB (DITTO); mel frames or audio")
-    register("chroma", _chroma,
-             description="Per-frame log pitch-class distribution with high-pass, for NLL melody control (DITTO)")
-    register("structure", _structure,
-             description="Cosine self-similarity of z-scored MFCCs without c0, optional 2-D Savitzky-Golay (DITTO)")
-    register("reconstruction", _masked(None),
-             description="Masked reconstruction x[..., gen_mask] vs reference[..., ref_mask] with explicit masks")
-    register("outpainting", _masked("outpainting"),
-             description="First overlap_s of the output vs last overlap_s of a reference (DITTO outpainting)")
-    register("inpainting", _masked("inpainting"),
-             description="Context at both edges (or outside gap_s) vs the same frames of a reference (DITTO)")
-    register("looping", _masked("looping"),
-             description="Last overlap_s of the output vs first overlap_s of a reference (DITTO looping)")
-    register("looping-free", _loop_free,
-             description="Reference-free looping: x[..., -o:] - x[..., :o] driven to zero (DITTO App. E)")
-    register("clap", _clap,
-             description="Frozen, deterministic CLAP audio embedding from a local ClapModel directory (DITTO-2 5.4)")
-    register("mini-clap", _mini_clap,
-             description="Bundled CLAP-style embedding of model-space mel (no vocoder); source= bundled name or folder")
+    register_all(register, (
+        ("intensity", lazy("features.intensity", "Intensity"),
+         "Smoothed frame energy w * 20 log10(RMS) in dB (DITTO); mel frames or audio"),
+        ("chroma", lazy("features.chroma", "LogChroma"),
+         "Per-frame log pitch-class distribution with high-pass, for NLL melody control (DITTO)"),
+        ("structure", lazy("features.structure", "MFCCSelfSimilarity"),
+         "Cosine self-similarity of z-scored MFCCs without c0, optional 2-D Savitzky-Golay (DITTO)"),
+        ("reconstruction", _masked(None),
+         "Masked reconstruction x[..., gen_mask] vs reference[..., ref_mask] with explicit masks"),
+        ("outpainting", _masked("outpainting"),
+         "First overlap_s of the output vs last overlap_s of a reference (DITTO outpainting)"),
+        ("inpainting", _masked("inpainting"),
+         "Context at both edges (or outside gap_s) vs the same frames of a reference (DITTO)"),
+        ("looping", _masked("looping"),
+         "Last overlap_s of the output vs first overlap_s of a reference (DITTO looping)"),
+        ("looping-free", lazy("features.masks", "LoopFree"),
+         "Reference-free looping: x[..., -o:] - x[..., :o] driven to zero (DITTO App. E)"),
+        ("clap", _clap,
+         "Frozen, deterministic CLAP audio embedding from a local ClapModel directory (DITTO-2 5.4)"),
+        ("mini-clap", _mini_clap,
+         "Bundled CLAP-style embedding of model-space mel (no vocoder); source= bundled name or folder"),
+    ))

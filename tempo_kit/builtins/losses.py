@@ -3,6 +3,7 @@
 import functools
 
 from ..hookspecs import hookimpl
+from . import register_all
 
 
 def _loss(name):
@@ -15,9 +16,14 @@ def _loss(name):
     return factory
 
 
+_LOSSES = (
+    ("mse", "Mean squared error per item (DITTO intensity, structure, painting)"),
+    ("nll", "NLL of per-frame pitch classes 0-11 under log-chroma (DITTO melody)"),
+    ("cosine", "1 - cosine similarity per item (DITTO-2 CLAP text adherence)"),
+    ("pearson", "Negative Pearson correlation per item (DITTO App. C)"),
+)
+
+
 @hookimpl
 def register_losses(register, context):
-    register("mse", _loss("mse"), description="Mean squared error per item (DITTO intensity, structure, painting)")
-    register("nll", _loss("nll"), description="NLL of per-frame pitch classes 0-11 under log-chroma (DITTO melody)")
-    register("cosine", _loss("cosine"), description="1 - cosine similarity per item (DITTO-2 CLAP text adherence)")
-    register("pearson", _loss("pearson"), description="Negative Pearson correlation per item (DITTO App. C)")
+    register_all(register, ((name, _loss(name), description) for name, description in _LOSSES))

@@ -1,26 +1,30 @@
 """Built-in recipes."""
 
 from ..hookspecs import hookimpl
-from . import lazy
+from . import lazy, register_all
+
+#: ``(name, module under tempo_kit.training.recipes, class, description)``
+_RECIPES = (
+    ("edm", "edm", "EDMRecipe", "EDM denoising score matching (log-normal sigma, EDM weight, CFG dropout)"),
+    ("ase", "layers", "ASERecipe", "ASE layer fine-tuning: time-dependent early exit, frozen time embedder"),
+    ("presto-l", "layers", "PrestoLRecipe",
+     "Presto-L: keep the final block, budget conditioning, self-teacher loss L_DSM + L_st"),
+    ("cm", "cm", "CMRecipe",
+     "LCM-style consistency distillation: EMA target, teacher ODE step, distilled CFG weight w"),
+    ("ctm", "ctm", "CTMRecipe",
+     "CTM as in DITTO-2: local consistency (Eq. 4), Euler jump without s input, distilled w"),
+    ("presto-s", "presto_s", "PrestoSRecipe",
+     "Presto-S: continuous-time DMD2 for EDM models, 5 fake-score updates per generator step, LSGAN head"),
+    ("presto-ls", "presto_ls", "PrestoLSRecipe",
+     "Presto-LS: Presto-S on a layer-distilled (Presto-L / ASE) student, real score = full teacher"),
+    ("vocoder", "vocoder", "VocoderRecipe",
+     "mel vocoder: multi-resolution STFT loss + model-space mel L1 on random (mel, audio) crops"),
+    ("clap", "clap", "ClapRecipe",
+     "MiniClap audio-text contrastive training: multi-positive InfoNCE over tags, mel augmentation"),
+)
 
 
 @hookimpl
 def register_recipes(register, context):
-    register("edm", lazy("training.recipes.edm", "EDMRecipe"),
-             description="EDM denoising score matching (log-normal sigma, EDM weight, CFG dropout)")
-    register("ase", lazy("training.recipes.layers", "ASERecipe"),
-             description="ASE layer fine-tuning: time-dependent early exit, frozen time embedder")
-    register("presto-l", lazy("training.recipes.layers", "PrestoLRecipe"),
-             description="Presto-L: keep the final block, budget conditioning, self-teacher loss L_DSM + L_st")
-    register("cm", lazy("training.recipes.cm", "CMRecipe"),
-             description="LCM-style consistency distillation: EMA target, teacher ODE step, distilled CFG weight w")
-    register("ctm", lazy("training.recipes.ctm", "CTMRecipe"),
-             description="CTM as in DITTO-2: local consistency (Eq. 4), Euler jump without s input, distilled w")
-    register("presto-s", lazy("training.recipes.presto_s", "PrestoSRecipe"),
-             description="Presto-S: continuous-time DMD2 for EDM models, 5 fake-score updates per generator step, LSGAN head")
-    register("presto-ls", lazy("training.recipes.presto_ls", "PrestoLSRecipe"),
-             description="Presto-LS: Presto-S on a layer-distilled (Presto-L / ASE) student, real score = full teacher")
-    register("vocoder", lazy("training.recipes.vocoder", "VocoderRecipe"),
-             description="mel vocoder: multi-resolution STFT loss + model-space mel L1 on random (mel, audio) crops")
-    register("clap", lazy("training.recipes.clap", "ClapRecipe"),
-             description="MiniClap audio-text contrastive training: multi-positive InfoNCE over tags, mel augmentation")
+    register_all(register, ((name, lazy(f"training.recipes.{module}", cls), description)
+                            for name, module, cls, description in _RECIPES))

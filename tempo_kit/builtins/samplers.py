@@ -1,6 +1,7 @@
 """Built-in samplers."""
 
 from ..hookspecs import hookimpl
+from . import register_all
 
 
 @hookimpl
@@ -8,23 +9,25 @@ def register_samplers(register, context):
     from ..samplers import (CMMultistep, CTMGamma, DPMpp2M, DPMpp2MSDE, DPMpp2SAncestral, DPMpp3MSDE, EDMSampler,
                             EulerAncestral, UniPC)
 
-    register("euler", lambda **kw: EDMSampler(heun=False, **kw),
-             description="EDM Euler (Karras et al. 2022, Alg. 1 without correction), optional churn; drives a denoiser")
-    register("heun", lambda **kw: EDMSampler(heun=True, **kw),
-             description="EDM Heun (Karras et al. 2022, Alg. 1/2), optional stochastic churn; drives a denoiser")
-    register("euler-ancestral", EulerAncestral,
-             description="Euler ancestral (k-diffusion sample_euler_ancestral), eta-scaled fresh noise; drives a denoiser")
-    register("dpmpp-2s-ancestral", DPMpp2SAncestral,
-             description="DPM-Solver++(2S) with ancestral noise, 2 calls per step; drives a denoiser")
-    register("dpmpp-2m", DPMpp2M,
-             description="DPM-Solver++(2M), deterministic multistep, 1 call per step (Lu et al. 2022); drives a denoiser")
-    register("dpmpp-2m-sde", DPMpp2MSDE,
-             description="DPM-Solver++(2M) SDE, midpoint or heun correction, eta-scaled noise; drives a denoiser")
-    register("dpmpp-3m-sde", DPMpp3MSDE,
-             description="DPM-Solver++(3M) SDE, third-order multistep with eta-scaled noise; drives a denoiser")
-    register("unipc", UniPC,
-             description="UniPC predictor-corrector (bh2, data prediction), order 1-3, 1 call per step; drives a denoiser")
-    register("cm", CMMultistep, description="Consistency-model multistep ('ping-pong') sampling; drives a jump")
-    register("ctm-gamma", CTMGamma, description="CTM gamma-sampling as in DITTO-2 Alg. 1, gamma in [0, 1]; drives a jump")
-    register("presto-s", lambda **kw: CMMultistep(sigma_min=0.0, **kw),
-             description="Presto-S multistep sampling: jump to x0, re-noise to the next Karras level; drives a jump")
+    register_all(register, (
+        ("euler", lambda **kw: EDMSampler(heun=False, **kw),
+         "EDM Euler (Karras et al. 2022, Alg. 1 without correction), optional churn; drives a denoiser"),
+        ("heun", lambda **kw: EDMSampler(heun=True, **kw),
+         "EDM Heun (Karras et al. 2022, Alg. 1/2), optional stochastic churn; drives a denoiser"),
+        ("euler-ancestral", EulerAncestral,
+         "Euler ancestral (k-diffusion sample_euler_ancestral), eta-scaled fresh noise; drives a denoiser"),
+        ("dpmpp-2s-ancestral", DPMpp2SAncestral,
+         "DPM-Solver++(2S) with ancestral noise, 2 calls per step; drives a denoiser"),
+        ("dpmpp-2m", DPMpp2M,
+         "DPM-Solver++(2M), deterministic multistep, 1 call per step (Lu et al. 2022); drives a denoiser"),
+        ("dpmpp-2m-sde", DPMpp2MSDE,
+         "DPM-Solver++(2M) SDE, midpoint or heun correction, eta-scaled noise; drives a denoiser"),
+        ("dpmpp-3m-sde", DPMpp3MSDE,
+         "DPM-Solver++(3M) SDE, third-order multistep with eta-scaled noise; drives a denoiser"),
+        ("unipc", UniPC,
+         "UniPC predictor-corrector (bh2, data prediction), order 1-3, 1 call per step; drives a denoiser"),
+        ("cm", CMMultistep, "Consistency-model multistep ('ping-pong') sampling; drives a jump"),
+        ("ctm-gamma", CTMGamma, "CTM gamma-sampling as in DITTO-2 Alg. 1, gamma in [0, 1]; drives a jump"),
+        ("presto-s", lambda **kw: CMMultistep(sigma_min=0.0, **kw),
+         "Presto-S multistep sampling: jump to x0, re-noise to the next Karras level; drives a jump"),
+    ))

@@ -140,6 +140,10 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model
 
 
+#: One sampler pass from ``x_T``: ``(sampler, sigmas, per-step noise or None, gradient strategy)``.
+_Pass = tuple[Sampler, torch.Tensor, "torch.Tensor | None", GradStrategy]
+
+
 @attrs.frozen(kw_only=True)
 class _NoiseOptimizer:
     """Settings and loop shared by DITTO and DITTO-2 (Adam on ``eps``)."""
@@ -194,6 +198,32 @@ class _NoiseOptimizer:
         history = (torch.tensor(totals), {n: torch.tensor(v) for n, v in per_obj.items()},
                    torch.tensor(priors) if self.norm_prior == "penalty" else None)
         return eps.detach(), history
+
+    def _run(self, model: nn.Module, objectives, weights, eps0: torch.Tensor, *, cond, output_domain, decoder,
+             sigma_max: float, passes: dict[int, _Pass], decode: _Pass, m_schedule: Sequence[int], method: str,
+             desc: str) -> ControlResult:
+        """Optimise ``eps`` through ``passes[m_schedule[k]]`` at iteration ``k``, then decode once with ``decode``;
+        every pass starts from ``x_T = sigma_max * eps`` in the model's dtype. Counts network calls and times both
+        phases."""
+        evaluate = _evaluator(objectives, weights, output_domain, decoder)
+        dtype = _model_dtype(model, eps0)
+        with count_network_calls(model) as (model, counter):
+            def run(sampler_pass: _Pass, eps: torch.Tensor) -> torch.Tensor:
+                sampler, sigmas, noise, grad = sampler_pass
+                x_T = (sigma_max * eps).to(dtype)
+                return sampler(model, x_T, sigmas, cond=cond, noise=noise, grad=grad).to(eps.dtype)
+
+            t0 = time.perf_counter()
+            eps_opt, history = self._optimize(lambda eps, k: run(passes[m_schedule[k]], eps), eps0, evaluate,
+                                              [o.name for o in objectives], desc)
+            t1 = time.perf_counter()
+            nfe_opt = counter.nfe
+            x0 = run(decode, eps_opt)
+            t2 = time.perf_counter()
+            nfe_dec = counter.nfe - nfe_opt
+        return self._result(x0=x0, eps=eps_opt, sigma_max=sigma_max, history=history, objectives=objectives,
+                            weights=weights, output_domain=output_domain, decoder=decoder, nfe=(nfe_opt, nfe_dec),
+                            backward=counter.backward, times=(t1 - t0, t2 - t1), method=method, m_schedule=m_schedule)
 
     def _result(self, *, x0, eps, sigma_max, history, objectives, weights, output_domain, decoder,
                 nfe, backward, times, method, m_schedule) -> ControlResult:
@@ -292,25 +322,10 @@ class DITTO(_NoiseOptimizer):
         sigmas = self.sigmas()
         sigma_max, n_steps = float(sigmas[0]), sigmas.numel() - 1
         noise = draw_noise(n_steps, eps0, generator) if self.sampler.needs_noise else None
-        evaluate = _evaluator(objectives, weights, output_domain, decoder)
-        dtype = _model_dtype(model, eps0)
-        with count_network_calls(model) as (model, counter):
-            def forward(eps, k):
-                x_T = (sigma_max * eps).to(dtype)
-                return self.sampler(model, x_T, sigmas, cond=cond, noise=noise, grad=self.grad).to(eps.dtype)
-
-            t0 = time.perf_counter()
-            eps_opt, history = self._optimize(forward, eps0, evaluate, [o.name for o in objectives], "DITTO")
-            t1 = time.perf_counter()
-            nfe_opt = counter.nfe
-            x0 = self.sampler(model, (sigma_max * eps_opt).to(dtype), sigmas, cond=cond, noise=noise,
-                              grad=NoGrad()).to(eps_opt.dtype)
-            t2 = time.perf_counter()
-            nfe_dec = counter.nfe - nfe_opt
-        return self._result(x0=x0, eps=eps_opt, sigma_max=sigma_max, history=history, objectives=objectives,
-                            weights=weights, output_domain=output_domain, decoder=decoder, nfe=(nfe_opt, nfe_dec),
-                            backward=counter.backward, times=(t1 - t0, t2 - t1), method="ditto",
-                            m_schedule=(n_steps,) * self.iterations)
+        return self._run(model, objectives, weights, eps0, cond=cond, output_domain=output_domain, decoder=decoder,
+                         sigma_max=sigma_max, passes={n_steps: (self.sampler, sigmas, noise, self.grad)},
+                         decode=(self.sampler, sigmas, noise, NoGrad()), m_schedule=(n_steps,) * self.iterations,
+                         method="ditto", desc="DITTO")
 
 
 @attrs.frozen(kw_only=True)
@@ -424,25 +439,10 @@ class DITTO2(_NoiseOptimizer):
         dec_noise = draw_noise(len(dec_sigmas) - 1, eps0, generator) if decode_sampler.needs_noise else None
         if self.surrogate_steps == "decode":
             dec_noise = noises[len(dec_sigmas) - 1]
-        evaluate = _evaluator(objectives, weights, output_domain, decoder)
-        dtype = _model_dtype(jump, eps0)
-        with count_network_calls(jump) as (jump, counter):
-            def forward(eps, k):
-                m = ms[k]
-                x_T = (sigma_max * eps).to(dtype)
-                return surrogate(jump, x_T, levels[m], cond=cond, noise=noises[m], grad=Backprop()).to(eps.dtype)
-
-            t0 = time.perf_counter()
-            eps_opt, history = self._optimize(forward, eps0, evaluate, [o.name for o in objectives], "DITTO-2")
-            t1 = time.perf_counter()
-            nfe_opt = counter.nfe
-            x0 = decode_sampler(jump, (sigma_max * eps_opt).to(dtype), dec_sigmas, cond=cond, noise=dec_noise,
-                                grad=NoGrad()).to(eps_opt.dtype)
-            t2 = time.perf_counter()
-            nfe_dec = counter.nfe - nfe_opt
-        return self._result(x0=x0, eps=eps_opt, sigma_max=sigma_max, history=history, objectives=objectives,
-                            weights=weights, output_domain=output_domain, decoder=decoder, nfe=(nfe_opt, nfe_dec),
-                            backward=counter.backward, times=(t1 - t0, t2 - t1), method="ditto-2", m_schedule=ms)
+        return self._run(jump, objectives, weights, eps0, cond=cond, output_domain=output_domain, decoder=decoder,
+                         sigma_max=sigma_max, passes={m: (surrogate, levels[m], noises[m], Backprop()) for m in levels},
+                         decode=(decode_sampler, dec_sigmas, dec_noise, NoGrad()), m_schedule=ms,
+                         method="ditto-2", desc="DITTO-2")
 
 
 def _model_dtype(model: nn.Module, eps: torch.Tensor) -> torch.dtype:

@@ -18,7 +18,7 @@ from ..denoisers import EDMPrecond
 from ..jumps import ConsistencyJump, EulerJump
 from .tasks import TASKS, task_objectives
 
-__all__ = ["ToyMelNet", "ToyGenerator", "toy_generator", "toy_task", "TOY_TASKS"]
+__all__ = ["ToyMelNet", "ToyGenerator", "toy_generator", "toy_task", "TOY_TASKS", "AdditiveDecoder"]
 
 
 class ToyMelNet(nn.Module):
@@ -88,6 +88,40 @@ def toy_generator(*, n_mels: int = 80, frames: int = 64, batch: int = 1, hidden:
         ctm_jump=EulerJump(denoiser=EDMPrecond(net=net)),
         shape=(batch, n_mels, frames),
     )
+
+
+class AdditiveDecoder(nn.Module):
+    """Mel frames -> audio with one sine per mel band, amplitude from the band's model-space level: a differentiable,
+    parameter-free stand-in for a vocoder, for audio-domain objectives on the toy generator.
+
+    Parameters
+    ----------
+    n_mels : int
+        Mel bands of the input ``(batch, n_mels, frames)``; band ``m`` sounds at the centre of slaney mel band ``m``
+        up to 11025 Hz.
+    hop : int
+        Samples per frame.
+
+    Notes
+    -----
+    ``forward``: ``(batch, n_mels, frames) -> (batch, frames * hop)`` at 22050 Hz.
+    """
+
+    input_domain, domain, sample_rate = "mel", "audio", 22050
+
+    def __init__(self, n_mels: int = 80, hop: int = 512):
+        super().__init__()
+        import librosa
+
+        self.hop = hop
+        freqs = librosa.mel_frequencies(n_mels=n_mels + 2, fmax=11025)[1:-1]
+        self.register_buffer("freqs", torch.as_tensor(freqs, dtype=torch.float32))
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        amp = torch.pow(10.0, (mel * 60 - 20) / 20).clamp_max(10.0) * 0.05  # model space -> amplitude
+        amp = amp.repeat_interleave(self.hop, dim=-1)
+        t = torch.arange(amp.shape[-1], dtype=mel.dtype) / self.sample_rate
+        return torch.einsum("bmt,mt->bt", amp, torch.sin(2 * torch.pi * self.freqs[:, None] * t))
 
 
 TOY_TASKS = TASKS

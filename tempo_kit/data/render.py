@@ -223,21 +223,22 @@ class Renderer:
         return np.pad(audio, (0, max(0, total - len(audio))))[:total]
 
 
+def midi_varlen(value: int) -> bytes:
+    """A MIDI variable-length quantity: 7 bits per byte, most significant first, the high bit on all but the last."""
+    out = [value & 0x7F]
+    while value > 0x7F:
+        value >>= 7
+        out.append((value & 0x7F) | 0x80)
+    return bytes(reversed(out))
+
+
 def midi_bytes(events, *, program: int, sample_rate: int) -> bytes:
     """A format-0 Standard MIDI File with the events on channel 0 (tick = one millisecond: 500 ticks per quarter at
     the default 120 quarters per minute)."""
-
-    def varlen(value: int) -> bytes:
-        out = [value & 0x7F]
-        while value > 0x7F:
-            value >>= 7
-            out.append((value & 0x7F) | 0x80)
-        return bytes(reversed(out))
-
-    track, last = bytearray(varlen(0) + bytes([0xC0, program])), 0
+    track, last = bytearray(midi_varlen(0) + bytes([0xC0, program])), 0
     for t, is_on, pitch, velocity in events:
         tick = round(t * 1000 / sample_rate)
-        track += varlen(tick - last) + bytes([0x90 if is_on else 0x80, pitch, velocity if is_on else 0])
+        track += midi_varlen(tick - last) + bytes([0x90 if is_on else 0x80, pitch, velocity if is_on else 0])
         last = tick
-    track += varlen(0) + b"\xff\x2f\x00"
+    track += midi_varlen(0) + b"\xff\x2f\x00"
     return b"MThd" + struct.pack(">IHHH", 6, 0, 1, 500) + b"MTrk" + struct.pack(">I", len(track)) + bytes(track)

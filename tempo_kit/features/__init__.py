@@ -16,7 +16,7 @@ audio-domain ones read ``(batch, samples)``; both give the same frame rate.
 (1) also ``inpainting``, ``looping`` and ``reconstruction`` (explicit masks).
 """
 
-from .base import DOMAINS, Extractor
+from .base import DOMAINS, Extractor, as_audio, as_mel
 from .chroma import LogChroma, melody_accuracy
 from .clap import ClapEmbedding, ClapLogMel
 from .intensity import Intensity
@@ -33,6 +33,8 @@ __all__ = [
     "LoopFree",
     "MFCCSelfSimilarity",
     "MaskedReconstruction",
+    "as_audio",
+    "as_mel",
     "melody_accuracy",
     "seconds_to_frames",
     "time_mask",

@@ -1,4 +1,4 @@
-"""Shared pieces of the built-in extractors: input layouts, a deterministic dither, Savitzky-Golay smoothing."""
+"""Shared pieces of the built-in extractors: the mel-or-audio base, a deterministic dither, Savitzky-Golay smoothing."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..audio.mel import MelSpec
+from .base import Extractor
 
 DOMAIN_CHOICES = ("mel", "audio")
 
@@ -19,26 +20,17 @@ def check_domain(domain: str, allowed=DOMAIN_CHOICES) -> str:
     return domain
 
 
-def as_mel(x: torch.Tensor, spec: MelSpec) -> torch.Tensor:
-    """Model-space mel ``(batch, n_mels, frames)`` or ``(batch, 1, n_mels, frames)`` -> ``(batch, n_mels, frames)``."""
-    if x.ndim == 4 and x.shape[1] == 1:
-        x = x[:, 0]
-    if x.ndim != 3 or x.shape[1] != spec.n_mels or not x.is_floating_point():
-        raise ValueError(
-            f"expected model-space mel frames (batch, n_mels={spec.n_mels}, frames), got shape {tuple(x.shape)} "
-            f"dtype {x.dtype}"
-        )
-    return x
+class MelAudioExtractor(Extractor):
+    """Base of the built-in extractors that read model-space mel frames (``domain="mel"``) or a waveform of the same
+    model space (``"audio"``), at the model space's sample and frame rate, with an ``eps`` and a fixed ``dither``."""
 
+    def __init__(self, *, domain: str, mel: MelSpec, eps: float, dither: float):
+        super().__init__()
+        self.domain, self.mel, self.eps, self.dither = check_domain(domain), mel, float(eps), float(dither)
+        self.sample_rate, self.frame_rate = mel.sample_rate, mel.frame_rate
 
-def as_audio(x: torch.Tensor) -> torch.Tensor:
-    """Waveform ``(batch, samples)`` or ``(batch, channels, samples)`` (channels averaged) -> ``(batch, samples)``."""
-    if x.ndim == 3:
-        x = x.mean(dim=1)
-    if x.ndim != 2 or not x.is_floating_point():
-        raise ValueError(f"expected a waveform (batch, samples) or (batch, channels, samples), got shape "
-                         f"{tuple(x.shape)} dtype {x.dtype}")
-    return x
+    def num_frames(self, n_input: int) -> int:
+        return n_input if self.domain == "mel" else self.mel.num_frames(n_input)
 
 
 @functools.lru_cache(maxsize=8)

@@ -7,10 +7,15 @@ prediction line up before any tensor math happens.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-__all__ = ["DOMAINS", "Extractor"]
+if TYPE_CHECKING:
+    from ..audio.mel import MelSpec
+
+__all__ = ["DOMAINS", "Extractor", "as_audio", "as_mel"]
 
 DOMAINS = ("mel", "audio", "latent")
 
@@ -47,3 +52,25 @@ class Extractor(nn.Module):
             if theirs is not None and ours is not None and abs(float(theirs) - float(ours)) > 1e-4 * float(ours):
                 raise ValueError(f"{type(self).__name__} works at a {what} of {float(ours):g} but the target was made "
                                  f"at {float(theirs):g}; rebuild the target at the extractor's rate")
+
+
+def as_mel(x: torch.Tensor, spec: MelSpec) -> torch.Tensor:
+    """Model-space mel ``(batch, n_mels, frames)`` or ``(batch, 1, n_mels, frames)`` -> ``(batch, n_mels, frames)``."""
+    if x.ndim == 4 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim != 3 or x.shape[1] != spec.n_mels or not x.is_floating_point():
+        raise ValueError(
+            f"expected model-space mel frames (batch, n_mels={spec.n_mels}, frames), got shape {tuple(x.shape)} "
+            f"dtype {x.dtype}"
+        )
+    return x
+
+
+def as_audio(x: torch.Tensor) -> torch.Tensor:
+    """Waveform ``(batch, samples)`` or ``(batch, channels, samples)`` (channels averaged) -> ``(batch, samples)``."""
+    if x.ndim == 3:
+        x = x.mean(dim=1)
+    if x.ndim != 2 or not x.is_floating_point():
+        raise ValueError(f"expected a waveform (batch, samples) or (batch, channels, samples), got shape "
+                         f"{tuple(x.shape)} dtype {x.dtype}")
+    return x

@@ -20,23 +20,22 @@ import torch
 from ..audio.mel import MelSpec
 from ..audio.spectral import Chroma
 from ..losses import check_pitch_classes
-from ._common import add_dither, as_audio, as_mel, check_domain
-from .base import Extractor
+from ._common import MelAudioExtractor, add_dither
+from .base import as_audio, as_mel
 
 __all__ = ["LogChroma", "melody_accuracy"]
 
 MIDDLE_C_HZ = 261.6255653005986
 
 
-class LogChroma(Extractor):
+class LogChroma(MelAudioExtractor):
     """Per-frame log pitch-class distribution ``(batch, 12, frames)``.
 
     Parameters
     ----------
-    domain : {"mel", "audio"}
-        Model-space mel ``(batch, n_mels, frames)`` or waveform ``(batch, samples)``.
-    mel : MelSpec
-        Model space (sample rate, STFT, hop, mel filterbank).
+    domain, mel
+        Input (model-space mel frames or a waveform) and model space (sample rate, STFT, hop, mel filterbank), as in
+        :class:`~tempo_kit.features.intensity.Intensity`.
     highpass_hz : float or None
         Ideal spectral high-pass before the chroma; ``None`` keeps everything.
     eps : float
@@ -58,8 +57,7 @@ class LogChroma(Extractor):
         dither: float = 1e-5,
         method: str = "stft",
     ):
-        super().__init__()
-        self.domain, self.mel, self.eps, self.dither = check_domain(domain), mel, float(eps), float(dither)
+        super().__init__(domain=domain, mel=mel, eps=eps, dither=dither)
         if method not in ("stft", "cqt"):
             raise ValueError(f"method must be 'stft' or 'cqt', got {method!r}")
         if method == "cqt" and domain != "audio":
@@ -71,14 +69,11 @@ class LogChroma(Extractor):
 
             self.cqt = CQTChroma(sample_rate=mel.sample_rate, hop_length=mel.hop_length, normalize=False, power=2.0,
                                  highpass_hz=highpass_hz)
-        self.sample_rate, self.frame_rate, self.highpass_hz = mel.sample_rate, mel.frame_rate, highpass_hz
+        self.highpass_hz = highpass_hz
         self.chroma = Chroma(sample_rate=mel.sample_rate, n_fft=mel.n_fft, hop_length=mel.hop_length,
                              center=mel.center, pad_mode=mel.pad_mode, highpass_hz=highpass_hz, norm=None)
         mel_to_chroma = self.chroma.fb.double().numpy() @ mel.mel_to_linear()  # (12, n_freq) @ (n_freq, n_mels)
         self.register_buffer("mel_to_chroma", torch.as_tensor(mel_to_chroma, dtype=torch.float32), persistent=False)
-
-    def num_frames(self, n_input: int) -> int:
-        return n_input if self.domain == "mel" else self.mel.num_frames(n_input)
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         """Raw chroma energy ``(batch, 12, frames)``."""

@@ -27,8 +27,8 @@ from torch import nn
 
 from ..audio.resample import Resample
 from ..audio.spectral import Spectrogram
-from ._common import add_dither, as_audio
-from .base import Extractor
+from ._common import add_dither
+from .base import Extractor, as_audio
 
 __all__ = ["ClapEmbedding", "ClapLogMel"]
 

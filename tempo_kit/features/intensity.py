@@ -21,13 +21,13 @@ import torch
 
 from ..audio.mel import MelSpec
 from ..audio.spectral import Spectrogram
-from ._common import add_dither, as_audio, as_mel, check_domain, odd_window, savgol_kernel, smooth
-from .base import Extractor
+from ._common import MelAudioExtractor, add_dither, odd_window, savgol_kernel, smooth
+from .base import as_audio, as_mel
 
 __all__ = ["Intensity"]
 
 
-class Intensity(Extractor):
+class Intensity(MelAudioExtractor):
     """Smoothed frame energy in dB.
 
     Parameters
@@ -61,9 +61,7 @@ class Intensity(Extractor):
         eps: float = 1e-10,
         dither: float = 1e-5,
     ):
-        super().__init__()
-        self.domain, self.mel, self.eps, self.dither = check_domain(domain), mel, float(eps), float(dither)
-        self.sample_rate, self.frame_rate = mel.sample_rate, mel.frame_rate
+        super().__init__(domain=domain, mel=mel, eps=eps, dither=dither)
         n = mel.n_fft
         window = torch.hann_window(n, periodic=True, dtype=torch.float64)
         self.window_energy = float(window.square().sum())
@@ -77,9 +75,6 @@ class Intensity(Extractor):
         self.window_frames = odd_window(window_s * mel.frame_rate, polyorder + 2) if window_s else 0
         kernel = savgol_kernel(self.window_frames, polyorder) if window_s else torch.ones(1)
         self.register_buffer("kernel", kernel, persistent=False)
-
-    def num_frames(self, n_input: int) -> int:
-        return n_input if self.domain == "mel" else self.mel.num_frames(n_input)
 
     def mean_square(self, x: torch.Tensor) -> torch.Tensor:
         """Window-weighted mean square per frame, ``(batch, frames)``."""

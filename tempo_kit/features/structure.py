@@ -16,21 +16,19 @@ import torch
 
 from ..audio.mel import MelSpec
 from ..audio.spectral import dct_matrix
-from ._common import add_dither, as_audio, as_mel, check_domain, odd_window, savgol_kernel, smooth
-from .base import Extractor
+from ._common import MelAudioExtractor, add_dither, odd_window, savgol_kernel, smooth
+from .base import as_audio, as_mel
 
 __all__ = ["MFCCSelfSimilarity"]
 
 
-class MFCCSelfSimilarity(Extractor):
+class MFCCSelfSimilarity(MelAudioExtractor):
     """Cosine self-similarity of z-scored MFCCs, ``(batch, frames, frames)``.
 
     Parameters
     ----------
-    domain : {"mel", "audio"}
-        Model-space mel ``(batch, n_mels, frames)`` or waveform ``(batch, samples)``.
-    mel : MelSpec
-        Model space.
+    domain, mel
+        Input and model space, as in :class:`~tempo_kit.features.intensity.Intensity`.
     n_mfcc : int
         Coefficients computed (librosa's 20); ``c0`` is dropped, leaving ``n_mfcc - 1``.
     smoothing : {"auto"} or int or None
@@ -55,9 +53,7 @@ class MFCCSelfSimilarity(Extractor):
         eps: float = 1e-6,
         dither: float = 1e-5,
     ):
-        super().__init__()
-        self.domain, self.mel, self.eps, self.dither = check_domain(domain), mel, float(eps), float(dither)
-        self.sample_rate, self.frame_rate = mel.sample_rate, mel.frame_rate
+        super().__init__(domain=domain, mel=mel, eps=eps, dither=dither)
         if smoothing not in (None, "auto") and not (isinstance(smoothing, int) and smoothing >= 1 and smoothing % 2):
             raise ValueError(f"smoothing must be None, 'auto' or a positive odd number of frames, got {smoothing!r}")
         self.smoothing, self.polyorder = smoothing, int(polyorder)
@@ -65,9 +61,6 @@ class MFCCSelfSimilarity(Extractor):
             raise ValueError(f"n_mfcc must lie in [2, n_mels={mel.n_mels}], got {n_mfcc}")
         self.register_buffer("dct", torch.as_tensor(dct_matrix(n_mfcc, mel.n_mels)[1:], dtype=torch.float32),
                              persistent=False)
-
-    def num_frames(self, n_input: int) -> int:
-        return n_input if self.domain == "mel" else self.mel.num_frames(n_input)
 
     def _kernel(self, frames: int) -> torch.Tensor | None:
         if self.smoothing is None:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from tempo_kit.audio import MelSpec, MelSpectrogram, Spectrogram
-from tempo_kit.features import Extractor
+from tempo_kit.features import Extractor, as_audio, as_mel
 
 __all__ = ["SpectralCentroid", "OnsetDensity", "hz_to_log_hz", "moving_average", "one_sided_mse"]
 
@@ -50,24 +50,6 @@ def moving_average(x: torch.Tensor, frames: int) -> torch.Tensor:
         return x
     flat = F.pad(x.reshape(-1, 1, x.shape[-1]), (frames // 2, frames // 2), mode="replicate")
     return F.avg_pool1d(flat, frames, stride=1).reshape(x.shape)
-
-
-def _as_mel(x: torch.Tensor, mel: MelSpec) -> torch.Tensor:
-    if x.ndim == 4 and x.shape[1] == 1:
-        x = x[:, 0]
-    if x.ndim != 3 or x.shape[1] != mel.n_mels or not x.is_floating_point():
-        raise ValueError(f"expected model-space mel frames (batch, n_mels={mel.n_mels}, frames), got shape "
-                         f"{tuple(x.shape)} dtype {x.dtype}")
-    return x
-
-
-def _as_audio(x: torch.Tensor) -> torch.Tensor:
-    if x.ndim == 3:
-        x = x.mean(dim=1)
-    if x.ndim != 2 or not x.is_floating_point():
-        raise ValueError(f"expected a waveform (batch, samples) or (batch, channels, samples), got shape "
-                         f"{tuple(x.shape)} dtype {x.dtype}")
-    return x
 
 
 class SpectralCentroid(Extractor):
@@ -119,11 +101,11 @@ class SpectralCentroid(Extractor):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.domain == "mel":
-            power = self.mel.from_model(_as_mel(x, self.mel))                     # (batch, n_mels, frames)
+            power = self.mel.from_model(as_mel(x, self.mel))                      # (batch, n_mels, frames)
             weight = self.bandwidth.to(power)[:, None] * power ** (self.power / 2.0)
             freqs = self.centers.to(power)[:, None]
         else:
-            weight = self.spectrogram(_as_audio(x))                               # (batch, n_freq, frames)
+            weight = self.spectrogram(as_audio(x))                                # (batch, n_freq, frames)
             freqs = self.freqs.to(weight)[:, None]
         hz = (freqs * weight).sum(-2) / (weight.sum(-2) + self.eps)
         out = torch.log(hz + 1.0) if self.scale == "log-hz" else hz
@@ -176,9 +158,9 @@ class OnsetDensity(Extractor):
     def onset_strength(self, x: torch.Tensor) -> torch.Tensor:
         """Unsmoothed onset strength ``(batch, frames)`` in dB per frame."""
         if self.domain == "mel":
-            db = self.mel.model_to_db(_as_mel(x, self.mel))
+            db = self.mel.model_to_db(as_mel(x, self.mel))
         else:
-            db = self.mel.power_to_db(self.melspec(_as_audio(x)))
+            db = self.mel.power_to_db(self.melspec(as_audio(x)))
         if db.shape[-1] <= self.lag:
             raise ValueError(f"need more than lag={self.lag} frames, got {db.shape[-1]}")
         flux = torch.relu(db[..., self.lag:] - db[..., :-self.lag]).mean(-2)

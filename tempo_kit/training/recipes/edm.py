@@ -52,7 +52,26 @@ def dsm_loss(prediction: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor
     return (weight * (prediction.float() - target.float()) ** 2).mean()
 
 
-class EDMRecipe(Recipe):
+class _DenoisingRecipe(Recipe):
+    """Base of the recipes that train one parameter group on denoising-score-matching draws (:class:`EDMRecipe` and
+    the layer recipes): log-normal sigma, CFG condition dropout, one Adam(W) update rule."""
+
+    def __init__(self, group: str, *, p_mean: float, p_std: float, cond_dropout: float, lr: float,
+                 betas: tuple[float, float], weight_decay: float):
+        super().__init__()
+        self.sigma_dist = LogNormalSigma(p_mean=p_mean, p_std=p_std)
+        self.cond_dropout = cond_dropout
+        self.rule = UpdateRule(group=group, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+
+    def update_rules(self):
+        return [self.rule]
+
+    def _batch(self, batch: Any, generator: torch.Generator | None):
+        """``(x0, x, sigma, cond)`` of one step (:func:`denoising_batch`)."""
+        return denoising_batch(batch, self.sigma_dist, self.cond_dropout, generator)
+
+
+class EDMRecipe(_DenoisingRecipe):
     """Train a denoiser ``D = EDMPrecond(net)`` from scratch (or fine-tune it) with EDM's DSM loss.
 
     One parameter group ``"net"``; loss term ``"dsm"``. Batches are ``x0`` tensors or ``{"x0", "cond"}`` dicts.
@@ -75,22 +94,17 @@ class EDMRecipe(Recipe):
     def __init__(self, *, net: nn.Module, sigma_data: float = 0.5, p_mean: float = -1.2, p_std: float = 1.2,
                  cond_dropout: float = 0.1, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  weight_decay: float = 0.0):
-        super().__init__()
         if not 0 <= cond_dropout < 1:
             raise ValueError(f"cond_dropout must lie in [0, 1), got {cond_dropout}")
+        super().__init__("net", p_mean=p_mean, p_std=p_std, cond_dropout=cond_dropout, lr=lr, betas=betas,
+                         weight_decay=weight_decay)
         self.denoiser = EDMPrecond(net=net, sigma_data=sigma_data)
-        self.sigma_dist = LogNormalSigma(p_mean=p_mean, p_std=p_std)
-        self.cond_dropout = cond_dropout
-        self.rule = UpdateRule(group="net", lr=lr, betas=tuple(betas), weight_decay=weight_decay)
 
     def param_groups(self):
         return {"net": trainable(self.denoiser)}
 
-    def update_rules(self):
-        return [self.rule]
-
     def losses(self, batch, *, step, groups, generator=None):
-        x0, x, sigma, cond = denoising_batch(batch, self.sigma_dist, self.cond_dropout, generator)
+        x0, x, sigma, cond = self._batch(batch, generator)
         return {"net": {"dsm": dsm_loss(self.denoiser(x, sigma, cond), x0, sigma, self.denoiser.sigma_data)}}
 
     def student(self):

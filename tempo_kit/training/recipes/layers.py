@@ -19,9 +19,8 @@ from torch import nn
 from ...denoisers import EDMPrecond
 from ...routers import check_budget, is_block_model
 from ...routers import Router, RoutedNet
-from ...schedules import LogNormalSigma
-from ..recipe import Recipe, UpdateRule, trainable
-from .edm import denoising_batch, dsm_loss
+from ..recipe import trainable
+from .edm import _DenoisingRecipe, dsm_loss
 
 __all__ = ["LayerRecipe", "ASERecipe", "PrestoLRecipe", "resolve_router", "with_budget_embedding"]
 
@@ -57,7 +56,7 @@ def with_budget_embedding(net: nn.Module) -> nn.Module:
     return new
 
 
-class LayerRecipe(Recipe):
+class LayerRecipe(_DenoisingRecipe):
     """Fine-tune a copy of ``teacher`` to run with a layer router (ASE or Presto-L).
 
     Parameter group ``"student"``; loss terms ``"dsm"`` and, with ``self_teacher``, ``"self_teacher"``.
@@ -86,7 +85,8 @@ class LayerRecipe(Recipe):
                  target: str = "self", budget_conditioning: bool | None = None, freeze_time_embedder: bool = True,
                  sigma_data: float = 0.5, p_mean: float = -1.2, p_std: float = 1.2, cond_dropout: float = 0.1,
                  lr: float = 1e-5, betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.0):
-        super().__init__()
+        super().__init__("student", p_mean=p_mean, p_std=p_std, cond_dropout=cond_dropout, lr=lr, betas=betas,
+                         weight_decay=weight_decay)
         if not is_block_model(teacher):
             raise TypeError(f"teacher {type(teacher).__name__} does not implement the block protocol (embed, run_block, final, num_blocks)")
         if target not in ("self", "teacher"):
@@ -110,18 +110,12 @@ class LayerRecipe(Recipe):
         if self_teacher and target == "teacher":
             self.frozen = EDMPrecond(net=copy.deepcopy(teacher).requires_grad_(False).eval(), sigma_data=sigma_data)
         self.full = EDMPrecond(net=net, sigma_data=sigma_data)
-        self.sigma_dist = LogNormalSigma(p_mean=p_mean, p_std=p_std)
-        self.cond_dropout = cond_dropout
-        self.rule = UpdateRule(group="student", lr=lr, betas=tuple(betas), weight_decay=weight_decay)
 
     def param_groups(self):
         return {"student": trainable(self.net)}
 
-    def update_rules(self):
-        return [self.rule]
-
     def losses(self, batch, *, step, groups, generator=None):
-        x0, x, sigma, cond = denoising_batch(batch, self.sigma_dist, self.cond_dropout, generator)
+        x0, x, sigma, cond = self._batch(batch, generator)
         d_drop = self.routed(x, sigma, cond)
         sd = self.routed.sigma_data
         terms = {"dsm": dsm_loss(d_drop, x0, sigma, sd)}
