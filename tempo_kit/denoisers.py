@@ -40,7 +40,7 @@ class EDMPrecond(Denoiser):
     """EDM preconditioning of a raw network ``F(x_in, c_noise, cond)`` (Karras et al. 2022, Table 1 / Eq. 7).
 
     ``D(x; sigma) = c_skip x + c_out F(c_in x; c_noise)`` with ``c_noise = ln(sigma) / 4``. With
-    ``consistency=True`` the consistency-model boundary parameterization (Song et al. 2023, spec 2.1) is used instead,
+    ``consistency=True`` the consistency-model boundary parameterization (Song et al. 2023) is used instead,
     so that ``D(x; sigma_min) = x`` exactly.
 
     Parameters
@@ -92,7 +92,8 @@ def cosine_alphas_cumprod(n: int = 1000, s: float = 0.008, max_beta: float = 0.9
 
 
 class VPDenoiser(Denoiser):
-    """Adapter that turns a discrete-time VP network (eps- or v-prediction) into an EDM denoiser (spec 7.1).
+    """Adapter that turns a discrete-time VP network (eps- or v-prediction) into an EDM denoiser
+    (the mapping of k-diffusion's ``DiscreteEpsDDPMDenoiser``).
 
     ``sigma_t = sqrt((1 - abar_t) / abar_t)``; the network sees ``x_VP = x / sqrt(1 + sigma^2)`` and a continuous
     timestep obtained by piecewise-linear interpolation of the index in ``log sigma`` (k-diffusion's
@@ -147,7 +148,8 @@ class VPDenoiser(Denoiser):
 
 
 class CFGDenoiser(Denoiser):
-    """Classifier-free guidance in denoiser space: ``D_w = D(null) + w (D(cond) - D(null))`` (spec 1.5).
+    """Classifier-free guidance in denoiser space: ``D_w = D(null) + w (D(cond) - D(null))``
+    (DITTO, Novack et al. 2024, Eq. 13, written for the denoiser).
 
     Uses the Imagen convention, ``w = 1`` is no guidance. Costs two network calls per evaluation (one when
     ``w == 1``), which is what the DITTO cost model counts.

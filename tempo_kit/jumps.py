@@ -49,7 +49,10 @@ class ConsistencyJump(Jump):
 
 
 class EulerJump(Jump):
-    """CTM Euler parameterization ``G(x, t, s) = (s/t) x + (1 - s/t) g(x, t)`` (DITTO-2 Eq. 4 student, spec 3.1).
+    """CTM Euler parameterization ``G(x, t, s) = (s/t) x + (1 - s/t) g(x, t)`` (Kim et al. 2023; DITTO-2 Sec. 3.2).
+
+    The student of DITTO-2 (Novack et al. 2024) Eq. 4. That ``g`` takes no ``s`` input is our reading of DITTO-2
+    Sec. 3.2.
 
     ``G(x, t, t) = x`` exactly and ``G(x, t, 0) = g(x, t)``. ``t`` must be positive.
     """

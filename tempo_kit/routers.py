@@ -1,14 +1,16 @@
 """Layer routers: stateless data mapping a noise level (and a layer budget) to the blocks that run.
 
 * ``"none"`` - every block (the teacher).
-* ``"ase"`` - time-dependent early exit (Moon et al. 2024, spec 5.1): the first ``n(sigma)`` blocks run, the last
+* ``"ase"`` - time-dependent early exit (ASE, Moon et al. 2024): the first ``n(sigma)`` blocks run, the last
   ones are skipped; more blocks are dropped at high noise.
-* ``"presto-l"`` - Presto-L (Novack et al. 2025, spec 5.2 [R]): the final block always runs and the blocks right
-  before it are dropped (``{0, ..., n-2} U {L-1}``); the model is told its budget ``n`` (``cond["budget"]``).
+* ``"presto-l"`` - Presto-L (Presto!, Novack et al. 2025, as recalled from the paper, not verified): the final
+  block always runs and the blocks right before it are dropped (``{0, ..., n-2} U {L-1}``); the model is told its
+  budget ``n`` (``cond["budget"]``).
 
 The default schedule is ASE's ``[28,28,24,24,20,20,16,16,12,12]`` of 28 blocks, expressed on the normalized Karras
 coordinate ``u = (sigma^(1/rho) - sigma_max^(1/rho)) / (sigma_min^(1/rho) - sigma_max^(1/rho))`` (u = 0 at sigma_max)
-in 10 equal bins and scaled to the model depth (``round(n / 28 * L)``, spec 5.2 [P]).
+in 10 equal bins and scaled to the model depth (``round(n / 28 * L)``). Using ASE's schedule for Presto-L is
+our choice; the Presto! paper's own schedule could not be checked.
 
 :class:`RoutedNet` runs any block model (:mod:`tempo_kit.models.blocks` protocol) with a router; it is itself a raw net
 ``F(x_in, c_noise, cond)`` and goes inside :class:`~tempo_kit.denoisers.EDMPrecond` unchanged.
@@ -27,7 +29,8 @@ from .schedules import KarrasSchedule
 __all__ = ["Router", "NoRouter", "EarlyExitRouter", "PrestoLRouter", "RoutedNet", "router_from_spec", "ASE_LEVELS",
            "is_block_model", "check_budget"]
 
-#: ASE's DiT-XL/2 schedule (spec 5.1) as fractions of depth, ordered from sigma_max (u = 0) to sigma_min (u = 1).
+#: ASE's DiT-XL/2 schedule (Moon et al. 2024, ``drop_scheduler.py`` of their code) as fractions of depth,
+#: ordered from sigma_max (u = 0) to sigma_min (u = 1).
 ASE_LEVELS = tuple(n / 28 for n in (12, 12, 16, 16, 20, 20, 24, 24, 28, 28))
 
 
@@ -113,7 +116,7 @@ class NoRouter(Router):
 
 @attrs.frozen(kw_only=True)
 class EarlyExitRouter(Router):
-    """ASE time-dependent early exit: blocks ``0 .. n-1`` run, then the output layer (spec 5.1)."""
+    """ASE time-dependent early exit: blocks ``0 .. n-1`` run, then the output layer (Moon et al. 2024)."""
 
     name: ClassVar[str] = "ase"
 
@@ -123,7 +126,10 @@ class EarlyExitRouter(Router):
 
 @attrs.frozen(kw_only=True)
 class PrestoLRouter(Router):
-    """Presto-L: keep the final block, drop the ones before it, condition on the budget (spec 5.2 [R])."""
+    """Presto-L: keep the final block, drop the ones before it, condition on the budget.
+
+    Presto! (Novack et al. 2025), as recalled from the paper, not verified.
+    """
 
     name: ClassVar[str] = "presto-l"
     conditions_on_budget: ClassVar[bool] = True

@@ -483,7 +483,7 @@ class UniPC(Sampler):
 
 @attrs.frozen(kw_only=True)
 class CMMultistep(Sampler):
-    """Multistep ("ping-pong") consistency sampling (Song et al. 2023, Alg. 1; spec 2.3).
+    """Multistep ("ping-pong") consistency sampling (Song et al. 2023, Alg. 1).
 
     At each level the jump lands on ``x0 = G(x, sigma, 0)``; unless it is the last step, ``x0`` is re-noised to the
     next level with fresh noise ``sqrt(sigma_next^2 - sigma_min^2) * eps``. ``sigma_min = 0`` (default) makes this
@@ -506,7 +506,7 @@ class CMMultistep(Sampler):
 
 @attrs.frozen(kw_only=True)
 class CTMGamma(Sampler):
-    """CTM gamma-sampling in DITTO-2's form (Alg. 1 lines 8-12; spec 3.4).
+    """CTM gamma-sampling in DITTO-2's form (Novack et al., ISMIR 2024, Alg. 1 lines 8-12).
 
     ``x_{t-1} = G(x_t, tau_t, sqrt(1 - gamma^2) tau_{t-1}) + gamma tau_{t-1} eps``. ``gamma = 0`` is deterministic
     trajectory jumping, ``gamma = 1`` equals :class:`CMMultistep`. DITTO-2 uses gamma in [0.05, 0.35]; default 0.2 (ours).

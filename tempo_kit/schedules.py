@@ -159,7 +159,10 @@ class KarrasSchedule(Schedule):
         return ((sigma.clamp_min(1e-12) ** (1 / self.rho) - hi) / (lo - hi)).clamp(0, 1)
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-        """Draw ``n`` sigmas from ``p_inf``: ``u ~ U[0, 1]`` mapped through :meth:`sigma_at` (Presto-S, spec 4.3)."""
+        """Draw ``n`` sigmas from ``p_inf``: ``u ~ U[0, 1]`` mapped through :meth:`sigma_at` (Presto-S).
+
+        Presto! (Novack et al. 2025); this definition is as recalled from the paper, not verified.
+        """
         u = torch.rand(n, generator=generator, device=device)
         return self.sigma_at(u)
 
@@ -178,17 +181,17 @@ class LogNormalSigma:
 def teacher_grid(
     n: int = 20, *, schedule: KarrasSchedule = KarrasSchedule(), dtype: torch.dtype = torch.float64
 ) -> torch.Tensor:
-    """The evenly spaced teacher grid used for CM/CTM distillation (DITTO-2 Sec. 4.2, spec 7.2).
+    """The evenly spaced teacher grid used for CM/CTM distillation (DITTO-2, Novack et al. 2024, Sec. 4.2).
 
-    For EDM-family models "evenly spaced across the trajectory" means evenly spaced in the Karras coordinate,
+    For EDM-family models we read "evenly spaced across the trajectory" as evenly spaced in the Karras coordinate,
     i.e. the ``n``-step Karras schedule. Returns shape ``(n + 1,)``, decreasing, last entry 0.
-    Index ``j`` of the spec's grid (``j = 0`` clean, ``j = n`` noisiest) is ``grid[n - j]``.
+    Grid index ``j`` counted from the clean end (``j = 0`` clean, ``j = n`` noisiest) is ``grid[n - j]``.
     """
     return schedule.sigmas(n, dtype=dtype)
 
 
 def decoding_sigmas(steps: int, *, grid: torch.Tensor) -> torch.Tensor:
-    """Pick ``steps`` decoding levels from a teacher grid (spec 7.2 [P]): ``j_k = floor(k * N / steps + 0.5)``.
+    """Pick ``steps`` decoding levels from a teacher grid (our rule): ``j_k = floor(k * N / steps + 0.5)``.
 
     Parameters
     ----------

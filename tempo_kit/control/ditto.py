@@ -7,9 +7,9 @@
   (``M = 1``: one call ``G(x_T, sigma_max, 0)``, no checkpointing), fixed or adaptive ``M``; then decode once with any
   jump sampler (CM multistep, CTM gamma). ``K`` iterations and ``T`` decoding steps cost ``K + T`` calls.
 
-Both optimise ``eps`` with ``x_T = sigma_max * eps`` inside the graph (spec 6.7, pitfall 1), so DITTO's Adam learning
-rate 5e-3, chosen for unit-variance ``x_T``, keeps its meaning for EDM-scaled models. Per-step sampler noise is drawn
-once and held fixed across iterations, so the objective is deterministic.
+Both optimise ``eps`` with ``x_T = sigma_max * eps`` inside the graph (our adaptation to EDM models), so DITTO's Adam
+learning rate 5e-3 (DITTO Sec. 5.1), chosen for unit-variance ``x_T``, keeps its meaning for EDM-scaled models.
+Per-step sampler noise is drawn once and held fixed across iterations, so the objective is deterministic.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ NORM_PRIORS = (None, "penalty", "project")
 
 
 def adaptive_m_schedule(iterations: int) -> tuple[int, ...]:
-    """DITTO-2's coarse-to-fine surrogate schedule (Sec. 5.3; spec 6.4).
+    """DITTO-2's coarse-to-fine surrogate schedule (Novack et al., ISMIR 2024, Sec. 5.3).
 
     ``M = 1`` for ``floor(K/2)`` iterations, ``M = 2`` for ``floor(3K/8)``, ``M = 4`` for ``floor(K/8)``; the
-    remainder of the floors goes to the ``M = 1`` phase, so the schedule always has exactly ``K`` entries.
+    remainder of the floors goes to the ``M = 1`` phase (our choice; the paper does not say), so the schedule always
+    has exactly ``K`` entries.
     """
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
@@ -310,7 +311,8 @@ class DITTO(_NoiseOptimizer):
             Conditioning passed to the model.
         decoder : nn.Module, optional
             Differentiable decoder for objectives in another domain (see :func:`check_objectives`); its parameters
-            are frozen (``requires_grad_(False)``) but it runs with gradients to the output (spec 6.7, pitfall 3).
+            are frozen (``requires_grad_(False)``) but it runs with gradients to the output (DITTO back-propagates
+            through the vocoder).
         output_domain : str
             Domain of the generator's output.
         sample_rate : int, optional
@@ -338,7 +340,8 @@ class DITTO2(_NoiseOptimizer):
         Jump sampler for the final decode: CM multistep for a :class:`~tempo_kit.jumps.ConsistencyJump`, CTM
         gamma-sampling (gamma = 0.2) otherwise (default chosen from the jump's type).
     decode_steps : int
-        ``T`` decoding steps, picked from the teacher grid (spec 7.2; DITTO-2: 1-8, CTM best at 2).
+        ``T`` decoding steps, picked from the teacher grid (our rule, :func:`~tempo_kit.schedules.decoding_sigmas`;
+        DITTO-2 Sec. 3.3 uses 1-8; its Table 2 has CTM's best FAD at 2).
     decode_levels : sequence of float, optional
         Explicit re-noise levels of the decode between ``sigma_max`` and 0, decreasing (e.g. ``(20.0,)`` decodes
         ``[sigma_max, 20, 0]``); overrides ``decode_steps``. :func:`~tempo_kit.control.drift.decode_drift` shows how

@@ -1,7 +1,8 @@
 """Melody: log-chroma over 12 pitch classes, used with NLL against per-frame pitch classes (DITTO Sec. 4, "Melody").
 
 ``f(x) = log(C / sum_c C + 1e-8)`` where ``C`` is the chroma energy of the (optionally high-passed) signal, so the
-output is a per-frame log-distribution that ``NLLLoss`` can use directly (algorithms.md 6.7, pitfall 4).
+output is a per-frame log-distribution that ``NLLLoss`` can use directly. The normalization is our choice; DITTO does
+not state it.
 
 * audio: STFT chroma (``librosa.filters.chroma``, ``tuning=0``) of the power spectrum with the model-space STFT;
 * mel frames: the mel power is spread back onto the STFT bins (each band's mean power, interpolated by the same

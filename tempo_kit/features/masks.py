@@ -1,4 +1,4 @@
-"""Masked reconstruction for outpainting, inpainting and looping (DITTO Sec. 4, App. E; algorithms.md 6.3).
+"""Masked reconstruction for outpainting, inpainting and looping (DITTO Sec. 4, App. E; DITTO-2 Sec. 4.1).
 
 Masks are boolean vectors over the time axis (the last axis of mel frames or latents), built from seconds with the
 frame rate. The extractor returns ``x[..., gen_mask]``; :meth:`MaskedReconstruction.target` returns

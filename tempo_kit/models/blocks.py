@@ -16,8 +16,8 @@ is no per-architecture registry. :class:`BlockNet` implements ``forward`` and ``
 
 ``"tags"``  (batch, num_tags) float multi-hot, ``"class"`` (batch,) long, ``"text"`` (batch, text_dim) float,
 ``"null"``  (batch,) bool: samples whose tags/class/text are replaced by the learned null embedding (CFG dropout),
-``"w"``     (batch,) float: distilled CFG weight (LCM-style, spec 7.3),
-``"budget"`` (batch,) long: number of active blocks (Presto-L budget conditioning, spec 5.2); missing = full depth.
+``"w"``     (batch,) float: distilled CFG weight (LCM-style, Luo et al. 2023),
+``"budget"`` (batch,) long: number of active blocks (Presto-L, Novack et al. 2025); missing = full depth.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def null_condition(cond: Any) -> Any:
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int, *, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal features ``[sin(t f_k), cos(t f_k)]``, ``f_k = exp(-ln(max_period) k / (dim/2 - 1))`` (spec 7.3).
+    """Sinusoidal features ``[sin(t f_k), cos(t f_k)]``, ``f_k = exp(-ln(max_period) k / (dim/2 - 1))``
+    (as LCM's ``guidance_scale_embedding``, Luo et al. 2023).
 
     Parameters
     ----------
@@ -95,8 +96,9 @@ class CondEmbedder(nn.Module):
     """Everything that conditions a block model, summed into one vector of width ``width`` that feeds adaLN.
 
     ``c = MLP(sin(1000 c_noise)) + E_content(tags|class|text or null) + Linear(sin(1000 w)) + MLP(E_budget(n))``.
-    The ``w`` projection (LCM, spec 7.3) and the budget MLP's last layer (Presto-L, spec 5.2 [P]) are zero-initialized,
-    so a copied teacher starts with the teacher's exact function.
+    The ``w`` projection (LCM, Luo et al. 2023) and the budget MLP's last layer (Presto-L, Novack et al. 2025; the MLP
+    and its zero-initialization are our choice) are zero-initialized, so a copied teacher starts with the teacher's
+    exact function.
 
     Parameters
     ----------
@@ -211,7 +213,8 @@ class BlockNet(nn.Module):
 
 
 def features(denoiser: nn.Module, x: torch.Tensor, sigma, cond: Any = None, *, layer: int) -> torch.Tensor:
-    """Hidden features after block ``layer`` of an EDM-preconditioned block model, for a GAN head (Presto-S, spec 4.3).
+    """Hidden features after block ``layer`` of an EDM-preconditioned block model, for a GAN head
+    (Presto-S, Novack et al. 2025).
 
     Parameters
     ----------

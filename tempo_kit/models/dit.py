@@ -34,9 +34,9 @@ class DiTConfig:
     num_tags, num_classes, text_dim : int
         Content conditioning (multi-hot tags, class ids or a text-embedding vector); 0 = off; at most one.
     w_embedding : bool
-        Distilled CFG weight input (spec 7.3), zero-initialized.
+        Distilled CFG weight input (LCM, Luo et al. 2023), zero-initialized.
     budget_embedding : bool
-        Presto-L layer-budget input (spec 5.2), zero-initialized.
+        Presto-L layer-budget input (Novack et al. 2025), zero-initialized.
     refiner : int
         Channels of a full-resolution convolutional refiner after the un-patchify (0 = off). Each token's
         ``patch * in_channels`` outputs come from ``width`` features, so without it the output of a token lies in a

@@ -1,4 +1,5 @@
-"""Exponential moving average of a module's weights (the optional evaluation EMA of the student, spec 7.4)."""
+"""Exponential moving average of a module's weights (the optional evaluation EMA of the student, not the
+CM/CTM target network)."""
 
 from __future__ import annotations
 

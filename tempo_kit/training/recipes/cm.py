@@ -1,4 +1,5 @@
-"""Consistency distillation, LCM-style, with the CFG weight ``w`` distilled into the student (spec 2.2, 2.4, 2.5).
+"""Consistency distillation, LCM-style, with the CFG weight ``w`` distilled into the student
+(as in DITTO-2, Novack et al. 2024, Sec. 3.2).
 
 One step: ``n ~ U{0..N-2}`` on the ``N``-point Karras teacher grid, ``x_n = x0 + t_n z``; the frozen teacher takes one
 guided Heun step ``t_n -> t_{n+1}`` with a per-example ``w``; the loss is
@@ -27,7 +28,7 @@ __all__ = ["CMRecipe", "consistency_student"]
 
 
 def consistency_student(teacher: nn.Module, *, sigma_min: float) -> EDMPrecond:
-    """A trainable copy of an :class:`EDMPrecond` teacher with the CM boundary parameterization (spec 2.1)."""
+    """A trainable copy of an :class:`EDMPrecond` teacher with the CM boundary parameterization (Song et al. 2023)."""
     if not isinstance(teacher, EDMPrecond):
         raise TypeError(f"cannot derive a consistency student from {type(teacher).__name__}: pass student= explicitly "
                         "(an EDMPrecond(consistency=True) is expected)")
@@ -51,8 +52,9 @@ class CMRecipe(GridDistillation):
     solver : {"heun", "euler"}
         Teacher ODE step.
     w_range : (float, float) or None
-        Distilled CFG weights ``w ~ U[w_min, w_max]`` (Imagen convention; default ``(1, 8)`` [P], spec 2.5). The student
-        sees ``cond["w"]``. ``None`` (``false`` in a TOML config, which has no null) distills the unguided teacher and passes no ``w``.
+        Distilled CFG weights ``w ~ U[w_min, w_max]`` (Imagen convention; the default ``(1, 8)`` is ours, DITTO-2 does
+        not state a range). The student sees ``cond["w"]``.
+        ``None`` (``false`` in a TOML config, which has no null) distills the unguided teacher and passes no ``w``.
     null_cond : Any
         Unconditional ``cond`` (or callable ``cond -> null``) for the teacher's guidance; default
         :func:`tempo_kit.models.null_condition`.

@@ -52,7 +52,10 @@ def uniform(n: int, low: float, high: float, *, generator: torch.Generator | Non
 
 
 def sample_w(n: int, w_range: tuple[float, float], *, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-    """Per-example CFG weights ``w ~ U[w_min, w_max]`` (Imagen convention, ``w = 1`` no guidance; spec 2.5 / 7.3 [P])."""
+    """Per-example CFG weights ``w ~ U[w_min, w_max]``, as in LCM (Luo et al. 2023) and DITTO-2.
+
+    Imagen convention, ``w = 1`` no guidance. The convention and range are our choice; DITTO-2 does not state them.
+    """
     w_min, w_max = w_range
     if not 0 <= w_min <= w_max:
         raise ValueError(f"w_range must satisfy 0 <= w_min <= w_max, got {w_range}")
@@ -71,7 +74,8 @@ def with_cond(cond: Any, **extra: Any) -> Any:
 
 
 def guided_denoise(denoiser: nn.Module, x: torch.Tensor, sigma: torch.Tensor, cond: Any, w, null_cond: Any = None) -> torch.Tensor:
-    """Classifier-free guidance with a per-example weight: ``D(null) + w (D(cond) - D(null))`` (spec 1.5).
+    """Classifier-free guidance with a per-example weight: ``D(null) + w (D(cond) - D(null))``
+    (DITTO, Novack et al. 2024, Eq. 13, written for the denoiser).
 
     ``w`` is a float or a ``(batch,)`` tensor (Imagen convention). ``null_cond`` is the unconditional ``cond`` or a
     callable ``cond -> null cond``. When ``cond`` is already the null condition only one call is made.
@@ -102,8 +106,8 @@ def teacher_step(teacher: nn.Module, x: torch.Tensor, sigma_from, sigma_to, cond
 def frozen(*modules: nn.Module | None) -> Iterator[None]:
     """Temporarily set ``requires_grad=False`` on the modules' parameters; gradients still flow *through* them.
 
-    Used for the Presto-S generator turn (spec 4.6 pitfall 4): the fake score and discriminator carry the GAN gradient
-    to ``x_hat`` but receive none themselves.
+    Used for the Presto-S generator turn, as DMD2's code does (Yin et al. 2024): the fake score and discriminator carry
+    the GAN gradient to ``x_hat`` but receive none themselves.
     """
     params = [p for m in modules if m is not None for p in m.parameters() if p.requires_grad]
     for p in params:
@@ -141,7 +145,7 @@ def trainable_copy(module: nn.Module) -> nn.Module:
 
 def feature_layer(denoiser: nn.Module, layer: int | None = None) -> int:
     """0-based block whose output a GAN head reads: ``layer`` or the middle block (``num_blocks // 2 - 1``, i.e.
-    Presto's block 14 of 28, spec 4.3)."""
+    Presto's block 14 of 28, from the authors' ICLR 2025 review answers, Novack et al. 2025)."""
     net = getattr(denoiser, "net", None)
     base = getattr(net, "net", net)  # look through a router wrapper
     num = getattr(base, "num_blocks", None)

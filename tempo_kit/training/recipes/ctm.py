@@ -1,7 +1,8 @@
-"""CTM distillation in DITTO-2's simplified form: local consistency at the target time (DITTO-2 Eq. 4, spec 3.3).
+"""CTM distillation in DITTO-2's simplified form: local consistency at the target time
+(DITTO-2, Novack et al. 2024, Eq. 4).
 
 On the ``N``-point teacher grid (index ``j = 0`` clean ... ``N`` noisiest), draw ``j ~ U{1..N}`` and ``k ~ U{0..j-1}``
-[P], set ``x_j = x0 + sigma_j z`` and minimize
+(our choice; DITTO-2 does not say how ``s`` is drawn), set ``x_j = x0 + sigma_j z`` and minimize
 
 ``|| G_phi(x_j, sigma_j, sigma_k, c, w) - sg(G_phi^-(Theta(x_j), sigma_{j-1}, sigma_k, c, w)) ||^2``
 
@@ -53,17 +54,19 @@ class CTMRecipe(GridDistillation):
     student : Denoiser, optional
         The inner denoiser ``g``; default a trainable copy of the teacher.
     grid_steps : int
-        ``N`` of the teacher grid (DITTO-2: 20 evenly spaced steps, here the ``N``-step Karras grid, spec 7.2).
+        ``N`` of the teacher grid (DITTO-2 Sec. 4.2: 20 evenly spaced steps; here the ``N``-step Karras
+        grid, our choice for EDM models).
     schedule : KarrasSchedule
         Grid range and curvature.
     solver : {"heun", "euler"}
         Teacher step ``Theta`` (the step into ``sigma = 0`` is always the teacher's ``x0`` prediction).
     w_range : (float, float) or None
-        Distilled CFG weights (default ``(1, 8)`` [P]); ``None`` (``false`` in a TOML config) for an unguided teacher.
+        Distilled CFG weights (default ``(1, 8)``, ours; DITTO-2 does not state a range); ``None`` (``false`` in a
+        TOML config) for an unguided teacher.
     null_cond : Any
         Unconditional ``cond`` (or callable) for the teacher's guidance; default :func:`tempo_kit.models.null_condition`.
     ema_decay : float
-        Target decay (0.95 [P], as CM/LCM; CTM's own code uses 0.999).
+        Target decay (0.95, our choice following CM/LCM; CTM's own code uses 0.999).
     s_embedding : bool
         ``False`` (default): DITTO-2's no-``s`` variant. ``True``: full CTM's ``g(x, t, s)``.
     loss, huber_c, lr, betas

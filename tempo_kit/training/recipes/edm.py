@@ -1,4 +1,4 @@
-"""EDM denoising score matching (Karras et al. 2022, Sec. 5 / Eq. 2 and 8; spec 1.2), with condition dropout for CFG."""
+"""EDM denoising score matching (Karras et al. 2022, Sec. 5 / Eq. 2 and 8), with condition dropout for CFG."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ __all__ = ["EDMRecipe", "dsm_loss", "drop_condition", "noisy_input", "denoising_
 def drop_condition(cond: Any, p: float, generator: torch.Generator | None = None) -> Any:
     """Classifier-free-guidance dropout: mark each sample ``null`` (use the learned null embedding) with prob. ``p``.
 
-    ``cond`` is ``None`` or a dict (see :mod:`tempo_kit.models.blocks`); ``None`` stays ``None``. Spec 1.5 [P]: p = 0.1.
+    ``cond`` is ``None`` or a dict (see :mod:`tempo_kit.models.blocks`); ``None`` stays ``None``.
+    The recipes' default ``p = 0.1`` is our choice; the papers do not state it.
     """
     if cond is None or p <= 0:
         return cond

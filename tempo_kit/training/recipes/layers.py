@@ -1,10 +1,12 @@
-"""Layer distillation: ASE time-dependent early exit (Moon et al. 2024) and Presto-L (Novack et al. 2025), spec 5.1-5.2.
+"""Layer distillation: ASE time-dependent early exit (Moon et al. 2024) and Presto-L (Presto!, Novack et al. 2025).
 
 Both fine-tune a copy of a full-depth teacher so that it works with a layer router: each training sample runs the
 blocks its noise level allows. ASE: DSM loss only, early exit, time embedder frozen (``--freeze_time_embedder``).
-Presto-L [R]/[P]: the final block always runs, the model is told its budget (zero-initialized budget embedding, added
+Presto-L: the final block always runs, the model is told its budget (zero-initialized budget embedding, added
 to the net when the teacher has none) and a self-teacher term ``L_st = lambda(sigma) |D_drop - sg(D_full)|^2`` matches
-the same network at full depth (or the frozen teacher, ``target="teacher"``): ``L = L_DSM + L_st``.
+the same network at full depth (or the frozen teacher, ``target="teacher"``): ``L = L_DSM + L_st``. These three
+ingredients are as recalled from the Presto! paper, not verified; the zero-initialization, the form and weight of
+``L_st`` and the ``"teacher"`` option are our choices.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ class LayerRecipe(_DenoisingRecipe):
 
 
 class ASERecipe(LayerRecipe):
-    """ASE (spec 5.1): ``router="ase"``, DSM only, frozen time embedder (other arguments as :class:`LayerRecipe`)."""
+    """ASE (Moon et al. 2024): ``router="ase"``, DSM only, frozen time embedder (other arguments as :class:`LayerRecipe`)."""
 
     name = "ase"
 
@@ -140,7 +142,7 @@ class ASERecipe(LayerRecipe):
 
 
 class PrestoLRecipe(LayerRecipe):
-    """Presto-L (spec 5.2): ``router="presto-l"``, budget conditioning, ``L = L_DSM + L_st``."""
+    """Presto-L (Novack et al. 2025): ``router="presto-l"``, budget conditioning, ``L = L_DSM + L_st``."""
 
     name = "presto-l"
 

@@ -1,4 +1,7 @@
-"""Presto-LS: layer distillation first, then Presto-S on the layer-distilled model (spec 5.3 [R order] / [P] roles).
+"""Presto-LS: layer distillation first, then Presto-S on the layer-distilled model.
+
+Presto! (Novack et al. 2025); the order is as recalled from the paper, not verified. The roles of the networks
+below are our choice.
 
 Stage 1 is the ``"presto-l"`` (or ``"ase"``) recipe on the teacher; its student is a routed denoiser
 (``EDMPrecond(RoutedNet(net, router))``). Stage 2 (this recipe) is :class:`~.presto_s.PrestoSRecipe` with

@@ -1,4 +1,5 @@
-"""Presto-S: score-based distribution matching distillation (DMD2) for EDM models in continuous time (spec 4.1-4.6).
+"""Presto-S: score-based distribution matching distillation (DMD2) for EDM models in continuous time
+(Presto!, Novack et al. 2025; DMD2, Yin et al. 2024).
 
 Networks: the frozen teacher is the real score ``mu_real`` (queried with CFG), a trainable copy is the fake score
 ``mu_fake`` (queried unguided), another trainable copy is the generator ``G`` (an x0-predicting denoiser used as a jump
@@ -53,7 +54,7 @@ PAIR_KEYS = ("x", "sigma", "trajectory", "x0", "tags")
 
 class DiscriminatorHead(nn.Module):
     """Presto-S GAN head on hidden features: ``n_blocks x (Conv1d -> GroupNorm -> SiLU)``, then a per-frame
-    ``Linear(C, 1)`` (Presto author answer, spec 4.3; the concrete layout is ours [P]).
+    ``Linear(C, 1)`` (Presto! authors' ICLR 2025 review answer, Novack et al. 2025; the concrete layout is ours).
 
     Each convolution has kernel 3, stride ``stride`` and padding 1, so a sequence of ``T`` frames shrinks to
     ``ceil(T / stride)`` per block (DMD2 uses kernel 4; 3 keeps length-1 feature sequences of vector data valid).
@@ -103,7 +104,8 @@ def sigma_distribution(value, name: str = "distribution"):
 
 
 def dmd_loss(x_hat: torch.Tensor, mu_real: torch.Tensor, mu_fake: torch.Tensor) -> torch.Tensor:
-    """DMD surrogate loss whose gradient w.r.t. ``x_hat`` is ``g / x_hat.numel()`` (DMD2 code; spec 4.1, 7.6 check 5).
+    """DMD surrogate loss whose gradient w.r.t. ``x_hat`` is ``g / x_hat.numel()`` (DMD, Yin et al. 2023; the
+    surrogate form of the DMD2 code, Yin et al. 2024).
 
     ``g = (mu_fake - mu_real) / mean|x_hat - mu_real|`` with the mean over every non-batch dimension (per-sample
     normalization by the *real* residual). ``mu_real`` and ``mu_fake`` carry no gradient.
@@ -178,14 +180,15 @@ class PrestoSRecipe(Recipe):
     p_gen, p_dmd, p_dsm, p_gan : sigma distributions (anything with ``sample(n, generator=, device=)``, or a config
         table, see :func:`sigma_distribution`)
         Defaults: ``p_gen = p_inf = KarrasSchedule()``, ``p_DMD = p_DSM = p_GAN = p_train = LogNormalSigma()``
-        (Presto Fig. 1; ``p_DSM = p_train`` is ours [P]). Use the teacher's own training distribution for ``p_train``.
+        (Presto Fig. 1; ``p_DSM = p_train`` is ours). Use the teacher's own training distribution for ``p_train``.
     w_real : float
         CFG weight of the real score (Imagen convention); set it to the teacher's inference guidance.
     null_cond : Any
         Unconditional ``cond`` (or callable); default :func:`tempo_kit.models.null_condition`.
     gan_weight_gen, gan_weight_disc : float
-        GAN loss weights of the generator (5e-3) and discriminator (1e-2) sides ([P] mapping of Presto's
-        nu1/nu2, as in DMD2's SDXL recipe). ``0`` for both turns the GAN off.
+        GAN loss weights of the generator (5e-3) and discriminator (1e-2) sides (our mapping of
+        Presto's nu1/nu2, which the paper does not assign; values as in DMD2's SDXL recipe).
+        ``0`` for both turns the GAN off.
     fake_updates : int
         Fake-score updates per generator update (5).
     lr_generator, lr_fake, betas, weight_decay
