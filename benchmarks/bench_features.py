@@ -1,8 +1,8 @@
 """Spectral front end timings: tempo_kit (torch.stft + librosa filterbanks) vs nnAudio vs librosa.
 
-Measures mel spectrogram, MFCC and chroma on a batch of music-like clips (tempo_kit.audio.example_music) on the CPU,
-forward only and forward + backward where the implementation is differentiable, and reports every timing as a ratio
-to tempo_kit's within the same run (machines differ; ratios are what carry over). Writes
+Measures mel spectrogram, MFCC and chroma on a batch of music-like clips (tempo_kit.testing.synth.example_music) on
+the CPU, forward only and forward + backward where the implementation is differentiable, and reports every timing as a
+ratio to tempo_kit's within the same run (machines differ; ratios are what carry over). Writes
 ``benchmarks/results/bench_features.json`` and ``.md``.
 
     .venv/bin/python benchmarks/bench_features.py [--batch 4] [--seconds 6] [--repeats 5] [--threads 1]
@@ -21,7 +21,8 @@ import librosa
 import numpy as np
 import torch
 
-from tempo_kit.audio import MFCC, Chroma, CQTChroma, MelSpectrogram, example_music
+from tempo_kit.audio import MFCC, Chroma, CQTChroma, MelSpectrogram
+from tempo_kit.testing.synth import example_music
 
 SR = 22050
 RESULTS = Path(__file__).parent / "results"

@@ -31,7 +31,7 @@ def _save(fig, name: str, dpi: int = DPI) -> None:
 
 def demo_samples() -> None:
     """The README's main job: data, EDM Heun (40 steps) and CTM gamma-sampling (4 steps) on a 2-D Gaussian mixture."""
-    from tempo_kit.toy import ExactJump, GaussianMixture, energy_distance
+    from tempo_kit.testing.toy import ExactJump, GaussianMixture, energy_distance
 
     gen = torch.Generator().manual_seed(0)
     data = GaussianMixture.ring(components=8, radius=1.0, std=0.08)
@@ -83,7 +83,7 @@ def karras_schedule() -> None:
 def _control(name: str, make_objective, iterations: int = 40) -> None:
     """DITTO-2 on the untrained toy mel generator; ``make_objective(toy, generator) -> Objective``."""
     from tempo_kit.control import DITTO2
-    from tempo_kit.control.toy import toy_generator
+    from tempo_kit.testing.control import toy_generator
 
     toy = toy_generator(frames=128, hidden=64)
     gen = torch.Generator().manual_seed(0)
@@ -162,7 +162,8 @@ def mel_model_space() -> None:
     import numpy as np
     import soundfile as sf
 
-    from tempo_kit.audio import MelSpec, example_music
+    from tempo_kit.audio import MelSpec
+    from tempo_kit.testing.synth import example_music
 
     spec = MelSpec()
     audio = example_music(sample_rate=spec.sample_rate, duration=5.94, seed=0).astype(np.float32)
@@ -280,8 +281,8 @@ def listen_generated() -> None:
 
 def _melody_audio(target, frame_rate: float, sample_rate: int = 22050):
     """The melody target as a plain tone rendering (pitch class -> MIDI 60-71, runs of frames -> notes)."""
-    from tempo_kit.audio.synth import render_notes
     from tempo_kit.control.targets import IGNORE_INDEX
+    from tempo_kit.testing.synth import render_notes
 
     pcs = target.value.tolist()
     notes, start = [], 0

@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 
 import tempo_kit
-from tempo_kit.toy import GaussianMixture
+from tempo_kit.testing.toy import GaussianMixture
 from tempo_kit.training import distill
 
-RING_DATA = {"name": "mixture"}  # the 2-D toy ring (tempo_kit.toy.GaussianMixture.ring)
+RING_DATA = {"name": "mixture"}  # the 2-D toy ring (tempo_kit.testing.toy.GaussianMixture.ring)
 
 RING = GaussianMixture.ring()
 

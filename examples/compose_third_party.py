@@ -4,9 +4,9 @@ DITTO-2 optimizes the initial noise of a generator so that the output gets loude
 feature) while it gets darker (falling spectral centroid, the ``spectral-centroid`` extractor of the separately
 installed ``tempo-kit-extra-controls`` plugin). Both are looked up by name; tempo_kit knows nothing about the plugin.
 
-The generator is tempo_kit's small random toy generator (:mod:`tempo_kit.control.toy`): pretrained surrogates are not
-released yet, so the output is not music, but the optimization, the feature plumbing and the composition are the
-real ones.
+The generator is tempo_kit's small random toy generator (:mod:`tempo_kit.testing.control`): pretrained surrogates
+are not released yet, so the output is not music, but the optimization, the feature plumbing and the composition are
+the real ones.
 
 Usage::
 
@@ -27,8 +27,8 @@ import torch
 
 import tempo_kit
 from tempo_kit.control import DITTO2, Objective, intensity_curve
-from tempo_kit.control.toy import toy_generator
 from tempo_kit.registry import Registry, UnknownComponentError
+from tempo_kit.testing.control import toy_generator
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,9 +7,9 @@ import torch
 from _control_common import parse, reference_clip, report
 
 from tempo_kit.control import DITTO2, Objective, reference_target
-from tempo_kit.control.toy import toy_generator
 from tempo_kit.features.masks import MaskedReconstruction
 from tempo_kit.losses import mse
+from tempo_kit.testing.control import toy_generator
 
 args = parse(__doc__, 40)
 gen = toy_generator(frames=128)

@@ -7,9 +7,9 @@ import torch
 from _control_common import parse, report
 
 from tempo_kit.control import DITTO2, Objective, intensity_curve
-from tempo_kit.control.toy import toy_generator
 from tempo_kit.features.intensity import Intensity
 from tempo_kit.losses import mse
+from tempo_kit.testing.control import toy_generator
 
 args = parse(__doc__, 40)
 gen = toy_generator(frames=128)  # (1, 80, 128): 3 s of model-space mel frames at 43 frames/s

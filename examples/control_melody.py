@@ -9,9 +9,9 @@ import torch
 from _control_common import parse, report
 
 from tempo_kit.control import DITTO2, IGNORE_INDEX, Objective, melody_from_notes
-from tempo_kit.control.toy import toy_generator
 from tempo_kit.features.chroma import LogChroma, melody_accuracy
 from tempo_kit.losses import nll
+from tempo_kit.testing.control import toy_generator
 
 args = parse(__doc__, 80)
 gen = toy_generator(frames=128)

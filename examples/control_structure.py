@@ -7,9 +7,9 @@ import torch
 from _control_common import parse, report
 
 from tempo_kit.control import DITTO2, Objective, structure_from_form
-from tempo_kit.control.toy import toy_generator
 from tempo_kit.features.structure import MFCCSelfSimilarity
 from tempo_kit.losses import mse
+from tempo_kit.testing.control import toy_generator
 
 args = parse(__doc__, 40)
 gen = toy_generator(frames=96)

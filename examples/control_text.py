@@ -21,8 +21,8 @@ import torch
 from _control_common import report
 
 from tempo_kit.control import DITTO2, Objective, Target
-from tempo_kit.control.toy import AdditiveDecoder, toy_generator
 from tempo_kit.losses import cosine
+from tempo_kit.testing.control import AdditiveDecoder, toy_generator
 
 
 def main():

@@ -17,7 +17,7 @@ import tempo_kit
 from tempo_kit.routers import RoutedNet
 from tempo_kit.denoisers import EDMPrecond
 from tempo_kit.models import load_denoiser
-from tempo_kit.toy import energy_distance
+from tempo_kit.testing.toy import energy_distance
 from tempo_kit.training import distill
 
 

@@ -17,7 +17,7 @@ from _ring_common import RING_DATA, parser, ring_samples, sample, train_teacher
 import tempo_kit
 from tempo_kit.jumps import ConsistencyJump
 from tempo_kit.models import load_denoiser
-from tempo_kit.toy import energy_distance
+from tempo_kit.testing.toy import energy_distance
 from tempo_kit.training import distill
 
 

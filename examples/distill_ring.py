@@ -17,7 +17,7 @@ from _ring_common import RING_DATA, parser, ring_samples, sample, train_teacher
 
 from tempo_kit.jumps import ConsistencyJump, EulerJump
 from tempo_kit.models import load_denoiser
-from tempo_kit.toy import energy_distance
+from tempo_kit.testing.toy import energy_distance
 from tempo_kit.training import distill
 
 #: recipe -> (train-steps fraction, recipe_args, saved student folder, jump class, sampler)

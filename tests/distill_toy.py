@@ -14,7 +14,7 @@ from tempo_kit.models import BlockMLP, BlockMLPConfig
 from tempo_kit.samplers import CMMultistep, EDMSampler
 from tempo_kit.schedules import LogNormalSigma
 from tempo_kit.registry import get
-from tempo_kit.toy import GaussianMixture, energy_distance
+from tempo_kit.testing.toy import GaussianMixture, energy_distance
 
 DATA = GaussianMixture.ring(components=8, radius=1.0, std=0.1)
 SIGMA_MAX = 80.0

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from tempo_kit.audio import MelSpec, example_music, render_notes
+from tempo_kit.audio import MelSpec
+from tempo_kit.testing.synth import example_music, render_notes
 
 
 def test_defaults_define_the_model_space():

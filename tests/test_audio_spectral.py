@@ -9,7 +9,8 @@ import pytest
 import scipy.fft
 import torch
 
-from tempo_kit.audio import MFCC, Chroma, MelSpectrogram, Spectrogram, dct_matrix, example_music, power_to_db
+from tempo_kit.audio import MFCC, Chroma, MelSpectrogram, Spectrogram, dct_matrix, power_to_db
+from tempo_kit.testing.synth import example_music
 
 SR = 22050
 

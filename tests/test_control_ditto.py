@@ -1,6 +1,6 @@
 """DITTO / DITTO-2: network-call accounting, behaviour on every task, fixed noise, norm prior, decoder hook, errors.
 
-Everything runs on the toy mel generator (tempo_kit.control.toy): 80 mel bins x 48 frames, a few hundred
+Everything runs on the toy mel generator (tempo_kit.testing.control): 80 mel bins x 48 frames, a few hundred
 milliseconds per run. The learning rate is 10x DITTO's 5e-3 so that a few dozen iterations suffice on the toy.
 """
 
@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from tempo_kit.control import DITTO, DITTO2, Objective, adaptive_m_schedule, intensity_curve
-from tempo_kit.control.toy import TOY_TASKS, AdditiveDecoder, toy_generator, toy_task
 from tempo_kit.denoisers import CFGDenoiser
 from tempo_kit.features.chroma import melody_accuracy
 from tempo_kit.features.intensity import Intensity
 from tempo_kit.grad import Backprop
 from tempo_kit.losses import mse
 from tempo_kit.samplers import CMMultistep, CTMGamma, EDMSampler
+from tempo_kit.testing.control import TOY_TASKS, AdditiveDecoder, toy_generator, toy_task
 
 LR = 0.05
 

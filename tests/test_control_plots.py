@@ -6,7 +6,7 @@ import torch
 
 from tempo_kit.cli import main
 from tempo_kit.control import DITTO2
-from tempo_kit.control.toy import toy_generator, toy_task
+from tempo_kit.testing.control import toy_generator, toy_task
 
 
 def test_plot_every_panel_kind(tmp_path):

@@ -6,9 +6,9 @@ import torch
 transformers = pytest.importorskip("transformers")
 
 from tempo_kit.control import DITTO2, Objective, Target  # noqa: E402
-from tempo_kit.control.toy import AdditiveDecoder, toy_generator  # noqa: E402
 from tempo_kit.features.clap import ClapEmbedding, ClapLogMel  # noqa: E402
 from tempo_kit.losses import cosine  # noqa: E402
+from tempo_kit.testing.control import AdditiveDecoder, toy_generator  # noqa: E402
 
 from test_features_clap import tiny_clap  # noqa: E402
 

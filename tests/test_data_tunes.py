@@ -8,11 +8,12 @@ import pytest
 import torch
 from safetensors.numpy import save_file
 
-from tempo_kit.audio import MelSpec, render_notes
+from tempo_kit.audio import MelSpec
 from tempo_kit.cli import main
 from tempo_kit.control import IGNORE_INDEX
 from tempo_kit.data.tunes import export_tunes, get_tune, load_tunes
 from tempo_kit.features.chroma import LogChroma
+from tempo_kit.testing.synth import render_notes
 
 FRAMES, HOP = 256, 512
 

@@ -7,7 +7,7 @@ from torch import nn
 from tempo_kit.denoisers import (CFGDenoiser, EDMPrecond, NFECounter, VPDenoiser, cosine_alphas_cumprod,
                                  edm_loss_weight)
 from tempo_kit.testing import TinyDenoiserNet
-from tempo_kit.toy import GaussianMixture
+from tempo_kit.testing.toy import GaussianMixture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

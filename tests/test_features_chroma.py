@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from tempo_kit.audio import MelSpec, render_notes
+from tempo_kit.audio import MelSpec
 from tempo_kit.features import LogChroma, melody_accuracy
+from tempo_kit.testing.synth import render_notes
 
 SPEC = MelSpec()
 

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import tempo_kit
-from tempo_kit.audio import MelSpec, example_music
+from tempo_kit.audio import MelSpec
 from tempo_kit.testing import check_extractor
+from tempo_kit.testing.synth import example_music
 
 SPEC = MelSpec()
 N_FRAMES = 64

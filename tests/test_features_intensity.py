@@ -7,8 +7,9 @@ import pytest
 import scipy.signal
 import torch
 
-from tempo_kit.audio import MelSpec, example_music, render_notes
+from tempo_kit.audio import MelSpec
 from tempo_kit.features import Intensity
+from tempo_kit.testing.synth import example_music, render_notes
 
 SPEC = MelSpec()
 

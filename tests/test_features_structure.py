@@ -3,8 +3,9 @@
 import numpy as np
 import torch
 
-from tempo_kit.audio import MelSpec, render_notes
+from tempo_kit.audio import MelSpec
 from tempo_kit.features import MFCCSelfSimilarity
+from tempo_kit.testing.synth import render_notes
 
 SPEC = MelSpec()
 

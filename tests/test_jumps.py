@@ -1,4 +1,4 @@
-"""Tests for tempo_kit.jumps and the exact jumps of tempo_kit.toy."""
+"""Tests for tempo_kit.jumps and the exact jumps of tempo_kit.testing.toy."""
 
 import math
 import numpy as np
@@ -9,7 +9,7 @@ from scipy.special import ndtr
 from tempo_kit.denoisers import EDMPrecond, NFECounter
 from tempo_kit.jumps import ConsistencyJump, EulerJump, ODEJump, ode_step
 from tempo_kit.testing import TinyDenoiserNet
-from tempo_kit.toy import ExactJump, GaussianMixture
+from tempo_kit.testing.toy import ExactJump, GaussianMixture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

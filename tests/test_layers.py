@@ -1,7 +1,9 @@
 """The layer order of ``tempo_kit`` (imports point only down; ``docs/contributing.md``), checked on the source.
 
 Every ``import`` / ``from ... import`` of a ``tempo_kit`` module (at module level or inside a function: a lazy import
-is still a dependency) is read with :mod:`ast`. A module's layer is the one of its top-level unit (``tempo_kit.X``).
+is still a dependency) is read with :mod:`ast`. A module's layer is the one of its unit: its top-level module
+(``tempo_kit.X``), or a submodule listed in :data:`UNITS` by its dotted path (``testing.control``: the test scaffolding
+is split by what each part imports).
 An import from a lower layer into a higher one is a violation, and so is one between ``control`` and ``training``
 (side by side). The few known violations are listed in :data:`KNOWN` with the reason they remain; the test fails on a
 new one, and also when a listed one is gone (so the list only shrinks).
@@ -19,10 +21,10 @@ ROOT = Path(__file__).resolve().parents[1] / "tempo_kit"
 RANK = {"core": 0, "models": 1, "data": 2, "control": 3, "training": 3, "pipelines": 4, "commands": 5}
 UNITS = {
     "core": ("utils", "denoisers", "jumps", "samplers", "schedules", "grad", "routers", "losses", "audio", "registry",
-             "hookspecs", "builtins", "metrics", "vocab", "features", "toy", "testing"),
+             "hookspecs", "builtins", "metrics", "vocab", "features", "testing"),
     "models": ("models", "vocoder", "text"),
     "data": ("data",),
-    "control": ("control",),
+    "control": ("control", "testing.control"),
     "training": ("training",),
     "pipelines": ("pipeline", "clips", "pretrained"),
     "commands": ("commands", "cli"),
@@ -53,6 +55,9 @@ def _imports(root: Path = ROOT) -> dict[str, set[str]]:
                     continue
                 if node.module:
                     out[module].add(target)
+                    # from tempo_kit.testing import control: a submodule with a unit of its own is imported too
+                    out[module].update(f"{target}.{a.name}" for a in node.names
+                                       if _unit(f"{target}.{a.name}") != _unit(target))
                 else:  # from . import x: x is a module of the package
                     out[module].update(f"{target}.{a.name}" for a in node.names)
             elif isinstance(node, ast.Import):
@@ -61,8 +66,12 @@ def _imports(root: Path = ROOT) -> dict[str, set[str]]:
 
 
 def _unit(module: str) -> str | None:
-    parts = module.split(".")
-    return parts[1] if len(parts) > 1 else None
+    """``tempo_kit.X.y -> "X"``, or the longest dotted prefix listed in UNITS (``tempo_kit.testing.control``)."""
+    parts = module.split(".")[1:]
+    for n in range(len(parts), 1, -1):
+        if ".".join(parts[:n]) in LAYER:
+            return ".".join(parts[:n])
+    return parts[0] if parts else None
 
 
 def _violations(root: Path = ROOT) -> set[tuple[str, str]]:
@@ -133,3 +142,15 @@ def test_the_checker_sees_a_planted_violation(tmp_path):
     (tmp_path / "training").mkdir()
     (tmp_path / "training" / "__init__.py").write_text("from ..utils import f\n")
     assert _violations(tmp_path) == {("tempo_kit.utils", "tempo_kit.training")}
+
+
+def test_a_listed_submodule_has_the_layer_of_its_unit(tmp_path):
+    """``testing.control`` is in the control layer: the core part of ``testing`` may not import it, in either form."""
+    (tmp_path / "testing").mkdir()
+    (tmp_path / "testing" / "__init__.py").write_text("from .control import g\n")
+    (tmp_path / "testing" / "toy.py").write_text("def f():\n    from tempo_kit.testing import control\n")
+    (tmp_path / "testing" / "control.py").write_text("from ..control import tasks\nfrom . import toy\n")
+    (tmp_path / "control").mkdir()
+    (tmp_path / "control" / "__init__.py").write_text("")
+    assert _violations(tmp_path) == {("tempo_kit.testing", "tempo_kit.testing.control"),
+                                     ("tempo_kit.testing.toy", "tempo_kit.testing.control")}

@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 import torch
 
-from tempo_kit.audio import MelSpec, example_music
+from tempo_kit.audio import MelSpec
 from tempo_kit.registry import Registry
 from tempo_kit.testing import check_extractor
+from tempo_kit.testing.synth import example_music
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "plugins" / "tempo-kit-extra-controls"

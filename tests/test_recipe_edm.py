@@ -7,7 +7,7 @@ import torch
 
 import tempo_kit
 from tempo_kit.models import BlockMLP, BlockMLPConfig
-from tempo_kit.toy import GaussianMixture, energy_distance
+from tempo_kit.testing.toy import GaussianMixture, energy_distance
 from tempo_kit.training import MixtureData, TrainConfig, Trainer
 from tempo_kit.training.recipes.edm import EDMRecipe, drop_condition
 

@@ -12,9 +12,9 @@ import torch
 
 import tempo_kit
 from tempo_kit import hookspecs, registry
-from tempo_kit.toy import GaussianMixture
 from tempo_kit.registry import (KINDS, DuplicateComponentError, PluginLoadError, PluginLoadWarning, Registry,
                                 UnknownComponentError)
+from tempo_kit.testing.toy import GaussianMixture
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from tempo_kit.jumps import ConsistencyJump, EulerJump, ODEJump
 from tempo_kit.samplers import CMMultistep, CTMGamma, EDMSampler, draw_noise
 from tempo_kit.schedules import karras_sigmas
 from tempo_kit.testing import TinyDenoiserNet, check_sampler
-from tempo_kit.toy import ExactJump, GaussianMixture
+from tempo_kit.testing.toy import ExactJump, GaussianMixture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

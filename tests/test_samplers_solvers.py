@@ -19,7 +19,7 @@ from tempo_kit.samplers import (DPMpp2M, DPMpp2MSDE, DPMpp2SAncestral, DPMpp3MSD
                                 UniPC, draw_noise)
 from tempo_kit.schedules import (ExponentialSchedule, KarrasSchedule, PolyExponentialSchedule, VPSchedule,
                                  karras_sigmas)
-from tempo_kit.toy import GaussianMixture
+from tempo_kit.testing.toy import GaussianMixture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

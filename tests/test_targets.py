@@ -5,7 +5,7 @@ import struct
 import pytest
 import torch
 
-from tempo_kit.audio import MelSpec, render_notes
+from tempo_kit.audio import MelSpec
 from tempo_kit.control.targets import (
     IGNORE_INDEX,
     Target,
@@ -26,6 +26,7 @@ from tempo_kit.features.chroma import LogChroma
 from tempo_kit.features.intensity import Intensity
 from tempo_kit.features.masks import LoopFree, MaskedReconstruction
 from tempo_kit.features.structure import MFCCSelfSimilarity
+from tempo_kit.testing.synth import render_notes
 
 FR = MelSpec().frame_rate
 

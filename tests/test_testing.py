@@ -9,7 +9,7 @@ from tempo_kit.features.base import Extractor
 from tempo_kit.jumps import ConsistencyJump, EulerJump, ODEJump
 from tempo_kit.samplers import CTMGamma, EDMSampler
 from tempo_kit.testing import TinyDenoiserNet, check_denoiser, check_extractor, check_jump, check_sampler
-from tempo_kit.toy import ExactJump, GaussianMixture
+from tempo_kit.testing.toy import ExactJump, GaussianMixture
 from tempo_kit.utils import append_dims, as_sigma
 
 pytestmark = pytest.mark.usefixtures("one_thread")

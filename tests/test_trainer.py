@@ -12,7 +12,7 @@ from tempo_kit.registry import UnknownComponentError
 from tempo_kit.training import MixtureData, Recipe, TrainConfig, Trainer, UpdateRule, distill
 from tempo_kit.training.recipes.edm import EDMRecipe
 
-RING_DATA = {"name": "mixture"}  # the 2-D toy ring (tempo_kit.toy.GaussianMixture.ring)
+RING_DATA = {"name": "mixture"}  # the 2-D toy ring (tempo_kit.testing.toy.GaussianMixture.ring)
 
 TINY = {"model": "block-mlp", "width": 16, "depth": 3}
 

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import tempo_kit
-from tempo_kit.audio import MelSpec, example_music
+from tempo_kit.audio import MelSpec
 from tempo_kit.models.io import load_model, save_model
+from tempo_kit.testing.synth import example_music
 from tempo_kit.training import TrainConfig, Trainer
 from tempo_kit.training.recipes.vocoder import VocoderRecipe, multi_resolution_stft_loss, random_crops
 from tempo_kit.vocoder import GriffinLim, GriffinLimConfig, Vocoder, VocoderConfig

@@ -5,7 +5,7 @@ saved as WAV next to the target-vs-achieved plot and a JSON summary; a melody ta
 (``--tune``), a notes file (``--notes``) or a MIDI file (``--midi``), and any target from a file with ``--target``
 (a recording, or an intensity curve as CSV/JSON); ``--extractor NAME`` steers any registered extractor toward its output
 on the ``--target`` recording. ``--model toy`` runs the small random convolutional
-network of :mod:`tempo_kit.control.toy` (no weights), with DITTO (``--method ditto``) or DITTO-2.
+network of :mod:`tempo_kit.testing.control` (no weights), with DITTO (``--method ditto``) or DITTO-2.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def _run_toy(args, iterations: int) -> int:
     import torch
 
     from ..control import DITTO, DITTO2
-    from ..control.toy import toy_generator, toy_task
+    from ..testing.control import toy_generator, toy_task
 
     lr = TOY_DEFAULTS["lr"] if args.lr is None else args.lr
     gen = toy_generator(frames=args.frames or TOY_DEFAULTS["frames"])

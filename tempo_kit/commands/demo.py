@@ -172,7 +172,7 @@ def _toy(args) -> int:
 
     from .. import registry
     from ..schedules import EDM_SIGMA_MAX
-    from ..toy import ExactJump, GaussianMixture, energy_distance
+    from ..testing.toy import ExactJump, GaussianMixture, energy_distance
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -91,7 +91,7 @@ def _require_data(spec: dict[str, Any] | None) -> None:
 def build_data(spec: dict[str, Any] | None):
     """A batch source from a ``[data]`` table: ``mixture`` (ring: components, radius, std), ``tensors`` (path, key) or
     ``music`` (root, split: a dataset built by ``tempo-kit data build``)."""
-    from ..toy import GaussianMixture
+    from ..testing.toy import GaussianMixture
 
     _require_data(spec)
     spec = dict(spec)

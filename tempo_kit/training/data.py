@@ -75,10 +75,10 @@ def to_device(batch: Any, device: torch.device) -> Any:
 
 
 class MixtureData:
-    """Samples of a :class:`~tempo_kit.toy.GaussianMixture` (float32, shape ``(batch, dim)``)."""
+    """Samples of a :class:`~tempo_kit.testing.toy.GaussianMixture` (float32, shape ``(batch, dim)``)."""
 
     def __init__(self, *, mixture=None):
-        from ..toy import GaussianMixture
+        from ..testing.toy import GaussianMixture
 
         self.mixture = GaussianMixture.ring() if mixture is None else mixture
 

@@ -1,4 +1,16 @@
-"""Contract checks a plugin author runs against a component of their own.
+"""Test scaffolding: contract checks a plugin author runs against a component of their own, and toy problems.
+
+The package holds everything tempo_kit's own tests, examples, docs and benchmarks build on:
+
+* :mod:`tempo_kit.testing` (this module): the ``check_*`` contract checks and :class:`TinyDenoiserNet`.
+* :mod:`tempo_kit.testing.toy`: the analytic 2-D Gaussian-mixture problem with an exact denoiser and ODE jump.
+* :mod:`tempo_kit.testing.synth`: a tiny additive synthesizer for offline test audio.
+* :mod:`tempo_kit.testing.control`: the untrained toy mel generator and a sine-bank decoder for the control loop.
+
+Each part sits in the layer its own imports need (``tests/test_layers.py`` maps them by module path): this module,
+``toy`` and ``synth`` import nothing above core and are core, so that the ``mixture`` data source of ``training`` can use
+the toy problem, while ``control`` builds on :mod:`tempo_kit.control` and sits in the control layer (only the layers
+above it may import it), which is why this module imports none of its submodules.
 
 Each ``check_*`` function exercises one contract of :mod:`tempo_kit` (shapes, dtypes, finite values, determinism,
 batch independence, gradients, sigma handling) and raises :class:`AssertionError` with a message naming the failed
@@ -20,8 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .grad import Backprop, Checkpointed, NoGrad
-from .schedules import user_sigmas
+from ..grad import Backprop, Checkpointed, NoGrad
+from ..schedules import user_sigmas
 
 __all__ = ["TinyDenoiserNet", "check_denoiser", "check_jump", "check_sampler", "check_extractor"]
 
@@ -296,8 +308,8 @@ def check_sampler(sampler, model: nn.Module, x_T: torch.Tensor, sigmas=3, cond: 
     AssertionError
         Naming the property that failed.
     """
-    from .denoisers import count_network_calls
-    from .samplers import draw_noise
+    from ..denoisers import count_network_calls
+    from ..samplers import draw_noise
 
     what = _subject("sampler", sampler, x_T, "x_T")
     if getattr(sampler, "drives", None) not in ("denoiser", "jump"):
@@ -360,7 +372,7 @@ def check_extractor(extractor: nn.Module, example_input: torch.Tensor) -> None:
     AssertionError
         Naming the property that failed.
     """
-    from .features.base import DOMAINS
+    from ..features.base import DOMAINS
 
     what = f"extractor {type(extractor).__name__}"
     domain = getattr(extractor, "domain", None)

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..denoisers import EDMPrecond
 from ..jumps import ConsistencyJump, EulerJump
-from .tasks import TASKS, task_objectives
+from ..control.tasks import TASKS, task_objectives
 
 __all__ = ["ToyMelNet", "ToyGenerator", "toy_generator", "toy_task", "TOY_TASKS", "AdditiveDecoder"]
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .denoisers import Denoiser
-from .jumps import Jump
-from .utils import append_dims, as_sigma
+from ..denoisers import Denoiser
+from ..jumps import Jump
+from ..utils import append_dims, as_sigma
 
 __all__ = ["GaussianMixture", "ExactJump", "energy_distance"]
 
