@@ -335,9 +335,42 @@ def listen_structure() -> None:
     _save(run.result.plot(), "listen_structure", dpi=60)
 
 
+def listen_painting() -> None:
+    """DITTO-2 on the bundled CTM at the defaults, uncontrolled and controlled (OGG): outpainting (the reference, then
+    the new clip stitched after it from its 0.25 s overlap on), inpainting (the new clip, whose first and last 0.3 s
+    should be the reference's) and reference-free looping (the clip played three times)."""
+    import torch
+
+    from tempo_kit import Pipeline
+    from tempo_kit.clips import to_audio
+    from tempo_kit.features import seconds_to_frames
+    from tempo_kit.schedules import EDM_SIGMA_MAX
+
+    pipe = Pipeline.from_pretrained("ctm")
+    tags = {"instrument": "clarinet", "collection": "essen"}
+    # the reference the painting tasks use: the same model's one-step output from the seed 1000 noise
+    eps = torch.randn((1, 80, 256), generator=torch.Generator().manual_seed(1000))
+    with torch.no_grad():
+        reference = pipe.model(EDM_SIGMA_MAX * eps, EDM_SIGMA_MAX, 0.0, pipe.condition([tags]))
+        _ogg("listen_painting_reference", to_audio(reference, pipe.vocoder)[0].numpy())
+    overlap = seconds_to_frames(0.25, 22050 / 512)
+    for kind, k in (("uncontrolled", 0), ("controlled", None)):
+        for task in ("outpainting", "inpainting", "looping-free"):
+            run = pipe.control(task, tags=tags, iterations=k, seed=0, progress=False)
+            mel = run.result.output
+            if task == "outpainting":
+                mel = torch.cat([reference, mel[..., overlap:]], dim=-1)
+            elif task == "looping-free":
+                mel = torch.cat([mel[..., :-overlap]] * 2 + [mel], dim=-1)
+            with torch.no_grad():
+                _ogg(f"listen_{task}_{kind}", to_audio(mel, pipe.vocoder)[0].numpy())
+            print(task, kind, run.result.final_losses)
+
+
 FIGURES = {f.__name__: f for f in (demo_samples, karras_schedule, control_intensity, control_melody,
                                    control_structure, control_outpainting, mel_model_space, reference_samples,
-                                   vocoder_pairs, listen_generated, listen_control, listen_structure)}
+                                   vocoder_pairs, listen_generated, listen_control, listen_structure,
+                                   listen_painting)}
 
 
 def main(names: list[str]) -> None:
