@@ -254,6 +254,9 @@ def test_regression_term_pulls_the_generator_to_the_teacher_ode_end():
     batch = {"x0": x0, "cond": {"tags": _tags(16, 1)}}
     losses = recipe.losses(batch, step=0, groups=frozenset({"generator"}), generator=torch.Generator().manual_seed(2))
     assert set(losses["generator"]) == {"dmd", "regression"}
+    with pytest.raises(ValueError, match=r"states of shape \(2, 4\) but the training clips have shape \(2, 8\)"):
+        recipe.losses({"x0": torch.zeros(16, 2, 8), "cond": batch["cond"]}, step=0, groups=frozenset({"generator"}),
+                      generator=torch.Generator().manual_seed(2))
     # gradient descent on the regression term alone lowers it on a fixed set of pairs
     opt = torch.optim.Adam(recipe.generator.parameters(), lr=1e-3)
     before = recipe.regression(256, torch.Generator().manual_seed(3)).item()

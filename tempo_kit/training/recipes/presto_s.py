@@ -336,6 +336,10 @@ class PrestoSRecipe(Recipe):
                     x_g, sigma_g = self._noised(x_hat, self.p_gan, generator)
                     terms["gan"] = self.gan_weight_gen * (self._logits(x_g, sigma_g, cond) - 1).pow(2).mean()
             if self.pairs is not None:
+                if self.pairs["x"].shape[1:] != x_real.shape[1:]:
+                    raise ValueError(f"regression_pairs hold states of shape {tuple(self.pairs['x'].shape[1:])} but the "
+                                     f"training clips have shape {tuple(x_real.shape[1:])}: write the pairs from this "
+                                     "data and teacher ('tempo-kit data ode-pairs')")
                 terms["regression"] = self.regression_weight * self.regression(x_real.shape[0], generator)
             out["generator"] = terms
         if "fake_score" in groups:
