@@ -194,8 +194,14 @@ def test_generate_from_a_prompt_is_seeded_and_checks_its_arguments(model):
     assert audio.shape == (4, 2, 800) and torch.isfinite(audio).all()
     torch.testing.assert_close(model.generate(["a calm piano loop", "fast techno"], n=2, steps=3, seconds=0.1, seed=3),
                                audio)
-    assert not torch.allclose(audio[0], audio[2]), "two prompts gave the same clip"
     assert not torch.allclose(audio[0], audio[1]), "two clips of one prompt share their noise"
+    # the prompt and the guidance change the clip (same seed, so the same noise)
+    calm, techno = (model.generate(p, steps=3, seconds=0.1, seed=3) for p in ("a calm piano loop", "fast techno"))
+    assert not torch.allclose(calm, techno, atol=1e-5), "the prompt has no effect"
+    plain = model.generate("a calm piano loop", steps=3, seconds=0.1, seed=3, guidance=1.0)
+    assert not torch.allclose(calm, plain, atol=1e-5), "guidance has no effect"
+    # as in the pipeline, guidance applies only above 1
+    torch.testing.assert_close(model.generate("a calm piano loop", steps=3, seconds=0.1, seed=3, guidance=0.0), plain)
     assert model.generate("a calm piano loop", steps=2, sampler="euler").shape == (1, 2, round(model.seconds * 8000))
     with pytest.raises(ValueError, match="seconds must be in"):
         model.generate("a calm piano loop", seconds=60.0)
@@ -203,6 +209,8 @@ def test_generate_from_a_prompt_is_seeded_and_checks_its_arguments(model):
         model.generate("a calm piano loop", steps=2, sampler="cm")
     with pytest.raises(ValueError, match="prompt must be"):
         model.generate([], steps=2)
+    with pytest.raises(ValueError, match="seconds_start < seconds_end"):
+        model.condition("a calm piano loop", seconds=0.05, seconds_start=0.1)
     with pytest.warns(UserWarning, match="reads the first 12"):
         model.condition("a " * 30)
     without = td.stable_audio_from_config(seed=0, text=False)
@@ -228,6 +236,9 @@ def test_generate_command_makes_wavs_from_a_prompt_with_a_local_folder(model, tm
     assert "wrote 2 files" in capsys.readouterr().out
     data, rate = soundfile.read(out / "prompt_1.wav")
     assert rate == 8000 and data.shape == (1024, 2)
+    assert cli.main(argv[:7] + ["--n", "1"] + argv[9:]) == 0  # a rerun with fewer clips leaves none of the last run's
+    assert sorted(p.name for p in out.glob("*.wav")) == ["prompt_0.wav"]
+    capsys.readouterr()
     for bad, message in [(["generate", "--prompt", "warm pad"], "needs a plugin model"),
                          (["generate", "--model", "stable-audio", "--model-path", str(folder)], "give --prompt"),
                          (["generate", "--model", "dit", "--prompt", "x"], "does not generate from a prompt"),

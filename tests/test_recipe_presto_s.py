@@ -212,7 +212,12 @@ def tagged_teacher(seed=0):
     from tempo_kit.models import DiT, DiTConfig
 
     torch.manual_seed(seed)
-    return EDMPrecond(net=DiT(config=DiTConfig(in_channels=2, patch=2, width=32, depth=2, heads=2, num_tags=3)))
+    net = DiT(config=DiTConfig(in_channels=2, patch=2, width=32, depth=2, heads=2, num_tags=3))
+    with torch.no_grad():  # zero-initialised layers (adaLN, tag embedding) made random: tags and guidance matter
+        for p in net.parameters():
+            if not p.any():
+                p.normal_(0.0, 0.1)
+    return EDMPrecond(net=net)
 
 
 def _tags(n, seed=0):
@@ -237,6 +242,18 @@ def test_teacher_ode_pairs_keep_states_of_the_heun_ode_and_its_end():
         rest = sigmas[int((sigmas - s).abs().argmin()):]
         end = EDMSampler()(teacher, pairs["x"][k:k + 1].float(), rest, cond={"tags": tags[j:j + 1]})
         torch.testing.assert_close(end.half(), pairs["x0"][j:j + 1], atol=2e-2, rtol=1e-2)
+    # with guidance the ends are the guided ODE's (the real score's distribution when w = w_real)
+    from tempo_kit.denoisers import CFGDenoiser
+    from tempo_kit.models.blocks import null_condition
+
+    guided = teacher_ode_pairs(teacher, tags, (2, 4), steps=6, states=3, batch_size=2, w=2.0,
+                               generator=torch.Generator().manual_seed(0))
+    assert float(guided["w"]) == 2.0 and not torch.equal(guided["x0"], pairs["x0"])
+    k = int((guided["sigma"] == guided["sigma"].max()).nonzero()[0])
+    j = int(guided["trajectory"][k])
+    end = EDMSampler()(CFGDenoiser(denoiser=teacher, w=2.0, null_cond=null_condition), guided["x"][k:k + 1].float(),
+                       sigmas, cond={"tags": tags[j:j + 1]})
+    torch.testing.assert_close(end.half(), guided["x0"][j:j + 1], atol=2e-2, rtol=1e-2)
     # states at sigma_max are the (scaled) initial noise of each trajectory
     top = pairs["sigma"] == sigmas[0]
     assert pairs["x"][top].float().std() > 10
@@ -284,6 +301,8 @@ def test_regression_needs_consistent_pairs():
                       regression_pairs={**pairs, "trajectory": pairs["trajectory"] + 4})
     with pytest.raises(ValueError, match="states must be between"):
         teacher_ode_pairs(tagged_teacher(), _tags(4), (2, 4), steps=4, states=5)
+    with pytest.raises(ValueError, match="solved with guidance w = 1 but the real score uses w_real = 2"):
+        PrestoSRecipe(teacher=tagged_teacher(), regression_weight=1.0, regression_pairs=pairs, w_real=2.0)
     # without a weight the pairs are not read (Presto's recipe)
     assert PrestoSRecipe(teacher=tagged_teacher(), regression_pairs="missing.safetensors").pairs is None
 

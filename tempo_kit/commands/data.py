@@ -58,6 +58,8 @@ def configure(parser) -> None:
     pairs.add_argument("--steps", type=bounded(int, 1, 1000), default=20, help="Heun steps (default: %(default)s)")
     pairs.add_argument("--states", type=bounded(int, 1, 1000), default=6,
                        help="states kept per trajectory, at most --steps (default: %(default)s)")
+    pairs.add_argument("--cfg", type=bounded(float, 0, 100), default=1.0,
+                       help="the teacher's guidance weight, equal to the recipe's w_real (default: %(default)s, none)")
     pairs.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0, help="noise and tag draws (default: %(default)s)")
 
 
@@ -79,10 +81,10 @@ def _ode_pairs(args) -> int:
     teacher = load_denoiser(args.teacher).eval()
     data = MusicDataset(args.data, split="train")
     generator = torch.Generator().manual_seed(args.seed)
-    batch = data.batch(torch.randint(len(data), (args.n,), generator=generator))
+    rows = torch.randint(len(data), (args.n,), generator=generator)  # tags only: no clip's mel is loaded
     start = time.perf_counter()
-    pairs = teacher_ode_pairs(teacher, batch["cond"]["tags"], tuple(batch["x0"].shape[1:]), steps=args.steps,
-                              states=args.states, generator=generator)
+    pairs = teacher_ode_pairs(teacher, data.tags[rows].float(), tuple(data.mel.shape[1:]), steps=args.steps,
+                              states=args.states, w=args.cfg, generator=generator)
     save_file({k: v.contiguous() for k, v in pairs.items()}, str(out))
     print(f"wrote {pairs['x'].shape[0]} states of {args.n} trajectories ({args.steps} Heun steps) to {out} in "
           f"{time.perf_counter() - start:.1f} s")

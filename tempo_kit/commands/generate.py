@@ -50,6 +50,7 @@ def _from_prompt(args) -> int:
     from ..clips import save_wav
     from ..pipeline import DEFAULT_MODEL
     from ..registry import get
+    from ..utils import folder_lock
 
     if args.model == DEFAULT_MODEL or args.tags or args.vocoder:
         raise ValueError("--prompt needs a plugin model that reads text (e.g. --model stable-audio --model-path DIR); "
@@ -68,7 +69,11 @@ def _from_prompt(args) -> int:
     loaded = time.perf_counter()
     audio = model.generate(args.prompt, n=args.n, seed=args.seed, **{k: v for k, v in options.items() if v is not None})
     done = time.perf_counter()
-    paths = [save_wav(Path(args.out) / f"prompt_{i}.wav", clip, model.sample_rate) for i, clip in enumerate(audio)]
+    out = Path(args.out)
+    with folder_lock(out):  # a second run into the folder fails at once; the last run's prompt clips go first
+        for old in out.glob("prompt_*.wav"):
+            old.unlink()
+        paths = [save_wav(out / f"prompt_{i}.wav", clip, model.sample_rate) for i, clip in enumerate(audio)]
     if not args.quiet:
         print(f"{len(paths)} clips x {audio.shape[-1] / model.sample_rate:.2f} s with {args.model} from the prompt "
               f"{args.prompt!r}: sample + decode {done - loaded:.2f} s (load {loaded - start:.2f} s)")

@@ -258,12 +258,13 @@ class StableAudio:
         return self
 
     def condition(self, prompt: str | list[str], *, seconds: float | None = None, seconds_start: float = 0.0) -> dict:
-        """``cond`` from a prompt (one clip per string) and the clip's length in seconds (default :attr:`seconds`),
-        as ``StableAudioPipeline`` builds it; see :class:`~tempo_kit_diffusers.text.StableAudioText`."""
+        """``cond`` from a prompt (one clip per string) and where the clip ends, in seconds (default :attr:`seconds`;
+        the pipeline's ``audio_end_in_s``, the clip's length when ``seconds_start`` is 0), as ``StableAudioPipeline``
+        builds it; see :class:`~tempo_kit_diffusers.text.StableAudioText`."""
         if self.text is None:
             raise ValueError("this Stable Audio model has no text encoder: load a folder with tokenizer/, "
                              "text_encoder/ and projection_model/, or pass cond tensors yourself")
-        return self.text(prompt, seconds_total=self.seconds if seconds is None else seconds, seconds_start=seconds_start)
+        return self.text(prompt, seconds_end=self.seconds if seconds is None else seconds, seconds_start=seconds_start)
 
     def generate(self, prompt: str | list[str], *, n: int = 1, steps: int = 100, guidance: float = 7.0,
                  seconds: float | None = None, seed: int = 0, sampler: str = "dpmpp-2m-sde") -> torch.Tensor:
@@ -277,7 +278,7 @@ class StableAudio:
         steps : int
             Sampling steps (``StableAudioPipeline``'s default is 100).
         guidance : float
-            CFG weight, Imagen convention (1 = none; the pipeline's default is 7).
+            CFG weight, Imagen convention; as in the pipeline, guidance applies only above 1 (the default is 7).
         seconds : float, optional
             Length of the returned audio, at most :attr:`seconds` (the default); the model is told this length.
         seed : int
@@ -307,12 +308,12 @@ class StableAudio:
         weight = next(self.denoiser.parameters())
         generator = torch.Generator().manual_seed(seed)
         x_T = self.schedule.sigma_max * torch.randn((len(prompts) * n, *self.latent_shape), generator=generator)
-        model = self.denoiser if guidance == 1 else CFGDenoiser(denoiser=self.denoiser, w=guidance,
+        model = self.denoiser if guidance <= 1 else CFGDenoiser(denoiser=self.denoiser, w=guidance,
                                                                  null_cond=stable_audio_null_condition)
         with torch.no_grad():
             latents = solver(model, x_T.to(weight), steps, cond=cond, generator=generator)
             audio = self.decoder(latents)
-        return audio[..., :round(seconds * self.sample_rate)].float()
+        return audio[..., :int(seconds * self.sample_rate)].float()
 
     def jump(self) -> ConsistencyJump:
         """The denoiser used as a jump to ``x0`` (a one-step surrogate for DITTO-2; what Presto-S distills)."""

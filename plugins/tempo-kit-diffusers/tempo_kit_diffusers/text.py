@@ -46,15 +46,16 @@ class StableAudioText(nn.Module):
         return int(self.tokenizer.model_max_length)
 
     @torch.no_grad()
-    def forward(self, prompt: str | Sequence[str], *, seconds_total: float, seconds_start: float = 0.0) -> dict:
+    def forward(self, prompt: str | Sequence[str], *, seconds_end: float, seconds_start: float = 0.0) -> dict:
         """The ``cond`` of one clip per prompt.
 
         Parameters
         ----------
         prompt : str or sequence of str
             One text per clip (a str is one clip).
-        seconds_total, seconds_start : float
-            The timing the model was trained with: the clip's length and its start in the source, in seconds.
+        seconds_end, seconds_start : float
+            The timing tokens, as ``StableAudioPipeline``'s ``audio_end_in_s`` / ``audio_start_in_s``: where the clip
+            ends and starts, in seconds (with ``seconds_start = 0`` the end is the clip's length).
 
         Returns
         -------
@@ -65,8 +66,8 @@ class StableAudioText(nn.Module):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts or not all(isinstance(p, str) for p in prompts):
             raise ValueError(f"prompt must be a string or a non-empty list of strings, got {prompt!r}")
-        if not (seconds_total > 0 and seconds_start >= 0):
-            raise ValueError(f"seconds_total must be > 0 and seconds_start >= 0, got {seconds_total}, {seconds_start}")
+        if not 0 <= seconds_start < seconds_end:
+            raise ValueError(f"need 0 <= seconds_start < seconds_end, got {seconds_start}, {seconds_end}")
         tokens = self.tokenizer(prompts, padding="max_length", max_length=self.max_tokens, truncation=True,
                                 return_tensors="pt")
         full = max(len(ids) for ids in self.tokenizer(prompts)["input_ids"])
@@ -80,7 +81,7 @@ class StableAudioText(nn.Module):
         hidden = self.projection(text_hidden_states=hidden).text_hidden_states * mask[..., None].to(hidden.dtype)
         n = len(prompts)
         seconds = self.projection(start_seconds=torch.full((n,), float(seconds_start), device=device),
-                                  end_seconds=torch.full((n,), float(seconds_total), device=device))
+                                  end_seconds=torch.full((n,), float(seconds_end), device=device))
         start, total = seconds.seconds_start_hidden_states, seconds.seconds_end_hidden_states
         start, total = start.to(hidden.dtype), total.to(hidden.dtype)
         return {"encoder_hidden_states": torch.cat([hidden, start, total], dim=1),

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...denoisers import edm_loss_weight
+from ...denoisers import CFGDenoiser, edm_loss_weight
 from ...jumps import ConsistencyJump, ode_step
 from ...models.blocks import null_condition
 from ...schedules import KarrasSchedule, LogNormalSigma
@@ -49,7 +49,7 @@ __all__ = ["DiscriminatorHead", "PrestoSRecipe", "dmd_loss", "sigma_distribution
            "PAIR_KEYS"]
 
 #: The tensors of a regression-pairs file (:func:`teacher_ode_pairs`).
-PAIR_KEYS = ("x", "sigma", "trajectory", "x0", "tags")
+PAIR_KEYS = ("x", "sigma", "trajectory", "x0", "tags", "w")
 
 
 class DiscriminatorHead(nn.Module):
@@ -119,13 +119,16 @@ def dmd_loss(x_hat: torch.Tensor, mu_real: torch.Tensor, mu_fake: torch.Tensor) 
 
 @torch.no_grad()
 def teacher_ode_pairs(teacher: nn.Module, tags: torch.Tensor, shape: tuple[int, ...], *, steps: int = 20,
-                      states: int = 6, batch_size: int = 64, schedule=KarrasSchedule(),
+                      states: int = 6, batch_size: int = 64, schedule=KarrasSchedule(), w: float = 1.0,
+                      null_cond: Any = null_condition,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """Points on the teacher's probability-flow ODE and where it ends, for Presto-S's regression term.
 
     One trajectory per row of ``tags``: ``x_T = sigma_max eps`` solved with Heun over ``schedule.sigmas(steps)``
-    (``2 steps - 1`` teacher calls, unguided); ``states`` of the ``steps`` noisy grid points (``sigma_max``
-    included) are kept per trajectory, drawn without replacement.
+    (``2 steps - 1`` teacher calls, twice that with guidance); ``states`` of the ``steps`` noisy grid points
+    (``sigma_max`` included) are kept per trajectory, drawn without replacement. ``w`` is the teacher's CFG weight
+    (Imagen convention, 1 = none, ``null_cond`` the unconditional ``cond``): use the real score's ``w_real`` so that the
+    regression and the DMD term aim at the same distribution (the recipe checks the stored ``w``).
 
     Parameters
     ----------
@@ -141,11 +144,12 @@ def teacher_ode_pairs(teacher: nn.Module, tags: torch.Tensor, shape: tuple[int, 
     dict of Tensor
         ``x`` (n * states, *shape) float16 noisy states, ``sigma`` (n * states,) their noise levels, ``trajectory``
         (n * states,) int64 row of ``x0`` / ``tags`` each state belongs to, ``x0`` (n, *shape) float16 the ODE's ends
-        and ``tags`` (n, num_tags).
+        and ``tags`` (n, num_tags); ``w`` (a 0-d tensor) the guidance weight.
     """
     if not 1 <= states <= steps:
         raise ValueError(f"states must be between 1 and steps ({steps}), got {states}")
     sigmas = schedule.sigmas(steps)
+    model = teacher if w == 1 else CFGDenoiser(denoiser=teacher, w=w, null_cond=null_cond)
     xs, sig, traj, ends = [], [], [], []
     for start in range(0, tags.shape[0], batch_size):
         cond = {"tags": tags[start:start + batch_size]}
@@ -157,10 +161,10 @@ def teacher_ode_pairs(teacher: nn.Module, tags: torch.Tensor, shape: tuple[int, 
             xs.append(x[rows].half())
             sig.append(sigmas[i].expand(rows.numel()))
             traj.append(rows + start)
-            x = ode_step(teacher, x, sigmas[i], sigmas[i + 1], cond)
+            x = ode_step(model, x, sigmas[i], sigmas[i + 1], cond)
         ends.append(x.half())
     return {"x": torch.cat(xs), "sigma": torch.cat(sig).float(), "trajectory": torch.cat(traj),
-            "x0": torch.cat(ends), "tags": tags.clone()}
+            "x0": torch.cat(ends), "tags": tags.clone(), "w": torch.tensor(float(w))}
 
 
 class PrestoSRecipe(Recipe):
@@ -242,6 +246,10 @@ class PrestoSRecipe(Recipe):
         if self.regression_weight > 0 and regression_pairs is None:
             raise ValueError("regression_weight > 0 needs regression_pairs: a file written by 'tempo-kit data ode-pairs'")
         self.pairs = _read_pairs(regression_pairs) if self.regression_weight > 0 else None
+        if self.pairs is not None and float(self.pairs["w"]) != self.w_real:
+            raise ValueError(f"regression_pairs were solved with guidance w = {float(self.pairs['w']):g} but the real "
+                             f"score uses w_real = {self.w_real:g}: the two terms would aim at different "
+                             "distributions; write the pairs with --cfg equal to w_real")
         self._diag: dict[str, torch.Tensor] = {}
 
     # -- contract --------------------------------------------------------------------------------------------------
