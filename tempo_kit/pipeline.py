@@ -395,7 +395,8 @@ class Pipeline:
         Parameters
         ----------
         task : str or sequence of Objective
-            A task name of :data:`tempo_kit.control.tasks.TASKS` (objectives on mel frames), or your own objectives.
+            A task name of :data:`tempo_kit.control.tasks.TASKS` (objectives on mel frames), or your own objectives;
+            those that read audio (``domain="audio"``) see the output through this pipeline's vocoder, with gradients.
         tags : dict, optional
             Conditioning tags (none: unconditional).
         melody : Target, optional
@@ -448,12 +449,15 @@ class Pipeline:
 
         objectives = (task_objectives(task, n_frames=frames, variant=variant, melody=melody, reference=reference)
                       if isinstance(task, str) else list(task))
+        # objectives that read audio are evaluated on the output through this pipeline's (differentiable) vocoder
+        decoder = self.vocoder if any(o.domain != "mel" for o in objectives) else None
         eps = noise(seed)
         ditto = DITTO2(iterations=iterations, lr=lr, decode_steps=decode_steps, decode_levels=decode_levels,
                        surrogate_steps=surrogate_steps, norm_prior=norm_prior, progress=progress)
         watch = Stopwatch()
         with watch("control"):
-            result = ditto(jump, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
+            result = ditto(jump, objectives, eps=eps, cond=cond, decoder=decoder,
+                           generator=torch.Generator().manual_seed(seed + 1))
         watch.wall["optimize"], watch.wall["decode"] = result.time_optimization, result.time_decoding
         with watch("vocode"), torch.no_grad():
             audio = to_audio(result.output.to(self.dtype), self.vocoder).float()
@@ -464,26 +468,37 @@ class Pipeline:
 
             with watch("baseline"), torch.no_grad():
                 base = attrs.evolve(ditto, iterations=0, progress=False)(
-                    jump, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
+                    jump, objectives, eps=eps, cond=cond, decoder=decoder,
+                    generator=torch.Generator().manual_seed(seed + 1))
                 chroma = LogChroma(domain="audio")
-                accuracy["mel"], accuracy["audio"] = _melody_accuracy(result.features[melody_obj.name], audio,
-                                                                      melody_obj.target, chroma)
+                accuracy["mel"], accuracy["audio"] = _melody_accuracy(
+                    _mel_chroma(result, melody_obj), audio, melody_obj.target, chroma)
                 base_audio = to_audio(base.output.to(self.dtype), self.vocoder).float()
                 accuracy["uncontrolled_mel"], accuracy["uncontrolled_audio"] = _melody_accuracy(
-                    base.features[melody_obj.name], base_audio, melody_obj.target, chroma)
+                    _mel_chroma(base, melody_obj), base_audio, melody_obj.target, chroma)
         return ControlledClip(result=result, audio=audio, sample_rate=sample_rate_of(self.vocoder), model=self.name,
                               vocoder=self.vocoder_name, tags=tags, iterations=iterations, lr=lr,
                               decode_steps=decode_steps, surrogate_steps=surrogate_steps, wall=watch.wall,
                               cpu=watch.cpu, accuracy=accuracy)
 
 
-def _melody_accuracy(mel_feature: torch.Tensor, audio: torch.Tensor, target, chroma: nn.Module) -> tuple[float, float]:
+def _mel_chroma(result, objective) -> torch.Tensor:
+    """Log-chroma of the output's mel frames: the melody objective's own feature when it reads mel, else the default
+    mel-domain :class:`~tempo_kit.features.LogChroma` (an objective on audio reads the vocoded output)."""
+    from .features.chroma import LogChroma
+
+    if objective.domain == "mel":
+        return result.features[objective.name]
+    return LogChroma()(result.output.float())
+
+
+def _melody_accuracy(mel_chroma: torch.Tensor, audio: torch.Tensor, target, chroma: nn.Module) -> tuple[float, float]:
     from .features.chroma import melody_accuracy
 
-    n = target.value.shape[-1]
+    n = min(mel_chroma.shape[-1], target.value.shape[-1])  # an audio-domain target has one more (STFT) frame
     audio_chroma = chroma(audio)[..., :n]
-    return tuple(float(melody_accuracy(f, target.value, ignore_index=target.ignore_index)[0])
-                 for f in (mel_feature, audio_chroma))
+    return tuple(float(melody_accuracy(f[..., :n], target.value[..., :n], ignore_index=target.ignore_index)[0])
+                 for f in (mel_chroma, audio_chroma))
 
 
 def _timed_load(**kwargs) -> tuple[Pipeline, float, float]:

@@ -141,3 +141,37 @@ def test_a_bfloat16_pipeline_reloads_in_bfloat16_and_resaving_does_not_nest_card
     again.save_pretrained(tmp_path / "b")
     assert (tmp_path / "b" / "MODEL_CARD.md").read_text().count("Saved by") == 1
     assert not list(tmp_path.glob(".*saving"))
+
+
+def test_control_objectives_on_audio_run_through_the_pipelines_vocoder():
+    from tempo_kit.control import Objective
+    from tempo_kit.control.targets import intensity_curve
+    from tempo_kit.features import Intensity
+    from tempo_kit.losses import mse
+
+    pipe = Pipeline.from_pretrained("ctm")
+    ext = Intensity(domain="audio")
+    n = ext.num_frames(64 * ext.mel.hop_length)  # the vocoder's 64 frames of audio, read by an STFT
+    target = intensity_curve("crescendo", n_frames=n, extractor=ext, low_db=-35.0, high_db=-15.0)
+    clip = pipe.control([Objective(extractor=ext, loss=mse, target=target)], iterations=2, frames=64, progress=False)
+    feature = clip.result.features[Objective(extractor=ext, loss=mse, target=target).name]
+    assert feature.shape[-1] == n == 65  # the objective read audio, not the 64 mel frames
+    assert not torch.equal(clip.result.eps, torch.randn(1, 80, 64, generator=torch.Generator().manual_seed(0)))
+
+
+def test_a_melody_objective_on_audio_reports_mel_and_audio_accuracy():
+    import functools
+
+    from tempo_kit.control import Objective
+    from tempo_kit.control.targets import IGNORE_INDEX, melody_from_frames
+    from tempo_kit.features import LogChroma
+    from tempo_kit.losses import nll
+
+    ext = LogChroma(domain="audio")
+    pcs = torch.arange(65) // 8 % 12  # one more frame than the 64 mel frames: the STFT of the vocoded audio
+    target = melody_from_frames(pcs, extractor=ext)
+    clip = Pipeline.from_pretrained("ctm").control(
+        [Objective(extractor=ext, loss=functools.partial(nll, ignore_index=IGNORE_INDEX), target=target)],
+        iterations=2, frames=64, progress=False)
+    assert set(clip.accuracy) == {"mel", "audio", "uncontrolled_mel", "uncontrolled_audio"}
+    assert all(0.0 <= v <= 1.0 for v in clip.accuracy.values())
