@@ -190,7 +190,9 @@ def load_weights(module: nn.Module, state: dict[str, torch.Tensor] | str | os.Pa
 
 
 def load_model(path: str | os.PathLike, *, expect: dict[str, Any] | None = None) -> nn.Module:
-    """Rebuild the raw block model saved at ``path``.
+    """Rebuild the raw block model saved at ``path``: the network ``F(c_in x, c_noise, cond)`` itself, *not* a
+    denoiser. To sample or distil a saved model, load it with :func:`load_denoiser` (EDM preconditioning and the saved
+    router applied), or as a bundled generator with :func:`tempo_kit.pretrained.load_pretrained`.
 
     ``expect`` (a :func:`model_spec`) makes a different saved architecture a :class:`CheckpointMismatchError`.
     """
