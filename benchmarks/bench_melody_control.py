@@ -17,6 +17,7 @@ each target frame a pitch class (octave-agnostic; accuracy over the frames where
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 
 import torch
@@ -47,10 +48,19 @@ def tracked_melody(net, audio: torch.Tensor, sample_rate: int, target) -> dict:
             "octave_jumps": int((((pitch[1:] - pitch[:-1]).abs() >= 10) & held).sum())}
 
 
+def tune_source(path) -> str:
+    """How the report names the tunes: the bundled held-out (test) tunes, or the file given."""
+    if path is None:
+        return "held-out Essen tunes (tempo_kit/weights/tunes.json, the test tunes)"
+    import json
+
+    return f"tunes of `{path}` ({json.loads(open(path).read()).get('source', 'unknown source')})"
+
+
 def main(argv=None) -> int:
     from tempo_kit.data.tunes import load_tunes
     from tempo_kit.features.chroma import LogChroma
-    from tempo_kit.pipeline import CONTROL_DEFAULTS, control, default_control_model
+    from tempo_kit.pipeline import CONTROL_DEFAULTS, control, default_control_model, load_vocoder
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=None, help="comma-separated (default: the default surrogate)")
@@ -60,7 +70,12 @@ def main(argv=None) -> int:
     p.add_argument("--surrogate-steps", type=lambda t: [v if v in ("decode", "adaptive") else int(v)
                                                          for v in t.split(",")],
                    default=[CONTROL_DEFAULTS["surrogate_steps"]], help="comma-separated M values, e.g. 1,decode")
-    p.add_argument("--tunes", type=int, default=None, help="first N bundled tunes (default: all)")
+    p.add_argument("--tunes", type=int, default=None, help="first N tunes (default: all)")
+    p.add_argument("--tunes-file", default=None,
+                   help="tunes file (default: the bundled held-out test tunes; validation tunes: "
+                        "tempo-kit data export-tunes DATA --split train --out FILE)")
+    p.add_argument("--melody-domains", type=lambda t: t.split(","), default=[CONTROL_DEFAULTS["melody_domain"]],
+                   help="what the melody objective reads: mel, audio (through the vocoder), comma-separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vocoder", default="vocoder")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s, as the CLI)")
@@ -69,7 +84,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
 
     commit = Q.git_commit()  # taken at the start: the code that ran
-    tunes = load_tunes()[: args.tunes]
+    tunes = load_tunes(args.tunes_file)[: args.tunes]
     try:
         from tempo_kit.models.crepe import load_crepe
 
@@ -77,32 +92,40 @@ def main(argv=None) -> int:
     except ModuleNotFoundError as err:
         tracker = None
         print(f"no independent tracker: {err}")
+    vocoder = load_vocoder(args.vocoder)
     rows = []
     for model in (args.models or default_control_model()).split(","):
         for k in args.iterations:
             for lr in args.lrs:
-                for t, m in ((t, m) for t in args.decode_steps for m in args.surrogate_steps):
+                for t, m, dom in ((t, m, d) for t in args.decode_steps for m in args.surrogate_steps
+                                  for d in args.melody_domains):
                     runs = []
                     for tune in tunes:
                         target = tune.target(extractor=LogChroma())
                         run = control("melody", model=model, tags=tune.tags, melody=target, iterations=k, lr=lr,
-                                      decode_steps=t, surrogate_steps=m, seed=args.seed, vocoder=args.vocoder,
+                                      decode_steps=t, surrogate_steps=m, melody_domain=dom, seed=args.seed,
+                                      vocoder=args.vocoder,
                                       progress=False)
+                        with torch.no_grad():  # how far the clip was scaled down to fit full scale (0: not at all)
+                            peak = float(vocoder(run.result.output).abs().max())
                         runs.append({"tune": tune.id, **run.accuracy, "cpu_s": run.cpu["control"],
-                                     "wall_s": run.wall["control"],
+                                     "wall_s": run.wall["control"], "scaled_down_db": 20 * math.log10(max(peak, 1.0)),
                                      **(tracked_melody(tracker, run.audio, run.sample_rate, target) if tracker else {})})
                     keys = ("mel", "audio", "uncontrolled_mel") + (("tracker",) if tracker else ())
                     acc = {key: [r[key] for r in runs] for key in keys}
                     row = {"model": model, "iterations": k, "lr": lr, "decode_steps": t, "surrogate_steps": m,
+                           "melody_domain": dom,
                            "tunes": len(runs),
                            **{f"{key}_mean": statistics.mean(v) for key, v in acc.items()},
                            **{f"{key}_min": min(v) for key, v in acc.items()},
                            "cpu_s_mean": statistics.mean(r["cpu_s"] for r in runs),
-                           "wall_s_mean": statistics.mean(r["wall_s"] for r in runs), "per_tune": runs,
+                           "wall_s_mean": statistics.mean(r["wall_s"] for r in runs),
+                           "scaled_down_db_mean": statistics.mean(r["scaled_down_db"] for r in runs),
+                           "per_tune": runs,
                            **({"octave_jumps_mean": statistics.mean(r["octave_jumps"] for r in runs)} if tracker
                               else {})}
                     rows.append(row)
-                    print(f"{model} K={k} lr={lr} T={t} M={m}: tracker {100 * row.get('tracker_mean', float('nan')):.1f}%, "
+                    print(f"{model} K={k} lr={lr} T={t} M={m} objective on {dom}: tracker {100 * row.get('tracker_mean', float('nan')):.1f}%, "
                           f"mel {100 * row['mel_mean']:.1f}% (min "
                           f"{100 * row['mel_min']:.1f}), audio {100 * row['audio_mean']:.1f}% (min "
                           f"{100 * row['audio_min']:.1f}), uncontrolled {100 * row['uncontrolled_mel_mean']:.1f}%; "
@@ -110,23 +133,24 @@ def main(argv=None) -> int:
 
     env = environment(seed=args.seed, vocoder=args.vocoder, **commit)
     lines = [
-        "# DITTO-2 melody control on the bundled held-out tunes",
+        "# DITTO-2 melody control on folk tunes",
         "",
-        f"{len(tunes)} held-out Essen tunes (tempo_kit/weights/tunes.json), each model conditioned on the tune's tags; "
+        f"{len(tunes)} {tune_source(args.tunes_file)}, each model conditioned on the tune's tags; "
         f"seed {args.seed}, vocoder `{args.vocoder}`, git commit `{(env['commit'] or 'unknown')[:10]}`"
         f"{' (dirty)' if env['dirty'] else ''}. {env['date']}, {env['cpus']} CPUs, {env['threads']} torch "
         f"threads, load average {env['load_average']:.1f}. Accuracy: share of voiced frames whose chroma argmax is "
-        "the tune's pitch class.",
+        "the tune's pitch class. Scaled down: mean gain (dB) by which the vocoded clip was scaled to fit full scale "
+        "(0 when it fitted).",
         "",
-        "| surrogate | K | lr | T | M | mel acc. mean (min) | audio acc. mean (min) | CREPE acc. mean (min) | octave "
-        "jumps / clip | uncontrolled mel | CPU s / run | wall s / run |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
-        *[f"| {r['model']} | {r['iterations']} | {r['lr']} | {r['decode_steps']} | {r['surrogate_steps']} "
+        "| surrogate | K | lr | T | M | objective reads | mel acc. mean (min) | audio acc. mean (min) | CREPE acc. mean (min) | octave "
+        "jumps / clip | uncontrolled mel | scaled down (dB) | CPU s / run | wall s / run |",
+        "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *[f"| {r['model']} | {r['iterations']} | {r['lr']} | {r['decode_steps']} | {r['surrogate_steps']} | {r.get('melody_domain', 'mel')} "
           f"| {100 * r['mel_mean']:.1f}% "
           f"({100 * r['mel_min']:.1f}%) | {100 * r['audio_mean']:.1f}% ({100 * r['audio_min']:.1f}%) | "
           + (f"{100 * r['tracker_mean']:.1f}% ({100 * r['tracker_min']:.1f}%) | {r['octave_jumps_mean']:.1f} | "
              if "tracker_mean" in r else "- | - | ")
-          + f"{100 * r['uncontrolled_mel_mean']:.1f}% | {r['cpu_s_mean']:.2f} | {r['wall_s_mean']:.2f} |" for r in rows],
+          + f"{100 * r['uncontrolled_mel_mean']:.1f}% | {r.get('scaled_down_db_mean', float('nan')):.1f} | {r['cpu_s_mean']:.2f} | {r['wall_s_mean']:.2f} |" for r in rows],
         "",
     ]
     write_report(args.out, env, rows, lines)

@@ -44,7 +44,7 @@ MAX_CFG = 100.0
 #: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job), for a CTM surrogate; see
 #: docs/quickstart.md and ``benchmarks/results/decode_levels.md`` for the measurements behind them.
 CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "surrogate_steps": "decode",
-                    "norm_prior": "project"}
+                    "norm_prior": "project", "melody_domain": "mel"}
 #: What differs for other kinds of jump: a consistency model (CM, Presto-S) re-noises between decoding steps, and
 #: control through its 2-step decode falls far behind its one-step control on the validation targets (melody 0.19 vs
 #: 0.74, intensity 1.2 vs 0.045 dB^2), so it decodes in one step.
@@ -384,7 +384,8 @@ class Pipeline:
     # -- control ------------------------------------------------------------------------------------------------
     def control(self, task: str | Sequence, *, tags: dict | None = None, melody=None, iterations: int | None = None,
                 lr: float | None = None, decode_steps: int | None = None, decode_levels=None,
-                surrogate_steps: int | str | None = None, norm_prior: str | None = "default", seed: int = 0,
+                surrogate_steps: int | str | None = None, norm_prior: str | None = "default",
+                melody_domain: str | None = None, seed: int = 0,
                 seconds: float | None = None,
                 frames: int | None = None,
                 variant: int = 0, progress: bool = True) -> ControlledClip:
@@ -413,6 +414,9 @@ class Pipeline:
             Keeps the optimised noise near the Gaussian shell (:class:`~tempo_kit.control.DITTO2`); the default
             projects it back after every step (``benchmarks/results/norm_prior_validation.md``: better control on
             intensity, melody and structure, a lower FAD mel on two of them).
+        melody_domain : {"mel", "audio"}, optional
+            What the melody task's chroma reads (:func:`~tempo_kit.control.tasks.task_objectives`): the mel frames, or
+            the output vocoded by this pipeline's vocoder, with gradients through it.
         seed : int
             Seed of the initial noise and decoding noise.
         seconds, frames : optional
@@ -434,6 +438,7 @@ class Pipeline:
         decode_steps = defaults["decode_steps"] if decode_steps is None else decode_steps
         surrogate_steps = defaults["surrogate_steps"] if surrogate_steps is None else surrogate_steps
         norm_prior = defaults["norm_prior"] if norm_prior == "default" else norm_prior
+        melody_domain = defaults["melody_domain"] if melody_domain is None else melody_domain
         tags = dict(tags or {})
         frames = self.frames(seconds, frames)
         cond = self.condition([tags])
@@ -447,7 +452,8 @@ class Pipeline:
             with torch.no_grad():
                 return jump(EDM_SIGMA_MAX * noise(seed).to(self.dtype), EDM_SIGMA_MAX, 0.0, cond)[0].float()
 
-        objectives = (task_objectives(task, n_frames=frames, variant=variant, melody=melody, reference=reference)
+        objectives = (task_objectives(task, n_frames=frames, variant=variant, melody=melody, reference=reference,
+                                      domain=melody_domain if task == "melody" else "mel")
                       if isinstance(task, str) else list(task))
         # objectives that read audio are evaluated on the output through this pipeline's (differentiable) vocoder
         decoder = self.vocoder if any(o.domain != "mel" for o in objectives) else None

@@ -292,3 +292,21 @@ def test_decode_surrogate_optimises_the_returned_output(gen, tasks, jump, sample
     assert r.final_losses[name] < one.final_losses[name]
     with pytest.raises(ValueError, match="'adaptive', 'decode' or an int"):
         DITTO2(surrogate_steps="decoder")
+
+
+def test_the_melody_task_can_read_the_vocoded_audio():
+    from tempo_kit.control.targets import IGNORE_INDEX, melody_from_frames
+    from tempo_kit.control.tasks import task_objectives
+    from tempo_kit.features import LogChroma
+
+    tune = melody_from_frames(torch.arange(64) % 12, extractor=LogChroma())
+    (obj,) = task_objectives("melody", n_frames=64, melody=tune, domain="audio")
+    assert obj.domain == "audio" and obj.extractor.domain == "audio"
+    assert obj.target.value.shape == (65,)  # the STFT of 64 frames' audio: one more frame, without a target
+    assert torch.equal(obj.target.value[:64], tune.value) and obj.target.value[64] == IGNORE_INDEX
+    (random,) = task_objectives("melody", n_frames=64, domain="audio")
+    assert random.target.value.shape == (65,)
+    with pytest.raises(ValueError, match="melody task only"):
+        task_objectives("intensity", n_frames=64, domain="audio")
+    with pytest.raises(ValueError, match="domain must be"):
+        task_objectives("melody", n_frames=64, domain="latent")

@@ -111,3 +111,14 @@ def test_tune_target_ignores_rests_and_fits_the_extractor(dataset, tmp_path):
 def test_export_without_heldout_clips_of_the_collection_fails(dataset, tmp_path):
     with pytest.raises(ValueError, match="no held-out nosuch clip"):
         export_tunes(dataset, tmp_path / "t.json", collection="nosuch")
+
+
+def test_validation_tunes_come_from_the_training_split(dataset, tmp_path):
+    path = tmp_path / "val.json"
+    tunes = export_tunes(dataset, path, min_voiced=0.5, split="train")
+    assert [t.id for t in tunes] == ["essen/c/3:piano:0"]
+    assert "training-split" in json.loads(path.read_text())["source"]
+    assert main(["data", "export-tunes", str(dataset), "--out", str(path), "--split", "train"]) == 0
+    assert [t.id for t in load_tunes(path)] == ["essen/c/3:piano:0"]
+    with pytest.raises(ValueError, match="split must be"):
+        export_tunes(dataset, path, split="test")

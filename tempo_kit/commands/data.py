@@ -47,6 +47,9 @@ def configure(parser) -> None:
     tunes.add_argument("--out", default="tempo_kit/weights/tunes.json", help="tunes file (default: %(default)s)")
     tunes.add_argument("--collection", default="essen", help="collection of the tunes (default: %(default)s)")
     tunes.add_argument("--max-tunes", type=bounded(int, 1, 10**4), default=16, help="at most this many pieces (default: %(default)s)")
+    tunes.add_argument("--split", choices=("heldout", "train"), default="heldout",
+                       help="pieces of the held-out split (the bundled test tunes) or of the training split "
+                            "(validation tunes for choosing control settings) (default: %(default)s)")
     pairs = sub.add_parser("ode-pairs", help="solve a teacher's ODE from noise into pairs for Presto-S's regression term",
                            description="Solve the teacher's probability-flow ODE (Heun, Karras levels) from Gaussian "
                                        "noise for N training clips' tags and keep states along each trajectory with "
@@ -112,7 +115,8 @@ def run(args) -> int:
     if args.data_command == "export-tunes":
         from ..data.tunes import export_tunes
 
-        tunes = export_tunes(args.dir, args.out, collection=args.collection, max_tunes=args.max_tunes)
+        tunes = export_tunes(args.dir, args.out, collection=args.collection, max_tunes=args.max_tunes,
+                             split=args.split)
         print(f"wrote {len(tunes)} tunes to {args.out}")
         return 0
 

@@ -21,7 +21,7 @@ TASKS = ("intensity", "melody", "structure", "inpainting", "outpainting", "loopi
 
 
 def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Target | None = None,
-                    reference: Callable[[int], torch.Tensor] | None = None) -> list:
+                    reference: Callable[[int], torch.Tensor] | None = None, domain: str = "mel") -> list:
     """Objectives for one control task on outputs of ``n_frames`` mel frames.
 
     Parameters
@@ -39,6 +39,11 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Targe
     reference : callable, optional
         ``reference(seed) -> (n_mels, n_frames)`` mel frames: the clip that the painting tasks continue or loop
         (in-, outpainting, looping). Required for those tasks.
+    domain : {"mel", "audio"}
+        What the melody task's chroma reads: the mel frames, or the vocoded waveform (an STFT chroma that resolves
+        semitones the 80 mel bands blur; the control run then needs the vocoder as its differentiable decoder, which
+        :meth:`tempo_kit.Pipeline.control` passes). A melody target of ``n_frames`` frames is padded with "no target"
+        to the STFT's frame count. Other tasks read mel frames only.
     """
     from ..features.chroma import LogChroma
     from ..features.intensity import Intensity
@@ -49,16 +54,24 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Targe
     from .targets import IGNORE_INDEX, intensity_curve, melody_from_frames, reference_target, structure_from_form
 
     n = n_frames
+    if domain not in ("mel", "audio"):
+        raise ValueError(f"domain must be 'mel' or 'audio', got {domain!r}")
+    if domain == "audio" and name != "melody":
+        raise ValueError(f"task {name!r} reads mel frames; domain='audio' applies to the melody task only")
     if name == "intensity":
         ext = Intensity(window_s=0.25)
         shape = ("crescendo", "decrescendo", "swell")[variant % 3]
         return [Objective(extractor=ext, loss=mse,
                           target=intensity_curve(shape, n_frames=n, extractor=ext, low_db=-35.0, high_db=-15.0))]
     if name == "melody":
-        ext = LogChroma()
+        ext = LogChroma(domain=domain)
         if melody is None:
             pcs = torch.randint(0, 12, (n,), generator=torch.Generator().manual_seed(100 + variant))
             melody = melody_from_frames(pcs, extractor=ext)
+        m = ext.num_frames(n if domain == "mel" else n * ext.mel.hop_length)
+        if domain == "audio" and melody.value.shape[-1] == n < m:  # the STFT of n frames' audio has m > n frames
+            pad = melody.value.new_full((*melody.value.shape[:-1], m - n), IGNORE_INDEX)
+            melody = melody_from_frames(torch.cat([melody.value, pad], dim=-1), extractor=ext)
         return [Objective(extractor=ext, loss=functools.partial(nll, ignore_index=IGNORE_INDEX), target=melody)]
     if name == "structure":
         ext = MFCCSelfSimilarity()

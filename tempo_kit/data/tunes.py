@@ -119,9 +119,12 @@ def get_tune(name: str | int | None = None, *, path: str | Path | None = None) -
 
 
 def export_tunes(dataset: str | Path, out: str | Path, *, collection: str = "essen", max_tunes: int = 16,
-                 min_voiced: float = 0.9, min_reference_accuracy: float = 0.5) -> list[Tune]:
+                 min_voiced: float = 0.9, min_reference_accuracy: float = 0.5, split: str = "heldout") -> list[Tune]:
     """Write the held-out tunes file from a built dataset: the first clip (at least ``min_voiced`` of its frames with
     a note) of each held-out piece of ``collection``, up to ``max_tunes`` pieces in id order.
+
+    ``split="train"`` takes the pieces of the training split instead: validation tunes, disjoint from the held-out
+    test tunes, for choosing control settings (``benchmarks/bench_melody_control.py --tunes-file``).
 
     Each clip's ``reference_accuracy`` is measured: the argmax of the mel-domain
     :class:`~tempo_kit.features.LogChroma` of the rendered clip against its score pitch classes. A clip below
@@ -137,21 +140,24 @@ def export_tunes(dataset: str | Path, out: str | Path, *, collection: str = "ess
     from ..features.chroma import LogChroma, melody_accuracy
     from .dataset import MusicDataset
 
-    ds = MusicDataset(dataset, split="heldout")
+    if split not in ("heldout", "train"):
+        raise ValueError(f"split must be 'heldout' or 'train', got {split!r}")
+    kind = "held-out" if split == "heldout" else "training-split"
+    ds = MusicDataset(dataset, split=split)
     chosen: dict[str, int] = {}
     for i, r in enumerate(ds.records):
         piece = r.get("piece") or r["id"].split(":")[0]
         if r["tags"]["collection"] == collection and r.get("voiced", 1.0) >= min_voiced and piece not in chosen:
             chosen[piece] = i
     if not chosen:
-        raise ValueError(f"{dataset}: no held-out {collection} clip with at least {min_voiced:.0%} voiced frames")
+        raise ValueError(f"{dataset}: no {kind} {collection} clip with at least {min_voiced:.0%} voiced frames")
     rows = list(chosen.values())
     extractor = LogChroma(domain="mel")
     with torch.no_grad():
         acc = melody_accuracy(extractor(ds.mel[rows].float()), ds.pitch_class[rows].long(), ignore_index=-1)
     kept = [(i, a) for i, a in zip(rows, acc.tolist()) if a >= min_reference_accuracy][:max_tunes]
     if not kept:
-        raise ValueError(f"{dataset}: no held-out {collection} clip reaches reference accuracy {min_reference_accuracy}")
+        raise ValueError(f"{dataset}: no {kind} {collection} clip reaches reference accuracy {min_reference_accuracy}")
     tunes = []
     for i, a in kept:
         r = ds.records[i]
@@ -163,7 +169,7 @@ def export_tunes(dataset: str | Path, out: str | Path, *, collection: str = "ess
     body = ",\n".join("    " + json.dumps({k: v for k, v in attrs.asdict(t).items() if k != "frame_rate"}) for t in tunes)
     out.write_text(
         "{\n"
-        f'  "source": {json.dumps(f"held-out {collection} clips of {Path(dataset).name} (tempo-kit data export-tunes)")},\n'
+        f'  "source": {json.dumps(f"{kind} {collection} clips of {Path(dataset).name} (tempo-kit data export-tunes)")},\n'
         f'  "frame_rate": {tunes[0].frame_rate},\n'
         f'  "tunes": [\n{body}\n  ]\n}}\n'
     )
