@@ -253,6 +253,8 @@ class ControlledClip:
         Melody tasks only (else empty): frame accuracy of the output's mel chroma (``"mel"``, what is optimised),
         of the vocoded audio's chroma (``"audio"``), and of the same initial noise decoded without optimisation
         (``"uncontrolled_mel"``, ``"uncontrolled_audio"``).
+    objective_domains : dict of str to str
+        What each objective read, by name (``"mel"``, or ``"audio"`` through the vocoder).
     """
 
     result: Any
@@ -268,6 +270,7 @@ class ControlledClip:
     wall: dict
     cpu: dict
     accuracy: dict
+    objective_domains: dict = attrs.field(factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description: settings, losses, network calls, timings and (melody) accuracies."""
@@ -275,6 +278,7 @@ class ControlledClip:
         k = self.iterations
         return {"method": r.method, "model": self.model, "vocoder": self.vocoder, "tags": self.tags, "iterations": k,
                 "lr": self.lr, "decode_steps": self.decode_steps, "surrogate_steps": self.surrogate_steps,
+                "objective_domains": self.objective_domains,
                 "first_loss": float(r.loss_history[0]) if k else None,
                 "last_loss": float(r.loss_history[-1]) if k else None,
                 "final_losses": r.final_losses, "nfe_optimization": r.nfe_optimization, "nfe_decoding": r.nfe_decoding,

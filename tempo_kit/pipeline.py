@@ -485,7 +485,8 @@ class Pipeline:
         return ControlledClip(result=result, audio=audio, sample_rate=sample_rate_of(self.vocoder), model=self.name,
                               vocoder=self.vocoder_name, tags=tags, iterations=iterations, lr=lr,
                               decode_steps=decode_steps, surrogate_steps=surrogate_steps, wall=watch.wall,
-                              cpu=watch.cpu, accuracy=accuracy)
+                              cpu=watch.cpu, accuracy=accuracy,
+                              objective_domains={o.name: o.domain for o in objectives})
 
 
 def _mel_chroma(result, objective) -> torch.Tensor:

@@ -114,6 +114,15 @@ def test_control_command_on_bundled_models_with_a_notes_file(tmp_path, capsys):
     assert (out / "melody_ditto2.png").stat().st_size > 10_000
 
 
+def test_control_command_melody_objective_on_the_vocoded_audio(tmp_path):
+    out = tmp_path / "ctl"
+    assert main(["control", "melody", "--iterations", "2", "--melody-domain", "audio", "--quiet",
+                 "--out", str(out)]) == 0
+    summary = json.loads((out / "melody_ditto2.json").read_text())
+    assert summary["objective_domains"] == {"melody": "audio"} and summary["backward_optimization"] == 2 * 2
+    assert set(summary["accuracy"]) == {"mel", "audio", "uncontrolled_mel", "uncontrolled_audio"}
+
+
 @pytest.mark.parametrize("argv, message", [
     (["melody", "--tune", "nosuch"], "no bundled tune matches 'nosuch'"),
     (["melody", "--method", "ditto"], "toy generator only"),

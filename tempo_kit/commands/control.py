@@ -51,6 +51,9 @@ def configure(parser) -> None:
                         help="text file of NOTE:DURATION tokens, e.g. 'C4:1 D4:0.5 r:0.5 E4:2' (r = rest)")
     melody.add_argument("--tempo", type=bounded(float, 1, 1000), default=None, help="with --notes: durations are beats at this BPM")
     melody.add_argument("--midi", default=None, help="MIDI file: its top voice per frame")
+    melody.add_argument("--melody-domain", choices=("mel", "audio"), default=None,
+                        help="what the melody objective's chroma reads: the mel frames, or the vocoded audio "
+                             "(through the differentiable vocoder) (default: the pipeline's, CONTROL_DEFAULTS)")
     own = parser.add_argument_group("your own target (bundled models)")
     own.add_argument("--target", default=None,
                      help="a file the target is taken from: a recording (.wav .flac .ogg .aiff) for intensity, "
@@ -310,7 +313,8 @@ def _run_bundled(args, iterations: int | None) -> int:
         tags = parse_tags(args.tags)
     run = control(task, model=args.model, tags=tags, melody=melody, iterations=iterations, lr=args.lr,
                   decode_steps=args.decode_steps, surrogate_steps=args.surrogate_steps,
-                  seed=args.seed, frames=frames, vocoder=args.vocoder, progress=not args.quiet)
+                  melody_domain=args.melody_domain, seed=args.seed, frames=frames, vocoder=args.vocoder,
+                  progress=not args.quiet)
     summary = {"task": args.task or args.extractor, **run.summary(),
                **({"target_file": str(args.target)} if args.target else {})}
     return _write(args, run.result, summary, audio=(run.audio, run.sample_rate))

@@ -1,0 +1,97 @@
+"""Re-noise levels of few-step Presto-S sampling, chosen on validation clips (training split, never the test clips).
+
+``n`` training-split clips stratified by tag set are the reference; every row generates one clip per reference clip
+with its tags from the same noise (the ``presto-s`` sampler with the given levels; the 40-step Heun teacher for the
+ratio) and is scored with the quality ruler of ``benchmarks/_quality.py`` (FAD on mel statistics and pretrained
+CREPE, 95% paired-bootstrap intervals of the ratio to the teacher, whole pieces resampled).
+
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_presto_levels.py [--student tempo_kit/weights/presto-s]``.
+Writes ``benchmarks/results/presto_levels_validation.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _quality as Q  # noqa: E402
+from _report import environment, write_results  # noqa: E402
+from bench_quality import DATA, RESULTS, _generate, _model_cond  # noqa: E402
+
+#: Level sets (the last level before 0 is where the final jump starts); "default" is the sampler's own 4-step levels.
+LEVELS = {"4 steps, default Karras": None, "3 steps, default Karras without 0.002": [80, 9.7232, 0.46998],
+          "4 of a 5-point Karras grid": "k5", "80, 10, 2, 0.5": [80, 10, 2, 0.5], "80, 5, 1, 0.25": [80, 5, 1, 0.25],
+          "80, 2, 0.5, 0.1": [80, 2, 0.5, 0.1], "80, 20, 5, 1.5": [80, 20, 5, 1.5], "1 step": [80]}
+
+
+def run(student: str, *, n_clips: int, data=DATA, seed: int = 7, n_boot: int = 200) -> dict:
+    from tempo_kit.data.dataset import MusicDataset
+    from tempo_kit.jumps import ConsistencyJump
+    from tempo_kit.models.io import file_sha256, load_denoiser
+    from tempo_kit.pretrained import load_pretrained
+    from tempo_kit.registry import get
+
+    code = Q.git_commit()
+    train = MusicDataset(data, split="train", load_audio=True)
+    src = Q.select_reference(train.records, n_clips, seed=seed)
+    ruler = Q.load_ruler(independent=True, sample_rate=train.sample_rate)
+    reference = ruler.score(train.mel[src].float(), train.audio[src].float() / 32767)
+    eps = torch.randn(len(src), *train.mel.shape[1:], generator=torch.Generator().manual_seed(seed))
+
+    def sample(model, sampler, sigmas):
+        return ruler.score(_generate(model, sampler, torch.as_tensor(sigmas, dtype=torch.float64), eps,
+                                     lambda idx: _model_cond("teacher", train.records, [src[i] for i in idx]),
+                                     batch_size=64, noise_seed=seed + 1, progress=False, label=""))
+
+    heun, presto = get("samplers", "heun"), get("samplers", "presto-s")
+    stats = {"teacher, 40 Heun steps": sample(load_pretrained("teacher"), heun, heun.schedule.sigmas(40))}
+    model = ConsistencyJump(denoiser=load_denoiser(student)).eval().requires_grad_(False)
+    levels = {}
+    for name, lv in LEVELS.items():
+        sigmas = (presto.schedule.sigmas(4).tolist() if lv is None
+                  else presto.schedule.sigmas(5).tolist()[:4] + [0.0] if lv == "k5" else [*lv, 0.0])
+        levels[name] = [round(s, 4) for s in sigmas]
+        stats[name] = sample(model, presto, sigmas)
+        print(f"{name}: {levels[name]}", flush=True)
+    pieces = [train.records[i].get("piece", train.records[i]["id"]) for i in src]
+    fads = Q.compare(stats, reference, teacher="teacher, 40 Heun steps", n_boot=n_boot, seed=seed, groups=pieces)
+    env = environment(**Q.provenance(records=train.records, idx=src, seed=seed, models=["teacher", "vocoder"],
+                                     n_boot=n_boot), **code, student=student,
+                      student_sha256=file_sha256(Path(student) / "model.safetensors"))
+    return {"environment": env, "levels": levels, "fad": fads}
+
+
+def markdown(result: dict) -> str:
+    env = result["environment"]
+    lines = ["# Presto-S sampling levels on validation clips", "",
+             f"{env['n']} training-split clips (stratified by tag set; validation, disjoint from the held-out test "
+             f"clips), student `{env['student']}`, seed {env['seed']}, commit `{(env.get('commit') or '?')[:10]}`. "
+             "FAD [95% interval] and ratio to the 40-step teacher on the same clips [95% interval]. Produced by "
+             "`benchmarks/bench_presto_levels.py`.", "",
+             "| levels | sigmas | FAD CREPE | ratio | FAD mel | ratio |", "|---|---|---|---|---|---|"]
+    for name, cell in result["fad"].items():
+        sig = ", ".join(f"{s:g}" for s in result["levels"].get(name, [])) or "-"
+        lines.append(f"| {name} | {sig} | {Q.fmt_cell(cell['crepe'])} | {Q.fmt_cell(cell['crepe'], 'ratio')} | "
+                     f"{Q.fmt_cell(cell['mel'])} | {Q.fmt_cell(cell['mel'], 'ratio')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--student", default="tempo_kit/weights/presto-s", help="saved Presto-S folder")
+    p.add_argument("--n-clips", type=int, default=128)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=str(RESULTS))
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    result = run(args.student, n_clips=args.n_clips)
+    write_results(args.out, "presto_levels_validation", result, markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
