@@ -75,7 +75,7 @@ def main(argv=None) -> int:
                    help="tunes file (default: the bundled held-out test tunes; validation tunes: "
                         "tempo-kit data export-tunes DATA --split train --out FILE)")
     p.add_argument("--melody-domains", type=lambda t: t.split(","), default=[CONTROL_DEFAULTS["melody_domain"]],
-                   help="what the melody objective reads: mel, audio (through the vocoder), comma-separated")
+                   help="what the melody objective reads: mel, audio (through the vocoder), mel+audio; comma-separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vocoder", default="vocoder")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s, as the CLI)")

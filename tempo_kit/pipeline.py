@@ -414,9 +414,9 @@ class Pipeline:
             Keeps the optimised noise near the Gaussian shell (:class:`~tempo_kit.control.DITTO2`); the default
             projects it back after every step (``benchmarks/results/norm_prior_validation.md``: better control on
             intensity, melody and structure, a lower FAD mel on two of them).
-        melody_domain : {"mel", "audio"}, optional
-            What the melody task's chroma reads (:func:`~tempo_kit.control.tasks.task_objectives`): the mel frames, or
-            the output vocoded by this pipeline's vocoder, with gradients through it.
+        melody_domain : {"mel", "audio", "mel+audio"}, optional
+            What the melody task's chroma reads (:func:`~tempo_kit.control.tasks.task_objectives`): the mel frames,
+            the output vocoded by this pipeline's vocoder (with gradients through it), or both.
         seed : int
             Seed of the initial noise and decoding noise.
         seconds, frames : optional

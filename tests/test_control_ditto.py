@@ -306,6 +306,10 @@ def test_the_melody_task_can_read_the_vocoded_audio():
     assert torch.equal(obj.target.value[:64], tune.value) and obj.target.value[64] == IGNORE_INDEX
     (random,) = task_objectives("melody", n_frames=64, domain="audio")
     assert random.target.value.shape == (65,)
+    mel, audio = task_objectives("melody", n_frames=64, melody=tune, domain="mel+audio")
+    assert (mel.domain, mel.name, mel.weight, audio.domain, audio.name, audio.weight) == (
+        "mel", "melody", 0.5, "audio", "melody_audio", 0.5)
+    assert torch.equal(mel.target.value, tune.value) and torch.equal(audio.target.value, obj.target.value)
     with pytest.raises(ValueError, match="melody task only"):
         task_objectives("intensity", n_frames=64, domain="audio")
     with pytest.raises(ValueError, match="domain must be"):

@@ -116,10 +116,11 @@ def test_control_command_on_bundled_models_with_a_notes_file(tmp_path, capsys):
 
 def test_control_command_melody_objective_on_the_vocoded_audio(tmp_path):
     out = tmp_path / "ctl"
-    assert main(["control", "melody", "--iterations", "2", "--melody-domain", "audio", "--quiet",
+    assert main(["control", "melody", "--iterations", "2", "--melody-domain", "mel+audio", "--quiet",
                  "--out", str(out)]) == 0
     summary = json.loads((out / "melody_ditto2.json").read_text())
-    assert summary["objective_domains"] == {"melody": "audio"} and summary["backward_optimization"] == 2 * 2
+    assert summary["objective_domains"] == {"melody": "mel", "melody_audio": "audio"}
+    assert summary["backward_optimization"] == 2 * 2 and set(summary["final_losses"]) == {"melody", "melody_audio"}
     assert set(summary["accuracy"]) == {"mel", "audio", "uncontrolled_mel", "uncontrolled_audio"}
 
 

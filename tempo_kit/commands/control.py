@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..control.tasks import TASKS
+from ..control.tasks import MELODY_DOMAINS, TASKS
 from ..utils import write_text_atomic
 from . import MAX_FRAMES, MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, check_out, set_threads
 
@@ -51,9 +51,9 @@ def configure(parser) -> None:
                         help="text file of NOTE:DURATION tokens, e.g. 'C4:1 D4:0.5 r:0.5 E4:2' (r = rest)")
     melody.add_argument("--tempo", type=bounded(float, 1, 1000), default=None, help="with --notes: durations are beats at this BPM")
     melody.add_argument("--midi", default=None, help="MIDI file: its top voice per frame")
-    melody.add_argument("--melody-domain", choices=("mel", "audio"), default=None,
-                        help="what the melody objective's chroma reads: the mel frames, or the vocoded audio "
-                             "(through the differentiable vocoder) (default: the pipeline's, CONTROL_DEFAULTS)")
+    melody.add_argument("--melody-domain", choices=MELODY_DOMAINS, default=None,
+                        help="what the melody objective's chroma reads: the mel frames, the vocoded audio "
+                             "(through the differentiable vocoder) or both (default: the pipeline's, CONTROL_DEFAULTS)")
     own = parser.add_argument_group("your own target (bundled models)")
     own.add_argument("--target", default=None,
                      help="a file the target is taken from: a recording (.wav .flac .ogg .aiff) for intensity, "

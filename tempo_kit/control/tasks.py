@@ -15,9 +15,11 @@ import torch
 
 from .targets import Target
 
-__all__ = ["TASKS", "task_objectives"]
+__all__ = ["TASKS", "MELODY_DOMAINS", "task_objectives"]
 
 TASKS = ("intensity", "melody", "structure", "inpainting", "outpainting", "looping", "looping-free")
+#: What the melody task's chroma can read (:func:`task_objectives`'s ``domain``).
+MELODY_DOMAINS = ("mel", "audio", "mel+audio")
 
 
 def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Target | None = None,
@@ -39,11 +41,12 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Targe
     reference : callable, optional
         ``reference(seed) -> (n_mels, n_frames)`` mel frames: the clip that the painting tasks continue or loop
         (in-, outpainting, looping). Required for those tasks.
-    domain : {"mel", "audio"}
-        What the melody task's chroma reads: the mel frames, or the vocoded waveform (an STFT chroma that resolves
+    domain : {"mel", "audio", "mel+audio"}
+        What the melody task's chroma reads: the mel frames, the vocoded waveform (an STFT chroma that resolves
         semitones the 80 mel bands blur; the control run then needs the vocoder as its differentiable decoder, which
-        :meth:`tempo_kit.Pipeline.control` passes). A melody target of ``n_frames`` frames is padded with "no target"
-        to the STFT's frame count. Other tasks read mel frames only.
+        :meth:`tempo_kit.Pipeline.control` passes), or both (two objectives, ``"melody"`` on mel and
+        ``"melody_audio"`` on audio, weight 1/2 each). A melody target of ``n_frames`` frames is padded with "no
+        target" to the STFT's frame count. Other tasks read mel frames only.
     """
     from ..features.chroma import LogChroma
     from ..features.intensity import Intensity
@@ -54,25 +57,32 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Targe
     from .targets import IGNORE_INDEX, intensity_curve, melody_from_frames, reference_target, structure_from_form
 
     n = n_frames
-    if domain not in ("mel", "audio"):
-        raise ValueError(f"domain must be 'mel' or 'audio', got {domain!r}")
-    if domain == "audio" and name != "melody":
-        raise ValueError(f"task {name!r} reads mel frames; domain='audio' applies to the melody task only")
+    if domain not in MELODY_DOMAINS:
+        raise ValueError(f"domain must be one of {', '.join(MELODY_DOMAINS)}, got {domain!r}")
+    if domain != "mel" and name != "melody":
+        raise ValueError(f"task {name!r} reads mel frames; domain={domain!r} applies to the melody task only")
     if name == "intensity":
         ext = Intensity(window_s=0.25)
         shape = ("crescendo", "decrescendo", "swell")[variant % 3]
         return [Objective(extractor=ext, loss=mse,
                           target=intensity_curve(shape, n_frames=n, extractor=ext, low_db=-35.0, high_db=-15.0))]
     if name == "melody":
-        ext = LogChroma(domain=domain)
         if melody is None:
             pcs = torch.randint(0, 12, (n,), generator=torch.Generator().manual_seed(100 + variant))
-            melody = melody_from_frames(pcs, extractor=ext)
-        m = ext.num_frames(n if domain == "mel" else n * ext.mel.hop_length)
-        if domain == "audio" and melody.value.shape[-1] == n < m:  # the STFT of n frames' audio has m > n frames
+            melody = melody_from_frames(pcs, extractor=LogChroma())
+        loss = functools.partial(nll, ignore_index=IGNORE_INDEX)
+        if domain == "mel":
+            return [Objective(extractor=LogChroma(), loss=loss, target=melody)]
+        ext = LogChroma(domain="audio")
+        m = ext.num_frames(n * ext.mel.hop_length)
+        on_audio = melody
+        if melody.value.shape[-1] == n < m:  # the STFT of n frames' audio has m > n frames
             pad = melody.value.new_full((*melody.value.shape[:-1], m - n), IGNORE_INDEX)
-            melody = melody_from_frames(torch.cat([melody.value, pad], dim=-1), extractor=ext)
-        return [Objective(extractor=ext, loss=functools.partial(nll, ignore_index=IGNORE_INDEX), target=melody)]
+            on_audio = melody_from_frames(torch.cat([melody.value, pad], dim=-1), extractor=ext)
+        if domain == "audio":
+            return [Objective(extractor=ext, loss=loss, target=on_audio)]
+        return [Objective(extractor=LogChroma(), loss=loss, target=melody, weight=0.5),
+                Objective(extractor=ext, loss=loss, target=on_audio, weight=0.5, name="melody_audio")]
     if name == "structure":
         ext = MFCCSelfSimilarity()
         return [Objective(extractor=ext, loss=mse,
