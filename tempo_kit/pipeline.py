@@ -42,9 +42,11 @@ VOCODERS = ("vocoder", "griffin-lim")
 #: Largest guidance weight accepted (typical values are 1-10; far beyond, samples leave the data range and overflow).
 MAX_CFG = 100.0
 #: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job), for a CTM surrogate; see
-#: docs/quickstart.md and ``benchmarks/results/decode_levels.md`` for the measurements behind them.
+#: docs/quickstart.md and ``benchmarks/results/decode_levels.md`` for the measurements behind them. The melody
+#: objective reads both the mel frames and the vocoded audio: on the 16 validation tunes
+#: (``benchmarks/results/bench_melody_validation.md``) an independent pitch tracker scores that above either alone.
 CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "surrogate_steps": "decode",
-                    "norm_prior": "project", "melody_domain": "mel"}
+                    "norm_prior": "project", "melody_domain": "mel+audio"}
 #: What differs for other kinds of jump: a consistency model (CM, Presto-S) re-noises between decoding steps, and
 #: control through its 2-step decode falls far behind its one-step control on the validation targets (melody 0.19 vs
 #: 0.74, intensity 1.2 vs 0.045 dB^2), so it decodes in one step.
