@@ -367,10 +367,95 @@ def listen_painting() -> None:
             print(task, kind, run.result.final_losses)
 
 
+def listen_layers() -> None:
+    """The layer-distilled generators on the same tags and seed as :func:`listen_generated` (OGG): ASE and Presto-L
+    at their default sampler and steps (Presto-LS is played by ``listen_generated``)."""
+    from tempo_kit import Pipeline
+
+    for model in ("ase", "presto-l"):
+        clips = Pipeline.from_pretrained(model)(LISTEN_TAGS["flute_essen"], n=1, seed=0)
+        _ogg(f"listen_{model}_flute_essen", clips.audio[0].numpy(), clips.sample_rate)
+
+
+def listen_ditto() -> None:
+    """The crescendo of :func:`listen_control` with plain DITTO on the bundled teacher (DPM-Solver++(2M), 20 steps,
+    K = 70, lr 0.05: ``reproduce.py``'s settings for intensity) from the same initial noise (OGG, not normalised);
+    prints its loss and CPU time next to DITTO-2's (the pipeline's defaults on the CTM)."""
+    import time
+
+    from tempo_kit import Pipeline
+    from tempo_kit.clips import to_audio
+    from tempo_kit.control import DITTO
+    from tempo_kit.control.tasks import task_objectives
+
+    tags = {"instrument": "strings"}
+    objectives = task_objectives("intensity", n_frames=256)
+    pipe = Pipeline.from_pretrained("teacher")
+    eps = torch.randn((1, 80, 256), generator=torch.Generator().manual_seed(0))
+    start = time.process_time()
+    result = DITTO(iterations=70, lr=0.05, steps=20, progress=False)(pipe.model, objectives, eps=eps,
+                                                                   cond=pipe.condition([tags]))
+    print(f"DITTO: loss {result.final_losses}, {time.process_time() - start:.1f} CPU s")
+    with torch.no_grad():
+        _ogg("listen_intensity_ditto", to_audio(result.output, pipe.vocoder)[0].numpy(), normalise=False)
+    start = time.process_time()
+    run = Pipeline.from_pretrained("ctm").control(objectives, tags=tags, seed=0, progress=False)
+    print(f"DITTO-2: loss {run.result.final_losses}, {time.process_time() - start:.1f} CPU s")
+
+
+def listen_text() -> None:
+    """Text adherence with DITTO-2 on the bundled CTM at the defaults, no tags: the same noise decoded without control
+    and with the caption's bundled-CLAP similarity maximised (OGG); prints ``1 - cos`` before and after."""
+    from tempo_kit import Pipeline
+    from tempo_kit.control import Objective
+
+    clap = tempo_kit.get("extractors", "mini-clap")
+    caption = clap.target("A fast folk song in a major key played on flute")
+    objectives = [Objective(extractor=clap, loss="cosine", target=caption, name="text")]
+    pipe = Pipeline.from_pretrained("ctm")
+    for kind, k in (("uncontrolled", 0), ("controlled", None)):
+        run = pipe.control(objectives, iterations=k, seed=0, progress=False)
+        _ogg(f"listen_text_{kind}", run.audio[0].numpy())
+        print(kind, run.result.final_losses)
+
+
+def listen_extra_controls() -> None:
+    """The two extractors of the bundled ``tempo-kit-extra-controls`` plugin (read from ``plugins/`` when it is not
+    installed) as DITTO-2 controls on the bundled CTM at the defaults, piano: uncontrolled, brighter (spectral centroid
+    toward 3 kHz in every frame) and busier (onset density toward 1.5x the uncontrolled clip's) (OGG);
+    prints the achieved features."""
+    from tempo_kit import Pipeline
+    from tempo_kit.control import Objective
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "tempo-kit-extra-controls"))
+    from tempo_kit_extra_controls import OnsetDensity, SpectralCentroid, hz_to_log_hz
+
+    pipe = Pipeline.from_pretrained("ctm")
+    tags = {"instrument": "piano", "collection": "bach"}
+    centroid, density = SpectralCentroid(scale="log-hz"), OnsetDensity(reduce="rate")
+    base = pipe.control([Objective(extractor=centroid, loss="mse", target=torch.zeros(256), name="brightness")],
+                        tags=tags, iterations=0, seed=0, progress=False)
+    out = base.result.output.float()
+    hz, rate = float(centroid(out).mean().exp() - 1), float(density(out).mean())
+    print(f"uncontrolled: centroid {hz:.0f} Hz, onset density {rate:.2f} dB/s")
+    _ogg("listen_extra_uncontrolled", base.audio[0].numpy())
+    runs = {"brighter": Objective(extractor=centroid, loss="mse", target=torch.full((256,), hz_to_log_hz(3000.0)),
+                                  name="brightness"),
+            "busier": Objective(extractor=density, loss="mse", target=torch.tensor([1.5 * rate]),
+                                name="density")}
+    for kind, objective in runs.items():
+        run = pipe.control([objective], tags=tags, seed=0, progress=False)
+        out = run.result.output.float()
+        print(f"{kind}: centroid {float(centroid(out).mean().exp() - 1):.0f} Hz, "
+              f"onset density {float(density(out).mean()):.2f} dB/s")
+        _ogg(f"listen_extra_{kind}", run.audio[0].numpy())
+
+
 FIGURES = {f.__name__: f for f in (demo_samples, karras_schedule, control_intensity, control_melody,
                                    control_structure, control_outpainting, mel_model_space, reference_samples,
                                    vocoder_pairs, listen_generated, listen_control, listen_structure,
-                                   listen_painting)}
+                                   listen_painting, listen_layers, listen_ditto, listen_text,
+                                   listen_extra_controls)}
 
 
 def main(names: list[str]) -> None:

@@ -148,7 +148,14 @@ def test_mkdocs_build_strict(tmp_path):
     result = subprocess.run([mkdocs, "build", "--strict", "-d", str(tmp_path / "site")], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=280)
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
-    assert (tmp_path / "site" / "index.html").exists()
+    site = tmp_path / "site"
+    assert (site / "index.html").exists()
+    # every audio player plays a file that the built site has (a wrong relative path is silent in mkdocs)
+    players = [(html, src) for html in site.rglob("*.html")
+               for src in re.findall(r'<audio[^>]*\ssrc="([^"]+)"', html.read_text())]
+    assert len(players) > 40
+    broken = [f"{html.relative_to(site)}: {src}" for html, src in players if not (html.parent / src).resolve().is_file()]
+    assert not broken, f"audio players whose file is not in the site: {broken}"
 
 
 # -- the plugin on "Writing a plugin" works as printed --------------------------------------------------------------
@@ -191,6 +198,8 @@ def test_assets_are_small_and_used():
     assert assets
     too_big = [f"{p.name} ({p.stat().st_size // 1024} KB)" for p in assets if p.stat().st_size > 200 * 1024]
     assert not too_big, f"docs/assets files over 200 KB: {too_big}"
+    total = sum(p.stat().st_size for p in assets)
+    assert total < 8 * 2**20, f"docs/assets holds {total / 2**20:.1f} MB (budget 8 MB)"
     unused = [p.name for p in assets if f"assets/{p.name}" not in pages]
     assert not unused, f"docs/assets files no page uses: {unused}"
 

@@ -74,6 +74,8 @@ def _bad_cli_inputs():
         ["nosuch"], ["plugins", "--nosuch"],
         ["generate", "--out", "/dev/null/clips"], ["control", "intensity", "--out", "/dev/null/run"],
         ["demo", "--out", "/dev/null/demo"], ["demo", "--toy", "--out", "/dev/null/toy"],
+        ["serve", "--port", "70000"], ["serve", "--port", "-1"], ["serve", "--port", "abc"], ["serve", "--threads", "0"],
+        ["serve", "--host", "nosuch.invalid"],
     ]
     return cases
 
