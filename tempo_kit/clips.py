@@ -167,8 +167,10 @@ def save_wav(path: str | Path, audio: torch.Tensor, sample_rate: int) -> Path:
     return Path(path)
 
 
-def plot_spectrogram(mel: torch.Tensor, path: str | Path | None = None, *, title: str = "", spec=None, dpi: int = 110):
-    """Plot model-space mel frames ``(n_mels, frames)`` in dB over time in seconds; saved when ``path`` is given.
+def plot_spectrogram(mel: torch.Tensor, path: str | Path | None = None, *, title: str = "", spec=None, dpi: int = 80):
+    """Plot model-space mel frames ``(n_mels, frames)`` in dB over time in seconds; saved when ``path`` is given
+    (at the default 80 dpi the 8 x 3 inch figure is 640 x 240 pixels: a 5.9 s clip's 256 frames and 80 bands need no
+    downsampling along time).
 
     Returns
     -------

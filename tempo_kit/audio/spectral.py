@@ -224,6 +224,8 @@ def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int = 128, fmin: flo
 class MelSpectrogram(_FilterbankFrontEnd):
     """Mel spectrogram, ``librosa.feature.melspectrogram`` on ``torch.stft``.
 
+    ``forward``: waveform ``(..., samples) -> (..., n_mels, frames)``.
+
     Parameters
     ----------
     sample_rate : int
@@ -232,10 +234,6 @@ class MelSpectrogram(_FilterbankFrontEnd):
         As ``librosa.filters.mel`` (``fmax=None`` means ``sample_rate / 2``).
     **stft
         ``n_fft``, ``hop_length``, ``win_length``, ``center``, ``pad_mode``, ``power`` of :class:`Spectrogram`.
-
-    Notes
-    -----
-    ``forward``: waveform ``(..., samples) -> (..., n_mels, frames)``.
     """
 
     def __init__(
@@ -258,6 +256,8 @@ class MelSpectrogram(_FilterbankFrontEnd):
 class Chroma(_FilterbankFrontEnd):
     """STFT chromagram, ``librosa.feature.chroma_stft(tuning=0)``, with an optional high-pass.
 
+    ``forward``: waveform ``(..., samples) -> (..., n_chroma, frames)``.
+
     Parameters
     ----------
     sample_rate : int
@@ -272,10 +272,6 @@ class Chroma(_FilterbankFrontEnd):
         ``tiny`` stay unnormalized, as in ``librosa.util.normalize``); ``None`` returns the raw chroma energy.
     **stft
         :class:`Spectrogram` arguments (``power=2`` as in librosa).
-
-    Notes
-    -----
-    ``forward``: waveform ``(..., samples) -> (..., n_chroma, frames)``.
     """
 
     def __init__(

@@ -170,6 +170,52 @@ class _NoiseOptimizer:
             decoder.requires_grad_(False)
         return objectives, resolve_weights(objectives), eps
 
+    def __call__(
+        self,
+        model: nn.Module,
+        objectives: Sequence[Objective],
+        *,
+        eps: torch.Tensor | None = None,
+        shape: Sequence[int] | None = None,
+        cond: Any = None,
+        generator: torch.Generator | None = None,
+        decoder: nn.Module | None = None,
+        output_domain: str = "mel",
+        sample_rate: int | None = None,
+    ) -> ControlResult:
+        """Optimise and decode.
+
+        Parameters
+        ----------
+        model : Denoiser or Jump
+            The frozen generator: a denoiser for DITTO's EDM samplers, a jump for CM/CTM samplers and for DITTO-2.
+        objectives : sequence of Objective
+            The control task.
+        eps : Tensor, shape ``(batch, channels, ..., frames)``, optional
+            Initial standard normal noise; drawn with ``generator`` in ``shape`` when omitted.
+        cond : Any
+            Conditioning passed to the model (for DITTO-2, the distilled CFG weight goes inside ``cond``: no CFG
+            wrapper, so each jump is one network call).
+        decoder : nn.Module, optional
+            Differentiable decoder for objectives in another domain (see :func:`check_objectives`); its parameters
+            are frozen (``requires_grad_(False)``) but it runs with gradients to the output (DITTO back-propagates
+            through the vocoder).
+        output_domain : str
+            Domain of the generator's output.
+        sample_rate : int, optional
+            Sample rate of the output, checked against same-domain extractors.
+        """
+        objectives, weights, eps0 = self._setup(objectives, eps=eps, shape=shape, generator=generator,
+                                                output_domain=output_domain, decoder=decoder, sample_rate=sample_rate)
+        sigma_max, passes, decode, m_schedule = self._plan(model, eps0, generator)
+        return self._run(model, objectives, weights, eps0, cond=cond, output_domain=output_domain, decoder=decoder,
+                         sigma_max=sigma_max, passes=passes, decode=decode, m_schedule=m_schedule)
+
+    def _plan(self, model: nn.Module, eps0: torch.Tensor, generator) -> tuple[float, dict[int, _Pass], _Pass,
+                                                                             tuple[int, ...]]:
+        """``(sigma_max, passes, decode, m_schedule)`` of :meth:`_run` for this method and model."""
+        raise NotImplementedError
+
     def _optimize(self, forward: Callable[[torch.Tensor, int], torch.Tensor], eps0: torch.Tensor,
                   evaluate: Callable, names: Sequence[str], desc: str):
         eps = eps0.clone().requires_grad_(True)
@@ -201,8 +247,7 @@ class _NoiseOptimizer:
         return eps.detach(), history
 
     def _run(self, model: nn.Module, objectives, weights, eps0: torch.Tensor, *, cond, output_domain, decoder,
-             sigma_max: float, passes: dict[int, _Pass], decode: _Pass, m_schedule: Sequence[int], method: str,
-             desc: str) -> ControlResult:
+             sigma_max: float, passes: dict[int, _Pass], decode: _Pass, m_schedule: Sequence[int]) -> ControlResult:
         """Optimise ``eps`` through ``passes[m_schedule[k]]`` at iteration ``k``, then decode once with ``decode``;
         every pass starts from ``x_T = sigma_max * eps`` in the model's dtype. Counts network calls and times both
         phases."""
@@ -216,7 +261,7 @@ class _NoiseOptimizer:
 
             t0 = time.perf_counter()
             eps_opt, history = self._optimize(lambda eps, k: run(passes[m_schedule[k]], eps), eps0, evaluate,
-                                              [o.name for o in objectives], desc)
+                                              [o.name for o in objectives], self._desc)
             t1 = time.perf_counter()
             nfe_opt = counter.nfe
             x0 = run(decode, eps_opt)
@@ -224,7 +269,7 @@ class _NoiseOptimizer:
             nfe_dec = counter.nfe - nfe_opt
         return self._result(x0=x0, eps=eps_opt, sigma_max=sigma_max, history=history, objectives=objectives,
                             weights=weights, output_domain=output_domain, decoder=decoder, nfe=(nfe_opt, nfe_dec),
-                            backward=counter.backward, times=(t1 - t0, t2 - t1), method=method, m_schedule=m_schedule)
+                            backward=counter.backward, times=(t1 - t0, t2 - t1), method=self._method, m_schedule=m_schedule)
 
     def _result(self, *, x0, eps, sigma_max, history, objectives, weights, output_domain, decoder,
                 nfe, backward, times, method, m_schedule) -> ControlResult:
@@ -276,6 +321,8 @@ class DITTO(_NoiseOptimizer):
         Show a progress bar (only when stderr is a terminal; never in logs).
     """
 
+    _method, _desc = "ditto", "DITTO"  # ControlResult.method and the progress bar's label
+
     sampler: Sampler = attrs.field(factory=DPMpp2M, converter=_sampler)
     steps: Any = 20
     grad: GradStrategy = attrs.field(factory=Checkpointed)
@@ -284,50 +331,13 @@ class DITTO(_NoiseOptimizer):
         """The sampler's sigma grid, shape ``(T + 1,)``."""
         return self.sampler.sigmas(self.steps)  # an integer (also numpy's) is a step count, anything else sigmas
 
-    def __call__(
-        self,
-        model: nn.Module,
-        objectives: Sequence[Objective],
-        *,
-        eps: torch.Tensor | None = None,
-        shape: Sequence[int] | None = None,
-        cond: Any = None,
-        generator: torch.Generator | None = None,
-        decoder: nn.Module | None = None,
-        output_domain: str = "mel",
-        sample_rate: int | None = None,
-    ) -> ControlResult:
-        """Optimise and decode.
-
-        Parameters
-        ----------
-        model : Denoiser or Jump
-            The frozen generator (a denoiser for EDM samplers, a jump for CM/CTM samplers).
-        objectives : sequence of Objective
-            The control task.
-        eps : Tensor, shape ``(batch, channels, ..., frames)``, optional
-            Initial standard normal noise; drawn with ``generator`` in ``shape`` when omitted.
-        cond : Any
-            Conditioning passed to the model.
-        decoder : nn.Module, optional
-            Differentiable decoder for objectives in another domain (see :func:`check_objectives`); its parameters
-            are frozen (``requires_grad_(False)``) but it runs with gradients to the output (DITTO back-propagates
-            through the vocoder).
-        output_domain : str
-            Domain of the generator's output.
-        sample_rate : int, optional
-            Sample rate of the output, checked against same-domain extractors.
-        """
+    def _plan(self, model, eps0, generator):
         _check_model(self.sampler, model)
-        objectives, weights, eps0 = self._setup(objectives, eps=eps, shape=shape, generator=generator,
-                                                output_domain=output_domain, decoder=decoder, sample_rate=sample_rate)
         sigmas = self.sigmas()
-        sigma_max, n_steps = float(sigmas[0]), sigmas.numel() - 1
+        n_steps = sigmas.numel() - 1
         noise = draw_noise(n_steps, eps0, generator) if self.sampler.needs_noise else None
-        return self._run(model, objectives, weights, eps0, cond=cond, output_domain=output_domain, decoder=decoder,
-                         sigma_max=sigma_max, passes={n_steps: (self.sampler, sigmas, noise, self.grad)},
-                         decode=(self.sampler, sigmas, noise, NoGrad()), m_schedule=(n_steps,) * self.iterations,
-                         method="ditto", desc="DITTO")
+        return (float(sigmas[0]), {n_steps: (self.sampler, sigmas, noise, self.grad)},
+                (self.sampler, sigmas, noise, NoGrad()), (n_steps,) * self.iterations)
 
 
 @attrs.frozen(kw_only=True)
@@ -362,6 +372,8 @@ class DITTO2(_NoiseOptimizer):
     iterations, lr, norm_prior, prior_weight, progress
         As in :class:`DITTO`.
     """
+
+    _method, _desc = "ditto-2", "DITTO-2"
 
     sampler: Sampler | None = attrs.field(default=None, converter=_sampler)
     decode_steps: int = attrs.field(default=2, validator=attrs.validators.ge(1))
@@ -407,30 +419,11 @@ class DITTO2(_NoiseOptimizer):
                                        else CTMGamma(gamma=0.0, schedule=decode.schedule))
         return decode, surrogate
 
-    def __call__(
-        self,
-        jump: nn.Module,
-        objectives: Sequence[Objective],
-        *,
-        eps: torch.Tensor | None = None,
-        shape: Sequence[int] | None = None,
-        cond: Any = None,
-        generator: torch.Generator | None = None,
-        decoder: nn.Module | None = None,
-        output_domain: str = "mel",
-        sample_rate: int | None = None,
-    ) -> ControlResult:
-        """Optimise through the surrogate and decode; arguments as in :meth:`DITTO.__call__` with a jump model.
-
-        Pass the distilled CFG weight inside ``cond`` (no CFG wrapper), so each jump is one network call.
-        """
-        decode_sampler, surrogate = self._samplers(jump)
-        _check_model(decode_sampler, jump)
-        _check_model(surrogate, jump)
-        objectives, weights, eps0 = self._setup(objectives, eps=eps, shape=shape, generator=generator,
-                                                output_domain=output_domain, decoder=decoder, sample_rate=sample_rate)
+    def _plan(self, model, eps0, generator):
+        decode_sampler, surrogate = self._samplers(model)
+        _check_model(decode_sampler, model)
+        _check_model(surrogate, model)
         grid = teacher_grid(self.grid_steps, schedule=decode_sampler.schedule)
-        sigma_max = float(grid[0])
         ms = self.m_schedule()
         dec_sigmas = self.decode_sigmas(grid)
         if self.surrogate_steps == "decode":  # the surrogate is the decode: same sampler, levels and noise
@@ -442,10 +435,8 @@ class DITTO2(_NoiseOptimizer):
         dec_noise = draw_noise(len(dec_sigmas) - 1, eps0, generator) if decode_sampler.needs_noise else None
         if self.surrogate_steps == "decode":
             dec_noise = noises[len(dec_sigmas) - 1]
-        return self._run(jump, objectives, weights, eps0, cond=cond, output_domain=output_domain, decoder=decoder,
-                         sigma_max=sigma_max, passes={m: (surrogate, levels[m], noises[m], Backprop()) for m in levels},
-                         decode=(decode_sampler, dec_sigmas, dec_noise, NoGrad()), m_schedule=ms,
-                         method="ditto-2", desc="DITTO-2")
+        return (float(grid[0]), {m: (surrogate, levels[m], noises[m], Backprop()) for m in levels},
+                (decode_sampler, dec_sigmas, dec_noise, NoGrad()), ms)
 
 
 def _model_dtype(model: nn.Module, eps: torch.Tensor) -> torch.dtype:
