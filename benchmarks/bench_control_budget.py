@@ -1,6 +1,6 @@
 """Control against CPU time: DITTO and DITTO-2 with the number of iterations K swept, on the held-out targets.
 
-For each task (``--tasks``, default intensity and melody) the held-out targets of ``reproduce.py`` (``--clips``, spread
+For each task (``--tasks``, default all five) the held-out targets of ``reproduce.py`` (``--clips``, spread
 over the split, one batch) are controlled from the same initial noise by DITTO (the bundled teacher, DPM-Solver++(2M)
 20 steps, backprop) and DITTO-2 on the CTM (one-step surrogate and decode; and through the 2-step decode) at every K
 of ``--ks``, each at its family's learning rate of ``reproduce.py``'s full preset. Each (method, K) is its own run;
@@ -8,7 +8,13 @@ reported: process CPU seconds per clip, the control metric of the output (mean o
 all held-out clips (biased upwards at this n; compare within a task). A user reads off which method wins at each
 budget.
 
-Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_budget.py`` (about 15 min on one core). Writes
+The budget table answers "is DITTO-2's curve at or below DITTO's at every budget DITTO reaches": for each DITTO run
+and each DITTO-2 variant, the DITTO-2 run with the largest K whose CPU time per clip is within DITTO's (chosen by
+budget, not by outcome) is compared with it on the same targets: the ratio of mean MSEs (at most 1 is at least as
+good) or the difference of mean melody accuracy in points (at least 0), with a paired bootstrap interval over the
+targets; a verdict only where the interval decides.
+
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_budget.py`` (about 45 min on one core). Writes
 ``benchmarks/results/control_budget.{json,md,png}``.
 """
 
@@ -60,10 +66,39 @@ def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0) -> dict:
                 cpu = time.process_time() - t0
                 values = R.control_metric(task, objectives[0], r.output)
                 rows.append({"task": task, "method": label, "K": K, "cpu_s_per_clip": cpu / clips,
-                             "metric": statistics.mean(values), "fad": R.fad(bundle, r.output)["fad"]})
+                             "metric": statistics.mean(values), "values": values, "fad": R.fad(bundle, r.output)["fad"]})
                 print(f"{task} {label} K={K}: {rows[-1]['metric']:.4g}, FAD mel {rows[-1]['fad']:.3g}, "
                       f"{rows[-1]['cpu_s_per_clip']:.2f} CPU s/clip", flush=True)
-    return {"rows": rows, "clips": idx.tolist(), "seed": seed}
+    return {"rows": rows, "clips": idx.tolist(), "seed": seed, "budget": budget_table(rows, seed=seed)}
+
+
+def budget_table(rows: list[dict], *, n_boot: int = 2000, seed: int = 0) -> list[dict]:
+    """DITTO-2 (each variant, largest K within the budget) against every DITTO run of the same task (see the module
+    docstring); paired bootstrap over the targets."""
+    from tempo_kit.metrics import interval, verdict
+
+    out = []
+    for d in (r for r in rows if r["method"].startswith("DITTO (")):
+        higher = d["task"] in R.HIGHER_IS_BETTER
+        for variant in dict.fromkeys(r["method"] for r in rows if r["method"].startswith("DITTO-2")):
+            within = [r for r in rows if r["task"] == d["task"] and r["method"] == variant
+                      and r["cpu_s_per_clip"] <= d["cpu_s_per_clip"]]
+            row = {"task": d["task"], "ditto_K": d["K"], "budget_s": d["cpu_s_per_clip"], "ditto_metric": d["metric"],
+                   "ditto_fad": d["fad"], "variant": variant, "verdict": "no DITTO-2 run within the budget"}
+            if within:
+                r = max(within, key=lambda x: x["K"])
+                a, b = torch.tensor(d["values"], dtype=torch.float64), torch.tensor(r["values"], dtype=torch.float64)
+                idx = torch.randint(len(a), (n_boot, len(a)), generator=torch.Generator().manual_seed(seed))
+                if higher:  # accuracy points gained by DITTO-2
+                    stat, boot = float(b.mean() - a.mean()), b[idx].mean(1) - a[idx].mean(1)
+                else:  # DITTO-2's MSE as a fraction of DITTO's
+                    stat, boot = float(b.mean() / a.mean()), b[idx].mean(1) / a[idx].mean(1).clamp_min(1e-30)
+                low, high = interval(boot)
+                row.update(K=r["K"], cpu_s_per_clip=r["cpu_s_per_clip"], metric=r["metric"], fad=r["fad"],
+                           stat=stat, low=low, high=high,
+                           verdict=verdict(low, high, at_least=0.0) if higher else verdict(low, high, at_most=1.0))
+            out.append(row)
+    return out
 
 
 def markdown(result: dict) -> str:
@@ -77,6 +112,23 @@ def markdown(result: dict) -> str:
     for r in result["rows"]:
         lines.append(f"| {r['task']} | {r['method']} | {r['K']} | {r['cpu_s_per_clip']:.2f} | {r['metric']:.4g} "
                      f"| {r['fad']:.3g} |")
+    lines += ["", "## At every DITTO budget", "",
+              "For each DITTO run, each DITTO-2 variant's run with the largest K within the same CPU time per clip. "
+              "Statistic: DITTO-2's mean MSE as a fraction of DITTO's (at or below DITTO: at most 1), or DITTO-2's "
+              "mean melody accuracy minus DITTO's in points (at least 0); 95% paired bootstrap interval over the "
+              "targets. Verdict: DITTO-2 at least as good as DITTO at that budget (MET / NOT MET only when the interval "
+              "decides).", "",
+              "| task | DITTO K | budget (CPU s / clip) | DITTO metric | DITTO FAD mel | DITTO-2 variant | K | CPU s / clip "
+              "| metric | FAD mel | statistic [95% interval] | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for b in result.get("budget", []):
+        head = (f"| {b['task']} | {b['ditto_K']} | {b['budget_s']:.2f} | {b['ditto_metric']:.4g} | {b['ditto_fad']:.3g} "
+                f"| {b['variant'][len('DITTO-2 '):]} |")
+        if "K" not in b:
+            lines.append(f"{head} - | - | - | - | - | {b['verdict']} |")
+            continue
+        lines.append(f"{head} {b['K']} | {b['cpu_s_per_clip']:.2f} | {b['metric']:.4g} | {b['fad']:.3g} "
+                     f"| {b['stat']:.3g} [{b['low']:.3g}, {b['high']:.3g}] | {b['verdict']} |")
     return "\n".join(lines + ["", "![control against CPU time](control_budget.png)", ""])
 
 
@@ -103,9 +155,9 @@ def plot(result: dict, path: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(R.ROOT / "outputs" / "data" / "music"))
-    parser.add_argument("--tasks", nargs="+", default=["intensity", "melody"])
-    parser.add_argument("--ks", type=int, nargs="+", default=[10, 20, 40, 70, 150, 300])
-    parser.add_argument("--ditto-ks", type=int, nargs="+", default=[5, 10, 20, 40, 70])
+    parser.add_argument("--tasks", nargs="+", default=list(R.TASKS))
+    parser.add_argument("--ks", type=int, nargs="+", default=[10, 20, 40, 70, 150, 300, 600, 1200])
+    parser.add_argument("--ditto-ks", type=int, nargs="+", default=[5, 10, 20, 40, 70, 150])
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
