@@ -271,6 +271,11 @@ def test_regression_term_pulls_the_generator_to_the_teacher_ode_end():
     batch = {"x0": x0, "cond": {"tags": _tags(16, 1)}}
     losses = recipe.losses(batch, step=0, groups=frozenset({"generator"}), generator=torch.Generator().manual_seed(2))
     assert set(losses["generator"]) == {"dmd", "regression"}
+    # the ablation without distribution matching: the regression term alone reaches the generator
+    alone = PrestoSRecipe(teacher=teacher, disc_norm_groups=1, regression_pairs=pairs, regression_weight=1.0,
+                          gan_weight_gen=0, gan_weight_disc=0, dmd_weight=0)
+    only = alone.losses(batch, step=0, groups=frozenset({"generator"}), generator=torch.Generator().manual_seed(2))
+    assert set(only["generator"]) == {"regression"}
     with pytest.raises(ValueError, match=r"states of shape \(2, 4\) but the training clips have shape \(2, 8\)"):
         recipe.losses({"x0": torch.zeros(16, 2, 8), "cond": batch["cond"]}, step=0, groups=frozenset({"generator"}),
                       generator=torch.Generator().manual_seed(2))
@@ -303,6 +308,10 @@ def test_regression_needs_consistent_pairs():
         teacher_ode_pairs(tagged_teacher(), _tags(4), (2, 4), steps=4, states=5)
     with pytest.raises(ValueError, match="solved with guidance w = 1 but the real score uses w_real = 2"):
         PrestoSRecipe(teacher=tagged_teacher(), regression_weight=1.0, regression_pairs=pairs, w_real=2.0)
+    with pytest.raises(ValueError, match="dmd_weight must be non-negative"):
+        PrestoSRecipe(teacher=tagged_teacher(), dmd_weight=-1.0)
+    with pytest.raises(ValueError, match="the generator would learn nothing"):
+        PrestoSRecipe(teacher=tagged_teacher(), dmd_weight=0, gan_weight_gen=0)
     # without a weight the pairs are not read (Presto's recipe)
     assert PrestoSRecipe(teacher=tagged_teacher(), regression_pairs="missing.safetensors").pairs is None
 

@@ -199,6 +199,9 @@ class PrestoSRecipe(Recipe):
         Optimizer settings (Presto: Adam, 5e-7 for both, no schedule).
     disc_norm_groups : int
         GroupNorm groups of the default head.
+    dmd_weight : float
+        Weight of ``L_DMD`` (1). ``0`` turns distribution matching off: with the GAN off too, the generator learns
+        from the regression term alone, the ablation that measures what distribution matching adds.
     backward_simulation : float
         Fraction of each batch whose generator input is the generator's own one-step sample (no gradient) noised at
         ``sigma_g``, as in multi-step sampling, instead of noised real data (0: Presto's recipe). Costs one extra
@@ -213,7 +216,7 @@ class PrestoSRecipe(Recipe):
                  w_real: float = 1.0, null_cond: Any = null_condition, gan_weight_gen: float = 5e-3,
                  gan_weight_disc: float = 1e-2, fake_updates: int = 5, lr_generator: float = 5e-7,
                  lr_fake: float = 5e-7, betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.0,
-                 disc_norm_groups: int = 32, backward_simulation: float = 0.0,
+                 disc_norm_groups: int = 32, backward_simulation: float = 0.0, dmd_weight: float = 1.0,
                  regression_pairs: str | os.PathLike | dict | None = None, regression_weight: float = 0.0):
         super().__init__()
         if not 0.0 <= backward_simulation <= 1.0:
@@ -240,12 +243,17 @@ class PrestoSRecipe(Recipe):
         self.betas, self.weight_decay = tuple(betas), float(weight_decay)
         self.sigma_data = float(getattr(teacher, "sigma_data", 0.5))
         self.backward_simulation = float(backward_simulation)
-        self.regression_weight = float(regression_weight)
+        self.regression_weight, self.dmd_weight = float(regression_weight), float(dmd_weight)
+        if self.dmd_weight < 0:
+            raise ValueError(f"dmd_weight must be non-negative, got {dmd_weight}")
         if self.regression_weight < 0:
             raise ValueError(f"regression_weight must be non-negative, got {regression_weight}")
         if self.regression_weight > 0 and regression_pairs is None:
             raise ValueError("regression_weight > 0 needs regression_pairs: a file written by 'tempo-kit data ode-pairs'")
         self.pairs = _read_pairs(regression_pairs) if self.regression_weight > 0 else None
+        if self.dmd_weight == 0 and self.regression_weight == 0 and self.gan_weight_gen == 0:
+            raise ValueError("dmd_weight, regression_weight and gan_weight_gen are all 0: the generator would learn "
+                             "nothing")
         if self.pairs is not None and float(self.pairs["w"]) != self.w_real:
             raise ValueError(f"regression_pairs were solved with guidance w = {float(self.pairs['w']):g} but the real "
                              f"score uses w_real = {self.w_real:g}: the two terms would aim at different "
@@ -333,13 +341,15 @@ class PrestoSRecipe(Recipe):
             x_hat = self.generate(x_real, cond, generator)
         out: dict[str, dict[str, torch.Tensor]] = {}
         if gen_turn:
+            terms = {}
             with frozen(self.fake, self.discriminator):
-                x_t, sigma = self._noised(x_hat.detach(), self.p_dmd, generator)
-                with torch.no_grad():
-                    mu_real = guided_denoise(self.teacher, x_t, sigma, cond, self.w_real, self.null_cond)
-                    mu_fake = self.fake(x_t, sigma, cond)
-                terms = {"dmd": dmd_loss(x_hat, mu_real, mu_fake)}
-                self._diag.update(self._score_diagnostics(x_hat.detach(), mu_real, mu_fake, sigma))
+                if self.dmd_weight > 0:
+                    x_t, sigma = self._noised(x_hat.detach(), self.p_dmd, generator)
+                    with torch.no_grad():
+                        mu_real = guided_denoise(self.teacher, x_t, sigma, cond, self.w_real, self.null_cond)
+                        mu_fake = self.fake(x_t, sigma, cond)
+                    terms["dmd"] = self.dmd_weight * dmd_loss(x_hat, mu_real, mu_fake)
+                    self._diag.update(self._score_diagnostics(x_hat.detach(), mu_real, mu_fake, sigma))
                 if self.gan and self.gan_weight_gen > 0:
                     x_g, sigma_g = self._noised(x_hat, self.p_gan, generator)
                     terms["gan"] = self.gan_weight_gen * (self._logits(x_g, sigma_g, cond) - 1).pow(2).mean()
