@@ -17,7 +17,6 @@ each target frame a pitch class (octave-agnostic; accuracy over the frames where
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 
 import torch
@@ -60,7 +59,7 @@ def tune_source(path) -> str:
 def main(argv=None) -> int:
     from tempo_kit.data.tunes import load_tunes
     from tempo_kit.features.chroma import LogChroma
-    from tempo_kit.pipeline import CONTROL_DEFAULTS, control, default_control_model, load_vocoder
+    from tempo_kit.pipeline import CONTROL_DEFAULTS, control, default_control_model
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=None, help="comma-separated (default: the default surrogate)")
@@ -92,7 +91,6 @@ def main(argv=None) -> int:
     except ModuleNotFoundError as err:
         tracker = None
         print(f"no independent tracker: {err}")
-    vocoder = load_vocoder(args.vocoder)
     rows = []
     for model in (args.models or default_control_model()).split(","):
         for k in args.iterations:
@@ -106,10 +104,8 @@ def main(argv=None) -> int:
                                       decode_steps=t, surrogate_steps=m, melody_domain=dom, seed=args.seed,
                                       vocoder=args.vocoder,
                                       progress=False)
-                        with torch.no_grad():  # how far the clip was scaled down to fit full scale (0: not at all)
-                            peak = float(vocoder(run.result.output).abs().max())
                         runs.append({"tune": tune.id, **run.accuracy, "cpu_s": run.cpu["control"],
-                                     "wall_s": run.wall["control"], "scaled_down_db": 20 * math.log10(max(peak, 1.0)),
+                                     "wall_s": run.wall["control"], "scaled_down_db": run.scaled_down_db,
                                      **(tracked_melody(tracker, run.audio, run.sample_rate, target) if tracker else {})})
                     keys = ("mel", "audio", "uncontrolled_mel") + (("tracker",) if tracker else ())
                     acc = {key: [r[key] for r in runs] for key in keys}

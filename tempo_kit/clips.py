@@ -55,6 +55,8 @@ class Clips:
     seed : int
     wall, cpu : dict of str to float
         Seconds per stage (``"load"``, ``"sample"``, ``"vocode"``).
+    scaled_down_db : tuple of float
+        Per clip, the dB by which the vocoded clip was scaled down to fit full scale (0: not at all).
     """
 
     mel: torch.Tensor
@@ -68,6 +70,7 @@ class Clips:
     seed: int
     wall: dict
     cpu: dict
+    scaled_down_db: tuple = ()
 
     @property
     def audio_seconds(self) -> float:
@@ -88,6 +91,7 @@ class Clips:
         """JSON-ready description: settings, timings (s), audio seconds and real-time factors."""
         return {"model": self.model, "sampler": self.sampler, "steps": self.steps, "vocoder": self.vocoder,
                 "seed": self.seed, "clips": len(self.tags), "tags": self.tags,
+                "scaled_down_db": [round(g, 2) for g in self.scaled_down_db],
                 "audio_seconds": round(self.audio_seconds, 3),
                 "wall_seconds": {k: round(v, 3) for k, v in self.wall.items()},
                 "cpu_seconds": {k: round(v, 3) for k, v in self.cpu.items()},
@@ -120,29 +124,32 @@ def sample_rate_of(vocoder: nn.Module) -> int:
 
 
 @torch.no_grad()
-def normalise_peaks(audio: torch.Tensor, *, warn: bool = True) -> torch.Tensor:
+def normalise_peaks(audio: torch.Tensor, *, warn: bool = True, return_gain: bool = False):
     """Scale each clip ``(batch, samples)`` whose peak exceeds full scale (1) down to peak 1 (never up), with a warning
-    naming how many clips and by how many dB unless ``warn`` is False. Audio is never clipped."""
+    naming how many clips and by how many dB unless ``warn`` is False. Audio is never clipped. With ``return_gain``
+    also the dB each clip was scaled down by, shape ``(batch,)`` (0 for a clip left as it was)."""
     peak = audio.detach().abs().amax(dim=-1, keepdim=True)
     over = peak.flatten() > 1
     if warn and over.any():
         top = float(peak.max())
         warnings.warn(f"{int(over.sum())} of {len(audio)} clips peaked above full scale (up to {top:.2f}, "
                       f"{20 * math.log10(top):+.1f} dB) and were scaled down to peak 1", stacklevel=3)
-    return audio / peak.clamp_min(1.0)
+    out = audio / peak.clamp_min(1.0)
+    return (out, 20 * peak.flatten().clamp_min(1.0).float().log10()) if return_gain else out
 
 
-def to_audio(mel: torch.Tensor, vocoder: nn.Module, *, warn: bool = True) -> torch.Tensor:
+def to_audio(mel: torch.Tensor, vocoder: nn.Module, *, warn: bool = True, return_gain: bool = False):
     """Waveforms ``(batch, samples)`` in [-1, 1] from model-space mel ``(batch, n_mels, frames)``; a clip whose peak
     exceeds 1 is scaled down to peak 1 (never up) and, unless ``warn`` is False, said so
-    (:func:`normalise_peaks`). Non-finite samples are an error, never returned."""
+    (:func:`normalise_peaks`; ``return_gain`` also returns the dB each clip was scaled down by). Non-finite samples
+    are an error, never returned."""
     audio = vocoder(mel).reshape(mel.shape[0], -1)
     if not torch.isfinite(audio).all():
         bad = int((~torch.isfinite(audio)).sum())
         raise ValueError(f"the vocoder produced {bad} non-finite samples from mel frames in [{float(mel.min()):.3g}, "
                          f"{float(mel.max()):.3g}] (model space; the training data lies within about [-1, 1]): the "
                          "model that made them has likely diverged")
-    return normalise_peaks(audio, warn=warn)
+    return normalise_peaks(audio, warn=warn, return_gain=return_gain)
 
 
 def save_wav(path: str | Path, audio: torch.Tensor, sample_rate: int) -> Path:
@@ -257,6 +264,8 @@ class ControlledClip:
         (``"uncontrolled_mel"``, ``"uncontrolled_audio"``).
     objective_domains : dict of str to str
         What each objective read, by name (``"mel"``, or ``"audio"`` through the vocoder).
+    scaled_down_db : float
+        The dB by which the vocoded output was scaled down to fit full scale (0: not at all).
     """
 
     result: Any
@@ -273,6 +282,7 @@ class ControlledClip:
     cpu: dict
     accuracy: dict
     objective_domains: dict = attrs.field(factory=dict)
+    scaled_down_db: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description: settings, losses, network calls, timings and (melody) accuracies."""
@@ -280,7 +290,7 @@ class ControlledClip:
         k = self.iterations
         return {"method": r.method, "model": self.model, "vocoder": self.vocoder, "tags": self.tags, "iterations": k,
                 "lr": self.lr, "decode_steps": self.decode_steps, "surrogate_steps": self.surrogate_steps,
-                "objective_domains": self.objective_domains,
+                "objective_domains": self.objective_domains, "scaled_down_db": round(self.scaled_down_db, 2),
                 "first_loss": float(r.loss_history[0]) if k else None,
                 "last_loss": float(r.loss_history[-1]) if k else None,
                 "final_losses": r.final_losses, "nfe_optimization": r.nfe_optimization, "nfe_decoding": r.nfe_decoding,

@@ -349,10 +349,11 @@ class Pipeline:
         with watch("sample"):
             mel = self.sample(tag_list, steps=steps, seconds=seconds, frames=frames, seed=seed)
         with watch("vocode"), torch.no_grad():
-            audio = to_audio(mel.to(self.dtype), self.vocoder).float()
-        return Clips(mel=mel, audio=audio, sample_rate=sample_rate_of(self.vocoder), tags=tag_list, model=self.name,
-                     sampler=self.sampler, steps=self.steps if steps is None else steps, vocoder=self.vocoder_name,
-                     seed=seed, wall=watch.wall, cpu=watch.cpu)
+            audio, gain = to_audio(mel.to(self.dtype), self.vocoder, return_gain=True)
+        return Clips(mel=mel, audio=audio.float(), sample_rate=sample_rate_of(self.vocoder), tags=tag_list,
+                     model=self.name, sampler=self.sampler, steps=self.steps if steps is None else steps,
+                     vocoder=self.vocoder_name, seed=seed, wall=watch.wall, cpu=watch.cpu,
+                     scaled_down_db=tuple(gain.tolist()))
 
     @staticmethod
     def _tag_list(tags, n: int) -> list[dict]:
@@ -468,7 +469,8 @@ class Pipeline:
                            generator=torch.Generator().manual_seed(seed + 1))
         watch.wall["optimize"], watch.wall["decode"] = result.time_optimization, result.time_decoding
         with watch("vocode"), torch.no_grad():
-            audio = to_audio(result.output.to(self.dtype), self.vocoder).float()
+            audio, gain = to_audio(result.output.to(self.dtype), self.vocoder, return_gain=True)
+            audio = audio.float()
         accuracy: dict[str, float] = {}
         melody_obj = next((o for o in objectives if o.target.kind == "melody"), None)
         if melody_obj is not None:
@@ -487,8 +489,8 @@ class Pipeline:
         return ControlledClip(result=result, audio=audio, sample_rate=sample_rate_of(self.vocoder), model=self.name,
                               vocoder=self.vocoder_name, tags=tags, iterations=iterations, lr=lr,
                               decode_steps=decode_steps, surrogate_steps=surrogate_steps, wall=watch.wall,
-                              cpu=watch.cpu, accuracy=accuracy,
-                              objective_domains={o.name: o.domain for o in objectives})
+                              cpu=watch.cpu, accuracy=accuracy, objective_domains={o.name: o.domain for o in objectives},
+                              scaled_down_db=float(gain[0]))
 
 
 def _mel_chroma(result, objective) -> torch.Tensor:

@@ -58,6 +58,8 @@ def test_generate_with_the_bundled_vocoder_and_per_clip_tags():
     assert clips.audio.shape == (2, SAMPLES) and clips.mel.shape == (2, 80, 256)
     assert clips.vocoder == "vocoder" and clips.sample_rate == 22050
     assert clips.audio.abs().max() <= 1.0
+    assert len(clips.scaled_down_db) == 2 and min(clips.scaled_down_db) >= 0  # said, per clip, never silent
+    assert clips.summary()["scaled_down_db"] == [round(g, 2) for g in clips.scaled_down_db]
     assert not torch.allclose(clips.mel[0], clips.mel[1])  # different tags (and noise) give different clips
 
 
@@ -122,6 +124,7 @@ def test_control_command_melody_objective_on_the_vocoded_audio(tmp_path):
     assert summary["objective_domains"] == {"melody": "mel", "melody_audio": "audio"}
     assert summary["backward_optimization"] == 2 * 2 and set(summary["final_losses"]) == {"melody", "melody_audio"}
     assert set(summary["accuracy"]) == {"mel", "audio", "uncontrolled_mel", "uncontrolled_audio"}
+    assert summary["scaled_down_db"] >= 0
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -1,5 +1,7 @@
 """Vocoder and Griffin-Lim: shapes, gradients, phase retrieval, the training recipe, save/load and bad inputs."""
 
+import math
+
 import pytest
 import torch
 
@@ -238,6 +240,8 @@ def test_loud_audio_is_normalised_and_said_so(tmp_path):
     with pytest.warns(UserWarning, match=r"1 of 2 clips peaked above full scale \(up to 4.00, \+12.0 dB\)"):
         out = normalise_peaks(audio)
     torch.testing.assert_close(out, torch.tensor([[0.5, -0.25], [1.0, -0.5]]))  # quiet clips untouched, never raised
+    out, gain = normalise_peaks(audio, warn=False, return_gain=True)  # the scaling is reported, per clip
+    torch.testing.assert_close(gain, torch.tensor([0.0, 20 * math.log10(4.0)]))
     with pytest.warns(UserWarning, match="scaled down"):
         save_wav(tmp_path / "loud.wav", torch.tensor([0.0, 2.0, -1.0]), 22050)
     written, _ = soundfile.read(tmp_path / "loud.wav")
