@@ -136,8 +136,13 @@ def plot(result: dict, path: Path) -> None:
     from matplotlib.figure import Figure
 
     tasks = list(dict.fromkeys(r["task"] for r in result["rows"]))
-    fig = Figure(figsize=(4.2 * len(tasks), 3.4), layout="constrained")
-    for ax, task in zip(fig.subplots(1, len(tasks), squeeze=False)[0], tasks):
+    cols = min(3, len(tasks))
+    rows = -(-len(tasks) // cols)
+    fig = Figure(figsize=(4.2 * cols, 3.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).flatten()
+    for ax in axes[len(tasks):]:
+        ax.set_axis_off()
+    for ax, task in zip(axes, tasks):
         for i, method in enumerate(dict.fromkeys(r["method"] for r in result["rows"])):
             rs = [r for r in result["rows"] if r["task"] == task and r["method"] == method]
             ax.plot([r["cpu_s_per_clip"] for r in rs], [r["metric"] for r in rs], "o-", color=f"C{i}", label=method)
