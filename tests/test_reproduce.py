@@ -180,3 +180,26 @@ def test_settings_presets_and_errors():
         rep.pick_clips(3, 5)
     with pytest.raises(ValueError, match="unknown task"):
         rep.build_task("looping", {"x0": torch.zeros(1, 80, 64)}, None)
+
+
+def test_control_budget_table_compares_within_the_budget_and_decides_only_with_the_interval():
+    budget = load_script("benchmarks/bench_control_budget.py").budget_table
+    d = "DITTO (teacher, 20 steps)"
+    rows = [
+        {"task": "intensity", "method": d, "K": 10, "cpu_s_per_clip": 1.0, "fad": 0.3, "values": [4.0, 5.0, 6.0, 5.0]},
+        {"task": "intensity", "method": "DITTO-2 a", "K": 20, "cpu_s_per_clip": 0.5, "fad": 0.3,
+         "values": [1.0, 1.2, 0.8, 1.0]},
+        {"task": "intensity", "method": "DITTO-2 a", "K": 40, "cpu_s_per_clip": 1.5, "fad": 0.3,  # over the budget
+         "values": [0.1, 0.1, 0.1, 0.1]},
+        {"task": "melody", "method": d, "K": 10, "cpu_s_per_clip": 1.0, "fad": 0.3, "values": [80.0, 90.0, 70.0, 60.0]},
+        {"task": "melody", "method": "DITTO-2 a", "K": 20, "cpu_s_per_clip": 0.9, "fad": 0.3,
+         "values": [90.0, 60.0, 80.0, 70.0]},
+    ]
+    for r in rows:
+        r["metric"] = sum(r["values"]) / len(r["values"])
+    table = {b["task"]: b for b in budget(rows)}
+    assert table["intensity"]["K"] == 20 and table["intensity"]["stat"] == pytest.approx(0.2)  # the K that fits
+    assert table["intensity"]["verdict"] == "MET" and table["intensity"]["high"] < 1
+    assert table["melody"]["stat"] == pytest.approx(0.0) and table["melody"]["verdict"] == "UNDECIDED"
+    rows[1]["cpu_s_per_clip"] = 2.0  # nothing within the budget
+    assert budget(rows)[0]["verdict"] == "no DITTO-2 run within the budget"
