@@ -174,28 +174,33 @@ def save_wav(path: str | Path, audio: torch.Tensor, sample_rate: int) -> Path:
     return Path(path)
 
 
-def plot_spectrogram(mel: torch.Tensor, path: str | Path | None = None, *, title: str = "", spec=None, dpi: int = 80):
+def plot_spectrogram(mel: torch.Tensor, path: str | Path | None = None, *, title: str = "", spec=None, dpi: int = 80,
+                     fig=None):
     """Plot model-space mel frames ``(n_mels, frames)`` in dB over time in seconds; saved when ``path`` is given
-    (at the default 80 dpi the 8 x 3 inch figure is 640 x 240 pixels: a 5.9 s clip's 256 frames and 80 bands need no
-    downsampling along time).
+    (at the default 80 dpi the 8 x 3 inch figure is 640 x 240 pixels: the 256 frames and 80 bands of a 5.9 s clip are
+    not downsampled). ``fig``, a figure an earlier call returned for a clip of the same shape, is redrawn with this
+    clip instead of building a new one (a batch of clips then builds one figure).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from .control.plots import save_figure
-    from matplotlib.figure import Figure
-
     from .audio.mel import MelSpec
+    from .control.plots import save_figure
 
     spec = spec or MelSpec()
-    db = spec.model_to_db(mel.detach().float().cpu().reshape(spec.n_mels, -1))
+    db = spec.model_to_db(mel.detach().float().cpu().reshape(spec.n_mels, -1)).numpy()
+    if fig is not None and fig.axes and fig.axes[0].images and fig.axes[0].images[0].get_array().shape == db.shape:
+        fig.axes[0].images[0].set_data(db)
+        fig.axes[0].set_title(title)
+        return save_figure(fig, path, dpi=dpi, tight=False)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(8, 3))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    image = ax.imshow(db.numpy(), aspect="auto", origin="lower", cmap="magma", vmin=-80, vmax=20,
+    image = ax.imshow(db, aspect="auto", origin="lower", cmap="magma", vmin=-80, vmax=20,
                       extent=(0, db.shape[-1] / spec.frame_rate, 0, spec.n_mels))
     fig.colorbar(image, ax=ax, label="dB")
     ax.set(title=title, xlabel="time (s)", ylabel="mel band")
@@ -219,10 +224,11 @@ def save_clips(clips: Clips, out: str | Path, *, stem: str = "clip") -> list[Pat
         for old in _previous_files(summary_path):  # the last run's clips go first; its summary before them
             old.unlink(missing_ok=True)
         summary_path.unlink(missing_ok=True)
+        fig = None  # one figure, redrawn per clip
         for i, (mel, audio, tags) in enumerate(zip(clips.mel, clips.audio, clips.tags)):
             paths.append(save_wav(out / f"{stem}_{i}.wav", audio, clips.sample_rate))
             title = f"{_tag_text(tags)} - {clips.model}, {clips.steps} steps"
-            plot_spectrogram(mel, out / f"{stem}_{i}.png", title=title)
+            fig = plot_spectrogram(mel, out / f"{stem}_{i}.png", title=title, fig=fig)
             paths.append(out / f"{stem}_{i}.png")
         summary = {**clips.summary(), "files": [str(p) for p in paths]}
         write_text_atomic(summary_path, json.dumps(summary, indent=2))  # last: it describes exactly the files present

@@ -30,3 +30,19 @@ def test_control_command_writes_plot_and_summary(tmp_path, capsys):
     assert summary["nfe_optimization"] == 4 and summary["nfe_decoding"] == 1
     assert summary["last_loss"] < summary["first_loss"]
     assert (tmp_path / "looping-free_ditto2.png").exists()
+
+
+def test_a_redrawn_spectrogram_figure_matches_a_fresh_one(tmp_path):
+    import numpy as np
+    from matplotlib.image import imread
+
+    from tempo_kit.clips import plot_spectrogram
+
+    a, b = torch.randn(80, 64, generator=torch.Generator().manual_seed(0)), torch.zeros(80, 64)
+    fig = plot_spectrogram(a, tmp_path / "a.png", title="a")
+    assert plot_spectrogram(b, tmp_path / "b_redrawn.png", title="b", fig=fig) is fig
+    plot_spectrogram(b, tmp_path / "b_fresh.png", title="b")
+    np.testing.assert_array_equal(imread(tmp_path / "b_redrawn.png"), imread(tmp_path / "b_fresh.png"))
+    assert not np.array_equal(imread(tmp_path / "a.png"), imread(tmp_path / "b_fresh.png"))
+    other = plot_spectrogram(torch.zeros(80, 32), fig=fig)  # another shape: a new figure
+    assert other is not fig
