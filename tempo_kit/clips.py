@@ -190,7 +190,7 @@ def plot_spectrogram(mel: torch.Tensor, path: str | Path | None = None, *, title
 
     spec = spec or MelSpec()
     db = spec.model_to_db(mel.detach().float().cpu().reshape(spec.n_mels, -1)).numpy()
-    if fig is not None and fig.axes and fig.axes[0].images and fig.axes[0].images[0].get_array().shape == db.shape:
+    if fig is not None and fig.axes[0].images[0].get_array().shape == db.shape:  # a figure this function made
         fig.axes[0].images[0].set_data(db)
         fig.axes[0].set_title(title)
         return save_figure(fig, path, dpi=dpi, tight=False)

@@ -130,6 +130,8 @@ def save_figure(fig, path=None, *, dpi: int = 100, tight: bool = True):
     if tight:
         fig.tight_layout()
     if path is not None:
-        with atomic_path(path) as tmp:  # zlib level 1: a third of the PNG's write time, files ~10% larger
-            fig.savefig(tmp, dpi=dpi, **({"pil_kwargs": {"compress_level": 1}} if str(path).endswith(".png") else {}))
+        # PNGs at zlib level 1: a third of the write time, files ~10% larger
+        png = {"pil_kwargs": {"compress_level": 1}} if str(path).endswith(".png") else {}
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, **png)
     return fig
