@@ -69,7 +69,14 @@ def run(data: Path, *, clips: int, lrs, tasks, seed: int = 0) -> dict:
         for label, (make, model) in methods(bundle).items():
             for lr in lrs:
                 t0 = time.process_time()
-                r = make(K, lr)(model, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
+                try:
+                    r = make(K, lr)(model, objectives, eps=eps, cond=cond,
+                                    generator=torch.Generator().manual_seed(seed + 1))
+                except FloatingPointError as err:  # diverged at this lr: a result of the sweep, not a crash
+                    rows.append({"task": task, "method": label, "lr": lr, "K": K, "metric": None, "diverged": str(err),
+                                 "cpu_seconds": time.process_time() - t0})
+                    print(f"{task} {label} lr {lr:g}: diverged ({err})", flush=True)
+                    continue
                 values = R.control_metric(task, objectives[0], r.output)
                 rows.append({"task": task, "method": label, "lr": lr, "K": K, "metric": statistics.mean(values),
                              "per_target": values, "cpu_seconds": time.process_time() - t0})
@@ -81,7 +88,7 @@ def run(data: Path, *, clips: int, lrs, tasks, seed: int = 0) -> dict:
 def best(result: dict) -> dict:
     """``{task: {method: lr}}``: the learning rate with the best mean control metric."""
     out: dict = {}
-    for r in result["rows"]:
+    for r in (r for r in result["rows"] if r["metric"] is not None):
         cell = out.setdefault(r["task"], {})
         better = (lambda a, b: a > b) if r["task"] in R.HIGHER_IS_BETTER else (lambda a, b: a < b)
         if r["method"] not in cell or better(r["metric"], cell[r["method"]]["metric"]):
@@ -95,7 +102,8 @@ def family_lrs(result: dict) -> dict:
     out: dict = {"ditto": {}, "ditto2": {}}
     for task in dict.fromkeys(r["task"] for r in result["rows"]):
         for family in out:
-            rows = [r for r in result["rows"] if r["task"] == task and (r["method"] == "DITTO") == (family == "ditto")]
+            rows = [r for r in result["rows"] if r["task"] == task and (r["method"] == "DITTO") == (family == "ditto")
+                    and r["metric"] is not None]
             pick = max if task in R.HIGHER_IS_BETTER else min
             out[family][task] = pick(rows, key=lambda r: r["metric"])["lr"]
     return out
@@ -108,15 +116,16 @@ def markdown(result: dict) -> str:
              f"{len(result['clips'])} training-split clips as targets (disjoint from reproduce.py's held-out test "
              f"targets), seed {result['seed']}, K as in reproduce.py's full preset; `benchmarks/bench_control_lr.py`.",
              "", "Control metric of the output, mean over the targets (intensity, structure and painting: MSE, lower is "
-             "better; melody: frame accuracy in %, higher is better); **bold**: the best learning rate of the method.",
+             "better; melody: frame accuracy in %, higher is better); **bold**: the best learning rate of the method; "
+             "diverged: the loss went non-finite.",
              "", "| task | method | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " |", "|---" * (len(lrs) + 2) + "|"]
     chosen = best(result)
     cells: dict = {}
     for r in result["rows"]:
         cells.setdefault((r["task"], r["method"]), {})[r["lr"]] = r["metric"]
     for (task, method), by_lr in cells.items():
-        fmt = [(f"**{by_lr[lr]:.4g}**" if chosen[task][method] == lr else f"{by_lr[lr]:.4g}") if lr in by_lr else "-"
-               for lr in lrs]
+        fmt = [("diverged" if by_lr[lr] is None else f"**{by_lr[lr]:.4g}**" if chosen[task].get(method) == lr
+                else f"{by_lr[lr]:.4g}") if lr in by_lr else "-" for lr in lrs]
         lines.append(f"| {task} | {method} | " + " | ".join(fmt) + " |")
     fam = family_lrs(result)
     lines += ["", "Learning rate per task of each family (its best variant's best learning rate; `reproduce.py` full "

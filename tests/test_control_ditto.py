@@ -235,6 +235,25 @@ def test_bad_inputs_give_clear_errors(gen, tasks):
         DITTO2(iterations=1, progress=False)(gen.ctm_jump, objectives, shape=(1, 80, 32))
 
 
+def test_a_diverging_optimisation_names_the_iteration_and_the_lr(gen, tasks):
+    import attrs
+
+    calls = []
+
+    def nan_after_first(feature, target):  # finite for the initial noise, non-finite once the noise has moved
+        calls.append(1)
+        return mse(feature, target) * (1.0 if len(calls) == 1 else math.nan)
+
+    objectives = [attrs.evolve(tasks["intensity", 0][0], loss=nan_after_first)]
+    with pytest.raises(FloatingPointError, match=r"non-finite loss \(nan\) at iteration 2 of 5; the optimisation "
+                                                 r"diverged: try a lower lr than 0\.05"):
+        run2(gen, objectives, iterations=5)
+    calls.clear()
+    calls.append(1)  # non-finite from the very first iteration: a bad objective, not a learning rate
+    with pytest.raises(FloatingPointError, match=r"at iteration 1 of 5$"):
+        run2(gen, objectives, iterations=5)
+
+
 def test_count_network_calls_counts_a_routed_network_as_a_whole():
     """A RoutedNet runs its inner network block by block (never its forward): the count is of the RoutedNet."""
     from tempo_kit.control.ditto import count_network_calls

@@ -229,7 +229,11 @@ class _NoiseOptimizer:
         per_obj: dict[str, list[float]] = {n: [] for n in names}
         bar = progress_bar(self.iterations, desc=desc, enabled=self.progress)
         for k in range(self.iterations):
-            total, losses = evaluate(forward(eps, k))
+            try:
+                total, losses = evaluate(forward(eps, k))
+            except FloatingPointError as err:
+                hint = f"; the optimisation diverged: try a lower lr than {self.lr:g}" if k > 0 else ""
+                raise FloatingPointError(f"{err} at iteration {k + 1} of {self.iterations}{hint}") from None
             loss = total
             if self.norm_prior == "penalty":  # (||eps||^2 / d - 1)^2: keeps eps near the Gaussian shell
                 prior = ((eps.pow(2).flatten(1).mean(1) - 1) ** 2).mean()

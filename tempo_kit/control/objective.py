@@ -261,7 +261,7 @@ def evaluate_objectives(
     for o, w in zip(objectives, weights):
         loss, feature = o(x0 if o.domain == output_domain else decoded)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"objective {o.name!r} gave a non-finite loss ({float(loss)})")
+            raise FloatingPointError(f"objective {o.name!r} gave a non-finite loss ({loss.detach().item()})")
         losses[o.name], features[o.name] = loss, feature
         total = total + w * loss
     return total, losses, features, decoded
