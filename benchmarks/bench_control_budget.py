@@ -36,20 +36,41 @@ import reproduce as R  # noqa: E402
 RESULTS = Path(__file__).parent / "results"
 
 
-def methods(bundle, task: str) -> dict:
+def methods(bundle, task: str, students: dict | None = None) -> dict:
+    """Label -> (factory(K) -> method, model); ``students`` (label -> jump) add a one-step DITTO-2 row each."""
     from tempo_kit.control import DITTO, DITTO2
     from tempo_kit.grad import Backprop
 
     ctm = bundle.surrogates["ctm"]
     lr, lr2 = R.FULL_LR_DITTO[task], R.FULL_LR_DITTO2[task]
-    return {"DITTO (teacher, 20 steps)": (lambda K: DITTO(iterations=K, steps=20, lr=lr, grad=Backprop(),
-                                                           progress=False), bundle.teacher),
-            "DITTO-2 (CTM, one step)": (lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=1, progress=False), ctm),
-            "DITTO-2 (CTM, through the 2-step decode)": (
-                lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=2, surrogate_steps="decode", progress=False), ctm)}
+    out = {"DITTO (teacher, 20 steps)": (lambda K: DITTO(iterations=K, steps=20, lr=lr, grad=Backprop(),
+                                                          progress=False), bundle.teacher),
+           "DITTO-2 (CTM, one step)": (lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=1, progress=False), ctm),
+           "DITTO-2 (CTM, through the 2-step decode)": (
+               lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=2, surrogate_steps="decode", progress=False), ctm)}
+    for label, jump in (students or {}).items():
+        out[f"DITTO-2 ({label}, one step)"] = (
+            lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=1, progress=False), jump)
+    return out
 
 
-def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0) -> dict:
+def load_students(specs) -> dict:
+    """``LABEL=PATH`` -> label -> jump: a saved one-step model (a consistency-kind pretrained folder, or a training
+    snapshot of an x0-predicting denoiser, which is wrapped as a consistency jump)."""
+    from tempo_kit.jumps import ConsistencyJump, Jump
+    from tempo_kit.pretrained import load_pretrained
+
+    out = {}
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        if not sep:
+            raise SystemExit(f"--student takes LABEL=PATH, got {spec!r}")
+        model = load_pretrained(path)
+        out[label] = model if isinstance(model, Jump) else ConsistencyJump(denoiser=model)
+    return out
+
+
+def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0, students: dict | None = None) -> dict:
     bundle = R.load_bundle(data)
     R.warm_up(bundle)
     idx = R.pick_clips(len(bundle.heldout), clips)
@@ -59,7 +80,7 @@ def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0) -> dict:
     rows = []
     for task in tasks:
         objectives = R.build_task(task, batch, bundle.mel)
-        for label, (make, model) in methods(bundle, task).items():
+        for label, (make, model) in methods(bundle, task, students).items():
             for K in (ditto_ks if label.startswith("DITTO (") else ks):
                 t0 = time.process_time()
                 r = make(K)(model, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
@@ -101,13 +122,14 @@ def budget_table(rows: list[dict], *, n_boot: int = 2000, seed: int = 0) -> list
     return out
 
 
-def markdown(result: dict) -> str:
+def markdown(result: dict, name: str = "control_budget") -> str:
     lines = ["# Control against CPU time (K swept)", "",
              f"Commit `{(result['git']['commit'] or 'unknown')[:10]}`{' (dirty)' if result['git']['dirty'] else ''}; "
              f"{len(result['clips'])} held-out targets in one batch, seed {result['seed']}, one thread; "
              "`benchmarks/bench_control_budget.py`. Control metric: MSE (intensity, dB^2; lower is better) or frame "
              "accuracy in % (melody; higher is better), mean over the targets; FAD mel against all held-out clips "
-             "(biased upwards at this n).", "",
+             "(biased upwards at this n)." + "".join(f" One-step surrogate {label!r}: `{path}`."
+                                                     for label, path in result.get("students", {}).items()), "",
              "| task | method | K | CPU s / clip | control metric | FAD mel |", "|---|---|---|---|---|---|"]
     for r in result["rows"]:
         lines.append(f"| {r['task']} | {r['method']} | {r['K']} | {r['cpu_s_per_clip']:.2f} | {r['metric']:.4g} "
@@ -129,7 +151,7 @@ def markdown(result: dict) -> str:
             continue
         lines.append(f"{head} {b['K']} | {b['cpu_s_per_clip']:.2f} | {b['metric']:.4g} | {b['fad']:.3g} "
                      f"| {b['stat']:.3g} [{b['low']:.3g}, {b['high']:.3g}] | {b['verdict']} |")
-    return "\n".join(lines + ["", "![control against CPU time](control_budget.png)", ""])
+    return "\n".join(lines + ["", f"![control against CPU time]({name}.png)", ""])
 
 
 def plot(result: dict, path: Path) -> None:
@@ -162,15 +184,20 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(R.ROOT / "outputs" / "data" / "music"))
     parser.add_argument("--tasks", nargs="+", default=list(R.TASKS))
     parser.add_argument("--ks", type=int, nargs="+", default=[10, 20, 40, 70, 150, 300, 600, 1200])
-    parser.add_argument("--ditto-ks", type=int, nargs="+", default=[5, 10, 20, 40, 70, 150])
+    parser.add_argument("--ditto-ks", type=int, nargs="*", default=[5, 10, 20, 40, 70, 150],
+                        help="DITTO's K values (none: DITTO-2 rows only)")
+    parser.add_argument("--student", action="append", default=[], metavar="LABEL=PATH",
+                        help="also run DITTO-2 with this one-step model as surrogate and decoder (repeatable)")
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--name", default="control_budget", help="result file stem")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     result = Q.run_at_commit(run, Path(args.data), tasks=args.tasks, ks=args.ks, ditto_ks=args.ditto_ks,
-                             clips=args.clips)
-    write_results(args.out, "control_budget", result, markdown(result))
-    plot(result, Path(args.out) / "control_budget.png")
+                             clips=args.clips, students=load_students(args.student))
+    result["students"] = {spec.partition("=")[0]: spec.partition("=")[2] for spec in args.student}
+    write_results(args.out, args.name, result, markdown(result, args.name))
+    plot(result, Path(args.out) / f"{args.name}.png")
     return 0
 
 
