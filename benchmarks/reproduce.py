@@ -60,8 +60,8 @@ TASKS = ("intensity", "melody", "structure", "outpainting", "inpainting")
 PAPER_ITERATIONS = {"intensity": 70, "melody": 150, "structure": 150, "outpainting": 70, "inpainting": 70}
 #: Adam learning rates of the full preset by task, chosen by ``benchmarks/bench_control_lr.py`` on training-split
 #: targets (``benchmarks/results/control_lr.md``: each family's best variant at its best learning rate).
-FULL_LR_DITTO = {"intensity": 0.05, "melody": 0.05, "structure": 0.15, "outpainting": 0.15, "inpainting": 0.15}
-FULL_LR_DITTO2 = {task: 0.15 for task in PAPER_ITERATIONS}
+FULL_LR_DITTO = {"intensity": 0.5, "melody": 0.05, "structure": 0.5, "outpainting": 0.5, "inpainting": 0.5}
+FULL_LR_DITTO2 = {"intensity": 0.15, "melody": 0.15, "structure": 0.5, "outpainting": 1.5, "inpainting": 1.5}
 #: Table 2 rows: (M, T); M = "adaptive" is DITTO-2's 1/2/4 schedule.
 GRID = ((1, 1), (1, 2), (1, 4), (2, 2), (2, 4), ("adaptive", 4))
 METRIC = {"intensity": "MSE (dB^2)", "melody": "accuracy (%)", "structure": "MSE", "outpainting": "MSE (mel)",
