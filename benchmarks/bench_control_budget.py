@@ -77,20 +77,26 @@ def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0, students:
     batch = bundle.heldout.batch(idx)
     cond = R.conditioning(bundle, idx)
     eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(seed))
-    rows = []
+    rows, diverged = [], []
     for task in tasks:
         objectives = R.build_task(task, batch, bundle.mel)
         for label, (make, model) in methods(bundle, task, students).items():
             for K in (ditto_ks if label.startswith("DITTO (") else ks):
                 t0 = time.process_time()
-                r = make(K)(model, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
+                try:
+                    r = make(K)(model, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
+                except FloatingPointError as err:  # diverged: reported, and left out of the curves and the budgets
+                    print(f"{task} {label} K={K}: diverged ({err})", flush=True)
+                    diverged.append({"task": task, "method": label, "K": K, "error": str(err)})
+                    continue
                 cpu = time.process_time() - t0
                 values = R.control_metric(task, objectives[0], r.output)
                 rows.append({"task": task, "method": label, "K": K, "cpu_s_per_clip": cpu / clips,
                              "metric": statistics.mean(values), "values": values, "fad": R.fad(bundle, r.output)["fad"]})
                 print(f"{task} {label} K={K}: {rows[-1]['metric']:.4g}, FAD mel {rows[-1]['fad']:.3g}, "
                       f"{rows[-1]['cpu_s_per_clip']:.2f} CPU s/clip", flush=True)
-    return {"rows": rows, "clips": idx.tolist(), "seed": seed, "budget": budget_table(rows, seed=seed)}
+    return {"rows": rows, "diverged": diverged, "clips": idx.tolist(), "seed": seed,
+            "budget": budget_table(rows, seed=seed)}
 
 
 def budget_table(rows: list[dict], *, n_boot: int = 2000, seed: int = 0) -> list[dict]:
@@ -134,6 +140,7 @@ def markdown(result: dict, name: str = "control_budget") -> str:
     for r in result["rows"]:
         lines.append(f"| {r['task']} | {r['method']} | {r['K']} | {r['cpu_s_per_clip']:.2f} | {r['metric']:.4g} "
                      f"| {r['fad']:.3g} |")
+    lines += [f"| {d['task']} | {d['method']} | {d['K']} | - | diverged | - |" for d in result.get("diverged", [])]
     lines += ["", "## At every DITTO budget", "",
               "For each DITTO run, each DITTO-2 variant's run with the largest K within the same CPU time per clip. "
               "Statistic: DITTO-2's mean MSE as a fraction of DITTO's (at or below DITTO: at most 1), or DITTO-2's "
