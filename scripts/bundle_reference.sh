@@ -20,7 +20,7 @@ done <<'MODELS'
 teacher    denoiser     teacher_refine  heun       40
 cm         consistency  cm              cm         4
 ctm        ctm          ctm             ctm-gamma  4
-presto-s   consistency  presto_s        presto-s   4
+presto-s   consistency  presto_s        presto-s   1
 ase        denoiser     ase             heun       40
 presto-l   denoiser     presto_l        heun       40
 presto-ls  consistency  presto_ls       presto-s   4
@@ -29,7 +29,7 @@ declare -A DESC=(
   [teacher]="Tag-conditioned EDM DiT on 5.9 s log-mel clips (80 mels x 256 frames, 22.05 kHz, hop 512) of Bach chorales and Essen folk songs rendered with 8 General MIDI instruments. Tags: instrument, collection, tempo, mode (15-dim multi-hot; 10% dropped to the learned null embedding during training, so classifier-free guidance and unconditional sampling work). Sample it with Heun (40 steps is the reference)."
   [cm]="Consistency model distilled from the bundled teacher (LCM-style consistency distillation, Heun teacher steps on a 20-level Karras grid, EMA target). One network call per step; sample with the 'cm' sampler. No CFG weight is distilled (w = 1). DITTO-2 surrogate."
   [ctm]="Consistency trajectory model distilled from the bundled teacher (DITTO-2's local CTM objective, Euler jump parameterization). Jumps from any noise level to any lower one; sample with 'ctm-gamma' (gamma = 0.2). No CFG weight is distilled (w = 1). DITTO-2 surrogate."
-  [presto-s]="Presto-S generator distilled from the bundled teacher: continuous-time distribution matching (DMD2 adapted to EDM) with a least-squares GAN head on the fake-score network, 5 fake-score updates per generator update, plus a regression term (ours, after DMD's regression loss) towards the teacher's probability-flow ODE from 2,048 teacher trajectories (tempo-kit data ode-pairs). Sample with the 'presto-s' sampler in 1-8 steps (4 is the reference)."
+  [presto-s]="Presto-S generator distilled from the bundled teacher in two stages: (1) the regression term alone (ours, after DMD's regression loss; plain distillation of the teacher's probability-flow ODE from 8,192 teacher trajectories, tempo-kit data ode-pairs), 3,000 generator updates; (2) continuous-time distribution matching (DMD2 adapted to EDM) with a least-squares GAN head on the fake-score network, 5 fake-score updates per generator update, with the regression term kept, 3,000 steps. One step is the reference (FAD within a few % of the 40-step teacher); its 4-step samples are worse on mel statistics (see the step-distillation page). Sample with the 'presto-s' sampler."
   [ase]="ASE layer-dropped teacher: time-dependent early exit (fewer blocks at high noise), fine-tuned from the bundled teacher with the denoising loss and a frozen time embedder. Sample like the teacher (Heun)."
   [presto-l]="Presto-L layer-distilled teacher: drops interior blocks by noise level while always running the final block, budget-conditioned, trained with the denoising loss plus the self-teacher loss. Sample like the teacher (Heun)."
   [presto-ls]="Presto-LS: the Presto-S recipe (with its regression term on the teacher's ODE) on the bundled Presto-L routed network (real score = the full teacher). Fewer blocks per call than Presto-S; sample with the 'presto-s' sampler.")
@@ -42,6 +42,7 @@ for name in "${names[@]}"; do
   config=configs/reference/${RUN[$name]}.toml
   extra=()
   [ "$name" = teacher ] && extra+=(--previous configs/reference/teacher.toml outputs/runs/teacher)
+  [ "$name" = presto-s ] && [ -d outputs/runs/presto_s_stage1 ] && extra+=(--previous configs/reference/presto_s_stage1.toml outputs/runs/presto_s_stage1)
   [ "$name" = presto-ls ] && [ -d outputs/runs/presto_l ] && extra+=(--previous configs/reference/presto_l.toml outputs/runs/presto_l)
   metrics=()
   [ -f "$QUALITY" ] && metrics+=(--metrics "$QUALITY")
