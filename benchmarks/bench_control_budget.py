@@ -141,16 +141,17 @@ def markdown(result: dict, name: str = "control_budget") -> str:
         lines.append(f"| {r['task']} | {r['method']} | {r['K']} | {r['cpu_s_per_clip']:.2f} | {r['metric']:.4g} "
                      f"| {r['fad']:.3g} |")
     lines += [f"| {d['task']} | {d['method']} | {d['K']} | - | diverged | - |" for d in result.get("diverged", [])]
-    lines += ["", "## At every DITTO budget", "",
-              "For each DITTO run, each DITTO-2 variant's run with the largest K within the same CPU time per clip. "
-              "Statistic: DITTO-2's mean MSE as a fraction of DITTO's (at or below DITTO: at most 1), or DITTO-2's "
-              "mean melody accuracy minus DITTO's in points (at least 0); 95% paired bootstrap interval over the "
-              "targets. Verdict: DITTO-2 at least as good as DITTO at that budget (MET / NOT MET only when the interval "
-              "decides).", "",
-              "| task | DITTO K | budget (CPU s / clip) | DITTO metric | DITTO FAD mel | DITTO-2 variant | K | CPU s / clip "
-              "| metric | FAD mel | statistic [95% interval] | verdict |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for b in result.get("budget", []):
+    if result.get("budget"):
+        lines += ["", "## At every DITTO budget", "",
+                  "For each DITTO run, each DITTO-2 variant's run with the largest K within the same CPU time per clip. "
+                  "Statistic: DITTO-2's mean MSE as a fraction of DITTO's (at or below DITTO: at most 1), or DITTO-2's "
+                  "mean melody accuracy minus DITTO's in points (at least 0); 95% paired bootstrap interval over the "
+                  "targets. Verdict: DITTO-2 at least as good as DITTO at that budget (MET / NOT MET only when the interval "
+                  "decides).", "",
+                  "| task | DITTO K | budget (CPU s / clip) | DITTO metric | DITTO FAD mel | DITTO-2 variant | K | CPU s / clip "
+                  "| metric | FAD mel | statistic [95% interval] | verdict |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for b in result.get("budget", []):  # empty without DITTO runs
         head = (f"| {b['task']} | {b['ditto_K']} | {b['budget_s']:.2f} | {b['ditto_metric']:.4g} | {b['ditto_fad']:.3g} "
                 f"| {b['variant'][len('DITTO-2 '):]} |")
         if "K" not in b:
