@@ -84,7 +84,8 @@ def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0, students:
             for K in (ditto_ks if label.startswith("DITTO (") else ks):
                 t0 = time.process_time()
                 try:
-                    r = make(K)(model, objectives, eps=eps, cond=cond, generator=torch.Generator().manual_seed(seed + 1))
+                    r = make(K)(model, objectives, eps=eps, cond=cond,
+                                generator=torch.Generator().manual_seed(seed + 1))
                 except FloatingPointError as err:  # diverged: reported, and left out of the curves and the budgets
                     print(f"{task} {label} K={K}: diverged ({err})", flush=True)
                     diverged.append({"task": task, "method": label, "K": K, "error": str(err)})
@@ -143,13 +144,13 @@ def markdown(result: dict, name: str = "control_budget") -> str:
     lines += [f"| {d['task']} | {d['method']} | {d['K']} | - | diverged | - |" for d in result.get("diverged", [])]
     if result.get("budget"):
         lines += ["", "## At every DITTO budget", "",
-                  "For each DITTO run, each DITTO-2 variant's run with the largest K within the same CPU time per clip. "
-                  "Statistic: DITTO-2's mean MSE as a fraction of DITTO's (at or below DITTO: at most 1), or DITTO-2's "
-                  "mean melody accuracy minus DITTO's in points (at least 0); 95% paired bootstrap interval over the "
-                  "targets. Verdict: DITTO-2 at least as good as DITTO at that budget (MET / NOT MET only when the interval "
-                  "decides).", "",
-                  "| task | DITTO K | budget (CPU s / clip) | DITTO metric | DITTO FAD mel | DITTO-2 variant | K | CPU s / clip "
-                  "| metric | FAD mel | statistic [95% interval] | verdict |",
+                  "For each DITTO run, each DITTO-2 variant's run with the largest K within the same CPU time per "
+                  "clip. Statistic: DITTO-2's mean MSE as a fraction of DITTO's (at or below DITTO: at most 1), or "
+                  "DITTO-2's mean melody accuracy minus DITTO's in points (at least 0); 95% paired bootstrap interval "
+                  "over the targets. Verdict: DITTO-2 at least as good as DITTO at that budget (MET / NOT MET only when "
+                  "the interval decides).", "",
+                  "| task | DITTO K | budget (CPU s / clip) | DITTO metric | DITTO FAD mel | DITTO-2 variant | K "
+                  "| CPU s / clip | metric | FAD mel | statistic [95% interval] | verdict |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for b in result.get("budget", []):  # empty without DITTO runs
         head = (f"| {b['task']} | {b['ditto_K']} | {b['budget_s']:.2f} | {b['ditto_metric']:.4g} | {b['ditto_fad']:.3g} "
