@@ -237,19 +237,22 @@ def _model_cond(model_name: str, records: list[dict], idx: list[int]) -> dict:
 # -- generation and timing ---------------------------------------------------------------------------------------------
 def _generate(model, sampler, sigmas: torch.Tensor, eps: torch.Tensor, cond_fn, *, batch_size: int, noise_seed: int,
               progress: bool, label: str) -> torch.Tensor:
-    from tqdm.auto import tqdm
-
     from tempo_kit.samplers import draw_noise
+    from tempo_kit.utils import progress_bar
 
     steps = len(sigmas) - 1
     gen = torch.Generator().manual_seed(noise_seed)
     out = []
-    for start in tqdm(range(0, len(eps), batch_size), desc=label, disable=not progress, leave=False):
+    starts = range(0, len(eps), batch_size)
+    bar = progress_bar(len(starts), desc=label, enabled=progress)  # a terminal only, never in a log
+    for start in starts:
         idx = list(range(start, min(start + batch_size, len(eps))))
         x_T = sigmas[0] * eps[idx]
         noise = draw_noise(steps, x_T, gen) if sampler.needs_noise else None
         with torch.inference_mode():
             out.append(sampler(model, x_T, sigmas, cond=cond_fn(idx), noise=noise))
+        bar.update(1)
+    bar.close()
     return torch.cat(out)
 
 

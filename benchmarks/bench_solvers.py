@@ -83,12 +83,11 @@ def ratio_interval(num: torch.Tensor, den: torch.Tensor, counts: torch.Tensor) -
 
 
 def run_convergence(*, n: int, heldout, batch_size: int, seed: int, n_boot: int, progress: bool) -> dict:
-    from tqdm.auto import tqdm
-
     from tempo_kit.data.dataset import MusicDataset
     from tempo_kit.pipeline import Pipeline, tag_conditions
     from tempo_kit.metrics import bootstrap_counts, verdict
     from tempo_kit.registry import get
+    from tempo_kit.utils import progress_bar
 
     held = MusicDataset(heldout, split="heldout", load_audio=False)
     src = Q.select_reference(held.records, n, seed=seed)
@@ -113,7 +112,9 @@ def run_convergence(*, n: int, heldout, batch_size: int, seed: int, n_boot: int,
     jobs = [(label, budget) for label in SOLVERS for budget in BUDGETS]
     rows, dist, dist_fine = [], {}, {}
     counts = bootstrap_counts(len(src), n_boot, generator=torch.Generator().manual_seed(seed), groups=pieces)
-    for label, budget in tqdm(jobs, desc="solvers", disable=not progress):
+    bar = progress_bar(len(jobs), desc="solvers", enabled=progress)  # a terminal only, never in a log
+    for label, budget in jobs:
+        bar.update(1)
         name, kwargs = SOLVERS[label]
         sampler = get("samplers", name, **kwargs)
         steps = steps_for(sampler, budget)
@@ -127,6 +128,7 @@ def run_convergence(*, n: int, heldout, batch_size: int, seed: int, n_boot: int,
         rows.append({"sampler": label, "registry": name, "kwargs": kwargs, "nfe": budget, "steps": steps,
                      "rmse": mean_interval(dist[label, budget], counts),
                      "rmse_fine": mean_interval(dist_fine[label, budget], counts), "seconds": seconds})
+    bar.close()
     half = rmse_per_clip(sample(heun, FINE_STEPS // 2), fine)
     sanity = {f"heun-40 (79 NFE) vs heun-{FINE_STEPS} ({2 * FINE_STEPS - 1} NFE)":
               mean_interval(rmse_per_clip(reference, fine), counts),
