@@ -186,15 +186,15 @@ def mel_model_space() -> None:
 
 
 def reference_samples() -> None:
-    """Clips from the bundled models for four tag sets: teacher (Heun, 40 steps), Presto-S and Presto-LS (4 steps),
-    CM (2 steps). Same initial noise in each row."""
+    """Clips from the bundled models for four tag sets: teacher (Heun, 40 steps), Presto-S (1 step, its recommended
+    count), Presto-LS (4 steps), CM (2 steps). Same initial noise in each row."""
     from tempo_kit.pretrained import load_pretrained, tag_condition
 
     tags = [dict(instrument="flute", collection="essen", tempo="moderate", mode="major"),
             dict(instrument="organ", collection="bach", tempo="slow", mode="minor"),
             dict(instrument="piano", collection="essen", tempo="fast", mode="major"),
             dict(instrument="brass", collection="bach", tempo="moderate", mode="major")]
-    systems = [("teacher, Heun 40", "teacher", "heun", 40), ("Presto-S, 4 steps", "presto-s", "presto-s", 4),
+    systems = [("teacher, Heun 40", "teacher", "heun", 40), ("Presto-S, 1 step", "presto-s", "presto-s", 1),
                ("Presto-LS, 4 steps", "presto-ls", "presto-s", 4), ("CM, 2 steps", "cm", "cm", 2)]
     cond = {k: torch.cat([tag_condition(**t)[k] for t in tags]) for k in ("tags", "null")}
     x_T = 80.0 * torch.randn(len(tags), 80, 256, generator=torch.Generator().manual_seed(0))
@@ -261,8 +261,8 @@ LISTEN_STUDENTS = ("cm", "ctm", "presto-s", "presto-ls")
 
 def listen_generated() -> None:
     """Clips of the bundled generators from the same tags and seed (OGG): the teacher at its default steps on both
-    tag sets; each distilled generator at 1, 2 and 4 steps on ``flute_essen``, and CTM and Presto-S at 4 steps on
-    ``strings_bach``."""
+    tag sets; each distilled generator at 1, 2 and 4 steps on ``flute_essen``, and CTM (4 steps) and Presto-S (1 step)
+    on ``strings_bach``: each at its recommended steps."""
     from tempo_kit import Pipeline
 
     def write(model: str, key: str, steps: int | None = None) -> None:
@@ -275,8 +275,8 @@ def listen_generated() -> None:
     for model in LISTEN_STUDENTS:
         for steps in (1, 2, 4):
             write(model, "flute_essen", steps)
-    for model in ("ctm", "presto-s"):
-        write(model, "strings_bach", 4)
+    for model, steps in (("ctm", 4), ("presto-s", 1)):
+        write(model, "strings_bach", steps)
 
 
 def _melody_audio(target, frame_rate: float, sample_rate: int = 22050):

@@ -34,9 +34,9 @@ __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", 
            "DEFAULT_MODEL", "CONTROL_DEFAULTS", "control_defaults", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
 
 #: The default generator of ``tempo-kit generate`` and the main job: the bundled generator with the best few-step
-#: quality on the quality ruler (``benchmarks/results/quality.md``: CTM in 4 steps is the closest to the teacher on the
-#: independent CREPE embedding; the bundled Presto-S is not, see ``docs/distillation/steps.md``).
-DEFAULT_MODEL = "ctm"
+#: quality on the quality ruler (``benchmarks/results/quality.md``: Presto-S in its recommended 1 step is level with the
+#: 40-step teacher on CREPE, mel statistics and CLAP; the 4-step CTM is level on CREPE and mel but 2.7x on CLAP).
+DEFAULT_MODEL = "presto-s"
 #: Names accepted for ``vocoder=``: the bundled neural vocoder, or Griffin-Lim (no weights).
 VOCODERS = ("vocoder", "griffin-lim")
 #: Largest guidance weight accepted (typical values are 1-10; far beyond, samples leave the data range and overflow).

@@ -41,7 +41,7 @@ def test_demo_on_tiny_models_writes_every_file(tmp_path, monkeypatch, capsys):
     assert main(["demo", "--out", str(out), "--tune", "0", "--iterations", "3", "--quiet"]) == 0
     summary = _check_outputs(out)
     assert summary["melody_control"]["iterations"] == 3 and summary["melody_control"]["tune"]["id"].endswith(":0")
-    assert summary["generate"]["model"] == "ctm"
+    assert summary["generate"]["model"] == "presto-s"  # DEFAULT_MODEL: the best few-step generator on the quality ruler
     printed = capsys.readouterr().out
     assert "melody accuracy" in printed and "real-time factor" in printed
 
