@@ -16,6 +16,8 @@ import attrs
 import torch
 from torch import nn
 
+from .utils import count_text
+
 __all__ = ["Clips", "ControlledClip", "Stopwatch", "parse_tags", "to_audio", "normalise_peaks", "save_wav",
            "plot_spectrogram", "save_clips", "sample_rate_of"]
 
@@ -227,7 +229,7 @@ def save_clips(clips: Clips, out: str | Path, *, stem: str = "clip") -> list[Pat
         fig = None  # one figure, redrawn per clip
         for i, (mel, audio, tags) in enumerate(zip(clips.mel, clips.audio, clips.tags)):
             paths.append(save_wav(out / f"{stem}_{i}.wav", audio, clips.sample_rate))
-            title = f"{_tag_text(tags)} - {clips.model}, {clips.steps} steps"
+            title = f"{_tag_text(tags)} - {clips.model}, {count_text(clips.steps, 'step')}"
             fig = plot_spectrogram(mel, out / f"{stem}_{i}.png", title=title, fig=fig)
             paths.append(out / f"{stem}_{i}.png")
         summary = {**clips.summary(), "files": [str(p) for p in paths]}

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .clips import Clips, ControlledClip, Stopwatch, save_clips, sample_rate_of, to_audio
+from .utils import count_text
 
 __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", "default_control_model",
            "DEFAULT_MODEL", "CONTROL_DEFAULTS", "control_defaults", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
@@ -282,7 +283,7 @@ class Pipeline:
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         write_text_atomic(tmp / "MODEL_CARD.md",
                           f"# {path.name}\n\nSaved by `Pipeline.save_pretrained` on {stamp} from `{self.name}`: "
-                          f"sampler `{self.sampler}`, {self.steps} steps, cfg {self.cfg:g}, dtype "
+                          f"sampler `{self.sampler}`, {count_text(self.steps, 'step')}, cfg {self.cfg:g}, dtype "
                           f"`{str(self.dtype).removeprefix('torch.')}`, vocoder `{self.vocoder_name}`. Load with "
                           f"`Pipeline.from_pretrained({str(path)!r})`.\n\n"
                           + (f"## The source's model card\n\n{source}" if source else ""))
@@ -380,7 +381,7 @@ class Pipeline:
         x_T = sigmas[0] * torch.randn(len(tag_list), MelSpec().n_mels, frames, generator=g)
         mel = sampler(self._denoiser(), x_T.to(self.device, self.dtype), sigmas, cond=cond, generator=g).float()
         if not torch.isfinite(mel).all():
-            raise ValueError(f"{self.name} ({self.sampler}, {steps} steps, cfg {self.cfg:g}) produced "
+            raise ValueError(f"{self.name} ({self.sampler}, {count_text(steps, 'step')}, cfg {self.cfg:g}) produced "
                              f"{int((~torch.isfinite(mel)).sum())} non-finite mel values; nothing was written")
         return mel
 

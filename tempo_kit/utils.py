@@ -10,7 +10,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["append_dims", "as_sigma", "check_sigma", "progress_bar", "atomic_path", "write_text_atomic", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
+__all__ = ["append_dims", "as_sigma", "check_sigma", "progress_bar", "count_text", "atomic_path", "write_text_atomic", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
 
 
 def append_dims(x: torch.Tensor, target_ndim: int) -> torch.Tensor:
@@ -63,6 +63,11 @@ class _Silent:
 
     def close(self) -> None:
         pass
+
+
+def count_text(n: int, noun: str) -> str:
+    """``"1 step"``, ``"4 steps"``: a count and its noun, plural with an ``s`` unless the count is 1."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def progress_bar(total: int | None = None, *, desc: str = "", unit: str = "it", enabled: bool = True, initial: int = 0):

@@ -84,6 +84,7 @@ def _from_prompt(args) -> int:
 def run(args) -> int:
     from ..clips import parse_tags, save_clips
     from ..pipeline import generate
+    from ..utils import count_text
 
     set_threads(args)
     check_out(args.out)
@@ -100,7 +101,7 @@ def run(args) -> int:
         print(f"wrote {len(paths)} files to {args.out}")
         return 0
     print(f"{s['clips']} clips x {s['audio_seconds'] / s['clips']:.2f} s with {s['model']} ({s['sampler']}, "
-          f"{s['steps']} steps) + {s['vocoder']}: sample {s['wall_seconds']['sample']:.2f} s, vocode "
+          f"{count_text(s['steps'], 'step')}) + {s['vocoder']}: sample {s['wall_seconds']['sample']:.2f} s, vocode "
           f"{s['wall_seconds']['vocode']:.2f} s (load {s['wall_seconds']['load']:.2f} s); real-time factor "
           f"{s['rtf_cpu']:.1f}x per CPU second, {s['rtf_wall']:.1f}x wall")
     print(json.dumps({k: s[k] for k in ("wall_seconds", "cpu_seconds", "rtf_cpu", "rtf_wall")}))
