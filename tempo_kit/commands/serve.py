@@ -106,6 +106,7 @@ class DemoApp:
 
     def generate(self, body: dict) -> dict:
         from ..clips import plot_spectrogram
+        from ..utils import count_text
 
         pipe = self._pipe(str(body.get("model") or self.options()["default_model"]))
         steps = _number(body, "steps", pipe.steps, int)
@@ -113,7 +114,7 @@ class DemoApp:
         seed = _number(body, "seed", 0, int)
         with self._lock:
             clips = pipe(self._tags(body), n=1, steps=steps, seconds=seconds, seed=seed)
-        fig = plot_spectrogram(clips.mel[0], title=f"{pipe.name}, {steps} steps")
+        fig = plot_spectrogram(clips.mel[0], title=f"{pipe.name}, {count_text(steps, 'step')}")
         return {"audio": _wav_base64(clips.audio[0], clips.sample_rate), "image": _png_base64(fig),
                 "summary": {k: v for k, v in clips.summary().items() if k not in ("tags",)}}
 
