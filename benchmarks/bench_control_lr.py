@@ -105,7 +105,8 @@ def family_lrs(result: dict) -> dict:
             rows = [r for r in result["rows"] if r["task"] == task and (r["method"] == "DITTO") == (family == "ditto")
                     and r["metric"] is not None]
             pick = max if task in R.HIGHER_IS_BETTER else min
-            out[family][task] = pick(rows, key=lambda r: r["metric"])["lr"]
+            if rows:  # none when every lr of the family diverged
+                out[family][task] = pick(rows, key=lambda r: r["metric"])["lr"]
     return out
 
 
@@ -124,13 +125,14 @@ def markdown(result: dict) -> str:
     for r in result["rows"]:
         cells.setdefault((r["task"], r["method"]), {})[r["lr"]] = r["metric"]
     for (task, method), by_lr in cells.items():
-        fmt = [("diverged" if by_lr[lr] is None else f"**{by_lr[lr]:.4g}**" if chosen[task].get(method) == lr
+        fmt = [("diverged" if by_lr[lr] is None else f"**{by_lr[lr]:.4g}**" if chosen.get(task, {}).get(method) == lr
                 else f"{by_lr[lr]:.4g}") if lr in by_lr else "-" for lr in lrs]
         lines.append(f"| {task} | {method} | " + " | ".join(fmt) + " |")
     fam = family_lrs(result)
-    lines += ["", "Learning rate per task of each family (its best variant's best learning rate; `reproduce.py` full "
-              "preset): " + "; ".join(f"{task}: DITTO {fam['ditto'][task]:g}, DITTO-2 {fam['ditto2'][task]:g}"
-                                       for task in fam["ditto"]) + "."]
+    lines += ["", "Learning rate per task of each family (its best variant's best learning rate, the rule of "
+              "`reproduce.py`'s full preset): " + "; ".join(
+                  f"{task}: DITTO {fam['ditto'].get(task, 'diverged')}, DITTO-2 {fam['ditto2'].get(task, 'diverged')}"
+                  for task in dict.fromkeys(r["task"] for r in result["rows"])) + "."]
     return "\n".join(lines + [""])
 
 
@@ -142,12 +144,13 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", nargs="+", default=list(R.TASKS))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--name", default="control_lr", help="result file stem (control_lr: the preset's source)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = Q.run_at_commit(run, Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks)
     result["best"] = best(result)
     result["family"] = family_lrs(result)
-    write_results(args.out, "control_lr", result, markdown(result))
+    write_results(args.out, args.name, result, markdown(result))
     return 0
 
 

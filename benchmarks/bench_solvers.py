@@ -114,10 +114,10 @@ def run_convergence(*, n: int, heldout, batch_size: int, seed: int, n_boot: int,
     counts = bootstrap_counts(len(src), n_boot, generator=torch.Generator().manual_seed(seed), groups=pieces)
     bar = progress_bar(len(jobs), desc="solvers", enabled=progress)  # a terminal only, never in a log
     for label, budget in jobs:
-        bar.update(1)
         name, kwargs = SOLVERS[label]
         sampler = get("samplers", name, **kwargs)
         steps = steps_for(sampler, budget)
+        bar.update(1)  # counted when it starts: one sample call per job, or none
         if steps is None:
             continue
         t0 = time.perf_counter()

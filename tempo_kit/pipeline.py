@@ -36,7 +36,8 @@ __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", 
 
 #: The default generator of ``tempo-kit generate`` and the main job: the bundled generator with the best few-step
 #: quality on the quality ruler (``benchmarks/results/quality.md``: Presto-S in its recommended 1 step is level with the
-#: 40-step teacher on CREPE, mel statistics and CLAP; the 4-step CTM is level on CREPE and mel but 2.7x on CLAP).
+#: 40-step teacher on CREPE and mel statistics, 1.00x on CLAP [0.77, 1.18]; the 4-step CTM is level on CREPE and mel but
+#: 2.7x [2.0, 3.3] on CLAP).
 DEFAULT_MODEL = "presto-s"
 #: Names accepted for ``vocoder=``: the bundled neural vocoder, or Griffin-Lim (no weights).
 VOCODERS = ("vocoder", "griffin-lim")

@@ -232,8 +232,9 @@ class _NoiseOptimizer:
             try:
                 total, losses = evaluate(forward(eps, k))
             except FloatingPointError as err:
+                bar.close()
                 hint = f"; the optimisation diverged: try a lower lr than {self.lr:g}" if k > 0 else ""
-                raise FloatingPointError(f"{err} at iteration {k + 1} of {self.iterations}{hint}") from None
+                raise FloatingPointError(f"{err} at iteration {k + 1} of {self.iterations}{hint}") from err
             loss = total
             if self.norm_prior == "penalty":  # (||eps||^2 / d - 1)^2: keeps eps near the Gaussian shell
                 prior = ((eps.pow(2).flatten(1).mean(1) - 1) ** 2).mean()
