@@ -97,7 +97,8 @@ def _short(s: dict) -> str:
     g, m = s["generate"], s["melody_control"]
     acc = m["accuracy"]
     return "\n".join([
-        f"(a) {g['clips']} clips x {g['audio_seconds'] / g['clips']:.2f} s with {g['model']} ({count_text(g['steps'], 'step')}) + "
+        f"(a) {g['clips']} clips x {g['audio_seconds'] / g['clips']:.2f} s with {g['model']} "
+        f"({count_text(g['steps'], 'step')}) + "
         f"{g['vocoder']}: sampling {g['wall_seconds']['sample']:.2f} s, vocoding {g['wall_seconds']['vocode']:.2f} s; "
         f"real-time factor {g['rtf_cpu']:.1f}x per CPU second ({g['rtf_wall']:.1f}x wall)",
         f"(b) DITTO-2 on {m['model']}, {m['iterations']} iterations + {m['decode_steps']} decoding steps "
@@ -112,8 +113,8 @@ def _markdown(s: dict) -> str:
     g, m = s["generate"], s["melody_control"]
     acc, tune = m["accuracy"], m["tune"]
     rows = [("(a) load models", g["wall_seconds"]["load"], g["cpu_seconds"]["load"]),
-            (f"(a) sample {g['clips']} clips ({g['model']}, {count_text(g['steps'], 'step')})", g["wall_seconds"]["sample"],
-             g["cpu_seconds"]["sample"]),
+            (f"(a) sample {g['clips']} clips ({g['model']}, {count_text(g['steps'], 'step')})",
+             g["wall_seconds"]["sample"], g["cpu_seconds"]["sample"]),
             (f"(a) vocode ({g['vocoder']})", g["wall_seconds"]["vocode"], g["cpu_seconds"]["vocode"]),
             ("(b) load models", m["wall_seconds"]["load"], m["cpu_seconds"]["load"]),
             (f"(b) DITTO-2: {m['iterations']} iterations + {m['decode_steps']} decoding steps",
@@ -130,7 +131,8 @@ def _markdown(s: dict) -> str:
         "|---|---:|---:|",
         *[f"| {name} | {w:.2f} | {c:.2f} |" for name, w, c in rows],
         "",
-        f"## (a) Clips from tags: {g['model']}, {g['sampler']} sampler, {count_text(g['steps'], 'step')}, {g['vocoder']}",
+        f"## (a) Clips from tags: {g['model']}, {g['sampler']} sampler, {count_text(g['steps'], 'step')}, "
+        f"{g['vocoder']}",
         "",
         f"{g['clips']} clips, {g['audio_seconds']:.1f} s of audio. Real-time factor (sampling + vocoding): "
         f"**{g['rtf_cpu']:.1f}x** per CPU second, {g['rtf_wall']:.1f}x per wall second.",
