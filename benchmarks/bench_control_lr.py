@@ -117,8 +117,8 @@ def markdown(result: dict) -> str:
              f"{len(result['clips'])} training-split clips as targets (disjoint from reproduce.py's held-out test "
              f"targets), seed {result['seed']}, K as in reproduce.py's full preset; `benchmarks/bench_control_lr.py`.",
              "", "Control metric of the output, mean over the targets (intensity, structure and painting: MSE, lower "
-             "is better; melody: frame accuracy in %, higher is better); **bold**: the best learning rate of the method; "
-             "diverged: the loss went non-finite.",
+             "is better; melody: frame accuracy in %, higher is better); **bold**: the best learning rate of the "
+             "method; diverged: the loss went non-finite.",
              "", "| task | method | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " |", "|---" * (len(lrs) + 2) + "|"]
     chosen = best(result)
     cells: dict = {}
