@@ -290,6 +290,32 @@ def test_regression_term_pulls_the_generator_to_the_teacher_ode_end():
     assert after < 0.5 * before
 
 
+def test_edm_weighting_weighs_each_pair_by_its_noise_level():
+    from tempo_kit.training.recipes.presto_s import teacher_ode_pairs
+
+    teacher, tags = tagged_teacher(), _tags(8)
+    pairs = teacher_ode_pairs(teacher, tags, (2, 4), steps=6, states=3, generator=torch.Generator().manual_seed(0))
+    kw = dict(teacher=teacher, regression_pairs=pairs, regression_weight=1.0, gan_weight_gen=0, gan_weight_disc=0,
+              dmd_weight=0)
+    torch.manual_seed(1)
+    uniform = PrestoSRecipe(**kw)
+    edm = PrestoSRecipe(**kw, regression_weighting="edm")
+    edm.generator.load_state_dict(uniform.generator.state_dict())
+    # by hand: the same draw of pairs, each squared error weighted by 1 + (sigma_data / sigma)^2
+    i = torch.randint(pairs["x"].shape[0], (32,), generator=torch.Generator().manual_seed(5))
+    j, sigma = pairs["trajectory"][i], pairs["sigma"][i]
+    with torch.no_grad():
+        err = (uniform.generator(pairs["x"][i].float(), sigma, {"tags": pairs["tags"][j]})
+               - pairs["x0"][j].float()).pow(2).mean(dim=(1, 2))
+        got_u = uniform.regression(32, torch.Generator().manual_seed(5))
+        got_e = edm.regression(32, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(got_u, err.mean())
+    torch.testing.assert_close(got_e, (err * (1 + (0.5 / sigma) ** 2)).mean())
+    assert got_e > got_u  # every weight is above 1, most far above at the low levels
+    with pytest.raises(ValueError, match=r"regression_weighting must be one of \['uniform', 'edm'\], got 'sigma'"):
+        PrestoSRecipe(**kw, regression_weighting="sigma")
+
+
 def test_regression_needs_consistent_pairs():
     from tempo_kit.training.recipes.presto_s import teacher_ode_pairs
 

@@ -45,6 +45,11 @@ from ..recipe import Recipe, UpdateRule, trainable
 from .common import (as_denoiser, denoiser_features, feature_layer as middle_layer, frozen, guided_denoise, randn,
                      trainable_copy)
 
+#: Per-pair weights of the regression term: ``"uniform"`` (1) or ``"edm"`` (``lambda(sigma) sigma_data^2 =
+#: 1 + (sigma_data / sigma)^2``, the teacher's own DSM weighting scaled to 1 at high noise, which keeps the low-noise
+#: jumps of multi-step sampling from being drowned by the large errors of the high-noise ones).
+REGRESSION_WEIGHTINGS = ("uniform", "edm")
+
 __all__ = ["DiscriminatorHead", "PrestoSRecipe", "dmd_loss", "sigma_distribution", "teacher_ode_pairs",
            "PAIR_KEYS"]
 
@@ -202,6 +207,8 @@ class PrestoSRecipe(Recipe):
     dmd_weight : float
         Weight of ``L_DMD`` (1). ``0`` turns distribution matching off: with the GAN off too, the generator learns
         from the regression term alone, the ablation that measures what distribution matching adds.
+    regression_weighting : {"uniform", "edm"}
+        Weight of each regression pair by its noise level (see :data:`REGRESSION_WEIGHTINGS`; default uniform).
     backward_simulation : float
         Fraction of each batch whose generator input is the generator's own one-step sample (no gradient) noised at
         ``sigma_g``, as in multi-step sampling, instead of noised real data (0: Presto's recipe). Costs one extra
@@ -217,8 +224,12 @@ class PrestoSRecipe(Recipe):
                  gan_weight_disc: float = 1e-2, fake_updates: int = 5, lr_generator: float = 5e-7,
                  lr_fake: float = 5e-7, betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.0,
                  disc_norm_groups: int = 32, backward_simulation: float = 0.0, dmd_weight: float = 1.0,
-                 regression_pairs: str | os.PathLike | dict | None = None, regression_weight: float = 0.0):
+                 regression_pairs: str | os.PathLike | dict | None = None, regression_weight: float = 0.0,
+                 regression_weighting: str = "uniform"):
         super().__init__()
+        if regression_weighting not in REGRESSION_WEIGHTINGS:
+            raise ValueError(f"regression_weighting must be one of {list(REGRESSION_WEIGHTINGS)}, got "
+                             f"{regression_weighting!r}")
         if not 0.0 <= backward_simulation <= 1.0:
             raise ValueError(f"backward_simulation must be a fraction in [0, 1], got {backward_simulation}")
         if fake_updates < 1:
@@ -244,6 +255,7 @@ class PrestoSRecipe(Recipe):
         self.sigma_data = float(getattr(teacher, "sigma_data", 0.5))
         self.backward_simulation = float(backward_simulation)
         self.regression_weight, self.dmd_weight = float(regression_weight), float(dmd_weight)
+        self.regression_weighting = regression_weighting
         if self.dmd_weight < 0:
             raise ValueError(f"dmd_weight must be non-negative, got {dmd_weight}")
         if self.regression_weight < 0:
@@ -306,7 +318,8 @@ class PrestoSRecipe(Recipe):
         return self.generator(x_in, sigma_g, cond)
 
     def regression(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Mean squared distance between ``G(x_k, sigma_k)`` and the teacher ODE's end ``x_0`` on ``n`` pairs."""
+        """Mean squared distance between ``G(x_k, sigma_k)`` and the teacher ODE's end ``x_0`` on ``n`` pairs, each
+        pair weighted by ``1 + (sigma_data / sigma_k)^2`` with ``regression_weighting = "edm"``."""
         pairs = self.pairs
         gdev = generator.device if generator is not None else "cpu"
         i = torch.randint(pairs["x"].shape[0], (n,), generator=generator, device=gdev).cpu()
@@ -314,8 +327,12 @@ class PrestoSRecipe(Recipe):
         weight = next(self.generator.parameters())
         to = dict(device=weight.device, dtype=weight.dtype)
         x, target = pairs["x"][i].to(**to), pairs["x0"][j].to(**to)
-        out = self.generator(x, pairs["sigma"][i].to(**to), {"tags": pairs["tags"][j].to(weight.device)})
-        return (out - target).pow(2).mean()
+        sigma = pairs["sigma"][i].to(**to)
+        out = self.generator(x, sigma, {"tags": pairs["tags"][j].to(weight.device)})
+        err = (out - target).pow(2).flatten(1).mean(1)
+        if self.regression_weighting == "edm":
+            err = err * edm_loss_weight(sigma, self.sigma_data) * self.sigma_data**2
+        return err.mean()
 
     def _score_diagnostics(self, x_hat, mu_real, mu_fake, sigma) -> dict[str, torch.Tensor]:
         """On the generator's noised samples: the EDM-weighted denoising error of the real (teacher) and the fake
