@@ -240,6 +240,7 @@ def test_generate_command_makes_wavs_from_a_prompt_with_a_local_folder(model, tm
     assert sorted(p.name for p in out.glob("*.wav")) == ["prompt_0.wav"]
     capsys.readouterr()
     for bad, message in [(["generate", "--prompt", "warm pad"], "needs a plugin model"),
+                         (["generate", "--model", "ctm", "--prompt", "warm pad"], "needs a plugin model"),
                          (["generate", "--model", "stable-audio", "--model-path", str(folder)], "give --prompt"),
                          (["generate", "--model", "dit", "--prompt", "x"], "does not generate from a prompt"),
                          (argv[:-2] + ["--tags", "mode=major", "--out", str(out)], "--tags and --vocoder")]:

@@ -48,11 +48,11 @@ def _from_prompt(args) -> int:
     from pathlib import Path
 
     from ..clips import save_wav
-    from ..pipeline import DEFAULT_MODEL
+    from ..pretrained import available
     from ..registry import get
     from ..utils import folder_lock
 
-    if args.model == DEFAULT_MODEL or args.tags or args.vocoder:
+    if args.model in available() or args.tags or args.vocoder:
         raise ValueError("--prompt needs a plugin model that reads text (e.g. --model stable-audio --model-path DIR); "
                          "--tags and --vocoder belong to the bundled models")
     start = time.perf_counter()
