@@ -206,6 +206,9 @@ def main(argv=None) -> int:
                              clips=args.clips, students=load_students(args.student))
     result["students"] = {spec.partition("=")[0]: spec.partition("=")[2] for spec in args.student}
     write_results(args.out, args.name, result, markdown(result, args.name))
+    if not result["rows"]:
+        print(f"every run diverged: no curve to plot (see {args.name}.md)", file=sys.stderr)
+        return 1
     plot(result, Path(args.out) / f"{args.name}.png")
     return 0
 

@@ -284,8 +284,12 @@ class _NoiseOptimizer:
     def _result(self, *, x0, eps, sigma_max, history, objectives, weights, output_domain, decoder,
                 nfe, backward, times, method, m_schedule) -> ControlResult:
         with torch.no_grad():
-            _, losses, features, audio = evaluate_objectives(x0, objectives, weights, output_domain=output_domain,
-                                                             decoder=decoder)
+            try:
+                _, losses, features, audio = evaluate_objectives(x0, objectives, weights, output_domain=output_domain,
+                                                                 decoder=decoder)
+            except FloatingPointError as err:  # finite through the surrogate, not through the final decode
+                raise FloatingPointError(f"{err} in the final decode after {self.iterations} iterations; the optimised "
+                                         f"noise may have diverged: try a lower lr than {self.lr:g}") from err
         return ControlResult(
             output=x0.detach(), audio=None if audio is None else audio.detach(), eps=eps, x_T=sigma_max * eps,
             sigma_max=sigma_max, loss_history=history[0], objective_history=history[1], prior_history=history[2],
