@@ -259,6 +259,37 @@ def test_teacher_ode_pairs_keep_states_of_the_heun_ode_and_its_end():
     assert pairs["x"][top].float().std() > 10
 
 
+def test_teacher_ode_pairs_from_noised_clips_and_merged_files():
+    from tempo_kit.schedules import KarrasSchedule
+    from tempo_kit.training.recipes.presto_s import _read_pairs, teacher_ode_pairs
+
+    teacher, tags = tagged_teacher(), _tags(5)
+    clips = torch.randn(5, 2, 4, generator=torch.Generator().manual_seed(4))
+    kw = dict(steps=4, states=4, batch_size=2, schedule=KarrasSchedule(sigma_max=0.5))
+    noise = teacher_ode_pairs(teacher, tags, (2, 4), **kw, generator=torch.Generator().manual_seed(0))
+    data = teacher_ode_pairs(teacher, tags, (2, 4), **kw, start=clips, generator=torch.Generator().manual_seed(0))
+    # the same draws: a state at sigma_max is its clip plus the noise-only trajectory's state there
+    top = data["sigma"] == data["sigma"].max()
+    assert float(data["sigma"].max()) == pytest.approx(0.5)
+    torch.testing.assert_close(data["x"][top].float(), (noise["x"][top].float() + clips[data["trajectory"][top]]),
+                               atol=2e-3, rtol=0)
+    # from a low level the ODE ends near the clip it started from (it only removes the noise)
+    low = teacher_ode_pairs(teacher, tags, (2, 4), steps=4, states=1, schedule=KarrasSchedule(sigma_max=0.01),
+                            start=clips, generator=torch.Generator().manual_seed(0))
+    assert (low["x0"].float() - clips).abs().max() < 0.03
+    with pytest.raises(ValueError, match=r"start must hold one clip of shape \(2, 4\) per row of tags \(5\)"):
+        teacher_ode_pairs(teacher, tags, (2, 4), steps=4, states=1, start=clips[:3])
+    # a list of pair sets is one set: trajectory ids shifted past the earlier sets' ends
+    merged = _read_pairs([noise, data])
+    assert merged["x"].shape[0] == 40 and merged["x0"].shape[0] == 10
+    torch.testing.assert_close(merged["x0"][merged["trajectory"][20:]], data["x0"][data["trajectory"]])
+    torch.testing.assert_close(merged["x0"][merged["trajectory"][:20]], noise["x0"][noise["trajectory"]])
+    with pytest.raises(ValueError, match="different guidance weights"):
+        _read_pairs([noise, {**data, "w": torch.tensor(2.0)}])
+    with pytest.raises(ValueError, match="empty list"):
+        _read_pairs([])
+
+
 def test_regression_term_pulls_the_generator_to_the_teacher_ode_end():
     from tempo_kit.training.recipes.presto_s import teacher_ode_pairs
 
@@ -276,6 +307,11 @@ def test_regression_term_pulls_the_generator_to_the_teacher_ode_end():
                           gan_weight_gen=0, gan_weight_disc=0, dmd_weight=0)
     only = alone.losses(batch, step=0, groups=frozenset({"generator"}), generator=torch.Generator().manual_seed(2))
     assert set(only["generator"]) == {"regression"}
+    # ...every step, and the fake score, never read, is not trained (no group, no optimizer, no fake turn)
+    assert alone.regression_only and not recipe.regression_only
+    assert list(alone.param_groups()) == ["generator"]
+    assert [(r.group, r.every) for r in alone.update_rules()] == [("generator", 1)]
+    assert alone.losses(batch, step=3, groups=frozenset(), generator=torch.Generator().manual_seed(2)) == {}
     with pytest.raises(ValueError, match=r"states of shape \(2, 4\) but the training clips have shape \(2, 8\)"):
         recipe.losses({"x0": torch.zeros(16, 2, 8), "cond": batch["cond"]}, step=0, groups=frozenset({"generator"}),
                       generator=torch.Generator().manual_seed(2))
@@ -371,11 +407,19 @@ def test_ode_pairs_command_feeds_a_presto_s_run(tmp_path, capsys):
         torch.testing.assert_close(end.half(), pairs["x0"][j:j + 1], atol=1e-2, rtol=1e-2)
     assert cli.main(argv[:-4] + ["--steps", "2", "--states", "3"]) == 1
     assert "--states (3) cannot exceed --steps (2)" in capsys.readouterr().err
+    # trajectories from training clips noised to a re-noise level, merged with the noise-only ones in one run
+    renoised = tmp_path / "pairs" / "renoised.safetensors"
+    assert cli.main(argv[:7] + [str(renoised)] + argv[8:] + ["--from-data"]) == 1
+    assert "--from-data needs --sigma-max" in capsys.readouterr().err
+    assert cli.main(argv[:7] + [str(renoised)] + argv[8:] + ["--from-data", "--sigma-max", "0.5"]) == 0
+    assert "from training clips noised to 0.5" in capsys.readouterr().out
+    assert float(read_safetensors(renoised)["sigma"].max()) <= 0.5 + 1e-6
     config = {"recipe": "presto-s", "train": {"steps": 2, "batch_size": 4, "out_dir": str(tmp_path / "run"),
                                               "progress": False},
               "data": {"name": "music", "root": str(data), "split": "train"},
-              "recipe_args": {"teacher": str(weights / "teacher"), "fake_updates": 1, "regression_pairs": str(out),
-                              "regression_weight": 1.0, "disc_norm_groups": 1}}
+              "recipe_args": {"teacher": str(weights / "teacher"), "fake_updates": 1,
+                              "regression_pairs": [str(out), str(renoised)], "regression_weight": 1.0,
+                              "regression_weighting": "edm", "disc_norm_groups": 1}}
     result = distill(config=config)
     logged = [json.loads(line) for line in (tmp_path / "run" / "losses.jsonl").read_text().splitlines()]
     assert all(math.isfinite(r["generator/regression"]) for r in logged if "generator/regression" in r)

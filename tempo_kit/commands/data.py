@@ -64,6 +64,11 @@ def configure(parser) -> None:
     pairs.add_argument("--cfg", type=bounded(float, 0, 100), default=1.0,
                        help="the teacher's guidance weight, equal to the recipe's w_real (default: %(default)s, none)")
     pairs.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0, help="noise and tag draws (default: %(default)s)")
+    pairs.add_argument("--sigma-max", type=bounded(float, 1e-3, 1e4), default=None,
+                       help="noise level the trajectories start at (default: the Karras schedule's, 80)")
+    pairs.add_argument("--from-data", action="store_true",
+                       help="start each trajectory from its training clip noised to --sigma-max (the input of a "
+                            "multi-step sampler's later jumps) instead of from pure noise")
 
 
 def _ode_pairs(args) -> int:
@@ -75,6 +80,7 @@ def _ode_pairs(args) -> int:
 
     from ..data import MusicDataset
     from ..models.io import load_denoiser
+    from ..schedules import KarrasSchedule
     from ..training.recipes.presto_s import teacher_ode_pairs
 
     if args.states > args.steps:
@@ -84,13 +90,18 @@ def _ode_pairs(args) -> int:
     teacher = load_denoiser(args.teacher).eval()
     data = MusicDataset(args.data, split="train")
     generator = torch.Generator().manual_seed(args.seed)
-    rows = torch.randint(len(data), (args.n,), generator=generator)  # tags only: no clip's mel is loaded
+    if args.from_data and args.sigma_max is None:
+        raise ValueError("--from-data needs --sigma-max: the re-noise level the trajectories start at (e.g. 2.5)")
+    schedule = KarrasSchedule() if args.sigma_max is None else KarrasSchedule(sigma_max=args.sigma_max)
+    rows = torch.randint(len(data), (args.n,), generator=generator)  # tags (and with --from-data the clips' mel)
     start = time.perf_counter()
     pairs = teacher_ode_pairs(teacher, data.tags[rows].float(), tuple(data.mel.shape[1:]), steps=args.steps,
-                              states=args.states, w=args.cfg, generator=generator)
+                              states=args.states, w=args.cfg, schedule=schedule,
+                              start=data.mel[rows].float() if args.from_data else None, generator=generator)
     save_file({k: v.contiguous() for k, v in pairs.items()}, str(out))
-    print(f"wrote {pairs['x'].shape[0]} states of {args.n} trajectories ({args.steps} Heun steps) to {out} in "
-          f"{time.perf_counter() - start:.1f} s")
+    origin = f"training clips noised to {schedule.sigma_max:g}" if args.from_data else f"noise at {schedule.sigma_max:g}"
+    print(f"wrote {pairs['x'].shape[0]} states of {args.n} trajectories from {origin} ({args.steps} Heun steps) to "
+          f"{out} in {time.perf_counter() - start:.1f} s")
     return 0
 
 

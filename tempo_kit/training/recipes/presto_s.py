@@ -125,11 +125,13 @@ def dmd_loss(x_hat: torch.Tensor, mu_real: torch.Tensor, mu_fake: torch.Tensor) 
 @torch.no_grad()
 def teacher_ode_pairs(teacher: nn.Module, tags: torch.Tensor, shape: tuple[int, ...], *, steps: int = 20,
                       states: int = 6, batch_size: int = 64, schedule=KarrasSchedule(), w: float = 1.0,
-                      null_cond: Any = null_condition,
+                      null_cond: Any = null_condition, start: torch.Tensor | None = None,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """Points on the teacher's probability-flow ODE and where it ends, for Presto-S's regression term.
 
-    One trajectory per row of ``tags``: ``x_T = sigma_max eps`` solved with Heun over ``schedule.sigmas(steps)``
+    One trajectory per row of ``tags``: ``x_T = sigma_max eps`` (or, with ``start``, the clip ``start + sigma_max eps``,
+    the input a multi-step sampler gives the generator after its first jump when ``sigma_max`` is one of its re-noise
+    levels, e.g. ``KarrasSchedule(sigma_max=2.5)``) solved with Heun over ``schedule.sigmas(steps)``
     (``2 steps - 1`` teacher calls, twice that with guidance); ``states`` of the ``steps`` noisy grid points
     (``sigma_max`` included) are kept per trajectory, drawn without replacement. ``w`` is the teacher's CFG weight
     (Imagen convention, 1 = none, ``null_cond`` the unconditional ``cond``): use the real score's ``w_real`` so that the
@@ -143,6 +145,8 @@ def teacher_ode_pairs(teacher: nn.Module, tags: torch.Tensor, shape: tuple[int, 
         Multi-hot tags of each trajectory (``cond = {"tags": tags}``).
     shape : tuple of int
         One sample's shape, e.g. ``(n_mels, frames)``.
+    start : Tensor, shape (n, *shape), optional
+        Clean clips (one per row of ``tags``) that the trajectories start from, noised to ``sigma_max``.
 
     Returns
     -------
@@ -153,19 +157,24 @@ def teacher_ode_pairs(teacher: nn.Module, tags: torch.Tensor, shape: tuple[int, 
     """
     if not 1 <= states <= steps:
         raise ValueError(f"states must be between 1 and steps ({steps}), got {states}")
+    if start is not None and tuple(start.shape) != (tags.shape[0], *shape):
+        raise ValueError(f"start must hold one clip of shape {tuple(shape)} per row of tags ({tags.shape[0]}), got "
+                         f"{tuple(start.shape)}")
     sigmas = schedule.sigmas(steps)
     model = teacher if w == 1 else CFGDenoiser(denoiser=teacher, w=w, null_cond=null_cond)
     xs, sig, traj, ends = [], [], [], []
-    for start in range(0, tags.shape[0], batch_size):
-        cond = {"tags": tags[start:start + batch_size]}
+    for first in range(0, tags.shape[0], batch_size):
+        cond = {"tags": tags[first:first + batch_size]}
         n = cond["tags"].shape[0]
         x = sigmas[0] * torch.randn((n, *shape), generator=generator)
+        if start is not None:
+            x = x + start[first:first + n].float()
         keep = torch.stack([torch.randperm(steps, generator=generator)[:states] for _ in range(n)])
         for i in range(steps):
             rows = (keep == i).any(dim=1).nonzero().squeeze(1)
             xs.append(x[rows].half())
             sig.append(sigmas[i].expand(rows.numel()))
-            traj.append(rows + start)
+            traj.append(rows + first)
             x = ode_step(model, x, sigmas[i], sigmas[i + 1], cond)
         ends.append(x.half())
     return {"x": torch.cat(xs), "sigma": torch.cat(sig).float(), "trajectory": torch.cat(traj),
@@ -206,7 +215,8 @@ class PrestoSRecipe(Recipe):
         GroupNorm groups of the default head.
     dmd_weight : float
         Weight of ``L_DMD`` (1). ``0`` turns distribution matching off: with the GAN off too, the generator learns
-        from the regression term alone, the ablation that measures what distribution matching adds.
+        from the regression term alone (stage 1 of the bundled Presto-S), every step, and the fake score is neither
+        trained nor checkpointed with an optimizer (:attr:`regression_only`).
     regression_weighting : {"uniform", "edm"}
         Weight of each regression pair by its noise level (see :data:`REGRESSION_WEIGHTINGS`; default uniform).
     backward_simulation : float
@@ -224,7 +234,7 @@ class PrestoSRecipe(Recipe):
                  gan_weight_disc: float = 1e-2, fake_updates: int = 5, lr_generator: float = 5e-7,
                  lr_fake: float = 5e-7, betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.0,
                  disc_norm_groups: int = 32, backward_simulation: float = 0.0, dmd_weight: float = 1.0,
-                 regression_pairs: str | os.PathLike | dict | None = None, regression_weight: float = 0.0,
+                 regression_pairs: str | os.PathLike | dict | list | None = None, regression_weight: float = 0.0,
                  regression_weighting: str = "uniform"):
         super().__init__()
         if regression_weighting not in REGRESSION_WEIGHTINGS:
@@ -273,18 +283,27 @@ class PrestoSRecipe(Recipe):
         self._diag: dict[str, torch.Tensor] = {}
 
     # -- contract --------------------------------------------------------------------------------------------------
+    @property
+    def regression_only(self) -> bool:
+        """Neither distribution matching nor the GAN head is on: the fake score is never read, so it is not trained
+        and the generator is not run on noised data (only on the regression pairs)."""
+        return self.dmd_weight == 0 and not self.gan
+
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        if self.regression_only:
+            return {"generator": trainable(self.generator)}
         fake = trainable(self.fake)
         if self.discriminator is not None:
             fake += trainable(self.discriminator)
         return {"generator": trainable(self.generator), "fake_score": fake}
 
     def update_rules(self) -> list[UpdateRule]:
-        return [
-            UpdateRule(group="generator", every=self.fake_updates, offset=0, lr=self.lr_generator, betas=self.betas,
-                       weight_decay=self.weight_decay),
-            UpdateRule(group="fake_score", every=1, lr=self.lr_fake, betas=self.betas, weight_decay=self.weight_decay),
-        ]
+        generator = UpdateRule(group="generator", every=1 if self.regression_only else self.fake_updates, offset=0,
+                               lr=self.lr_generator, betas=self.betas, weight_decay=self.weight_decay)
+        if self.regression_only:
+            return [generator]
+        return [generator, UpdateRule(group="fake_score", every=1, lr=self.lr_fake, betas=self.betas,
+                                      weight_decay=self.weight_decay)]
 
     def student(self) -> ConsistencyJump:
         """The generator as a jump to ``x0`` (sample with the ``"presto-s"`` sampler)."""
@@ -334,6 +353,13 @@ class PrestoSRecipe(Recipe):
             err = err * edm_loss_weight(sigma, self.sigma_data) * self.sigma_data**2
         return err.mean()
 
+    def _regression_term(self, x_real: torch.Tensor, generator) -> torch.Tensor:
+        if self.pairs["x"].shape[1:] != x_real.shape[1:]:
+            raise ValueError(f"regression_pairs hold states of shape {tuple(self.pairs['x'].shape[1:])} but the "
+                             f"training clips have shape {tuple(x_real.shape[1:])}: write the pairs from this "
+                             "data and teacher ('tempo-kit data ode-pairs')")
+        return self.regression_weight * self.regression(x_real.shape[0], generator)
+
     def _score_diagnostics(self, x_hat, mu_real, mu_fake, sigma) -> dict[str, torch.Tensor]:
         """On the generator's noised samples: the EDM-weighted denoising error of the real (teacher) and the fake
         score (a fake score that tracks the generator denoises its samples better than the teacher does), their
@@ -354,6 +380,8 @@ class PrestoSRecipe(Recipe):
         self._diag: dict[str, torch.Tensor] = {}
         x_real, cond = split_batch(batch)
         gen_turn = "generator" in groups
+        if self.regression_only:
+            return {"generator": {"regression": self._regression_term(x_real, generator)}} if gen_turn else {}
         with torch.set_grad_enabled(gen_turn and torch.is_grad_enabled()):
             x_hat = self.generate(x_real, cond, generator)
         out: dict[str, dict[str, torch.Tensor]] = {}
@@ -371,11 +399,7 @@ class PrestoSRecipe(Recipe):
                     x_g, sigma_g = self._noised(x_hat, self.p_gan, generator)
                     terms["gan"] = self.gan_weight_gen * (self._logits(x_g, sigma_g, cond) - 1).pow(2).mean()
             if self.pairs is not None:
-                if self.pairs["x"].shape[1:] != x_real.shape[1:]:
-                    raise ValueError(f"regression_pairs hold states of shape {tuple(self.pairs['x'].shape[1:])} but the "
-                                     f"training clips have shape {tuple(x_real.shape[1:])}: write the pairs from this "
-                                     "data and teacher ('tempo-kit data ode-pairs')")
-                terms["regression"] = self.regression_weight * self.regression(x_real.shape[0], generator)
+                terms["regression"] = self._regression_term(x_real, generator)
             out["generator"] = terms
         if "fake_score" in groups:
             x_hat = x_hat.detach()
@@ -395,8 +419,24 @@ class PrestoSRecipe(Recipe):
 
 
 def _read_pairs(source) -> dict[str, torch.Tensor]:
-    """The tensors of a regression-pairs file or dict (see :func:`teacher_ode_pairs`), checked for consistency."""
+    """The tensors of a regression-pairs file or dict (see :func:`teacher_ode_pairs`), or of a list of them merged
+    into one set, checked for consistency."""
     from ...models.io import read_safetensors
+
+    if isinstance(source, (list, tuple)):
+        if not source:
+            raise ValueError("regression_pairs is an empty list")
+        parts = [_read_pairs(one) for one in source]
+        ws = sorted({float(p["w"]) for p in parts})
+        if len(ws) > 1:
+            raise ValueError(f"regression_pairs files were solved with different guidance weights {ws}")
+        if len({tuple(p["x"].shape[1:]) for p in parts}) > 1:
+            raise ValueError(f"regression_pairs files hold states of different shapes "
+                             f"{[tuple(p['x'].shape[1:]) for p in parts]}")
+        offsets = torch.tensor([0] + [p["x0"].shape[0] for p in parts]).cumsum(0)
+        merged = {k: torch.cat([p[k] for p in parts]) for k in ("x", "sigma", "x0", "tags")}
+        merged["trajectory"] = torch.cat([p["trajectory"] + int(o) for p, o in zip(parts, offsets)])
+        return {**merged, "w": parts[0]["w"]}
 
     pairs = dict(source) if isinstance(source, dict) else read_safetensors(source)
     missing = [k for k in PAIR_KEYS if k not in pairs]
