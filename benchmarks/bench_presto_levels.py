@@ -28,7 +28,18 @@ LEVELS = {"4 steps, default Karras": None, "3 steps, default Karras without 0.00
           "80, 2, 0.5, 0.1": [80, 2, 0.5, 0.1], "80, 20, 5, 1.5": [80, 20, 5, 1.5], "1 step": [80]}
 
 
-def run(student: str, *, n_clips: int, data=DATA, seed: int = 7, n_boot: int = 200) -> dict:
+def parse_levels(specs: list[str]) -> dict:
+    """``"80,10,2.5"`` -> ``{"80, 10, 2.5": [80.0, 10.0, 2.5]}`` (the re-noise levels before the final jump to 0)."""
+    out = {}
+    for spec in specs:
+        levels = [float(v) for v in spec.replace(" ", "").split(",") if v]
+        if not levels or any(b >= a for a, b in zip(levels, levels[1:])) or levels[-1] <= 0:
+            raise ValueError(f"levels must be positive and decreasing, got {spec!r}")
+        out[", ".join(f"{v:g}" for v in levels)] = levels
+    return out
+
+
+def run(student: str, *, n_clips: int, data=DATA, seed: int = 7, n_boot: int = 200, levels_table=None) -> dict:
     from tempo_kit.data.dataset import MusicDataset
     from tempo_kit.jumps import ConsistencyJump
     from tempo_kit.models.io import file_sha256, load_denoiser
@@ -51,7 +62,7 @@ def run(student: str, *, n_clips: int, data=DATA, seed: int = 7, n_boot: int = 2
     stats = {"teacher, 40 Heun steps": sample(load_pretrained("teacher"), heun, heun.schedule.sigmas(40))}
     model = ConsistencyJump(denoiser=load_denoiser(student)).eval().requires_grad_(False)
     levels = {}
-    for name, lv in LEVELS.items():
+    for name, lv in (levels_table or LEVELS).items():
         sigmas = (presto.schedule.sigmas(4).tolist() if lv is None
                   else presto.schedule.sigmas(5).tolist()[:4] + [0.0] if lv == "k5" else [*lv, 0.0])
         levels[name] = [round(s, 4) for s in sigmas]
@@ -86,10 +97,13 @@ def main(argv=None) -> int:
     p.add_argument("--n-clips", type=int, default=128)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--levels", nargs="+", default=None, metavar="L1,L2,...",
+                   help="level sets to compare instead of the built-in table, e.g. 80,10,2.5 80")
+    p.add_argument("--name", default="presto_levels_validation", help="result file stem")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    result = run(args.student, n_clips=args.n_clips)
-    write_results(args.out, "presto_levels_validation", result, markdown(result))
+    result = run(args.student, n_clips=args.n_clips, levels_table=parse_levels(args.levels) if args.levels else None)
+    write_results(args.out, args.name, result, markdown(result))
     return 0
 
 
