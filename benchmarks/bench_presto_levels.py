@@ -5,7 +5,8 @@ with its tags from the same noise (the ``presto-s`` sampler with the given level
 ratio) and is scored with the quality ruler of ``benchmarks/_quality.py`` (FAD on mel statistics and pretrained
 CREPE, 95% paired-bootstrap intervals of the ratio to the teacher, whole pieces resampled).
 
-Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_presto_levels.py [--student tempo_kit/weights/presto-s]``.
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_presto_levels.py [--student tempo_kit/weights/presto-s]``
+(``--student A=DIR B=DIR`` compares students on the same clips; ``--levels 80 80,9.7232,0.47`` replaces the table).
 Writes ``benchmarks/results/presto_levels_validation.{json,md}``.
 """
 
@@ -39,7 +40,10 @@ def parse_levels(specs: list[str]) -> dict:
     return out
 
 
-def run(student: str, *, n_clips: int, data=DATA, seed: int = 7, n_boot: int = 200, levels_table=None) -> dict:
+def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7, n_boot: int = 200,
+        levels_table=None) -> dict:
+    """Rows for each level set of ``student`` (a folder, or ``{label: folder}`` to compare students on the same clips:
+    rows ``"label: levels"``)."""
     from tempo_kit.data.dataset import MusicDataset
     from tempo_kit.jumps import ConsistencyJump
     from tempo_kit.models.io import file_sha256, load_denoiser
@@ -60,27 +64,34 @@ def run(student: str, *, n_clips: int, data=DATA, seed: int = 7, n_boot: int = 2
 
     heun, presto = get("samplers", "heun"), get("samplers", "presto-s")
     stats = {"teacher, 40 Heun steps": sample(load_pretrained("teacher"), heun, heun.schedule.sigmas(40))}
-    model = ConsistencyJump(denoiser=load_denoiser(student)).eval().requires_grad_(False)
+    students = student if isinstance(student, dict) else {"": student}
     levels = {}
-    for name, lv in (levels_table or LEVELS).items():
-        sigmas = (presto.schedule.sigmas(4).tolist() if lv is None
-                  else presto.schedule.sigmas(5).tolist()[:4] + [0.0] if lv == "k5" else [*lv, 0.0])
-        levels[name] = [round(s, 4) for s in sigmas]
-        stats[name] = sample(model, presto, sigmas)
-        print(f"{name}: {levels[name]}", flush=True)
+    for label, folder in students.items():
+        model = ConsistencyJump(denoiser=load_denoiser(folder)).eval().requires_grad_(False)
+        for lname, lv in (levels_table or LEVELS).items():
+            name = f"{label}: {lname}" if label else lname
+            sigmas = (presto.schedule.sigmas(4).tolist() if lv is None
+                      else presto.schedule.sigmas(5).tolist()[:4] + [0.0] if lv == "k5" else [*lv, 0.0])
+            levels[name] = [round(s, 4) for s in sigmas]
+            stats[name] = sample(model, presto, sigmas)
+            print(f"{name}: {levels[name]}", flush=True)
     pieces = [train.records[i].get("piece", train.records[i]["id"]) for i in src]
     fads = Q.compare(stats, reference, teacher="teacher, 40 Heun steps", n_boot=n_boot, seed=seed, groups=pieces)
     env = environment(**Q.provenance(records=train.records, idx=src, seed=seed, models=["teacher", "vocoder"],
                                      n_boot=n_boot), **code, student=student,
-                      student_sha256=file_sha256(Path(student) / "model.safetensors"))
+                      student_sha256={label: file_sha256(Path(f) / "model.safetensors") for label, f in students.items()})
     return {"environment": env, "levels": levels, "fad": fads}
+
+
+def _students(student) -> str:
+    return (", ".join(f"{k} = `{v}`" for k, v in student.items()) if isinstance(student, dict) else f"`{student}`")
 
 
 def markdown(result: dict) -> str:
     env = result["environment"]
     lines = ["# Presto-S sampling levels on validation clips", "",
              f"{env['n']} training-split clips (stratified by tag set; validation, disjoint from the held-out test "
-             f"clips), student `{env['student']}`, seed {env['seed']}, commit `{(env.get('commit') or '?')[:10]}`. "
+             f"clips), student {_students(env['student'])}, seed {env['seed']}, commit `{(env.get('commit') or '?')[:10]}`. "
              "FAD [95% interval] and ratio to the 40-step teacher on the same clips [95% interval]. Produced by "
              "`benchmarks/bench_presto_levels.py`.", "",
              "| levels | sigmas | FAD CREPE | ratio | FAD mel | ratio |", "|---|---|---|---|---|---|"]
@@ -93,7 +104,8 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--student", default="tempo_kit/weights/presto-s", help="saved Presto-S folder")
+    p.add_argument("--student", nargs="+", default=["tempo_kit/weights/presto-s"],
+                   help="saved Presto-S folder, or several as LABEL=FOLDER to compare them on the same clips")
     p.add_argument("--n-clips", type=int, default=128)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS))
@@ -102,7 +114,9 @@ def main(argv=None) -> int:
     p.add_argument("--name", default="presto_levels_validation", help="result file stem")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    result = run(args.student, n_clips=args.n_clips, levels_table=parse_levels(args.levels) if args.levels else None)
+    student = (args.student[0] if len(args.student) == 1 and "=" not in args.student[0]
+               else dict(spec.split("=", 1) for spec in args.student))
+    result = run(student, n_clips=args.n_clips, levels_table=parse_levels(args.levels) if args.levels else None)
     write_results(args.out, args.name, result, markdown(result))
     return 0
 
