@@ -32,7 +32,7 @@ declare -A DESC=(
   [presto-s]="Presto-S generator distilled from the bundled teacher in two stages: (1) the regression term alone (ours, after DMD's regression loss; plain distillation of the teacher's probability-flow ODE from 8,192 teacher trajectories, tempo-kit data ode-pairs), 3,000 generator updates; (2) continuous-time distribution matching (DMD2 adapted to EDM) with a least-squares GAN head on the fake-score network, 5 fake-score updates per generator update, with the regression term kept, 3,000 steps. One step is the reference (FAD within a few % of the 40-step teacher); its 4-step samples are worse on mel statistics (see the step-distillation page). Sample with the 'presto-s' sampler."
   [ase]="ASE layer-dropped teacher: time-dependent early exit (fewer blocks at high noise), fine-tuned from the bundled teacher with the denoising loss and a frozen time embedder. Sample like the teacher (Heun)."
   [presto-l]="Presto-L layer-distilled teacher: drops interior blocks by noise level while always running the final block, budget-conditioned, trained with the denoising loss plus the self-teacher loss. Sample like the teacher (Heun)."
-  [presto-ls]="Presto-LS: the Presto-S recipe (with its regression term on the teacher's ODE) on the bundled Presto-L routed network (real score = the full teacher). Fewer blocks per call than Presto-S; sample with the 'presto-s' sampler.")
+  [presto-ls]="Presto-LS: Presto-S on the bundled Presto-L routed network (real score = the full teacher), in two stages: (1) the regression term alone on the teacher's probability-flow ODE (ours, after DMD's regression loss), from 8,192 trajectories from noise and 4,096 from training clips noised to 10, each pair weighted by 1 + (sigma_data/sigma)^2, 3,000 generator updates; (2) distribution matching with the GAN head and the regression term kept, 2,000 steps. Fewer blocks per call than Presto-S; sample with the 'presto-s' sampler in 4 steps.")
 
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${order[@]}")
@@ -44,6 +44,7 @@ for name in "${names[@]}"; do
   [ "$name" = teacher ] && extra+=(--previous configs/reference/teacher.toml outputs/runs/teacher)
   [ "$name" = presto-s ] && [ -d outputs/runs/presto_s_stage1 ] && extra+=(--previous configs/reference/presto_s_stage1.toml outputs/runs/presto_s_stage1)
   [ "$name" = presto-ls ] && [ -d outputs/runs/presto_l ] && extra+=(--previous configs/reference/presto_l.toml outputs/runs/presto_l)
+  [ "$name" = presto-ls ] && [ -d outputs/runs/presto_ls_stage1 ] && extra+=(--previous configs/reference/presto_ls_stage1.toml outputs/runs/presto_ls_stage1)
   metrics=()
   [ -f "$QUALITY" ] && metrics+=(--metrics "$QUALITY")
   "$PY" scripts/bundle_model.py "$name" --from "$run/student_ema" --kind "${KIND[$name]}" --config "$config" \
