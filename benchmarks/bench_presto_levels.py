@@ -79,7 +79,8 @@ def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7
     fads = Q.compare(stats, reference, teacher="teacher, 40 Heun steps", n_boot=n_boot, seed=seed, groups=pieces)
     env = environment(**Q.provenance(records=train.records, idx=src, seed=seed, models=["teacher", "vocoder"],
                                      n_boot=n_boot), **code, student=student,
-                      student_sha256={label: file_sha256(Path(f) / "model.safetensors") for label, f in students.items()})
+                      student_sha256={label: file_sha256(Path(f) / "model.safetensors")
+                                      for label, f in students.items()})
     return {"environment": env, "levels": levels, "fad": fads}
 
 
@@ -91,7 +92,8 @@ def markdown(result: dict) -> str:
     env = result["environment"]
     lines = ["# Presto-S sampling levels on validation clips", "",
              f"{env['n']} training-split clips (stratified by tag set; validation, disjoint from the held-out test "
-             f"clips), student {_students(env['student'])}, seed {env['seed']}, commit `{(env.get('commit') or '?')[:10]}`. "
+             f"clips), student {_students(env['student'])}, seed {env['seed']}, "
+             f"commit `{(env.get('commit') or '?')[:10]}`. "
              "FAD [95% interval] and ratio to the 40-step teacher on the same clips [95% interval]. Produced by "
              "`benchmarks/bench_presto_levels.py`.", "",
              "| levels | sigmas | FAD CREPE | ratio | FAD mel | ratio |", "|---|---|---|---|---|---|"]

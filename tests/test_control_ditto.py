@@ -255,9 +255,13 @@ def test_a_diverging_optimisation_names_the_iteration_and_the_lr(gen, tasks):
     calls.clear()  # finite through all 5 iterations, non-finite only on the final decode
     objectives = [attrs.evolve(tasks["intensity", 0][0],
                                loss=lambda f, t: mse(f, t) * (math.nan if calls.append(1) or len(calls) > 5 else 1.0))]
-    with pytest.raises(FloatingPointError, match=r"in the final decode after 5 iterations; the optimised noise may have "
-                                                 r"diverged: try a lower lr than 0\.05"):
+    with pytest.raises(FloatingPointError, match=r"in the final decode after 5 iterations; the optimised noise may "
+                                                 r"have diverged: try a lower lr than 0\.05"):
         run2(gen, objectives, iterations=5)
+    calls.clear()  # no iteration at all: the noise never moved, so no learning-rate hint
+    calls.extend([1] * 5)
+    with pytest.raises(FloatingPointError, match=r"in the final decode$"):
+        run2(gen, objectives, iterations=0)
 
 
 def test_count_network_calls_counts_a_routed_network_as_a_whole():

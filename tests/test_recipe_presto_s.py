@@ -411,9 +411,18 @@ def test_ode_pairs_command_feeds_a_presto_s_run(tmp_path, capsys):
     renoised = tmp_path / "pairs" / "renoised.safetensors"
     assert cli.main(argv[:7] + [str(renoised)] + argv[8:] + ["--from-data"]) == 1
     assert "--from-data needs --sigma-max" in capsys.readouterr().err
-    assert cli.main(argv[:7] + [str(renoised)] + argv[8:] + ["--from-data", "--sigma-max", "0.5"]) == 0
-    assert "from training clips noised to 0.5" in capsys.readouterr().out
-    assert float(read_safetensors(renoised)["sigma"].max()) <= 0.5 + 1e-6
+    assert cli.main(argv[:7] + [str(renoised)] + argv[8:] + ["--from-data", "--sigma-max", "0.0015"]) == 1
+    assert "--sigma-max must exceed the schedule's sigma_min (0.002), got 0.0015" in capsys.readouterr().err
+    assert cli.main(argv[:7] + [str(renoised)] + argv[8:] + ["--from-data", "--sigma-max", "0.01"]) == 0
+    assert "from training clips noised to 0.01" in capsys.readouterr().out
+    # from a low level every trajectory ends next to a training clip (from noise it would end near nothing)
+    from tempo_kit.data import MusicDataset
+
+    clips = MusicDataset(data, split="train").mel.float()
+    ends = read_safetensors(renoised)["x0"].float()
+    assert float(read_safetensors(renoised)["sigma"].max()) == pytest.approx(0.01)
+    nearest = torch.cdist(ends.flatten(1), clips.flatten(1)).min(dim=1).values
+    assert nearest.max() < 0.05 * clips.flatten(1).norm(dim=1).min()
     config = {"recipe": "presto-s", "train": {"steps": 2, "batch_size": 4, "out_dir": str(tmp_path / "run"),
                                               "progress": False},
               "data": {"name": "music", "root": str(data), "split": "train"},

@@ -85,21 +85,25 @@ def _ode_pairs(args) -> int:
 
     if args.states > args.steps:
         raise ValueError(f"--states ({args.states}) cannot exceed --steps ({args.steps})")
+    if args.from_data and args.sigma_max is None:
+        raise ValueError("--from-data needs --sigma-max: the re-noise level the trajectories start at (e.g. 2.5)")
+    schedule = KarrasSchedule() if args.sigma_max is None else KarrasSchedule(sigma_max=args.sigma_max)
+    if schedule.sigma_max <= schedule.sigma_min:
+        raise ValueError(f"--sigma-max must exceed the schedule's sigma_min ({schedule.sigma_min:g}), got "
+                         f"{schedule.sigma_max:g}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     teacher = load_denoiser(args.teacher).eval()
     data = MusicDataset(args.data, split="train")
     generator = torch.Generator().manual_seed(args.seed)
-    if args.from_data and args.sigma_max is None:
-        raise ValueError("--from-data needs --sigma-max: the re-noise level the trajectories start at (e.g. 2.5)")
-    schedule = KarrasSchedule() if args.sigma_max is None else KarrasSchedule(sigma_max=args.sigma_max)
     rows = torch.randint(len(data), (args.n,), generator=generator)  # tags (and with --from-data the clips' mel)
     start = time.perf_counter()
     pairs = teacher_ode_pairs(teacher, data.tags[rows].float(), tuple(data.mel.shape[1:]), steps=args.steps,
                               states=args.states, w=args.cfg, schedule=schedule,
                               start=data.mel[rows].float() if args.from_data else None, generator=generator)
     save_file({k: v.contiguous() for k, v in pairs.items()}, str(out))
-    origin = f"training clips noised to {schedule.sigma_max:g}" if args.from_data else f"noise at {schedule.sigma_max:g}"
+    level = f"{schedule.sigma_max:g}"
+    origin = f"training clips noised to {level}" if args.from_data else f"noise at {level}"
     print(f"wrote {pairs['x'].shape[0]} states of {args.n} trajectories from {origin} ({args.steps} Heun steps) to "
           f"{out} in {time.perf_counter() - start:.1f} s")
     return 0

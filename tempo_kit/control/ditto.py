@@ -288,8 +288,9 @@ class _NoiseOptimizer:
                 _, losses, features, audio = evaluate_objectives(x0, objectives, weights, output_domain=output_domain,
                                                                  decoder=decoder)
             except FloatingPointError as err:  # finite through the surrogate, not through the final decode
-                raise FloatingPointError(f"{err} in the final decode after {self.iterations} iterations; the optimised "
-                                         f"noise may have diverged: try a lower lr than {self.lr:g}") from err
+                hint = (f" after {self.iterations} iterations; the optimised noise may have diverged: try a lower lr "
+                        f"than {self.lr:g}") if self.iterations > 0 else ""
+                raise FloatingPointError(f"{err} in the final decode{hint}") from err
         return ControlResult(
             output=x0.detach(), audio=None if audio is None else audio.detach(), eps=eps, x_T=sigma_max * eps,
             sigma_max=sigma_max, loss_history=history[0], objective_history=history[1], prior_history=history[2],
