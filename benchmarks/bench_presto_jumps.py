@@ -25,11 +25,12 @@ from _report import environment, write_results  # noqa: E402
 RESULTS = Path(__file__).parent / "results"
 
 
-def run(pairs_path: str, models: dict[str, str], *, per_level: int = 96, seed: int = 0) -> dict:
+def run(pairs_path: str, models: dict[str, str], *, teacher: str = "tempo_kit/weights/teacher", per_level: int = 96,
+        seed: int = 0) -> dict:
     from tempo_kit.models.io import file_sha256, load_denoiser, read_safetensors
 
     pairs = read_safetensors(pairs_path)
-    nets = {"teacher D (one denoising step)": load_denoiser("tempo_kit/weights/teacher").eval()}
+    nets = {"teacher D (one denoising step)": load_denoiser(teacher).eval()}
     nets.update({label: load_denoiser(folder).eval() for label, folder in models.items()})
     gen = torch.Generator().manual_seed(seed)
     levels = pairs["sigma"].unique().flip(0)
@@ -42,7 +43,7 @@ def run(pairs_path: str, models: dict[str, str], *, per_level: int = 96, seed: i
             x, end, cond = pairs["x"][idx].float(), pairs["x0"][j].float(), {"tags": pairs["tags"][j]}
             for label, net in nets.items():
                 errors[label].append(float((net(x, pairs["sigma"][idx], cond) - end).pow(2).mean()))
-    env = environment(**Q.git_commit(), pairs=str(pairs_path), per_level=per_level, seed=seed,
+    env = environment(**Q.git_commit(), pairs=str(pairs_path), teacher=str(teacher), per_level=per_level, seed=seed,
                       models={label: {"folder": f, "sha256": file_sha256(Path(f) / "model.safetensors")}
                               for label, f in models.items()})
     return {"environment": env, "sigma": [float(s) for s in levels], "mse": errors}
@@ -65,6 +66,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("pairs", help="a regression-pairs file ('tempo-kit data ode-pairs')")
     p.add_argument("models", nargs="+", metavar="LABEL=FOLDER", help="saved generators to score")
+    p.add_argument("--teacher", default="tempo_kit/weights/teacher", help="the teacher the pairs were solved with")
     p.add_argument("--per-level", type=int, default=96)
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--name", default="presto_jumps", help="result file stem")
@@ -72,7 +74,8 @@ def main(argv=None) -> int:
     bad = [m for m in args.models if "=" not in m]
     if bad:
         p.error(f"models are LABEL=FOLDER, got {bad}")
-    result = run(args.pairs, dict(m.split("=", 1) for m in args.models), per_level=args.per_level)
+    result = run(args.pairs, dict(m.split("=", 1) for m in args.models), teacher=args.teacher,
+                 per_level=args.per_level)
     write_results(args.out, args.name, result, markdown(result))
     return 0
 

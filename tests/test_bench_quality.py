@@ -285,3 +285,30 @@ def test_presto_training_scores_every_snapshot(tiny, tmp_path, monkeypatch):
     assert set(result["snapshots"][0]["fad"]["1"]) == {"mel", "clap", "crepe"}
     assert (tmp_path / "out" / "presto_training.png").stat().st_size > 0
     assert bench.main([str(tmp_path / "nothing"), "--heldout", str(data)]) == 1
+
+
+def test_presto_jumps_scores_each_level_against_the_teachers_ode_end(tmp_path):
+    """A jump identical to the teacher's denoiser scores exactly its row; the ODE's end is reached by the last levels."""
+    from safetensors.torch import save_file
+
+    from tempo_kit.models.io import load_denoiser
+    from tempo_kit.schedules import KarrasSchedule
+    from tempo_kit.training.recipes.presto_s import teacher_ode_pairs
+
+    num_tags = sum(len(v) for v in VOCAB.values())
+    weights = write_fake_weights(tmp_path / "w", dit={"in_channels": 8, "patch": 2, "width": 32, "depth": 2,
+                                                      "heads": 2, "num_tags": num_tags}, tag_vocab=VOCAB)
+    teacher = load_denoiser(weights / "teacher").eval()
+    tags = torch.nn.functional.one_hot(torch.arange(4) % num_tags, num_tags).float()
+    pairs = teacher_ode_pairs(teacher, tags, (8, 16), steps=4, states=4, schedule=KarrasSchedule(sigma_max=2.0),
+                              generator=torch.Generator().manual_seed(0))
+    save_file({k: v.contiguous() for k, v in pairs.items()}, str(tmp_path / "pairs.safetensors"))
+    bench = load_script("benchmarks/bench_presto_jumps.py")
+    result = bench.run(str(tmp_path / "pairs.safetensors"), {"copy": str(weights / "teacher"),
+                                                             "cm": str(weights / "cm")},
+                       teacher=str(weights / "teacher"), per_level=4)
+    assert result["sigma"] == sorted(result["sigma"], reverse=True) and len(result["sigma"]) == 4
+    rows = result["mse"]
+    assert rows["copy"] == rows["teacher D (one denoising step)"] and rows["cm"] != rows["copy"]
+    assert rows["copy"][-1] < 1e-3 < rows["copy"][0]  # from 0.002 the end is the state; from 2 it is far
+    assert "| 2 | " in bench.markdown(result)
