@@ -106,6 +106,14 @@ def matched_train_clips(train_records: list[dict], ref_records: list[dict], *, s
 
 
 # -- provenance ---------------------------------------------------------------------------------------------------------
+def labelled_paths(specs: list[str]) -> dict[str, str]:
+    """``["A=DIR", "B=DIR2"]`` -> ``{"A": "DIR", "B": "DIR2"}`` (a benchmark's ``LABEL=FOLDER`` arguments)."""
+    bad = [s for s in specs if "=" not in s or not s.partition("=")[0] or not s.partition("=")[2]]
+    if bad:
+        raise ValueError(f"expected LABEL=FOLDER, got {bad}")
+    return dict(s.split("=", 1) for s in specs)
+
+
 def git_commit() -> dict[str, Any]:
     """``{"commit": sha or None, "dirty": bool or None}`` of the checkout the benchmark runs from."""
     try:

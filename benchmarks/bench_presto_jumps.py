@@ -71,10 +71,11 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--name", default="presto_jumps", help="result file stem")
     args = p.parse_args(argv)
-    bad = [m for m in args.models if "=" not in m]
-    if bad:
-        p.error(f"models are LABEL=FOLDER, got {bad}")
-    result = run(args.pairs, dict(m.split("=", 1) for m in args.models), teacher=args.teacher,
+    try:
+        models = Q.labelled_paths(args.models)
+    except ValueError as err:
+        p.error(str(err))
+    result = run(args.pairs, models, teacher=args.teacher,
                  per_level=args.per_level)
     write_results(args.out, args.name, result, markdown(result))
     return 0

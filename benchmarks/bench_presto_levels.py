@@ -116,8 +116,11 @@ def main(argv=None) -> int:
     p.add_argument("--name", default="presto_levels_validation", help="result file stem")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    student = (args.student[0] if len(args.student) == 1 and "=" not in args.student[0]
-               else dict(spec.split("=", 1) for spec in args.student))
+    try:
+        student = (args.student[0] if len(args.student) == 1 and "=" not in args.student[0]
+                   else Q.labelled_paths(args.student))
+    except ValueError as err:
+        p.error(str(err))
     result = run(student, n_clips=args.n_clips, levels_table=parse_levels(args.levels) if args.levels else None)
     write_results(args.out, args.name, result, markdown(result))
     return 0
