@@ -423,6 +423,24 @@ def test_ode_pairs_command_feeds_a_presto_s_run(tmp_path, capsys):
     assert float(read_safetensors(renoised)["sigma"].max()) == pytest.approx(0.01)
     nearest = torch.cdist(ends.flatten(1), clips.flatten(1)).min(dim=1).values
     assert nearest.max() < 0.05 * clips.flatten(1).norm(dim=1).min()
+    # backward simulation: from the student's own one-step samples (the same draws as the command) noised to 0.01
+    own = tmp_path / "pairs" / "own.safetensors"
+    both = argv[:7] + [str(own)] + argv[8:] + ["--sigma-max", "0.01", "--from-data", "--from-student", str(weights / "presto-s")]
+    assert cli.main(both) == 1
+    assert "give --from-data or --from-student, not both" in capsys.readouterr().err
+    assert cli.main(both[:-3] + both[-2:]) == 0
+    assert f"{weights / 'presto-s'}'s one-step samples noised to 0.01" in capsys.readouterr().out
+    from tempo_kit.jumps import ConsistencyJump
+
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randint(len(clips), (5,), generator=g)
+    student = ConsistencyJump(denoiser=load_denoiser(weights / "presto-s")).eval()
+    with torch.no_grad():
+        samples = student(80.0 * torch.randn((5, *clips.shape[1:]), generator=g),
+                          torch.tensor(80.0), cond={"tags": MusicDataset(data, split="train").tags[rows].float()})
+    own_ends = read_safetensors(own)["x0"].float()
+    torch.testing.assert_close(own_ends, samples, atol=0.05, rtol=0.05)
+    assert torch.cdist(own_ends.flatten(1), clips.flatten(1)).min() > 10 * nearest.max()
     config = {"recipe": "presto-s", "train": {"steps": 2, "batch_size": 4, "out_dir": str(tmp_path / "run"),
                                               "progress": False},
               "data": {"name": "music", "root": str(data), "split": "train"},

@@ -69,6 +69,10 @@ def configure(parser) -> None:
     pairs.add_argument("--from-data", action="store_true",
                        help="start each trajectory from its training clip noised to --sigma-max (the input of a "
                             "multi-step sampler's later jumps) instead of from pure noise")
+    pairs.add_argument("--from-student", metavar="DIR", default=None,
+                       help="start each trajectory from a jump model's one-step sample for its tags (a saved "
+                            "Presto-S folder), noised to --sigma-max: the input its own multi-step sampling gives it "
+                            "after the first jump (DMD2's backward simulation, for the regression term)")
 
 
 def _ode_pairs(args) -> int:
@@ -85,8 +89,11 @@ def _ode_pairs(args) -> int:
 
     if args.states > args.steps:
         raise ValueError(f"--states ({args.states}) cannot exceed --steps ({args.steps})")
-    if args.from_data and args.sigma_max is None:
-        raise ValueError("--from-data needs --sigma-max: the re-noise level the trajectories start at (e.g. 2.5)")
+    if args.from_data and args.from_student:
+        raise ValueError("give --from-data or --from-student, not both")
+    origin = "--from-data" if args.from_data else "--from-student" if args.from_student else None
+    if origin and args.sigma_max is None:
+        raise ValueError(f"{origin} needs --sigma-max: the re-noise level the trajectories start at (e.g. 2.5)")
     schedule = KarrasSchedule() if args.sigma_max is None else KarrasSchedule(sigma_max=args.sigma_max)
     if schedule.sigma_max <= schedule.sigma_min:
         raise ValueError(f"--sigma-max must exceed the schedule's sigma_min ({schedule.sigma_min:g}), got "
@@ -97,16 +104,41 @@ def _ode_pairs(args) -> int:
     data = MusicDataset(args.data, split="train")
     generator = torch.Generator().manual_seed(args.seed)
     rows = torch.randint(len(data), (args.n,), generator=generator)  # tags (and with --from-data the clips' mel)
+    tags, shape = data.tags[rows].float(), tuple(data.mel.shape[1:])
     start = time.perf_counter()
-    pairs = teacher_ode_pairs(teacher, data.tags[rows].float(), tuple(data.mel.shape[1:]), steps=args.steps,
-                              states=args.states, w=args.cfg, schedule=schedule,
-                              start=data.mel[rows].float() if args.from_data else None, generator=generator)
+    clean = data.mel[rows].float() if args.from_data else None
+    if args.from_student:
+        clean = _one_step_samples(args.from_student, tags, shape, generator=generator)
+    pairs = teacher_ode_pairs(teacher, tags, shape, steps=args.steps, states=args.states, w=args.cfg,
+                              schedule=schedule, start=clean, generator=generator)
     save_file({k: v.contiguous() for k, v in pairs.items()}, str(out))
     level = f"{schedule.sigma_max:g}"
-    origin = f"training clips noised to {level}" if args.from_data else f"noise at {level}"
+    origin = (f"training clips noised to {level}" if args.from_data else
+              f"{args.from_student}'s one-step samples noised to {level}" if args.from_student else f"noise at {level}")
     print(f"wrote {pairs['x'].shape[0]} states of {args.n} trajectories from {origin} ({args.steps} Heun steps) to "
           f"{out} in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _one_step_samples(folder, tags, shape, *, generator, batch_size: int = 64):
+    """One-step samples ``(n, *shape)`` of a saved Presto-S (a bundled folder or a run's ``student_ema``) for
+    multi-hot ``tags`` ``(n, num_tags)``, from noise at the Karras ``sigma_max``."""
+    import torch
+
+    from ..jumps import ConsistencyJump
+    from ..models.io import load_denoiser
+    from ..registry import get
+
+    student = ConsistencyJump(denoiser=load_denoiser(folder)).eval().requires_grad_(False)
+    sampler = get("samplers", "presto-s")
+    sigmas = sampler.schedule.sigmas(1)
+    out = []
+    with torch.no_grad():
+        for first in range(0, tags.shape[0], batch_size):
+            cond = {"tags": tags[first:first + batch_size]}
+            x_T = sigmas[0] * torch.randn((cond["tags"].shape[0], *shape), generator=generator)
+            out.append(sampler(student, x_T.float(), sigmas, cond=cond))
+    return torch.cat(out)
 
 
 def run(args) -> int:
