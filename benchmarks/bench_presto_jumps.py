@@ -1,5 +1,7 @@
 """How well each noise level's jump of a Presto-S generator lands: mean squared distance between ``G(x_k, sigma_k)``
-and the end of the teacher's probability-flow ODE from ``x_k``, per level, on a regression-pairs file.
+and the end of the teacher's probability-flow ODE from ``x_k``, per level, on a regression-pairs file, and the signed
+mean of ``G(x_k, sigma_k)`` minus that end (a level shift of the whole spectrogram, which re-noising and jumping again
+adds up).
 
 A one-step sample needs a good jump from ``sigma_max``; a multi-step sample also needs good jumps from the re-noise
 levels (``presto-s`` at 4 steps: 9.72 and 0.47 after 80). The teacher's own one-step denoiser ``D(x_k, sigma_k)`` is
@@ -35,6 +37,7 @@ def run(pairs_path: str, models: dict[str, str], *, teacher: str = "tempo_kit/we
     gen = torch.Generator().manual_seed(seed)
     levels = pairs["sigma"].unique().flip(0)
     errors: dict[str, list[float]] = {label: [] for label in nets}
+    bias: dict[str, list[float]] = {label: [] for label in nets}
     with torch.inference_mode():
         for s in levels:
             idx = (pairs["sigma"] == s).nonzero().squeeze(1)
@@ -42,11 +45,13 @@ def run(pairs_path: str, models: dict[str, str], *, teacher: str = "tempo_kit/we
             j = pairs["trajectory"][idx]
             x, end, cond = pairs["x"][idx].float(), pairs["x0"][j].float(), {"tags": pairs["tags"][j]}
             for label, net in nets.items():
-                errors[label].append(float((net(x, pairs["sigma"][idx], cond) - end).pow(2).mean()))
+                miss = net(x, pairs["sigma"][idx], cond) - end
+                errors[label].append(float(miss.pow(2).mean()))
+                bias[label].append(float(miss.mean()))
     env = environment(**Q.git_commit(), pairs=str(pairs_path), teacher=str(teacher), per_level=per_level, seed=seed,
                       models={label: {"folder": f, "sha256": file_sha256(Path(f) / "model.safetensors")}
                               for label, f in models.items()})
-    return {"environment": env, "sigma": [float(s) for s in levels], "mse": errors}
+    return {"environment": env, "sigma": [float(s) for s in levels], "mse": errors, "bias": bias}
 
 
 def markdown(result: dict) -> str:
@@ -59,6 +64,11 @@ def markdown(result: dict) -> str:
              "| sigma | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
     for i, s in enumerate(result["sigma"]):
         lines.append(f"| {s:.3g} | " + " | ".join(f"{result['mse'][k][i]:.2e}" for k in labels) + " |")
+    if "bias" in result:
+        lines += ["", "Mean of `G(x_k, sigma_k)` minus the ODE end (model-space mel units; negative: a darker, quieter "
+                  "spectrogram):", "", "| sigma | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        for i, s in enumerate(result["sigma"]):
+            lines.append(f"| {s:.3g} | " + " | ".join(f"{result['bias'][k][i]:+.4f}" for k in labels) + " |")
     return "\n".join(lines) + "\n"
 
 

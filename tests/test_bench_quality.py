@@ -311,4 +311,8 @@ def test_presto_jumps_scores_each_level_against_the_teachers_ode_end(tmp_path):
     rows = result["mse"]
     assert rows["copy"] == rows["teacher D (one denoising step)"] and rows["cm"] != rows["copy"]
     assert rows["copy"][-1] < 1e-3 < rows["copy"][0]  # from 0.002 the end is the state; from 2 it is far
-    assert "| 2 | " in bench.markdown(result)
+    # the signed bias is the mean of the same miss: its square never exceeds the mean squared miss
+    assert result["bias"]["copy"] == result["bias"]["teacher D (one denoising step)"]
+    assert all(b * b <= m + 1e-12 for b, m in zip(result["bias"]["cm"], rows["cm"]))
+    assert abs(result["bias"]["copy"][-1]) < 1e-2 and result["bias"]["cm"] != result["bias"]["copy"]
+    assert "| 2 | " in bench.markdown(result) and "Mean of `G(x_k, sigma_k)` minus" in bench.markdown(result)
