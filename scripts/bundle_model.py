@@ -3,6 +3,9 @@
     .venv/bin/python scripts/bundle_model.py teacher --from outputs/runs/teacher/student_ema --kind denoiser \
         --config configs/reference/teacher.toml --metrics benchmarks/results/quality.md
 
+Several ``--from`` folders (lowest noise range first) with ``--edges`` are combined into one model of noise-level
+experts (:func:`tempo_kit.models.combine_experts`); give each expert's training stages with ``--previous``.
+
 The model card records what anyone needs to rebuild the weights: the dataset command, the training command and config,
 the steps and wall time read from the run's ``losses.jsonl``, the last logged losses, and the metrics files given with
 ``--metrics`` (Markdown included as it is, JSON as a code block). `--metrics-only` refreshes just the Metrics section
@@ -93,7 +96,11 @@ def metrics_section(metrics: list[Path]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
-    parser.add_argument("--from", dest="src", help="saved model folder (a run's student_ema or student)")
+    parser.add_argument("--from", dest="src", nargs="+",
+                        help="saved model folder (a run's student_ema or student), or several noise-level experts, "
+                             "lowest noise range first, with --edges")
+    parser.add_argument("--edges", type=float, nargs="+", default=None,
+                        help="with several --from folders: the noise levels between their ranges (increasing)")
     parser.add_argument("--kind", choices=KINDS)
     parser.add_argument("--config", default=None, help="the training config (copied into the card)")
     parser.add_argument("--command", default=None, help="training command (default: tempo-kit distill --config CONFIG)")
@@ -121,7 +128,17 @@ def main(argv=None) -> int:
     from tempo_kit.models.io import file_sha256
     from tempo_kit.training.config import load_config
 
-    src = Path(args.src)
+    if (len(args.src) > 1) != (args.edges is not None):
+        parser.error("several --from folders need --edges (one fewer), and --edges needs several --from folders")
+    out = Path(args.out) / args.name
+    tmp = out.with_name(f".{args.name}.bundling")  # built aside, then swapped in: a failure leaves the bundle as it was
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    src = Path(args.src[0])
+    if len(args.src) > 1:
+        from tempo_kit.models import combine_experts, save_model
+
+        src = save_model(combine_experts(args.src, args.edges), tmp / "combined")
     meta = json.loads((src / "config.json").read_text())
     config_path = Path(args.config) if args.config else None
     config = load_config(config_path) if config_path else {}
@@ -133,16 +150,14 @@ def main(argv=None) -> int:
     missing = [r for (c, r), (_, stats) in zip(args.previous, previous) if not stats]
     if missing:
         parser.error(f"--previous run folder(s) without a losses.jsonl: {', '.join(missing)}")
-    out = Path(args.out) / args.name
-    tmp = out.with_name(f".{args.name}.bundling")  # built aside, then swapped in: a failure leaves the bundle as it was
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     state = {k: v.half() if v.is_floating_point() else v for k, v in load_file(str(src / "model.safetensors")).items()}
     save_file(state, str(tmp / "model.safetensors"))
     meta["weights_sha256"] = file_sha256(tmp / "model.safetensors")  # of the float16 file, checked on every load
     (tmp / "config.json").write_text(json.dumps({**meta, "pretrained": pretrained}, indent=2) + "\n")
     command = args.command or f"tempo-kit distill --config {args.config}"
-    text = card(args.name, kind=args.kind, description=args.description, meta=meta, stats=run_stats(src.parent),
+    shutil.rmtree(tmp / "combined", ignore_errors=True)
+    text = card(args.name, kind=args.kind, description=args.description, meta=meta,
+                stats=run_stats(src.parent) if len(args.src) == 1 else {},
                 config_path=config_path, command=command, n_params=sum(v.numel() for v in state.values()),
                 size=(tmp / "model.safetensors").stat().st_size, metrics=[Path(m) for m in args.metrics],
                 previous=previous)

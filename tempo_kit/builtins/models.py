@@ -7,6 +7,8 @@ from . import lazy, register_all
 _MODELS = (
     ("dit", "models.dit", "DiT", "DiTConfig",
      "reference DiT for mel frames / latents (patchified along time, adaLN-Zero, block protocol)"),
+    ("noise-experts", "models.experts", "NoiseExperts", "NoiseExpertsConfig",
+     "one network per range of noise levels behind one raw-network interface (e.g. a two-expert Presto-S)"),
     ("block-mlp", "models.mlp", "BlockMLP", "BlockMLPConfig",
      "residual adaLN MLP on (batch, dim) toy data, implements the block protocol"),
     ("vocoder", "vocoder", "Vocoder", "VocoderConfig",

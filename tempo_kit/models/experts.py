@@ -1,0 +1,130 @@
+"""Noise-level experts: one network per range of noise levels, behind the raw-network interface.
+
+``F(x_in, c_noise, cond)`` sends each sample to the expert whose noise range holds its ``sigma = exp(4 c_noise)``
+(EDM's ``c_noise = ln(sigma) / 4``), so an :class:`~tempo_kit.denoisers.EDMPrecond` around it is one denoiser (or, for
+a jump, one generator) that costs one expert call per step. eDiff-I (Balaji et al. 2022) trains expert denoisers per
+noise range; here two Presto-S generators are combined: one trained for the jump from high noise (the one-step
+sample), one for the low-noise jumps of multi-step sampling, which a single network of the bundled size does not do
+well at once (see the step-distillation page).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import torch
+from torch import nn
+
+__all__ = ["NoiseExperts", "NoiseExpertsConfig", "combine_experts"]
+
+
+def _edges(value) -> tuple[float, ...]:
+    edges = tuple(float(v) for v in value)
+    if any(not (v > 0 and v < float("inf")) for v in edges) or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ValueError(f"edges must be positive, finite and increasing noise levels, got {list(value)}")
+    return edges
+
+
+@attrs.frozen(kw_only=True)
+class NoiseExpertsConfig:
+    """Architecture of :class:`NoiseExperts`.
+
+    Parameters
+    ----------
+    experts : sequence of dict
+        Model specs (``{"model": name, "config": {...}}``, :func:`~tempo_kit.models.model_spec`), from the lowest noise
+        range to the highest.
+    edges : sequence of float
+        ``len(experts) - 1`` increasing noise levels between the ranges: expert ``k`` serves
+        ``edges[k - 1] <= sigma < edges[k]``.
+    """
+
+    experts: tuple = attrs.field(converter=lambda v: tuple(dict(s) for s in v))
+    edges: tuple = attrs.field(converter=_edges)
+
+    def __attrs_post_init__(self):
+        if len(self.experts) != len(self.edges) + 1:
+            raise ValueError(f"{len(self.experts)} experts need {len(self.experts) - 1} edges, got {len(self.edges)}")
+
+    @property
+    def patch(self) -> int:
+        """The experts' common patch length (frames per token), 1 for networks without one."""
+        return int(self.experts[0].get("config", {}).get("patch", 1))
+
+
+def _rows(cond: Any, mask: torch.Tensor) -> Any:
+    """The rows ``mask`` of a conditioning: a tensor, a dict of tensors (batch-first), or None."""
+    if isinstance(cond, torch.Tensor):
+        return cond[mask]
+    if isinstance(cond, dict):
+        return {k: v[mask] if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == mask.shape[0] else v
+                for k, v in cond.items()}
+    return cond
+
+
+class NoiseExperts(nn.Module):
+    """Raw network ``F(x_in, c_noise, cond)`` that calls, for each sample, the expert of its noise range.
+
+    A batch whose samples all fall in one range (every sampler step) makes one call of that expert; a mixed batch
+    (training) one call per expert on its rows. Not a block model: layer routers do not apply to it.
+
+    Parameters
+    ----------
+    config : NoiseExpertsConfig
+    """
+
+    registry_name = "noise-experts"
+
+    def __init__(self, *, config: NoiseExpertsConfig):
+        from .io import build_model
+
+        super().__init__()
+        self.config = config
+        self.experts = nn.ModuleList(build_model(spec) for spec in config.experts)
+        patches = {getattr(getattr(e, "config", None), "patch", 1) for e in self.experts}
+        if len(patches) > 1:
+            raise ValueError(f"the experts must share one patch length, got {sorted(patches)}")
+        self.register_buffer("edges", torch.tensor(config.edges, dtype=torch.float64), persistent=False)
+
+    def expert_index(self, c_noise: torch.Tensor) -> torch.Tensor:
+        """Index of the expert of each sample, shape ``(batch,)``, from ``c_noise = ln(sigma) / 4``."""
+        sigma = (4 * c_noise.detach().to(torch.float64)).exp().reshape(-1)
+        return torch.bucketize(sigma, self.edges.to(sigma.device), right=True)
+
+    def forward(self, x_in: torch.Tensor, c_noise: torch.Tensor, cond: Any = None) -> torch.Tensor:
+        c_noise = c_noise.reshape(-1).expand(x_in.shape[0]) if c_noise.numel() == 1 else c_noise.reshape(-1)
+        index = self.expert_index(c_noise)
+        first = int(index[0])
+        if bool((index == first).all()):
+            return self.experts[first](x_in, c_noise, cond)
+        out = torch.empty_like(x_in)
+        for k in index.unique().tolist():
+            mask = index == k
+            out = out.index_put((mask,), self.experts[k](x_in[mask], c_noise[mask], _rows(cond, mask)))
+        return out
+
+
+def combine_experts(folders, edges) -> nn.Module:
+    """One denoiser from saved models (folders, lowest noise range first) that share their EDM preconditioning.
+
+    Returns an :class:`~tempo_kit.denoisers.EDMPrecond` around :class:`NoiseExperts` holding each folder's network
+    and weights; save it with :func:`~tempo_kit.models.save_model`.
+    """
+    from ..denoisers import EDMPrecond
+    from .io import load_model, model_spec, read_config
+
+    folders = [str(f) for f in folders]
+    metas = [read_config(f) for f in folders]
+    for folder, meta in zip(folders, metas):
+        if meta.get("router"):
+            raise ValueError(f"{folder!r} is layer-routed; noise-level experts take plain networks")
+    preconds = [meta.get("precond", {}) for meta in metas]
+    if any(p != preconds[0] for p in preconds):
+        raise ValueError("the experts must share their EDM preconditioning, got "
+                         + "; ".join(f"{f}: {p}" for f, p in zip(folders, preconds)))
+    nets = [load_model(f) for f in folders]
+    experts = NoiseExperts(config=NoiseExpertsConfig(experts=[model_spec(n) for n in nets], edges=edges))
+    for mine, net in zip(experts.experts, nets):
+        mine.load_state_dict(net.state_dict())
+    return EDMPrecond(net=experts, **preconds[0])

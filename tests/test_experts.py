@@ -1,0 +1,105 @@
+"""Noise-level experts (tempo_kit.models.experts): routing by sigma, saving and loading, bundling, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tempo_kit.denoisers import EDMPrecond
+from tempo_kit.jumps import ConsistencyJump
+from tempo_kit.models import DiT, DiTConfig, NoiseExperts, NoiseExpertsConfig, combine_experts, model_spec, save_model
+from tempo_kit.models.io import load_denoiser
+
+
+def _net(seed: int, **kw) -> DiT:
+    torch.manual_seed(seed)
+    net = DiT(config=DiTConfig.tiny(in_channels=8, num_tags=4, **kw))
+    with torch.no_grad():  # the output layer starts at zero: randomise it so the experts differ
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return net
+
+
+@pytest.fixture
+def folders(tmp_path):
+    low = save_model(EDMPrecond(net=_net(0)), tmp_path / "low")
+    high = save_model(EDMPrecond(net=_net(1)), tmp_path / "high")
+    return low, high
+
+
+def test_each_sample_goes_to_the_expert_of_its_noise_range(folders, tmp_path):
+    low, high = (load_denoiser(f).eval() for f in folders)
+    both = combine_experts(folders, [1.5]).eval()
+    x, cond = torch.randn(4, 8, 16), {"tags": torch.eye(4)}
+    sigma = torch.tensor([80.0, 1.5, 1.0, 0.01])  # 1.5 is the high expert's: ranges are [edge, next edge)
+    with torch.no_grad():
+        mixed = both(x, sigma, cond)
+        for i, s in enumerate(sigma):
+            alone = (high if s >= 1.5 else low)(x[i:i + 1], s.reshape(1), {"tags": cond["tags"][i:i + 1]})
+            torch.testing.assert_close(mixed[i:i + 1], alone, atol=1e-5, rtol=1e-5)
+            other = (low if s >= 1.5 else high)(x[i:i + 1], s.reshape(1), {"tags": cond["tags"][i:i + 1]})
+            assert (mixed[i:i + 1] - other).abs().max() > 1e-3
+
+
+def test_a_batch_in_one_range_calls_one_expert_and_stays_differentiable(folders):
+    both = combine_experts(folders, [1.5]).eval()
+    calls = [0, 0]
+    for k, expert in enumerate(both.net.experts):
+        expert.register_forward_hook(lambda *_, k=k: calls.__setitem__(k, calls[k] + 1))
+    x = torch.randn(3, 8, 16, requires_grad=True)
+    ConsistencyJump(denoiser=both)(80 * x, torch.tensor(80.0), cond={"tags": torch.eye(4)[:3]}).sum().backward()
+    assert calls == [0, 1] and x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_save_and_load_round_trip_bitwise(folders, tmp_path):
+    both = combine_experts(folders, [1.5]).eval()
+    path = save_model(both, tmp_path / "both")
+    meta = json.loads((path / "config.json").read_text())
+    assert meta["model"] == "noise-experts" and meta["config"]["edges"] == [1.5]
+    assert [e["model"] for e in meta["config"]["experts"]] == ["dit", "dit"]
+    again = load_denoiser(path).eval()
+    x, sigma = torch.randn(2, 8, 16), torch.tensor([3.0, 0.3])
+    with torch.no_grad():
+        assert torch.equal(again(x, sigma, {"tags": torch.eye(4)[:2]}), both(x, sigma, {"tags": torch.eye(4)[:2]}))
+
+
+def test_bundle_script_combines_experts_into_one_loadable_model(folders, tmp_path, monkeypatch):
+    from test_pretrained import bundle_model
+
+    from tempo_kit.pretrained import load_pretrained, model_card, pretrained_meta
+
+    meta = json.dumps({"tag_vocab": {"instrument": ["flute", "organ"], "mode": ["major", "minor"]}, "steps": 1})
+    argv = ["presto-s", "--from", str(folders[0]), str(folders[1]), "--kind", "consistency", "--meta", meta,
+            "--out", str(tmp_path / "w"), "--command", "scripts/bundle_model.py presto-s ..."]
+    with pytest.raises(SystemExit):
+        bundle_model.main(argv)  # two folders without --edges
+    assert not (tmp_path / "w" / "presto-s").exists()
+    assert bundle_model.main(argv + ["--edges", "1.5"]) == 0
+    assert sorted(p.name for p in (tmp_path / "w" / "presto-s").iterdir()) == ["MODEL_CARD.md", "config.json",
+                                                                              "model.safetensors"]
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(tmp_path / "w"))
+    bundled = load_pretrained("presto-s")
+    assert isinstance(bundled, ConsistencyJump) and isinstance(bundled.denoiser.net, NoiseExperts)
+    assert bundled.denoiser.net.config.patch == 2 and pretrained_meta("presto-s")["steps"] == 1
+    assert "noise-experts" in model_card("presto-s")
+    x, sigma, cond = torch.randn(2, 8, 16), torch.tensor([80.0, 0.5]), {"tags": torch.eye(4)[:2]}
+    with torch.no_grad():  # float16 on disk
+        torch.testing.assert_close(bundled.denoiser(x, sigma, cond), combine_experts(folders, [1.5])(x, sigma, cond),
+                                   atol=5e-3, rtol=5e-3)
+
+
+def test_bad_experts_are_clear_errors(folders, tmp_path):
+    spec = model_spec(_net(0))
+    with pytest.raises(ValueError, match="2 experts need 1 edges, got 2"):
+        NoiseExpertsConfig(experts=[spec, spec], edges=[1.0, 2.0])
+    with pytest.raises(ValueError, match="edges must be positive, finite and increasing"):
+        NoiseExpertsConfig(experts=[spec, spec, spec], edges=[2.0, 1.0])
+    with pytest.raises(ValueError, match="edges must be positive"):
+        NoiseExpertsConfig(experts=[spec, spec], edges=[float("nan")])
+    with pytest.raises(ValueError, match="share one patch length"):
+        NoiseExperts(config=NoiseExpertsConfig(experts=[spec, model_spec(_net(0, patch=4))], edges=[1.0]))
+    other = save_model(EDMPrecond(net=_net(2), consistency=True), tmp_path / "cm")
+    with pytest.raises(ValueError, match="share their EDM preconditioning"):
+        combine_experts([folders[0], other], [1.0])
