@@ -103,3 +103,12 @@ def test_bad_experts_are_clear_errors(folders, tmp_path):
     other = save_model(EDMPrecond(net=_net(2), consistency=True), tmp_path / "cm")
     with pytest.raises(ValueError, match="share their EDM preconditioning"):
         combine_experts([folders[0], other], [1.0])
+
+
+def test_half_precision_keeps_the_edges(folders):
+    both = combine_experts(folders, [1.3]).eval().to(torch.bfloat16)
+    c_noise = torch.tensor([1.29, 1.31], dtype=torch.float64).log() / 4  # bfloat16 would round 1.3 to 1.296875
+    assert both.net.expert_index(c_noise).tolist() == [0, 1]
+    with torch.no_grad():
+        out = both(torch.randn(2, 8, 16, dtype=torch.bfloat16), torch.tensor([80.0, 0.5]), {"tags": torch.eye(4)[:2]})
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()

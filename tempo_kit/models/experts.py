@@ -85,12 +85,12 @@ class NoiseExperts(nn.Module):
         patches = {getattr(getattr(e, "config", None), "patch", 1) for e in self.experts}
         if len(patches) > 1:
             raise ValueError(f"the experts must share one patch length, got {sorted(patches)}")
-        self.register_buffer("edges", torch.tensor(config.edges, dtype=torch.float64), persistent=False)
 
     def expert_index(self, c_noise: torch.Tensor) -> torch.Tensor:
         """Index of the expert of each sample, shape ``(batch,)``, from ``c_noise = ln(sigma) / 4``."""
         sigma = (4 * c_noise.detach().to(torch.float64)).exp().reshape(-1)
-        return torch.bucketize(sigma, self.edges.to(sigma.device), right=True)
+        edges = torch.tensor(self.config.edges, dtype=torch.float64, device=sigma.device)  # not a buffer: .to(dtype)
+        return torch.bucketize(sigma, edges, right=True)                                   # must not round it
 
     def forward(self, x_in: torch.Tensor, c_noise: torch.Tensor, cond: Any = None) -> torch.Tensor:
         c_noise = c_noise.reshape(-1).expand(x_in.shape[0]) if c_noise.numel() == 1 else c_noise.reshape(-1)
