@@ -163,6 +163,13 @@ def presto_level_systems() -> list[System]:
 
 
 # -- models ------------------------------------------------------------------------------------------------------------
+def _expert_nets(net) -> list:
+    """The block networks behind a preconditioner's raw network: itself, the network a layer router wraps, or each of
+    its noise-level experts (:class:`~tempo_kit.models.NoiseExperts`)."""
+    inner = getattr(net, "net", net)
+    return list(getattr(inner, "experts", [inner]))
+
+
 def _precond(model):
     """The EDM preconditioner inside a denoiser or jump (follows ``.denoiser``)."""
     from tempo_kit.denoisers import EDMPrecond
@@ -187,7 +194,7 @@ def counting(model):
 
     pre = _precond(model)
     net = pre.net
-    blocks = getattr(getattr(net, "net", net), "blocks", [])
+    blocks = [b for expert in _expert_nets(net) for b in getattr(expert, "blocks", [])]
     counts = {"nfe": 0, "blocks": 0}
     counter = NFECounter(net)
 
@@ -405,7 +412,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
 
             with counting(model) as counts:
                 one_clip()
-            depth = len(getattr(getattr(_precond(model).net, "net", _precond(model).net), "blocks", [])) or None
+            depth = len(getattr(_expert_nets(_precond(model).net)[0], "blocks", [])) or None  # blocks per call
             row.update(nfe=counts["nfe"], nfe_expected=sampler.nfe(system.steps), blocks=counts["blocks"],
                        block_fraction=counts["blocks"] / (counts["nfe"] * depth) if depth and counts["nfe"] else None)
             latency_runs[system.name] = one_clip

@@ -112,3 +112,15 @@ def test_half_precision_keeps_the_edges(folders):
     with torch.no_grad():
         out = both(torch.randn(2, 8, 16, dtype=torch.bfloat16), torch.tensor([80.0, 0.5]), {"tags": torch.eye(4)[:2]})
     assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+
+
+def test_quality_benchmark_counts_the_blocks_of_the_expert_that_ran(folders):
+    from test_bench_quality import load_script
+
+    bench = load_script("benchmarks/bench_quality.py")
+    jump = ConsistencyJump(denoiser=combine_experts(folders, [1.5])).eval()
+    depth = len(jump.denoiser.net.experts[0].blocks)
+    with bench.counting(jump) as counts, torch.no_grad():
+        for s in (80.0, 0.5, 0.1):
+            jump(s * torch.randn(2, 8, 16), torch.tensor(s), cond={"tags": torch.eye(4)[:2]})
+    assert counts == {"nfe": 3, "blocks": 3 * depth}
