@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import numbers
 import time
 import warnings
 from pathlib import Path
@@ -162,10 +163,20 @@ def save_wav(path: str | Path, audio: torch.Tensor, sample_rate: int) -> Path:
 
     from .utils import atomic_path
 
+    if not isinstance(audio, torch.Tensor):
+        audio = torch.as_tensor(audio)
     audio = audio.detach()
     if audio.ndim > 2 or audio.numel() == 0:
         raise ValueError(f"not writing {path}: expected audio of shape (samples,) or (channels, samples), got "
                          f"{tuple(audio.shape)}")
+    if audio.ndim == 2 and audio.shape[0] > 8 and audio.shape[0] > audio.shape[1]:
+        raise ValueError(f"not writing {path}: audio of shape {tuple(audio.shape)} would be {audio.shape[0]} channels "
+                         f"of {audio.shape[1]} samples; pass (channels, samples), e.g. audio.T")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Integral) or not 1 <= sample_rate <= 768_000:
+        raise ValueError(f"not writing {path}: sample_rate must be an integer number of Hz in [1, 768000], got "
+                         f"{sample_rate!r}")
+    if Path(path).suffix.lower() != ".wav":
+        raise ValueError(f"not writing {path}: save_wav writes .wav files")
     audio = audio.reshape(-1, audio.shape[-1])
     if not torch.isfinite(audio).all():
         raise ValueError(f"not writing {path}: the audio has {int((~torch.isfinite(audio)).sum())} non-finite samples "

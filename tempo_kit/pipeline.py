@@ -18,6 +18,7 @@ reported next to it. Loading is timed separately (``"load"``, by :func:`generate
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import os
 import time
@@ -43,6 +44,9 @@ DEFAULT_MODEL = "presto-s"
 VOCODERS = ("vocoder", "griffin-lim")
 #: Largest guidance weight accepted (typical values are 1-10; far beyond, samples leave the data range and overflow).
 MAX_CFG = 100.0
+#: Longest clip in frames (95 s), as the CLI's ``--frames`` bound (``tempo_kit.commands.MAX_FRAMES``, kept equal by a
+#: test): beyond any use, short of exhausting memory.
+MAX_FRAMES = 4096
 #: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job), for a CTM surrogate; see
 #: docs/quickstart.md and ``benchmarks/results/decode_levels.md`` for the measurements behind them. The melody
 #: objective reads both the mel frames and the vocoded audio: on the 16 validation tunes
@@ -74,6 +78,10 @@ def tag_conditions(tags: Sequence[dict], *, model: str | os.PathLike = "teacher"
     from .pretrained import pretrained_meta, tag_condition
 
     vocab = vocab or pretrained_meta(model)["tag_vocab"]
+    for t in tags:
+        unknown = sorted(set(t) - set(vocab))
+        if unknown:
+            raise ValueError(f"unknown tag field {unknown[0]!r}; fields: {', '.join(vocab)}")
     conds = [tag_condition(**t, vocab=vocab) for t in tags]
     return {k: torch.cat([c[k] for c in conds]) for k in conds[0]}
 
@@ -87,6 +95,11 @@ def load_vocoder(name: str | os.PathLike = "vocoder") -> nn.Module:
     if name == "griffin-lim":
         return get("models", "griffin-lim").eval()
     if isinstance(name, os.PathLike) or (isinstance(name, str) and os.sep in name):
+        from .pretrained import pretrained_meta
+
+        kind = pretrained_meta(name).get("kind", "denoiser")
+        if kind != "module":
+            raise ValueError(f"{str(name)!r} holds a {kind}, not a vocoder (a saved model of kind 'module')")
         return load_pretrained(name)
     if name != "vocoder":
         raise ValueError(f"unknown vocoder {name!r}; valid: {', '.join(VOCODERS)} or a saved vocoder's folder")
@@ -128,6 +141,19 @@ def _dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
     if dtype == torch.float16 and device.type == "cpu":
         raise ValueError("float16 needs a GPU; on cpu use float32 or bfloat16")
     return dtype
+
+
+def _seed(value) -> int:
+    """A seed for ``torch.Generator.manual_seed``: an integer (numpy integers too) in [0, 2**63)."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"seed must be an integer, got {value!r}") from None
+    if not 0 <= value < 2**63:
+        raise ValueError(f"seed must be in [0, 2**63), got {value}")
+    return value
 
 
 def _count(value, what: str) -> int:
@@ -227,8 +253,11 @@ class Pipeline:
         kind = meta.get("kind", "denoiser")
         if kind not in _FALLBACK:
             raise ValueError(f"{str(name_or_path)!r} is a {kind!r}, not a generator; generators: {_GENERATORS}")
+        if not isinstance(meta.get("tag_vocab"), dict):
+            raise ValueError(f"{str(folder / 'config.json')!r} has no tag vocabulary (a 'pretrained' table with "
+                             "'tag_vocab'); save the model with Pipeline.save_pretrained or scripts/bundle_model.py")
         sampler = sampler or meta.get("sampler") or _FALLBACK[kind][0]
-        steps = _count(steps if steps is not None else meta.get("steps") or _FALLBACK[kind][1], "steps")
+        steps = _count(steps if steps is not None else meta.get("steps", _FALLBACK[kind][1]), "steps")
         if cfg is not None and kind != "denoiser":
             raise ValueError(f"cfg applies to denoisers (teacher, ase, presto-l); {name_or_path} is a distilled {kind} "
                              "model with its guidance built in, so it takes none")
@@ -261,6 +290,13 @@ class Pipeline:
         from .utils import write_text_atomic
 
         path = Path(path)
+        if path.resolve() == Path.cwd().resolve() or not path.name or path.name in (".", ".."):
+            raise ValueError(f"save_pretrained needs a folder of its own, got {str(path)!r}")
+        if path.exists() and not path.is_dir():
+            raise FileExistsError(f"{str(path)!r} is a file; save_pretrained writes a folder")
+        if path.is_dir() and any(path.iterdir()) and not (path / "config.json").is_file():
+            raise FileExistsError(f"{str(path)!r} is a folder that holds something other than a saved model; "
+                                  "save_pretrained replaces only an empty folder or a saved model's")
         try:
             source = model_card(self.name)
         except (KeyError, FileNotFoundError):
@@ -306,12 +342,20 @@ class Pipeline:
         if seconds is not None and frames is not None:
             raise ValueError("give seconds or frames, not both")
         if seconds is not None:
-            if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+            if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or not (
+                    math.isfinite(seconds) and seconds > 0):
                 raise ValueError(f"seconds must be a positive number, got {seconds!r}")
-            return max(self.patch, round(MelSpec().seconds_to_frames(seconds) / self.patch) * self.patch)
+            frames = max(self.patch, round(MelSpec().seconds_to_frames(float(seconds)) / self.patch) * self.patch)
+            if frames > MAX_FRAMES:
+                spec = MelSpec()
+                raise ValueError(f"seconds must give at most {MAX_FRAMES} frames "
+                                 f"({MAX_FRAMES * spec.hop_length / spec.sample_rate:.0f} s), got {seconds:g} s")
+            return frames
         frames = 256 if frames is None else _count(frames, "frames")
         if frames % self.patch:
             raise ValueError(f"frames must be a multiple of the model's patch ({self.patch}), got {frames}")
+        if frames > MAX_FRAMES:
+            raise ValueError(f"frames must be at most {MAX_FRAMES}, got {frames}")
         return frames
 
     def _denoiser(self) -> nn.Module:
@@ -359,7 +403,16 @@ class Pipeline:
 
     @staticmethod
     def _tag_list(tags, n: int) -> list[dict]:
-        tag_list = [dict(t) for t in tags] if isinstance(tags, (list, tuple)) else [dict(tags or {})] * _count(n, "n")
+        if isinstance(tags, (list, tuple)):
+            if any(not isinstance(t, dict) for t in tags):
+                raise TypeError(f"tags must be a dict, a list of dicts (one per clip) or None, got a list holding "
+                                f"{type(next(t for t in tags if not isinstance(t, dict))).__name__}")
+            tag_list = [dict(t) for t in tags]
+        elif tags is None or isinstance(tags, dict):
+            tag_list = [dict(tags or {})] * _count(n, "n")
+        else:
+            raise TypeError(f"tags must be a dict (e.g. {{'instrument': 'flute'}}), a list of dicts or None, got "
+                            f"{type(tags).__name__} {tags!r}")
         if not tag_list:
             raise ValueError("nothing to generate: give at least one tag dict")
         return tag_list
@@ -377,7 +430,7 @@ class Pipeline:
         frames = self.frames(seconds, frames)
         cond = self.condition(tag_list)
         sampler = get("samplers", self.sampler)
-        g = torch.Generator().manual_seed(seed)
+        g = torch.Generator().manual_seed(_seed(seed))
         sigmas = sampler.schedule.sigmas(steps)
         x_T = sigmas[0] * torch.randn(len(tag_list), MelSpec().n_mels, frames, generator=g)
         mel = sampler(self._denoiser(), x_T.to(self.device, self.dtype), sigmas, cond=cond, generator=g).float()
@@ -444,6 +497,11 @@ class Pipeline:
         surrogate_steps = defaults["surrogate_steps"] if surrogate_steps is None else surrogate_steps
         norm_prior = defaults["norm_prior"] if norm_prior == "default" else norm_prior
         melody_domain = defaults["melody_domain"] if melody_domain is None else melody_domain
+        if tags is not None and not isinstance(tags, dict):
+            raise TypeError(f"tags must be one dict (e.g. {{'instrument': 'flute'}}) or None, got {type(tags).__name__}")
+        if not isinstance(task, str) and (isinstance(task, (bytes, dict)) or not hasattr(task, "__iter__")):
+            raise TypeError(f"task must be a task name or a list of Objective, got {task!r}")
+        seed = _seed(seed)
         tags = dict(tags or {})
         frames = self.frames(seconds, frames)
         cond = self.condition([tags])

@@ -7,6 +7,7 @@ Schedules are plain tensors, decreasing, ending with an appended ``0``; nothing 
 from __future__ import annotations
 
 import math
+import numbers
 
 import attrs
 import torch
@@ -212,8 +213,14 @@ def decoding_sigmas(steps: int, *, grid: torch.Tensor) -> torch.Tensor:
 
 
 def user_sigmas(sigmas, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Validate user-given sigmas: strictly decreasing, positive, and ending with 0 (appended if missing)."""
-    sigmas = torch.as_tensor(sigmas, dtype=dtype).flatten()
+    """Validate user-given sigmas: a 1-D sequence, strictly decreasing, positive, and ending with 0 (appended if
+    missing). A lone number is an error: as a step count it must be an int, which samplers take before this."""
+    given = sigmas
+    if not isinstance(sigmas, (bool, str, bytes, numbers.Number)):
+        sigmas = torch.as_tensor(sigmas, dtype=dtype)
+    if not isinstance(sigmas, torch.Tensor) or sigmas.ndim != 1:
+        raise TypeError(f"sigmas must be a 1-D sequence of decreasing noise levels (or, for a number of steps, an "
+                        f"int), got {given!r}")
     if sigmas.numel() == 0:
         raise ValueError("sigmas must not be empty")
     if torch.isnan(sigmas).any() or torch.isinf(sigmas).any():

@@ -6,6 +6,7 @@ milliseconds per run. The learning rate is 10x DITTO's 5e-3 so that a few dozen 
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -229,8 +230,20 @@ def test_bad_inputs_give_clear_errors(gen, tasks):
         DITTO2(surrogate_steps="fast")
     with pytest.raises(ValueError, match="decode_steps"):
         DITTO2(decode_steps=30)
-    with pytest.raises(ValueError, match="must be in"):
+    with pytest.raises(ValueError, match=r"norm_prior must be one of \[None, 'penalty', 'project'\], got 'sphere'"):
         DITTO2(norm_prior="sphere")
+    for kwargs, error, message in (({"iterations": 1.5}, TypeError, "iterations must be an integer, got 1.5"),
+                                   ({"iterations": True}, TypeError, "iterations must be an integer"),
+                                   ({"iterations": "2"}, TypeError, "iterations must be an integer"),
+                                   ({"lr": "0.1"}, TypeError, "lr must be a finite number"),
+                                   ({"lr": float("inf")}, TypeError, "lr must be a finite number"),
+                                   ({"lr": 0}, ValueError, "lr must be > 0"),
+                                   ({"decode_steps": 2.0}, TypeError, "decode_steps must be an integer"),
+                                   ({"decode_levels": "21"}, TypeError, "decode_levels must be a sequence"),
+                                   ({"decode_levels": 1.0}, TypeError, "decode_levels must be a sequence")):
+        with pytest.raises(error, match=message):
+            DITTO2(**kwargs)
+    assert DITTO2(surrogate_steps=np.int64(2), iterations=np.int64(3)).surrogate_steps == 2
     with pytest.raises(ValueError, match=r"target 48 frames.*output 32 frames"):
         DITTO2(iterations=1, progress=False)(gen.ctm_jump, objectives, shape=(1, 80, 32))
 

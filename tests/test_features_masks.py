@@ -31,6 +31,16 @@ def test_outpainting_compares_different_ranges():
     assert torch.equal(ext.target(ref)[0, 0], torch.arange(300 - o, 300, dtype=torch.float32))  # last o of ref
 
 
+@pytest.mark.parametrize("task", ["outpainting", "looping"])
+def test_an_overlap_as_long_as_the_clip_leaves_nothing_to_generate(task):
+    make = getattr(MaskedReconstruction, task)
+    with pytest.raises(ValueError, match=f"{task} overlap of 10 s covers the whole 32-frame clip"):
+        make(n_frames=32, overlap_s=10)
+    with pytest.raises(ValueError, match="covers the whole 8-frame clip"):
+        make(n_frames=8, overlap_s=0.25)  # 11 frames
+    assert int(make(n_frames=32, overlap_s=0.25).gen_mask.sum()) == 11
+
+
 def test_inpainting_compares_the_same_ranges():
     ext = MaskedReconstruction.inpainting(n_frames=N, context_s=1.0)
     x = ramp()

@@ -102,6 +102,63 @@ def test_call_arguments_are_checked():
         pipe({"instrument": "kazoo"})
     assert pipe(TAGS, steps=np.int64(1), frames=64).steps == 1  # numpy integers are integers
     assert pipe.frames(seconds=1.5) == 64  # 64.6 frames, rounded to whole 32-frame patches
+    assert pipe.frames(seconds=np.float32(1.5)) == 64
+    with pytest.raises(ValueError, match="unknown tag field 'instrumnt'; fields: instrument"):
+        pipe.sample({"instrumnt": "flute"}, frames=64)
+    with pytest.raises(ValueError, match="unknown tag field 'batch'"):
+        pipe.sample({"batch": 3}, frames=64)
+    for bad in ("flute", ["flute"], 5):
+        with pytest.raises(TypeError, match="tags must be a dict"):
+            pipe.sample(bad, frames=64)
+    for seed, error in ((None, TypeError), (1.5, TypeError), (-1, ValueError), (2**70, ValueError)):
+        with pytest.raises(error, match="seed must be"):
+            pipe.sample(TAGS, frames=64, seed=seed)
+    assert torch.equal(pipe.sample(TAGS, frames=64, seed=np.int64(3)), pipe.sample(TAGS, frames=64, seed=3))
+    with pytest.raises(ValueError, match="seconds must give at most 4096 frames"):
+        pipe.sample(TAGS, seconds=1e9)
+    with pytest.raises(ValueError, match="frames must be at most 4096"):
+        pipe.frames(frames=4096 + 32)
+    with pytest.raises(TypeError, match="tags must be one dict"):
+        pipe.control("intensity", tags=[TAGS], iterations=1, frames=64, progress=False)
+    with pytest.raises(TypeError, match="task must be a task name"):
+        pipe.control(None, iterations=1, frames=64, progress=False)
+
+
+def test_the_frame_bound_is_the_clis():
+    from tempo_kit import commands, pipeline
+
+    assert pipeline.MAX_FRAMES == commands.MAX_FRAMES
+
+
+def test_save_pretrained_never_replaces_what_is_not_a_saved_model(tmp_path):
+    pipe = Pipeline.from_pretrained("ctm", vocoder="griffin-lim")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.txt").write_text("precious")
+    with pytest.raises(FileExistsError, match="holds something other than a saved model"):
+        pipe.save_pretrained(tmp_path / "mine")
+    assert (tmp_path / "mine" / "thesis.txt").read_text() == "precious"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(FileExistsError, match="is a file"):
+        pipe.save_pretrained(tmp_path / "afile")
+    assert not (tmp_path / ".afile.saving").exists() and (tmp_path / "afile").read_text() == "x"
+    with pytest.raises(ValueError, match="needs a folder of its own"):
+        pipe.save_pretrained(".")
+    pipe.save_pretrained(tmp_path / "saved")
+    pipe.save_pretrained(tmp_path / "saved")  # a saved model's folder is replaced
+    (tmp_path / "empty").mkdir()
+    assert pipe.save_pretrained(tmp_path / "empty") == tmp_path / "empty"
+
+
+def test_a_config_without_tag_vocabulary_or_a_generator_as_vocoder_fail_at_load(tmp_path):
+    pipe = Pipeline.from_pretrained("ctm", vocoder="griffin-lim")
+    path = pipe.save_pretrained(tmp_path / "saved")
+    with pytest.raises(ValueError, match="holds a ctm, not a vocoder"):
+        Pipeline.from_pretrained("ctm", vocoder=str(path))
+    config = json.loads((path / "config.json").read_text())
+    del config["pretrained"]["tag_vocab"]
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="has no tag vocabulary"):
+        Pipeline.from_pretrained(path)
 
 
 def test_bfloat16_runs_and_stays_close_to_float32():

@@ -214,6 +214,10 @@ def test_bad_noise_and_sigmas_raise_clear_errors():
         CMMultistep()(jump, x_T, torch.tensor([1.0, 2.0, 0.0]))
     with pytest.raises(ValueError):
         CTMGamma(gamma=1.5)
+    # a float or bool is neither a step count nor a list of levels: never read as "one step from sigma = 2"
+    for bad in (2.0, True, torch.tensor(2.0), [[2.0, 1.0]], "21"):
+        with pytest.raises(TypeError, match="sigmas must be a 1-D sequence"):
+            CMMultistep()(jump, x_T, bad)
 
 
 def test_explicit_sigmas_and_step_counts_agree():

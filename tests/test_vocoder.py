@@ -246,6 +246,17 @@ def test_loud_audio_is_normalised_and_said_so(tmp_path):
         save_wav(tmp_path / "loud.wav", torch.tensor([0.0, 2.0, -1.0]), 22050)
     written, _ = soundfile.read(tmp_path / "loud.wav")
     assert abs(written[1] - 1.0) < 1e-4 and abs(written[2] + 0.5) < 1e-4  # scaled, not clipped at -1
+    for audio, rate, message in ((torch.zeros(1000, 2), 22050, r"would be 1000 channels of 2 samples"),
+                                 (torch.zeros(100), 0, "sample_rate must be an integer number of Hz"),
+                                 (torch.zeros(100), 22050.5, "sample_rate must be"),
+                                 (torch.zeros(100), True, "sample_rate must be")):
+        with pytest.raises(ValueError, match=message):
+            save_wav(tmp_path / "bad.wav", audio, rate)
+    with pytest.raises(ValueError, match="writes .wav files"):
+        save_wav(tmp_path / "bad.mp3", torch.zeros(100), 22050)
+    assert not list(tmp_path.glob("bad*"))
+    save_wav(tmp_path / "stereo.wav", torch.zeros(2, 1000).numpy(), 22050)  # numpy arrays too
+    assert soundfile.info(str(tmp_path / "stereo.wav")).channels == 2
 
 
 def test_bf16_trunk_keeps_a_float32_head(music):

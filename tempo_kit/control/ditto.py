@@ -15,6 +15,7 @@ Per-step sampler noise is drawn once and held fixed across iterations, so the ob
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from typing import Any, Callable, Sequence
 
@@ -127,6 +128,52 @@ class ControlResult:
         return plot_result(self, path, **kwargs)
 
 
+def _integer(low: int):
+    """attrs validator: an integer (numpy integers too, never a float or bool) of at least ``low``."""
+
+    def check(_, attribute, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{attribute.name} must be an integer, got {value!r}")
+        if value < low:
+            raise ValueError(f"{attribute.name} must be >= {low}, got {value}")
+
+    return check
+
+
+def _number(*, positive: bool):
+    """attrs validator: a finite real number, > 0 (``positive``) or >= 0."""
+
+    def check(_, attribute, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise TypeError(f"{attribute.name} must be a finite number, got {value!r}")
+        if value < 0 or (positive and value == 0):
+            raise ValueError(f"{attribute.name} must be {'> 0' if positive else '>= 0'}, got {value}")
+
+    return check
+
+
+def _one_of(choices):
+    def check(_, attribute, value):
+        if value not in choices:
+            raise ValueError(f"{attribute.name} must be one of {list(choices)}, got {value!r}")
+
+    return check
+
+
+def _levels(value) -> tuple | None:
+    """``decode_levels``: None or a sequence of numbers (a string or a lone number is an error, not split up)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, numbers.Number)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"decode_levels must be a sequence of noise levels, e.g. [1.0], got {value!r}")
+    return tuple(float(v) for v in value)
+
+
+def _m(value):
+    """``surrogate_steps``: numpy integers become ints; other values are checked after construction."""
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+
+
 def _sampler(value) -> Sampler | None:
     if isinstance(value, str):
         from ..registry import get
@@ -149,10 +196,10 @@ _Pass = tuple[Sampler, torch.Tensor, "torch.Tensor | None", GradStrategy]
 class _NoiseOptimizer:
     """Settings and loop shared by DITTO and DITTO-2 (Adam on ``eps``)."""
 
-    iterations: int = attrs.field(default=70, validator=attrs.validators.ge(0))
-    lr: float = attrs.field(default=5e-3, validator=attrs.validators.gt(0))
-    norm_prior: str | None = attrs.field(default=None, validator=attrs.validators.in_(NORM_PRIORS))
-    prior_weight: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+    iterations: int = attrs.field(default=70, validator=_integer(0))
+    lr: float = attrs.field(default=5e-3, validator=_number(positive=True))
+    norm_prior: str | None = attrs.field(default=None, validator=_one_of(NORM_PRIORS))
+    prior_weight: float = attrs.field(default=1.0, validator=_number(positive=False))
     progress: bool = True
 
     def _setup(self, objectives, *, eps, shape, generator, output_domain, decoder, sample_rate):
@@ -393,11 +440,11 @@ class DITTO2(_NoiseOptimizer):
     _method, _desc = "ditto-2", "DITTO-2"
 
     sampler: Sampler | None = attrs.field(default=None, converter=_sampler)
-    decode_steps: int = attrs.field(default=2, validator=attrs.validators.ge(1))
-    decode_levels: tuple | None = attrs.field(default=None, converter=lambda v: None if v is None else tuple(map(float, v)))
-    surrogate_steps: int | str = 1
+    decode_steps: int = attrs.field(default=2, validator=_integer(1))
+    decode_levels: tuple | None = attrs.field(default=None, converter=lambda v: _levels(v))
+    surrogate_steps: int | str = attrs.field(default=1, converter=_m)
     surrogate: Sampler | None = attrs.field(default=None, converter=_sampler)
-    grid_steps: int = attrs.field(default=20, validator=attrs.validators.ge(1))
+    grid_steps: int = attrs.field(default=20, validator=_integer(1))
 
     def __attrs_post_init__(self) -> None:
         m = self.surrogate_steps

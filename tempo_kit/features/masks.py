@@ -117,6 +117,7 @@ class MaskedReconstruction(Extractor):
                     frame_rate: float = _DEFAULT_RATE, **kw) -> "MaskedReconstruction":
         """First ``overlap_s`` of the new clip must equal the last ``overlap_s`` of the reference."""
         n_ref = n_frames if n_ref_frames is None else n_ref_frames
+        _check_overlap("outpainting", n_frames, overlap_s, frame_rate)
         return cls(gen_mask=time_mask(n_frames, [(None, overlap_s)], frame_rate=frame_rate),
                    ref_mask=time_mask(n_ref, [(-overlap_s, None)], frame_rate=frame_rate), frame_rate=frame_rate, **kw)
 
@@ -137,6 +138,7 @@ class MaskedReconstruction(Extractor):
                 frame_rate: float = _DEFAULT_RATE, **kw) -> "MaskedReconstruction":
         """Last ``overlap_s`` of the new clip must equal the first ``overlap_s`` of the reference."""
         n_ref = n_frames if n_ref_frames is None else n_ref_frames
+        _check_overlap("looping", n_frames, overlap_s, frame_rate)
         return cls(gen_mask=time_mask(n_frames, [(-overlap_s, None)], frame_rate=frame_rate),
                    ref_mask=time_mask(n_ref, [(None, overlap_s)], frame_rate=frame_rate), frame_rate=frame_rate, **kw)
 
@@ -159,6 +161,14 @@ class MaskedReconstruction(Extractor):
         if torch.isnan(reference).any():
             raise ValueError("reference contains NaN")
         return self._select(reference, self.ref_mask, "reference")
+
+
+def _check_overlap(task: str, n_frames: int, overlap_s: float, frame_rate: float) -> None:
+    """An overlap must leave part of the clip free to generate."""
+    if bool(time_mask(n_frames, [(None, overlap_s)], frame_rate=frame_rate).all()):
+        raise ValueError(f"{task} overlap of {overlap_s:g} s covers the whole {n_frames}-frame clip "
+                         f"({n_frames / frame_rate:.2f} s): nothing is left to generate; use a longer clip or a "
+                         "shorter overlap")
 
 
 class LoopFree(Extractor):
