@@ -145,27 +145,20 @@ def _dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
 
 def _seed(value) -> int:
     """A seed for ``torch.Generator.manual_seed``: an integer (numpy integers too) in [0, 2**63)."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"seed must be an integer, got {value!r}") from None
-    if not 0 <= value < 2**63:
-        raise ValueError(f"seed must be in [0, 2**63), got {value}")
-    return value
+    return _count(value, "seed", low=0, high=2**63 - 1)
 
 
-def _count(value, what: str) -> int:
-    """A positive integer (numpy integers too); a float, bool or anything else is an error, never a silent cast."""
+def _count(value, what: str, *, low: int = 1, high: int | None = None) -> int:
+    """An integer in ``[low, high]`` (numpy integers too); a float, bool or anything else is an error, never a silent
+    cast."""
     try:
         if isinstance(value, bool):
             raise TypeError
         value = operator.index(value)
     except TypeError:
         raise TypeError(f"{what} must be an integer, got {value!r}") from None
-    if value < 1:
-        raise ValueError(f"{what} must be >= 1, got {value}")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{what} must be >= {low}" + (f" and <= {high}" if high is not None else "") + f", got {value}")
     return value
 
 
