@@ -319,6 +319,10 @@ class GriffinLim(nn.Module):
                 frame_rate: float | None = None) -> torch.Tensor:
         check_mel(mel, self.spec, "GriffinLim", frame_rate)
         cfg = self.config
+        shortest = cfg.n_fft // (2 * cfg.hop_length) + 1  # its STFT pads n_fft / 2 by reflection
+        if mel.shape[-1] < shortest:
+            raise ValueError(f"GriffinLim needs at least {shortest} mel frames (n_fft {cfg.n_fft}, hop "
+                             f"{cfg.hop_length}), got {mel.shape[-1]}; the neural vocoder takes any length")
         mag = self.magnitude(mel)
         if generator is None:
             generator = torch.Generator(device=mel.device).manual_seed(cfg.seed)

@@ -267,6 +267,10 @@ def test_control_command_takes_its_target_from_a_file(argv, kind, tmp_path):
     (["melody", "--target", "{rec}", "--midi", "x.mid"], "give one melody target"),
     (["melody", "--target", "{curve}.txt"], "no such file"),
     (["looping-free", "--target", "{rec}"], "no target to take from a file"),
+    (["melody", "--notes", "{curve}", "--tune", "han1"], "give one melody target: --tune or --notes, not several"),
+    (["intensity", "--notes", "{curve}"], "--notes set a melody target: they apply to the melody task"),
+    (["melody", "--model", "toy", "--notes", "{curve}"], "on --model toy"),
+    (["melody", "--tempo", "90"], "--tempo applies to --notes"),
 ])
 def test_control_command_file_target_errors(argv, message, tmp_path, capsys):
     curve = tmp_path / "curve.csv"

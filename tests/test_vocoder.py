@@ -77,6 +77,9 @@ def test_griffin_lim_is_deterministic_and_takes_a_generator(music):
     assert torch.equal(gl(mel[..., :6]), gl(mel[..., :6]))
     other = gl(mel[..., :6], generator=torch.Generator().manual_seed(7))
     assert not torch.allclose(other, gl(mel[..., :6]))
+    with pytest.raises(ValueError, match="GriffinLim needs at least 3 mel frames"):
+        gl(mel[..., :2])  # the reflection padding of its STFT is n_fft / 2 = 2 frames
+    assert gl(mel[..., :3]).shape[-1] == 3 * 512
 
 
 def test_untrained_vocoder_magnitude_is_the_mel_prior(music):

@@ -346,6 +346,16 @@ def run(args) -> int:
         raise ValueError("--extractor needs --target: the recording whose feature is the target")
     if args.model == "toy" and (args.target or args.extractor):
         raise ValueError("--target and --extractor work with the bundled models, not --model toy")
+    melody_options = [f"--{k}" for k in ("tune", "notes", "midi", "tempo") if getattr(args, k) is not None]
+    if melody_options and (args.task != "melody" or args.model == "toy"):
+        raise ValueError(f"{', '.join(melody_options)} set a melody target: they apply to the melody task on the "
+                         f"bundled models, not to {args.task or 'an --extractor'}" + (" on --model toy"
+                                                                                     if args.model == "toy" else ""))
+    if len([o for o in melody_options if o != "--tempo"]) > 1:
+        raise ValueError(f"give one melody target: {' or '.join(o for o in melody_options if o != '--tempo')}, "
+                         "not several")
+    if args.tempo is not None and args.notes is None:
+        raise ValueError("--tempo applies to --notes (durations in beats)")
     iterations = args.iterations
     if args.fast:
         iterations = min(iterations or 10, 10)
