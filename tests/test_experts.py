@@ -124,3 +124,11 @@ def test_quality_benchmark_counts_the_blocks_of_the_expert_that_ran(folders):
         for s in (80.0, 0.5, 0.1):
             jump(s * torch.randn(2, 8, 16), torch.tensor(s), cond={"tags": torch.eye(4)[:2]})
     assert counts == {"nfe": 3, "blocks": 3 * depth}
+
+
+def test_a_mixed_batch_in_another_dtype_than_the_experts(folders):
+    both = combine_experts(folders, [1.5]).eval()
+    with torch.no_grad():  # float64 input, float32 experts: the output takes the experts' dtype, no index_put clash
+        out = both.net(torch.randn(2, 8, 16, dtype=torch.float64), torch.tensor([80.0, 0.5]).log() / 4,
+                       {"tags": torch.eye(4)[:2]})
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()

@@ -98,10 +98,12 @@ class NoiseExperts(nn.Module):
         first = int(index[0])
         if bool((index == first).all()):
             return self.experts[first](x_in, c_noise, cond)
-        out = torch.empty_like(x_in)
+        out = None
         for k in index.unique().tolist():
             mask = index == k
-            out = out.index_put((mask,), self.experts[k](x_in[mask], c_noise[mask], _rows(cond, mask)))
+            y = self.experts[k](x_in[mask], c_noise[mask], _rows(cond, mask))
+            out = y.new_empty((x_in.shape[0], *y.shape[1:])) if out is None else out  # the experts' dtype
+            out = out.index_put((mask,), y)
         return out
 
 
