@@ -125,31 +125,46 @@ def main(argv=None) -> int:
 
     if not args.src or not args.kind:
         parser.error("--from and --kind are required (except with --metrics-only)")
-    from tempo_kit.models.io import file_sha256
     from tempo_kit.training.config import load_config
 
     if (len(args.src) > 1) != (args.edges is not None):
         parser.error("several --from folders need --edges (one fewer), and --edges needs several --from folders")
-    out = Path(args.out) / args.name
-    tmp = out.with_name(f".{args.name}.bundling")  # built aside, then swapped in: a failure leaves the bundle as it was
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    src = Path(args.src[0])
-    if len(args.src) > 1:
-        from tempo_kit.models import combine_experts, save_model
-
-        src = save_model(combine_experts(args.src, args.edges), tmp / "combined")
-    meta = json.loads((src / "config.json").read_text())
+    previous = [(c, run_stats(Path(r))) for c, r in args.previous]
+    missing = [r for (c, r), (_, stats) in zip(args.previous, previous) if not stats]
+    if missing:
+        parser.error(f"--previous run folder(s) without a losses.jsonl: {', '.join(missing)}")
     config_path = Path(args.config) if args.config else None
     config = load_config(config_path) if config_path else {}
     pretrained = {"kind": args.kind, **json.loads(args.meta)}
     vocab = tag_vocab(config)
     if vocab is not None and "tag_vocab" not in pretrained:
         pretrained["tag_vocab"] = vocab
-    previous = [(c, run_stats(Path(r))) for c, r in args.previous]
-    missing = [r for (c, r), (_, stats) in zip(args.previous, previous) if not stats]
-    if missing:
-        parser.error(f"--previous run folder(s) without a losses.jsonl: {', '.join(missing)}")
+    out = Path(args.out) / args.name
+    tmp = out.with_name(f".{args.name}.bundling")  # built aside, then swapped in: a failure leaves the bundle as it was
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        _build(args, tmp, pretrained=pretrained, config_path=config_path, previous=previous)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    print(f"bundled {args.name} -> {out} ({(out / 'model.safetensors').stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def _build(args, tmp: Path, *, pretrained: dict, config_path: Path | None, previous: list) -> None:
+    """Write the float16 weights, config and card of the bundle into ``tmp``."""
+    from tempo_kit.models.io import file_sha256
+
+    src = Path(args.src[0])
+    if len(args.src) > 1:
+        from tempo_kit.models import combine_experts, save_model
+
+        src = save_model(combine_experts(args.src, args.edges), tmp / "combined")
+    meta = json.loads((src / "config.json").read_text())
     state = {k: v.half() if v.is_floating_point() else v for k, v in load_file(str(src / "model.safetensors")).items()}
     save_file(state, str(tmp / "model.safetensors"))
     meta["weights_sha256"] = file_sha256(tmp / "model.safetensors")  # of the float16 file, checked on every load
@@ -162,11 +177,6 @@ def main(argv=None) -> int:
                 size=(tmp / "model.safetensors").stat().st_size, metrics=[Path(m) for m in args.metrics],
                 previous=previous)
     (tmp / "MODEL_CARD.md").write_text(text)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    print(f"bundled {args.name} -> {out} ({(out / 'model.safetensors').stat().st_size / 1e6:.2f} MB)")
-    return 0
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ for name in "${names[@]}"; do
   extra=()
   from=("$run/student_ema")
   if [ "$name" = presto-s ]; then  # two noise-level experts, each trained in two stages
+    missing=$(for d in presto_s_stage1 presto_s_low_stage1 presto_s_low; do [ -f "outputs/runs/$d/losses.jsonl" ] || echo "$d"; done)
+    [ -z "$missing" ] && [ -f outputs/runs/presto_s_low/student_ema/model.safetensors ] \
+      || { echo "skip $name: missing runs: ${missing:-presto_s_low/student_ema}"; continue; }
     from=(outputs/runs/presto_s_low/student_ema "$run/student_ema")
     extra+=(--edges 1.5 --command "bash scripts/bundle_reference.sh presto-s (after the four training stages below)"
             --previous configs/reference/presto_s_stage1.toml outputs/runs/presto_s_stage1

@@ -132,3 +132,14 @@ def test_a_mixed_batch_in_another_dtype_than_the_experts(folders):
         out = both.net(torch.randn(2, 8, 16, dtype=torch.float64), torch.tensor([80.0, 0.5]).log() / 4,
                        {"tags": torch.eye(4)[:2]})
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_a_bundle_that_fails_late_leaves_nothing_behind(folders, tmp_path):
+    from test_pretrained import bundle_model
+
+    other = save_model(EDMPrecond(net=_net(2), consistency=True), tmp_path / "cm")
+    argv = ["presto-s", "--from", str(folders[0]), str(other), "--edges", "1.5", "--kind", "consistency",
+            "--out", str(tmp_path / "w")]
+    with pytest.raises(ValueError, match="share their EDM preconditioning"):
+        bundle_model.main(argv)
+    assert not (tmp_path / "w").exists() or not any((tmp_path / "w").iterdir())
