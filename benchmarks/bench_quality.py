@@ -165,9 +165,9 @@ def presto_level_systems() -> list[System]:
 # -- models ------------------------------------------------------------------------------------------------------------
 def _expert_nets(net) -> list:
     """The block networks behind a preconditioner's raw network: itself, the network a layer router wraps, or each of
-    its noise-level experts (:class:`~tempo_kit.models.NoiseExperts`)."""
+    its noise-level experts (:class:`~tempo_kit.models.NoiseExperts`, each maybe inside its own layer router)."""
     inner = getattr(net, "net", net)
-    return list(getattr(inner, "experts", [inner]))
+    return [getattr(e, "net", e) for e in getattr(inner, "experts", [inner])]
 
 
 def _precond(model):

@@ -107,7 +107,7 @@ def test_bad_experts_are_clear_errors(folders, tmp_path):
 
 def test_half_precision_keeps_the_edges(folders):
     both = combine_experts(folders, [1.3]).eval().to(torch.bfloat16)
-    c_noise = torch.tensor([1.29, 1.31], dtype=torch.float64).log() / 4  # bfloat16 would round 1.3 to 1.296875
+    c_noise = torch.tensor([1.298, 1.302], dtype=torch.float64).log() / 4  # bfloat16 would round 1.3 to 1.296875
     assert both.net.expert_index(c_noise).tolist() == [0, 1]
     with torch.no_grad():
         out = both(torch.randn(2, 8, 16, dtype=torch.bfloat16), torch.tensor([80.0, 0.5]), {"tags": torch.eye(4)[:2]})
@@ -143,3 +143,34 @@ def test_a_bundle_that_fails_late_leaves_nothing_behind(folders, tmp_path):
     with pytest.raises(ValueError, match="share their EDM preconditioning"):
         bundle_model.main(argv)
     assert not (tmp_path / "w").exists() or not any((tmp_path / "w").iterdir())
+
+
+def test_layer_routed_experts_keep_their_routers(tmp_path):
+    from tempo_kit.routers import RoutedNet, router_from_spec
+
+    router = {"name": "presto-l", "levels": [0.5, 1.0], "budget": None,
+              "schedule": {"sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0}}
+    folders = [save_model(EDMPrecond(net=RoutedNet(net=_net(seed, budget_embedding=True),
+                                                   router=router_from_spec(router))), tmp_path / name)
+               for seed, name in ((0, "low"), (1, "high"))]
+    low, high = (load_denoiser(f).eval() for f in folders)
+    both = combine_experts(folders, [1.5]).eval()
+    assert all(isinstance(e, RoutedNet) for e in both.net.experts)
+    again = load_denoiser(save_model(both, tmp_path / "both")).eval()
+    assert json.loads((tmp_path / "both" / "config.json").read_text())["config"]["experts"][1]["router"] == router
+    x, cond = torch.randn(3, 8, 16), {"tags": torch.eye(4)[:3]}
+    sigma = torch.tensor([80.0, 1.0, 0.01])
+    with torch.no_grad():
+        mixed, loaded = both(x, sigma, cond), again(x, sigma, cond)
+        for i, s in enumerate(sigma):
+            alone = (high if s >= 1.5 else low)(x[i:i + 1], s.reshape(1), {"tags": cond["tags"][i:i + 1]})
+            torch.testing.assert_close(mixed[i:i + 1], alone, atol=1e-5, rtol=1e-5)
+    assert torch.equal(mixed, loaded)
+    from test_bench_quality import load_script
+
+    bench = load_script("benchmarks/bench_quality.py")
+    depth = len(both.net.experts[0].net.blocks)
+    with bench.counting(both) as counts, torch.no_grad():  # the router drops blocks at high noise
+        both(80 * x, torch.tensor(80.0), cond)
+        both(0.01 * x, torch.tensor(0.01), cond)
+    assert counts["nfe"] == 2 and counts["blocks"] < 2 * depth

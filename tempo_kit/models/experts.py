@@ -20,7 +20,10 @@ __all__ = ["NoiseExperts", "NoiseExpertsConfig", "combine_experts"]
 
 
 def _edges(value) -> tuple[float, ...]:
-    edges = tuple(float(v) for v in value)
+    try:
+        edges = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"edges must be a sequence of noise levels (e.g. [1.5]), got {value!r}") from None
     if any(not (v > 0 and v < float("inf")) for v in edges) or any(b <= a for a, b in zip(edges, edges[1:])):
         raise ValueError(f"edges must be positive, finite and increasing noise levels, got {list(value)}")
     return edges
@@ -34,7 +37,8 @@ class NoiseExpertsConfig:
     ----------
     experts : sequence of dict
         Model specs (``{"model": name, "config": {...}}``, :func:`~tempo_kit.models.model_spec`), from the lowest noise
-        range to the highest.
+        range to the highest; a spec with a ``"router"`` (:meth:`~tempo_kit.routers.Router.spec`) builds a
+        layer-routed expert (:class:`~tempo_kit.routers.RoutedNet`, e.g. the experts of a Presto-LS).
     edges : sequence of float
         ``len(experts) - 1`` increasing noise levels between the ranges: expert ``k`` serves
         ``edges[k - 1] <= sigma < edges[k]``.
@@ -53,6 +57,20 @@ class NoiseExpertsConfig:
         return int(self.experts[0].get("config", {}).get("patch", 1))
 
 
+def _build_expert(spec: dict) -> nn.Module:
+    """A model spec's network, wrapped in its layer router when the spec names one."""
+    from ..routers import RoutedNet, router_from_spec
+    from .io import build_model
+
+    net = build_model({k: spec[k] for k in ("model", "config") if k in spec})
+    return RoutedNet(net=net, router=router_from_spec(spec["router"])) if spec.get("router") else net
+
+
+def _block_net(expert: nn.Module) -> nn.Module:
+    """The block model itself (inside a layer router, if any)."""
+    return getattr(expert, "net", expert)
+
+
 def _rows(cond: Any, mask: torch.Tensor) -> Any:
     """The rows ``mask`` of a conditioning: a tensor, a dict of tensors (batch-first), or None."""
     if isinstance(cond, torch.Tensor):
@@ -67,7 +85,8 @@ class NoiseExperts(nn.Module):
     """Raw network ``F(x_in, c_noise, cond)`` that calls, for each sample, the expert of its noise range.
 
     A batch whose samples all fall in one range (every sampler step) makes one call of that expert; a mixed batch
-    (training) one call per expert on its rows. Not a block model: layer routers do not apply to it.
+    (training) one call per expert on its rows. Not a block model: a layer router applies to each expert (its spec's
+    ``"router"``), not to the whole.
 
     Parameters
     ----------
@@ -77,12 +96,10 @@ class NoiseExperts(nn.Module):
     registry_name = "noise-experts"
 
     def __init__(self, *, config: NoiseExpertsConfig):
-        from .io import build_model
-
         super().__init__()
         self.config = config
-        self.experts = nn.ModuleList(build_model(spec) for spec in config.experts)
-        patches = {getattr(getattr(e, "config", None), "patch", 1) for e in self.experts}
+        self.experts = nn.ModuleList(_build_expert(spec) for spec in config.experts)
+        patches = {getattr(getattr(_block_net(e), "config", None), "patch", 1) for e in self.experts}
         if len(patches) > 1:
             raise ValueError(f"the experts must share one patch length, got {sorted(patches)}")
 
@@ -110,23 +127,21 @@ class NoiseExperts(nn.Module):
 def combine_experts(folders, edges) -> nn.Module:
     """One denoiser from saved models (folders, lowest noise range first) that share their EDM preconditioning.
 
-    Returns an :class:`~tempo_kit.denoisers.EDMPrecond` around :class:`NoiseExperts` holding each folder's network
-    and weights; save it with :func:`~tempo_kit.models.save_model`.
+    Returns an :class:`~tempo_kit.denoisers.EDMPrecond` around :class:`NoiseExperts` holding each folder's network,
+    weights and layer router (if it was saved with one); save it with :func:`~tempo_kit.models.save_model`.
     """
     from ..denoisers import EDMPrecond
     from .io import load_model, model_spec, read_config
 
     folders = [str(f) for f in folders]
     metas = [read_config(f) for f in folders]
-    for folder, meta in zip(folders, metas):
-        if meta.get("router"):
-            raise ValueError(f"{folder!r} is layer-routed; noise-level experts take plain networks")
     preconds = [meta.get("precond", {}) for meta in metas]
     if any(p != preconds[0] for p in preconds):
         raise ValueError("the experts must share their EDM preconditioning, got "
                          + "; ".join(f"{f}: {p}" for f, p in zip(folders, preconds)))
     nets = [load_model(f) for f in folders]
-    experts = NoiseExperts(config=NoiseExpertsConfig(experts=[model_spec(n) for n in nets], edges=edges))
+    specs = [{**model_spec(n), **({"router": m["router"]} if m.get("router") else {})} for n, m in zip(nets, metas)]
+    experts = NoiseExperts(config=NoiseExpertsConfig(experts=specs, edges=edges))
     for mine, net in zip(experts.experts, nets):
-        mine.load_state_dict(net.state_dict())
+        _block_net(mine).load_state_dict(net.state_dict())
     return EDMPrecond(net=experts, **preconds[0])
