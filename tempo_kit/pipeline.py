@@ -162,6 +162,19 @@ def _count(value, what: str, *, low: int = 1, high: int | None = None) -> int:
     return value
 
 
+def _is_saved_pipeline(path: Path) -> bool:
+    """Whether the folder holds a saved model and nothing else (what :meth:`Pipeline.save_pretrained` writes)."""
+    from .models.io import read_config
+
+    if any(p.name not in ("config.json", "model.safetensors", "MODEL_CARD.md", "vocoder") for p in path.iterdir()):
+        return False
+    try:
+        read_config(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 @attrs.define(kw_only=True, eq=False)
 class Pipeline:
     """A generator with everything needed to turn tags into audio. Build one with :meth:`from_pretrained`.
@@ -287,7 +300,7 @@ class Pipeline:
             raise ValueError(f"save_pretrained needs a folder of its own, got {str(path)!r}")
         if path.exists() and not path.is_dir():
             raise FileExistsError(f"{str(path)!r} is a file; save_pretrained writes a folder")
-        if path.is_dir() and any(path.iterdir()) and not (path / "config.json").is_file():
+        if path.is_dir() and any(path.iterdir()) and not _is_saved_pipeline(path):
             raise FileExistsError(f"{str(path)!r} is a folder that holds something other than a saved model; "
                                   "save_pretrained replaces only an empty folder or a saved model's")
         try:

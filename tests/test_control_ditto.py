@@ -236,8 +236,8 @@ def test_bad_inputs_give_clear_errors(gen, tasks):
                                    ({"iterations": True}, TypeError, "iterations must be an integer"),
                                    ({"iterations": "2"}, TypeError, "iterations must be an integer"),
                                    ({"lr": "0.1"}, TypeError, "lr must be a finite number"),
-                                   ({"lr": float("inf")}, TypeError, "lr must be a finite number"),
-                                   ({"lr": 0}, ValueError, "lr must be > 0"),
+                                   ({"lr": float("inf")}, ValueError, "lr must be a finite number > 0, got inf"),
+                                   ({"lr": 0}, ValueError, "lr must be a finite number > 0"),
                                    ({"decode_steps": 2.0}, TypeError, "decode_steps must be an integer"),
                                    ({"decode_levels": "21"}, TypeError, "decode_levels must be a sequence"),
                                    ({"decode_levels": 1.0}, TypeError, "decode_levels must be a sequence")):

@@ -137,6 +137,16 @@ def test_save_pretrained_never_replaces_what_is_not_a_saved_model(tmp_path):
     with pytest.raises(FileExistsError, match="holds something other than a saved model"):
         pipe.save_pretrained(tmp_path / "mine")
     assert (tmp_path / "mine" / "thesis.txt").read_text() == "precious"
+    (tmp_path / "mine" / "config.json").write_text('{"model": "dit", "config": {}}')  # a project's own config.json
+    with pytest.raises(FileExistsError, match="holds something other than a saved model"):
+        pipe.save_pretrained(tmp_path / "mine")
+    assert (tmp_path / "mine" / "thesis.txt").read_text() == "precious"
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "config.json").write_text('{"name": "my project"}')
+    (tmp_path / "proj" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(FileExistsError, match="holds something other than a saved model"):
+        pipe.save_pretrained(tmp_path / "proj")
+    assert (tmp_path / "proj" / "config.json").read_text() == '{"name": "my project"}'
     (tmp_path / "afile").write_text("x")
     with pytest.raises(FileExistsError, match="is a file"):
         pipe.save_pretrained(tmp_path / "afile")

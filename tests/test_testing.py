@@ -1,5 +1,6 @@
 """Tests for tempo_kit.testing: the contract checks pass on the built-ins and catch deliberately broken components."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -176,3 +177,8 @@ class BadDomain(RMS):
 def test_check_extractor_catches_broken_extractors(broken, message):
     with pytest.raises(AssertionError, match=message):
         check_extractor(broken, torch.randn(1, 1024))
+
+
+def test_check_sampler_takes_numpy_step_counts():
+    x_T = 80 * example()
+    check_sampler(EDMSampler(), teacher(), x_T, np.int64(3))

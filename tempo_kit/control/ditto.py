@@ -144,10 +144,10 @@ def _number(*, positive: bool):
     """attrs validator: a finite real number, > 0 (``positive``) or >= 0."""
 
     def check(_, attribute, value):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"{attribute.name} must be a finite number, got {value!r}")
-        if value < 0 or (positive and value == 0):
-            raise ValueError(f"{attribute.name} must be {'> 0' if positive else '>= 0'}, got {value}")
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise ValueError(f"{attribute.name} must be a finite number {'> 0' if positive else '>= 0'}, got {value}")
 
     return check
 

@@ -27,6 +27,8 @@ small non-trivial network for testing samplers and jumps without a real model.
 
 from __future__ import annotations
 
+import numbers
+
 from typing import Any
 
 import torch
@@ -314,7 +316,7 @@ def check_sampler(sampler, model: nn.Module, x_T: torch.Tensor, sigmas=3, cond: 
     what = _subject("sampler", sampler, x_T, "x_T")
     if getattr(sampler, "drives", None) not in ("denoiser", "jump"):
         _fail(what, f"must declare drives = 'denoiser' or 'jump', got {getattr(sampler, 'drives', None)!r}")
-    n_steps = sigmas if isinstance(sigmas, int) else user_sigmas(sigmas).numel() - 1
+    n_steps = int(sigmas) if isinstance(sigmas, numbers.Integral) and not isinstance(sigmas, bool) else user_sigmas(sigmas).numel() - 1
     noise = draw_noise(n_steps, x_T, torch.Generator(device=x_T.device).manual_seed(0))
     with _eval_mode(model):
         with count_network_calls(model) as (counted, counter):
