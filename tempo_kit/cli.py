@@ -51,19 +51,29 @@ def main(argv: list[str] | None = None) -> int:
     plain_format = warnings.formatwarning
     if not (args.debug or os.environ.get("TEMPO_KIT_DEBUG")):
         warnings.formatwarning = _one_line_warning(args.command)
+    out = getattr(args, "out", None)
+    new_out = out is not None and not os.path.exists(out)  # a failed run removes the --out folder it made, if empty
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except KeyboardInterrupt:
+        _remove_if_empty(out if new_out else None)
         print(f"tempo-kit {args.command}: interrupted; files already written are complete, nothing is half-written",
               file=sys.stderr)
         return 130
     except Exception as err:  # one line, never a traceback, unless asked for
+        _remove_if_empty(out if new_out else None)
         if args.debug or os.environ.get("TEMPO_KIT_DEBUG"):
             raise
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 1
     finally:
         warnings.formatwarning = plain_format
+
+
+def _remove_if_empty(folder) -> None:
+    """Remove ``folder`` when it exists and is empty (nothing a user could lose)."""
+    if folder is not None and os.path.isdir(folder) and not os.listdir(folder):
+        os.rmdir(folder)
 
 
 def _one_line_warning(command: str):

@@ -268,7 +268,7 @@ class Pipeline:
             raise ValueError(f"cfg applies to denoisers (teacher, ase, presto-l); {name_or_path} is a distilled {kind} "
                              "model with its guidance built in, so it takes none")
         cfg = meta.get("cfg", 1.0) if cfg is None else cfg
-        if not (isinstance(cfg, (int, float)) and math.isfinite(cfg) and -MAX_CFG <= cfg <= MAX_CFG):
+        if isinstance(cfg, bool) or not (isinstance(cfg, numbers.Real) and math.isfinite(cfg) and -MAX_CFG <= cfg <= MAX_CFG):
             raise ValueError(f"cfg must be a finite guidance weight in [-{MAX_CFG:g}, {MAX_CFG:g}] (1 = no guidance), "
                              f"got {cfg!r}")
         drives = "denoiser" if kind == "denoiser" else "jump"

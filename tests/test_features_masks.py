@@ -29,6 +29,8 @@ def test_outpainting_compares_different_ranges():
     o = 43
     assert torch.equal(ext(x)[0, 0], torch.arange(o, dtype=torch.float32))  # first o frames of the new clip
     assert torch.equal(ext.target(ref)[0, 0], torch.arange(300 - o, 300, dtype=torch.float32))  # last o of ref
+    with pytest.raises(TypeError, match="the reference is a tensor of mel frames"):
+        ext.target(None)
 
 
 @pytest.mark.parametrize("task", ["outpainting", "looping"])

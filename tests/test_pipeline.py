@@ -197,6 +197,10 @@ def test_saved_config_records_the_pipeline_settings(tmp_path):
     Pipeline.from_pretrained("teacher", sampler="euler", steps=5, cfg=2.0).save_pretrained(tmp_path / "t")
     table = json.loads((tmp_path / "t" / "config.json").read_text())["pretrained"]
     assert (table["sampler"], table["steps"], table["cfg"], table["kind"]) == ("euler", 5, 2.0, "denoiser")
+    assert Pipeline.from_pretrained("teacher", cfg=np.float32(2.0), vocoder="griffin-lim").cfg == 2.0  # numpy weights
+    for bad in (True, float("inf"), "2"):
+        with pytest.raises(ValueError, match="cfg must be a finite guidance weight"):
+            Pipeline.from_pretrained("teacher", cfg=bad, vocoder="griffin-lim")
 
 
 def test_a_bfloat16_pipeline_reloads_in_bfloat16_and_resaving_does_not_nest_cards(tmp_path):

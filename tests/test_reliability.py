@@ -96,6 +96,16 @@ def test_bad_cli_input_is_one_clear_line(argv, weights, tmp_path, monkeypatch, c
     status, err = run_cli(argv, capsys)
     assert_clean_failure(status, err, argv)
     assert not any((tmp_path / "out").glob("*.wav")), f"{argv}: wrote audio"
+    assert not (tmp_path / "out").exists() or any((tmp_path / "out").iterdir()), f"{argv}: left an empty --out"
+
+
+def test_a_binary_notes_file_is_named(weights, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+    (tmp_path / "tune.bin").write_bytes(bytes(range(128, 256)))
+    status, err = run_cli(["control", "melody", "--notes", str(tmp_path / "tune.bin"), "--out", str(tmp_path / "o")],
+                          capsys)
+    assert status == 1 and "tune.bin: not a text file of NOTE:DURATION tokens" in err
+    assert not (tmp_path / "o").exists()  # the failed run removed the folder it had made
 
 
 def test_nan_guidance_writes_nothing(weights, tmp_path, monkeypatch, capsys):

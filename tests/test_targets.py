@@ -2,6 +2,7 @@
 
 import struct
 
+import numpy as np
 import pytest
 import torch
 
@@ -74,6 +75,19 @@ def test_note_numbers():
             note_number(bad)
     with pytest.raises(ValueError, match="MIDI range"):
         note_number(130)
+    assert note_number(np.int64(62)) == 62 and note_number(np.float32(64.0)) == 64  # numbers from numpy arrays
+    with pytest.raises(TypeError, match="MIDI number or a name"):
+        note_number(np.float32(60.5))
+
+
+def test_melody_input_mistakes_are_named():
+    with pytest.raises(TypeError, match="for note names use melody_from_notes"):
+        melody_from_frames("C D E")
+    with pytest.raises(ValueError, match=r"\(frames,\) or \(batch, frames\), got shape \(1, 1, 32\)"):
+        melody_from_frames(torch.zeros(1, 1, 32, dtype=torch.long))
+    for tempo in (float("inf"), "120", 0, True):
+        with pytest.raises(ValueError, match="tempo must be a positive, finite number"):
+            melody_from_notes([(60, 1.0)], frame_rate=10.0, tempo=tempo)
 
 
 def test_melody_from_notes_seconds_beats_and_rests():

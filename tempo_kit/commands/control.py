@@ -91,7 +91,12 @@ def _surrogate_steps(text: str):
 
 def read_notes(path: str | Path) -> list[tuple[str, float]]:
     """``NOTE:DURATION`` tokens of a text file (:func:`parse_notes`)."""
-    return parse_notes(Path(path).read_text(), source=str(path))
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file of NOTE:DURATION tokens (e.g. C4:1 F#4:0.5 r:0.5); for a MIDI "
+                         "file use --midi") from None
+    return parse_notes(text, source=str(path))
 
 
 def parse_notes(text: str, *, source: str = "notes") -> list[tuple[str, float]]:

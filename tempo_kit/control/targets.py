@@ -12,6 +12,7 @@ melody a per-frame pitch class in 0-11 (rests are ignored), structure a self-sim
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import struct
 from pathlib import Path
@@ -269,7 +270,7 @@ def note_number(note: int | str) -> int:
     """MIDI note number of ``60``, ``"C4"``, ``"c#5"``, ``"Bb3"`` (C4 = 60; the octave defaults to 4)."""
     if isinstance(note, bool):
         raise TypeError(f"not a note: {note!r}")
-    if isinstance(note, int) or (isinstance(note, float) and note.is_integer()):
+    if isinstance(note, numbers.Integral) or (isinstance(note, numbers.Real) and float(note).is_integer()):
         n = int(note)
     elif isinstance(note, str):
         m = _NOTE_RE.match(note)
@@ -288,7 +289,12 @@ def note_number(note: int | str) -> int:
 def melody_from_frames(pitch_classes: Sequence[int] | torch.Tensor, *, frame_rate: float | None = None,
                        extractor: nn.Module | None = None, sample_rate: int | None = None) -> Target:
     """A per-frame pitch-class target (0 = C ... 11 = B; ``IGNORE_INDEX`` = no target) (DITTO Sec. 4.3)."""
+    if isinstance(pitch_classes, (str, bytes)):
+        raise TypeError(f"pitch_classes is one integer 0-11 per frame (e.g. [0, 0, 2, 4]), got the string "
+                        f"{pitch_classes!r}; for note names use melody_from_notes")
     value = torch.as_tensor(pitch_classes)
+    if value.ndim not in (1, 2):
+        raise ValueError(f"pitch classes are shaped (frames,) or (batch, frames), got shape {tuple(value.shape)}")
     if value.is_floating_point():
         if not torch.isfinite(value).all():
             raise ValueError("melody target contains NaN or infinite values")
@@ -328,8 +334,9 @@ def melody_from_notes(
     Target of kind ``"melody"``, value shape ``(frames,)`` of pitch classes, ``IGNORE_INDEX`` on rests.
     """
     fr, sr = _rates(extractor, frame_rate, sample_rate)
-    if tempo is not None and not tempo > 0:
-        raise ValueError(f"tempo must be positive beats per minute, got {tempo}")
+    if tempo is not None and (isinstance(tempo, bool) or not isinstance(tempo, numbers.Real)
+                              or not (math.isfinite(tempo) and tempo > 0)):
+        raise ValueError(f"tempo must be a positive, finite number of beats per minute, got {tempo!r}")
     scale = 60.0 / tempo if tempo is not None else 1.0
     events, t = [], 0.0
     for item in notes:

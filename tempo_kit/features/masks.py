@@ -158,6 +158,8 @@ class MaskedReconstruction(Extractor):
 
     def target(self, reference: torch.Tensor) -> torch.Tensor:
         """The reference frames the output must match: ``reference[..., ref_mask]``."""
+        if not isinstance(reference, torch.Tensor):
+            raise TypeError(f"the reference is a tensor of mel frames (..., n_mels, frames), got {type(reference).__name__}")
         if torch.isnan(reference).any():
             raise ValueError("reference contains NaN")
         return self._select(reference, self.ref_mask, "reference")
