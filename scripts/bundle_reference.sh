@@ -32,7 +32,7 @@ declare -A DESC=(
   [presto-s]="Presto-S generator distilled from the bundled teacher as two noise-level experts (tempo_kit.models.NoiseExperts) behind one jump, one expert call per step. High-noise expert (sigma >= 1.5: every one-step sample and the first jumps of multi-step sampling): stage 1 the regression term alone (ours, after DMD's regression loss: plain distillation of the teacher's probability-flow ODE from 8,192 teacher trajectories, tempo-kit data ode-pairs), 3,000 generator updates, then stage 2 continuous-time distribution matching (DMD2 adapted to EDM) with a least-squares GAN head on the fake-score network, 5 fake-score updates per generator update, regression term kept, 3,000 steps (configs/reference/presto_s_stage1.toml, presto_s.toml). Low-noise expert (sigma < 1.5: the last jumps of multi-step sampling): the same two stages with each ODE pair weighted by 1 + (sigma_data / sigma)^2 and 4,096 more trajectories from training clips noised to 10, 3,000 + 2,000 steps (presto_s_low_stage1.toml, presto_s_low.toml). One network of this size trained either way is good at one end only (see the step-distillation page). Sample with the 'presto-s' sampler, in 1 or 4 steps."
   [ase]="ASE layer-dropped teacher: time-dependent early exit (fewer blocks at high noise), fine-tuned from the bundled teacher with the denoising loss and a frozen time embedder. Sample like the teacher (Heun)."
   [presto-l]="Presto-L layer-distilled teacher: drops interior blocks by noise level while always running the final block, budget-conditioned, trained with the denoising loss plus the self-teacher loss. Sample like the teacher (Heun)."
-  [presto-ls]="Presto-LS: Presto-S on the bundled Presto-L routed network (real score = the full teacher), in two stages: (1) the regression term alone on the teacher's probability-flow ODE (ours, after DMD's regression loss), from 8,192 trajectories from noise and 4,096 from training clips noised to 10, each pair weighted by 1 + (sigma_data/sigma)^2, 3,000 generator updates; (2) distribution matching with the GAN head and the regression term kept, 2,000 steps. Fewer blocks per call than Presto-S; sample with the 'presto-s' sampler in 4 steps.")
+  [presto-ls]="Presto-LS: Presto-S on the bundled Presto-L routed network (real score = the full teacher), as two noise-level experts like Presto-S (tempo_kit.models.NoiseExperts; each expert keeps the Presto-L router, so a call runs only the blocks its noise level is given). High-noise expert (sigma >= 1.5): stage 1 the regression term alone on 8,192 uniformly weighted teacher trajectories from noise, 3,000 generator updates; stage 2 distribution matching with the GAN head and the regression term kept, 3,000 steps (configs/reference/presto_ls_stage1.toml, presto_ls.toml). Low-noise expert (sigma < 1.5): the same two stages with each ODE pair weighted by 1 + (sigma_data / sigma)^2 and 4,096 more trajectories from training clips noised to 10, 3,000 + 2,000 steps (presto_ls_low_stage1.toml, presto_ls_low.toml; until 2026-12-05 this expert alone was the bundled Presto-LS). Fewer blocks per call than Presto-S; sample with the 'presto-s' sampler in 4 steps.")
 
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${order[@]}")
@@ -42,20 +42,19 @@ for name in "${names[@]}"; do
   config=configs/reference/${RUN[$name]}.toml
   extra=()
   from=("$run/student_ema")
-  if [ "$name" = presto-s ]; then  # two noise-level experts, each trained in two stages
-    missing=$(for d in presto_s_stage1 presto_s_low_stage1 presto_s_low; do [ -f "outputs/runs/$d/losses.jsonl" ] || echo "$d"; done)
-    [ -z "$missing" ] && [ -f outputs/runs/presto_s_low/student_ema/model.safetensors ] \
-      || { echo "skip $name: missing runs: ${missing:-presto_s_low/student_ema}"; continue; }
-    from=(outputs/runs/presto_s_low/student_ema "$run/student_ema")
-    extra+=(--edges 1.5 --command "bash scripts/bundle_reference.sh presto-s (after the four training stages below)"
-            --previous configs/reference/presto_s_stage1.toml outputs/runs/presto_s_stage1
-            --previous configs/reference/presto_s.toml outputs/runs/presto_s
-            --previous configs/reference/presto_s_low_stage1.toml outputs/runs/presto_s_low_stage1
-            --previous configs/reference/presto_s_low.toml outputs/runs/presto_s_low)
+  if [ "$name" = presto-s ] || [ "$name" = presto-ls ]; then  # two noise-level experts, each trained in two stages
+    high=${RUN[$name]} low=${RUN[$name]}_low
+    missing=$(for d in "${high}_stage1" "${low}_stage1" "$low"; do [ -f "outputs/runs/$d/losses.jsonl" ] || echo "$d"; done)
+    [ -z "$missing" ] && [ -f "outputs/runs/$low/student_ema/model.safetensors" ] \
+      || { echo "skip $name: missing runs: ${missing:-$low/student_ema}"; continue; }
+    from=("outputs/runs/$low/student_ema" "$run/student_ema")
+    extra+=(--edges 1.5 --command "bash scripts/bundle_reference.sh $name (after the four training stages below)")
+    for d in "${high}_stage1" "$high" "${low}_stage1" "$low"; do
+      extra+=(--previous "configs/reference/$d.toml" "outputs/runs/$d")
+    done
   fi
   [ "$name" = teacher ] && extra+=(--previous configs/reference/teacher.toml outputs/runs/teacher)
   [ "$name" = presto-ls ] && [ -d outputs/runs/presto_l ] && extra+=(--previous configs/reference/presto_l.toml outputs/runs/presto_l)
-  [ "$name" = presto-ls ] && [ -d outputs/runs/presto_ls_stage1 ] && extra+=(--previous configs/reference/presto_ls_stage1.toml outputs/runs/presto_ls_stage1)
   metrics=()
   [ -f "$QUALITY" ] && metrics+=(--metrics "$QUALITY")
   "$PY" scripts/bundle_model.py "$name" --from "${from[@]}" --kind "${KIND[$name]}" --config "$config" \
