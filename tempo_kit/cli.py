@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -71,9 +72,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _remove_if_empty(folder) -> None:
-    """Remove ``folder`` when it exists and is empty (nothing a user could lose)."""
+    """Remove ``folder`` (the innermost one a run made) when it exists and is empty: nothing a user could lose."""
     if folder is not None and os.path.isdir(folder) and not os.listdir(folder):
-        os.rmdir(folder)
+        with contextlib.suppress(OSError):  # never turn the one-line error into a traceback
+            os.rmdir(folder)
 
 
 def _one_line_warning(command: str):

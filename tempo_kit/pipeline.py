@@ -163,16 +163,24 @@ def _count(value, what: str, *, low: int = 1, high: int | None = None) -> int:
 
 
 def _is_saved_pipeline(path: Path) -> bool:
-    """Whether the folder holds a saved model and nothing else (what :meth:`Pipeline.save_pretrained` writes)."""
+    """Whether the folder holds what :meth:`Pipeline.save_pretrained` writes and nothing else: a saved model with a
+    ``"pretrained"`` table, a card, and maybe a saved vocoder in ``vocoder/``."""
     from .models.io import read_config
 
-    if any(p.name not in ("config.json", "model.safetensors", "MODEL_CARD.md", "vocoder") for p in path.iterdir()):
+    def saved_model(folder: Path, allowed: tuple[str, ...]) -> dict | None:
+        if any(p.name not in allowed for p in folder.iterdir()):
+            return None
+        try:
+            return read_config(folder)
+        except (OSError, ValueError):
+            return None
+
+    meta = saved_model(path, ("config.json", "model.safetensors", "MODEL_CARD.md", "vocoder"))
+    if meta is None or not isinstance(meta.get("pretrained"), dict):
         return False
-    try:
-        read_config(path)
-    except (OSError, ValueError):
-        return False
-    return True
+    vocoder = path / "vocoder"
+    return not vocoder.exists() or (vocoder.is_dir() and saved_model(vocoder, ("config.json", "model.safetensors"))
+                                    is not None)
 
 
 @attrs.define(kw_only=True, eq=False)

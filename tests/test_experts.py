@@ -148,16 +148,18 @@ def test_a_bundle_that_fails_late_leaves_nothing_behind(folders, tmp_path):
 def test_layer_routed_experts_keep_their_routers(tmp_path):
     from tempo_kit.routers import RoutedNet, router_from_spec
 
-    router = {"name": "presto-l", "levels": [0.5, 1.0], "budget": None,
-              "schedule": {"sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0}}
+    schedule = {"sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0}
+    routers = [{"name": "presto-l", "levels": levels, "budget": None, "schedule": schedule}
+               for levels in ([0.75, 1.0], [0.5, 1.0])]  # each expert its own router
     folders = [save_model(EDMPrecond(net=RoutedNet(net=_net(seed, budget_embedding=True),
                                                    router=router_from_spec(router))), tmp_path / name)
-               for seed, name in ((0, "low"), (1, "high"))]
+               for seed, name, router in ((0, "low", routers[0]), (1, "high", routers[1]))]
     low, high = (load_denoiser(f).eval() for f in folders)
     both = combine_experts(folders, [1.5]).eval()
-    assert all(isinstance(e, RoutedNet) for e in both.net.experts)
+    assert [e.router.spec() for e in both.net.experts] == routers
     again = load_denoiser(save_model(both, tmp_path / "both")).eval()
-    assert json.loads((tmp_path / "both" / "config.json").read_text())["config"]["experts"][1]["router"] == router
+    assert [e["router"] for e in json.loads((tmp_path / "both" / "config.json").read_text())["config"]["experts"]] \
+        == routers
     x, cond = torch.randn(3, 8, 16), {"tags": torch.eye(4)[:3]}
     sigma = torch.tensor([80.0, 1.0, 0.01])
     with torch.no_grad():
@@ -170,7 +172,11 @@ def test_layer_routed_experts_keep_their_routers(tmp_path):
 
     bench = load_script("benchmarks/bench_quality.py")
     depth = len(both.net.experts[0].net.blocks)
-    with bench.counting(both) as counts, torch.no_grad():  # the router drops blocks at high noise
+    expected = 0
+    for k, s in ((1, 80.0), (0, 0.01)):  # the blocks each expert's own router runs at that noise level
+        expert = both.net.experts[k]
+        expected += len(expert.router.blocks(int(expert.budgets(torch.tensor([s]).log() / 4)[0]), depth))
+    with bench.counting(both) as counts, torch.no_grad():
         both(80 * x, torch.tensor(80.0), cond)
         both(0.01 * x, torch.tensor(0.01), cond)
-    assert counts["nfe"] == 2 and counts["blocks"] < 2 * depth
+    assert counts == {"nfe": 2, "blocks": expected} and expected < 2 * depth

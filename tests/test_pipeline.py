@@ -137,10 +137,15 @@ def test_save_pretrained_never_replaces_what_is_not_a_saved_model(tmp_path):
     with pytest.raises(FileExistsError, match="holds something other than a saved model"):
         pipe.save_pretrained(tmp_path / "mine")
     assert (tmp_path / "mine" / "thesis.txt").read_text() == "precious"
-    (tmp_path / "mine" / "config.json").write_text('{"model": "dit", "config": {}}')  # a project's own config.json
-    with pytest.raises(FileExistsError, match="holds something other than a saved model"):
-        pipe.save_pretrained(tmp_path / "mine")
-    assert (tmp_path / "mine" / "thesis.txt").read_text() == "precious"
+    for name in ("a", "b"):  # a model-like config.json without the pipeline's table; a vocoder/ with a user's file
+        (tmp_path / name / "vocoder").mkdir(parents=True)
+        (tmp_path / name / "model.safetensors").write_bytes(b"")
+        (tmp_path / name / "config.json").write_text(json.dumps(
+            {"model": "dit", "config": {}, **({"pretrained": {"kind": "denoiser"}} if name == "b" else {})}))
+        (tmp_path / name / "vocoder" / "mine.txt").write_text("precious")
+        with pytest.raises(FileExistsError, match="holds something other than a saved model"):
+            pipe.save_pretrained(tmp_path / name)
+        assert (tmp_path / name / "vocoder" / "mine.txt").read_text() == "precious"
     (tmp_path / "proj").mkdir()
     (tmp_path / "proj" / "config.json").write_text('{"name": "my project"}')
     (tmp_path / "proj" / "model.safetensors").write_bytes(b"")

@@ -92,7 +92,7 @@ def _surrogate_steps(text: str):
 def read_notes(path: str | Path) -> list[tuple[str, float]]:
     """``NOTE:DURATION`` tokens of a text file (:func:`parse_notes`)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first note
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a text file of NOTE:DURATION tokens (e.g. C4:1 F#4:0.5 r:0.5); for a MIDI "
                          "file use --midi") from None

@@ -62,7 +62,7 @@ def _build_expert(spec: dict) -> nn.Module:
     from ..routers import RoutedNet, router_from_spec
     from .io import build_model
 
-    net = build_model({k: spec[k] for k in ("model", "config") if k in spec})
+    net = build_model({k: v for k, v in spec.items() if k != "router"})
     return RoutedNet(net=net, router=router_from_spec(spec["router"])) if spec.get("router") else net
 
 
