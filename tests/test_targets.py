@@ -83,6 +83,8 @@ def test_note_numbers():
 def test_melody_input_mistakes_are_named():
     with pytest.raises(TypeError, match="for note names use melody_from_notes"):
         melody_from_frames("C D E")
+    with pytest.raises(TypeError, match="for note names use melody_from_notes"):
+        melody_from_frames(["C", "D"])
     with pytest.raises(ValueError, match=r"\(frames,\) or \(batch, frames\), got shape \(1, 1, 32\)"):
         melody_from_frames(torch.zeros(1, 1, 32, dtype=torch.long))
     for tempo in (float("inf"), "120", 0, True):

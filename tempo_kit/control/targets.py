@@ -292,7 +292,11 @@ def melody_from_frames(pitch_classes: Sequence[int] | torch.Tensor, *, frame_rat
     if isinstance(pitch_classes, (str, bytes)):
         raise TypeError(f"pitch_classes is one integer 0-11 per frame (e.g. [0, 0, 2, 4]), got the string "
                         f"{pitch_classes!r}; for note names use melody_from_notes")
-    value = torch.as_tensor(pitch_classes)
+    try:
+        value = torch.as_tensor(pitch_classes)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError("pitch_classes is one integer 0-11 per frame (e.g. [0, 0, 2, 4]); for note names use "
+                        "melody_from_notes") from None
     if value.ndim not in (1, 2):
         raise ValueError(f"pitch classes are shaped (frames,) or (batch, frames), got shape {tuple(value.shape)}")
     if value.is_floating_point():
