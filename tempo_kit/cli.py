@@ -53,16 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.debug or os.environ.get("TEMPO_KIT_DEBUG")):
         warnings.formatwarning = _one_line_warning(args.command)
     out = getattr(args, "out", None)
-    new_out = out is not None and not os.path.exists(out)  # a failed run removes the --out folder it made, if empty
+    made_out = out if out is not None and not os.path.exists(out) else None  # removed after a failure if still empty
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except KeyboardInterrupt:
-        _remove_if_empty(out if new_out else None)
+        _remove_if_empty(made_out)
         print(f"tempo-kit {args.command}: interrupted; files already written are complete, nothing is half-written",
               file=sys.stderr)
         return 130
     except Exception as err:  # one line, never a traceback, unless asked for
-        _remove_if_empty(out if new_out else None)
+        _remove_if_empty(made_out)
         if args.debug or os.environ.get("TEMPO_KIT_DEBUG"):
             raise
         print(f"error: {one_line(err)}", file=sys.stderr)

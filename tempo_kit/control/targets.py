@@ -289,14 +289,11 @@ def note_number(note: int | str) -> int:
 def melody_from_frames(pitch_classes: Sequence[int] | torch.Tensor, *, frame_rate: float | None = None,
                        extractor: nn.Module | None = None, sample_rate: int | None = None) -> Target:
     """A per-frame pitch-class target (0 = C ... 11 = B; ``IGNORE_INDEX`` = no target) (DITTO Sec. 4.3)."""
-    if isinstance(pitch_classes, (str, bytes)):
-        raise TypeError(f"pitch_classes is one integer 0-11 per frame (e.g. [0, 0, 2, 4]), got the string "
-                        f"{pitch_classes!r}; for note names use melody_from_notes")
     try:
-        value = torch.as_tensor(pitch_classes)
+        value = torch.as_tensor(pitch_classes)  # a string, or a list of note names, fails here
     except (TypeError, ValueError, RuntimeError):
-        raise TypeError("pitch_classes is one integer 0-11 per frame (e.g. [0, 0, 2, 4]); for note names use "
-                        "melody_from_notes") from None
+        raise TypeError(f"pitch_classes is one integer 0-11 per frame (e.g. [0, 0, 2, 4]), got {pitch_classes!r:.60}; "
+                        "for note names use melody_from_notes") from None
     if value.ndim not in (1, 2):
         raise ValueError(f"pitch classes are shaped (frames,) or (batch, frames), got shape {tuple(value.shape)}")
     if value.is_floating_point():
