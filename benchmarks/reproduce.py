@@ -300,12 +300,17 @@ def _rank(values, *, reverse=False) -> list[int]:
     return [ordered.index(v) for v in values]
 
 
-def best_decoding(rows: list[dict], task: str) -> dict:
-    """The row with the best joint rank of control metric and FAD mel (DITTO-2 Table 1's "best (M, T)"); ties go to
-    fewer steps."""
+def best_joint(rows: list[dict], task: str, *, tie) -> dict:
+    """The row with the best joint rank (sum of ranks) of control metric and FAD mel; ties go to the smallest
+    ``tie(row)``."""
     ranks = _rank([r["metric"] for r in rows], reverse=task in HIGHER_IS_BETTER)
     fad_ranks = _rank([r["fad"] for r in rows])
-    return min(zip(rows, ranks, fad_ranks), key=lambda z: (z[1] + z[2], z[0]["decode_steps"]))[0]
+    return min(zip(rows, ranks, fad_ranks), key=lambda z: (z[1] + z[2], tie(z[0])))[0]
+
+
+def best_decoding(rows: list[dict], task: str) -> dict:
+    """DITTO-2 Table 1's "best (M, T)": the best joint rank of control and FAD mel; ties go to fewer steps."""
+    return best_joint(rows, task, tie=lambda r: r["decode_steps"])
 
 
 def run_task(bundle: Bundle, task: str, s: Settings) -> dict:

@@ -203,3 +203,22 @@ def test_control_budget_table_compares_within_the_budget_and_decides_only_with_t
     assert table["melody"]["stat"] == pytest.approx(0.0) and table["melody"]["verdict"] == "UNDECIDED"
     rows[1]["cpu_s_per_clip"] = 2.0  # nothing within the budget
     assert budget(rows)[0]["verdict"] == "no DITTO-2 run within the budget"
+
+
+def test_control_lr_choice_weighs_control_and_fad():
+    lr = load_script("benchmarks/bench_control_lr.py")
+
+    def row(method, rate, metric, fad):
+        return {"task": "melody", "method": method, "lr": rate, "metric": metric, "fad": fad}
+
+    # control alone would pick lr 0.05 (97%); its FAD is the worst but one, so the joint rank ties 0.015 and 0.05
+    # and the tie goes to the smaller rate
+    rows = [row("DITTO", 0.005, 65.0, 0.3), row("DITTO", 0.015, 84.0, 0.5), row("DITTO", 0.05, 97.0, 1.8),
+            row("DITTO", 0.15, 84.0, 3.0), row("DITTO-2 CM M=1 T=1", 0.05, 70.0, 0.25),
+            row("DITTO-2 CM M=1 T=1", 0.15, 80.0, 0.2), row("DITTO-2 CTM M=1 T=1", 0.15, None, None)]
+    result = {"rows": rows}
+    assert lr.best(result)["melody"] == {"DITTO": 0.015, "DITTO-2 CM M=1 T=1": 0.15}
+    # a family's choice ranks all its (variant, lr) pairs together; diverged rows (metric None) never count
+    assert lr.family_lrs(result) == {"ditto": {"melody": 0.015}, "ditto2": {"melody": 0.15}}
+    everything_diverged = {"rows": [row("DITTO", 0.05, None, None)]}
+    assert lr.family_lrs(everything_diverged) == {"ditto": {}, "ditto2": {}}
