@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 import os
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ import torch
 from torch import nn
 
 from .clips import Clips, ControlledClip, Stopwatch, save_clips, sample_rate_of, to_audio
-from .utils import count_text
+from .utils import check_int, count_text
 
 __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", "default_control_model",
            "DEFAULT_MODEL", "CONTROL_DEFAULTS", "control_defaults", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
@@ -145,21 +144,12 @@ def _dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
 
 def _seed(value) -> int:
     """A seed for ``torch.Generator.manual_seed``: an integer (numpy integers too) in [0, 2**63)."""
-    return _count(value, "seed", low=0, high=2**63 - 1)
+    return check_int(value, "seed", low=0, high=2**63 - 1)
 
 
-def _count(value, what: str, *, low: int = 1, high: int | None = None) -> int:
-    """An integer in ``[low, high]`` (numpy integers too); a float, bool or anything else is an error, never a silent
-    cast."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{what} must be an integer, got {value!r}") from None
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{what} must be >= {low}" + (f" and <= {high}" if high is not None else "") + f", got {value}")
-    return value
+def _count(value, what: str) -> int:
+    """A positive integer (numpy integers too): :func:`~tempo_kit.utils.check_int` with ``low=1``."""
+    return check_int(value, what, low=1)
 
 
 def _is_saved_pipeline(path: Path) -> bool:

@@ -1,8 +1,11 @@
-"""Small helpers shared by every module: tensor shapes, and files that are never left half-written."""
+"""Small helpers shared by every module: argument checks, tensor shapes, and files that are never left half-written."""
 
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
+import operator
 import os
 import re
 from pathlib import Path
@@ -10,7 +13,47 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["append_dims", "as_sigma", "check_sigma", "progress_bar", "count_text", "atomic_path", "write_text_atomic", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
+__all__ = ["check_int", "check_number", "as_validator", "append_dims", "as_sigma", "check_sigma", "progress_bar", "count_text", "atomic_path", "write_text_atomic", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
+
+
+def check_int(value, what: str, *, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an ``int`` if it is an integer (numpy integers too) in ``[low, high]``.
+
+    A float, bool or anything else raises ``TypeError`` naming ``what`` (never a silent cast: ``2.5`` steps is a
+    mistake, not 2); an integer out of range raises ``ValueError``.
+    """
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, got {value!r}") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = " and ".join(b for b in (f">= {low}" if low is not None else "",
+                                          f"<= {high}" if high is not None else "") if b)
+        raise ValueError(f"{what} must be {bounds}, got {value}")
+    return value
+
+
+def check_number(value, what: str, *, positive: bool = False) -> float:
+    """``value`` as a ``float`` if it is a finite real number (numpy scalars too) ``>= 0``, or ``> 0`` with
+    ``positive``.
+
+    Anything that is not a real number (a string, a bool, a tensor with several values) raises ``TypeError`` naming
+    ``what``; NaN, infinities and numbers out of range raise ``ValueError``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a finite number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{what} must be a finite number {'> 0' if positive else '>= 0'}, got {value}")
+    return value
+
+
+def as_validator(check, **kwargs):
+    """An attrs validator that runs ``check(value, name_of_the_field, **kwargs)``, e.g.
+    ``attrs.field(validator=as_validator(check_int, low=1))``."""
+    return lambda _, attribute, value: check(value, attribute.name, **kwargs)
 
 
 def append_dims(x: torch.Tensor, target_ndim: int) -> torch.Tensor:

@@ -348,8 +348,10 @@ def test_the_melody_task_can_read_the_vocoded_audio():
     assert torch.equal(obj.target.value[:64], tune.value) and obj.target.value[64] == IGNORE_INDEX
     (random,) = task_objectives("melody", n_frames=64, domain="audio")
     assert random.target.value.shape == (65,)
-    for bad in (1.5, -1, True, "0"):
-        with pytest.raises(ValueError, match="variant must be a whole number"):
+    for bad, error, message in ((1.5, TypeError, "variant must be an integer, got 1.5"),
+                                (True, TypeError, "must be an integer"), ("0", TypeError, "must be an integer"),
+                                (-1, ValueError, "variant must be >= 0, got -1")):
+        with pytest.raises(error, match=message):
             task_objectives("intensity", n_frames=64, variant=bad)
     assert task_objectives("intensity", n_frames=64, variant=np.int64(1))[0].target.value.shape == (64,)
     mel, audio = task_objectives("melody", n_frames=64, melody=tune, domain="mel+audio")

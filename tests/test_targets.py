@@ -87,8 +87,9 @@ def test_melody_input_mistakes_are_named():
         melody_from_frames(["C", "D"])
     with pytest.raises(ValueError, match=r"\(frames,\) or \(batch, frames\), got shape \(1, 1, 32\)"):
         melody_from_frames(torch.zeros(1, 1, 32, dtype=torch.long))
-    for tempo in (float("inf"), "120", 0, True):
-        with pytest.raises(ValueError, match="tempo must be a positive, finite number"):
+    for tempo, error in ((float("inf"), ValueError), (0, ValueError), (-60, ValueError), ("120", TypeError),
+                         (True, TypeError)):
+        with pytest.raises(error, match=r"tempo \(beats per minute\) must be a finite number"):
             melody_from_notes([(60, 1.0)], frame_rate=10.0, tempo=tempo)
 
 

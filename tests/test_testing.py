@@ -11,7 +11,7 @@ from tempo_kit.jumps import ConsistencyJump, EulerJump, ODEJump
 from tempo_kit.samplers import CTMGamma, EDMSampler
 from tempo_kit.testing import TinyDenoiserNet, check_denoiser, check_extractor, check_jump, check_sampler
 from tempo_kit.testing.toy import ExactJump, GaussianMixture
-from tempo_kit.utils import append_dims, as_sigma
+from tempo_kit.utils import append_dims, as_sigma, check_int, check_number
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -182,3 +182,23 @@ def test_check_extractor_catches_broken_extractors(broken, message):
 def test_check_sampler_takes_numpy_step_counts():
     x_T = 80 * example()
     check_sampler(EDMSampler(), teacher(), x_T, np.int64(3))
+
+
+def test_check_int_and_check_number_name_the_argument():
+    assert check_int(np.int64(3), "steps", low=1) == 3 and type(check_int(np.int64(3), "steps")) is int
+    for bad in (2.0, True, "3", None, torch.tensor([1, 2])):
+        with pytest.raises(TypeError, match="steps must be an integer"):
+            check_int(bad, "steps", low=1)
+    with pytest.raises(ValueError, match="seed must be >= 0 and <= 9, got 10"):
+        check_int(10, "seed", low=0, high=9)
+    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
+        check_int(0, "steps", low=1)
+    assert check_number(np.float32(0.5), "lr", positive=True) == 0.5 and check_number(0, "weight") == 0.0
+    for bad in ("0.1", True, None, [1.0]):
+        with pytest.raises(TypeError, match="lr must be a finite number"):
+            check_number(bad, "lr")
+    for bad in (float("nan"), float("inf"), -1e-9):
+        with pytest.raises(ValueError, match="weight must be a finite number >= 0"):
+            check_number(bad, "weight")
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got 0.0"):
+        check_number(0.0, "lr", positive=True)

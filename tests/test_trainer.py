@@ -177,8 +177,13 @@ def test_bad_configs(tmp_path):
         distill("edm", {"data": RING_DATA, "train": {**train, "stpes": 3}, "model": TINY})
     with pytest.raises(ValueError, match="unknown config section"):
         distill("edm", {"data": RING_DATA, "train": train, "modle": TINY})
-    with pytest.raises(ValueError, match="batch_size 8 is not divisible|must be positive"):
+    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
         TrainConfig(steps=0, batch_size=8)
+    with pytest.raises(TypeError, match="steps must be an integer, got 3000.0"):  # TOML's 3e3 is a float
+        TrainConfig(steps=3e3, batch_size=8)
+    with pytest.raises(ValueError, match="grad_clip must be a finite number > 0"):
+        TrainConfig(steps=1, batch_size=8, grad_clip=0.0)
+    assert TrainConfig(steps=1, batch_size=8, grad_clip=None).grad_clip is None
     # resuming a run with a different architecture
     out = str(tmp_path / "run")
     distill("edm", {"data": RING_DATA, "train": {**train, "out_dir": out}, "model": TINY})

@@ -28,7 +28,7 @@ from ..grad import Backprop, Checkpointed, GradStrategy, NoGrad
 from ..jumps import ConsistencyJump, Jump
 from ..samplers import CMMultistep, CTMGamma, DPMpp2M, Sampler, draw_noise
 from ..schedules import decoding_sigmas, teacher_grid
-from ..utils import progress_bar
+from ..utils import as_validator, check_int, check_number, progress_bar
 from .objective import Objective, check_objectives, evaluate_objectives, resolve_weights
 
 __all__ = ["DITTO", "DITTO2", "ControlResult", "adaptive_m_schedule", "count_network_calls", "NORM_PRIORS"]
@@ -128,30 +128,6 @@ class ControlResult:
         return plot_result(self, path, **kwargs)
 
 
-def _integer(low: int):
-    """attrs validator: an integer (numpy integers too, never a float or bool) of at least ``low``."""
-
-    def check(_, attribute, value):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{attribute.name} must be an integer, got {value!r}")
-        if value < low:
-            raise ValueError(f"{attribute.name} must be >= {low}, got {value}")
-
-    return check
-
-
-def _number(*, positive: bool):
-    """attrs validator: a finite real number, > 0 (``positive``) or >= 0."""
-
-    def check(_, attribute, value):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{attribute.name} must be a finite number, got {value!r}")
-        if not math.isfinite(value) or value < 0 or (positive and value == 0):
-            raise ValueError(f"{attribute.name} must be a finite number {'> 0' if positive else '>= 0'}, got {value}")
-
-    return check
-
-
 def _one_of(choices):
     def check(_, attribute, value):
         if value not in choices:
@@ -196,10 +172,10 @@ _Pass = tuple[Sampler, torch.Tensor, "torch.Tensor | None", GradStrategy]
 class _NoiseOptimizer:
     """Settings and loop shared by DITTO and DITTO-2 (Adam on ``eps``)."""
 
-    iterations: int = attrs.field(default=70, validator=_integer(0))
-    lr: float = attrs.field(default=5e-3, validator=_number(positive=True))
+    iterations: int = attrs.field(default=70, validator=as_validator(check_int, low=0))
+    lr: float = attrs.field(default=5e-3, validator=as_validator(check_number, positive=True))
     norm_prior: str | None = attrs.field(default=None, validator=_one_of(NORM_PRIORS))
-    prior_weight: float = attrs.field(default=1.0, validator=_number(positive=False))
+    prior_weight: float = attrs.field(default=1.0, validator=as_validator(check_number))
     progress: bool = True
 
     def _setup(self, objectives, *, eps, shape, generator, output_domain, decoder, sample_rate):
@@ -440,11 +416,11 @@ class DITTO2(_NoiseOptimizer):
     _method, _desc = "ditto-2", "DITTO-2"
 
     sampler: Sampler | None = attrs.field(default=None, converter=_sampler)
-    decode_steps: int = attrs.field(default=2, validator=_integer(1))
+    decode_steps: int = attrs.field(default=2, validator=as_validator(check_int, low=1))
     decode_levels: tuple | None = attrs.field(default=None, converter=lambda v: _levels(v))
     surrogate_steps: int | str = attrs.field(default=1, converter=_m)
     surrogate: Sampler | None = attrs.field(default=None, converter=_sampler)
-    grid_steps: int = attrs.field(default=20, validator=_integer(1))
+    grid_steps: int = attrs.field(default=20, validator=as_validator(check_int, low=1))
 
     def __attrs_post_init__(self) -> None:
         m = self.surrogate_steps

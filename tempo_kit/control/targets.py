@@ -22,6 +22,8 @@ import attrs
 import torch
 from torch import nn
 
+from ..utils import check_number
+
 __all__ = [
     "Target",
     "as_target",
@@ -335,10 +337,7 @@ def melody_from_notes(
     Target of kind ``"melody"``, value shape ``(frames,)`` of pitch classes, ``IGNORE_INDEX`` on rests.
     """
     fr, sr = _rates(extractor, frame_rate, sample_rate)
-    if tempo is not None and (isinstance(tempo, bool) or not isinstance(tempo, numbers.Real)
-                              or not (math.isfinite(tempo) and tempo > 0)):
-        raise ValueError(f"tempo must be a positive, finite number of beats per minute, got {tempo!r}")
-    scale = 60.0 / tempo if tempo is not None else 1.0
+    scale = 60.0 / check_number(tempo, "tempo (beats per minute)", positive=True) if tempo is not None else 1.0
     events, t = [], 0.0
     for item in notes:
         if isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(item) != 2:

@@ -9,11 +9,11 @@ output, and reference-free looping).
 from __future__ import annotations
 
 import functools
-import numbers
 from typing import Callable
 
 import torch
 
+from ..utils import check_int
 from .targets import Target
 
 __all__ = ["TASKS", "MELODY_DOMAINS", "task_objectives"]
@@ -58,9 +58,7 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Targe
     from .targets import IGNORE_INDEX, intensity_curve, melody_from_frames, reference_target, structure_from_form
 
     n = n_frames
-    if isinstance(variant, bool) or not isinstance(variant, numbers.Integral) or variant < 0:
-        raise ValueError(f"variant must be a whole number >= 0 (it picks one of the task's targets), got {variant!r}")
-    variant = int(variant)
+    variant = check_int(variant, "variant", low=0)
     if domain not in MELODY_DOMAINS:
         raise ValueError(f"domain must be one of {', '.join(MELODY_DOMAINS)}, got {domain!r}")
     if domain != "mel" and name != "melody":

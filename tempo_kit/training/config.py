@@ -10,12 +10,9 @@ from typing import Any
 
 import attrs
 
+from ..utils import as_validator, check_int, check_number
+
 __all__ = ["TrainConfig", "load_config"]
-
-
-def _positive(instance, attribute, value):
-    if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value}")
 
 
 @attrs.frozen(kw_only=True)
@@ -52,17 +49,18 @@ class TrainConfig:
         ``"cpu"``, ``"cuda"``, or ``"auto"`` (CUDA when available; under torchrun ``cuda:LOCAL_RANK``).
     """
 
-    steps: int = attrs.field(validator=_positive)
-    batch_size: int = attrs.field(validator=_positive)
-    seed: int = 0
-    grad_clip: float | None = attrs.field(default=1.0, validator=_positive)
+    steps: int = attrs.field(validator=as_validator(check_int, low=1))
+    batch_size: int = attrs.field(validator=as_validator(check_int, low=1))
+    seed: int = attrs.field(default=0, validator=as_validator(check_int, low=0))
+    grad_clip: float | None = attrs.field(default=1.0,
+                                          validator=attrs.validators.optional(as_validator(check_number, positive=True)))
     ema_decay: float | None = attrs.field(default=None)
     bf16: bool = False
     optimizer: str = attrs.field(default="adamw", validator=attrs.validators.in_(("adam", "adamw")))
     out_dir: str | None = None
-    checkpoint_every: int = attrs.field(default=0, validator=attrs.validators.ge(0))
-    snapshot_every: int = attrs.field(default=0, validator=attrs.validators.ge(0))
-    log_every: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    checkpoint_every: int = attrs.field(default=0, validator=as_validator(check_int, low=0))
+    snapshot_every: int = attrs.field(default=0, validator=as_validator(check_int, low=0))
+    log_every: int = attrs.field(default=1, validator=as_validator(check_int, low=1))
     progress: bool = True
     device: str = "cpu"
 
