@@ -58,13 +58,12 @@ import _quality as Q  # noqa: E402
 TASKS = ("intensity", "melody", "structure", "outpainting", "inpainting")
 #: DITTO's optimisation steps (DITTO Sec. 5.1): 70 for intensity and painting, 150 for melody and structure.
 PAPER_ITERATIONS = {"intensity": 70, "melody": 150, "structure": 150, "outpainting": 70, "inpainting": 70}
-#: Adam learning rates of the full preset by task, chosen by ``benchmarks/bench_control_lr.py`` on training-split
-#: targets (``benchmarks/results/control_lr.md``: each family's best variant at its best learning rate, lrs 0.005-0.15).
-#: The sweep up to 1.5 (``control_lr_high.md``) picks 0.5-1.5 on control alone, but DITTO at lr 0.5 on intensity
-#: gives FAD mel 10-40 at K 5-70 against 0.21-0.35 at lr 0.05 (8 held-out targets): the outputs are noise, so the
-#: choice needs a quality constraint first.
-FULL_LR_DITTO = {"intensity": 0.05, "melody": 0.05, "structure": 0.15, "outpainting": 0.15, "inpainting": 0.15}
-FULL_LR_DITTO2 = {task: 0.15 for task in PAPER_ITERATIONS}
+#: Adam learning rates of the full preset by task, chosen by ``benchmarks/bench_control_lr.py`` on 8 training-split
+#: targets (``benchmarks/results/control_lr.md``): per family, the (variant, lr) pair with the best joint rank of control
+#: metric and FAD mel, lrs 0.005-0.15. Chosen for control alone (until 2026-12-05: DITTO 0.05-0.15, DITTO-2 0.15), the
+#: learning rates drove DITTO's outputs away from the music (FAD mel 1.3-3.0 on the test targets against 0.26 unguided).
+FULL_LR_DITTO = {"intensity": 0.05, "melody": 0.05, "structure": 0.005, "outpainting": 0.005, "inpainting": 0.005}
+FULL_LR_DITTO2 = {"intensity": 0.015, "melody": 0.15, "structure": 0.015, "outpainting": 0.015, "inpainting": 0.015}
 #: Table 2 rows: (M, T); M = "adaptive" is DITTO-2's 1/2/4 schedule.
 GRID = ((1, 1), (1, 2), (1, 4), (2, 2), (2, 4), ("adaptive", 4))
 METRIC = {"intensity": "MSE (dB^2)", "melody": "accuracy (%)", "structure": "MSE", "outpainting": "MSE (mel)",
