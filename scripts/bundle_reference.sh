@@ -25,31 +25,43 @@ ase        denoiser     ase             heun       40
 presto-l   denoiser     presto_l        heun       40
 presto-ls  consistency  presto_ls       presto-s   4
 MODELS
+# The low-noise experts' optional third stage (configs/reference/*_low_ft.toml), added to the card when its run exists.
+declare -A FT_DESC=(
+  [presto-s]=" The low-noise expert then had a third stage: 1,500 steps of the regression term alone, uniformly weighted, on 4,096 trajectories from Presto-S's one-step samples re-noised to 1.5, the inputs its 4-step sampler gives it (presto_s_low_ft.toml)."
+  [presto-ls]=" The low-noise expert then had a third stage: 1,500 steps of the regression term alone, uniformly weighted, on trajectories from one-step samples re-noised to 1.5 (presto_ls_low_ft.toml)."
+)
 declare -A DESC=(
   [teacher]="Tag-conditioned EDM DiT on 5.9 s log-mel clips (80 mels x 256 frames, 22.05 kHz, hop 512) of Bach chorales and Essen folk songs rendered with 8 General MIDI instruments. Tags: instrument, collection, tempo, mode (15-dim multi-hot; 10% dropped to the learned null embedding during training, so classifier-free guidance and unconditional sampling work). Sample it with Heun (40 steps is the reference)."
   [cm]="Consistency model distilled from the bundled teacher (LCM-style consistency distillation, Heun teacher steps on a 20-level Karras grid, EMA target). One network call per step; sample with the 'cm' sampler. No CFG weight is distilled (w = 1). DITTO-2 surrogate."
   [ctm]="Consistency trajectory model distilled from the bundled teacher (DITTO-2's local CTM objective, Euler jump parameterization). Jumps from any noise level to any lower one; sample with 'ctm-gamma' (gamma = 0.2). No CFG weight is distilled (w = 1). DITTO-2 surrogate."
-  [presto-s]="Presto-S generator distilled from the bundled teacher as two noise-level experts (tempo_kit.models.NoiseExperts) behind one jump, one expert call per step. High-noise expert (sigma >= 1.5: every one-step sample and the first jumps of multi-step sampling): stage 1 the regression term alone (ours, after DMD's regression loss: plain distillation of the teacher's probability-flow ODE from 8,192 teacher trajectories, tempo-kit data ode-pairs), 3,000 generator updates, then stage 2 continuous-time distribution matching (DMD2 adapted to EDM) with a least-squares GAN head on the fake-score network, 5 fake-score updates per generator update, regression term kept, 3,000 steps (configs/reference/presto_s_stage1.toml, presto_s.toml). Low-noise expert (sigma < 1.5: the last jumps of multi-step sampling): the same two stages with each ODE pair weighted by 1 + (sigma_data / sigma)^2 and 4,096 more trajectories from training clips noised to 10, 3,000 + 2,000 steps (presto_s_low_stage1.toml, presto_s_low.toml), then 1,500 steps of the regression term alone, uniformly weighted, on 4,096 trajectories from Presto-S's one-step samples re-noised to 1.5, the inputs its 4-step sampler gives it (presto_s_low_ft.toml). One network of this size trained either way is good at one end only (see the step-distillation page). Sample with the 'presto-s' sampler, in 1 or 4 steps."
+  [presto-s]="Presto-S generator distilled from the bundled teacher as two noise-level experts (tempo_kit.models.NoiseExperts) behind one jump, one expert call per step. High-noise expert (sigma >= 1.5: every one-step sample and the first jumps of multi-step sampling): stage 1 the regression term alone (ours, after DMD's regression loss: plain distillation of the teacher's probability-flow ODE from 8,192 teacher trajectories, tempo-kit data ode-pairs), 3,000 generator updates, then stage 2 continuous-time distribution matching (DMD2 adapted to EDM) with a least-squares GAN head on the fake-score network, 5 fake-score updates per generator update, regression term kept, 3,000 steps (configs/reference/presto_s_stage1.toml, presto_s.toml). Low-noise expert (sigma < 1.5: the last jumps of multi-step sampling): the same two stages with each ODE pair weighted by 1 + (sigma_data / sigma)^2 and 4,096 more trajectories from training clips noised to 10, 3,000 + 2,000 steps (presto_s_low_stage1.toml, presto_s_low.toml). One network of this size trained either way is good at one end only (see the step-distillation page). Sample with the 'presto-s' sampler, in 1 or 4 steps."
   [ase]="ASE layer-dropped teacher: time-dependent early exit (fewer blocks at high noise), fine-tuned from the bundled teacher with the denoising loss and a frozen time embedder. Sample like the teacher (Heun)."
   [presto-l]="Presto-L layer-distilled teacher: drops interior blocks by noise level while always running the final block, budget-conditioned, trained with the denoising loss plus the self-teacher loss. Sample like the teacher (Heun)."
-  [presto-ls]="Presto-LS: Presto-S on the bundled Presto-L routed network (real score = the full teacher), as two noise-level experts like Presto-S (tempo_kit.models.NoiseExperts; each expert keeps the Presto-L router, so a call runs only the blocks its noise level is given). High-noise expert (sigma >= 1.5): stage 1 the regression term alone on 8,192 uniformly weighted teacher trajectories from noise, 3,000 generator updates; stage 2 distribution matching with the GAN head and the regression term kept, 3,000 steps (configs/reference/presto_ls_stage1.toml, presto_ls.toml). Low-noise expert (sigma < 1.5): the same two stages with each ODE pair weighted by 1 + (sigma_data / sigma)^2 and 4,096 more trajectories from training clips noised to 10, 3,000 + 2,000 steps (presto_ls_low_stage1.toml, presto_ls_low.toml; until 2026-12-05 this expert alone was the bundled Presto-LS), then 1,500 steps of the regression term alone, uniformly weighted, on trajectories from one-step samples re-noised to 1.5 (presto_ls_low_ft.toml). Fewer blocks per call than Presto-S; sample with the 'presto-s' sampler in 4 steps.")
+  [presto-ls]="Presto-LS: Presto-S on the bundled Presto-L routed network (real score = the full teacher), as two noise-level experts like Presto-S (tempo_kit.models.NoiseExperts; each expert keeps the Presto-L router, so a call runs only the blocks its noise level is given). High-noise expert (sigma >= 1.5): stage 1 the regression term alone on 8,192 uniformly weighted teacher trajectories from noise, 3,000 generator updates; stage 2 distribution matching with the GAN head and the regression term kept, 3,000 steps (configs/reference/presto_ls_stage1.toml, presto_ls.toml). Low-noise expert (sigma < 1.5): the same two stages with each ODE pair weighted by 1 + (sigma_data / sigma)^2 and 4,096 more trajectories from training clips noised to 10, 3,000 + 2,000 steps (presto_ls_low_stage1.toml, presto_ls_low.toml; until 2026-12-05 this expert alone was the bundled Presto-LS). Fewer blocks per call than Presto-S; sample with the 'presto-s' sampler in 4 steps.")
 
 names=("$@")
+explicit=${#names[@]}
 [ ${#names[@]} -eq 0 ] && names=("${order[@]}")
+skipped=0
 for name in "${names[@]}"; do
   run=outputs/runs/${RUN[$name]}
-  [ -f "$run/student_ema/model.safetensors" ] || { echo "skip $name: no $run/student_ema"; continue; }
+  [ -f "$run/student_ema/model.safetensors" ] || { echo "skip $name: no $run/student_ema"; skipped=1; continue; }
   config=configs/reference/${RUN[$name]}.toml
   extra=()
   from=("$run/student_ema")
+  description=${DESC[$name]}
   if [ "$name" = presto-s ] || [ "$name" = presto-ls ]; then  # two noise-level experts, each trained in stages
     high=${RUN[$name]} low=${RUN[$name]}_low
     stages=("${high}_stage1" "$high" "${low}_stage1" "$low")
-    [ -f "configs/reference/${low}_ft.toml" ] && stages+=("${low}_ft")  # the low expert's fine-tuning stage
+    # the low expert's third stage, when it has been run (its pairs come from the bundle made without it)
+    if [ -f "outputs/runs/${low}_ft/student_ema/model.safetensors" ]; then
+      stages+=("${low}_ft")
+      description+=${FT_DESC[$name]}
+    fi
     last=${stages[-1]}
     missing=$(for d in "${stages[@]}"; do [ "$d" = "$high" ] || [ -f "outputs/runs/$d/losses.jsonl" ] || echo "$d"; done)
     [ -z "$missing" ] && [ -f "outputs/runs/$last/student_ema/model.safetensors" ] \
-      || { echo "skip $name: missing runs: ${missing:-$last/student_ema}"; continue; }
+      || { echo "skip $name: missing runs: ${missing:-$last/student_ema}"; skipped=1; continue; }
     from=("outputs/runs/$last/student_ema" "$run/student_ema")
     extra+=(--edges 1.5 --command "bash scripts/bundle_reference.sh $name (after the ${#stages[@]} training stages below)")
     for d in "${stages[@]}"; do
@@ -61,5 +73,8 @@ for name in "${names[@]}"; do
   metrics=()
   [ -f "$QUALITY" ] && metrics+=(--metrics "$QUALITY")
   "$PY" scripts/bundle_model.py "$name" --from "${from[@]}" --kind "${KIND[$name]}" --config "$config" \
-    --description "${DESC[$name]}" --meta "${META[$name]}" "${extra[@]}" "${metrics[@]}"
+    --description "$description" --meta "${META[$name]}" "${extra[@]}" "${metrics[@]}"
 done
+# a model named on the command line that could not be bundled is an error
+[ "$explicit" -gt 0 ] && [ "$skipped" -ne 0 ] && { echo "some models were not bundled (see above)" >&2; exit 1; }
+exit 0

@@ -23,8 +23,9 @@ def check_int(value, what: str, *, low: int | None = None, high: int | None = No
     mistake, not 2); an integer out of range raises ``ValueError``.
     """
     try:
-        if isinstance(value, bool):
-            raise TypeError
+        if isinstance(value, bool) or (hasattr(value, "dtype") and (getattr(value, "ndim", 0) != 0
+                                                                  or str(value.dtype).endswith("bool"))):
+            raise TypeError  # a bool, or an array / tensor that is not one integer
         value = operator.index(value)
     except TypeError:
         raise TypeError(f"{what} must be an integer, got {value!r}") from None
@@ -39,12 +40,15 @@ def check_number(value, what: str, *, positive: bool = False) -> float:
     """``value`` as a ``float`` if it is a finite real number (numpy scalars too) ``>= 0``, or ``> 0`` with
     ``positive``.
 
-    Anything that is not a real number (a string, a bool, a tensor with several values) raises ``TypeError`` naming
-    ``what``; NaN, infinities and numbers out of range raise ``ValueError``.
+    Anything that is not a real number (a string, a bool, any tensor) raises ``TypeError`` naming ``what``; NaN,
+    infinities, numbers too large for a float and numbers out of range raise ``ValueError``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{what} must be a finite number, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ValueError(f"{what} must be a finite number, got {value!r:.40}") from None
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         raise ValueError(f"{what} must be a finite number {'> 0' if positive else '>= 0'}, got {value}")
     return value

@@ -220,5 +220,8 @@ def test_control_lr_choice_weighs_control_and_fad():
     assert lr.best(result)["melody"] == {"DITTO": 0.015, "DITTO-2 CM M=1 T=1": 0.15}
     # a family's choice ranks all its (variant, lr) pairs together; diverged rows (metric None) never count
     assert lr.family_lrs(result) == {"ditto": {"melody": 0.015}, "ditto2": {"melody": 0.15}}
+    # a NaN metric or FAD never wins a rank
+    assert lr.best({"rows": rows + [row("DITTO", 0.5, float("nan"), 0.1), row("DITTO", 1.5, 99.0, float("nan"))]}
+                   )["melody"]["DITTO"] == 0.015
     everything_diverged = {"rows": [row("DITTO", 0.05, None, None)]}
     assert lr.family_lrs(everything_diverged) == {"ditto": {}, "ditto2": {}}

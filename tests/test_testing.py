@@ -202,3 +202,12 @@ def test_check_int_and_check_number_name_the_argument():
             check_number(bad, "weight")
     with pytest.raises(ValueError, match="lr must be a finite number > 0, got 0.0"):
         check_number(0.0, "lr", positive=True)
+
+
+def test_check_int_refuses_arrays_bool_tensors_and_check_number_huge_ints():
+    assert check_int(torch.tensor(4), "steps") == 4 and check_int(np.int32(2), "steps") == 2
+    for bad in (torch.tensor(True), torch.tensor([[5]]), np.array([3]), np.bool_(True)):
+        with pytest.raises(TypeError, match="steps must be an integer"):
+            check_int(bad, "steps")
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        check_number(10**400, "lr")
