@@ -12,6 +12,8 @@ import numbers
 import attrs
 import torch
 
+from .utils import check_int
+
 __all__ = [
     "EDM_SIGMA_MIN",
     "EDM_SIGMA_MAX",
@@ -64,8 +66,7 @@ def _check_range(sigma_min: float, sigma_max: float) -> None:
 
 
 def _check_steps(n: int) -> None:
-    if isinstance(n, bool) or int(n) != n or n < 1:
-        raise ValueError(f"a schedule needs n >= 1 steps, got {n!r}")
+    check_int(n, "a schedule's number of steps n", low=1)
 
 
 @attrs.frozen(kw_only=True)

@@ -224,8 +224,10 @@ def test_bad_inputs_give_clear_errors(gen, tasks):
         DITTO(progress=False)(gen.ctm_jump, objectives, shape=gen.shape)
     with pytest.raises(TypeError, match="drives a jump"):
         DITTO2(progress=False)(gen.denoiser, objectives, shape=gen.shape)
-    with pytest.raises(ValueError, match="surrogate_steps must be 'adaptive', 'decode' or an int"):
+    with pytest.raises(ValueError, match=r"surrogate_steps \(or 'adaptive', 'decode'\) must be >= 1 and <= 20, got 0"):
         DITTO2(surrogate_steps=0)
+    with pytest.raises(TypeError, match="surrogate_steps .* must be an integer, got 2.0"):
+        DITTO2(surrogate_steps=2.0)
     with pytest.raises(ValueError, match="surrogate_steps"):
         DITTO2(surrogate_steps="fast")
     with pytest.raises(ValueError, match="decode_steps"):

@@ -171,8 +171,10 @@ def test_bad_input_names_the_sampler_and_the_requirement():
     with pytest.raises(ValueError, match="DPMpp2M: x_T has 1 non-finite"):
         DPMpp2M()(GAUSS, x.index_put((torch.tensor([0]), torch.tensor([0])), torch.tensor(math.nan,
                                                                                               dtype=torch.float64)), 4)
-    with pytest.raises(ValueError, match="n >= 1 steps"):
+    with pytest.raises(ValueError, match="number of steps n must be >= 1, got 0"):
         ExponentialSchedule().sigmas(0)
+    with pytest.raises(TypeError, match="number of steps n must be an integer, got 2.5"):
+        ExponentialSchedule().sigmas(2.5)
     with pytest.raises(ValueError, match="sigma_min < sigma_max"):
         ExponentialSchedule(sigma_min=1.0, sigma_max=0.5)
 

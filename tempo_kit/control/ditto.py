@@ -424,10 +424,12 @@ class DITTO2(_NoiseOptimizer):
 
     def __attrs_post_init__(self) -> None:
         m = self.surrogate_steps
-        if m not in ("adaptive", "decode") and not (isinstance(m, int) and not isinstance(m, bool)
-                                                     and 1 <= m <= self.grid_steps):
-            raise ValueError(f"surrogate_steps must be 'adaptive', 'decode' or an int in [1, {self.grid_steps}], "
-                             f"got {m!r}")
+        if isinstance(m, str):
+            if m not in ("adaptive", "decode"):
+                raise ValueError(f"surrogate_steps must be 'adaptive', 'decode' or an int in [1, {self.grid_steps}], "
+                                 f"got {m!r}")
+        else:  # 2.0 steps is a mistake (TypeError), as for every other count
+            check_int(m, "surrogate_steps (or 'adaptive', 'decode')", low=1, high=self.grid_steps)
         if self.surrogate_steps == "adaptive" and self.grid_steps < 4:
             raise ValueError("the adaptive surrogate schedule needs grid_steps >= 4")
         if self.decode_steps > self.grid_steps:
