@@ -40,27 +40,53 @@ def parse_levels(specs: list[str]) -> dict:
     return out
 
 
+class Validation:
+    """``n_clips`` training-split clips stratified by tag set (never the held-out test clips), their quality-ruler
+    statistics, and one initial noise per clip: what every validation benchmark of the Presto students starts from."""
+
+    def __init__(self, n_clips: int, *, data=DATA, seed: int = 7):
+        from tempo_kit.data.dataset import MusicDataset
+
+        self.seed, self.code = seed, Q.git_commit()
+        self.train = MusicDataset(data, split="train", load_audio=True)
+        self.src = Q.select_reference(self.train.records, n_clips, seed=seed)
+        self.ruler = Q.load_ruler(independent=True, sample_rate=self.train.sample_rate)
+        self.reference = self.ruler.score(self.train.mel[self.src].float(),
+                                          self.train.audio[self.src].float() / 32767)
+        self.eps = torch.randn(len(self.src), *self.train.mel.shape[1:],
+                               generator=torch.Generator().manual_seed(seed))
+
+    def generate(self, model, sampler, sigmas, start: torch.Tensor | None = None) -> torch.Tensor:
+        """One clip per reference clip with its tags, from ``sigmas[0] * start`` (default: the shared noise)."""
+        records = self.train.records
+        return _generate(model, sampler, torch.as_tensor(sigmas, dtype=torch.float64),
+                         self.eps if start is None else start,
+                         lambda idx: _model_cond("teacher", records, [self.src[i] for i in idx]),
+                         batch_size=64, noise_seed=self.seed + 1, progress=False, label="")
+
+    def compare(self, stats: dict, *, teacher: str, n_boot: int, **extra) -> tuple[dict, dict]:
+        """FADs of ``stats`` against the reference with intervals (whole pieces resampled), and the environment."""
+        records = self.train.records
+        pieces = [records[i].get("piece", records[i]["id"]) for i in self.src]
+        fads = Q.compare(stats, self.reference, teacher=teacher, n_boot=n_boot, seed=self.seed, groups=pieces)
+        env = environment(**Q.provenance(records=records, idx=self.src, seed=self.seed,
+                                         models=["teacher", "vocoder"], n_boot=n_boot), **self.code, **extra)
+        return fads, env
+
+
 def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7, n_boot: int = 200,
         levels_table=None) -> dict:
     """Rows for each level set of ``student`` (a folder, or ``{label: folder}`` to compare students on the same clips:
     rows ``"label: levels"``)."""
-    from tempo_kit.data.dataset import MusicDataset
     from tempo_kit.jumps import ConsistencyJump
     from tempo_kit.models.io import file_sha256, load_denoiser
     from tempo_kit.pretrained import load_pretrained
     from tempo_kit.registry import get
 
-    code = Q.git_commit()
-    train = MusicDataset(data, split="train", load_audio=True)
-    src = Q.select_reference(train.records, n_clips, seed=seed)
-    ruler = Q.load_ruler(independent=True, sample_rate=train.sample_rate)
-    reference = ruler.score(train.mel[src].float(), train.audio[src].float() / 32767)
-    eps = torch.randn(len(src), *train.mel.shape[1:], generator=torch.Generator().manual_seed(seed))
+    v = Validation(n_clips, data=data, seed=seed)
 
     def sample(model, sampler, sigmas):
-        return ruler.score(_generate(model, sampler, torch.as_tensor(sigmas, dtype=torch.float64), eps,
-                                     lambda idx: _model_cond("teacher", train.records, [src[i] for i in idx]),
-                                     batch_size=64, noise_seed=seed + 1, progress=False, label=""))
+        return v.ruler.score(v.generate(model, sampler, sigmas))
 
     heun, presto = get("samplers", "heun"), get("samplers", "presto-s")
     stats = {"teacher, 40 Heun steps": sample(load_pretrained("teacher"), heun, heun.schedule.sigmas(40))}
@@ -75,12 +101,9 @@ def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7
             levels[name] = [round(s, 4) for s in sigmas]
             stats[name] = sample(model, presto, sigmas)
             print(f"{name}: {levels[name]}", flush=True)
-    pieces = [train.records[i].get("piece", train.records[i]["id"]) for i in src]
-    fads = Q.compare(stats, reference, teacher="teacher, 40 Heun steps", n_boot=n_boot, seed=seed, groups=pieces)
-    env = environment(**Q.provenance(records=train.records, idx=src, seed=seed, models=["teacher", "vocoder"],
-                                     n_boot=n_boot), **code, student=student,
-                      student_sha256={label: file_sha256(Path(f) / "model.safetensors")
-                                      for label, f in students.items()})
+    fads, env = v.compare(stats, teacher="teacher, 40 Heun steps", n_boot=n_boot, student=student,
+                          student_sha256={label: file_sha256(Path(f) / "model.safetensors")
+                                          for label, f in students.items()})
     return {"environment": env, "levels": levels, "fad": fads}
 
 

@@ -19,52 +19,41 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _quality as Q  # noqa: E402
-from _report import environment, write_results  # noqa: E402
-from bench_quality import DATA, RESULTS, _generate, _model_cond  # noqa: E402
+from _report import write_results  # noqa: E402
+from bench_presto_levels import Validation  # noqa: E402
+from bench_quality import DATA, RESULTS  # noqa: E402
 
 
 def run(student: str, *, n_clips: int, levels, data=DATA, seed: int = 7, n_boot: int = 200) -> dict:
-    from tempo_kit.data.dataset import MusicDataset
     from tempo_kit.jumps import ConsistencyJump
     from tempo_kit.models.io import file_sha256, load_denoiser
     from tempo_kit.pretrained import load_pretrained
     from tempo_kit.registry import get
     from tempo_kit.schedules import karras_sigmas
 
-    code = Q.git_commit()
-    train = MusicDataset(data, split="train", load_audio=True)
-    src = Q.select_reference(train.records, n_clips, seed=seed)
-    ruler = Q.load_ruler(independent=True, sample_rate=train.sample_rate)
-    reference = ruler.score(train.mel[src].float(), train.audio[src].float() / 32767)
-    eps = torch.randn(len(src), *train.mel.shape[1:], generator=torch.Generator().manual_seed(seed))
-    renoise = torch.randn(eps.shape, generator=torch.Generator().manual_seed(seed + 100))
+    v = Validation(n_clips, data=data, seed=seed)
+    renoise = torch.randn(v.eps.shape, generator=torch.Generator().manual_seed(seed + 100))
     heun, presto = get("samplers", "heun"), get("samplers", "presto-s")
     teacher = load_pretrained("teacher")
     jump = ConsistencyJump(denoiser=load_denoiser(student)).eval().requires_grad_(False)
+    score = v.ruler.score
 
-    def gen(model, sampler, sigmas, start):  # start: the state divided by sigmas[0] (_generate multiplies it back)
-        return _generate(model, sampler, torch.as_tensor(sigmas, dtype=torch.float64), start,
-                         lambda idx: _model_cond("teacher", train.records, [src[i] for i in idx]), batch_size=64,
-                         noise_seed=seed + 1, progress=False, label="")
-
-    x_teacher = gen(teacher, heun, heun.schedule.sigmas(40), eps)
-    x_one = gen(jump, presto, [80.0, 0.0], eps)
-    stats = {"teacher, 40 Heun steps": ruler.score(x_teacher), "student, 1 step": ruler.score(x_one),
-             "student, 4 steps (default levels)": ruler.score(gen(jump, presto, presto.schedule.sigmas(4), eps))}
+    x_teacher = v.generate(teacher, heun, heun.schedule.sigmas(40))
+    x_one = v.generate(jump, presto, [80.0, 0.0])
+    stats = {"teacher, 40 Heun steps": score(x_teacher), "student, 1 step": score(x_one),
+             "student, 4 steps (default levels)": score(v.generate(jump, presto, presto.schedule.sigmas(4)))}
     for s in levels:
         ode = karras_sigmas(20, sigma_min=0.002, sigma_max=s)
-        stats[f"teacher sample, re-noised to {s:g}, teacher ODE"] = ruler.score(gen(teacher, heun, ode,
-                                                                                    x_teacher / s + renoise))
-        stats[f"1-step sample, re-noised to {s:g}, teacher ODE"] = ruler.score(gen(teacher, heun, ode,
-                                                                                  x_one / s + renoise))
-        stats[f"1-step sample, re-noised to {s:g}, student jump"] = ruler.score(gen(jump, presto, [s, 0.0],
-                                                                                   x_one / s + renoise))
+        # generate() starts from sigmas[0] * start, so x + s * renoise is passed as x / s + renoise
+        stats[f"teacher sample, re-noised to {s:g}, teacher ODE"] = score(v.generate(teacher, heun, ode,
+                                                                                      x_teacher / s + renoise))
+        stats[f"1-step sample, re-noised to {s:g}, teacher ODE"] = score(v.generate(teacher, heun, ode,
+                                                                                    x_one / s + renoise))
+        stats[f"1-step sample, re-noised to {s:g}, student jump"] = score(v.generate(jump, presto, [s, 0.0],
+                                                                                     x_one / s + renoise))
         print(f"level {s:g} done", flush=True)
-    pieces = [train.records[i].get("piece", train.records[i]["id"]) for i in src]
-    fads = Q.compare(stats, reference, teacher="teacher, 40 Heun steps", n_boot=n_boot, seed=seed, groups=pieces)
-    env = environment(**Q.provenance(records=train.records, idx=src, seed=seed, models=["teacher", "vocoder"],
-                                     n_boot=n_boot), **code, student=student,
-                      student_sha256=file_sha256(Path(student) / "model.safetensors"))
+    fads, env = v.compare(stats, teacher="teacher, 40 Heun steps", n_boot=n_boot, student=student,
+                          student_sha256=file_sha256(Path(student) / "model.safetensors"))
     return {"environment": env, "fad": fads}
 
 
