@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .clips import Clips, ControlledClip, Stopwatch, save_clips, sample_rate_of, to_audio
-from .utils import check_int, count_text
+from .utils import check_int, check_number, count_text
 
 __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", "default_control_model",
            "DEFAULT_MODEL", "CONTROL_DEFAULTS", "control_defaults", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
@@ -346,10 +346,8 @@ class Pipeline:
         if seconds is not None and frames is not None:
             raise ValueError("give seconds or frames, not both")
         if seconds is not None:
-            if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or not (
-                    math.isfinite(seconds) and seconds > 0):
-                raise ValueError(f"seconds must be a positive number, got {seconds!r}")
-            frames = max(self.patch, round(MelSpec().seconds_to_frames(float(seconds)) / self.patch) * self.patch)
+            seconds = check_number(seconds, "seconds", positive=True)
+            frames = max(self.patch, round(MelSpec().seconds_to_frames(seconds) / self.patch) * self.patch)
             if frames > MAX_FRAMES:
                 spec = MelSpec()
                 raise ValueError(f"seconds must give at most {MAX_FRAMES} frames "

@@ -50,8 +50,7 @@ def karras_sigmas(
     Tensor, shape ``(n + 1,)``
         ``sigma_0 = sigma_max > ... > sigma_{n-1} = sigma_min > sigma_n = 0``.
     """
-    if n < 1:
-        raise ValueError(f"karras_sigmas needs n >= 1 steps, got {n}")
+    n = check_int(n, "karras_sigmas: n (steps)", low=1)
     if not 0 < sigma_min < sigma_max:
         raise ValueError(f"need 0 < sigma_min < sigma_max, got sigma_min={sigma_min}, sigma_max={sigma_max}")
     ramp = torch.linspace(0, 1, n, dtype=dtype) if n > 1 else torch.zeros(1, dtype=dtype)

@@ -96,8 +96,10 @@ def test_call_arguments_are_checked():
         pipe(TAGS, frames=65)
     with pytest.raises(ValueError, match="seconds or frames, not both"):
         pipe(TAGS, frames=64, seconds=1.0)
-    with pytest.raises(ValueError, match="seconds must be a positive number"):
+    with pytest.raises(ValueError, match="seconds must be a finite number > 0, got nan"):
         pipe(TAGS, seconds=float("nan"))
+    with pytest.raises(TypeError, match="seconds must be a finite number, got '2'"):
+        pipe(TAGS, seconds="2")
     with pytest.raises(ValueError, match="unknown instrument"):
         pipe({"instrument": "kazoo"})
     assert pipe(TAGS, steps=np.int64(1), frames=64).steps == 1  # numpy integers are integers

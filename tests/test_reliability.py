@@ -155,7 +155,7 @@ def _api_cases():
     cases["UniPC order above steps"] = (lambda: get("samplers", "unipc", order=3)(den, x, 2), "needs at least 3 steps")
     cases["unknown sampler option"] = (lambda: get("samplers", "dpmpp-2m-sde", solver_type="rk4"), "solver_type")
     cases["negative eta"] = (lambda: get("samplers", "euler-ancestral", eta=-1.0), "eta")
-    cases["schedule of 0 steps"] = (lambda: karras_sigmas(0), "n >= 1")
+    cases["schedule of 0 steps"] = (lambda: karras_sigmas(0), "must be >= 1, got 0")
     cases["empty sigmas"] = (lambda: user_sigmas([]), "empty")
     cases["huge noise request"] = (lambda: get("samplers", "euler-ancestral")(den, torch.zeros(64, 80, 256), 10**5),
                                    "GiB of per-step noise")

@@ -30,8 +30,10 @@ def test_karras_sigmas_match_edm_formula():
 
 
 def test_karras_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="n >= 1"):
+    with pytest.raises(ValueError, match="n \\(steps\\) must be >= 1, got 0"):
         karras_sigmas(0)
+    with pytest.raises(TypeError, match="n \\(steps\\) must be an integer, got 2.5"):
+        karras_sigmas(2.5)
     with pytest.raises(ValueError, match="sigma_min < sigma_max"):
         karras_sigmas(4, sigma_min=1.0, sigma_max=0.5)
 

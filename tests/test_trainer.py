@@ -184,6 +184,10 @@ def test_bad_configs(tmp_path):
     with pytest.raises(ValueError, match="grad_clip must be a finite number > 0"):
         TrainConfig(steps=1, batch_size=8, grad_clip=0.0)
     assert TrainConfig(steps=1, batch_size=8, grad_clip=None).grad_clip is None
+    with pytest.raises(TypeError, match="ema_decay must be a finite number, got '0.9'"):  # a quoted TOML value
+        TrainConfig(steps=1, batch_size=8, ema_decay="0.9")
+    with pytest.raises(ValueError, match=r"ema_decay must lie in \[0, 1\), got 1"):
+        TrainConfig(steps=1, batch_size=8, ema_decay=1)
     # resuming a run with a different architecture
     out = str(tmp_path / "run")
     distill("edm", {"data": RING_DATA, "train": {**train, "out_dir": out}, "model": TINY})

@@ -131,9 +131,7 @@ def frame_count(*, n_frames: int | None = None, seconds: float | None = None, fr
     if (n_frames is None) == (seconds is None):
         raise ValueError("give exactly one of n_frames= or seconds=")
     if n_frames is None:
-        if not seconds > 0:
-            raise ValueError(f"seconds must be positive, got {seconds}")
-        n_frames = round(seconds * frame_rate)
+        n_frames = round(check_number(seconds, "seconds", positive=True) * frame_rate)
     if n_frames < 1:
         raise ValueError(f"a target needs at least one frame, got {n_frames}")
     return int(n_frames)

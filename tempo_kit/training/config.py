@@ -66,7 +66,7 @@ class TrainConfig:
 
     @ema_decay.validator
     def _check_ema(self, attribute, value):
-        if value is not None and not 0 <= value < 1:
+        if value is not None and not check_number(value, "ema_decay") < 1:
             raise ValueError(f"ema_decay must lie in [0, 1), got {value}")
 
     @classmethod
