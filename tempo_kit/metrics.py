@@ -167,16 +167,19 @@ def bootstrap_counts(n: int, n_boot: int, *, generator: torch.Generator | None =
 
 
 def bootstrap_frechet(a: ClipStats, b: ClipStats, counts: torch.Tensor | None = None, *, eps: float = 1e-6,
-                      chunk: int = 32) -> torch.Tensor:
+                      chunk: int = 32, whole_b: bool = False) -> torch.Tensor:
     """Fréchet distance of ``a`` to ``b`` for each row of ``counts`` (paired: clip ``i`` of both takes weight
     ``counts[:, i]``); with ``counts=None`` the plain distance of the full sets (shape ``()``).
 
     Parameters
     ----------
     a, b : ClipStats
-        Same number of clips when ``counts`` is given; same embedding size.
+        Same number of clips when ``counts`` is given (unless ``whole_b``); same embedding size.
     counts : Tensor, shape (n_boot, n), optional
         From :func:`bootstrap_counts`.
+    whole_b : bool
+        Resample ``a`` only and take all of ``b`` in every resample: a fixed reference that is not paired with ``a``
+        clip by clip (e.g. every held-out clip against a few generated ones).
     eps : float
         Covariance regularisation (as :func:`frechet_distance`).
     chunk : int
@@ -190,6 +193,11 @@ def bootstrap_frechet(a: ClipStats, b: ClipStats, counts: torch.Tensor | None = 
         raise ValueError(f"embedding sizes differ: {a.dim} vs {b.dim}")
     if counts is None:
         return _frechet_moments(*a.moments(), *b.moments(), eps)
+    if whole_b:
+        if counts.ndim != 2 or counts.shape[1] != len(a):
+            raise ValueError(f"counts must have shape (n_boot, {len(a)}), got {tuple(counts.shape)}")
+        fixed = b.moments()
+        return torch.cat([_frechet_moments(*a.moments(c), *fixed, eps) for c in counts.split(chunk)])
     if counts.ndim != 2 or counts.shape[1] != len(a) or len(a) != len(b):
         raise ValueError(f"paired bootstrap needs counts (n_boot, n) and n clips in both sets; got counts "
                          f"{tuple(counts.shape)}, {len(a)} and {len(b)} clips")

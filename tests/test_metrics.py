@@ -174,6 +174,18 @@ def test_bootstrap_resamples_whole_clips_paired_across_sets():
         assert float(value) == pytest.approx(frechet_distance(a[idx], b[idx]), rel=1e-10)
 
 
+def test_bootstrap_against_a_whole_reference_resamples_one_set_only():
+    a, b = _sets(n=12)
+    ref = b[:7]  # another size: not paired clip by clip
+    counts = bootstrap_counts(12, 4, generator=torch.Generator().manual_seed(5))
+    got = bootstrap_frechet(ClipStats.from_embeddings(a), ClipStats.from_embeddings(ref), counts, whole_b=True)
+    for row, value in zip(counts, got):
+        idx = torch.repeat_interleave(torch.arange(12), row.long())
+        assert float(value) == pytest.approx(frechet_distance(a[idx], ref), rel=1e-10)
+    with pytest.raises(ValueError, match=r"counts must have shape \(n_boot, 12\)"):
+        bootstrap_frechet(ClipStats.from_embeddings(a), ClipStats.from_embeddings(ref), counts[:, :7], whole_b=True)
+
+
 def test_clip_stats_concat_and_errors():
     a, b = _sets(n=10)
     whole, parts = ClipStats.from_embeddings(a), ClipStats.concat([ClipStats.from_embeddings(a[:4]),

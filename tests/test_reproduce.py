@@ -144,30 +144,72 @@ def test_best_decoding_balances_control_and_fad():
     assert rep.best_decoding([dict(r, fad=-r["metric"]) for r in rows], "intensity")["decode_steps"] == 1
 
 
-def test_claims_need_speed_and_control():
+def test_claims_need_speed_and_control_and_fad_decided_by_intervals():
     rep = _reproduce()
 
-    def task(speedup, ditto, ours, fad=1.0, wall=None):
-        row = {"speedup": wall or speedup, "speedup_cpu": speedup, "metric": ours, "decode_steps": 2,
-               "nfe_ratio": 30.0, "speedup_over_nfe_ratio": speedup / 30, "fad": fad, "surrogate_steps": 1}
-        return {"rows": {"ditto": {"metric": ditto, "fad": 1.0}, "cm": row, "ctm": row}}
+    def row(speedup, values, fad=1.0, wall=None, **extra):
+        return {"speedup": wall or speedup, "speedup_cpu": speedup, "metric": sum(values) / len(values),
+                "metric_per_clip": values, "decode_steps": 2, "surrogate_steps": 1, "nfe_ratio": 30.0,
+                "speedup_over_nfe_ratio": speedup / 30, "fad": fad, **extra}
 
-    ok = rep.claims({"intensity": task(12.0, 2.0, 1.5), "melody": task(15.0, 50.0, 60.0, fad=1.09)}, {})
+    def cmp(stat, low, high, verdict):
+        return {"stat": stat, "low": low, "high": high, "verdict": verdict}
+
+    def task(speedup, control, fad=("MET", 1.0), wall=None):
+        r = row(speedup, [1.0, 2.0], fad=fad[1], wall=wall, control_vs_ditto=cmp(0.5, 0.3, 0.8, control),
+                fad_vs_ditto={"ratio": fad[1], "low": fad[1] - 0.05, "high": fad[1] + 0.05, "verdict": fad[0]})
+        return {"rows": {"ditto": row(1.0, [2.0, 3.0]), "cm": r, "ctm": r}}
+
+    ok = rep.claims({"intensity": task(12.0, "MET"), "melody": task(15.0, "MET", fad=("MET", 1.04))}, {})
     assert [c["verdict"] for c in ok] == ["MET", "MET", "NOT CHECKED"]
-    slow = rep.claims({"intensity": task(9.0, 2.0, 1.5, wall=12.0)}, {})  # the claim reads CPU time
-    worse = rep.claims({"melody": task(20.0, 60.0, 50.0)}, {})
-    blurred = rep.claims({"melody": task(20.0, 50.0, 60.0, fad=1.2)}, {})
-    assert slow[0]["verdict"] == worse[0]["verdict"] == blurred[0]["verdict"] == "NOT MET"
-    assert "FAD mel" in blurred[0]["checks"][0]["reason"]
-    # another decoding setting of the same surrogate that meets every part counts
-    rescued = task(20.0, 60.0, 50.0)
-    rescued["all_decodings"] = {"cm": [dict(rescued["rows"]["cm"], metric=61.0, method="T=2")]}
-    assert rep.claims({"melody": rescued}, {})[0]["checks"][0]["method"] == "T=2"
-    assert rep.claims({"melody": rescued}, {})[0]["verdict"] == "MET"
-    quick = rep.claims({"intensity": task(12.0, 2.0, 1.5)}, {}, quick=True)
-    assert [c["verdict"] for c in quick] == ["no verdict (quick preset)"] * 2 + ["NOT CHECKED"]
-    assert "network calls" in slow[0]["checks"][0]["reason"] and "domain gap" in worse[0]["checks"][0]["reason"]
     assert ok[0]["checks"][0]["reason"] is None
+    slow = rep.claims({"intensity": task(9.0, "MET", wall=12.0)}, {})  # the claim reads CPU time
+    worse = rep.claims({"melody": task(20.0, "NOT MET")}, {})
+    blurred = rep.claims({"melody": task(20.0, "MET", fad=("NOT MET", 1.3))}, {})
+    assert slow[0]["verdict"] == worse[0]["verdict"] == blurred[0]["verdict"] == "NOT MET"
+    assert "network calls" in slow[0]["checks"][0]["reason"] and "FAD mel" in blurred[0]["checks"][0]["reason"]
+    assert "domain gap" in worse[0]["checks"][0]["reason"]  # a 2-step decode of noise optimised in one step
+    # an interval that does not decide leaves the task, and so the claim, undecided; one NOT MET task decides it
+    unsure = rep.claims({"intensity": task(12.0, "UNDECIDED"), "melody": task(15.0, "MET")}, {})
+    assert unsure[0]["verdict"] == "UNDECIDED" and unsure[0]["checks"][0]["reason"] is None
+    assert rep.claims({"intensity": task(12.0, "UNDECIDED"), "melody": task(15.0, "NOT MET")}, {})[0]["verdict"] == "NOT MET"
+    quick = rep.claims({"intensity": task(12.0, "MET")}, {}, quick=True)
+    assert [c["verdict"] for c in quick] == ["no verdict (quick preset)"] * 2 + ["NOT CHECKED"]
+    assert {ch["verdict"] for ch in quick[0]["checks"]} == {"no verdict (quick preset)"}
+
+
+def test_claim_row_is_the_default_decoding_not_the_best_on_the_test_targets():
+    rep = _reproduce()
+    rows = [{"surrogate_steps": 1, "decode_steps": 1, "metric": 5.0, "fad": 5.0},
+            {"surrogate_steps": 1, "decode_steps": 2, "metric": 1.0, "fad": 1.0},
+            {"surrogate_steps": "decode", "decode_steps": 2, "metric": 3.0, "fad": 3.0}]
+    assert rep.claim_row(rows, "ctm", "intensity") is rows[2]  # a CTM decodes through its 2 steps
+    assert rep.claim_row(rows, "consistency", "intensity") is rows[0]  # CM, Presto-S: one step
+    fallback = rep.claim_row(rows[1:2], "consistency", "intensity")  # the default was not run
+    assert fallback["chosen_on_test"] and fallback["decode_steps"] == 2
+
+
+def test_versus_ditto_pairs_the_targets():
+    from tempo_kit.metrics import ClipStats, bootstrap_counts, bootstrap_frechet
+
+    rep = _reproduce()
+    gen = torch.Generator().manual_seed(0)
+    ref = ClipStats.from_embeddings(torch.randn(64, 3, generator=gen, dtype=torch.float64))
+    stats = ClipStats.from_embeddings(torch.randn(8, 3, generator=gen, dtype=torch.float64))
+
+    def row(values):
+        return {"metric_per_clip": values, "fad": float(bootstrap_frechet(stats, ref)), "_mel_stats": stats}
+
+    ditto = row([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    half = row([v / 2 for v in ditto["metric_per_clip"]])  # half DITTO's MSE on every target, same outputs
+    counts = bootstrap_counts(8, 500, generator=torch.Generator().manual_seed(1))
+    rep.versus_ditto(half, ditto, "intensity", ref, counts)
+    c, f = half["control_vs_ditto"], half["fad_vs_ditto"]
+    assert c["stat"] == pytest.approx(0.5) and c["low"] == pytest.approx(0.5) and c["verdict"] == "MET"
+    assert f["low"] == pytest.approx(1.0) and f["verdict"] == "MET"  # same outputs: ratio 1 in every resample
+    melody = row([v - 1 for v in ditto["metric_per_clip"]])  # one point lower on every target
+    rep.versus_ditto(melody, ditto, "melody", ref, counts)
+    assert melody["control_vs_ditto"]["high"] == pytest.approx(-1.0) and melody["control_vs_ditto"]["verdict"] == "NOT MET"
 
 
 def test_settings_presets_and_errors():
