@@ -524,15 +524,17 @@ def _likely_reason(row: dict, control_ok: bool, fad_ok: bool = True) -> str | No
     if not fad_ok:
         reasons.append("the controlled outputs are further from the held-out clips (FAD mel) than DITTO's")
     if row["speedup_cpu"] < 10:
-        reasons.append(f"time does not fall with the network calls (NFE ratio {row['nfe_ratio']:.1f}, eff. "
+        reasons.append(f"it makes only {row['nfe_ratio']:.1f}x fewer network calls than DITTO" if row["nfe_ratio"] < 11
+                       else f"time does not fall with the network calls (NFE ratio {row['nfe_ratio']:.1f}, eff. "
                        f"{row['speedup_over_nfe_ratio']:.2f}): work outside the network per iteration (feature "
                        "extraction and its backward, Adam) or a change of machine load during the run")
     if not control_ok:
+        through = row.get("surrogate_steps") == "decode"
         reasons.append("the T-step decode departs from the one-step surrogate the noise was optimised through "
-                       "(DITTO-2's domain gap)" if row["decode_steps"] > 1 and row.get("surrogate_steps") != "decode"
+                       "(DITTO-2's domain gap)" if row["decode_steps"] > 1 and not through
                        else
-                       "the one-step distilled generator follows the target less well than the 20-step teacher in "
-                       "the same K iterations")
+                       f"the distilled generator ({'through its ' + str(row['decode_steps']) + '-step decode' if through else 'one step'}) "
+                       "follows the target less well than the 20-step teacher in the same K iterations")
     return "; ".join(reasons) or None
 
 

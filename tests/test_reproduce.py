@@ -267,3 +267,19 @@ def test_control_lr_choice_weighs_control_and_fad():
                    )["melody"]["DITTO"] == 0.015
     everything_diverged = {"rows": [row("DITTO", 0.05, None, None)]}
     assert lr.family_lrs(everything_diverged) == {"ditto": {}, "ditto2": {}}
+
+
+def test_likely_reason_names_what_the_row_did():
+    R = _reproduce()
+    row = {"speedup_cpu": 9.6, "nfe_ratio": 10.0, "speedup_over_nfe_ratio": 0.96, "decode_steps": 2,
+           "surrogate_steps": "decode"}
+    reason = R._likely_reason(row, control_ok=False)
+    assert "only 10.0x fewer network calls" in reason and "through its 2-step decode" in reason
+    one_step = R._likely_reason({**row, "speedup_cpu": 19.0, "nfe_ratio": 20.0, "decode_steps": 1,
+                                 "surrogate_steps": 1}, control_ok=False)
+    assert "(one step)" in one_step and "network calls" not in one_step
+    gap = R._likely_reason({**row, "speedup_cpu": 19.0, "nfe_ratio": 20.0, "surrogate_steps": 1}, control_ok=False)
+    assert "domain gap" in gap
+    slow = R._likely_reason({**row, "speedup_cpu": 8.0, "nfe_ratio": 20.0, "decode_steps": 1}, control_ok=True)
+    assert "time does not fall with the network calls" in slow
+    assert R._likely_reason({**row, "speedup_cpu": 19.0, "nfe_ratio": 20.0}, control_ok=True) is None
