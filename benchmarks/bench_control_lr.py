@@ -14,13 +14,18 @@ sounding like music (DITTO on structure at lr 0.15: the best control, with FAD m
 these targets), and the comparison DITTO-2 is judged on asks for both. A sum of ranks does not weigh how large a FAD
 gap is: on melody it still picks DITTO's lr 0.05 (FAD mel 1.32 against 0.86 at 0.005).
 
-Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_control_lr.py --threads 2`` (about 40 min). Writes
-``benchmarks/results/control_lr.{json,md}``.
+Each learning rate runs with and without ``norm_prior="project"`` (``--norm-priors``): the optimised noise rescaled
+onto the Gaussian shell after every step, the bundled-model pipeline's default, which DITTO's class offers as well; the
+choice is over (variant, learning rate, norm prior) alike for both families.
+
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_lr.py`` (about 2 CPU hours; ``--tasks`` splits it
+over processes, ``--merge`` joins their result files). Writes ``benchmarks/results/control_lr.{json,md}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -35,22 +40,32 @@ from _report import write_results  # noqa: E402
 import reproduce as R  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-LRS = (5e-3, 1.5e-2, 5e-2, 1.5e-1)
+LRS = (5e-3, 1.5e-2, 5e-2, 1.5e-1, 5e-1)
+PRIORS = (None, "project")
 
 
 def methods(bundle) -> dict:
-    """Label -> (factory(K, lr) -> method, model) for DITTO and each DITTO-2 variant."""
+    """Label -> (factory(K, lr, norm_prior) -> method, model) for DITTO and each DITTO-2 variant (DITTO
+    backpropagates without checkpointing, as in ``reproduce.py``: the same gradients, less time)."""
     from tempo_kit.control import DITTO, DITTO2
+    from tempo_kit.grad import Backprop
 
-    out = {"DITTO": (lambda K, lr: DITTO(iterations=K, steps=20, lr=lr, progress=False), bundle.teacher)}
+    out = {"DITTO": (lambda K, lr, prior: DITTO(iterations=K, steps=20, lr=lr, grad=Backprop(), norm_prior=prior,
+                                                progress=False), bundle.teacher)}
     for name, jump in bundle.surrogates.items():
         if name == "presto-s":
             continue
         out[f"DITTO-2 {name.upper()} M=1 T=1"] = (
-            lambda K, lr: DITTO2(iterations=K, lr=lr, decode_steps=1, progress=False), jump)
+            lambda K, lr, prior: DITTO2(iterations=K, lr=lr, decode_steps=1, norm_prior=prior, progress=False), jump)
         out[f"DITTO-2 {name.upper()} decode T=2"] = (
-            lambda K, lr: DITTO2(iterations=K, lr=lr, decode_steps=2, surrogate_steps="decode", progress=False), jump)
+            lambda K, lr, prior: DITTO2(iterations=K, lr=lr, decode_steps=2, surrogate_steps="decode",
+                                        norm_prior=prior, progress=False), jump)
     return out
+
+
+def variant(row: dict) -> str:
+    """The row's method with its norm prior, e.g. ``"DITTO + project"``."""
+    return row["method"] + (f" + {row['norm_prior']}" if row.get("norm_prior") else "")
 
 
 def validation_targets(bundle, data: Path, clips: int):
@@ -65,7 +80,7 @@ def validation_targets(bundle, data: Path, clips: int):
     return idx, train.batch(idx), {"tags": tags, "null": torch.zeros(clips, dtype=torch.bool)}
 
 
-def run(data: Path, *, clips: int, lrs, tasks, seed: int = 0) -> dict:
+def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, seed: int = 0) -> dict:
     from tempo_kit.data import MusicDataset
     from tempo_kit.metrics import frechet_distance, mel_statistics
 
@@ -78,62 +93,68 @@ def run(data: Path, *, clips: int, lrs, tasks, seed: int = 0) -> dict:
         objectives = R.build_task(task, batch, bundle.mel)
         K = R.PAPER_ITERATIONS[task]
         for label, (make, model) in methods(bundle).items():
-            for lr in lrs:
-                t0 = time.process_time()
-                try:
-                    r = make(K, lr)(model, objectives, eps=eps, cond=cond,
-                                    generator=torch.Generator().manual_seed(seed + 1))
-                except FloatingPointError as err:  # diverged at this lr: a result of the sweep, not a crash
-                    rows.append({"task": task, "method": label, "lr": lr, "K": K, "metric": None, "diverged": str(err),
+            for prior in priors:
+                for lr in lrs:
+                    row = {"task": task, "method": label, "norm_prior": prior, "lr": lr, "K": K}
+                    name = f"{task} {variant(row)} lr {lr:g}"
+                    t0 = time.process_time()
+                    try:
+                        r = make(K, lr, prior)(model, objectives, eps=eps, cond=cond,
+                                               generator=torch.Generator().manual_seed(seed + 1))
+                    except FloatingPointError as err:  # diverged at this lr: a result of the sweep, not a crash
+                        rows.append({**row, "metric": None, "diverged": str(err),
+                                     "cpu_seconds": time.process_time() - t0})
+                        print(f"{name}: diverged ({err})", flush=True)
+                        continue
+                    if not torch.isfinite(r.output).all():  # a finite loss can hide a non-finite output off the mask
+                        rows.append({**row, "metric": None, "diverged": "non-finite output",
+                                     "cpu_seconds": time.process_time() - t0})
+                        print(f"{name}: diverged (non-finite output)", flush=True)
+                        continue
+                    values = R.control_metric(task, objectives[0], r.output)
+                    fad = frechet_distance(mel_statistics(r.output), reference)
+                    rows.append({**row, "metric": statistics.mean(values), "fad": fad, "per_target": values,
+                                 "eps_mean_square": float(r.eps.pow(2).mean()),
                                  "cpu_seconds": time.process_time() - t0})
-                    print(f"{task} {label} lr {lr:g}: diverged ({err})", flush=True)
-                    continue
-                if not torch.isfinite(r.output).all():  # a finite loss can hide a non-finite output off the mask
-                    rows.append({"task": task, "method": label, "lr": lr, "K": K, "metric": None,
-                                 "diverged": "non-finite output", "cpu_seconds": time.process_time() - t0})
-                    print(f"{task} {label} lr {lr:g}: diverged (non-finite output)", flush=True)
-                    continue
-                values = R.control_metric(task, objectives[0], r.output)
-                fad = frechet_distance(mel_statistics(r.output), reference)
-                rows.append({"task": task, "method": label, "lr": lr, "K": K, "metric": statistics.mean(values),
-                             "fad": fad, "per_target": values, "cpu_seconds": time.process_time() - t0})
-                print(f"{task} {label} lr {lr:g}: {rows[-1]['metric']:.4g}, FAD mel {fad:.3g} "
-                      f"({rows[-1]['cpu_seconds']:.0f} CPU s)", flush=True)
-    return {"rows": rows, "clips": idx.tolist(), "lrs": list(lrs), "seed": seed,
+                    print(f"{name}: {rows[-1]['metric']:.4g}, FAD mel {fad:.3g} "
+                          f"({rows[-1]['cpu_seconds']:.0f} CPU s)", flush=True)
+    return {"rows": rows, "clips": idx.tolist(), "lrs": list(lrs), "priors": list(priors), "seed": seed,
             "fad_targets": frechet_distance(mel_statistics(batch["x0"].float()), reference)}
 
 
-def _pick(rows: list[dict]) -> dict:
-    return R.best_joint(rows, rows[0]["task"], tie=lambda r: r["lr"])
+def _pick(rows: list[dict]) -> dict:  # ties go to the smaller lr, then to no prior
+    return R.best_joint(rows, rows[0]["task"], tie=lambda r: (r["lr"], r.get("norm_prior") is not None))
 
 
 def _finished(result: dict, task: str, keep) -> list[dict]:
-    """The task's rows of the kept methods that ran to a finite control metric and FAD."""
-    return [r for r in result["rows"] if r["task"] == task and keep(r["method"]) and r["metric"] is not None
+    """The task's rows kept by ``keep(row)`` that ran to a finite control metric and FAD."""
+    return [r for r in result["rows"] if r["task"] == task and keep(r) and r["metric"] is not None
             and math.isfinite(r["metric"]) and math.isfinite(r["fad"])]
 
 
 def best(result: dict) -> dict:
-    """``{task: {method: lr}}``: each method's learning rate with the best joint rank of control and FAD mel."""
+    """``{task: {variant: lr}}``: each method's learning rate with the best joint rank of control and FAD mel, per
+    norm prior (:func:`variant`)."""
     out: dict = {}
     for task in dict.fromkeys(r["task"] for r in result["rows"]):
-        for method in dict.fromkeys(r["method"] for r in result["rows"] if r["task"] == task):
-            rows = _finished(result, task, lambda m, method=method: m == method)
+        for name in dict.fromkeys(variant(r) for r in result["rows"] if r["task"] == task):
+            rows = _finished(result, task, lambda r, name=name: variant(r) == name)
             if rows:  # none when every lr diverged
-                out.setdefault(task, {})[method] = _pick(rows)["lr"]
+                out.setdefault(task, {})[name] = _pick(rows)["lr"]
     return out
 
 
 def family_lrs(result: dict) -> dict:
-    """``{"ditto": {task: lr}, "ditto2": {task: lr}}``: per task and family (DITTO; every DITTO-2 variant together), the
-    learning rate of the family's (variant, lr) pair with the best joint rank of control and FAD mel, the rule
-    ``reproduce.py``'s full preset follows."""
+    """``{"ditto": {task: {"lr": lr, "norm_prior": prior}}, "ditto2": {...}}``: per task and family (DITTO; every
+    DITTO-2 variant together), the learning rate and norm prior of the family's (variant, lr, prior) triple with the
+    best joint rank of control and FAD mel, the rule ``reproduce.py``'s full preset follows."""
     out: dict = {"ditto": {}, "ditto2": {}}
     for task in dict.fromkeys(r["task"] for r in result["rows"]):
         for family in out:
-            rows = _finished(result, task, lambda m, family=family: (m == "DITTO") == (family == "ditto"))
+            rows = _finished(result, task, lambda r, family=family: (r["method"] == "DITTO") == (family == "ditto"))
             if rows:  # none when every lr of the family diverged
-                out[family][task] = _pick(rows)["lr"]
+                pick = _pick(rows)
+                out[family][task] = {"lr": pick["lr"], "norm_prior": pick.get("norm_prior")}
     return out
 
 
@@ -147,12 +168,13 @@ def markdown(result: dict) -> str:
              "MSE, lower is better; melody: frame accuracy in %, higher is better) / FAD on mel statistics against the "
              f"whole training split (the targets themselves: {result['fad_targets']:.3g}; biased upwards at "
              f"{len(result['clips'])} clips, compare within a task). **Bold**: the method's learning rate with the best "
-             "joint rank of control and FAD; diverged: the loss went non-finite.",
+             "joint rank of control and FAD; diverged: the loss went non-finite. *+ project*: with "
+             "`norm_prior=\"project\"` (the noise rescaled onto the Gaussian shell after every step).",
              "", "| task | method | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " |", "|---" * (len(lrs) + 2) + "|"]
     chosen = best(result)
     cells: dict = {}
     for r in result["rows"]:
-        cells.setdefault((r["task"], r["method"]), {})[r["lr"]] = r
+        cells.setdefault((r["task"], variant(r)), {})[r["lr"]] = r
 
     def cell(r, bold):
         text = "diverged" if r["metric"] is None else f"{r['metric']:.4g} / {r['fad']:.3g}"
@@ -162,11 +184,28 @@ def markdown(result: dict) -> str:
         fmt = [cell(by_lr[lr], chosen.get(task, {}).get(method) == lr) if lr in by_lr else "-" for lr in lrs]
         lines.append(f"| {task} | {method} | " + " | ".join(fmt) + " |")
     fam = family_lrs(result)
-    lines += ["", "Learning rate per task of each family (the (variant, learning rate) pair with the best joint rank "
-              "of control and FAD within the family, the rule of `reproduce.py`'s full preset): " + "; ".join(
-                  f"{task}: DITTO {fam['ditto'].get(task, 'diverged')}, DITTO-2 {fam['ditto2'].get(task, 'diverged')}"
+    def choice(c):
+        return "diverged" if c is None else f"{c['lr']:g}" + (f" + {c['norm_prior']}" if c["norm_prior"] else "")
+
+    lines += ["", "Learning rate and norm prior per task of each family (the (variant, learning rate, prior) triple "
+              "with the best joint rank of control and FAD within the family, the rule of `reproduce.py`'s full "
+              "preset): " + "; ".join(
+                  f"{task}: DITTO {choice(fam['ditto'].get(task))}, DITTO-2 {choice(fam['ditto2'].get(task))}"
                   for task in dict.fromkeys(r["task"] for r in result["rows"])) + "."]
     return "\n".join(lines + [""])
+
+
+def merge(results: list[dict]) -> dict:
+    """One result from runs of the same code on disjoint ``--tasks`` (each run's rows kept as they are)."""
+    first = results[0]
+    for r in results[1:]:
+        for key in ("git", "clips", "lrs", "priors", "seed"):
+            if r.get(key) != first.get(key):
+                raise ValueError(f"cannot merge runs whose {key!r} differ: {first.get(key)} vs {r.get(key)}")
+    seen = [{row["task"] for row in r["rows"]} for r in results]
+    if sum(map(len, seen)) != len(set().union(*seen)):
+        raise ValueError("cannot merge runs that share a task")
+    return {**first, "rows": [row for r in results for row in r["rows"]]}
 
 
 def main(argv=None) -> int:
@@ -174,15 +213,23 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(R.ROOT / "outputs" / "data" / "music"))
     parser.add_argument("--clips", type=int, default=8, help="validation targets per task (at least 2, for an FAD)")
     parser.add_argument("--lrs", type=float, nargs="+", default=list(LRS))
+    parser.add_argument("--norm-priors", nargs="+", default=["none", "project"], choices=["none", "project", "penalty"])
     parser.add_argument("--tasks", nargs="+", default=list(R.TASKS))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="control_lr", help="result file stem (control_lr: the preset's source)")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="join the result files of runs on disjoint --tasks into --name instead of running")
     args = parser.parse_args(argv)
     if args.clips < 2:
         parser.error(f"--clips must be at least 2 (an FAD needs two clips), got {args.clips}")
-    torch.set_num_threads(args.threads)
-    result = Q.run_at_commit(run, Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks)
+    if args.merge:
+        result = merge([json.loads(Path(p).read_text()) for p in args.merge])
+    else:
+        torch.set_num_threads(args.threads)
+        priors = [None if p == "none" else p for p in args.norm_priors]
+        result = Q.run_at_commit(run, Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks,
+                                 priors=priors)
     result["best"] = best(result)
     result["family"] = family_lrs(result)
     write_results(args.out, args.name, result, markdown(result))

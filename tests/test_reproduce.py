@@ -261,12 +261,30 @@ def test_control_lr_choice_weighs_control_and_fad():
     result = {"rows": rows}
     assert lr.best(result)["melody"] == {"DITTO": 0.015, "DITTO-2 CM M=1 T=1": 0.15}
     # a family's choice ranks all its (variant, lr) pairs together; diverged rows (metric None) never count
-    assert lr.family_lrs(result) == {"ditto": {"melody": 0.015}, "ditto2": {"melody": 0.15}}
+    assert lr.family_lrs(result) == {"ditto": {"melody": {"lr": 0.015, "norm_prior": None}},
+                                     "ditto2": {"melody": {"lr": 0.15, "norm_prior": None}}}
+    # the norm prior is one more setting of the same choice: each (method, prior) gets its own best lr, and the
+    # family's choice carries the prior of the winning row
+    projected = rows + [{**row("DITTO", 0.05, 98.0, 0.4), "norm_prior": "project"}]
+    assert lr.best({"rows": projected})["melody"]["DITTO + project"] == 0.05
+    assert lr.family_lrs({"rows": projected})["ditto"]["melody"] == {"lr": 0.05, "norm_prior": "project"}
     # a NaN metric or FAD never wins a rank
     assert lr.best({"rows": rows + [row("DITTO", 0.5, float("nan"), 0.1), row("DITTO", 1.5, 99.0, float("nan"))]}
                    )["melody"]["DITTO"] == 0.015
     everything_diverged = {"rows": [row("DITTO", 0.05, None, None)]}
     assert lr.family_lrs(everything_diverged) == {"ditto": {}, "ditto2": {}}
+
+
+def test_control_lr_merges_runs_on_disjoint_tasks():
+    lr = load_script("benchmarks/bench_control_lr.py")
+    base = {"git": {"commit": "abc"}, "clips": [0, 1], "lrs": [0.05], "priors": [None], "seed": 0}
+    a = {**base, "rows": [{"task": "melody"}]}
+    b = {**base, "rows": [{"task": "intensity"}]}
+    assert [r["task"] for r in lr.merge([a, b])["rows"]] == ["melody", "intensity"]
+    with pytest.raises(ValueError, match="share a task"):
+        lr.merge([a, a])
+    with pytest.raises(ValueError, match="'git' differ"):
+        lr.merge([a, {**b, "git": {"commit": "def"}}])
 
 
 def test_likely_reason_names_what_the_row_did():
