@@ -42,15 +42,18 @@ def methods(bundle, task: str, students: dict | None = None) -> dict:
     from tempo_kit.grad import Backprop
 
     ctm = bundle.surrogates["ctm"]
-    lr, lr2 = R.FULL_LR_DITTO[task], R.FULL_LR_DITTO2[task]
+    lr, lr2 = R.FULL_LR_DITTO[task], R.FULL_LR_DITTO2[task]["ctm"]  # students: the CTM's
+    prior, prior2 = R.FULL_PRIOR_DITTO[task], R.FULL_PRIOR_DITTO2[task]
     out = {"DITTO (teacher, 20 steps)": (lambda K: DITTO(iterations=K, steps=20, lr=lr, grad=Backprop(),
-                                                          progress=False), bundle.teacher),
-           "DITTO-2 (CTM, one step)": (lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=1, progress=False), ctm),
+                                                          norm_prior=prior, progress=False), bundle.teacher),
+           "DITTO-2 (CTM, one step)": (
+               lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=1, norm_prior=prior2, progress=False), ctm),
            "DITTO-2 (CTM, through the 2-step decode)": (
-               lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=2, surrogate_steps="decode", progress=False), ctm)}
+               lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=2, surrogate_steps="decode", norm_prior=prior2,
+                                progress=False), ctm)}
     for label, jump in (students or {}).items():
         out[f"DITTO-2 ({label}, one step)"] = (
-            lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=1, progress=False), jump)
+            lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=1, norm_prior=prior2, progress=False), jump)
     return out
 
 
@@ -96,7 +99,9 @@ def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0, students:
                              "metric": statistics.mean(values), "values": values, "fad": R.fad(bundle, r.output)["fad"]})
                 print(f"{task} {label} K={K}: {rows[-1]['metric']:.4g}, FAD mel {rows[-1]['fad']:.3g}, "
                       f"{rows[-1]['cpu_s_per_clip']:.2f} CPU s/clip", flush=True)
-    return {"rows": rows, "diverged": diverged, "clips": idx.tolist(), "seed": seed,
+    rates = {t: {"DITTO": [R.FULL_LR_DITTO[t], R.FULL_PRIOR_DITTO[t]], "DITTO-2": [R.FULL_LR_DITTO2[t]["ctm"],
+                                                                        R.FULL_PRIOR_DITTO2[t]]} for t in tasks}
+    return {"rows": rows, "diverged": diverged, "clips": idx.tolist(), "seed": seed, "rates": rates,
             "budget": budget_table(rows, seed=seed)}
 
 
@@ -135,7 +140,9 @@ def markdown(result: dict, name: str = "control_budget") -> str:
              f"{len(result['clips'])} held-out targets in one batch, seed {result['seed']}, one thread; "
              "`benchmarks/bench_control_budget.py`. Control metric: MSE (intensity, dB^2; lower is better) or frame "
              "accuracy in % (melody; higher is better), mean over the targets; FAD mel against all held-out clips "
-             "(biased upwards at this n)." + "".join(f" One-step surrogate {label!r}: `{path}`."
+             "(biased upwards at this n). Learning rate and norm prior (`reproduce.py`'s full preset): " + "; ".join(
+                 f"{t}: " + ", ".join(f"{m} {lr:g}" + (f" + {p}" if p else "") for m, (lr, p) in by.items())
+                 for t, by in result.get("rates", {}).items()) + "." + "".join(f" One-step surrogate {label!r}: `{path}`."
                                                      for label, path in result.get("students", {}).items()), "",
              "| task | method | K | CPU s / clip | control metric | FAD mel |", "|---|---|---|---|---|---|"]
     for r in result["rows"]:

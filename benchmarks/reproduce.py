@@ -59,12 +59,21 @@ import _quality as Q  # noqa: E402
 TASKS = ("intensity", "melody", "structure", "outpainting", "inpainting")
 #: DITTO's optimisation steps (DITTO Sec. 5.1): 70 for intensity and painting, 150 for melody and structure.
 PAPER_ITERATIONS = {"intensity": 70, "melody": 150, "structure": 150, "outpainting": 70, "inpainting": 70}
-#: Adam learning rates of the full preset by task, chosen by ``benchmarks/bench_control_lr.py`` on 8 training-split
-#: targets (``benchmarks/results/control_lr.md``): per family, the (variant, lr) pair with the best joint rank of control
-#: metric and FAD mel, lrs 0.005-0.15. Chosen for control alone (until 2026-12-05: DITTO 0.05-0.15, DITTO-2 0.15), the
-#: learning rates drove DITTO's outputs away from the music (FAD mel 1.3-3.0 on the test targets against 0.26 unguided).
-FULL_LR_DITTO = {"intensity": 0.05, "melody": 0.05, "structure": 0.005, "outpainting": 0.005, "inpainting": 0.005}
-FULL_LR_DITTO2 = {"intensity": 0.015, "melody": 0.15, "structure": 0.015, "outpainting": 0.015, "inpainting": 0.015}
+#: Adam learning rates and norm priors (None, or "project": the noise rescaled onto the Gaussian shell after every step)
+#: of the full preset by task, chosen by ``benchmarks/bench_control_lr.py`` on 8 training-split targets
+#: (``benchmarks/results/control_lr.md``, lrs 0.005-0.5, with and without the projection): for DITTO and for each
+#: surrogate's default decoding (CTM through its 2-step decode, CM in one step) the setting with the best control among
+#: those whose FAD mel is at most twice the lowest. Presto-S, not in the sweep, takes the CM's (the same decoding).
+#: Chosen for control alone (until 2026-12-05), the learning rates drove DITTO's outputs away from the music.
+FULL_LR_DITTO = {"intensity": 0.05, "melody": 0.05, "structure": 0.05, "outpainting": 0.015, "inpainting": 0.05}
+FULL_PRIOR_DITTO = {"intensity": "project", "melody": None, "structure": "project", "outpainting": "project",
+                    "inpainting": None}
+FULL_LR_DITTO2 = {"intensity": {"ctm": 0.015, "cm": 0.015, "presto-s": 0.015},
+                  "melody": {"ctm": 0.5, "cm": 0.15, "presto-s": 0.15},
+                  "structure": {"ctm": 0.05, "cm": 0.5, "presto-s": 0.5},
+                  "outpainting": {"ctm": 0.5, "cm": 0.5, "presto-s": 0.5},
+                  "inpainting": {"ctm": 0.5, "cm": 0.5, "presto-s": 0.5}}
+FULL_PRIOR_DITTO2 = {t: "project" for t in TASKS}
 #: Table 2 rows: (M, T); M = "adaptive" is DITTO-2's 1/2/4 schedule.
 GRID = ((1, 1), (1, 2), (1, 4), (2, 2), (2, 4), ("adaptive", 4))
 METRIC = {"intensity": "MSE (dB^2)", "melody": "accuracy (%)", "structure": "MSE", "outpainting": "MSE (mel)",
@@ -93,7 +102,9 @@ class Settings:
     decode_steps: tuple = (1, 2, 4)
     lr: float = 5e-3  # Table 3
     lr_ditto: dict = attrs.field(factory=lambda: {t: 5e-3 for t in TASKS})  # Table 1, by task
-    lr_ditto2: dict = attrs.field(factory=lambda: {t: 5e-3 for t in TASKS})
+    lr_ditto2: dict = attrs.field(factory=lambda: {t: 5e-3 for t in TASKS})  # a value, or {surrogate: value}
+    prior_ditto: dict = attrs.field(factory=lambda: {t: None for t in TASKS})  # norm prior on eps, by task
+    prior_ditto2: dict = attrs.field(factory=lambda: {t: None for t in TASKS})
     seed: int = 0
     tasks: tuple = TASKS
     presto: bool = True
@@ -106,7 +117,8 @@ def settings(mode: str, **overrides) -> Settings:
         base = dict(clips=2, iterations={t: 8 for t in TASKS}, text_clips=2, text_iterations=8, presto_clips=4)
     elif mode == "full":
         base = dict(clips=16, iterations=dict(PAPER_ITERATIONS), text_clips=8, text_iterations=70, presto_clips=None,
-                    lr_ditto=dict(FULL_LR_DITTO), lr_ditto2=dict(FULL_LR_DITTO2))
+                    lr_ditto=dict(FULL_LR_DITTO), lr_ditto2=dict(FULL_LR_DITTO2),
+                    prior_ditto=dict(FULL_PRIOR_DITTO), prior_ditto2=dict(FULL_PRIOR_DITTO2))
     else:
         raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
     base.update({k: v for k, v in overrides.items() if v is not None})
@@ -262,8 +274,13 @@ def cpu_timed(fn, *args, **kwargs):
     return out, time.process_time() - t0
 
 
+def _of(value, surrogate: str | None):
+    """A setting that is one value for every surrogate, or ``{surrogate: value}``."""
+    return value[surrogate] if isinstance(value, dict) else value
+
+
 def ditto2_decodings(jump, objectives, *, eps, cond, iterations: int, surrogate_steps, decode_steps, s: Settings,
-                     task: str | None = None):
+                     task: str | None = None, surrogate: str | None = None):
     """Optimise once through the ``surrogate_steps`` surrogate, then decode the optimised noise with each ``T``.
 
     The optimisation does not depend on the decoding steps, so decoding-only runs (``iterations=0``) from the
@@ -271,9 +288,10 @@ def ditto2_decodings(jump, objectives, *, eps, cond, iterations: int, surrogate_
     seconds)}`` (the first ``T`` decodes inside the optimisation run).
     """
     gen = lambda: torch.Generator().manual_seed(s.seed + 1)  # noqa: E731 - same decoding noise for every method
-    lr = s.lr if task is None else s.lr_ditto2[task]
+    lr, prior = (s.lr, None) if task is None else (_of(s.lr_ditto2[task], surrogate),
+                                                   _of(s.prior_ditto2[task], surrogate))
     opt, cpu = cpu_timed(DITTO2(iterations=iterations, lr=lr, decode_steps=decode_steps[0],
-                                surrogate_steps=surrogate_steps, progress=s.progress),
+                                surrogate_steps=surrogate_steps, norm_prior=prior, progress=s.progress),
                          jump, objectives, eps=eps, cond=cond, generator=gen())
     out = {decode_steps[0]: (opt, opt, cpu)}
     for T in decode_steps[1:]:
@@ -361,22 +379,23 @@ def run_task(bundle: Bundle, task: str, s: Settings) -> dict:
     cond, captions, K = conditioning(bundle, idx), batch["captions"], s.iterations[task]
     eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(s.seed))
     common = dict(captions=captions, task=task, objective=objectives[0])
-    ditto = DITTO(iterations=K, steps=s.ditto_steps, lr=s.lr_ditto[task], grad=Backprop(), progress=s.progress)
+    ditto = DITTO(iterations=K, steps=s.ditto_steps, lr=s.lr_ditto[task], grad=Backprop(),
+                  norm_prior=s.prior_ditto[task], progress=s.progress)
     r, cpu = cpu_timed(ditto, bundle.teacher, objectives, eps=eps, cond=cond)
     rows = {"ditto": measure(bundle, label=f"DITTO (teacher, {type(ditto.sampler).__name__} {s.ditto_steps} steps, "
-                                           f"backprop, lr {s.lr_ditto[task]:g})",
+                                           f"backprop, lr {s.lr_ditto[task]:g}{_prior(s.prior_ditto[task])})",
                              seconds=r.wall_time, cpu_seconds=cpu, nfe=r.nfe, output=r.output,
                              nfe_optimization=r.nfe_optimization, nfe_decoding=r.nfe_decoding,
                              backward=r.backward_optimization, **common)}
     variants, runs_of = {}, {}
     for name, jump in bundle.surrogates.items():
         runs = ditto2_decodings(jump, objectives, eps=eps, cond=cond, iterations=K, surrogate_steps=1,
-                                decode_steps=s.decode_steps, s=s, task=task)
+                                decode_steps=s.decode_steps, s=s, task=task, surrogate=name)
         variants[name] = [_ditto2_row(bundle, f"DITTO-2 ({name.upper()}, M=1, T={T})", run, surrogate_steps=1,
                                       decode_steps=T, **common) for T, run in runs.items()]
         for T in (t for t in s.decode_steps if t > 1):  # optimised through the T-step decode itself
             run = ditto2_decodings(jump, objectives, eps=eps, cond=cond, iterations=K, surrogate_steps="decode",
-                                   decode_steps=(T,), s=s, task=task)[T]
+                                   decode_steps=(T,), s=s, task=task, surrogate=name)[T]
             variants[name].append(_ditto2_row(bundle, f"DITTO-2 ({name.upper()}, through the decode, T={T})", run,
                                               surrogate_steps="decode", decode_steps=T, **common))
         rows[name] = claim_row(variants[name], bundle.weights[name]["kind"], task)
@@ -425,7 +444,7 @@ def run_grid(bundle: Bundle, intensity: dict, s: Settings) -> dict:
     for m in sorted({m for m, _ in GRID if m != 1}, key=str):
         runs[m] = ditto2_decodings(bundle.surrogates[name], objectives, eps=eps, cond=cond, iterations=K,
                                    surrogate_steps=m, decode_steps=sorted({t for mm, t in GRID if mm == m}), s=s,
-                                   task="intensity")
+                                   task="intensity", surrogate=name)
     rows = [_ditto2_row(bundle, f"M={m}, T={t}", runs[m][t], surrogate_steps=m, decode_steps=t, **common)
             for m, t in GRID]
     add_ratios(rows, intensity["rows"]["ditto"])
@@ -621,9 +640,24 @@ def _f(x, digits=3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:.0f}"
 
 
-def _lrs(by_task: dict) -> str:
-    values = set(by_task.values())
-    return f"{values.pop():g}" if len(values) == 1 else ", ".join(f"{t} {v:g}" for t, v in by_task.items())
+def _prior(prior: str | None) -> str:
+    return f", norm prior {prior}" if prior else ""
+
+
+def _rates(s: dict) -> str:
+    """Per task: DITTO's and each surrogate's learning rate, ``+ project`` where the noise is projected."""
+    def one(lr, prior):
+        return f"{lr:g}" + (f" + {prior}" if prior else "")
+
+    out = []
+    for t in s["iterations"]:
+        lr2, prior2 = s["lr_ditto2"][t], s.get("prior_ditto2", {}).get(t)
+        names = lr2 if isinstance(lr2, dict) else {"DITTO-2": lr2}
+        cells = [f"DITTO {one(s['lr_ditto'][t], s.get('prior_ditto', {}).get(t))}"] + [
+            f"{n.upper() if n != 'DITTO-2' else n} {one(_of(lr2, n), _of(prior2, n) if isinstance(prior2, dict) else prior2)}"
+            for n in names]
+        out.append(f"{t}: " + ", ".join(cells))
+    return "; ".join(out)
 
 
 def markdown(results: dict) -> str:
@@ -638,9 +672,10 @@ def markdown(results: dict) -> str:
              f"`{(meta.get('commit') or 'unknown')[:10]}`{' (dirty)' if meta.get('dirty') else ''}. Weights: "
              + ", ".join(f"{n} {w['sha256']}" for n, w in meta["weights"].items()) + ".", "",
              f"{s['clips']} held-out targets per task in one batch; DITTO and DITTO-2 run the same K per task "
-             f"({', '.join(f'{t} {k}' for t, k in s['iterations'].items())}). Adam learning rates by task "
-             f"(chosen by `benchmarks/bench_control_lr.py` on training-split targets): DITTO "
-             f"{_lrs(s['lr_ditto'])}, DITTO-2 {_lrs(s['lr_ditto2'])}; Table 3 {s['lr']}. DITTO backpropagates "
+             f"({', '.join(f'{t} {k}' for t, k in s['iterations'].items())}). Adam learning rates by task and "
+             "method, *+ project* where the noise is projected onto the Gaussian shell after every step (chosen by "
+             f"`benchmarks/bench_control_lr.py` on training-split targets): {_rates(s)}; Table 3 {s['lr']}. "
+             "DITTO backpropagates "
              "through its sampler without checkpointing (the leaner way where memory allows). Time is wall "
              "seconds per clip (batch time / batch size); NFE counts network forward calls per generation, "
              "*backward* the backward passes through the network (no CFG: the distilled models have no guidance "

@@ -253,26 +253,31 @@ def test_control_lr_choice_weighs_control_and_fad():
     def row(method, rate, metric, fad):
         return {"task": "melody", "method": method, "lr": rate, "metric": metric, "fad": fad}
 
-    # control alone would pick lr 0.05 (97%); its FAD is the worst but one, so the joint rank ties 0.015 and 0.05
-    # and the tie goes to the smaller rate
+    # control alone would pick lr 0.05 (97%), at a FAD mel 6x the lowest (0.3); within twice the lowest FAD the best
+    # control is lr 0.015
     rows = [row("DITTO", 0.005, 65.0, 0.3), row("DITTO", 0.015, 84.0, 0.5), row("DITTO", 0.05, 97.0, 1.8),
             row("DITTO", 0.15, 84.0, 3.0), row("DITTO-2 CM M=1 T=1", 0.05, 70.0, 0.25),
             row("DITTO-2 CM M=1 T=1", 0.15, 80.0, 0.2), row("DITTO-2 CTM M=1 T=1", 0.15, None, None)]
     result = {"rows": rows}
     assert lr.best(result)["melody"] == {"DITTO": 0.015, "DITTO-2 CM M=1 T=1": 0.15}
-    # a family's choice ranks all its (variant, lr) pairs together; diverged rows (metric None) never count
-    assert lr.family_lrs(result) == {"ditto": {"melody": {"lr": 0.015, "norm_prior": None}},
-                                     "ditto2": {"melody": {"lr": 0.15, "norm_prior": None}}}
+    # diverged rows (metric None) never count
+    assert lr.choices(result) == {"melody": {"DITTO": {"lr": 0.015, "norm_prior": None},
+                                             "DITTO-2 CM M=1 T=1": {"lr": 0.15, "norm_prior": None}}}
     # the norm prior is one more setting of the same choice: each (method, prior) gets its own best lr, and the
-    # family's choice carries the prior of the winning row
+    # method's choice carries the prior of the winning row
     projected = rows + [{**row("DITTO", 0.05, 98.0, 0.4), "norm_prior": "project"}]
     assert lr.best({"rows": projected})["melody"]["DITTO + project"] == 0.05
-    assert lr.family_lrs({"rows": projected})["ditto"]["melody"] == {"lr": 0.05, "norm_prior": "project"}
+    assert lr.choices({"rows": projected})["melody"]["DITTO"] == {"lr": 0.05, "norm_prior": "project"}
     # a NaN metric or FAD never wins a rank
     assert lr.best({"rows": rows + [row("DITTO", 0.5, float("nan"), 0.1), row("DITTO", 1.5, 99.0, float("nan"))]}
                    )["melody"]["DITTO"] == 0.015
+    # the cap is relative: on a task where every setting moves FAD (melody), the least is the yardstick; a row
+    # at exactly twice the lowest FAD still counts, and equal control goes to the smaller lr
+    edge = [row("DITTO", 0.005, 90.0, 1.0), row("DITTO", 0.05, 95.0, 2.0), row("DITTO", 0.15, 95.0, 2.0),
+            row("DITTO", 0.5, 99.0, 2.01)]
+    assert lr.best({"rows": edge})["melody"]["DITTO"] == 0.05
     everything_diverged = {"rows": [row("DITTO", 0.05, None, None)]}
-    assert lr.family_lrs(everything_diverged) == {"ditto": {}, "ditto2": {}}
+    assert lr.choices(everything_diverged) == {}
 
 
 def test_control_lr_merges_runs_on_disjoint_tasks():
@@ -301,3 +306,14 @@ def test_likely_reason_names_what_the_row_did():
     slow = R._likely_reason({**row, "speedup_cpu": 8.0, "nfe_ratio": 20.0, "decode_steps": 1}, control_ok=True)
     assert "time does not fall with the network calls" in slow
     assert R._likely_reason({**row, "speedup_cpu": 19.0, "nfe_ratio": 20.0}, control_ok=True) is None
+
+
+def test_full_preset_rates_are_the_committed_sweeps_choice():
+    """reproduce.py's full preset reads DITTO's and each surrogate's default decoding's choice in control_lr.json."""
+    R = _reproduce()
+    picks = json.loads((Path(__file__).parents[1] / "benchmarks/results/control_lr.json").read_text())["choices"]
+    variant = {"ctm": "DITTO-2 CTM decode T=2", "cm": "DITTO-2 CM M=1 T=1", "presto-s": "DITTO-2 CM M=1 T=1"}
+    for task in R.TASKS:
+        assert picks[task]["DITTO"] == {"lr": R.FULL_LR_DITTO[task], "norm_prior": R.FULL_PRIOR_DITTO[task]}
+        for name, label in variant.items():
+            assert picks[task][label] == {"lr": R.FULL_LR_DITTO2[task][name], "norm_prior": R.FULL_PRIOR_DITTO2[task]}
