@@ -141,7 +141,7 @@ def markdown(result: dict, name: str = "control_budget") -> str:
              "`benchmarks/bench_control_budget.py`. Control metric: MSE (intensity, dB^2; lower is better) or frame "
              "accuracy in % (melody; higher is better), mean over the targets; FAD mel against all held-out clips "
              "(biased upwards at this n). Learning rate and norm prior (`reproduce.py`'s full preset): " + "; ".join(
-                 f"{t}: " + ", ".join(f"{m} {lr:g}" + (f" + {p}" if p else "") for m, (lr, p) in by.items())
+                 f"{t}: " + ", ".join(f"{m} {R.setting(lr, p)}" for m, (lr, p) in by.items())
                  for t, by in result.get("rates", {}).items()) + "." + "".join(f" One-step surrogate {label!r}: `{path}`."
                                                      for label, path in result.get("students", {}).items()), "",
              "| task | method | K | CPU s / clip | control metric | FAD mel |", "|---|---|---|---|---|---|"]

@@ -67,7 +67,7 @@ def methods(bundle) -> dict:
 
 def variant(row: dict) -> str:
     """The row's method with its norm prior, e.g. ``"DITTO + project"``."""
-    return row["method"] + (f" + {row['norm_prior']}" if row.get("norm_prior") else "")
+    return row["method"] + (f" + {row['norm_prior']}" if row.get("norm_prior") else "")  # as R.setting
 
 
 def validation_targets(bundle, data: Path, clips: int):
@@ -144,30 +144,29 @@ def _finished(result: dict, task: str, keep) -> list[dict]:
             and math.isfinite(r["metric"]) and math.isfinite(r["fad"])]
 
 
+def _chosen(result: dict, key) -> dict:
+    """``{task: {key(row): row}}``: the row :func:`_pick` chooses among each task's finished rows of one key."""
+    out: dict = {}
+    for task in dict.fromkeys(r["task"] for r in result["rows"]):
+        for name in dict.fromkeys(key(r) for r in result["rows"] if r["task"] == task):
+            rows = _finished(result, task, lambda r, name=name: key(r) == name)
+            if rows:  # none when every setting diverged
+                out.setdefault(task, {})[name] = _pick(rows)
+    return out
+
+
 def best(result: dict) -> dict:
     """``{task: {variant: lr}}``: each method's learning rate chosen by :func:`_pick`, per norm prior
     (:func:`variant`)."""
-    out: dict = {}
-    for task in dict.fromkeys(r["task"] for r in result["rows"]):
-        for name in dict.fromkeys(variant(r) for r in result["rows"] if r["task"] == task):
-            rows = _finished(result, task, lambda r, name=name: variant(r) == name)
-            if rows:  # none when every lr diverged
-                out.setdefault(task, {})[name] = _pick(rows)["lr"]
-    return out
+    return {t: {n: r["lr"] for n, r in by.items()} for t, by in _chosen(result, variant).items()}
 
 
 def choices(result: dict) -> dict:
     """``{task: {method: {"lr": lr, "norm_prior": prior}}}``: each method's (lr, prior) pair chosen by :func:`_pick`
     over both, the rule of ``reproduce.py``'s full preset (which reads DITTO and each surrogate's default decoding:
     ``DITTO-2 CTM decode T=2``, ``DITTO-2 CM M=1 T=1``)."""
-    out: dict = {}
-    for task in dict.fromkeys(r["task"] for r in result["rows"]):
-        for method in dict.fromkeys(r["method"] for r in result["rows"] if r["task"] == task):
-            rows = _finished(result, task, lambda r, method=method: r["method"] == method)
-            if rows:  # none when every setting diverged
-                pick = _pick(rows)
-                out.setdefault(task, {})[method] = {"lr": pick["lr"], "norm_prior": pick.get("norm_prior")}
-    return out
+    return {t: {m: {"lr": r["lr"], "norm_prior": r.get("norm_prior")} for m, r in by.items()}
+            for t, by in _chosen(result, lambda r: r["method"]).items()}
 
 
 def markdown(result: dict) -> str:
@@ -196,14 +195,10 @@ def markdown(result: dict) -> str:
         fmt = [cell(by_lr[lr], chosen.get(task, {}).get(method) == lr) if lr in by_lr else "-" for lr in lrs]
         lines.append(f"| {task} | {method} | " + " | ".join(fmt) + " |")
     picks = choices(result)
-
-    def choice(c):
-        return f"{c['lr']:g}" + (f" + {c['norm_prior']}" if c["norm_prior"] else "")
-
     lines += ["", "Chosen per task and method over learning rate and norm prior (the best control among the "
               f"method's settings with a FAD mel at most {FAD_CAP:g}x its lowest; `reproduce.py`'s full preset reads "
               "DITTO and each surrogate's default decoding):", ""]
-    lines += [f"- {task}: " + "; ".join(f"{m} {choice(c)}" for m, c in by.items()) for task, by in picks.items()]
+    lines += [f"- {task}: " + "; ".join(f"{m} {R.setting(c['lr'], c['norm_prior'])}" for m, c in by.items()) for task, by in picks.items()]
     return "\n".join(lines + [""])
 
 

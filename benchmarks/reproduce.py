@@ -373,6 +373,8 @@ def versus_ditto(row: dict, ditto: dict, task: str, reference, counts: torch.Ten
 def run_task(bundle: Bundle, task: str, s: Settings) -> dict:
     """Table 1 for one task: DITTO and DITTO-2 (each bundled surrogate, every decoding step count) on the same
     targets and noise."""
+    from tempo_kit.metrics import ClipStats, bootstrap_counts
+
     idx = pick_clips(len(bundle.heldout), s.clips)
     batch = bundle.heldout.batch(idx)
     objectives = build_task(task, batch, bundle.mel)
@@ -401,8 +403,6 @@ def run_task(bundle: Bundle, task: str, s: Settings) -> dict:
         rows[name] = claim_row(variants[name], bundle.weights[name]["kind"], task)
         runs_of[name] = runs
     add_ratios([rows["ditto"], *(r for v in variants.values() for r in v)], rows["ditto"])
-    from tempo_kit.metrics import ClipStats, bootstrap_counts
-
     pieces = [bundle.heldout.records[int(i)].get("piece", bundle.heldout.records[int(i)]["id"]) for i in idx]
     counts = bootstrap_counts(len(idx), N_BOOT, generator=torch.Generator().manual_seed(s.seed + 7),
                               groups=pieces if len(set(pieces)) > 1 else None)
@@ -644,18 +644,19 @@ def _prior(prior: str | None) -> str:
     return f", norm prior {prior}" if prior else ""
 
 
+def setting(lr: float, prior: str | None) -> str:
+    """A control setting as the reports write it: ``"0.5 + project"``, ``"0.05"``."""
+    return f"{lr:g}" + (f" + {prior}" if prior else "")
+
+
 def _rates(s: dict) -> str:
     """Per task: DITTO's and each surrogate's learning rate, ``+ project`` where the noise is projected."""
-    def one(lr, prior):
-        return f"{lr:g}" + (f" + {prior}" if prior else "")
-
     out = []
     for t in s["iterations"]:
         lr2, prior2 = s["lr_ditto2"][t], s.get("prior_ditto2", {}).get(t)
-        names = lr2 if isinstance(lr2, dict) else {"DITTO-2": lr2}
-        cells = [f"DITTO {one(s['lr_ditto'][t], s.get('prior_ditto', {}).get(t))}"] + [
-            f"{n.upper() if n != 'DITTO-2' else n} {one(_of(lr2, n), _of(prior2, n) if isinstance(prior2, dict) else prior2)}"
-            for n in names]
+        names = lr2 if isinstance(lr2, dict) else ("DITTO-2",)
+        cells = [f"DITTO {setting(s['lr_ditto'][t], s.get('prior_ditto', {}).get(t))}"] + [
+            f"{n.upper()} {setting(_of(lr2, n), _of(prior2, n))}" for n in names]
         out.append(f"{t}: " + ", ".join(cells))
     return "; ".join(out)
 

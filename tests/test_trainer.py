@@ -188,6 +188,8 @@ def test_bad_configs(tmp_path):
         TrainConfig(steps=1, batch_size=8, ema_decay="0.9")
     with pytest.raises(ValueError, match=r"ema_decay must lie in \[0, 1\), got 1"):
         TrainConfig(steps=1, batch_size=8, ema_decay=1)
+    with pytest.raises(ValueError, match="ema_decay must be a finite number >= 0, got -0.5"):
+        TrainConfig(steps=1, batch_size=8, ema_decay=-0.5)
     # resuming a run with a different architecture
     out = str(tmp_path / "run")
     distill("edm", {"data": RING_DATA, "train": {**train, "out_dir": out}, "model": TINY})
