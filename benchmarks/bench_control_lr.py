@@ -3,8 +3,8 @@
 For every task of ``reproduce.py`` the targets are ``--clips`` clips of the *training* split (spread evenly over it), so
 they are disjoint from the held-out clips ``reproduce.py`` tests on. Each method runs the task's K (``reproduce.py``'s
 full preset) at each learning rate of ``--lrs`` from the same initial noise: DITTO through the teacher's sampler
-(``reproduce.py``'s DITTO: 20 steps, checkpointed) and DITTO-2 on each bundled surrogate with a one-step surrogate and
-one-step decode (``M=1, T=1``) and through a 2-step decode (``surrogate_steps="decode"``, ``T=2``). Reports the control
+(``reproduce.py``'s DITTO: 20 steps, backpropagated) and DITTO-2 on each bundled surrogate (CM, CTM, Presto-S) with a
+one-step surrogate and one-step decode (``M=1, T=1``) and through a 2-step decode (``surrogate_steps="decode"``, ``T=2``). Reports the control
 metric of the output (mean over targets) and its FAD on mel statistics against the whole training split, per learning
 rate.
 
@@ -21,7 +21,8 @@ onto the Gaussian shell after every step, the bundled-model pipeline's default, 
 choice is over (variant, learning rate, norm prior) alike for both families.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_lr.py`` (about 2 CPU hours; ``--tasks`` splits it
-over processes, ``--merge`` joins their result files). Writes ``benchmarks/results/control_lr.{json,md}``.
+over processes, ``--methods`` runs some methods only, ``--merge`` joins result files that share no task and method).
+Writes ``benchmarks/results/control_lr.{json,md}``.
 """
 
 from __future__ import annotations
@@ -55,8 +56,6 @@ def methods(bundle) -> dict:
     out = {"DITTO": (lambda K, lr, prior: DITTO(iterations=K, steps=20, lr=lr, grad=Backprop(), norm_prior=prior,
                                                 progress=False), bundle.teacher)}
     for name, jump in bundle.surrogates.items():
-        if name == "presto-s":
-            continue
         out[f"DITTO-2 {name.upper()} M=1 T=1"] = (
             lambda K, lr, prior: DITTO2(iterations=K, lr=lr, decode_steps=1, norm_prior=prior, progress=False), jump)
         out[f"DITTO-2 {name.upper()} decode T=2"] = (
@@ -82,7 +81,7 @@ def validation_targets(bundle, data: Path, clips: int):
     return idx, train.batch(idx), {"tags": tags, "null": torch.zeros(clips, dtype=torch.bool)}
 
 
-def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, seed: int = 0) -> dict:
+def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, only=None, seed: int = 0) -> dict:
     from tempo_kit.data import MusicDataset
     from tempo_kit.metrics import frechet_distance, mel_statistics
 
@@ -90,11 +89,17 @@ def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, seed: int = 0) -> 
     idx, batch, cond = validation_targets(bundle, data, clips)
     reference = mel_statistics(MusicDataset(data, split="train").mel.float())  # FAD reference: the whole split
     eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(seed))
+    runs = methods(bundle)
+    unknown = sorted(set(only or ()) - set(runs))
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; the sweep's methods are {sorted(runs)}")
     rows = []
     for task in tasks:
         objectives = R.build_task(task, batch, bundle.mel)
         K = R.PAPER_ITERATIONS[task]
-        for label, (make, model) in methods(bundle).items():
+        for label, (make, model) in runs.items():
+            if only and label not in only:
+                continue
             for prior in priors:
                 for lr in lrs:
                     row = {"task": task, "method": label, "norm_prior": prior, "lr": lr, "K": K}
@@ -169,10 +174,21 @@ def choices(result: dict) -> dict:
             for t, by in _chosen(result, lambda r: r["method"]).items()}
 
 
+def _commits(result: dict) -> str:
+    """The commit that ran the sweep, or each part's when runs of different commits were merged."""
+    def one(git):
+        return f"`{(git['commit'] or 'unknown')[:10]}`{' (dirty)' if git['dirty'] else ''}"
+
+    parts = result.get("parts", [])
+    if len({p["git"]["commit"] for p in parts}) < 2:
+        return f"Commit {one(result['git'])}"
+    return "Commits " + "; ".join(f"{one(p['git'])} ({', '.join(p['methods'])} on {', '.join(p['tasks'])})"
+                                  for p in parts)
+
+
 def markdown(result: dict) -> str:
     lrs = result["lrs"]
-    lines = ["# Learning rate of each control method (validation targets)", "",
-             f"Commit `{(result['git']['commit'] or 'unknown')[:10]}`{' (dirty)' if result['git']['dirty'] else ''}; "
+    lines = ["# Learning rate of each control method (validation targets)", "", f"{_commits(result)}; "
              f"{len(result['clips'])} training-split clips as targets (disjoint from reproduce.py's held-out test "
              f"targets), seed {result['seed']}, K as in reproduce.py's full preset; `benchmarks/bench_control_lr.py`.",
              "", "Each cell: control metric of the output, mean over the targets (intensity, structure and painting: "
@@ -202,17 +218,29 @@ def markdown(result: dict) -> str:
     return "\n".join(lines + [""])
 
 
+def _part(result: dict) -> dict:
+    """What one run contributed to a merged result: its commit, tasks and methods."""
+    return {"git": result["git"], "tasks": sorted({r["task"] for r in result["rows"]}),
+            "methods": sorted({r["method"] for r in result["rows"]})}
+
+
 def merge(results: list[dict]) -> dict:
-    """One result from runs of the same code on disjoint ``--tasks`` (each run's rows kept as they are)."""
+    """One result from runs on the same targets, learning rates and priors that share no (task, method) pair, each
+    run's rows kept as they are. Runs of different commits may be joined (e.g. a method added to the sweep later):
+    ``parts`` records which commit ran which tasks and methods, and the choice of a method only ever compares rows of
+    one run."""
     first = results[0]
     for r in results[1:]:
-        for key in ("git", "clips", "lrs", "priors", "seed"):
+        for key in ("clips", "lrs", "priors", "seed"):
             if r.get(key) != first.get(key):
                 raise ValueError(f"cannot merge runs whose {key!r} differ: {first.get(key)} vs {r.get(key)}")
-    seen = [{row["task"] for row in r["rows"]} for r in results]
+    seen = [{(row["task"], row["method"]) for row in r["rows"]} for r in results]
     if sum(map(len, seen)) != len(set().union(*seen)):
-        raise ValueError("cannot merge runs that share a task")
-    return {**first, "rows": [row for r in results for row in r["rows"]]}
+        raise ValueError("cannot merge runs that share a (task, method) pair")
+    parts = [p for r in results for p in r.get("parts", [_part(r)])]
+    commits = {p["git"]["commit"] for p in parts}
+    git = first["git"] if len(commits) == 1 else {"commit": None, "dirty": any(p["git"]["dirty"] for p in parts)}
+    return {**first, "git": git, "parts": parts, "rows": [row for r in results for row in r["rows"]]}
 
 
 def main(argv=None) -> int:
@@ -222,6 +250,8 @@ def main(argv=None) -> int:
     parser.add_argument("--lrs", type=float, nargs="+", default=list(LRS))
     parser.add_argument("--norm-priors", nargs="+", default=["none", "project"], choices=["none", "project", "penalty"])
     parser.add_argument("--tasks", nargs="+", default=list(R.TASKS))
+    parser.add_argument("--methods", nargs="+", metavar="LABEL",
+                        help="run only these methods (labels as in the report, e.g. 'DITTO-2 PRESTO-S M=1 T=1')")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="control_lr", help="result file stem (control_lr: the preset's source)")
@@ -236,7 +266,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
         priors = [None if p == "none" else p for p in args.norm_priors]
         result = Q.run_at_commit(run, Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks,
-                                 priors=priors)
+                                 priors=priors, only=args.methods)
     result["best"] = best(result)
     result["choices"] = choices(result)
     write_results(args.out, args.name, result, markdown(result))

@@ -280,16 +280,24 @@ def test_control_lr_choice_weighs_control_and_fad():
     assert lr.choices(everything_diverged) == {}
 
 
-def test_control_lr_merges_runs_on_disjoint_tasks():
+def test_control_lr_merges_runs_that_share_no_task_and_method():
     lr = load_script("benchmarks/bench_control_lr.py")
-    base = {"git": {"commit": "abc"}, "clips": [0, 1], "lrs": [0.05], "priors": [None], "seed": 0}
-    a = {**base, "rows": [{"task": "melody"}]}
-    b = {**base, "rows": [{"task": "intensity"}]}
-    assert [r["task"] for r in lr.merge([a, b])["rows"]] == ["melody", "intensity"]
-    with pytest.raises(ValueError, match="share a task"):
+    base = {"git": {"commit": "abc", "dirty": False}, "clips": [0, 1], "lrs": [0.05], "priors": [None], "seed": 0}
+    a = {**base, "rows": [{"task": "melody", "method": "DITTO"}]}
+    b = {**base, "rows": [{"task": "intensity", "method": "DITTO"}]}
+    merged = lr.merge([a, b])
+    assert [r["task"] for r in merged["rows"]] == ["melody", "intensity"] and merged["git"] == base["git"]
+    with pytest.raises(ValueError, match="share a"):
         lr.merge([a, a])
-    with pytest.raises(ValueError, match="'git' differ"):
-        lr.merge([a, {**b, "git": {"commit": "def"}}])
+    with pytest.raises(ValueError, match="'lrs' differ"):
+        lr.merge([a, {**b, "lrs": [0.5]}])
+    # a method added later, run at another commit: each part keeps its commit, and a merge of merges keeps them all
+    later = {**base, "git": {"commit": "def", "dirty": False}, "rows": [{"task": "melody", "method": "DITTO-2 X"}]}
+    mixed = lr.merge([lr.merge([a, b]), later])
+    assert mixed["git"]["commit"] is None
+    assert [(p["git"]["commit"], p["tasks"], p["methods"]) for p in mixed["parts"]] == [
+        ("abc", ["melody"], ["DITTO"]), ("abc", ["intensity"], ["DITTO"]), ("def", ["melody"], ["DITTO-2 X"])]
+    assert lr._commits(mixed).startswith("Commits `abc` (DITTO on melody); `abc` (DITTO on intensity); `def`")
 
 
 def test_likely_reason_names_what_the_row_did():
@@ -312,7 +320,7 @@ def test_full_preset_rates_are_the_committed_sweeps_choice():
     """reproduce.py's full preset reads DITTO's and each surrogate's default decoding's choice in control_lr.json."""
     R = _reproduce()
     picks = json.loads((Path(__file__).parents[1] / "benchmarks/results/control_lr.json").read_text())["choices"]
-    variant = {"ctm": "DITTO-2 CTM decode T=2", "cm": "DITTO-2 CM M=1 T=1", "presto-s": "DITTO-2 CM M=1 T=1"}
+    variant = {"ctm": "DITTO-2 CTM decode T=2", "cm": "DITTO-2 CM M=1 T=1", "presto-s": "DITTO-2 PRESTO-S M=1 T=1"}
     for task in R.TASKS:
         assert picks[task]["DITTO"] == {"lr": R.FULL_LR_DITTO[task], "norm_prior": R.FULL_PRIOR_DITTO[task]}
         for name, label in variant.items():
