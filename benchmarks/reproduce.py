@@ -62,17 +62,18 @@ PAPER_ITERATIONS = {"intensity": 70, "melody": 150, "structure": 150, "outpainti
 #: Adam learning rates and norm priors (None, or "project": the noise rescaled onto the Gaussian shell after every step)
 #: of the full preset by task, chosen by ``benchmarks/bench_control_lr.py`` on 8 training-split targets
 #: (``benchmarks/results/control_lr.md``, lrs 0.005-0.5, with and without the projection): for DITTO and for each
-#: surrogate's default decoding (CTM through its 2-step decode, CM in one step) the setting with the best control among
-#: those whose FAD mel is at most twice the lowest. Presto-S, not in the sweep, takes the CM's (the same decoding).
+#: surrogate's default decoding (CTM through its 2-step decode, CM and Presto-S in one step) the setting with the best
+#: control among those whose FAD mel is at most twice the lowest. Until 2026-12-05 Presto-S, not yet in the sweep, took
+#: the CM's (lr 0.5 on structure and painting, where its outputs left the music: FAD mel 3.5-6.2x DITTO's).
 #: Chosen for control alone (until 2026-12-05), the learning rates drove DITTO's outputs away from the music.
 FULL_LR_DITTO = {"intensity": 0.05, "melody": 0.05, "structure": 0.05, "outpainting": 0.015, "inpainting": 0.05}
 FULL_PRIOR_DITTO = {"intensity": "project", "melody": None, "structure": "project", "outpainting": "project",
                     "inpainting": None}
-FULL_LR_DITTO2 = {"intensity": {"ctm": 0.015, "cm": 0.015, "presto-s": 0.015},
+FULL_LR_DITTO2 = {"intensity": {"ctm": 0.015, "cm": 0.015, "presto-s": 0.05},
                   "melody": {"ctm": 0.5, "cm": 0.15, "presto-s": 0.15},
-                  "structure": {"ctm": 0.05, "cm": 0.5, "presto-s": 0.5},
-                  "outpainting": {"ctm": 0.5, "cm": 0.5, "presto-s": 0.5},
-                  "inpainting": {"ctm": 0.5, "cm": 0.5, "presto-s": 0.5}}
+                  "structure": {"ctm": 0.05, "cm": 0.5, "presto-s": 0.05},
+                  "outpainting": {"ctm": 0.5, "cm": 0.5, "presto-s": 0.05},
+                  "inpainting": {"ctm": 0.5, "cm": 0.5, "presto-s": 0.05}}
 FULL_PRIOR_DITTO2 = {t: "project" for t in TASKS}
 #: Table 2 rows: (M, T); M = "adaptive" is DITTO-2's 1/2/4 schedule.
 GRID = ((1, 1), (1, 2), (1, 4), (2, 2), (2, 4), ("adaptive", 4))
