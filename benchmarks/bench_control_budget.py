@@ -2,11 +2,11 @@
 
 For each task (``--tasks``, default all five) the held-out targets of ``reproduce.py`` (``--clips``, spread
 over the split, one batch) are controlled from the same initial noise by DITTO (the bundled teacher, DPM-Solver++(2M)
-20 steps, backprop) and DITTO-2 on the CTM (one-step surrogate and decode; and through the 2-step decode) at every K
-of ``--ks``, each at its family's learning rate of ``reproduce.py``'s full preset. Each (method, K) is its own run;
-reported: process CPU seconds per clip, the control metric of the output (mean over the targets) and FAD mel against
-all held-out clips (biased upwards at this n; compare within a task). A user reads off which method wins at each
-budget.
+20 steps, backprop), DITTO-2 on the CTM (one-step surrogate and decode; and through the 2-step decode) and DITTO-2 on
+Presto-S (one step) at every K of ``--ks``, each at its own learning rate and norm prior chosen on validation targets
+(``benchmarks/results/control_lr.json``, :data:`SWEPT`). Each (method, K) is its own run; reported: process CPU
+seconds per clip, the control metric of the output (mean over the targets) and FAD mel against all held-out clips
+(biased upwards at this n; compare within a task). A user reads off which method wins at each budget.
 
 The budget table answers "is DITTO-2's curve at or below DITTO's at every budget DITTO reaches": for each DITTO run
 and each DITTO-2 variant, the DITTO-2 run with the largest K whose CPU time per clip is within DITTO's (chosen by
@@ -21,6 +21,7 @@ Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_budget.py`` (
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -36,24 +37,46 @@ import reproduce as R  # noqa: E402
 RESULTS = Path(__file__).parent / "results"
 
 
-def methods(bundle, task: str, students: dict | None = None) -> dict:
-    """Label -> (factory(K) -> method, model); ``students`` (label -> jump) add a one-step DITTO-2 row each."""
+#: The sweep's (``benchmarks/bench_control_lr.py``) label of each method run here: each runs at its own validation
+#: choice of learning rate and norm prior, read from ``control_lr.json``; a ``--student`` takes the one-step CTM's.
+SWEPT = {"DITTO (teacher, 20 steps)": "DITTO", "DITTO-2 (CTM, one step)": "DITTO-2 CTM M=1 T=1",
+         "DITTO-2 (CTM, through the 2-step decode)": "DITTO-2 CTM decode T=2",
+         "DITTO-2 (PRESTO-S, one step)": "DITTO-2 PRESTO-S M=1 T=1"}
+
+
+def methods(bundle, task: str, students: dict | None = None, choices: dict | None = None) -> dict:
+    """Label -> (factory(K) -> method, model, (lr, norm prior)): DITTO, DITTO-2 on the CTM (one step; through the
+    2-step decode) and on Presto-S (one step) when bundled, and one one-step DITTO-2 row per ``students`` entry
+    (label -> jump). Settings: ``choices`` (the sweep's ``{task: {label: {"lr", "norm_prior"}}}``, default the
+    committed ``control_lr.json``'s)."""
     from tempo_kit.control import DITTO, DITTO2
     from tempo_kit.grad import Backprop
 
-    ctm = bundle.surrogates["ctm"]
-    lr, lr2 = R.FULL_LR_DITTO[task], R.FULL_LR_DITTO2[task]["ctm"]  # students: the CTM's
-    prior, prior2 = R.FULL_PRIOR_DITTO[task], R.FULL_PRIOR_DITTO2[task]
-    out = {"DITTO (teacher, 20 steps)": (lambda K: DITTO(iterations=K, steps=20, lr=lr, grad=Backprop(),
-                                                          norm_prior=prior, progress=False), bundle.teacher),
-           "DITTO-2 (CTM, one step)": (
-               lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=1, norm_prior=prior2, progress=False), ctm),
-           "DITTO-2 (CTM, through the 2-step decode)": (
-               lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=2, surrogate_steps="decode", norm_prior=prior2,
-                                progress=False), ctm)}
-    for label, jump in (students or {}).items():
-        out[f"DITTO-2 ({label}, one step)"] = (
-            lambda K: DITTO2(iterations=K, lr=lr2, decode_steps=1, norm_prior=prior2, progress=False), jump)
+    choices = (choices or json.loads((RESULTS / "control_lr.json").read_text())["choices"])[task]
+
+    def setting(label):
+        c = choices[SWEPT.get(label, "DITTO-2 CTM M=1 T=1")]
+        return c["lr"], c["norm_prior"]
+
+    def ditto2(lr, prior, **decoding):
+        return lambda K: DITTO2(iterations=K, lr=lr, norm_prior=prior, progress=False, **decoding)
+
+    runs = {"DITTO (teacher, 20 steps)": bundle.teacher, "DITTO-2 (CTM, one step)": bundle.surrogates["ctm"],
+            "DITTO-2 (CTM, through the 2-step decode)": bundle.surrogates["ctm"]}
+    if "presto-s" in bundle.surrogates:
+        runs["DITTO-2 (PRESTO-S, one step)"] = bundle.surrogates["presto-s"]
+    runs.update({f"DITTO-2 ({label}, one step)": jump for label, jump in (students or {}).items()})
+    out = {}
+    for label, model in runs.items():
+        lr, prior = setting(label)
+        if label.startswith("DITTO ("):
+            make = lambda K, lr=lr, prior=prior: DITTO(iterations=K, steps=20, lr=lr, grad=Backprop(),  # noqa: E731
+                                                       norm_prior=prior, progress=False)
+        elif "through" in label:
+            make = ditto2(lr, prior, decode_steps=2, surrogate_steps="decode")
+        else:
+            make = ditto2(lr, prior, decode_steps=1)
+        out[label] = (make, model, (lr, prior))
     return out
 
 
@@ -80,10 +103,12 @@ def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0, students:
     batch = bundle.heldout.batch(idx)
     cond = R.conditioning(bundle, idx)
     eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(seed))
-    rows, diverged = [], []
+    rows, diverged, rates = [], [], {}
     for task in tasks:
         objectives = R.build_task(task, batch, bundle.mel)
-        for label, (make, model) in methods(bundle, task, students).items():
+        runs = methods(bundle, task, students)
+        rates[task] = {label: list(setting) for label, (_, _, setting) in runs.items()}
+        for label, (make, model, _) in runs.items():
             for K in (ditto_ks if label.startswith("DITTO (") else ks):
                 t0 = time.process_time()
                 try:
@@ -99,8 +124,6 @@ def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0, students:
                              "metric": statistics.mean(values), "values": values, "fad": R.fad(bundle, r.output)["fad"]})
                 print(f"{task} {label} K={K}: {rows[-1]['metric']:.4g}, FAD mel {rows[-1]['fad']:.3g}, "
                       f"{rows[-1]['cpu_s_per_clip']:.2f} CPU s/clip", flush=True)
-    rates = {t: {"DITTO": [R.FULL_LR_DITTO[t], R.FULL_PRIOR_DITTO[t]], "DITTO-2": [R.FULL_LR_DITTO2[t]["ctm"],
-                                                                        R.FULL_PRIOR_DITTO2[t]]} for t in tasks}
     return {"rows": rows, "diverged": diverged, "clips": idx.tolist(), "seed": seed, "rates": rates,
             "budget": budget_table(rows, seed=seed)}
 
@@ -140,7 +163,8 @@ def markdown(result: dict, name: str = "control_budget") -> str:
              f"{len(result['clips'])} held-out targets in one batch, seed {result['seed']}, one thread; "
              "`benchmarks/bench_control_budget.py`. Control metric: MSE (intensity, dB^2; lower is better) or frame "
              "accuracy in % (melody; higher is better), mean over the targets; FAD mel against all held-out clips "
-             "(biased upwards at this n). Learning rate and norm prior (`reproduce.py`'s full preset): " + "; ".join(
+             "(biased upwards at this n). Learning rate and norm prior of each method, its own choice on validation targets "
+             "(`benchmarks/results/control_lr.md`): " + "; ".join(
                  f"{t}: " + ", ".join(f"{m} {R.setting(lr, p)}" for m, (lr, p) in by.items())
                  for t, by in result.get("rates", {}).items()) + "." + "".join(f" One-step surrogate {label!r}: `{path}`."
                                                      for label, path in result.get("students", {}).items()), "",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -222,6 +223,23 @@ def test_settings_presets_and_errors():
         rep.pick_clips(3, 5)
     with pytest.raises(ValueError, match="unknown task"):
         rep.build_task("looping", {"x0": torch.zeros(1, 80, 64)}, None)
+
+
+def test_control_budget_runs_each_method_at_its_own_validation_choice():
+    budget = load_script("benchmarks/bench_control_budget.py")
+    bundle = SimpleNamespace(teacher="teacher", surrogates={"ctm": "ctm", "presto-s": "presto-s"})
+    choices = {"melody": {"DITTO": {"lr": 0.05, "norm_prior": None},
+                          "DITTO-2 CTM M=1 T=1": {"lr": 0.15, "norm_prior": "project"},
+                          "DITTO-2 CTM decode T=2": {"lr": 0.5, "norm_prior": "project"},
+                          "DITTO-2 PRESTO-S M=1 T=1": {"lr": 0.015, "norm_prior": None}}}
+    runs = budget.methods(bundle, "melody", {"mine": "jump"}, choices=choices)
+    assert {label: setting for label, (_, _, setting) in runs.items()} == {
+        "DITTO (teacher, 20 steps)": (0.05, None), "DITTO-2 (CTM, one step)": (0.15, "project"),
+        "DITTO-2 (CTM, through the 2-step decode)": (0.5, "project"), "DITTO-2 (PRESTO-S, one step)": (0.015, None),
+        "DITTO-2 (mine, one step)": (0.15, "project")}
+    through = runs["DITTO-2 (CTM, through the 2-step decode)"][0](7)
+    assert (through.iterations, through.lr, through.decode_steps, through.surrogate_steps) == (7, 0.5, 2, "decode")
+    assert runs["DITTO (teacher, 20 steps)"][0](3).lr == 0.05 and runs["DITTO-2 (mine, one step)"][1] == "jump"
 
 
 def test_control_budget_table_compares_within_the_budget_and_decides_only_with_the_interval():
