@@ -31,6 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
+import bench_control_lr as LR  # noqa: E402
 from _report import write_results  # noqa: E402
 import reproduce as R  # noqa: E402
 
@@ -47,36 +48,17 @@ SWEPT = {"DITTO (teacher, 20 steps)": "DITTO", "DITTO-2 (CTM, one step)": "DITTO
 def methods(bundle, task: str, students: dict | None = None, choices: dict | None = None) -> dict:
     """Label -> (factory(K) -> method, model, (lr, norm prior)): DITTO, DITTO-2 on the CTM (one step; through the
     2-step decode) and on Presto-S (one step) when bundled, and one one-step DITTO-2 row per ``students`` entry
-    (label -> jump). Settings: ``choices`` (the sweep's ``{task: {label: {"lr", "norm_prior"}}}``, default the
-    committed ``control_lr.json``'s)."""
-    from tempo_kit.control import DITTO, DITTO2
-    from tempo_kit.grad import Backprop
-
+    (label -> jump). The methods are the sweep's (``bench_control_lr.methods``) at its settings: ``choices`` (the
+    sweep's ``{task: {label: {"lr", "norm_prior"}}}``, default the committed ``control_lr.json``'s)."""
+    swept = LR.methods(bundle)
     choices = (choices or json.loads((RESULTS / "control_lr.json").read_text())["choices"])[task]
-
-    def setting(label):
-        c = choices[SWEPT.get(label, "DITTO-2 CTM M=1 T=1")]
-        return c["lr"], c["norm_prior"]
-
-    def ditto2(lr, prior, **decoding):
-        return lambda K: DITTO2(iterations=K, lr=lr, norm_prior=prior, progress=False, **decoding)
-
-    runs = {"DITTO (teacher, 20 steps)": bundle.teacher, "DITTO-2 (CTM, one step)": bundle.surrogates["ctm"],
-            "DITTO-2 (CTM, through the 2-step decode)": bundle.surrogates["ctm"]}
-    if "presto-s" in bundle.surrogates:
-        runs["DITTO-2 (PRESTO-S, one step)"] = bundle.surrogates["presto-s"]
-    runs.update({f"DITTO-2 ({label}, one step)": jump for label, jump in (students or {}).items()})
+    runs = {label: (name, swept[name][1]) for label, name in SWEPT.items() if name in swept}
+    runs.update({f"DITTO-2 ({label}, one step)": ("DITTO-2 CTM M=1 T=1", jump)
+                 for label, jump in (students or {}).items()})
     out = {}
-    for label, model in runs.items():
-        lr, prior = setting(label)
-        if label.startswith("DITTO ("):
-            make = lambda K, lr=lr, prior=prior: DITTO(iterations=K, steps=20, lr=lr, grad=Backprop(),  # noqa: E731
-                                                       norm_prior=prior, progress=False)
-        elif "through" in label:
-            make = ditto2(lr, prior, decode_steps=2, surrogate_steps="decode")
-        else:
-            make = ditto2(lr, prior, decode_steps=1)
-        out[label] = (make, model, (lr, prior))
+    for label, (name, model) in runs.items():
+        lr, prior = choices[name]["lr"], choices[name]["norm_prior"]
+        out[label] = (lambda K, make=swept[name][0], lr=lr, prior=prior: make(K, lr, prior), model, (lr, prior))
     return out
 
 
