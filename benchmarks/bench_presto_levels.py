@@ -23,10 +23,12 @@ import _quality as Q  # noqa: E402
 from _report import environment, write_results  # noqa: E402
 from bench_quality import DATA, RESULTS, _generate, _model_cond  # noqa: E402
 
-#: Level sets (the last level before 0 is where the final jump starts); "default" is the sampler's own 4-step levels.
-LEVELS = {"4 steps, default Karras": None, "3 steps, default Karras without 0.002": [80, 9.7232, 0.46998],
-          "4 of a 5-point Karras grid": "k5", "80, 10, 2, 0.5": [80, 10, 2, 0.5], "80, 5, 1, 0.25": [80, 5, 1, 0.25],
-          "80, 2, 0.5, 0.1": [80, 2, 0.5, 0.1], "80, 20, 5, 1.5": [80, 20, 5, 1.5], "1 step": [80]}
+#: Level sets (the last level before 0 is where the final jump starts); "default" is the sampler's own 4-step levels
+#: (:class:`~tempo_kit.schedules.JumpRefineSchedule`), "k5" 4 of the 5-step Karras levels.
+LEVELS = {"4 steps, default (jump, then refine)": None, "4 steps, Karras": [80, 9.7232, 0.46998, 0.002],
+          "3 steps, Karras without 0.002": [80, 9.7232, 0.46998], "4 of a 5-point Karras grid": "k5",
+          "80, 10, 2, 0.5": [80, 10, 2, 0.5], "80, 2, 0.5, 0.1": [80, 2, 0.5, 0.1],
+          "80, 0.3, 0.1, 0.03": [80, 0.3, 0.1, 0.03], "1 step": [80]}
 
 
 def parse_levels(specs: list[str]) -> dict:
@@ -82,6 +84,7 @@ def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7
     from tempo_kit.models.io import file_sha256, load_denoiser
     from tempo_kit.pretrained import load_pretrained
     from tempo_kit.registry import get
+    from tempo_kit.schedules import KarrasSchedule
 
     v = Validation(n_clips, data=data, seed=seed)
 
@@ -97,7 +100,7 @@ def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7
         for lname, lv in (levels_table or LEVELS).items():
             name = f"{label}: {lname}" if label else lname
             sigmas = (presto.schedule.sigmas(4).tolist() if lv is None
-                      else presto.schedule.sigmas(5).tolist()[:4] + [0.0] if lv == "k5" else [*lv, 0.0])
+                      else KarrasSchedule().sigmas(5).tolist()[:4] + [0.0] if lv == "k5" else [*lv, 0.0])
             levels[name] = [round(s, 4) for s in sigmas]
             stats[name] = sample(model, presto, sigmas)
             print(f"{name}: {levels[name]}", flush=True)

@@ -149,8 +149,8 @@ def decode_systems() -> list[System]:
 
 
 def presto_level_systems() -> list[System]:
-    """Presto-S and Presto-LS sampled at other re-noise levels than the Karras grid's (``presto-s-4`` wastes its last
-    step at sigma_min): the 20-step teacher grid, and explicit levels for 4 and 2 steps; selected with ``--systems``."""
+    """Presto-S and Presto-LS sampled at other re-noise levels than their sampler's default: the 20-step teacher grid,
+    and explicit levels for 4 and 2 steps; selected with ``--systems``."""
     rows = []
     for model in ("presto-s", "presto-ls"):
         rows.append(System(name=f"{model}-4-grid20", family=f"{model} levels", model=model, sampler="presto-s",
@@ -288,7 +288,8 @@ def _latency_rounds(runs: dict[str, Any], repeats: int, *, min_seconds: float = 
 # -- the benchmark -----------------------------------------------------------------------------------------------------
 def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA, systems: list[System] | None = None,
                 quick: bool = False, batch_size: int = 50, latency_repeats: int = 5, threads: int = 1, seed: int = 0,
-                mel_bands: int = 16, n_boot: int = 200, independent: bool = True, progress: bool = True) -> dict:
+                mel_bands: int = 16, n_boot: int = 200, independent: bool = True, progress: bool = True,
+                draws: int = 1) -> dict:
     """Run the benchmark and return its results as a JSON-able dict (see :func:`write_results`, :func:`markdown`).
 
     Parameters
@@ -317,6 +318,12 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
         Bootstrap resamples of every interval.
     independent : bool
         Also score on the independent CREPE embedding (needs the ``eval`` extra).
+    draws : int
+        Generated clips per reference clip and system (each from its own initial noise, all with the reference clip's
+        tags; draw 0 is the ``draws=1`` run). The draws of reference clip ``i`` are pooled into one unit
+        (:meth:`~tempo_kit.metrics.ClipStats.fold`) that the bootstrap resamples with clip ``i``: more draws narrow
+        the generated side of every interval, the reference side stays the held-out set. Real rows (``real (train)``,
+        ``vocoded real``) keep one clip per reference clip.
     """
     from tempo_kit.data.dataset import MusicDataset
     from tempo_kit.metrics import average_spectrum_noise, clap_score
@@ -325,6 +332,8 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
 
     if n_clips is not None and n_clips < 2:
         raise ValueError(f"n_clips must be >= 2, got {n_clips}")
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
     torch.set_num_threads(threads)
     systems = default_systems(quick=quick) if systems is None else systems
     t_start = time.perf_counter()
@@ -349,7 +358,8 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
             return clap.embed_text(texts).float()
 
     text_emb = embed_text(captions)
-    eps = torch.randn(n_clips, n_mels, frames, generator=torch.Generator().manual_seed(seed))
+    eps = [torch.randn(n_clips, n_mels, frames, generator=torch.Generator().manual_seed(seed + (1000 * d if d else 0)))
+           for d in range(draws)]  # the initial noise of each draw (draw 0: that of a one-draw run)
     models: dict[str, Any] = {}
     missing: list[str] = []
     rows: list[dict] = []
@@ -363,15 +373,16 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
             row["grid"] = system.grid
         t0 = time.perf_counter()
         row_text, audio = text_emb, None  # the captions a row's clips are scored against; real audio if any
+        row_draws = draws  # generated clips per reference clip in this row (real clips: one)
         if system.family == "baseline" and system.sampler is None:
-            mel = average_spectrum_noise(ref_mel, n_clips, generator=torch.Generator().manual_seed(seed + 2))
+            mel = average_spectrum_noise(ref_mel, n_clips * draws, generator=torch.Generator().manual_seed(seed + 2))
         elif system.name == Q.VOCODED:
             if ruler.vocoder is None:
                 missing.append(f"{system.name} (no bundled vocoder)")
                 continue
             from tempo_kit.audio import MelSpec
 
-            audio = ruler.vocode(ref_mel)
+            audio, row_draws = ruler.vocode(ref_mel), 1
             mel = getattr(ruler.vocoder, "spec", MelSpec()).to_model(audio)[..., :frames]
         elif system.family == "real":
             try:
@@ -380,7 +391,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
                 missing.append(f"{system.name} (no train split)")
                 continue
             pick = Q.matched_train_clips(train.records, [held.records[i] for i in src], seed=seed + 3)
-            mel = train.mel[pick].float()
+            mel, row_draws = train.mel[pick].float(), 1
             audio = train.audio[pick].float() / 32767 if independent else None
             row_text = embed_text([train.records[i]["caption"] for i in pick])
         else:
@@ -398,11 +409,12 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
                 return _model_cond(name, held.records, [src[i] for i in idx])
 
             sigmas = system.sigmas(sampler)
-            mel = _generate(model, sampler, sigmas, eps, cond_fn, batch_size=batch_size, noise_seed=seed + 1,
-                            progress=progress, label=system.name)
-            row["batched_s_per_clip"] = (time.perf_counter() - t0) / n_clips
+            mel = torch.cat([_generate(model, sampler, sigmas, eps_d, cond_fn, batch_size=batch_size,
+                                       noise_seed=seed + 1 + 1000 * d, progress=progress, label=system.name)
+                             for d, eps_d in enumerate(eps)])
+            row["batched_s_per_clip"] = (time.perf_counter() - t0) / (n_clips * draws)
             one_cond = cond_fn([0])
-            x1 = sigmas[0] * eps[:1]
+            x1 = sigmas[0] * eps[0][:1]
             noise1 = (torch.randn((system.steps, *x1.shape), generator=torch.Generator().manual_seed(seed + 4))
                       if sampler.needs_noise else None)
 
@@ -419,9 +431,10 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
         if not torch.isfinite(mel).all():
             row["nonfinite_clips"] = int((~torch.isfinite(mel)).flatten(1).any(1).sum())
             mel = torch.nan_to_num(mel, nan=0.0, posinf=10.0, neginf=-10.0)
-        stats[system.name] = ruler.score(mel, audio)
+        row_stats = ruler.score(mel, audio)
         if clap is not None:
-            row["clap_score"] = float(clap_score(_clap_audio(stats[system.name]["clap"]), row_text).mean())
+            row["clap_score"] = float(clap_score(_clap_audio(row_stats["clap"]), row_text.repeat(row_draws, 1)).mean())
+        stats[system.name] = {emb: st.fold(row_draws) for emb, st in row_stats.items()}
         row["eval_wall_s"] = time.perf_counter() - t0
         rows.append(row)
 
@@ -470,7 +483,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
     result = {
         "meta": {
             "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-            "n_clips": n_clips, "n_heldout": len(held), "clip_seconds": clip_seconds, "quick": quick,
+            "n_clips": n_clips, "draws": draws, "n_heldout": len(held), "clip_seconds": clip_seconds, "quick": quick,
             "batch_size": batch_size, "latency_repeats": latency_repeats, "threads": threads, "seed": seed,
             "mel_bands": min(mel_bands, n_mels), "torch": torch.__version__,
             "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
@@ -584,9 +597,13 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
     meta, ref = result["meta"], result["reference"]
     embs = meta["embeddings"]
     commit = f"`{meta['commit'][:10]}`{' (with uncommitted changes)' if meta['dirty'] else ''}" if meta.get("commit") else "unknown"
+    draws = meta.get("draws", 1)
+    generated = (f"{meta['n_clips']} generated clips per system, clip *i* of every system conditioned on the tags of "
+                 f"reference clip *i*" if draws == 1 else
+                 f"{draws} x {meta['n_clips']} generated clips per system, draw *d* of clip *i* of every system "
+                 f"conditioned on the tags of reference clip *i* (the real rows: one clip per reference clip)")
     lines = ["# Generation quality and speed of the bundled models", "", "<!-- --8<-- [start:report] -->",
-             f"{meta['n_clips']} generated clips per system, clip *i* of every system conditioned on the tags of "
-             f"reference clip *i* ({meta['n_clips']} of the {meta['n_heldout']} held-out clips, "
+             f"{generated} ({meta['n_clips']} of the {meta['n_heldout']} held-out clips, "
              f"{meta['clip_seconds']:.2f} s each) and started from the same noise; {meta['guidance']}. FAD on "
              + ", ".join(Q.LABELS[e] for e in embs) + " (CREPE: pretrained CREPE-tiny frames on the vocoded audio, a "
              f"model this project did not train), each with a 95% paired-bootstrap interval ({meta['n_boot']} "
@@ -617,8 +634,11 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
         lines.append(f"| {r['name']} | {r['steps'] or '-'} | " + " | ".join(cells) + f" | {_fmt(r.get('clap_score'), '.3f')} |")
     if "clap_score_reference" in ref:
         lines += ["", f"CLAP score of the reference clips with their own captions: {ref['clap_score_reference']:.3f}."]
-    lines += ["", "The few-step rows use the sampler's default Karras levels, whose last level before 0 is `sigma_min` = "
-              "0.002: the last step of a jump sampler changes almost nothing there, so 2 steps measure like 1.",
+    lines += ["", "The few-step rows use each sampler's default levels. CM and CTM: the Karras levels, whose last level "
+              "before 0 is `sigma_min` = 0.002: the last step of a jump sampler changes almost nothing there, so 2 "
+              "steps measure like 1. Presto-S and Presto-LS (the `presto-s` sampler): one jump from 80, then jumps "
+              "re-noised to levels evenly spaced in log sigma between `refine_max` and `refine_min` of "
+              "`JumpRefineSchedule` (chosen on validation clips, `benchmarks/bench_presto_levels.py`).",
               "", "## Speed", "",
               "Latency: one clip at batch 1 (median of the interleaved timing rounds). RTF: seconds of audio per second of "
               "wall time" + (f"; +voc: with the bundled vocoder's {1e3 * meta['vocoder_latency_s']:.1f} ms per clip"
@@ -716,8 +736,13 @@ def main(argv=None) -> int:
     parser.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples per interval")
     parser.add_argument("--no-independent", action="store_true",
                         help="skip the CREPE embedding (no 'eval' extra); the report says so")
+    parser.add_argument("--draws", type=int, default=1,
+                        help="generated clips per reference clip and system, pooled per reference clip in the "
+                             "bootstrap (default 1; more narrows the intervals)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.draws < 1:
+        parser.error(f"--draws must be >= 1, got {args.draws}")
     if args.weights:
         os.environ["TEMPO_KIT_WEIGHTS"] = args.weights
     systems = default_systems(quick=args.quick)
@@ -735,7 +760,8 @@ def main(argv=None) -> int:
     try:
         result = run_quality(n_clips=n_clips, heldout=args.heldout, systems=systems, quick=args.quick,
                              batch_size=args.batch_size, latency_repeats=repeats, threads=args.threads, seed=args.seed,
-                             n_boot=args.n_boot, independent=not args.no_independent, progress=not args.no_progress)
+                             n_boot=args.n_boot, independent=not args.no_independent, progress=not args.no_progress,
+                             draws=args.draws)
     except ModuleNotFoundError as err:
         print(f"bench_quality: {err}", file=sys.stderr)
         return 1

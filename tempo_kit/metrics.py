@@ -116,6 +116,15 @@ class ClipStats:
         return cls(count=torch.cat([p.count for p in parts]), total=torch.cat([p.total for p in parts]),
                    outer=torch.cat([p.outer for p in parts]))
 
+    def fold(self, draws: int) -> "ClipStats":
+        """Pool clips ``d * n + i`` (``d < draws``) into clip ``i``: ``draws`` generated clips per reference clip
+        become one unit that a paired bootstrap resamples together with its reference clip."""
+        if draws < 1 or len(self) % draws:
+            raise ValueError(f"cannot fold {len(self)} clips into groups of {draws} draws")
+        n = len(self) // draws
+        return ClipStats(count=self.count.reshape(draws, n).sum(0), total=self.total.reshape(draws, n, -1).sum(0),
+                         outer=self.outer.reshape(draws, n, self.dim, self.dim).sum(0))
+
     def __len__(self) -> int:
         return self.count.shape[0]
 

@@ -238,6 +238,38 @@ def test_generation_uses_the_same_noise_in_every_system(tiny, monkeypatch):
     assert fads[0] == fads[1] != fads[2]
 
 
+def test_draws_pool_more_generated_clips_per_reference_clip(tiny, monkeypatch):
+    # draws=2: every generated row has 2 x n clips folded onto the n reference clips (draw 0 is the one-draw run, so
+    # the teacher's mel statistics of 2 draws pool those of 1 draw with a second set); real rows keep one clip each.
+    data, weights = tiny
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+    bench = _bench()
+    captured = {}
+    real_compare = bench.Q.compare
+
+    def spy(stats, reference, **kw):
+        captured[len(captured)] = stats
+        return real_compare(stats, reference, **kw)
+
+    monkeypatch.setattr(bench.Q, "compare", spy)
+    systems = [bench.System(name="real (train)", family="real"), bench.System(name="noise", family="baseline"),
+               bench.System(name="teacher-heun-40", family="teacher", model="teacher", sampler="heun", steps=2)]
+    one, two = (bench.run_quality(n_clips=4, heldout=data, systems=systems, latency_repeats=1, progress=False,
+                                  independent=False, draws=d) for d in (1, 2))
+    s1, s2 = captured[0], captured[1]
+    assert two["meta"]["draws"] == 2 and one["meta"]["draws"] == 1
+    assert s1["teacher-heun-40"]["mel"].count.tolist() == [1.0] * 4
+    assert s2["teacher-heun-40"]["mel"].count.tolist() == [2.0] * 4
+    assert s2["noise"]["mel"].count.tolist() == [2.0] * 4 and s2["real (train)"]["mel"].count.tolist() == [1.0] * 4
+    assert torch.equal(s1["real (train)"]["mel"].total, s2["real (train)"]["mel"].total)
+    # draw 0 of the 2-draw run is the 1-draw run: the pooled sum minus draw 0 is a second, different set of clips
+    second = s2["teacher-heun-40"]["mel"].total - s1["teacher-heun-40"]["mel"].total
+    assert not torch.allclose(second, s1["teacher-heun-40"]["mel"].total)
+    assert "2 x 4 generated clips" in bench.markdown(two, plot_name=None)
+    with pytest.raises(ValueError, match="draws"):
+        bench.run_quality(n_clips=4, heldout=data, systems=systems, progress=False, independent=False, draws=0)
+
+
 def test_missing_models_are_skipped_and_listed(tiny, tmp_path, monkeypatch):
     data, _ = tiny
     monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(tmp_path / "empty"))

@@ -203,6 +203,20 @@ def test_clip_stats_concat_and_errors():
         bootstrap_counts(1, 10)
 
 
+def test_clip_stats_fold_pools_the_draws_of_each_reference_clip():
+    # 3 draws of 4 clips, draw-major: clip d * 4 + i belongs to reference clip i. Folded, clip i's statistics are those
+    # of its 3 frame sets stacked, and the pooled moments over all clips are unchanged.
+    emb = torch.randn(12, 5, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    folded = ClipStats.from_embeddings(emb).fold(3)
+    assert len(folded) == 4 and folded.count.tolist() == [15.0] * 4
+    own = ClipStats.from_embeddings(torch.cat([emb[1], emb[5], emb[9]])[None])
+    assert torch.allclose(folded.total[1], own.total[0]) and torch.allclose(folded.outer[1], own.outer[0])
+    for x, y in zip(folded.moments(), ClipStats.from_embeddings(emb).moments()):
+        assert torch.allclose(x, y)
+    with pytest.raises(ValueError, match="groups of 5"):
+        ClipStats.from_embeddings(emb).fold(5)
+
+
 def test_basic_interval_covers_the_true_distance_at_about_the_nominal_rate():
     # 60 repetitions of a 100-clip experiment with a known population distance (0.25^2 * 4 dims = 0.25): the 95%
     # bias-corrected bootstrap interval should contain it in most of them (the plain percentile interval, shifted up by

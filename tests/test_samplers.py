@@ -174,10 +174,20 @@ def test_gamma_one_equals_cm_multistep_given_the_same_noise(data):
     with torch.no_grad():
         a = CTMGamma(gamma=1.0)(jump, x_T, 4, noise=noise)
         b = CMMultistep()(jump, x_T, 4, noise=noise)
-        c = tempo_kit.get("samplers", "presto-s")(jump, x_T, 4, noise=noise)
+        c = tempo_kit.get("samplers", "presto-s")(jump, x_T, CMMultistep().sigmas(4), noise=noise)
     torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
-    torch.testing.assert_close(b, c, rtol=0, atol=0)
+    torch.testing.assert_close(b, c, rtol=0, atol=0)  # the same update rule; only its default levels differ
     assert not torch.allclose(a, CTMGamma(gamma=0.2)(jump, x_T, 4, noise=noise))
+
+
+def test_presto_s_sampler_jumps_once_then_refines_at_low_noise():
+    from tempo_kit.schedules import JumpRefineSchedule, KarrasSchedule
+
+    presto = tempo_kit.get("samplers", "presto-s")
+    assert presto.schedule == JumpRefineSchedule() and presto.sigma_min == 0
+    levels = presto.sigmas(4)
+    assert levels[0] == 80 and levels[-1] == 0 and (levels[1:-1] < 1).all()  # the content is kept after one jump
+    assert tempo_kit.get("samplers", "presto-s", schedule=KarrasSchedule()).sigmas(4)[1] > 9  # still selectable
 
 
 def test_cm_sigma_min_renoises_with_the_smaller_std():

@@ -93,3 +93,21 @@ def test_user_sigmas_appends_zero_and_validates():
         user_sigmas([math.inf, 1.0])
     with pytest.raises(ValueError, match="finite"):
         user_sigmas([math.nan, 1.0])
+
+
+def test_jump_refine_schedule_jumps_once_then_refines_geometrically():
+    from tempo_kit.schedules import JumpRefineSchedule
+
+    s = JumpRefineSchedule(sigma_max=80.0, refine_max=0.4, refine_min=0.025)
+    assert s.sigmas(1).tolist() == [80.0, 0.0] and s.sigmas(2).tolist() == [80.0, 0.4, 0.0]
+    four = s.sigmas(4)
+    assert four[0] == 80 and four[-1] == 0
+    assert torch.allclose(four[1:4], torch.tensor([0.4, 0.1, 0.025], dtype=torch.float64))
+    ratios = four[1:4].log().diff()  # evenly spaced in log sigma
+    assert torch.allclose(ratios, ratios[:1].expand(2)) and (four.diff() < 0).all()
+    with pytest.raises(ValueError, match="refine_min <= refine_max < sigma_max"):
+        JumpRefineSchedule(refine_max=0.1, refine_min=0.2)
+    with pytest.raises(ValueError, match="refine_min <= refine_max < sigma_max"):
+        JumpRefineSchedule(sigma_max=0.2, refine_max=0.3)
+    with pytest.raises((ValueError, TypeError)):
+        s.sigmas(0)

@@ -8,6 +8,7 @@ from . import register_all
 def register_samplers(register, context):
     from ..samplers import (CMMultistep, CTMGamma, DPMpp2M, DPMpp2MSDE, DPMpp2SAncestral, DPMpp3MSDE, EDMSampler,
                             EulerAncestral, UniPC)
+    from ..schedules import JumpRefineSchedule
 
     register_all(register, (
         ("euler", lambda **kw: EDMSampler(heun=False, **kw),
@@ -28,6 +29,7 @@ def register_samplers(register, context):
          "UniPC predictor-corrector (bh2, data prediction), order 1-3, 1 call per step; drives a denoiser"),
         ("cm", CMMultistep, "Consistency-model multistep ('ping-pong') sampling; drives a jump"),
         ("ctm-gamma", CTMGamma, "CTM gamma-sampling as in DITTO-2 Alg. 1, gamma in [0, 1]; drives a jump"),
-        ("presto-s", lambda **kw: CMMultistep(sigma_min=0.0, **kw),
-         "Presto-S multistep sampling: jump to x0, re-noise to the next Karras level; drives a jump"),
+        ("presto-s", lambda **kw: CMMultistep(**{"sigma_min": 0.0, "schedule": JumpRefineSchedule(), **kw}),
+         "Presto-S multistep sampling: one jump from sigma_max, then jumps re-noised to low levels "
+         "(JumpRefineSchedule); drives a jump"),
     ))
