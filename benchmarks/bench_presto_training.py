@@ -1,7 +1,7 @@
 """Quality of a Presto-S (or any jump) student along its training, on the quality ruler, next to its diagnostics.
 
 For each snapshot (``tempo-kit distill`` with ``snapshot_every`` writes ``RUN/snapshots/step_<N>``) the script samples
-``n`` tag-paired clips at 1 and 4 steps (the ``presto-s`` sampler, default Karras levels) and scores them with the
+``n`` tag-paired clips at 1 and 4 steps (the ``presto-s`` sampler at its default levels) and scores them with the
 ruler of ``benchmarks/_quality.py`` against the same reference clips as the 40-step Heun teacher, CM and CTM at 4
 steps (FAD on mel statistics and on pretrained CREPE, with 95% paired-bootstrap intervals of the ratio to the
 teacher). Next to each snapshot it averages the run's logged diagnostics over the steps since the previous one

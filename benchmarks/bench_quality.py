@@ -358,7 +358,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
             return clap.embed_text(texts).float()
 
     text_emb = embed_text(captions)
-    eps = [torch.randn(n_clips, n_mels, frames, generator=torch.Generator().manual_seed(seed + (1000 * d if d else 0)))
+    eps = [torch.randn(n_clips, n_mels, frames, generator=torch.Generator().manual_seed(seed + 1000 * d))
            for d in range(draws)]  # the initial noise of each draw (draw 0: that of a one-draw run)
     models: dict[str, Any] = {}
     missing: list[str] = []
@@ -489,7 +489,9 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
             "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
             "load_average_1min": os.getloadavg()[0], "weights_dir": str(weights_dir()), "heldout": str(heldout),
             "bundled": sorted(bundled), "missing": missing, "embeddings": list(ruler.embeddings),
-            "pairing": "clip i of every row takes the tags and caption of reference clip i and the same initial noise",
+            "pairing": "clip i of every row takes the tags and caption of reference clip i and the same initial noise"
+                       + (f"; each generated row has {draws} draws per reference clip, pooled per clip" if draws > 1
+                          else ""),
             "guidance": "w = 1 (no classifier-free guidance) for every system",
             "vocoder_latency_s": vocoder_s, "clap": clap is not None, "wall_s": None,
             **Q.provenance(records=held.records, idx=src, seed=seed, models=used, n_boot=n_boot), **code,

@@ -31,7 +31,7 @@ def seconds(model, steps=4, repeat=20):
 
 def blocks(denoiser, steps=4):
     router = getattr(denoiser.net, "router", None)
-    sigmas = tempo_kit.KarrasSchedule().sigmas(steps)[:-1]
+    sigmas = tempo_kit.get("samplers", "presto-s").sigmas(steps)[:-1]  # the levels sample() uses
     depth = getattr(denoiser.net, "num_blocks")
     return steps * depth if router is None else int(router.budgets(sigmas, depth).sum())
 

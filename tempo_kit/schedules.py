@@ -187,13 +187,17 @@ class JumpRefineSchedule(Schedule):
     refine_min: float = 0.015
 
     def __attrs_post_init__(self):
-        if not 0 < self.refine_min <= self.refine_max < self.sigma_max < math.inf:
-            raise ValueError(f"need 0 < refine_min <= refine_max < sigma_max < inf, got refine_min={self.refine_min}, "
+        if not 0 < self.refine_min < self.refine_max < self.sigma_max < math.inf:
+            raise ValueError(f"need 0 < refine_min < refine_max < sigma_max < inf, got refine_min={self.refine_min}, "
                              f"refine_max={self.refine_max}, sigma_max={self.sigma_max}")
 
     def sigmas(self, n: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         _check_steps(n)
         refine = torch.linspace(math.log(self.refine_max), math.log(self.refine_min), int(n) - 1, dtype=dtype).exp()
+        if n > 1:  # the ends exactly as given
+            refine[0] = self.refine_max
+        if n > 2:
+            refine[-1] = self.refine_min
         return torch.cat([torch.tensor([self.sigma_max], dtype=dtype), refine, torch.zeros(1, dtype=dtype)])
 
 
@@ -216,7 +220,11 @@ def teacher_grid(
     For EDM-family models we read "evenly spaced across the trajectory" as evenly spaced in the Karras coordinate,
     i.e. the ``n``-step Karras schedule. Returns shape ``(n + 1,)``, decreasing, last entry 0.
     Grid index ``j`` counted from the clean end (``j = 0`` clean, ``j = n`` noisiest) is ``grid[n - j]``.
+    A sampling schedule that is not a trajectory's discretisation (:class:`JumpRefineSchedule`) is a ``TypeError``.
     """
+    if isinstance(schedule, JumpRefineSchedule):
+        raise TypeError("a teacher grid discretises the whole trajectory; JumpRefineSchedule (the presto-s sampler's "
+                        "levels) does not: give a sampler with a KarrasSchedule (e.g. CMMultistep()) to DITTO-2")
     return schedule.sigmas(n, dtype=dtype)
 
 

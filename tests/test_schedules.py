@@ -105,9 +105,14 @@ def test_jump_refine_schedule_jumps_once_then_refines_geometrically():
     assert torch.allclose(four[1:4], torch.tensor([0.4, 0.1, 0.025], dtype=torch.float64))
     ratios = four[1:4].log().diff()  # evenly spaced in log sigma
     assert torch.allclose(ratios, ratios[:1].expand(2)) and (four.diff() < 0).all()
-    with pytest.raises(ValueError, match="refine_min <= refine_max < sigma_max"):
+    with pytest.raises(ValueError, match="refine_min < refine_max < sigma_max"):
         JumpRefineSchedule(refine_max=0.1, refine_min=0.2)
-    with pytest.raises(ValueError, match="refine_min <= refine_max < sigma_max"):
+    with pytest.raises(ValueError, match="refine_min < refine_max < sigma_max"):
         JumpRefineSchedule(sigma_max=0.2, refine_max=0.3)
+    with pytest.raises(ValueError, match="refine_min < refine_max"):
+        JumpRefineSchedule(refine_max=0.1, refine_min=0.1)  # a level repeated is no step
     with pytest.raises((ValueError, TypeError)):
         s.sigmas(0)
+    assert JumpRefineSchedule().sigmas(4)[3] == 0.015  # the ends exactly as given
+    with pytest.raises(TypeError, match="teacher grid"):
+        teacher_grid(20, schedule=s)
