@@ -35,9 +35,10 @@ __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", 
            "DEFAULT_MODEL", "CONTROL_DEFAULTS", "control_defaults", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
 
 #: The default generator of ``tempo-kit generate`` and the main job: the bundled generator with the best few-step
-#: quality on the quality ruler (``benchmarks/results/quality.md``: Presto-S in its recommended 1 step is level with the
-#: 40-step teacher on CREPE and mel statistics, 1.00x on CLAP [0.77, 1.18]; the 4-step CTM is level on CREPE and mel but
-#: 2.7x [2.0, 3.3] on CLAP).
+#: quality on the quality ruler (``benchmarks/results/quality.md``: Presto-S in its default 1 step is level with the
+#: 40-step teacher on CREPE and mel statistics, 1.00x on CLAP [0.77, 1.18]; in 4 steps it is 0.83x [0.74, 0.92] on mel
+#: statistics and level on CREPE and CLAP, at about 1.8x the time per clip with the vocoder; the 4-step CTM is level on
+#: CREPE and mel but 2.7x [2.0, 3.3] on CLAP).
 DEFAULT_MODEL = "presto-s"
 #: Names accepted for ``vocoder=``: the bundled neural vocoder, or Griffin-Lim (no weights).
 VOCODERS = ("vocoder", "griffin-lim")
