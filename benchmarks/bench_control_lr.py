@@ -47,9 +47,11 @@ LRS = (5e-3, 1.5e-2, 5e-2, 1.5e-1, 5e-1)
 PRIORS = (None, "project")
 
 
-def methods(bundle) -> dict:
+def methods(bundle, decode_levels=()) -> dict:
     """Label -> (factory(K, lr, norm_prior) -> method, model) for DITTO and each DITTO-2 variant (DITTO
-    backpropagates without checkpointing, as in ``reproduce.py``: the same gradients, less time)."""
+    backpropagates without checkpointing, as in ``reproduce.py``: the same gradients, less time). Each tuple of
+    ``decode_levels`` adds, per surrogate, DITTO-2 optimised through a decode re-noised to those levels
+    (``DITTO2(decode_levels=...)``), labelled e.g. ``"DITTO-2 PRESTO-S decode at 0.15"``."""
     from tempo_kit.control import DITTO, DITTO2
     from tempo_kit.grad import Backprop
 
@@ -61,6 +63,11 @@ def methods(bundle) -> dict:
         out[f"DITTO-2 {name.upper()} decode T=2"] = (
             lambda K, lr, prior: DITTO2(iterations=K, lr=lr, decode_steps=2, surrogate_steps="decode",
                                         norm_prior=prior, progress=False), jump)
+        for levels in decode_levels:
+            out[f"DITTO-2 {name.upper()} decode at {', '.join(f'{v:g}' for v in levels)}"] = (
+                lambda K, lr, prior, levels=tuple(levels): DITTO2(iterations=K, lr=lr, decode_levels=levels,
+                                                                  surrogate_steps="decode", norm_prior=prior,
+                                                                  progress=False), jump)
     return out
 
 
@@ -81,7 +88,7 @@ def validation_targets(bundle, data: Path, clips: int):
     return idx, train.batch(idx), {"tags": tags, "null": torch.zeros(clips, dtype=torch.bool)}
 
 
-def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, only=None, seed: int = 0) -> dict:
+def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, only=None, seed: int = 0, decode_levels=()) -> dict:
     from tempo_kit.data import MusicDataset
     from tempo_kit.metrics import frechet_distance, mel_statistics
 
@@ -89,7 +96,7 @@ def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, only=None, seed: i
     idx, batch, cond = validation_targets(bundle, data, clips)
     reference = mel_statistics(MusicDataset(data, split="train").mel.float())  # FAD reference: the whole split
     eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(seed))
-    runs = methods(bundle)
+    runs = methods(bundle, decode_levels)
     unknown = sorted(set(only or ()) - set(runs))
     if unknown:
         raise ValueError(f"unknown methods {unknown}; the sweep's methods are {sorted(runs)}")
@@ -252,6 +259,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", nargs="+", default=list(R.TASKS))
     parser.add_argument("--methods", nargs="+", metavar="LABEL",
                         help="run only these methods (labels as in the report, e.g. 'DITTO-2 PRESTO-S M=1 T=1')")
+    parser.add_argument("--decode-levels", nargs="+", default=[], metavar="L1,L2,...",
+                        help="also run DITTO-2 optimised through a decode re-noised to these levels (one method per "
+                             "comma list and surrogate, e.g. 0.15 or 0.5,0.1)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="control_lr", help="result file stem (control_lr: the preset's source)")
@@ -265,8 +275,12 @@ def main(argv=None) -> int:
     else:
         torch.set_num_threads(args.threads)
         priors = [None if p == "none" else p for p in args.norm_priors]
+        try:
+            levels = [tuple(float(v) for v in spec.split(",") if v) for spec in args.decode_levels]
+        except ValueError:
+            parser.error(f"--decode-levels takes comma lists of numbers, got {args.decode_levels}")
         result = Q.run_at_commit(run, Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks,
-                                 priors=priors, only=args.methods)
+                                 priors=priors, only=args.methods, decode_levels=levels)
     result["best"] = best(result)
     result["choices"] = choices(result)
     write_results(args.out, args.name, result, markdown(result))

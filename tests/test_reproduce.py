@@ -267,6 +267,20 @@ def test_control_budget_runs_each_method_at_its_own_validation_choice():
     assert runs["DITTO (teacher, 20 steps)"][0](3).lr == 0.05 and runs["DITTO-2 (mine, one step)"][1] == "jump"
 
 
+def test_control_lr_adds_methods_optimised_through_decodes_at_given_levels():
+    lr = load_script("benchmarks/bench_control_lr.py")
+    bundle = SimpleNamespace(teacher="teacher", surrogates={"presto-s": "jump"})
+    plain = lr.methods(bundle)
+    runs = lr.methods(bundle, [(0.15,), (0.5, 0.1)])
+    added = sorted(set(runs) - set(plain))
+    assert added == ["DITTO-2 PRESTO-S decode at 0.15", "DITTO-2 PRESTO-S decode at 0.5, 0.1"]
+    make, model = runs["DITTO-2 PRESTO-S decode at 0.5, 0.1"]
+    ditto = make(9, 0.05, "project")
+    assert model == "jump" and (ditto.iterations, ditto.lr, ditto.norm_prior) == (9, 0.05, "project")
+    assert tuple(ditto.decode_levels) == (0.5, 0.1) and ditto.surrogate_steps == "decode"
+    assert tuple(runs["DITTO-2 PRESTO-S decode at 0.15"][0](9, 0.05, None).decode_levels) == (0.15,)
+
+
 def test_control_budget_table_compares_within_the_budget_and_decides_only_with_the_interval():
     budget = load_script("benchmarks/bench_control_budget.py").budget_table
     d = "DITTO (teacher, 20 steps)"
