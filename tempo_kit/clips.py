@@ -55,6 +55,9 @@ class Clips:
         The tags of each clip.
     model, sampler, vocoder : str
     steps : int
+    sigmas : tuple of float
+        The noise levels the sampler stepped through (``steps + 1`` values ending in 0), so a clip can be remade after
+        a sampler's default levels change.
     seed : int
     wall, cpu : dict of str to float
         Seconds per stage (``"load"``, ``"sample"``, ``"vocode"``).
@@ -74,6 +77,7 @@ class Clips:
     wall: dict
     cpu: dict
     scaled_down_db: tuple = ()
+    sigmas: tuple = ()
 
     @property
     def audio_seconds(self) -> float:
@@ -92,8 +96,8 @@ class Clips:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description: settings, timings (s), audio seconds and real-time factors."""
-        return {"model": self.model, "sampler": self.sampler, "steps": self.steps, "vocoder": self.vocoder,
-                "seed": self.seed, "clips": len(self.tags), "tags": self.tags,
+        return {"model": self.model, "sampler": self.sampler, "steps": self.steps,
+                "sigmas": [round(float(v), 6) for v in self.sigmas], "vocoder": self.vocoder, "seed": self.seed, "clips": len(self.tags), "tags": self.tags,
                 "scaled_down_db": [round(g, 2) for g in self.scaled_down_db],
                 "audio_seconds": round(self.audio_seconds, 3),
                 "wall_seconds": {k: round(v, 3) for k, v in self.wall.items()},

@@ -393,16 +393,19 @@ class Pipeline:
             ``mel`` ``(n, 80, frames)``, ``audio`` ``(n, samples)`` in [-1, 1] (a clip that would clip is scaled down
             with a warning), timings.
         """
+        from .registry import get
+
         tag_list = self._tag_list(tags, n)
+        steps = self.steps if steps is None else steps
         watch = Stopwatch()
         with watch("sample"):
             mel = self.sample(tag_list, steps=steps, seconds=seconds, frames=frames, seed=seed)
         with watch("vocode"), torch.no_grad():
             audio, gain = to_audio(mel.to(self.dtype), self.vocoder, return_gain=True)
         return Clips(mel=mel, audio=audio.float(), sample_rate=sample_rate_of(self.vocoder), tags=tag_list,
-                     model=self.name, sampler=self.sampler, steps=self.steps if steps is None else steps,
-                     vocoder=self.vocoder_name, seed=seed, wall=watch.wall, cpu=watch.cpu,
-                     scaled_down_db=tuple(gain.tolist()))
+                     model=self.name, sampler=self.sampler, steps=steps, vocoder=self.vocoder_name, seed=seed,
+                     wall=watch.wall, cpu=watch.cpu, scaled_down_db=tuple(gain.tolist()),
+                     sigmas=tuple(get("samplers", self.sampler).schedule.sigmas(steps).tolist()))
 
     @staticmethod
     def _tag_list(tags, n: int) -> list[dict]:

@@ -46,6 +46,7 @@ def test_generate_command_writes_wavs_spectrograms_and_summary(tmp_path, capsys)
         assert (out / f"clip_{i}.png").stat().st_size > 10_000
     summary = json.loads((out / "clips.json").read_text())
     assert summary["model"] == "presto-s" and summary["steps"] == 2 and summary["clips"] == 2
+    assert summary["sigmas"] == [80.0, 0.15, 0.0]  # the levels it was made at, recorded
     assert summary["tags"] == [{"instrument": "flute", "mode": "major"}] * 2
     assert set(summary["wall_seconds"]) == {"load", "sample", "vocode"}
     assert summary["audio_seconds"] == pytest.approx(2 * SAMPLES / 22050, rel=1e-3)
