@@ -393,8 +393,6 @@ class Pipeline:
             ``mel`` ``(n, 80, frames)``, ``audio`` ``(n, samples)`` in [-1, 1] (a clip that would clip is scaled down
             with a warning), timings.
         """
-        from .registry import get
-
         tag_list = self._tag_list(tags, n)
         steps = self.steps if steps is None else steps
         watch = Stopwatch()
@@ -405,7 +403,13 @@ class Pipeline:
         return Clips(mel=mel, audio=audio.float(), sample_rate=sample_rate_of(self.vocoder), tags=tag_list,
                      model=self.name, sampler=self.sampler, steps=steps, vocoder=self.vocoder_name, seed=seed,
                      wall=watch.wall, cpu=watch.cpu, scaled_down_db=tuple(gain.tolist()),
-                     sigmas=tuple(get("samplers", self.sampler).schedule.sigmas(steps).tolist()))
+                     sigmas=tuple(self._sigmas(steps).tolist()))
+
+    def _sigmas(self, steps: int) -> torch.Tensor:
+        """The noise levels of ``steps`` steps of this pipeline's sampler (``steps + 1`` values ending in 0)."""
+        from .registry import get
+
+        return get("samplers", self.sampler).schedule.sigmas(steps)
 
     @staticmethod
     def _tag_list(tags, n: int) -> list[dict]:
@@ -437,7 +441,7 @@ class Pipeline:
         cond = self.condition(tag_list)
         sampler = get("samplers", self.sampler)
         g = torch.Generator().manual_seed(_seed(seed))
-        sigmas = sampler.schedule.sigmas(steps)
+        sigmas = self._sigmas(steps)
         x_T = sigmas[0] * torch.randn(len(tag_list), MelSpec().n_mels, frames, generator=g)
         mel = sampler(self._denoiser(), x_T.to(self.device, self.dtype), sigmas, cond=cond, generator=g).float()
         if not torch.isfinite(mel).all():
