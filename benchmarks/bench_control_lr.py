@@ -30,7 +30,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
+from collections import Counter
 import sys
 import time
 from pathlib import Path
@@ -181,6 +183,37 @@ def choices(result: dict) -> dict:
             for t, by in _chosen(result, lambda r: r["method"]).items()}
 
 
+def decode_of(method: str) -> tuple[str, tuple | None] | None:
+    """``(surrogate, levels)`` of a label of DITTO-2 optimised through a 2-step decode: ``"DITTO-2 CTM decode T=2"``
+    -> ``("ctm", None)`` (the grid's level), ``"DITTO-2 CTM decode at 0.15"`` -> ``("ctm", (0.15,))``; None for other
+    methods."""
+    m = re.fullmatch(r"DITTO-2 (\S+) decode (?:T=2|at (.+))", method)
+    if m is None:
+        return None
+    return m[1].lower(), None if m[2] is None else tuple(float(v) for v in m[2].split(","))
+
+
+def decode_choices(result: dict) -> dict:
+    """``{task: {surrogate: {"decode_levels", "lr", "norm_prior"}}}``: per surrogate, the setting :func:`_pick`
+    chooses among *all* its methods optimised through a 2-step decode (the grid's level and each ``decode at``
+    level, pooled), so the decode's re-noise level is chosen by the same rule as the learning rate
+    (``reproduce.py``'s full preset reads the CTM's, its default decoding)."""
+    out: dict = {}
+    for task in dict.fromkeys(r["task"] for r in result["rows"]):
+        for name in dict.fromkeys(d[0] for r in result["rows"] if (d := decode_of(r["method"]))):
+            rows = _finished(result, task, lambda r, name=name: (decode_of(r["method"]) or ("",))[0] == name)
+            if rows:
+                r = _pick(rows)
+                levels = decode_of(r["method"])[1]
+                out.setdefault(task, {})[name] = {"decode_levels": None if levels is None else list(levels),
+                                                  "lr": r["lr"], "norm_prior": r.get("norm_prior")}
+    return out
+
+
+def _levels(levels) -> str:
+    return "grid" if levels is None else "at " + ", ".join(f"{v:g}" for v in levels)
+
+
 def _commits(result: dict) -> str:
     """The commit that ran the sweep, or each part's when runs of different commits were merged."""
     def one(git):
@@ -222,6 +255,17 @@ def markdown(result: dict) -> str:
               f"method's settings with a FAD mel at most {FAD_CAP:g}x its lowest; `reproduce.py`'s full preset reads "
               "DITTO and each surrogate's default decoding):", ""]
     lines += [f"- {task}: " + "; ".join(f"{m} {R.setting(c['lr'], c['norm_prior'])}" for m, c in by.items()) for task, by in picks.items()]
+    decodes = decode_choices(result)
+    methods = Counter(d[0] for d in {decode_of(r["method"]) for r in result["rows"]} if d)
+    several = {name for name, n in methods.items() if n > 1}  # surrogates whose decode ran at more than one level
+    if several:
+        lines += ["", "Each surrogate's 2-step decode optimised through, its re-noise level chosen by the same rule over "
+                  "all its levels pooled (*grid*: the teacher grid's level; `reproduce.py`'s full preset reads the "
+                  "CTM's):", ""]
+        lines += [f"- {task}: " + "; ".join(f"{name.upper()} {_levels(c['decode_levels'])} "
+                                           f"{R.setting(c['lr'], c['norm_prior'])}"
+                                           for name, c in by.items() if name in several)
+                  for task, by in decodes.items()]
     return "\n".join(lines + [""])
 
 
@@ -283,6 +327,7 @@ def main(argv=None) -> int:
                                  priors=priors, only=args.methods, decode_levels=levels)
     result["best"] = best(result)
     result["choices"] = choices(result)
+    result["decode_choices"] = decode_choices(result)
     write_results(args.out, args.name, result, markdown(result))
     return 0
 

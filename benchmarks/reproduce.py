@@ -75,6 +75,12 @@ FULL_LR_DITTO2 = {"intensity": {"ctm": 0.015, "cm": 0.015, "presto-s": 0.05},
                   "outpainting": {"ctm": 0.5, "cm": 0.5, "presto-s": 0.05},
                   "inpainting": {"ctm": 0.5, "cm": 0.5, "presto-s": 0.05}}
 FULL_PRIOR_DITTO2 = {t: "project" for t in TASKS}
+#: The re-noise level of the CTM's 2-step decode by task (absent: the teacher grid's level,
+#: :func:`tempo_kit.schedules.decoding_sigmas`), chosen with its learning rate and prior by the same rule over both
+#: levels pooled (``control_lr.json``'s ``decode_choices``; 0.15 added to the sweep on 2026-12-05): 0.15 on melody
+#: (98.9% vs 97.5%), structure (MSE 0.0014 vs 0.0020) and inpainting (0.00037 vs 0.0011), each with a FAD mel no
+#: higher; the grid's on intensity and outpainting, where 0.15 kept the music only at learning rates with less control.
+FULL_DECODE_LEVELS_DITTO2 = {"melody": {"ctm": (0.15,)}, "structure": {"ctm": (0.15,)}, "inpainting": {"ctm": (0.15,)}}
 #: Table 2 rows: (M, T); M = "adaptive" is DITTO-2's 1/2/4 schedule.
 GRID = ((1, 1), (1, 2), (1, 4), (2, 2), (2, 4), ("adaptive", 4))
 METRIC = {"intensity": "MSE (dB^2)", "melody": "accuracy (%)", "structure": "MSE", "outpainting": "MSE (mel)",
@@ -109,6 +115,7 @@ class Settings:
     lr_ditto2: dict = attrs.field(factory=lambda: {t: 5e-3 for t in TASKS})  # a value, or {surrogate: value}
     prior_ditto: dict = attrs.field(factory=lambda: {t: None for t in TASKS})  # norm prior on eps, by task
     prior_ditto2: dict = attrs.field(factory=lambda: {t: None for t in TASKS})
+    decode_levels_ditto2: dict = attrs.field(factory=dict)  # {task: {surrogate: levels}}; absent: the grid's levels
     seed: int = 0
     tasks: tuple = TASKS
     presto: bool = True
@@ -122,7 +129,8 @@ def settings(mode: str, **overrides) -> Settings:
     elif mode == "full":
         base = dict(clips=16, iterations=dict(PAPER_ITERATIONS), text_clips=8, text_iterations=70, presto_clips=None,
                     lr_ditto=dict(FULL_LR_DITTO), lr_ditto2=dict(FULL_LR_DITTO2),
-                    prior_ditto=dict(FULL_PRIOR_DITTO), prior_ditto2=dict(FULL_PRIOR_DITTO2))
+                    prior_ditto=dict(FULL_PRIOR_DITTO), prior_ditto2=dict(FULL_PRIOR_DITTO2),
+                    decode_levels_ditto2=dict(FULL_DECODE_LEVELS_DITTO2))
     else:
         raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
     base.update({k: v for k, v in overrides.items() if v is not None})
@@ -284,8 +292,9 @@ def _of(value, surrogate: str | None):
 
 
 def ditto2_decodings(jump, objectives, *, eps, cond, iterations: int, surrogate_steps, decode_steps, s: Settings,
-                     task: str | None = None, surrogate: str | None = None):
-    """Optimise once through the ``surrogate_steps`` surrogate, then decode the optimised noise with each ``T``.
+                     task: str | None = None, surrogate: str | None = None, decode_levels=None):
+    """Optimise once through the ``surrogate_steps`` surrogate, then decode the optimised noise with each ``T``
+    (the first ``T`` at ``decode_levels`` when given: ``T = len(decode_levels) + 1``).
 
     The optimisation does not depend on the decoding steps, so decoding-only runs (``iterations=0``) from the
     optimised noise give the other ``T`` at the cost of their decode. Returns ``{T: (optimisation, decoding, CPU
@@ -294,7 +303,7 @@ def ditto2_decodings(jump, objectives, *, eps, cond, iterations: int, surrogate_
     gen = lambda: torch.Generator().manual_seed(s.seed + 1)  # noqa: E731 - same decoding noise for every method
     lr, prior = (s.lr, None) if task is None else (_of(s.lr_ditto2[task], surrogate),
                                                    _of(s.prior_ditto2[task], surrogate))
-    opt, cpu = cpu_timed(DITTO2(iterations=iterations, lr=lr, decode_steps=decode_steps[0],
+    opt, cpu = cpu_timed(DITTO2(iterations=iterations, lr=lr, decode_steps=decode_steps[0], decode_levels=decode_levels,
                                 surrogate_steps=surrogate_steps, norm_prior=prior, progress=s.progress),
                          jump, objectives, eps=eps, cond=cond, generator=gen())
     out = {decode_steps[0]: (opt, opt, cpu)}
@@ -303,6 +312,19 @@ def ditto2_decodings(jump, objectives, *, eps, cond, iterations: int, surrogate_
                                  cond=cond, generator=gen())
         out[T] = (opt, dec, cpu + cpu_dec)
     return out
+
+
+def _through(levels) -> str:
+    """How a row optimised through its decode decodes: at the teacher grid's levels or at ``levels``."""
+    return "through the decode" if levels is None else f"through a decode at {', '.join(f'{v:g}' for v in levels)}"
+
+
+def _decode_levels_text(by_task: dict) -> str:
+    """``"; re-noised to 0.15 (ctm) on melody ..."``: the preset's decode levels, chosen on validation targets."""
+    parts = [f"{name.upper()} at {', '.join(f'{v:g}' for v in levels)} on {task}"
+             for task, by in by_task.items() for name, levels in by.items()]
+    return ("; the 2-step decode re-noised to the level chosen with the learning rate on the validation targets: "
+            + ", ".join(parts) + ", elsewhere the teacher grid's level") if parts else ""
 
 
 def _ditto2_row(bundle, label, run, *, captions, task, objective, **extra) -> dict:
@@ -406,11 +428,14 @@ def run_task(bundle: Bundle, task: str, s: Settings) -> dict:
                                 decode_steps=s.decode_steps, s=s, task=task, surrogate=name)
         variants[name] = [_ditto2_row(bundle, f"DITTO-2 ({name.upper()}, M=1, T={T})", run, surrogate_steps=1,
                                       decode_steps=T, **common) for T, run in runs.items()]
+        levels = s.decode_levels_ditto2.get(task, {}).get(name)
         for T in (t for t in s.decode_steps if t > 1):  # optimised through the T-step decode itself
+            at = levels if levels is not None and T == len(levels) + 1 else None
             run = ditto2_decodings(jump, objectives, eps=eps, cond=cond, iterations=K, surrogate_steps="decode",
-                                   decode_steps=(T,), s=s, task=task, surrogate=name)[T]
-            variants[name].append(_ditto2_row(bundle, f"DITTO-2 ({name.upper()}, through the decode, T={T})", run,
-                                              surrogate_steps="decode", decode_steps=T, **common))
+                                   decode_steps=(T,), s=s, task=task, surrogate=name, decode_levels=at)[T]
+            variants[name].append(_ditto2_row(bundle, f"DITTO-2 ({name.upper()}, {_through(at)}, T={T})", run,
+                                              surrogate_steps="decode", decode_steps=T,
+                                              decode_levels=None if at is None else list(at), **common))
         rows[name] = claim_row(variants[name], bundle.weights[name]["kind"], task)
         runs_of[name] = runs
     add_ratios([rows["ditto"], *(r for v in variants.values() for r in v)], rows["ditto"])
@@ -705,7 +730,8 @@ def _rates(s: dict) -> str:
 
 def markdown(results: dict) -> str:
     meta, s = results["meta"], results["settings"]
-    changed = {k: (next(iter(v.values())) if isinstance(v, dict) and len(set(v.values())) == 1 else v)
+    changed = {k: (next(iter(v.values())) if isinstance(v, dict) and set(v) == set(TASKS)
+                   and len({json.dumps(x, sort_keys=True) for x in v.values()}) == 1 else v)
                for k, v in overrides(s).items()}  # one K for every task prints as a number
     label = f"{s['mode']} run" + (" with overrides: " + ", ".join(f"{k} = {v}" for k, v in changed.items())
                                   if changed else "")
@@ -729,7 +755,8 @@ def markdown(results: dict) -> str:
              "at this sample size (compare within a task). Extractors read mel frames (no vocoder).", ""]
     lines += ["## Table 1: controllable generation (DITTO-2 Table 1)", "",
               "Each surrogate's row is its default decoding (`tempo_kit.pipeline.control_defaults`, chosen on "
-              "validation targets before this run: CTM through its 2-step decode, CM and Presto-S in one step); the "
+              "validation targets before this run: CTM through its 2-step decode, CM and Presto-S in one step"
+              + _decode_levels_text(s.get("decode_levels_ditto2") or {}) + "); the "
               "claims below are checked on these rows. *vs DITTO*: the control metric against DITTO's (MSE ratio, "
               "below 1 is better; melody: accuracy points gained) and FAD mel as a ratio of DITTO's, with 95% "
               "intervals from a paired bootstrap over the targets.", "",
@@ -750,7 +777,7 @@ def markdown(results: dict) -> str:
     for task, res in results["table1"].items():
         for name, rows in res["all_decodings"].items():
             for r in rows:
-                m = "T (through the decode)" if r["surrogate_steps"] == "decode" else r["surrogate_steps"]
+                m = f"T ({_through(r.get('decode_levels'))})" if r["surrogate_steps"] == "decode" else r["surrogate_steps"]
                 lines.append(f"| {task} | {name.upper()} | {m} | {r['decode_steps']} | {_f(r['seconds_per_clip'])} "
                              f"| {r['nfe']} | {_f(r['speedup'])}x | {_f(r['fad'])} | {_f(r['fad_clap'])} "
                              f"| {_f(r['clap'])} | {_f(r['metric'], 4)} | {_vs_cells(r, task)} |")

@@ -376,9 +376,29 @@ def test_likely_reason_names_what_the_row_did():
 def test_full_preset_rates_are_the_committed_sweeps_choice():
     """reproduce.py's full preset reads DITTO's and each surrogate's default decoding's choice in control_lr.json."""
     R = _reproduce()
-    picks = json.loads((Path(__file__).parents[1] / "benchmarks/results/control_lr.json").read_text())["choices"]
-    variant = {"ctm": "DITTO-2 CTM decode T=2", "cm": "DITTO-2 CM M=1 T=1", "presto-s": "DITTO-2 PRESTO-S M=1 T=1"}
+    sweep = json.loads((Path(__file__).parents[1] / "benchmarks/results/control_lr.json").read_text())
+    picks, decodes = sweep["choices"], sweep["decode_choices"]
+    variant = {"cm": "DITTO-2 CM M=1 T=1", "presto-s": "DITTO-2 PRESTO-S M=1 T=1"}
     for task in R.TASKS:
         assert picks[task]["DITTO"] == {"lr": R.FULL_LR_DITTO[task], "norm_prior": R.FULL_PRIOR_DITTO[task]}
         for name, label in variant.items():
             assert picks[task][label] == {"lr": R.FULL_LR_DITTO2[task][name], "norm_prior": R.FULL_PRIOR_DITTO2[task]}
+        # the CTM's 2-step decode: its re-noise level chosen with the lr, over the grid's and 0.15 pooled
+        levels = R.FULL_DECODE_LEVELS_DITTO2.get(task, {}).get("ctm")
+        assert decodes[task]["ctm"] == {"decode_levels": None if levels is None else list(levels),
+                                        "lr": R.FULL_LR_DITTO2[task]["ctm"], "norm_prior": R.FULL_PRIOR_DITTO2[task]}
+
+
+def test_decode_choice_pools_a_surrogates_levels():
+    """bench_control_lr's decode choice compares one surrogate's grid-level and re-noised decodes under one FAD cap."""
+    lr = load_script("benchmarks/bench_control_lr.py")
+    assert lr.decode_of("DITTO-2 CTM decode T=2") == ("ctm", None)
+    assert lr.decode_of("DITTO-2 PRESTO-S decode at 0.5, 0.1") == ("presto-s", (0.5, 0.1))
+    assert lr.decode_of("DITTO-2 CTM M=1 T=1") is None and lr.decode_of("DITTO") is None
+    row = lambda method, lr_, metric, fad: {"task": "intensity", "method": method, "lr": lr_, "metric": metric,  # noqa: E731
+                                           "fad": fad, "norm_prior": None}
+    rows = [row("DITTO-2 CTM decode T=2", 0.05, 0.4, 0.2), row("DITTO-2 CTM decode at 0.15", 0.05, 0.3, 0.39),
+            row("DITTO-2 CTM decode at 0.15", 0.5, 0.1, 0.41), row("DITTO-2 CTM M=1 T=1", 0.05, 0.01, 0.2)]
+    # 0.41 is over twice the lowest FAD (0.2) of the pooled decodes; the one-step row is not a decode
+    assert lr.decode_choices({"rows": rows}) == {"intensity": {"ctm": {"decode_levels": [0.15], "lr": 0.05,
+                                                                       "norm_prior": None}}}
