@@ -47,6 +47,11 @@ def tracked_melody(net, audio: torch.Tensor, sample_rate: int, target) -> dict:
             "octave_jumps": int((((pitch[1:] - pitch[:-1]).abs() >= 10) & held).sum())}
 
 
+def _levels(text) -> list:
+    """``--decode-levels``: ``grid`` (the decode's levels from the teacher grid) or a comma list of re-noise levels."""
+    return [None if spec == "grid" else tuple(float(v) for v in spec.split(",")) for spec in text.split(";")]
+
+
 def tune_source(path) -> str:
     """How the report names the tunes: the bundled held-out (test) tunes, or the file given."""
     if path is None:
@@ -54,6 +59,12 @@ def tune_source(path) -> str:
     import json
 
     return f"tunes of `{path}` ({json.loads(open(path).read()).get('source', 'unknown source')})"
+
+
+def _t(row: dict) -> str:
+    """T, with the re-noise levels when they are not the teacher grid's: ``2 (at 0.15)``."""
+    at = row.get("decode_levels")
+    return f"{row['decode_steps']}" + ("" if at is None else f" (at {', '.join(f'{v:g}' for v in at)})")
 
 
 def main(argv=None) -> int:
@@ -69,6 +80,9 @@ def main(argv=None) -> int:
     p.add_argument("--surrogate-steps", type=lambda t: [v if v in ("decode", "adaptive") else int(v)
                                                          for v in t.split(",")],
                    default=[CONTROL_DEFAULTS["surrogate_steps"]], help="comma-separated M values, e.g. 1,decode")
+    p.add_argument("--decode-levels", type=_levels, default=[CONTROL_DEFAULTS["decode_levels"]],
+                   help="';'-separated: 'grid' (the teacher grid's levels for T steps) or comma lists of re-noise "
+                        "levels, each overriding --decode-steps (e.g. 'grid;0.15')")
     p.add_argument("--tunes", type=int, default=None, help="first N tunes (default: all)")
     p.add_argument("--tunes-file", default=None,
                    help="tunes file (default: the bundled held-out test tunes; validation tunes: "
@@ -95,13 +109,15 @@ def main(argv=None) -> int:
     for model in (args.models or default_control_model()).split(","):
         for k in args.iterations:
             for lr in args.lrs:
-                for t, m, dom in ((t, m, d) for t in args.decode_steps for m in args.surrogate_steps
-                                  for d in args.melody_domains):
+                for t, m, dom, at in ((t, m, d, at) for t in args.decode_steps for m in args.surrogate_steps
+                                      for d in args.melody_domains for at in args.decode_levels):
+                    t = t if at is None else len(at) + 1
                     runs = []
                     for tune in tunes:
                         target = tune.target(extractor=LogChroma())
                         run = control("melody", model=model, tags=tune.tags, melody=target, iterations=k, lr=lr,
-                                      decode_steps=t, surrogate_steps=m, melody_domain=dom, seed=args.seed,
+                                      decode_steps=t, decode_levels=at, surrogate_steps=m, melody_domain=dom,
+                                      seed=args.seed,
                                       vocoder=args.vocoder,
                                       progress=False)
                         runs.append({"tune": tune.id, **run.accuracy, "cpu_s": run.cpu["control"],
@@ -110,6 +126,7 @@ def main(argv=None) -> int:
                     keys = ("mel", "audio", "uncontrolled_mel") + (("tracker",) if tracker else ())
                     acc = {key: [r[key] for r in runs] for key in keys}
                     row = {"model": model, "iterations": k, "lr": lr, "decode_steps": t, "surrogate_steps": m,
+                           "decode_levels": None if at is None else list(at),
                            "melody_domain": dom,
                            "tunes": len(runs),
                            **{f"{key}_mean": statistics.mean(v) for key, v in acc.items()},
@@ -121,7 +138,7 @@ def main(argv=None) -> int:
                            **({"octave_jumps_mean": statistics.mean(r["octave_jumps"] for r in runs)} if tracker
                               else {})}
                     rows.append(row)
-                    print(f"{model} K={k} lr={lr} T={t} M={m} objective on {dom}: tracker {100 * row.get('tracker_mean', float('nan')):.1f}%, "
+                    print(f"{model} K={k} lr={lr} T={_t(row)} M={m} objective on {dom}: tracker {100 * row.get('tracker_mean', float('nan')):.1f}%, "
                           f"mel {100 * row['mel_mean']:.1f}% (min "
                           f"{100 * row['mel_min']:.1f}), audio {100 * row['audio_mean']:.1f}% (min "
                           f"{100 * row['audio_min']:.1f}), uncontrolled {100 * row['uncontrolled_mel_mean']:.1f}%; "
@@ -141,7 +158,7 @@ def main(argv=None) -> int:
         "| surrogate | K | lr | T | M | objective reads | mel acc. mean (min) | audio acc. mean (min) | CREPE acc. mean (min) | octave "
         "jumps / clip | uncontrolled mel | scaled down (dB) | CPU s / run | wall s / run |",
         "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *[f"| {r['model']} | {r['iterations']} | {r['lr']} | {r['decode_steps']} | {r['surrogate_steps']} | {r.get('melody_domain', 'mel')} "
+        *[f"| {r['model']} | {r['iterations']} | {r['lr']} | {_t(r)} | {r['surrogate_steps']} | {r.get('melody_domain', 'mel')} "
           f"| {100 * r['mel_mean']:.1f}% "
           f"({100 * r['mel_min']:.1f}%) | {100 * r['audio_mean']:.1f}% ({100 * r['audio_min']:.1f}%) | "
           + (f"{100 * r['tracker_mean']:.1f}% ({100 * r['tracker_min']:.1f}%) | {r['octave_jumps_mean']:.1f} | "

@@ -289,6 +289,8 @@ class ControlledClip:
         What each objective read, by name (``"mel"``, or ``"audio"`` through the vocoder).
     scaled_down_db : float
         The dB by which the vocoded output was scaled down to fit full scale (0: not at all).
+    decode_levels : tuple of float or None
+        The decode's re-noise levels (None: ``decode_steps`` levels of the teacher grid).
     """
 
     result: Any
@@ -306,14 +308,16 @@ class ControlledClip:
     accuracy: dict
     objective_domains: dict = attrs.field(factory=dict)
     scaled_down_db: float = 0.0
+    decode_levels: tuple | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description: settings, losses, network calls, timings and (melody) accuracies."""
         r = self.result
         k = self.iterations
         return {"method": r.method, "model": self.model, "vocoder": self.vocoder, "tags": self.tags, "iterations": k,
-                "lr": self.lr, "decode_steps": self.decode_steps, "surrogate_steps": self.surrogate_steps,
-                "objective_domains": self.objective_domains, "scaled_down_db": round(self.scaled_down_db, 2),
+                "lr": self.lr, "decode_steps": self.decode_steps,
+                "decode_levels": None if self.decode_levels is None else list(self.decode_levels),
+                "surrogate_steps": self.surrogate_steps, "objective_domains": self.objective_domains, "scaled_down_db": round(self.scaled_down_db, 2),
                 "first_loss": float(r.loss_history[0]) if k else None,
                 "last_loss": float(r.loss_history[-1]) if k else None,
                 "final_losses": r.final_losses, "nfe_optimization": r.nfe_optimization, "nfe_decoding": r.nfe_decoding,

@@ -51,7 +51,7 @@ MAX_FRAMES = 4096
 #: docs/quickstart.md and ``benchmarks/results/decode_levels.md`` for the measurements behind them. The melody
 #: objective reads both the mel frames and the vocoded audio: on the 16 validation tunes
 #: (``benchmarks/results/bench_melody_validation.md``) an independent pitch tracker scores that above either alone.
-CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "surrogate_steps": "decode",
+CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "decode_levels": None, "surrogate_steps": "decode",
                     "norm_prior": "project", "melody_domain": "mel+audio"}
 #: What differs for other kinds of jump: a consistency model (CM, Presto-S) re-noises between decoding steps, and
 #: control through its 2-step decode falls far behind its one-step control on the validation targets (melody 0.19 vs
@@ -494,6 +494,7 @@ class Pipeline:
         """
         from .audio.mel import MelSpec
         from .control import DITTO2
+        from .control.ditto import _levels
         from .control.tasks import task_objectives
         from .schedules import EDM_SIGMA_MAX
 
@@ -503,7 +504,14 @@ class Pipeline:
         defaults = control_defaults(self.kind)
         iterations = defaults["iterations"] if iterations is None else iterations
         lr = defaults["lr"] if lr is None else lr
-        decode_steps = defaults["decode_steps"] if decode_steps is None else decode_steps
+        if decode_steps is None and decode_levels is None:  # an explicit T decodes at the teacher grid's levels
+            decode_steps, decode_levels = defaults["decode_steps"], defaults["decode_levels"]
+        if decode_levels is not None:
+            decode_levels = _levels(decode_levels)
+            if decode_steps is not None and decode_steps != len(decode_levels) + 1:
+                raise ValueError(f"decode_steps={decode_steps} contradicts decode_levels={list(decode_levels)} "
+                                 f"({len(decode_levels) + 1} steps); give one of them")
+            decode_steps = len(decode_levels) + 1
         surrogate_steps = defaults["surrogate_steps"] if surrogate_steps is None else surrogate_steps
         norm_prior = defaults["norm_prior"] if norm_prior == "default" else norm_prior
         melody_domain = defaults["melody_domain"] if melody_domain is None else melody_domain
@@ -558,7 +566,8 @@ class Pipeline:
                     _mel_chroma(base, melody_obj), base_audio, melody_obj.target, chroma)
         return ControlledClip(result=result, audio=audio, sample_rate=sample_rate_of(self.vocoder), model=self.name,
                               vocoder=self.vocoder_name, tags=tags, iterations=iterations, lr=lr,
-                              decode_steps=decode_steps, surrogate_steps=surrogate_steps, wall=watch.wall,
+                              decode_steps=decode_steps, decode_levels=decode_levels,
+                              surrogate_steps=surrogate_steps, wall=watch.wall,
                               cpu=watch.cpu, accuracy=accuracy, objective_domains={o.name: o.domain for o in objectives},
                               scaled_down_db=float(gain[0]))
 

@@ -11,6 +11,7 @@ import torch
 
 from pretrained_fake import make_fake_weights
 from tempo_kit import Pipeline
+from tempo_kit.pipeline import control_defaults
 from tempo_kit.models.io import WeightsDamagedError
 
 TAGS = {"instrument": "flute", "mode": "major"}
@@ -198,6 +199,21 @@ def test_control_runs_on_a_jump_and_refuses_a_denoiser():
     assert clip.audio.shape[0] == 1 and clip.result.nfe_optimization > 0
     with pytest.raises(ValueError, match="needs a distilled jump"):
         Pipeline.from_pretrained("teacher").control("intensity", iterations=2, frames=64)
+
+
+def test_control_decode_levels_are_recorded_and_checked_against_decode_steps():
+    pipe = Pipeline.from_pretrained("ctm")
+    clip = pipe.control("intensity", iterations=1, frames=64, decode_levels=[0.15], progress=False)
+    assert (clip.decode_steps, clip.decode_levels, clip.summary()["decode_levels"]) == (2, (0.15,), [0.15])
+    assert clip.result.nfe_decoding == 2
+    default = pipe.control("intensity", iterations=1, frames=64, progress=False)
+    assert default.decode_levels == control_defaults("ctm")["decode_levels"]
+    grid = pipe.control("intensity", iterations=1, frames=64, decode_steps=2, progress=False)
+    assert grid.decode_levels is None  # an explicit T decodes at the teacher grid's levels
+    with pytest.raises(ValueError, match="contradicts decode_levels"):
+        pipe.control("intensity", iterations=1, frames=64, decode_steps=3, decode_levels=[0.15], progress=False)
+    with pytest.raises(TypeError, match="sequence of noise levels"):
+        pipe.control("intensity", iterations=1, frames=64, decode_levels="0.15", progress=False)
 
 
 def test_saved_config_records_the_pipeline_settings(tmp_path):

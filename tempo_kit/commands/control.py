@@ -40,6 +40,9 @@ def configure(parser) -> None:
     parser.add_argument("--decode-steps", type=bounded(int, 1, 40), default=None,
                         help=f"DITTO-2 decoding steps (default: {CONTROL_DEFAULTS['decode_steps']} for a CTM, 1 for a "
                              f"CM or Presto-S, toy {TOY_DEFAULTS['decode_steps']})")
+    parser.add_argument("--decode-levels", type=_decode_levels, default=None, metavar="L1[,L2...]",
+                        help="DITTO-2 decode re-noise levels, decreasing, e.g. 0.15 (2 steps: sigma_max, 0.15); "
+                             "instead of --decode-steps, whose levels come from the teacher grid")
     parser.add_argument("--surrogate-steps", type=_surrogate_steps, default=None,
                         help="DITTO-2 surrogate steps M (1-20), 'adaptive', or 'decode': optimise through the decode "
                              "itself (default: decode for a CTM, 1 for a CM or Presto-S and the toy)")
@@ -73,6 +76,21 @@ def configure(parser) -> None:
     parser.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_option(parser)
+
+
+def _decode_levels(text: str) -> tuple[float, ...]:
+    """``--decode-levels``: a comma list of decreasing finite levels above 0 (the upper bound, the model's
+    sigma_max, is checked by DITTO-2)."""
+    import argparse
+    import math
+
+    try:
+        levels = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated noise levels, e.g. 0.15 or 0.5,0.1, got {text!r}")
+    if not all(math.isfinite(v) and v > 0 for v in levels) or list(levels) != sorted(set(levels), reverse=True):
+        raise argparse.ArgumentTypeError(f"expected strictly decreasing levels above 0, got {text!r}")
+    return levels
 
 
 def _surrogate_steps(text: str):
@@ -134,7 +152,8 @@ def _run_toy(args, iterations: int) -> int:
         result = method(gen.denoiser, objectives, shape=gen.shape, generator=generator)
     else:
         method = DITTO2(iterations=iterations, lr=lr, decode_steps=args.decode_steps or TOY_DEFAULTS["decode_steps"],
-                        surrogate_steps=args.surrogate_steps or 1, progress=not args.quiet)
+                        decode_levels=args.decode_levels, surrogate_steps=args.surrogate_steps or 1,
+                        progress=not args.quiet)
         result = method(gen.ctm_jump, objectives, shape=gen.shape, generator=generator)
     summary = {
         "task": args.task, "model": "toy", "method": result.method, "iterations": iterations,
@@ -317,7 +336,8 @@ def _run_bundled(args, iterations: int | None) -> int:
     if args.tags is not None:
         tags = parse_tags(args.tags)
     run = control(task, model=args.model, tags=tags, melody=melody, iterations=iterations, lr=args.lr,
-                  decode_steps=args.decode_steps, surrogate_steps=args.surrogate_steps,
+                  decode_steps=args.decode_steps, decode_levels=args.decode_levels,
+                  surrogate_steps=args.surrogate_steps,
                   melody_domain=args.melody_domain, seed=args.seed, frames=frames, vocoder=args.vocoder,
                   progress=not args.quiet)
     summary = {"task": args.task or args.extractor, **run.summary(),
