@@ -48,8 +48,23 @@ def tracked_melody(net, audio: torch.Tensor, sample_rate: int, target) -> dict:
 
 
 def _levels(text) -> list:
-    """``--decode-levels``: ``grid`` (the decode's levels from the teacher grid) or a comma list of re-noise levels."""
-    return [None if spec == "grid" else tuple(float(v) for v in spec.split(",")) for spec in text.split(";")]
+    """``--decode-levels``: ``default`` (the model's), ``grid`` (``T`` levels of the teacher grid) or a comma list of
+    re-noise levels, ';'-separated."""
+    return [spec if spec in ("default", "grid") else tuple(float(v) for v in spec.split(","))
+            for spec in text.split(";")]
+
+
+def _decoding(model: str, t, at) -> dict:
+    """``control``'s decode keywords for ``--decode-steps`` ``t`` (None: the model's) and a ``--decode-levels`` spec."""
+    from tempo_kit.pipeline import control_defaults
+    from tempo_kit.pretrained import pretrained_meta
+
+    if at == "default":
+        return {"decode_steps": t, "decode_levels": None}
+    if at == "grid":
+        kind = pretrained_meta(model).get("kind", "denoiser")
+        return {"decode_steps": control_defaults(kind)["decode_steps"] if t is None else t, "decode_levels": None}
+    return {"decode_steps": None, "decode_levels": at}
 
 
 def tune_source(path) -> str:
@@ -76,13 +91,13 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=None, help="comma-separated (default: the default surrogate)")
     p.add_argument("--iterations", type=_ints, default=[CONTROL_DEFAULTS["iterations"]])
     p.add_argument("--lrs", type=_floats, default=[CONTROL_DEFAULTS["lr"]])
-    p.add_argument("--decode-steps", type=_ints, default=[CONTROL_DEFAULTS["decode_steps"]])
+    p.add_argument("--decode-steps", type=_ints, default=[None], help="comma-separated T (default: the model's)")
     p.add_argument("--surrogate-steps", type=lambda t: [v if v in ("decode", "adaptive") else int(v)
                                                          for v in t.split(",")],
-                   default=[CONTROL_DEFAULTS["surrogate_steps"]], help="comma-separated M values, e.g. 1,decode")
-    p.add_argument("--decode-levels", type=_levels, default=[CONTROL_DEFAULTS["decode_levels"]],
-                   help="';'-separated: 'grid' (the teacher grid's levels for T steps) or comma lists of re-noise "
-                        "levels, each overriding --decode-steps (e.g. 'grid;0.15')")
+                   default=[None], help="comma-separated M values, e.g. 1,decode (default: the model's)")
+    p.add_argument("--decode-levels", type=_levels, default=["default"],
+                   help="';'-separated: 'default' (the model's), 'grid' (the teacher grid's levels for T steps) or "
+                        "comma lists of re-noise levels, each overriding --decode-steps (e.g. 'grid;0.15')")
     p.add_argument("--tunes", type=int, default=None, help="first N tunes (default: all)")
     p.add_argument("--tunes-file", default=None,
                    help="tunes file (default: the bundled held-out test tunes; validation tunes: "
@@ -111,13 +126,12 @@ def main(argv=None) -> int:
             for lr in args.lrs:
                 for t, m, dom, at in ((t, m, d, at) for t in args.decode_steps for m in args.surrogate_steps
                                       for d in args.melody_domains for at in args.decode_levels):
-                    t = t if at is None else len(at) + 1
                     runs = []
                     for tune in tunes:
                         target = tune.target(extractor=LogChroma())
                         run = control("melody", model=model, tags=tune.tags, melody=target, iterations=k, lr=lr,
-                                      decode_steps=t, decode_levels=at, surrogate_steps=m, melody_domain=dom,
-                                      seed=args.seed,
+                                      surrogate_steps=m, melody_domain=dom, seed=args.seed,
+                                      **_decoding(model, t, at),
                                       vocoder=args.vocoder,
                                       progress=False)
                         runs.append({"tune": tune.id, **run.accuracy, "cpu_s": run.cpu["control"],
@@ -125,8 +139,9 @@ def main(argv=None) -> int:
                                      **(tracked_melody(tracker, run.audio, run.sample_rate, target) if tracker else {})})
                     keys = ("mel", "audio", "uncontrolled_mel") + (("tracker",) if tracker else ())
                     acc = {key: [r[key] for r in runs] for key in keys}
-                    row = {"model": model, "iterations": k, "lr": lr, "decode_steps": t, "surrogate_steps": m,
-                           "decode_levels": None if at is None else list(at),
+                    row = {"model": model, "iterations": k, "lr": lr, "decode_steps": run.decode_steps,
+                           "surrogate_steps": run.surrogate_steps,
+                           "decode_levels": None if run.decode_levels is None else list(run.decode_levels),
                            "melody_domain": dom,
                            "tunes": len(runs),
                            **{f"{key}_mean": statistics.mean(v) for key, v in acc.items()},
