@@ -59,7 +59,7 @@ CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "decode_le
 #: the teacher grid's 1.98: on the 8 validation targets of ``benchmarks/bench_control_lr.py`` at this lr and prior it
 #: controls better on all five tasks with FAD mel within 2x (``control_lr.md``), and on the 16 validation tunes
 #: (``bench_melody_validation_levels.md``) the independent tracker scores 96.3% vs 95.5%, with fewer octave jumps
-#: (9.6 vs 13.6 per clip) and 8 dB less overshoot.
+#: (9.6 vs 13.6 per clip) and 5 dB less overshoot scaled away (8.3 vs 13.2 dB).
 _CONTROL_BY_KIND = {"consistency": {"decode_steps": 1, "surrogate_steps": 1}, "ctm": {"decode_levels": (0.15,)}}
 
 

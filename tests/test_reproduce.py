@@ -402,3 +402,16 @@ def test_decode_choice_pools_a_surrogates_levels():
     # 0.41 is over twice the lowest FAD (0.2) of the pooled decodes; the one-step row is not a decode
     assert lr.decode_choices({"rows": rows}) == {"intensity": {"ctm": {"decode_levels": [0.15], "lr": 0.05,
                                                                        "norm_prior": None}}}
+
+
+def test_melody_benchmark_decodes_as_each_model_defaults_or_as_asked():
+    """bench_melody_control's --decode-levels: 'default' leaves the model's decoding, 'grid' the teacher grid's T
+    levels (the model's T unless given), a comma list those levels."""
+    bench = load_script("benchmarks/bench_melody_control.py")
+    assert bench._levels("default;grid;0.5,0.1") == ["default", "grid", (0.5, 0.1)]
+    assert bench._decoding("ctm", None, "default") == {"decode_steps": None, "decode_levels": None}
+    assert bench._decoding("ctm", None, "grid") == {"decode_steps": 2, "decode_levels": None}
+    assert bench._decoding("cm", None, "grid") == {"decode_steps": 1, "decode_levels": None}
+    assert bench._decoding("ctm", 4, "grid") == {"decode_steps": 4, "decode_levels": None}
+    assert bench._decoding("ctm", None, (0.15,)) == {"decode_steps": None, "decode_levels": (0.15,)}
+    assert bench._t({"decode_steps": 2, "decode_levels": [0.15]}) == "2 (at 0.15)"

@@ -38,8 +38,9 @@ def configure(parser) -> None:
                         help=f"Adam learning rate on eps (default: {CONTROL_DEFAULTS['lr']}; DITTO uses 5e-3)")
     parser.add_argument("--steps", type=bounded(int, 1, MAX_STEPS), default=8, help="DITTO sampler steps T (default: %(default)s)")
     parser.add_argument("--decode-steps", type=bounded(int, 1, 40), default=None,
-                        help=f"DITTO-2 decoding steps (default: {CONTROL_DEFAULTS['decode_steps']} for a CTM, 1 for a "
-                             f"CM or Presto-S, toy {TOY_DEFAULTS['decode_steps']})")
+                        help=f"DITTO-2 decoding steps at the teacher grid's levels (default: {CONTROL_DEFAULTS['decode_steps']} "
+                             f"for a CTM, re-noised to 0.15, see --decode-levels; 1 for a CM or Presto-S; toy "
+                             f"{TOY_DEFAULTS['decode_steps']})")
     parser.add_argument("--decode-levels", type=_decode_levels, default=None, metavar="L1[,L2...]",
                         help="DITTO-2 decode re-noise levels, decreasing, e.g. 0.15 (2 steps: sigma_max, 0.15); "
                              "instead of --decode-steps, whose levels come from the teacher grid")
