@@ -153,7 +153,7 @@ def main(argv=None) -> int:
                            **({"octave_jumps_mean": statistics.mean(r["octave_jumps"] for r in runs)} if tracker
                               else {})}
                     rows.append(row)
-                    print(f"{model} K={k} lr={lr} T={_t(row)} M={m} objective on {dom}: tracker {100 * row.get('tracker_mean', float('nan')):.1f}%, "
+                    print(f"{model} K={k} lr={lr} T={_t(row)} M={row['surrogate_steps']} objective on {dom}: tracker {100 * row.get('tracker_mean', float('nan')):.1f}%, "
                           f"mel {100 * row['mel_mean']:.1f}% (min "
                           f"{100 * row['mel_min']:.1f}), audio {100 * row['audio_mean']:.1f}% (min "
                           f"{100 * row['audio_min']:.1f}), uncontrolled {100 * row['uncontrolled_mel_mean']:.1f}%; "
