@@ -144,8 +144,9 @@ def _markdown(s: dict) -> str:
         "",
         f"Held-out tune `{tune['id']}` ({tune['title']}, {tune['key']}), conditioned on its tags: {tune['caption']}. "
         f"{m['iterations']} Adam iterations on the initial noise (lr {m['lr']}) "
-        + (f"through the {m['decode_steps']}-step decode itself." if m["surrogate_steps"] == "decode" else
-           f"through the {m['surrogate_steps']}-step surrogate, then {m['decode_steps']} decoding steps."),
+        + (f"through the {m['decode_steps']}-step decode itself" if m["surrogate_steps"] == "decode" else
+           f"through the {m['surrogate_steps']}-step surrogate, then {m['decode_steps']} decoding steps")
+        + (f", re-noised to {', '.join(f'{v:g}' for v in m['decode_levels'])}." if m.get("decode_levels") else "."),
         "",
         "| melody frame accuracy | |",
         "|---|---:|",
