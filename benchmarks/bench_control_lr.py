@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import torch
+from tempo_kit.utils import levels_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
@@ -66,7 +67,7 @@ def methods(bundle, decode_levels=()) -> dict:
             lambda K, lr, prior: DITTO2(iterations=K, lr=lr, decode_steps=2, surrogate_steps="decode",
                                         norm_prior=prior, progress=False), jump)
         for levels in decode_levels:
-            out[f"DITTO-2 {name.upper()} decode at {', '.join(f'{v:g}' for v in levels)}"] = (
+            out[f"DITTO-2 {name.upper()} decode at {levels_text(levels)}"] = (
                 lambda K, lr, prior, levels=tuple(levels): DITTO2(iterations=K, lr=lr, decode_levels=levels,
                                                                   surrogate_steps="decode", norm_prior=prior,
                                                                   progress=False), jump)
@@ -186,8 +187,8 @@ def choices(result: dict) -> dict:
 def decode_of(method: str) -> tuple[str, tuple | None] | None:
     """``(surrogate, levels)`` of a label of DITTO-2 optimised through a 2-step decode: ``"DITTO-2 CTM decode T=2"``
     -> ``("ctm", None)`` (the grid's level), ``"DITTO-2 CTM decode at 0.15"`` -> ``("ctm", (0.15,))``; None for other
-    methods."""
-    m = re.fullmatch(r"DITTO-2 (\S+) decode (?:T=2|at (.+))", method)
+    methods, decodes of more steps (``"decode at 0.5, 0.1"``) included."""
+    m = re.fullmatch(r"DITTO-2 (\S+) decode (?:T=2|at ([^,]+))", method)
     if m is None:
         return None
     return m[1].lower(), None if m[2] is None else tuple(float(v) for v in m[2].split(","))
@@ -211,7 +212,7 @@ def decode_choices(result: dict) -> dict:
 
 
 def _levels(levels) -> str:
-    return "grid" if levels is None else "at " + ", ".join(f"{v:g}" for v in levels)
+    return "grid" if levels is None else f"at {levels_text(levels)}"
 
 
 def _commits(result: dict) -> str:

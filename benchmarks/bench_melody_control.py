@@ -22,6 +22,7 @@ import statistics
 import torch
 import _quality as Q
 from _report import environment, write_report
+from tempo_kit.utils import levels_text
 
 
 def _floats(text):
@@ -55,7 +56,8 @@ def _levels(text) -> list:
 
 
 def _decoding(model: str, t, at) -> dict:
-    """``control``'s decode keywords for ``--decode-steps`` ``t`` (None: the model's) and a ``--decode-levels`` spec."""
+    """``control``'s decode keywords for ``--decode-steps`` ``t`` (None: the model's) and a ``--decode-levels`` spec
+    (as in ``Pipeline.control``, an explicit ``t`` with ``default`` decodes at the teacher grid's levels)."""
     from tempo_kit.pipeline import control_defaults
     from tempo_kit.pretrained import pretrained_meta
 
@@ -64,6 +66,8 @@ def _decoding(model: str, t, at) -> dict:
     if at == "grid":
         kind = pretrained_meta(model).get("kind", "denoiser")
         return {"decode_steps": control_defaults(kind)["decode_steps"] if t is None else t, "decode_levels": None}
+    if t is not None and t != len(at) + 1:
+        raise SystemExit(f"--decode-steps {t} contradicts --decode-levels {levels_text(at)} ({len(at) + 1} steps)")
     return {"decode_steps": None, "decode_levels": at}
 
 
@@ -79,7 +83,7 @@ def tune_source(path) -> str:
 def _t(row: dict) -> str:
     """T, with the re-noise levels when they are not the teacher grid's: ``2 (at 0.15)``."""
     at = row.get("decode_levels")
-    return f"{row['decode_steps']}" + ("" if at is None else f" (at {', '.join(f'{v:g}' for v in at)})")
+    return f"{row['decode_steps']}" + ("" if at is None else f" (at {levels_text(at)})")
 
 
 def main(argv=None) -> int:

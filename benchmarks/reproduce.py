@@ -52,6 +52,7 @@ from tempo_kit.control import (DITTO, DITTO2, IGNORE_INDEX, Objective, Target, c
 from tempo_kit.features import Intensity, LogChroma, MaskedReconstruction, MFCCSelfSimilarity, melody_accuracy
 from tempo_kit.grad import Backprop, NoGrad
 from tempo_kit.losses import cosine, mse, nll
+from tempo_kit.utils import levels_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
@@ -78,8 +79,9 @@ FULL_PRIOR_DITTO2 = {t: "project" for t in TASKS}
 #: The re-noise level of the CTM's 2-step decode by task (absent: the teacher grid's level,
 #: :func:`tempo_kit.schedules.decoding_sigmas`), chosen with its learning rate and prior by the same rule over both
 #: levels pooled (``control_lr.json``'s ``decode_choices``; 0.15 added to the sweep on 2026-12-05): 0.15 on melody
-#: (98.9% vs 97.5%), structure (MSE 0.0014 vs 0.0020) and inpainting (0.00037 vs 0.0011), each with a FAD mel no
-#: higher; the grid's on intensity and outpainting, where 0.15 kept the music only at learning rates with less control.
+#: (98.9% vs 97.5%, FAD mel 1.14 vs 1.08), structure (MSE 0.0014 vs 0.0020, FAD mel 0.24 vs 0.26) and inpainting
+#: (0.00037 vs 0.0011, FAD mel 0.28 vs 0.30); the grid's on intensity and outpainting, where 0.15 kept the music only
+#: at learning rates with less control.
 FULL_DECODE_LEVELS_DITTO2 = {"melody": {"ctm": (0.15,)}, "structure": {"ctm": (0.15,)}, "inpainting": {"ctm": (0.15,)}}
 #: Table 2 rows: (M, T); M = "adaptive" is DITTO-2's 1/2/4 schedule.
 GRID = ((1, 1), (1, 2), (1, 4), (2, 2), (2, 4), ("adaptive", 4))
@@ -316,12 +318,12 @@ def ditto2_decodings(jump, objectives, *, eps, cond, iterations: int, surrogate_
 
 def _through(levels) -> str:
     """How a row optimised through its decode decodes: at the teacher grid's levels or at ``levels``."""
-    return "through the decode" if levels is None else f"through a decode at {', '.join(f'{v:g}' for v in levels)}"
+    return "through the decode" if levels is None else f"through a decode at {levels_text(levels)}"
 
 
 def _decode_levels_text(by_task: dict) -> str:
     """``"; re-noised to 0.15 (ctm) on melody ..."``: the preset's decode levels, chosen on validation targets."""
-    parts = [f"{name.upper()} at {', '.join(f'{v:g}' for v in levels)} on {task}"
+    parts = [f"{name.upper()} at {levels_text(levels)} on {task}"
              for task, by in by_task.items() for name, levels in by.items()]
     return ("; the 2-step decode re-noised to the level chosen with the learning rate on the validation targets: "
             + ", ".join(parts) + ", elsewhere the teacher grid's level") if parts else ""
@@ -364,10 +366,13 @@ def best_decoding(rows: list[dict], task: str) -> dict:
 
 
 def claim_row(rows: list[dict], kind: str, task: str) -> dict:
-    """The row a claim is checked on: the surrogate's default decoding for its model ``kind``
+    """The row a claim is checked on: the surrogate's default *steps* for its model ``kind``
     (:func:`tempo_kit.pipeline.control_defaults`, chosen on validation targets before any test run: a CTM through
     its 2-step decode, a consistency model in one step), so the test targets do not pick the setting that is judged.
-    If this run has no such row (other ``decode_steps``), the best joint rank, marked ``chosen_on_test``."""
+    The decode's re-noise level is the run's own (``Settings.decode_levels_ditto2``: the full preset's per task, chosen
+    on validation targets with the learning rate; else the teacher grid's), not the library's default level, which
+    was chosen at the library's one learning rate. If this run has no such row (other ``decode_steps``), the best
+    joint rank, marked ``chosen_on_test``."""
     from tempo_kit.pipeline import control_defaults
 
     d = control_defaults(kind)
@@ -754,8 +759,8 @@ def markdown(results: dict) -> str:
              "CLAP: of the bundled CLAP model's audio embeddings; both against all held-out clips and biased upwards "
              "at this sample size (compare within a task). Extractors read mel frames (no vocoder).", ""]
     lines += ["## Table 1: controllable generation (DITTO-2 Table 1)", "",
-              "Each surrogate's row is its default decoding (`tempo_kit.pipeline.control_defaults`, chosen on "
-              "validation targets before this run: CTM through its 2-step decode, CM and Presto-S in one step"
+              "Each surrogate's row is its default decoding steps (`tempo_kit.pipeline.control_defaults`, chosen "
+              "on validation targets before this run: CTM through its 2-step decode, CM and Presto-S in one step"
               + _decode_levels_text(s.get("decode_levels_ditto2") or {}) + "); the "
               "claims below are checked on these rows. *vs DITTO*: the control metric against DITTO's (MSE ratio, "
               "below 1 is better; melody: accuracy points gained) and FAD mel as a ratio of DITTO's, with 95% "

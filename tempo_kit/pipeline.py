@@ -47,8 +47,9 @@ MAX_CFG = 100.0
 #: Longest clip in frames (95 s), as the CLI's ``--frames`` bound (``tempo_kit.commands.MAX_FRAMES``, kept equal by a
 #: test): beyond any use, short of exhausting memory.
 MAX_FRAMES = 4096
-#: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job), for a CTM surrogate; see
-#: docs/quickstart.md and ``benchmarks/results/decode_levels.md`` for the measurements behind them. The melody
+#: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job), for a CTM surrogate apart
+#: from what :data:`_CONTROL_BY_KIND` changes (a CTM decodes at 0.15); see docs/quickstart.md and
+#: ``benchmarks/results/decode_levels.md`` for the measurements behind them. The melody
 #: objective reads both the mel frames and the vocoded audio: on the 16 validation tunes
 #: (``benchmarks/results/bench_melody_validation.md``) an independent pitch tracker scores that above either alone.
 CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "decode_levels": None, "surrogate_steps": "decode",
@@ -474,11 +475,13 @@ class Pipeline:
             Conditioning tags (none: unconditional).
         melody : Target, optional
             Melody target for ``task="melody"`` (e.g. ``get_tune().target(...)``); default a random melody.
-        iterations, lr, decode_steps : optional
-            DITTO-2's ``K``, Adam learning rate on ``eps`` and decoding steps ``T`` (:func:`control_defaults` of the
-            model's kind).
-        decode_levels : sequence of float, optional
-            Explicit re-noise levels of the decode (:class:`~tempo_kit.control.DITTO2`); overrides ``decode_steps``.
+        iterations, lr : optional
+            DITTO-2's ``K`` and Adam learning rate on ``eps`` (:func:`control_defaults` of the model's kind).
+        decode_steps, decode_levels : optional
+            The decode: ``decode_steps`` ``T`` at the teacher grid's levels, or the re-noise levels between its jumps
+            (``[0.15]``: ``T = 2``, sigma_max then 0.15; :class:`~tempo_kit.control.DITTO2`). Neither given: the
+            model kind's default (:func:`control_defaults`; a CTM decodes in 2 steps re-noised to 0.15). Both given
+            must agree (``T = len(decode_levels) + 1``).
         surrogate_steps : int, "adaptive" or "decode", optional
             DITTO-2's ``M`` (:func:`control_defaults`; ``"decode"`` optimises through the decode itself, see
             :class:`~tempo_kit.control.DITTO2`).

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["check_int", "check_number", "as_validator", "append_dims", "as_sigma", "check_sigma", "progress_bar", "count_text", "atomic_path", "write_text_atomic", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
+__all__ = ["check_int", "check_number", "as_validator", "append_dims", "as_sigma", "check_sigma", "progress_bar", "count_text", "levels_text", "atomic_path", "write_text_atomic", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
 
 
 def check_int(value, what: str, *, low: int | None = None, high: int | None = None) -> int:
@@ -115,6 +115,11 @@ class _Silent:
 def count_text(n: int, noun: str) -> str:
     """``"1 step"``, ``"4 steps"``: a count and its noun, plural with an ``s`` unless the count is 1."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def levels_text(levels) -> str:
+    """Noise levels as a short list for labels and reports: ``(0.5, 0.1)`` -> ``"0.5, 0.1"``."""
+    return ", ".join(f"{float(v):g}" for v in levels)
 
 
 def progress_bar(total: int | None = None, *, desc: str = "", unit: str = "it", enabled: bool = True, initial: int = 0):

@@ -97,3 +97,11 @@ def test_warnings_print_as_one_line_without_the_source_line():
 
     line = cli._one_line_warning("generate")(UserWarning("2 of 8 clips peaked\n  above full scale"), UserWarning, "x.py", 3)
     assert line == "tempo-kit generate: warning: 2 of 8 clips peaked above full scale\n"
+
+
+def test_control_decode_levels_reach_the_toy_run_and_its_summary(tmp_path):
+    out = tmp_path / "ctl"
+    assert cli.main(["control", "intensity", "--model", "toy", "--decode-levels", "0.5", "--iterations", "2",
+                     "--quiet", "--out", str(out)]) == 0
+    (summary,) = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    assert (summary["decode_steps"], summary["decode_levels"], summary["nfe_decoding"]) == (2, [0.5], 2)

@@ -393,7 +393,8 @@ def test_decode_choice_pools_a_surrogates_levels():
     """bench_control_lr's decode choice compares one surrogate's grid-level and re-noised decodes under one FAD cap."""
     lr = load_script("benchmarks/bench_control_lr.py")
     assert lr.decode_of("DITTO-2 CTM decode T=2") == ("ctm", None)
-    assert lr.decode_of("DITTO-2 PRESTO-S decode at 0.5, 0.1") == ("presto-s", (0.5, 0.1))
+    assert lr.decode_of("DITTO-2 PRESTO-S decode at 0.5") == ("presto-s", (0.5,))
+    assert lr.decode_of("DITTO-2 PRESTO-S decode at 0.5, 0.1") is None  # a 3-step decode is not pooled with 2-step ones
     assert lr.decode_of("DITTO-2 CTM M=1 T=1") is None and lr.decode_of("DITTO") is None
     row = lambda method, lr_, metric, fad: {"task": "intensity", "method": method, "lr": lr_, "metric": metric,  # noqa: E731
                                            "fad": fad, "norm_prior": None}
@@ -415,3 +416,10 @@ def test_melody_benchmark_decodes_as_each_model_defaults_or_as_asked():
     assert bench._decoding("ctm", 4, "grid") == {"decode_steps": 4, "decode_levels": None}
     assert bench._decoding("ctm", None, (0.15,)) == {"decode_steps": None, "decode_levels": (0.15,)}
     assert bench._t({"decode_steps": 2, "decode_levels": [0.15]}) == "2 (at 0.15)"
+
+
+def test_rows_and_report_name_the_decode_levels():
+    R = _reproduce()
+    assert R._through(None) == "through the decode" and R._through((0.15,)) == "through a decode at 0.15"
+    text = R._decode_levels_text({"melody": {"ctm": (0.15,)}, "structure": {"ctm": [0.5, 0.1]}})
+    assert "CTM at 0.15 on melody, CTM at 0.5, 0.1 on structure" in text and R._decode_levels_text({}) == ""

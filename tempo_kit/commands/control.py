@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from ..control.tasks import MELODY_DOMAINS, TASKS
-from ..utils import write_text_atomic
+from ..utils import levels_text, write_text_atomic
 from . import MAX_FRAMES, MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, check_out, set_threads
 
 TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
@@ -152,12 +152,15 @@ def _run_toy(args, iterations: int) -> int:
         method = DITTO(iterations=iterations, lr=lr, steps=args.steps, progress=not args.quiet)
         result = method(gen.denoiser, objectives, shape=gen.shape, generator=generator)
     else:
-        method = DITTO2(iterations=iterations, lr=lr, decode_steps=args.decode_steps or TOY_DEFAULTS["decode_steps"],
-                        decode_levels=args.decode_levels, surrogate_steps=args.surrogate_steps or 1,
+        levels = args.decode_levels
+        method = DITTO2(iterations=iterations, lr=lr, decode_levels=levels, surrogate_steps=args.surrogate_steps or 1,
+                        decode_steps=len(levels) + 1 if levels else args.decode_steps or TOY_DEFAULTS["decode_steps"],
                         progress=not args.quiet)
         result = method(gen.ctm_jump, objectives, shape=gen.shape, generator=generator)
     summary = {
         "task": args.task, "model": "toy", "method": result.method, "iterations": iterations,
+        **({} if args.method == "ditto" else {"decode_steps": method.decode_steps,
+                                              "decode_levels": None if levels is None else list(levels)}),
         "first_loss": float(result.loss_history[0]) if iterations else None,
         "last_loss": float(result.loss_history[-1]) if iterations else None,
         "final_losses": result.final_losses, "nfe_optimization": result.nfe_optimization,
@@ -382,6 +385,13 @@ def run(args) -> int:
                          "not several")
     if args.tempo is not None and args.notes is None:
         raise ValueError("--tempo applies to --notes (durations in beats)")
+    if args.decode_levels is not None:
+        if args.method == "ditto":
+            raise ValueError("--decode-levels applies to DITTO-2 (--method ditto2); DITTO decodes with its sampler")
+        if args.decode_steps is not None and args.decode_steps != len(args.decode_levels) + 1:
+            raise ValueError(f"--decode-steps {args.decode_steps} contradicts --decode-levels "
+                             f"{levels_text(args.decode_levels)} ({len(args.decode_levels) + 1} steps); "
+                             "give one of them")
     iterations = args.iterations
     if args.fast:
         iterations = min(iterations or 10, 10)

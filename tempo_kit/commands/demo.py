@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from ..utils import count_text, write_text_atomic
+from ..utils import count_text, levels_text, write_text_atomic
 from . import MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, check_out, set_threads
 
 #: The clips of part (a): one tag set per clip.
@@ -146,7 +146,7 @@ def _markdown(s: dict) -> str:
         f"{m['iterations']} Adam iterations on the initial noise (lr {m['lr']}) "
         + (f"through the {m['decode_steps']}-step decode itself" if m["surrogate_steps"] == "decode" else
            f"through the {m['surrogate_steps']}-step surrogate, then {m['decode_steps']} decoding steps")
-        + (f", re-noised to {', '.join(f'{v:g}' for v in m['decode_levels'])}." if m.get("decode_levels") else "."),
+        + (f", re-noised to {levels_text(m['decode_levels'])}." if m.get("decode_levels") else "."),
         "",
         "| melody frame accuracy | |",
         "|---|---:|",

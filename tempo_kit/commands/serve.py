@@ -162,8 +162,8 @@ class DemoApp:
                                seed=_number(body, "seed", 0, int), frames=frames, progress=False)
         summary = run.summary()
         return {"audio": _wav_base64(run.audio[0], run.sample_rate), "image": _png_base64(run.result.plot()),
-                "summary": {k: summary[k] for k in ("model", "iterations", "decode_steps", "final_losses", "accuracy",
-                                                 "wall_seconds")}}
+                "summary": {k: summary[k] for k in ("model", "iterations", "decode_steps", "decode_levels",
+                                                    "final_losses", "accuracy", "wall_seconds")}}
 
 
 def make_server(host: str = "127.0.0.1", port: int = 7860, *, quiet: bool = False, app: DemoApp | None = None):
