@@ -144,7 +144,7 @@ def decode_systems() -> list[System]:
         rows.append(System(name=f"{model}-2-grid20", family=f"{model} decode", model=model, sampler=sampler, steps=2,
                            sampler_kwargs=kwargs, grid=20))
         rows += [System(name=f"{model}-2-s{s:g}", family=f"{model} decode", model=model, sampler=sampler, steps=2,
-                        sampler_kwargs=kwargs, levels=(s,)) for s in (0.1, 20.0)]
+                        sampler_kwargs=kwargs, levels=(s,)) for s in (0.1, 0.15, 20.0)]
     return rows
 
 
