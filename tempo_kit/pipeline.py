@@ -60,7 +60,9 @@ CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "decode_le
 #: the teacher grid's 1.98: on the 8 validation targets of ``benchmarks/bench_control_lr.py`` at this lr and prior it
 #: controls better on all five tasks with FAD mel within 2x (``control_lr.md``), and on the 16 validation tunes
 #: (``bench_melody_validation_levels.md``) the independent tracker scores 96.3% vs 95.5%, with fewer octave jumps
-#: (9.6 vs 13.6 per clip) and 5 dB less overshoot scaled away (8.3 vs 13.2 dB).
+#: (9.6 vs 13.6 per clip) and 5 dB less overshoot scaled away (8.3 vs 13.2 dB). The cost is quality: uncontrolled, the
+#: decode at 0.15 is 1.53x the teacher's FAD CREPE against 1.32x at the grid's level (``quality_decode015.md``);
+#: ``decode_steps=2`` decodes at the grid's level.
 _CONTROL_BY_KIND = {"consistency": {"decode_steps": 1, "surrogate_steps": 1}, "ctm": {"decode_levels": (0.15,)}}
 
 
