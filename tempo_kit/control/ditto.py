@@ -136,8 +136,9 @@ def _one_of(choices):
     return check
 
 
-def _levels(value) -> tuple | None:
-    """``decode_levels``: None or a sequence of numbers (a string or a lone number is an error, not split up)."""
+def as_decode_levels(value) -> tuple | None:
+    """``decode_levels`` as a tuple of floats: None, or a sequence of numbers (a string or a lone number is a
+    TypeError, not split up); :meth:`DITTO2.decode_sigmas` checks them against the model's ``sigma_max``."""
     if value is None:
         return None
     if isinstance(value, (str, bytes, numbers.Number)) or not hasattr(value, "__iter__"):
@@ -417,7 +418,7 @@ class DITTO2(_NoiseOptimizer):
 
     sampler: Sampler | None = attrs.field(default=None, converter=_sampler)
     decode_steps: int = attrs.field(default=2, validator=as_validator(check_int, low=1))
-    decode_levels: tuple | None = attrs.field(default=None, converter=lambda v: _levels(v))
+    decode_levels: tuple | None = attrs.field(default=None, converter=lambda v: as_decode_levels(v))
     surrogate_steps: int | str = attrs.field(default=1, converter=_m)
     surrogate: Sampler | None = attrs.field(default=None, converter=_sampler)
     grid_steps: int = attrs.field(default=20, validator=as_validator(check_int, low=1))
