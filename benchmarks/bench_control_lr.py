@@ -257,8 +257,8 @@ def markdown(result: dict) -> str:
               "DITTO and each surrogate's default decoding):", ""]
     lines += [f"- {task}: " + "; ".join(f"{m} {R.setting(c['lr'], c['norm_prior'])}" for m, c in by.items()) for task, by in picks.items()]
     decodes = decode_choices(result)
-    methods = Counter(d[0] for d in {decode_of(r["method"]) for r in result["rows"]} if d)
-    several = {name for name, n in methods.items() if n > 1}  # surrogates whose decode ran at more than one level
+    levels_run = Counter(d[0] for d in {decode_of(r["method"]) for r in result["rows"]} if d)
+    several = {name for name, n in levels_run.items() if n > 1}  # surrogates whose decode ran at more than one level
     if several:
         lines += ["", "Each surrogate's 2-step decode optimised through, its re-noise level chosen by the same rule over "
                   "all its levels pooled (*grid*: the teacher grid's level; `reproduce.py`'s full preset reads the "

@@ -66,8 +66,9 @@ def _decoding(model: str, t, at) -> dict:
     if at == "grid":
         kind = pretrained_meta(model).get("kind", "denoiser")
         return {"decode_steps": control_defaults(kind)["decode_steps"] if t is None else t, "decode_levels": None}
-    if t is not None and t != len(at) + 1:
-        raise SystemExit(f"--decode-steps {t} contradicts --decode-levels {levels_text(at)} ({len(at) + 1} steps)")
+    from tempo_kit.control.ditto import resolve_decode
+
+    resolve_decode(t, at)  # a contradicting pair is an error
     return {"decode_steps": None, "decode_levels": at}
 
 

@@ -503,7 +503,7 @@ class Pipeline:
         """
         from .audio.mel import MelSpec
         from .control import DITTO2
-        from .control.ditto import as_decode_levels
+        from .control.ditto import resolve_decode
         from .control.tasks import task_objectives
         from .schedules import EDM_SIGMA_MAX
 
@@ -515,12 +515,7 @@ class Pipeline:
         lr = defaults["lr"] if lr is None else lr
         if decode_steps is None and decode_levels is None:  # an explicit T decodes at the teacher grid's levels
             decode_steps, decode_levels = defaults["decode_steps"], defaults["decode_levels"]
-        if decode_levels is not None:
-            decode_levels = as_decode_levels(decode_levels)
-            if decode_steps is not None and decode_steps != len(decode_levels) + 1:
-                raise ValueError(f"decode_steps={decode_steps} contradicts decode_levels={list(decode_levels)} "
-                                 f"({len(decode_levels) + 1} steps); give one of them")
-            decode_steps = len(decode_levels) + 1
+        decode_steps, decode_levels = resolve_decode(decode_steps, decode_levels)
         surrogate_steps = defaults["surrogate_steps"] if surrogate_steps is None else surrogate_steps
         norm_prior = defaults["norm_prior"] if norm_prior == "default" else norm_prior
         melody_domain = defaults["melody_domain"] if melody_domain is None else melody_domain

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from ..control.tasks import MELODY_DOMAINS, TASKS
-from ..utils import levels_text, write_text_atomic
+from ..utils import write_text_atomic
 from . import MAX_FRAMES, MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, check_out, set_threads
 
 TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
@@ -142,6 +142,7 @@ def _run_toy(args, iterations: int) -> int:
     import torch
 
     from ..control import DITTO, DITTO2
+    from ..control.ditto import resolve_decode
     from ..testing.control import toy_generator, toy_task
 
     lr = TOY_DEFAULTS["lr"] if args.lr is None else args.lr
@@ -152,10 +153,9 @@ def _run_toy(args, iterations: int) -> int:
         method = DITTO(iterations=iterations, lr=lr, steps=args.steps, progress=not args.quiet)
         result = method(gen.denoiser, objectives, shape=gen.shape, generator=generator)
     else:
-        levels = args.decode_levels
-        method = DITTO2(iterations=iterations, lr=lr, decode_levels=levels, surrogate_steps=args.surrogate_steps or 1,
-                        decode_steps=len(levels) + 1 if levels else args.decode_steps or TOY_DEFAULTS["decode_steps"],
-                        progress=not args.quiet)
+        steps, levels = resolve_decode(args.decode_steps, args.decode_levels)
+        method = DITTO2(iterations=iterations, lr=lr, decode_steps=steps or TOY_DEFAULTS["decode_steps"],
+                        decode_levels=levels, surrogate_steps=args.surrogate_steps or 1, progress=not args.quiet)
         result = method(gen.ctm_jump, objectives, shape=gen.shape, generator=generator)
     summary = {
         "task": args.task, "model": "toy", "method": result.method, "iterations": iterations,
@@ -367,6 +367,8 @@ def _write(args, result, summary: dict, audio) -> int:
 
 
 def run(args) -> int:
+    from ..control.ditto import resolve_decode
+
     if args.task is None and args.extractor is None:
         raise ValueError(f"give a control task ({', '.join(TASKS)}) or --extractor NAME")
     if args.task is not None and args.extractor is not None:
@@ -385,13 +387,9 @@ def run(args) -> int:
                          "not several")
     if args.tempo is not None and args.notes is None:
         raise ValueError("--tempo applies to --notes (durations in beats)")
-    if args.decode_levels is not None:
-        if args.method == "ditto":
-            raise ValueError("--decode-levels applies to DITTO-2 (--method ditto2); DITTO decodes with its sampler")
-        if args.decode_steps is not None and args.decode_steps != len(args.decode_levels) + 1:
-            raise ValueError(f"--decode-steps {args.decode_steps} contradicts --decode-levels "
-                             f"{levels_text(args.decode_levels)} ({len(args.decode_levels) + 1} steps); "
-                             "give one of them")
+    if args.decode_levels is not None and args.method == "ditto":
+        raise ValueError("--decode-levels applies to DITTO-2 (--method ditto2); DITTO decodes with its sampler")
+    resolve_decode(args.decode_steps, args.decode_levels)  # a contradicting pair fails before any model loads
     iterations = args.iterations
     if args.fast:
         iterations = min(iterations or 10, 10)

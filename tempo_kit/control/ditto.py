@@ -146,6 +146,18 @@ def as_decode_levels(value) -> tuple | None:
     return tuple(float(v) for v in value)
 
 
+def resolve_decode(decode_steps: int | None, decode_levels) -> tuple[int | None, tuple | None]:
+    """``(T, levels)`` of a decode given by its step count, its re-noise levels, or both: levels set
+    ``T = len(levels) + 1``, and a ``decode_steps`` given with them must agree (ValueError otherwise)."""
+    levels = as_decode_levels(decode_levels)
+    if levels is None:
+        return decode_steps, None
+    if decode_steps is not None and decode_steps != len(levels) + 1:
+        raise ValueError(f"decode_steps={decode_steps} contradicts decode_levels={list(levels)} "
+                         f"({len(levels) + 1} steps); give one of them")
+    return len(levels) + 1, levels
+
+
 def _m(value):
     """``surrogate_steps``: numpy integers become ints; other values are checked after construction."""
     return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
