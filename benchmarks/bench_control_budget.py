@@ -4,7 +4,9 @@ For each task (``--tasks``, default all five) the held-out targets of ``reproduc
 over the split, one batch) are controlled from the same initial noise by DITTO (the bundled teacher, DPM-Solver++(2M)
 20 steps, backprop), DITTO-2 on the CTM (one-step surrogate and decode; and through the 2-step decode) and DITTO-2 on
 Presto-S (one step) at every K of ``--ks``, each at its own learning rate and norm prior chosen on validation targets
-(``benchmarks/results/control_lr.json``, :data:`SWEPT`). Each (method, K) is its own run; reported: process CPU
+(``benchmarks/results/control_lr.json``, :data:`SWEPT`); the 2-step decode is re-noised to the level chosen there with
+its lr (0.15 for the CTM on melody, structure and inpainting, as ``reproduce.py``'s full preset and the library's
+default). Each (method, K) is its own run; reported: process CPU
 seconds per clip, the control metric of the output (mean over the targets) and FAD mel against all held-out clips
 (biased upwards at this n; compare within a task). A user reads off which method wins at each budget.
 
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
 import bench_control_lr as LR  # noqa: E402
 from _report import write_results  # noqa: E402
+from tempo_kit.utils import levels_text  # noqa: E402
 import reproduce as R  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -45,20 +48,39 @@ SWEPT = {"DITTO (teacher, 20 steps)": "DITTO", "DITTO-2 (CTM, one step)": "DITTO
          "DITTO-2 (PRESTO-S, one step)": "DITTO-2 PRESTO-S M=1 T=1"}
 
 
-def methods(bundle, task: str, students: dict | None = None, choices: dict | None = None) -> dict:
+def methods(bundle, task: str, students: dict | None = None, choices: dict | None = None,
+            decodes: dict | None = None) -> dict:
     """Label -> (factory(K) -> method, model, (lr, norm prior)): DITTO, DITTO-2 on the CTM (one step; through the
     2-step decode) and on Presto-S (one step) when bundled, and one one-step DITTO-2 row per ``students`` entry
     (label -> jump). The methods are the sweep's (``bench_control_lr.methods``) at its settings: ``choices`` (the
-    sweep's ``{task: {label: {"lr", "norm_prior"}}}``, default the committed ``control_lr.json``'s)."""
-    swept = LR.methods(bundle)
-    choices = (choices or json.loads((RESULTS / "control_lr.json").read_text())["choices"])[task]
-    runs = {label: (name, swept[name][1]) for label, name in SWEPT.items() if name in swept}
+    sweep's ``{task: {label: {"lr", "norm_prior"}}}``) and, for a decode, ``decodes`` (its ``{task: {surrogate:
+    {"decode_levels", "lr", "norm_prior"}}}``: the re-noise level chosen with the lr, as ``reproduce.py``'s full
+    preset reads it; a row through a decode at a chosen level says so in its label). Both default to the committed
+    ``control_lr.json``'s."""
+    committed = json.loads((RESULTS / "control_lr.json").read_text()) if choices is None or decodes is None else {}
+    choices = (choices or committed["choices"])[task]
+    decodes = (decodes or committed.get("decode_choices", {})).get(task, {})
+    settings = {name: (c["lr"], c["norm_prior"]) for name, c in choices.items()}
+    runs, levels_used = {}, []
+    for label, name in SWEPT.items():
+        decode = LR.decode_of(name)
+        if decode and decode[0] in decodes:  # the decode's level is chosen with its lr
+            chosen = decodes[decode[0]]
+            if chosen["decode_levels"]:
+                levels_used.append(tuple(chosen["decode_levels"]))
+                name = f"DITTO-2 {decode[0].upper()} decode at {levels_text(chosen['decode_levels'])}"
+                label = f"{label[:-1]} at {levels_text(chosen['decode_levels'])})"
+            settings[name] = (chosen["lr"], chosen["norm_prior"])
+        runs[label] = (name, None)
     runs.update({f"DITTO-2 ({label}, one step)": ("DITTO-2 CTM M=1 T=1", jump)
                  for label, jump in (students or {}).items()})
+    swept = LR.methods(bundle, list(dict.fromkeys(levels_used)))
     out = {}
-    for label, (name, model) in runs.items():
-        lr, prior = choices[name]["lr"], choices[name]["norm_prior"]
-        out[label] = (lambda K, make=swept[name][0], lr=lr, prior=prior: make(K, lr, prior), model, (lr, prior))
+    for label, (name, jump) in runs.items():
+        if name in swept:  # not when its surrogate is not bundled
+            lr, prior = settings[name]
+            out[label] = (lambda K, make=swept[name][0], lr=lr, prior=prior: make(K, lr, prior),
+                          jump or swept[name][1], (lr, prior))
     return out
 
 

@@ -115,6 +115,9 @@ class VocoderConfig:
         Depthwise kernel size along frames (odd).
     expansion : float
         Hidden width of each block's pointwise MLP, as a multiple of ``channels``.
+    layer_scale : float
+        Initial layer scale of each ConvNeXt block. Blocks that a model grown with ``init_from`` adds keep it, so 0
+        makes them start as identities (the grown vocoder first computes what the saved one did).
     phase : {"if", "direct"}
         ``"direct"``: the head predicts each bin's phase per frame (Vocos). ``"if"``: it predicts an
         instantaneous-frequency deviation from the bin centre, integrated over frames, plus a phase offset
@@ -131,6 +134,7 @@ class VocoderConfig:
     depth: int = 6
     kernel: int = 7
     expansion: float = 3.0
+    layer_scale: float = 0.1
     phase: str = attrs.field(default="if", validator=attrs.validators.in_(("if", "direct")))
 
     def __attrs_post_init__(self):
@@ -193,7 +197,8 @@ class Vocoder(nn.Module):
         self.embed_norm = nn.LayerNorm(config.channels)
         hidden = int(round(config.channels * config.expansion))
         self.blocks = nn.ModuleList(
-            ConvNeXtBlock(channels=config.channels, kernel=config.kernel, hidden=hidden) for _ in range(config.depth)
+            ConvNeXtBlock(channels=config.channels, kernel=config.kernel, hidden=hidden,
+                          layer_scale=config.layer_scale) for _ in range(config.depth)
         )
         self.out_norm = nn.LayerNorm(config.channels)
         self.head = nn.Conv1d(config.channels, (3 if config.phase == "if" else 2) * n_freq, 1)

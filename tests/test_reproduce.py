@@ -257,7 +257,7 @@ def test_control_budget_runs_each_method_at_its_own_validation_choice():
                           "DITTO-2 CTM M=1 T=1": {"lr": 0.15, "norm_prior": "project"},
                           "DITTO-2 CTM decode T=2": {"lr": 0.5, "norm_prior": "project"},
                           "DITTO-2 PRESTO-S M=1 T=1": {"lr": 0.015, "norm_prior": None}}}
-    runs = budget.methods(bundle, "melody", {"mine": "jump"}, choices=choices)
+    runs = budget.methods(bundle, "melody", {"mine": "jump"}, choices=choices, decodes={})
     assert {label: setting for label, (_, _, setting) in runs.items()} == {
         "DITTO (teacher, 20 steps)": (0.05, None), "DITTO-2 (CTM, one step)": (0.15, "project"),
         "DITTO-2 (CTM, through the 2-step decode)": (0.5, "project"), "DITTO-2 (PRESTO-S, one step)": (0.015, None),
@@ -265,6 +265,17 @@ def test_control_budget_runs_each_method_at_its_own_validation_choice():
     through = runs["DITTO-2 (CTM, through the 2-step decode)"][0](7)
     assert (through.iterations, through.lr, through.decode_steps, through.surrogate_steps) == (7, 0.5, 2, "decode")
     assert runs["DITTO (teacher, 20 steps)"][0](3).lr == 0.05 and runs["DITTO-2 (mine, one step)"][1] == "jump"
+    # the decode's re-noise level chosen on validation with its lr (as reproduce.py's full preset reads it)
+    decodes = {"melody": {"ctm": {"decode_levels": [0.15], "lr": 0.05, "norm_prior": None}}}
+    runs = budget.methods(bundle, "melody", choices=choices, decodes=decodes)
+    assert "DITTO-2 (CTM, through the 2-step decode)" not in runs
+    make, model, setting = runs["DITTO-2 (CTM, through the 2-step decode at 0.15)"]
+    through = make(4)
+    assert (model, setting, through.lr, through.decode_levels, through.surrogate_steps) == (
+        "ctm", (0.05, None), 0.05, (0.15,), "decode")
+    grid = {"melody": {"ctm": {"decode_levels": None, "lr": 0.015, "norm_prior": "project"}}}
+    runs = budget.methods(bundle, "melody", choices=choices, decodes=grid)
+    assert runs["DITTO-2 (CTM, through the 2-step decode)"][2] == (0.015, "project")
 
 
 def test_control_lr_adds_methods_optimised_through_decodes_at_given_levels():
