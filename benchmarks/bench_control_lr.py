@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 import torch
-from tempo_kit.utils import levels_text
+from tempo_kit.utils import levels_text, parse_levels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
@@ -304,7 +304,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", nargs="+", default=list(R.TASKS))
     parser.add_argument("--methods", nargs="+", metavar="LABEL",
                         help="run only these methods (labels as in the report, e.g. 'DITTO-2 PRESTO-S M=1 T=1')")
-    parser.add_argument("--decode-levels", nargs="+", default=[], metavar="L1,L2,...",
+    parser.add_argument("--decode-levels", nargs="+", type=parse_levels, default=[], metavar="L1,L2,...",
                         help="also run DITTO-2 optimised through a decode re-noised to these levels (one method per "
                              "comma list and surrogate, e.g. 0.15 or 0.5,0.1)")
     parser.add_argument("--threads", type=int, default=1)
@@ -320,12 +320,8 @@ def main(argv=None) -> int:
     else:
         torch.set_num_threads(args.threads)
         priors = [None if p == "none" else p for p in args.norm_priors]
-        try:
-            levels = [tuple(float(v) for v in spec.split(",") if v) for spec in args.decode_levels]
-        except ValueError:
-            parser.error(f"--decode-levels takes comma lists of numbers, got {args.decode_levels}")
         result = Q.run_at_commit(run, Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks,
-                                 priors=priors, only=args.methods, decode_levels=levels)
+                                 priors=priors, only=args.methods, decode_levels=args.decode_levels)
     result["best"] = best(result)
     result["choices"] = choices(result)
     result["decode_choices"] = decode_choices(result)

@@ -22,7 +22,7 @@ import statistics
 import torch
 import _quality as Q
 from _report import environment, write_report
-from tempo_kit.utils import levels_text
+from tempo_kit.utils import levels_text, parse_levels
 
 
 def _floats(text):
@@ -51,8 +51,7 @@ def tracked_melody(net, audio: torch.Tensor, sample_rate: int, target) -> dict:
 def _levels(text) -> list:
     """``--decode-levels``: ``default`` (the model's), ``grid`` (``T`` levels of the teacher grid) or a comma list of
     re-noise levels, ';'-separated."""
-    return [spec if spec in ("default", "grid") else tuple(float(v) for v in spec.split(","))
-            for spec in text.split(";")]
+    return [spec if spec in ("default", "grid") else parse_levels(spec) for spec in text.split(";")]
 
 
 def _decoding(model: str, t, at) -> dict:

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["check_int", "check_number", "as_validator", "append_dims", "as_sigma", "check_sigma", "progress_bar", "count_text", "levels_text", "atomic_path", "write_text_atomic", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
+__all__ = ["check_int", "check_number", "as_validator", "append_dims", "as_sigma", "check_sigma", "progress_bar", "count_text", "levels_text", "parse_levels", "atomic_path", "write_text_atomic", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
 
 
 def check_int(value, what: str, *, low: int | None = None, high: int | None = None) -> int:
@@ -120,6 +120,21 @@ def count_text(n: int, noun: str) -> str:
 def levels_text(levels) -> str:
     """Noise levels as a short list for labels and reports: ``(0.5, 0.1)`` -> ``"0.5, 0.1"``."""
     return ", ".join(f"{float(v):g}" for v in levels)
+
+
+def parse_levels(text: str) -> tuple[float, ...]:
+    """A comma list of noise levels, e.g. ``"0.5,0.1"`` -> ``(0.5, 0.1)``: strictly decreasing, finite and above 0
+    (a sampler or DITTO-2 checks the upper bound, the model's sigma_max), else a ``ValueError`` saying so. The
+    inverse of :func:`levels_text`."""
+    import math
+
+    try:
+        levels = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"expected comma-separated noise levels, e.g. 0.15 or 0.5,0.1, got {text!r}") from None
+    if not all(math.isfinite(v) and v > 0 for v in levels) or list(levels) != sorted(set(levels), reverse=True):
+        raise ValueError(f"expected strictly decreasing noise levels above 0, e.g. 0.5,0.1, got {text!r}")
+    return levels
 
 
 def progress_bar(total: int | None = None, *, desc: str = "", unit: str = "it", enabled: bool = True, initial: int = 0):

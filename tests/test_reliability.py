@@ -455,3 +455,12 @@ def test_silence_and_bad_rates_are_errors():
         melody_from_audio(torch.randn(80, 64), extractor=LogChroma(), sample_rate=44100)
     with pytest.raises(ValueError, match="sample_rate must be an audio rate"):
         melody_from_audio(torch.randn(4000), extractor=LogChroma(domain="audio"), sample_rate=3)
+
+
+@pytest.mark.parametrize("text", ["0.1,0.5", "0", "-1", "nan", "inf", "abc", "0.5,0.5", "", "0.5,"])
+def test_parse_levels_refuses_what_no_decode_can_use(text):
+    from tempo_kit.utils import levels_text, parse_levels
+
+    with pytest.raises(ValueError, match="noise levels"):
+        parse_levels(text)
+    assert parse_levels("0.5,0.1") == (0.5, 0.1) and parse_levels(levels_text((0.15,))) == (0.15,)

@@ -80,18 +80,15 @@ def configure(parser) -> None:
 
 
 def _decode_levels(text: str) -> tuple[float, ...]:
-    """``--decode-levels``: a comma list of decreasing finite levels above 0 (the upper bound, the model's
-    sigma_max, is checked by DITTO-2)."""
+    """``--decode-levels``: :func:`tempo_kit.utils.parse_levels`, its error as argparse's."""
     import argparse
-    import math
+
+    from ..utils import parse_levels
 
     try:
-        levels = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated noise levels, e.g. 0.15 or 0.5,0.1, got {text!r}")
-    if not all(math.isfinite(v) and v > 0 for v in levels) or list(levels) != sorted(set(levels), reverse=True):
-        raise argparse.ArgumentTypeError(f"expected strictly decreasing levels above 0, got {text!r}")
-    return levels
+        return parse_levels(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _surrogate_steps(text: str):
