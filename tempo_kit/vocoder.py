@@ -148,6 +148,8 @@ class VocoderConfig:
         if self.channels < 1 or self.depth < 0 or self.kernel < 1 or self.kernel % 2 == 0 or self.expansion <= 0:
             raise ValueError(f"VocoderConfig needs channels >= 1, depth >= 0, an odd kernel and expansion > 0, got "
                              f"{self.channels}, {self.depth}, {self.kernel}, {self.expansion}")
+        if not (math.isfinite(self.layer_scale) and self.layer_scale >= 0):
+            raise ValueError(f"VocoderConfig needs a finite layer_scale >= 0, got {self.layer_scale}")
 
     def mel_spec(self) -> MelSpec:
         return _mel_spec(self)

@@ -272,3 +272,22 @@ def test_bf16_trunk_keeps_a_float32_head(music):
     assert voc.embed.weight.dtype == torch.bfloat16 and out.dtype == torch.float32 and torch.isfinite(out).all()
     # same spectral envelope: the magnitude prior and the head's output are float32 sums
     assert multi_resolution_stft_loss(out, ref)["sc"] < 0.2
+
+
+def test_a_vocoder_grown_with_zero_layer_scale_starts_as_the_saved_one(tmp_path, music):
+    from tempo_kit.training.api import build_recipe
+
+    torch.manual_seed(0)
+    small = Vocoder(config=VocoderConfig(channels=16, depth=2))
+    with torch.no_grad():
+        for p in small.head.parameters():
+            p.normal_(0, 0.05)  # a non-trivial vocoder (the head starts at zero)
+    save_model(small, tmp_path / "small")
+    grown = build_recipe("vocoder", net={"model": "vocoder", "channels": 16, "depth": 4, "layer_scale": 0.0,
+                                         "init_from": str(tmp_path / "small")}).net
+    mel = music[1][:1]
+    assert len(grown.blocks) == 4 and grown.config.layer_scale == 0.0
+    with torch.no_grad():
+        torch.testing.assert_close(grown(mel), small(mel), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="layer_scale"):
+        VocoderConfig(layer_scale=float("nan"))
