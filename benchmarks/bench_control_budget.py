@@ -140,7 +140,8 @@ def budget_table(rows: list[dict], *, n_boot: int = 2000, seed: int = 0) -> list
     out = []
     for d in (r for r in rows if r["method"].startswith("DITTO (")):
         higher = d["task"] in R.HIGHER_IS_BETTER
-        for variant in dict.fromkeys(r["method"] for r in rows if r["method"].startswith("DITTO-2")):
+        for variant in dict.fromkeys(r["method"] for r in rows if r["method"].startswith("DITTO-2")
+                                     and r["task"] == d["task"]):  # the variants run on this task
             within = [r for r in rows if r["task"] == d["task"] and r["method"] == variant
                       and r["cpu_s_per_clip"] <= d["cpu_s_per_clip"]]
             row = {"task": d["task"], "ditto_K": d["K"], "budget_s": d["cpu_s_per_clip"], "ditto_metric": d["metric"],
@@ -211,6 +212,8 @@ def plot(result: dict, path: Path) -> None:
     for ax, task in zip(axes, tasks):
         for i, method in enumerate(dict.fromkeys(r["method"] for r in result["rows"])):
             rs = [r for r in result["rows"] if r["task"] == task and r["method"] == method]
+            if not rs:  # a variant run on other tasks only: no empty legend entry
+                continue
             ax.plot([r["cpu_s_per_clip"] for r in rs], [r["metric"] for r in rs], "o-", color=f"C{i}", label=method)
             for r in rs:
                 ax.annotate(str(r["K"]), (r["cpu_s_per_clip"], r["metric"]), fontsize=7, xytext=(3, 3),

@@ -311,6 +311,10 @@ def test_control_budget_table_compares_within_the_budget_and_decides_only_with_t
     assert table["intensity"]["K"] == 20 and table["intensity"]["stat"] == pytest.approx(0.2)  # the K that fits
     assert table["intensity"]["verdict"] == "MET" and table["intensity"]["high"] < 1
     assert table["melody"]["stat"] == pytest.approx(0.0) and table["melody"]["verdict"] == "UNDECIDED"
+    rows.append({"task": "melody", "method": "DITTO-2 b", "K": 20, "cpu_s_per_clip": 0.9, "fad": 0.3,
+                 "values": [90.0, 90.0, 90.0, 90.0], "metric": 90.0})
+    assert [(b["task"], b["variant"]) for b in budget(rows)] == [  # each task's own variants only
+        ("intensity", "DITTO-2 a"), ("melody", "DITTO-2 a"), ("melody", "DITTO-2 b")]
     rows[1]["cpu_s_per_clip"] = 2.0  # nothing within the budget
     assert budget(rows)[0]["verdict"] == "no DITTO-2 run within the budget"
 
