@@ -68,7 +68,7 @@ def methods(bundle, task: str, students: dict | None = None, choices: dict | Non
             chosen = decodes[decode[0]]
             if chosen["decode_levels"]:
                 levels_used.append(tuple(chosen["decode_levels"]))
-                name = f"DITTO-2 {decode[0].upper()} decode at {levels_text(chosen['decode_levels'])}"
+                name = LR.decode_label(decode[0], chosen["decode_levels"])
                 label = f"{label[:-1]} at {levels_text(chosen['decode_levels'])})"
             settings[name] = (chosen["lr"], chosen["norm_prior"])
         runs[label] = (name, None)

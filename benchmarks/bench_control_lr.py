@@ -67,7 +67,7 @@ def methods(bundle, decode_levels=()) -> dict:
             lambda K, lr, prior: DITTO2(iterations=K, lr=lr, decode_steps=2, surrogate_steps="decode",
                                         norm_prior=prior, progress=False), jump)
         for levels in decode_levels:
-            out[f"DITTO-2 {name.upper()} decode at {levels_text(levels)}"] = (
+            out[decode_label(name, levels)] = (
                 lambda K, lr, prior, levels=tuple(levels): DITTO2(iterations=K, lr=lr, decode_levels=levels,
                                                                   surrogate_steps="decode", norm_prior=prior,
                                                                   progress=False), jump)
@@ -182,6 +182,12 @@ def choices(result: dict) -> dict:
     ``DITTO-2 CTM decode T=2``, ``DITTO-2 CM M=1 T=1``)."""
     return {t: {m: {"lr": r["lr"], "norm_prior": r.get("norm_prior")} for m, r in by.items()}
             for t, by in _chosen(result, lambda r: r["method"]).items()}
+
+
+def decode_label(surrogate: str, levels) -> str:
+    """The label :func:`methods` gives DITTO-2 on ``surrogate`` optimised through a decode re-noised to ``levels``
+    (:func:`decode_of` reads it back): ``("ctm", (0.15,))`` -> ``"DITTO-2 CTM decode at 0.15"``."""
+    return f"DITTO-2 {surrogate.upper()} decode at {levels_text(levels)}"
 
 
 def decode_of(method: str) -> tuple[str, tuple | None] | None:
