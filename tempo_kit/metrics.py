@@ -67,13 +67,22 @@ def frechet_distance(emb_a: torch.Tensor, emb_b: torch.Tensor, *, eps: float = 1
     return float(_frechet_moments(a.mean(0), cov_a, b.mean(0), cov_b, eps))
 
 
-def _frechet_moments(mu_a, cov_a, mu_b, cov_b, eps: float) -> torch.Tensor:
-    """Fréchet distance of two Gaussians given by their moments (batched over leading dimensions)."""
+def _sqrt_psd(cov: torch.Tensor) -> torch.Tensor:
+    """Symmetric square root of a (batch of) positive semi-definite matrices, by eigendecomposition."""
+    values, vectors = torch.linalg.eigh(cov)
+    return (vectors * values.clamp_min(0).sqrt().unsqueeze(-2)) @ vectors.transpose(-1, -2)
+
+
+def _frechet_moments(mu_a, cov_a, mu_b, cov_b, eps: float, root_b: torch.Tensor | None = None) -> torch.Tensor:
+    """Fréchet distance of two Gaussians given by their moments (batched over leading dimensions).
+
+    ``root_b``: ``(cov_b + eps I)^1/2`` when already computed (a fixed reference); the cross term is then taken as
+    ``tr((S_b^1/2 S_a S_b^1/2)^1/2)``, the same value (both matrices are similar to ``S_a S_b``) with one
+    eigendecomposition fewer per call."""
     eye = eps * torch.eye(cov_a.shape[-1], dtype=cov_a.dtype)
     cov_a, cov_b = cov_a + eye, cov_b + eye
-    values, vectors = torch.linalg.eigh(cov_a)
-    root_a = (vectors * values.clamp_min(0).sqrt().unsqueeze(-2)) @ vectors.transpose(-1, -2)
-    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp_min(0).sqrt().sum(-1)
+    root, other = (_sqrt_psd(cov_a), cov_b) if root_b is None else (root_b, cov_a)
+    cross = torch.linalg.eigvalsh(root @ other @ root).clamp_min(0).sqrt().sum(-1)
     trace = torch.diagonal(cov_a, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(cov_b, dim1=-2, dim2=-1).sum(-1)
     return (mu_a - mu_b).square().sum(-1) + trace - 2 * cross
 
@@ -205,8 +214,9 @@ def bootstrap_frechet(a: ClipStats, b: ClipStats, counts: torch.Tensor | None = 
     if whole_b:
         if counts.ndim != 2 or counts.shape[1] != len(a):
             raise ValueError(f"counts must have shape (n_boot, {len(a)}), got {tuple(counts.shape)}")
-        fixed = b.moments()
-        return torch.cat([_frechet_moments(*a.moments(c), *fixed, eps) for c in counts.split(chunk)])
+        mu_b, cov_b = b.moments()
+        root_b = _sqrt_psd(cov_b + eps * torch.eye(cov_b.shape[-1], dtype=cov_b.dtype))
+        return torch.cat([_frechet_moments(*a.moments(c), mu_b, cov_b, eps, root_b) for c in counts.split(chunk)])
     if counts.ndim != 2 or counts.shape[1] != len(a) or len(a) != len(b):
         raise ValueError(f"paired bootstrap needs counts (n_boot, n) and n clips in both sets; got counts "
                          f"{tuple(counts.shape)}, {len(a)} and {len(b)} clips")

@@ -218,22 +218,36 @@ def test_versus_ditto_pairs_the_targets():
     ref = ClipStats.from_embeddings(torch.randn(64, 3, generator=gen, dtype=torch.float64))
     stats = ClipStats.from_embeddings(torch.randn(8, 3, generator=gen, dtype=torch.float64))
 
-    def row(values):
-        return {"metric_per_clip": values, "fad": float(bootstrap_frechet(stats, ref)), "_mel_stats": stats}
+    far = ClipStats.from_embeddings(3 + torch.randn(8, 3, generator=gen, dtype=torch.float64))
 
+    def row(values, crepe=stats):
+        return {"metric_per_clip": values, "fad": float(bootstrap_frechet(stats, ref)),
+                "fad_crepe": float(bootstrap_frechet(crepe, ref)), "_stats": {"mel": stats, "crepe": crepe}}
+
+    refs = {"mel": ref, "crepe": ref}
     ditto = row([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
     half = row([v / 2 for v in ditto["metric_per_clip"]])  # half DITTO's MSE on every target, same outputs
     counts = bootstrap_counts(8, 500, generator=torch.Generator().manual_seed(1))
-    rep.versus_ditto(half, ditto, "intensity", ref, counts)
+    rep.versus_ditto(half, ditto, "intensity", refs, counts)
     c, f = half["control_vs_ditto"], half["fad_vs_ditto"]
     assert c["stat"] == pytest.approx(0.5) and c["low"] == pytest.approx(0.5) and c["verdict"] == "MET"
     assert f["low"] == pytest.approx(1.0) and f["verdict"] == "MET"  # same outputs: ratio 1 in every resample
+    assert set(rep.fad_parts(half)) == {"mel", "crepe"} and half["fad_crepe_vs_ditto"]["verdict"] == "MET"
+    off = row(half["metric_per_clip"], crepe=far)  # as good on mel statistics, far off on CREPE
+    rep.versus_ditto(off, ditto, "intensity", refs, counts)
+    assert off["fad_vs_ditto"]["verdict"] == "MET" and off["fad_crepe_vs_ditto"]["verdict"] == "NOT MET"
+    off.update(speedup=20.0, speedup_cpu=20.0, nfe_ratio=20.0, speedup_over_nfe_ratio=1.0, metric=4.5,
+               method="DITTO-2 (CM, M=1, T=1)", decode_steps=1, surrogate_steps=1)
+    ditto.update(metric=4.5)
+    check = rep.claims({"intensity": {"rows": {"ditto": ditto, "cm": off}}}, {})[0]
+    assert "FAD mel and FAD CREPE" in check["claim"] and check["verdict"] == "NOT MET"
+    assert "FAD CREPE" in check["checks"][0]["reason"] and "FAD mel" not in check["checks"][0]["reason"]
     melody = row([v - 1 for v in ditto["metric_per_clip"]])  # one point lower on every target
-    rep.versus_ditto(melody, ditto, "melody", ref, counts)
+    rep.versus_ditto(melody, ditto, "melody", refs, counts)
     assert melody["control_vs_ditto"]["high"] == pytest.approx(-1.0) and melody["control_vs_ditto"]["verdict"] == "NOT MET"
     assert melody["control_vs_ditto"]["family"]["verdict"] == "NOT MET"  # the same shift in every resample
     noisy = row([v * w for v, w in zip(ditto["metric_per_clip"], (0.2, 1.9, 0.3, 1.7, 0.4, 1.2, 0.5, 0.6))])
-    rep.versus_ditto(noisy, ditto, "intensity", ref, counts)
+    rep.versus_ditto(noisy, ditto, "intensity", refs, counts)
     c = noisy["control_vs_ditto"]
     assert c["family"]["low"] <= c["low"] and c["family"]["high"] >= c["high"]  # wider at the family level
 
