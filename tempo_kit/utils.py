@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import math
 import numbers
@@ -13,7 +14,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["check_int", "check_number", "as_validator", "append_dims", "as_sigma", "check_sigma", "progress_bar", "count_text", "levels_text", "parse_levels", "atomic_path", "write_text_atomic", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
+__all__ = ["check_int", "check_number", "as_validator", "append_dims", "as_sigma", "check_sigma", "progress_bar", "count_text", "levels_text", "parse_levels", "LevelsError", "atomic_path", "write_text_atomic", "remove_stale_temporaries", "folder_lock", "FolderBusyError"]
 
 
 def check_int(value, what: str, *, low: int | None = None, high: int | None = None) -> int:
@@ -122,18 +123,23 @@ def levels_text(levels) -> str:
     return ", ".join(f"{float(v):g}" for v in levels)
 
 
+class LevelsError(ValueError, argparse.ArgumentTypeError):
+    """A text that :func:`parse_levels` refuses: a ``ValueError`` that argparse also shows with its message when
+    ``parse_levels`` is an option's ``type``."""
+
+
 def parse_levels(text: str) -> tuple[float, ...]:
     """A comma list of noise levels, e.g. ``"0.5,0.1"`` -> ``(0.5, 0.1)``: strictly decreasing, finite and above 0
-    (a sampler or DITTO-2 checks the upper bound, the model's sigma_max), else a ``ValueError`` saying so. The
-    inverse of :func:`levels_text`."""
+    (a sampler or DITTO-2 checks the upper bound, the model's sigma_max), else a :class:`LevelsError` (a
+    ``ValueError``) saying so. The inverse of :func:`levels_text`; usable as an argparse ``type``."""
     import math
 
     try:
         levels = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"expected comma-separated noise levels, e.g. 0.15 or 0.5,0.1, got {text!r}") from None
+        raise LevelsError(f"expected comma-separated noise levels, e.g. 0.15 or 0.5,0.1, got {text!r}") from None
     if not all(math.isfinite(v) and v > 0 for v in levels) or list(levels) != sorted(set(levels), reverse=True):
-        raise ValueError(f"expected strictly decreasing noise levels above 0, e.g. 0.5,0.1, got {text!r}")
+        raise LevelsError(f"expected strictly decreasing noise levels above 0, e.g. 0.5,0.1, got {text!r}")
     return levels
 
 

@@ -464,3 +464,15 @@ def test_parse_levels_refuses_what_no_decode_can_use(text):
     with pytest.raises(ValueError, match="noise levels"):
         parse_levels(text)
     assert parse_levels("0.5,0.1") == (0.5, 0.1) and parse_levels(levels_text((0.15,))) == (0.15,)
+
+
+def test_parse_levels_as_an_argparse_type_shows_its_message(capsys):
+    import argparse
+
+    from tempo_kit.utils import parse_levels
+
+    parser = argparse.ArgumentParser(prog="bench")
+    parser.add_argument("--decode-levels", type=parse_levels)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--decode-levels", "0.1,0.5"])
+    assert "strictly decreasing noise levels above 0" in capsys.readouterr().err

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from ..control.tasks import MELODY_DOMAINS, TASKS
-from ..utils import write_text_atomic
+from ..utils import parse_levels, write_text_atomic
 from . import MAX_FRAMES, MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, check_out, set_threads
 
 TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
@@ -41,7 +41,7 @@ def configure(parser) -> None:
                         help=f"DITTO-2 decoding steps at the teacher grid's levels (default: {CONTROL_DEFAULTS['decode_steps']} "
                              f"for a CTM, re-noised to 0.15, see --decode-levels; 1 for a CM or Presto-S; toy "
                              f"{TOY_DEFAULTS['decode_steps']})")
-    parser.add_argument("--decode-levels", type=_decode_levels, default=None, metavar="L1[,L2...]",
+    parser.add_argument("--decode-levels", type=parse_levels, default=None, metavar="L1[,L2...]",
                         help="DITTO-2 decode re-noise levels, decreasing, e.g. 0.15 (2 steps: sigma_max, 0.15); "
                              "instead of --decode-steps, whose levels come from the teacher grid")
     parser.add_argument("--surrogate-steps", type=_surrogate_steps, default=None,
@@ -77,18 +77,6 @@ def configure(parser) -> None:
     parser.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_option(parser)
-
-
-def _decode_levels(text: str) -> tuple[float, ...]:
-    """``--decode-levels``: :func:`tempo_kit.utils.parse_levels`, its error as argparse's."""
-    import argparse
-
-    from ..utils import parse_levels
-
-    try:
-        return parse_levels(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _surrogate_steps(text: str):
