@@ -28,11 +28,13 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
-import _quality as Q
-from _report import environment, write_results
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _quality as Q  # noqa: E402
+from _report import environment, write_results  # noqa: E402
 
 #: Hand-drawn curves: (shape, low dB, high dB) on the extractor's scale.
 CURVES = (("crescendo", -40.0, -20.0), ("decrescendo", -40.0, -20.0), ("swell", -40.0, -20.0),

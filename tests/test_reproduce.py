@@ -452,3 +452,49 @@ def test_rows_and_report_name_the_decode_levels():
     assert R._through(None) == "through the decode" and R._through((0.15,)) == "through a decode at 0.15"
     text = R._decode_levels_text({"melody": {"ctm": (0.15,)}, "structure": {"ctm": [0.5, 0.1]}})
     assert "CTM at 0.15 on melody, CTM at 0.5, 0.1 on structure" in text and R._decode_levels_text({}) == ""
+
+
+def _intensity_rows(default, best, uncontrolled):
+    def row(setting, values, iterations=200):
+        return {"setting": setting, "model": "ctm", "iterations": iterations, "audio_mse": float(np.mean(values)),
+                "per_target": [{"audio_mse": v} for v in values]}
+
+    return [row("default", default), row("other", best), row("uncontrolled", uncontrolled, iterations=0)]
+
+
+def test_intensity_audio_default_against_best_is_judged_by_its_interval():
+    bench = load_script("benchmarks/bench_intensity_audio.py")
+    far = bench.checks(_intensity_rows([9.0, 10.0, 11.0, 12.0], [1.0, 2.0, 3.0, 4.0], [90.0] * 4), n_boot=500,
+                       seed=0, quick=False)
+    assert far["best"] == "other" and far["default_minus_best"] == pytest.approx(8.0)
+    assert far["low"] == pytest.approx(8.0) and far["verdict"] == "NOT MET"  # the same gap on every target
+    near = bench.checks(_intensity_rows([1.5, 2.5, 3.5, 4.5], [1.0, 2.0, 3.0, 4.0], [90.0] * 4), n_boot=500,
+                        seed=0, quick=False)
+    assert near["verdict"] == "MET" and not near["sanity_failures"]
+    noisy = bench.checks(_intensity_rows([1.0, 9.0, 1.0, 9.0], [2.0, 2.0, 2.0, 2.0], [90.0] * 4), n_boot=500,
+                         seed=0, quick=False)
+    assert noisy["verdict"] == "UNDECIDED" and noisy["low"] < 3 < noisy["high"]
+    assert bench.checks(_intensity_rows([5.0] * 4, [4.0] * 4, [90.0] * 4), n_boot=50, seed=0,
+                        quick=True)["verdict"] == "no verdict (quick)"
+    broken = bench.checks(_intensity_rows([95.0] * 4, [4.0] * 4, [90.0] * 4), n_boot=50, seed=0, quick=False)
+    assert broken["sanity_failures"] == ["default: audio MSE not below the uncontrolled row's"]
+
+
+def test_intensity_audio_loudness_is_rms_in_db_on_the_model_frames():
+    bench = load_script("benchmarks/bench_intensity_audio.py")
+    t = torch.arange(64 * 512) / 22050
+    db = bench.loudness_db(0.5 * torch.sin(2 * torch.pi * 440 * t), 64)
+    assert db.shape == (64,)
+    assert db[4:-4] == pytest.approx(torch.full((56,), 20 * np.log10(0.5 / np.sqrt(2)), dtype=torch.float64), abs=0.05)
+
+
+@pytest.mark.slow
+def test_intensity_audio_quick_run_on_the_bundled_models(tmp_path, one_thread):
+    bench = load_script("benchmarks/bench_intensity_audio.py")
+    assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "intensity_audio.json").read_text())
+    assert saved["targets"] == 2 and saved["checks"]["verdict"] == "no verdict (quick)" and saved["commit"]
+    rows = {r["setting"]: r for r in saved["rows"]}
+    assert rows["uncontrolled (K = 0)"]["audio_mse"] > rows["default"]["audio_mse"]
+    assert rows["default"]["decode_levels"] == [0.15] and rows["default"]["surrogate_steps"] == "decode"
+    assert "| ctm | default |" in (tmp_path / "intensity_audio.md").read_text()
