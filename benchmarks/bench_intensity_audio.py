@@ -9,6 +9,8 @@ through ``Pipeline.control`` (what ``tempo-kit control`` runs) with the objectiv
   its own level (before any scaling to full scale) in dB, ``20 log10 rms``, against the target, dB^2 (no smoothing:
   note-to-note loudness changes count);
 * **audio MSE, smoothed**: the same curve smoothed as the objective smooths its own (0.25 s window);
+* **offset**: the mean of audio dB - target (a level error of the whole clip, e.g. the vocoder's, rather than of
+  the curve's shape);
 * **mel MSE**: the objective's own feature of the mel output (what is optimised);
 * **scaled down**: the dB that ``to_audio`` took off to fit full scale (reported, never silent).
 
@@ -96,13 +98,15 @@ def run(quick: bool = False, seed: int = 0, n_boot: int = 2000) -> dict:
             per.append({"curve": f"{shape} {lo:g}..{hi:g} dB", "tags": tag,
                         "audio_mse": float((db - y).square().mean()),
                         "audio_mse_smoothed": float((smooth(db, ext.kernel.double()) - y).square().mean()),
+                        "offset_db": float((db - y).mean()),
                         "mel_mse": float((mel_db - y).square().mean()), "scaled_down_db": clip.scaled_down_db})
         d = clip  # the last clip, for the settings it ran with
         rows.append({"setting": label, "model": model, "iterations": d.iterations, "lr": d.lr,
                      "decode_steps": d.decode_steps, "decode_levels": d.decode_levels,
                      "surrogate_steps": d.surrogate_steps, "cpu_s_per_run": (time.process_time() - t0) / len(targets),
                      **{k: statistics.mean(p[k] for p in per) for k in
-                        ("audio_mse", "audio_mse_smoothed", "mel_mse", "scaled_down_db")}, "per_target": per})
+                        ("audio_mse", "audio_mse_smoothed", "offset_db", "mel_mse", "scaled_down_db")},
+                     "per_target": per})
         print(f"{model} {label}: audio {rows[-1]['audio_mse']:.3g} dB^2, mel {rows[-1]['mel_mse']:.3g}", flush=True)
     return {"rows": rows, "checks": checks(rows, n_boot=n_boot, seed=seed, quick=quick), "targets": len(targets),
             "seed": seed, "quick": quick, **Q.git_commit()}
@@ -137,14 +141,15 @@ def report(res: dict, command: str) -> list[str]:
              f"{c['high']:.3g}] (paired bootstrap over the targets; the best is chosen on these targets).",
              "- Sanity: " + ("; ".join(c["sanity_failures"]) if c["sanity_failures"] else
                              "every controlled setting is closer to the curves than the uncontrolled row."), "",
-             "| model | setting | K | lr | decode | audio MSE | audio MSE, smoothed | mel MSE | scaled down (dB) "
-             "| CPU s / run |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| model | setting | K | lr | decode | audio MSE | audio MSE, smoothed | offset (dB) | mel MSE "
+             "| scaled down (dB) | CPU s / run |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         dec = (f"T={r['decode_steps']}" + (f" at {', '.join(f'{v:g}' for v in r['decode_levels'])}"
                                            if r["decode_levels"] else "")
                + (" (through)" if r["surrogate_steps"] == "decode" else f", M={r['surrogate_steps']}"))
         lines.append(f"| {r['model']} | {r['setting']} | {r['iterations']} | {r['lr']:g} | {dec} "
-                     f"| {r['audio_mse']:.3g} | {r['audio_mse_smoothed']:.3g} | {r['mel_mse']:.3g} "
+                     f"| {r['audio_mse']:.3g} | {r['audio_mse_smoothed']:.3g} | {r['offset_db']:+.2f} "
+                     f"| {r['mel_mse']:.3g} "
                      f"| {r['scaled_down_db']:.1f} | {r['cpu_s_per_run']:.2f} |")
     return lines + [""]
 
