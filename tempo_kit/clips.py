@@ -159,10 +159,16 @@ def to_audio(mel: torch.Tensor, vocoder: nn.Module, *, warn: bool = True, return
     return normalise_peaks(audio, warn=warn, return_gain=return_gain)
 
 
-def save_wav(path: str | Path, audio: torch.Tensor, sample_rate: int) -> Path:
+#: Length of the half-cosine fades that :func:`save_wav` puts at both ends of a clip (milliseconds).
+FADE_MS = 10.0
+
+
+def save_wav(path: str | Path, audio: torch.Tensor, sample_rate: int, *, fade_ms: float = FADE_MS) -> Path:
     """Write a waveform, mono ``(samples,)`` or ``(channels, samples)``, as 16-bit PCM WAV (soundfile); non-finite
     samples are an error, a peak above full scale is scaled down to 1 with a warning (:func:`normalise_peaks`), never
-    clipped."""
+    clipped. The first and last ``fade_ms`` milliseconds (at most a quarter of the clip each) fade in and out with a
+    half cosine: a generated clip is an excerpt that stops mid-note, which a player renders as a click; 0 writes the
+    samples as they are. Only the file is faded, never the tensor passed in."""
     import soundfile
 
     from .utils import atomic_path
@@ -186,6 +192,14 @@ def save_wav(path: str | Path, audio: torch.Tensor, sample_rate: int) -> Path:
         raise ValueError(f"not writing {path}: the audio has {int((~torch.isfinite(audio)).sum())} non-finite samples "
                          "(NaN or inf); a WAV of them would be full-scale noise")
     audio = normalise_peaks(audio.reshape(1, -1)).reshape(audio.shape)
+    if not (math.isfinite(fade_ms) and fade_ms >= 0):
+        raise ValueError(f"not writing {path}: fade_ms must be finite and >= 0, got {fade_ms!r}")
+    n = min(round(fade_ms * sample_rate / 1000), audio.shape[-1] // 4)
+    if n > 0:
+        ramp = 0.5 - 0.5 * torch.cos(torch.pi * (torch.arange(n, dtype=torch.float64) + 0.5) / n)
+        audio = audio.clone()
+        audio[..., :n] *= ramp.to(audio.dtype)
+        audio[..., -n:] *= ramp.flip(0).to(audio.dtype)
     with atomic_path(path) as tmp:
         soundfile.write(str(tmp), audio.T.squeeze(1).cpu().float().numpy(), sample_rate, subtype="PCM_16")
     return Path(path)

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -260,6 +261,16 @@ def test_loud_audio_is_normalised_and_said_so(tmp_path):
     assert not list(tmp_path.glob("bad*"))
     save_wav(tmp_path / "stereo.wav", torch.zeros(2, 1000).numpy(), 22050)  # numpy arrays too
     assert soundfile.info(str(tmp_path / "stereo.wav")).channels == 2
+    held = torch.full((22050,), 0.5)  # a note held to the end of the clip: faded in and out over 10 ms in the file
+    save_wav(tmp_path / "held.wav", held, 22050)
+    written, _ = soundfile.read(tmp_path / "held.wav")
+    assert abs(written[0]) < 1e-3 and abs(written[-1]) < 1e-3 and abs(written[220] - 0.5) < 1e-4
+    assert abs(written[110] - 0.25) < 0.01 and np.all(np.diff(written[:221]) >= 0)  # a half cosine, monotone
+    assert torch.equal(held, torch.full((22050,), 0.5))  # the tensor itself is untouched
+    save_wav(tmp_path / "cut.wav", held, 22050, fade_ms=0)
+    assert abs(soundfile.read(tmp_path / "cut.wav")[0][-1] - 0.5) < 1e-4
+    with pytest.raises(ValueError, match="fade_ms"):
+        save_wav(tmp_path / "bad.wav", held, 22050, fade_ms=-1)
 
 
 def test_bf16_trunk_keeps_a_float32_head(music):
