@@ -208,20 +208,23 @@ class Ruler:
         with torch.inference_mode():
             return torch.cat([to_audio(m, self.vocoder, warn=False) for m in mel.split(self.chunk)])
 
-    def score(self, mel: torch.Tensor, audio: torch.Tensor | None = None) -> dict[str, Any]:
+    def score(self, mel: torch.Tensor, audio: torch.Tensor | None = None, *,
+              embeddings: tuple[str, ...] | None = None) -> dict[str, Any]:
         """Per-embedding :class:`ClipStats` of ``n`` clips: ``mel`` ``(n, n_mels, frames)`` in model space and, for
-        real clips, their ``audio`` ``(n, samples)``; generated clips (``audio`` None) are vocoded for ``crepe``."""
+        real clips, their ``audio`` ``(n, samples)``; generated clips (``audio`` None) are vocoded for ``crepe``.
+        ``embeddings``: only these of :attr:`embeddings` (default all)."""
         from tempo_kit.metrics import ClipStats, mel_statistics
 
         if not torch.isfinite(mel).all():
             raise ValueError(f"{int((~torch.isfinite(mel)).flatten(1).any(1).sum())} of {len(mel)} clips contain NaN "
                              f"or infinite values")
+        want = set(self.embeddings if embeddings is None else embeddings)
         out = {"mel": ClipStats.from_embeddings(mel_statistics(mel, n_bands=min(self.mel_bands, mel.shape[1])))}
         with torch.inference_mode():
-            if self.clap is not None:
+            if self.clap is not None and "clap" in want:
                 out["clap"] = ClipStats.from_embeddings(
                     torch.cat([self.clap.embed_audio(m).float() for m in mel.split(self.chunk)]))
-            if self.crepe is not None:
+            if self.crepe is not None and "crepe" in want:
                 parts = []
                 for i in range(0, len(mel), self.chunk):
                     wave = audio[i:i + self.chunk] if audio is not None else self.vocode(mel[i:i + self.chunk])

@@ -101,7 +101,7 @@ def load_students(specs) -> dict:
 
 
 def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0, students: dict | None = None) -> dict:
-    bundle = R.load_bundle(data)
+    bundle = R.load_bundle(data, independent=False)
     R.warm_up(bundle)
     idx = R.pick_clips(len(bundle.heldout), clips)
     batch = bundle.heldout.batch(idx)
@@ -125,7 +125,8 @@ def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0, students:
                 cpu = time.process_time() - t0
                 values = R.control_metric(task, objectives[0], r.output)
                 rows.append({"task": task, "method": label, "K": K, "cpu_s_per_clip": cpu / clips,
-                             "metric": statistics.mean(values), "values": values, "fad": R.fad(bundle, r.output)["fad"]})
+                             "metric": statistics.mean(values), "values": values,
+                             "fad": R.fad(bundle, r.output, embeddings=("mel",))["fad"]})
                 print(f"{task} {label} K={K}: {rows[-1]['metric']:.4g}, FAD mel {rows[-1]['fad']:.3g}, "
                       f"{rows[-1]['cpu_s_per_clip']:.2f} CPU s/clip", flush=True)
     return {"rows": rows, "diverged": diverged, "clips": idx.tolist(), "seed": seed, "rates": rates,

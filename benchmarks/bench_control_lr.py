@@ -95,7 +95,7 @@ def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, only=None, seed: i
     from tempo_kit.data import MusicDataset
     from tempo_kit.metrics import frechet_distance, mel_statistics
 
-    bundle = R.load_bundle(data)
+    bundle = R.load_bundle(data, independent=False)
     idx, batch, cond = validation_targets(bundle, data, clips)
     reference = mel_statistics(MusicDataset(data, split="train").mel.float())  # FAD reference: the whole split
     eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(seed))

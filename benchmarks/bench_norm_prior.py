@@ -31,7 +31,7 @@ PRIORS = (None, "penalty", "project")
 def run(data: Path, *, tasks, clips: int, prior_weight: float, split: str = "heldout", seed: int = 0) -> dict:
     from tempo_kit.control import DITTO2
 
-    bundle = R.load_bundle(data)
+    bundle = R.load_bundle(data, independent=False)
     if split == "train":
         from bench_control_lr import validation_targets
 
@@ -50,7 +50,7 @@ def run(data: Path, *, tasks, clips: int, prior_weight: float, split: str = "hel
                        generator=torch.Generator().manual_seed(seed + 1))
             rows.append({"task": task, "prior": prior or "none",
                          "metric": statistics.mean(R.control_metric(task, objectives[0], r.output)),
-                         "fad": R.fad(bundle, r.output)["fad"],
+                         "fad": R.fad(bundle, r.output, embeddings=("mel",))["fad"],
                          "eps_mean_square": float(r.eps.pow(2).flatten(1).mean(1).mean())})
             print(rows[-1], flush=True)
     return {"rows": rows, "clips": idx.tolist(), "seed": seed, "prior_weight": prior_weight, "split": split}

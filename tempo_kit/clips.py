@@ -168,7 +168,8 @@ def save_wav(path: str | Path, audio: torch.Tensor, sample_rate: int, *, fade_ms
     samples are an error, a peak above full scale is scaled down to 1 with a warning (:func:`normalise_peaks`), never
     clipped. The first and last ``fade_ms`` milliseconds (at most a quarter of the clip each) fade in and out with a
     half cosine: a generated clip is an excerpt that stops mid-note, which a player renders as a click; 0 writes the
-    samples as they are. Only the file is faded, never the tensor passed in."""
+    samples as they are (a loop, whose ends meet: ``tempo-kit control looping`` writes with 0). Only the file is
+    faded, never the tensor passed in."""
     import soundfile
 
     from .utils import atomic_path

@@ -132,6 +132,15 @@ def test_control_command_on_bundled_models_with_a_notes_file(tmp_path, capsys):
     audio, sr = soundfile.read(out / "melody_ditto2.wav")
     assert sr == 22050 and audio.shape == (SAMPLES,)
     assert (out / "melody_ditto2.png").stat().st_size > 10_000
+    assert abs(audio[0]) < 1e-3 and abs(audio[-1]) < 1e-3  # the file fades in and out (no click at the ends)
+
+
+def test_control_command_writes_loops_without_fades(tmp_path):
+    out = tmp_path / "loop"
+    assert main(["control", "looping", "--model", "cm", "--iterations", "2", "--vocoder", "griffin-lim", "--quiet",
+                 "--out", str(out)]) == 0
+    audio, _ = soundfile.read(out / "looping_ditto2.wav")
+    assert np.abs(audio[-50:]).max() > 1e-3  # the loop's end meets its start: written as it is
 
 
 def test_control_command_melody_objective_on_the_vocoded_audio(tmp_path):

@@ -343,7 +343,8 @@ def _write(args, result, summary: dict, audio) -> int:
     if audio is not None:
         from ..clips import save_wav
 
-        files.append(save_wav(out / f"{stem}.wav", audio[0][0], audio[1]))
+        seamless = args.task in ("looping", "looping-free")  # a loop's ends meet: no fades there
+        files.append(save_wav(out / f"{stem}.wav", audio[0][0], audio[1], **({"fade_ms": 0} if seamless else {})))
     summary["files"] = [str(f) for f in files]
     write_text_atomic(files[1], json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k != "files"}))
