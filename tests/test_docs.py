@@ -73,9 +73,10 @@ def runnable_blocks(root: Path = DOCS) -> list[tuple[str, str, bool]]:
             if marker is None or fence is not None:
                 continue
             where = f"{path.relative_to(root)}:{i + 1}"
-            fence = lines[i + 1].strip() if i + 1 < len(lines) else ""
-            if not re.fullmatch(r"```py(thon)?(\s.*)?", fence):
-                raise ValueError(f"{where}: '{line.strip()}' must be followed directly by a ```python fence, got {fence!r}")
+            opening = lines[i + 1].strip() if i + 1 < len(lines) else ""  # the next line opens the fence itself
+            if not re.fullmatch(r"```py(thon)?(\s.*)?", opening):
+                raise ValueError(f"{where}: '{line.strip()}' must be followed directly by a ```python fence, got "
+                                 f"{opening!r}")
             end = next((j for j in range(i + 2, len(lines)) if lines[j].strip() == "```"), None)
             if end is None:
                 raise ValueError(f"{where}: unterminated code block")
@@ -90,6 +91,9 @@ def test_block_parser_finds_marked_blocks_only(tmp_path):
         "````markdown\n<!-- runnable -->\n```python\nshown = 4\n```\n````\n"
     )
     assert [(code, slow) for _, code, slow in runnable_blocks(tmp_path)] == [("x = 1", False), ("y = 2", True)]
+    (tmp_path / "two.md").write_text("<!-- runnable -->\n```python\na = 1\n```\ntext\n<!-- runnable -->\n```python\n"
+                                     "b = 2\n```\n")  # a second block on a page, after an odd number of fences
+    assert [code for where, code, _ in runnable_blocks(tmp_path) if "two.md" in where] == ["a = 1", "b = 2"]
     (tmp_path / "bad.md").write_text("<!-- runnable -->\n\n```python\nz = 3\n```\n")
     with pytest.raises(ValueError, match="bad.md:1"):
         runnable_blocks(tmp_path)
