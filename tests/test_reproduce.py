@@ -105,7 +105,9 @@ def tiny(tmp_path_factory):
 @pytest.mark.timeout(300)
 def test_quick_mode_writes_every_table(tiny, tmp_path, monkeypatch, one_thread):
     data, weights = tiny
-    monkeypatch.delenv("TEMPO_KIT_WEIGHTS", raising=False)
+    # --weights sets TEMPO_KIT_WEIGHTS for the process; set here, monkeypatch restores it after the test (delenv of an
+    # unset variable records nothing, and the fake weights then leaked into later tests)
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
     out = tmp_path / "out"
     results = _reproduce().main(["--quick", "--data", str(data), "--weights", str(weights), "--out", str(out),
                                  "--iterations", "3", "--no-progress"])
