@@ -90,17 +90,17 @@ def run(quick: bool = False, seed: int = 0, n_boot: int = 2000) -> dict:
     from tempo_kit.pipeline import Pipeline
 
     commit = Q.git_commit()  # taken at the start: the code that ran
-    curves, tags = (CURVES[:1], TAGS) if quick else (CURVES, TAGS)
-    targets = [(c, t) for c in curves for t in tags]
+    targets = [(c, t) for c in (CURVES[:1] if quick else CURVES) for t in TAGS]
+    ext, on_audio = Intensity(window_s=WINDOW_S), Intensity(domain="audio", window_s=WINDOW_S)
     pipes, rows = {}, []
     for label, model, kw in settings(quick):
-        pipe = pipes.setdefault(model, Pipeline.from_pretrained(model))
+        if model not in pipes:
+            pipes[model] = Pipeline.from_pretrained(model)
+        pipe, n = pipes[model], pipes[model].frames()
         kw = dict(kw)
         domain = kw.pop("domain", "mel")
         per, t0 = [], time.process_time()
         for (shape, lo, hi), tag in targets:
-            ext, on_audio = Intensity(window_s=WINDOW_S), Intensity(domain="audio", window_s=WINDOW_S)
-            n = pipe.frames()
             target = intensity_curve(shape, n_frames=n, extractor=ext, low_db=lo, high_db=hi)
             objective_ext, objective_target = ext, target
             if domain == "audio":  # the STFT of n frames' audio has one more frame: the curve's last value repeated
@@ -120,11 +120,9 @@ def run(quick: bool = False, seed: int = 0, n_boot: int = 2000) -> dict:
                         "offset_db": float((db - y).mean()),
                         "audio_mse_objective": float((objective_db - y).square().mean()),
                         "mel_mse": float((mel_db - y).square().mean()), "scaled_down_db": clip.scaled_down_db})
-        d = clip  # the last clip, for the settings it ran with
-        rows.append({"setting": label, "model": model, "objective_reads": domain, "iterations": d.iterations,
-                     "lr": d.lr,
-                     "decode_steps": d.decode_steps, "decode_levels": d.decode_levels,
-                     "surrogate_steps": d.surrogate_steps, "cpu_s_per_run": (time.process_time() - t0) / len(targets),
+        rows.append({"setting": label, "model": model, "objective_reads": domain,  # the settings the last clip ran with
+                     "iterations": clip.iterations, "lr": clip.lr, "decode_steps": clip.decode_steps,
+                     "decode_levels": clip.decode_levels, "surrogate_steps": clip.surrogate_steps, "cpu_s_per_run": (time.process_time() - t0) / len(targets),
                      **{k: statistics.mean(p[k] for p in per) for k in
                         ("audio_mse", "audio_mse_smoothed", "offset_db", "audio_mse_objective", "mel_mse",
                          "scaled_down_db")},

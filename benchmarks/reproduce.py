@@ -264,7 +264,7 @@ def fad(bundle: Bundle, output: torch.Tensor, stats: dict | None = None, *,
     from tempo_kit.metrics import bootstrap_frechet
 
     stats = stats or bundle.ruler.score(output, embeddings=embeddings)
-    return {("fad" if k == "mel" else f"fad_{k}"): float(bootstrap_frechet(v, bundle.ref_stats[k]))
+    return {fad_key(k): float(bootstrap_frechet(v, bundle.ref_stats[k]))
             for k, v in stats.items()}
 
 
@@ -622,8 +622,8 @@ def _likely_reason(row: dict, control_ok: bool, fad_missed: tuple[str, ...] = ()
     ``fad_missed``: the embeddings whose FAD part is NOT MET."""
     reasons = []
     if fad_missed:
-        reasons.append(f"the controlled outputs are further from the held-out clips (FAD {' and FAD '.join(_EMB[e] for e in fad_missed)}) "
-                       "than DITTO's")
+        reasons.append(f"the controlled outputs are further from the held-out clips "
+                       f"({' and '.join(Q.LABELS[e] for e in fad_missed)}) than DITTO's")
     if row["speedup_cpu"] < 10:
         reasons.append(f"it makes only {row['nfe_ratio']:.1f}x fewer network calls than DITTO" if row["nfe_ratio"] < 11
                        else f"time does not fall with the network calls (NFE ratio {row['nfe_ratio']:.1f}, eff. "
@@ -637,9 +637,6 @@ def _likely_reason(row: dict, control_ok: bool, fad_missed: tuple[str, ...] = ()
                        f"the distilled generator ({'through its ' + str(row['decode_steps']) + '-step decode' if through else 'one step'}) "
                        "follows the target less well than the 20-step teacher in the same K iterations")
     return "; ".join(reasons) or None
-
-
-_EMB = {"mel": "mel", "crepe": "CREPE", "clap": "CLAP"}
 
 
 def combine(verdicts) -> str:
@@ -704,7 +701,7 @@ def claims(table1: dict, presto: dict, *, quick: bool = False) -> list[dict]:
 def _fad_words(table1: dict) -> str:
     """"FAD mel and FAD CREPE" (the embeddings the FAD parts of this run's claims are judged on)."""
     embs = {e for res in table1.values() for r in res["rows"].values() for e in fad_parts(r)} or {"mel"}
-    return " and ".join(f"FAD {_EMB[e]}" for e in FAD_EMBEDDINGS if e in embs)
+    return " and ".join(Q.LABELS[e] for e in FAD_EMBEDDINGS if e in embs)
 
 
 def any_surrogate(table1: dict) -> dict:
@@ -909,7 +906,7 @@ def markdown(results: dict) -> str:
                             else "") + f"): {ch['speedup_cpu']:.1f}x faster in CPU time (wall {ch['speedup']:.1f}x; "
                          f"{ch['speed']}); control {_f(ch['ditto2_metric'], 4)} vs DITTO {_f(ch['ditto_metric'], 4)}, "
                          f"{_versus(con, ch['task'])} ({con['verdict']})" + "".join(
-                             f"; FAD {_EMB[e]} {_f(fa['ditto2'])} vs {_f(fa['ditto'])}, ratio {_f(fa['ratio'])} "
+                             f"; {Q.LABELS[e]} {_f(fa['ditto2'])} vs {_f(fa['ditto'])}, ratio {_f(fa['ratio'])} "
                              f"[{_f(fa['low'])}, {_f(fa['high'])}] ({fa['verdict']})" for e, fa in ch["fads"].items())
                          + (f". Likely reason: {ch['reason']}" if ch["reason"] else ""))
         if c.get("detail"):

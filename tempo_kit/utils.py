@@ -132,8 +132,6 @@ def parse_levels(text: str) -> tuple[float, ...]:
     """A comma list of noise levels, e.g. ``"0.5,0.1"`` -> ``(0.5, 0.1)``: strictly decreasing, finite and above 0
     (a sampler or DITTO-2 checks the upper bound, the model's sigma_max), else a :class:`LevelsError` (a
     ``ValueError``) saying so. The inverse of :func:`levels_text`; usable as an argparse ``type``."""
-    import math
-
     try:
         levels = tuple(float(v) for v in text.split(","))
     except ValueError:

@@ -341,10 +341,10 @@ def _write(args, result, summary: dict, audio) -> int:
     files = [out / f"{stem}.png", out / f"{stem}.json"]
     result.plot(files[0])
     if audio is not None:
-        from ..clips import save_wav
+        from ..clips import FADE_MS, save_wav
 
         seamless = args.task in ("looping", "looping-free")  # a loop's ends meet: no fades there
-        files.append(save_wav(out / f"{stem}.wav", audio[0][0], audio[1], **({"fade_ms": 0} if seamless else {})))
+        files.append(save_wav(out / f"{stem}.wav", audio[0][0], audio[1], fade_ms=0 if seamless else FADE_MS))
     summary["files"] = [str(f) for f in files]
     write_text_atomic(files[1], json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k != "files"}))
