@@ -306,6 +306,9 @@ class ControlledClip:
         The dB by which the vocoded output was scaled down to fit full scale (0: not at all).
     decode_levels : tuple of float or None
         The decode's re-noise levels (None: ``decode_steps`` levels of the teacher grid).
+    norm_prior : str or None
+    optimizer : str
+        The norm prior and the optimizer of the noise (:class:`~tempo_kit.control.DITTO2`).
     """
 
     result: Any
@@ -324,6 +327,8 @@ class ControlledClip:
     objective_domains: dict = attrs.field(factory=dict)
     scaled_down_db: float = 0.0
     decode_levels: tuple | None = None
+    norm_prior: str | None = None
+    optimizer: str = "adam"
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description: settings, losses, network calls, timings and (melody) accuracies."""
@@ -332,7 +337,8 @@ class ControlledClip:
         return {"method": r.method, "model": self.model, "vocoder": self.vocoder, "tags": self.tags, "iterations": k,
                 "lr": self.lr, "decode_steps": self.decode_steps,
                 "decode_levels": None if self.decode_levels is None else list(self.decode_levels),
-                "surrogate_steps": self.surrogate_steps, "objective_domains": self.objective_domains, "scaled_down_db": round(self.scaled_down_db, 2),
+                "surrogate_steps": self.surrogate_steps, "norm_prior": self.norm_prior, "optimizer": self.optimizer,
+                "objective_domains": self.objective_domains, "scaled_down_db": round(self.scaled_down_db, 2),
                 "first_loss": float(r.loss_history[0]) if k else None,
                 "last_loss": float(r.loss_history[-1]) if k else None,
                 "final_losses": r.final_losses, "nfe_optimization": r.nfe_optimization, "nfe_decoding": r.nfe_decoding,

@@ -53,7 +53,7 @@ MAX_FRAMES = 4096
 #: objective reads both the mel frames and the vocoded audio: on the 16 validation tunes
 #: (``benchmarks/results/bench_melody_validation.md``) an independent pitch tracker scores that above either alone.
 CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "decode_levels": None, "surrogate_steps": "decode",
-                    "norm_prior": "project", "melody_domain": "mel+audio"}
+                    "norm_prior": "project", "optimizer": "adam", "melody_domain": "mel+audio"}
 #: What differs by kind of jump. A consistency model (CM, Presto-S) re-noises between decoding steps, and control
 #: through its 2-step decode falls far behind its one-step control on the validation targets (melody 0.19 vs 0.74,
 #: intensity 1.2 vs 0.045 dB^2), so it decodes in one step. A CTM decodes in 2 steps re-noised to 0.15 rather than
@@ -64,11 +64,22 @@ CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "decode_le
 #: decode at 0.15 is 1.53x the teacher's FAD CREPE against 1.32x at the grid's level (``quality_decode015.md``);
 #: ``decode_steps=2`` decodes at the grid's level.
 _CONTROL_BY_KIND = {"consistency": {"decode_steps": 1, "surrogate_steps": 1}, "ctm": {"decode_levels": (0.15,)}}
+#: What differs by task. The painting objectives read a few frames of the output; Adam moves the noise of the frames
+#: they do not read by about the learning rate per step whatever its gradient, and those frames drift off the music.
+#: :class:`~tempo_kit.control.ditto.SampleAdam` moves a coordinate with its own gradient. On the 8 validation targets
+#: of ``bench_control_lr.py`` at this lr and prior (``control_lr.md``): for the CTM at its default decode it controls
+#: better at a lower FAD mel on both painting tasks (outpainting MSE 0.0030 vs 0.0047, FAD mel 0.22 vs 0.29;
+#: inpainting 0.0048 vs 0.0057, 0.23 vs 0.30); for Presto-S in one step better on outpainting (0.0036 vs 0.0042, 0.27
+#: vs 0.40) and about level on inpainting at a lower FAD mel (0.0057 vs 0.0055, 0.28 vs 0.35); for the CM (one step)
+#: it trades control for FAD mel on outpainting (0.0158 vs 0.0147, 0.24 vs 0.34) and is level on inpainting (0.0159
+#: vs 0.0152, 0.25 vs 0.25). On intensity, melody and structure it controls worse at this lr.
+_CONTROL_BY_TASK = {"outpainting": {"optimizer": "adam-sample"}, "inpainting": {"optimizer": "adam-sample"}}
 
 
-def control_defaults(kind: str) -> dict:
-    """:data:`CONTROL_DEFAULTS` for a model of ``kind`` (``"ctm"``, ``"consistency"``, ...)."""
-    return {**CONTROL_DEFAULTS, **_CONTROL_BY_KIND.get(kind, {})}
+def control_defaults(kind: str | None, task: str | None = None) -> dict:
+    """:data:`CONTROL_DEFAULTS` for a model of ``kind`` (``"ctm"``, ``"consistency"``, ...; None: what every kind
+    shares) on ``task`` (a task name of :data:`tempo_kit.control.tasks.TASKS`, or None for your own objectives)."""
+    return {**CONTROL_DEFAULTS, **_CONTROL_BY_KIND.get(kind, {}), **_CONTROL_BY_TASK.get(task, {})}
 #: Surrogates for DITTO-2 in order of preference; the default is the first one bundled.
 CONTROL_MODELS = ("ctm", "cm", "presto-s")
 #: dtypes a pipeline runs in, by name (float16 needs an accelerator: CPU kernels for it are missing or slow).
@@ -460,7 +471,7 @@ class Pipeline:
     def control(self, task: str | Sequence, *, tags: dict | None = None, melody=None, iterations: int | None = None,
                 lr: float | None = None, decode_steps: int | None = None, decode_levels=None,
                 surrogate_steps: int | str | None = None, norm_prior: str | None = "default",
-                melody_domain: str | None = None, seed: int = 0,
+                optimizer: str | None = None, melody_domain: str | None = None, seed: int = 0,
                 seconds: float | None = None,
                 frames: int | None = None,
                 variant: int = 0, progress: bool = True) -> ControlledClip:
@@ -478,7 +489,7 @@ class Pipeline:
         melody : Target, optional
             Melody target for ``task="melody"`` (e.g. ``get_tune().target(...)``); default a random melody.
         iterations, lr : optional
-            DITTO-2's ``K`` and Adam learning rate on ``eps`` (:func:`control_defaults` of the model's kind).
+            DITTO-2's ``K`` and learning rate on ``eps`` (:func:`control_defaults` of the model's kind and task).
         decode_steps, decode_levels : optional
             The decode: ``decode_steps`` ``T`` at the teacher grid's levels, or the re-noise levels between its jumps
             (``[0.15]``: ``T = 2``, sigma_max then 0.15; :class:`~tempo_kit.control.DITTO2`). Neither given: the
@@ -491,6 +502,9 @@ class Pipeline:
             Keeps the optimised noise near the Gaussian shell (:class:`~tempo_kit.control.DITTO2`); the default
             projects it back after every step (``benchmarks/results/norm_prior_validation.md``: better control on
             intensity, melody and structure, a lower FAD mel on two of them).
+        optimizer : {"adam", "adam-sample"}, optional
+            The optimizer of the noise (:class:`~tempo_kit.control.DITTO2`; default :func:`control_defaults`:
+            ``"adam-sample"`` on the painting tasks, else ``"adam"``).
         melody_domain : {"mel", "audio", "mel+audio"}, optional
             What the melody task's chroma reads (:func:`~tempo_kit.control.tasks.task_objectives`): the mel frames,
             the output vocoded by this pipeline's vocoder (with gradients through it), or both.
@@ -510,7 +524,7 @@ class Pipeline:
         if self.kind == "denoiser":
             raise ValueError(f"DITTO-2 needs a distilled jump (ctm, cm, presto-s, presto-ls); {self.name} is a denoiser "
                              "(use tempo_kit.control.DITTO for the plain DITTO baseline)")
-        defaults = control_defaults(self.kind)
+        defaults = control_defaults(self.kind, task if isinstance(task, str) else None)
         iterations = defaults["iterations"] if iterations is None else iterations
         lr = defaults["lr"] if lr is None else lr
         if decode_steps is None and decode_levels is None:  # an explicit T decodes at the teacher grid's levels
@@ -518,6 +532,7 @@ class Pipeline:
         decode_steps, decode_levels = resolve_decode(decode_steps, decode_levels)
         surrogate_steps = defaults["surrogate_steps"] if surrogate_steps is None else surrogate_steps
         norm_prior = defaults["norm_prior"] if norm_prior == "default" else norm_prior
+        optimizer = defaults["optimizer"] if optimizer is None else optimizer
         melody_domain = defaults["melody_domain"] if melody_domain is None else melody_domain
         if tags is not None and not isinstance(tags, dict):
             raise TypeError(f"tags must be one dict (e.g. {{'instrument': 'flute'}}) or None, got {type(tags).__name__}")
@@ -544,7 +559,7 @@ class Pipeline:
         decoder = self.vocoder if any(o.domain != "mel" for o in objectives) else None
         eps = noise(seed)
         ditto = DITTO2(iterations=iterations, lr=lr, decode_steps=decode_steps, decode_levels=decode_levels,
-                       surrogate_steps=surrogate_steps, norm_prior=norm_prior, progress=progress)
+                       surrogate_steps=surrogate_steps, norm_prior=norm_prior, optimizer=optimizer, progress=progress)
         watch = Stopwatch()
         with watch("control"):
             result = ditto(jump, objectives, eps=eps, cond=cond, decoder=decoder,
@@ -571,7 +586,8 @@ class Pipeline:
         return ControlledClip(result=result, audio=audio, sample_rate=sample_rate_of(self.vocoder), model=self.name,
                               vocoder=self.vocoder_name, tags=tags, iterations=iterations, lr=lr,
                               decode_steps=decode_steps, decode_levels=decode_levels,
-                              surrogate_steps=surrogate_steps, wall=watch.wall,
+                              surrogate_steps=surrogate_steps, norm_prior=norm_prior, optimizer=optimizer,
+                              wall=watch.wall,
                               cpu=watch.cpu, accuracy=accuracy, objective_domains={o.name: o.domain for o in objectives},
                               scaled_down_db=float(gain[0]))
 

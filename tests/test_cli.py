@@ -105,3 +105,8 @@ def test_control_decode_levels_reach_the_toy_run_and_its_summary(tmp_path):
                      "--quiet", "--out", str(out)]) == 0
     (summary,) = [json.loads(p.read_text()) for p in out.glob("*.json")]
     assert (summary["decode_steps"], summary["decode_levels"], summary["nfe_decoding"]) == (2, [0.5], 2)
+    assert summary["optimizer"] == "adam"
+    assert cli.main(["control", "outpainting", "--model", "toy", "--iterations", "2", "--quiet", "--out",
+                     str(out / "paint")]) == 0
+    (summary,) = [json.loads(p.read_text()) for p in (out / "paint").glob("*.json")]
+    assert summary["optimizer"] == "adam-sample"  # the painting tasks' default, as on the bundled models

@@ -186,6 +186,52 @@ def test_norm_priors(gen):
     assert shell(kept) < 0.5 * shell(free)
 
 
+def _steps(optimizer_cls, grad: torch.Tensor, n: int = 5, **kw) -> torch.Tensor:
+    """The parameter after ``n`` steps of ``optimizer_cls`` from 0 with the fixed gradient ``grad``."""
+    p = torch.zeros_like(grad, requires_grad=True)
+    opt = optimizer_cls([p], **kw)
+    for _ in range(n):
+        p.grad = grad.clone()
+        opt.step()
+    return p.detach()
+
+
+def test_sample_adam_is_adam_with_one_second_moment_per_sample():
+    from tempo_kit.control.ditto import SampleAdam
+
+    g = torch.randn(3, 1, dtype=torch.float64)
+    # one coordinate per sample: the per-sample second moment is Adam's own
+    assert torch.allclose(_steps(SampleAdam, g, lr=0.1), _steps(torch.optim.Adam, g, lr=0.1), rtol=1e-12)
+    # a coordinate with a 1000x smaller gradient moves 1000x less (Adam moves it as far as the others)
+    g = torch.ones(2, 4, dtype=torch.float64)
+    g[:, 2:] = 1e-3
+    sample, adam = _steps(SampleAdam, g, lr=0.1), _steps(torch.optim.Adam, g, lr=0.1)
+    assert torch.allclose(sample[:, 2:] / sample[:, :2], torch.full((2, 2), 1e-3, dtype=torch.float64))
+    assert torch.allclose(adam[:, 2:], adam[:, :2], rtol=1e-3)
+    # the samples of a batch stay independent problems: a sample's steps do not depend on the others' gradients
+    g = torch.randn(4, 6, dtype=torch.float64)
+    batch = _steps(SampleAdam, g * torch.tensor([1.0, 1e3, 1e-3, 1.0], dtype=torch.float64)[:, None], lr=0.1)
+    assert torch.allclose(batch[:1], _steps(SampleAdam, g[:1], lr=0.1), rtol=1e-12)
+    # a 1-D parameter is a batch of one-coordinate samples: Adam itself
+    g = torch.randn(5, dtype=torch.float64)
+    assert torch.allclose(_steps(SampleAdam, g, lr=0.1), _steps(torch.optim.Adam, g, lr=0.1), rtol=1e-12)
+    with pytest.raises(ValueError, match="sample dimension"):
+        SampleAdam([torch.zeros((), requires_grad=True)])
+    with pytest.raises(ValueError, match="betas in"):
+        SampleAdam([torch.zeros(2, requires_grad=True)], betas=(0.9, 1.0))
+
+
+def test_optimizer_choice(gen, tasks):
+    objectives = tasks[("intensity", 0)]
+    sample = run2(gen, objectives, iterations=5, lr=0.05, optimizer="adam-sample")
+    adam = run2(gen, objectives, iterations=5, lr=0.05)
+    assert not torch.equal(sample.eps, adam.eps) and sample.loss_history[-1] < sample.loss_history[0]
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        DITTO2(optimizer="sgd")
+    with pytest.raises(ValueError, match="adam-sample"):
+        DITTO(optimizer="Adam")
+
+
 def test_decoder_hook_for_audio_domain_extractors(gen):
     ext = Intensity(domain="audio", window_s=0.25)
     n = ext.num_frames(48 * 512)

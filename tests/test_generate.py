@@ -265,6 +265,8 @@ def test_control_command_takes_its_target_from_a_file(argv, kind, tmp_path):
                  "--out", str(out)]) == 0
     summary = json.loads((out / f"{kind}_ditto2.json").read_text())
     assert summary["target_file"] in (str(curve), str(rec)) and kind in summary["final_losses"]
+    # the task's default optimizer also when its objectives come from a file (SampleAdam on the painting tasks)
+    assert summary["optimizer"] == ("adam-sample" if kind == "outpainting" else "adam")
 
 
 @pytest.mark.parametrize("argv, message", [

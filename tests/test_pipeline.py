@@ -187,9 +187,10 @@ def test_bfloat16_runs_and_stays_close_to_float32():
     assert (half.mel - full.mel).norm() / full.mel.norm() < 0.05
 
 
-def test_bfloat16_control_optimises_float32_noise():
+@pytest.mark.parametrize("optimizer", ["adam", "adam-sample"])
+def test_bfloat16_control_optimises_float32_noise(optimizer):
     clip = Pipeline.from_pretrained("ctm", dtype="bfloat16").control("intensity", iterations=3, frames=64,
-                                                                     progress=False)
+                                                                     optimizer=optimizer, progress=False)
     assert clip.result.eps.dtype == torch.float32 and clip.result.output.dtype == torch.float32
     assert torch.isfinite(clip.audio).all() and clip.result.loss_history.shape == (3,)
 
@@ -208,6 +209,12 @@ def test_control_decode_levels_are_recorded_and_checked_against_decode_steps():
     assert clip.result.nfe_decoding == 2
     default = pipe.control("intensity", iterations=1, frames=64, progress=False)
     assert default.decode_levels == control_defaults("ctm")["decode_levels"]
+    # the optimizer by task: SampleAdam on the painting tasks, Adam elsewhere, recorded; an explicit one wins
+    assert (default.optimizer, default.summary()["optimizer"], default.summary()["norm_prior"]) == (
+        "adam", "adam", "project")
+    painting = pipe.control("outpainting", iterations=1, frames=64, progress=False)
+    assert painting.optimizer == control_defaults("ctm", "outpainting")["optimizer"] == "adam-sample"
+    assert pipe.control("inpainting", iterations=1, frames=64, optimizer="adam", progress=False).optimizer == "adam"
     grid = pipe.control("intensity", iterations=1, frames=64, decode_steps=2, progress=False)
     assert grid.decode_levels is None  # an explicit T decodes at the teacher grid's levels
     with pytest.raises(ValueError, match="contradicts decode_levels"):

@@ -21,6 +21,7 @@ TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
 
 
 def configure(parser) -> None:
+    from ..control.ditto import OPTIMIZERS
     from ..pipeline import CONTROL_DEFAULTS, CONTROL_MODELS, VOCODERS
 
     parser.add_argument("task", nargs="?", choices=TASKS,
@@ -35,7 +36,11 @@ def configure(parser) -> None:
                         help=f"K optimisation steps (default: {CONTROL_DEFAULTS['iterations']}, toy "
                              f"{TOY_DEFAULTS['iterations']})")
     parser.add_argument("--lr", type=bounded(float, 0, 1e3), default=None,
-                        help=f"Adam learning rate on eps (default: {CONTROL_DEFAULTS['lr']}; DITTO uses 5e-3)")
+                        help=f"learning rate on eps (default: {CONTROL_DEFAULTS['lr']}; DITTO uses 5e-3)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                        help="optimizer of eps: adam, or adam-sample (one second moment per sample, so coordinates "
+                             f"with small gradients move little; default: adam-sample on outpainting and "
+                             f"inpainting, else {CONTROL_DEFAULTS['optimizer']})")
     parser.add_argument("--steps", type=bounded(int, 1, MAX_STEPS), default=8, help="DITTO sampler steps T (default: %(default)s)")
     parser.add_argument("--decode-steps", type=bounded(int, 1, 40), default=None,
                         help=f"DITTO-2 decoding steps at the teacher grid's levels (default: {CONTROL_DEFAULTS['decode_steps']} "
@@ -131,19 +136,22 @@ def _run_toy(args, iterations: int) -> int:
     from ..testing.control import toy_generator, toy_task
 
     lr = TOY_DEFAULTS["lr"] if args.lr is None else args.lr
+    optimizer = _optimizer(args)
     gen = toy_generator(frames=args.frames or TOY_DEFAULTS["frames"])
     objectives = toy_task(args.task, generator=gen)
     generator = torch.Generator().manual_seed(args.seed)
     if args.method == "ditto":
-        method = DITTO(iterations=iterations, lr=lr, steps=args.steps, progress=not args.quiet)
+        method = DITTO(iterations=iterations, lr=lr, steps=args.steps, optimizer=optimizer, progress=not args.quiet)
         result = method(gen.denoiser, objectives, shape=gen.shape, generator=generator)
     else:
         steps, levels = resolve_decode(args.decode_steps, args.decode_levels)
         method = DITTO2(iterations=iterations, lr=lr, decode_steps=steps or TOY_DEFAULTS["decode_steps"],
-                        decode_levels=levels, surrogate_steps=args.surrogate_steps or 1, progress=not args.quiet)
+                        decode_levels=levels, surrogate_steps=args.surrogate_steps or 1,
+                        optimizer=optimizer, progress=not args.quiet)
         result = method(gen.ctm_jump, objectives, shape=gen.shape, generator=generator)
     summary = {
-        "task": args.task, "model": "toy", "method": result.method, "iterations": iterations,
+        "task": args.task, "model": "toy", "method": result.method, "iterations": iterations, "lr": lr,
+        "optimizer": optimizer,
         **({} if args.method == "ditto" else {"decode_steps": method.decode_steps,
                                               "decode_levels": None if levels is None else list(levels)}),
         "first_loss": float(result.loss_history[0]) if iterations else None,
@@ -153,6 +161,14 @@ def _run_toy(args, iterations: int) -> int:
         "seconds": round(result.wall_time, 3),
     }
     return _write(args, result, summary, audio=None)
+
+
+def _optimizer(args) -> str:
+    """``--optimizer``, or the task's default (:func:`~tempo_kit.pipeline.control_defaults`), also when the task's
+    objectives come from a ``--target`` file."""
+    from ..pipeline import control_defaults
+
+    return args.optimizer or control_defaults(None, args.task)["optimizer"]
 
 
 def _melody_target(args, frames: int):
@@ -326,7 +342,7 @@ def _run_bundled(args, iterations: int | None) -> int:
         tags = parse_tags(args.tags)
     run = control(task, model=args.model, tags=tags, melody=melody, iterations=iterations, lr=args.lr,
                   decode_steps=args.decode_steps, decode_levels=args.decode_levels,
-                  surrogate_steps=args.surrogate_steps,
+                  surrogate_steps=args.surrogate_steps, optimizer=_optimizer(args),
                   melody_domain=args.melody_domain, seed=args.seed, frames=frames, vocoder=args.vocoder,
                   progress=not args.quiet)
     summary = {"task": args.task or args.extractor, **run.summary(),

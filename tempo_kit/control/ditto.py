@@ -31,9 +31,59 @@ from ..schedules import decoding_sigmas, teacher_grid
 from ..utils import as_validator, check_int, check_number, progress_bar
 from .objective import Objective, check_objectives, evaluate_objectives, resolve_weights
 
-__all__ = ["DITTO", "DITTO2", "ControlResult", "adaptive_m_schedule", "count_network_calls", "NORM_PRIORS"]
+__all__ = ["DITTO", "DITTO2", "ControlResult", "SampleAdam", "adaptive_m_schedule", "count_network_calls",
+           "NORM_PRIORS", "OPTIMIZERS"]
 
 NORM_PRIORS = (None, "penalty", "project")
+
+
+class SampleAdam(torch.optim.Optimizer):
+    """Adam with one second moment per sample (dim 0) instead of one per coordinate.
+
+    ``m = b1 m + (1 - b1) g``, ``v_b = b2 v_b + (1 - b2) mean(g_b^2)``, ``p -= lr m_hat / (sqrt(v_hat_b) + eps)``
+    (bias-corrected as in Adam, Kingma & Ba 2015, Alg. 1; a per-tensor second moment as in NovoGrad, Ginsburg et al.
+    2019, taken per sample so that the samples of a batch stay independent problems). Each coordinate then moves in
+    proportion to its own gradient: coordinates the objective barely reads (the frames an outpainting generates)
+    stay near their Gaussian draw, where Adam's per-coordinate scaling gives every coordinate a step of about ``lr``
+    whatever its gradient (``benchmarks/results/control_optimizer.md``).
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        if not lr >= 0 or not eps >= 0 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"SampleAdam needs lr >= 0, eps >= 0 and betas in [0, 1), got lr={lr}, betas={betas}, "
+                             f"eps={eps}")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+        for group in self.param_groups:
+            if any(p.ndim == 0 for p in group["params"]):
+                raise ValueError("SampleAdam needs parameters with a sample dimension (dim 0); got a 0-dim tensor")
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            (b1, b2), lr, tiny = group["betas"], group["lr"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state.update(t=0, m=torch.zeros_like(p), v=p.new_zeros((p.shape[0],) + (1,) * (p.ndim - 1)))
+                state["t"] += 1
+                t, g = state["t"], p.grad
+                state["m"].mul_(b1).add_(g, alpha=1 - b1)
+                mean_square = g.pow(2).reshape(p.shape[0], -1).mean(1).view_as(state["v"])  # one value per sample
+                state["v"].mul_(b2).add_(mean_square, alpha=1 - b2)
+                v_hat = state["v"] / (1 - b2 ** t)
+                p.sub_(lr / (1 - b1 ** t) * state["m"] / (v_hat.sqrt() + tiny))
+        return loss
+
+
+#: The optimizers of ``eps`` by name: DITTO's Adam, and :class:`SampleAdam`.
+_OPTIMIZERS = {"adam": torch.optim.Adam, "adam-sample": SampleAdam}
+OPTIMIZERS = tuple(_OPTIMIZERS)
 
 
 def adaptive_m_schedule(iterations: int) -> tuple[int, ...]:
@@ -183,12 +233,13 @@ _Pass = tuple[Sampler, torch.Tensor, "torch.Tensor | None", GradStrategy]
 
 @attrs.frozen(kw_only=True)
 class _NoiseOptimizer:
-    """Settings and loop shared by DITTO and DITTO-2 (Adam on ``eps``)."""
+    """Settings and loop shared by DITTO and DITTO-2 (Adam or :class:`SampleAdam` on ``eps``)."""
 
     iterations: int = attrs.field(default=70, validator=as_validator(check_int, low=0))
     lr: float = attrs.field(default=5e-3, validator=as_validator(check_number, positive=True))
     norm_prior: str | None = attrs.field(default=None, validator=_one_of(NORM_PRIORS))
     prior_weight: float = attrs.field(default=1.0, validator=as_validator(check_number))
+    optimizer: str = attrs.field(default="adam", validator=_one_of(OPTIMIZERS))
     progress: bool = True
 
     def _setup(self, objectives, *, eps, shape, generator, output_domain, decoder, sample_rate):
@@ -260,7 +311,7 @@ class _NoiseOptimizer:
     def _optimize(self, forward: Callable[[torch.Tensor, int], torch.Tensor], eps0: torch.Tensor,
                   evaluate: Callable, names: Sequence[str], desc: str):
         eps = eps0.clone().requires_grad_(True)
-        opt = torch.optim.Adam([eps], lr=self.lr)
+        opt = _OPTIMIZERS[self.optimizer]([eps], lr=self.lr)
         totals, priors = [], []
         per_obj: dict[str, list[float]] = {n: [] for n in names}
         bar = progress_bar(self.iterations, desc=desc, enabled=self.progress)
@@ -362,12 +413,15 @@ class DITTO(_NoiseOptimizer):
     grad : GradStrategy
         How the sampler loop is differentiated; default per-step checkpointing (about ``2T`` calls per iteration).
     iterations : int
-        ``K`` Adam steps (DITTO: 70 for intensity and painting tasks, 150 for melody and structure).
+        ``K`` optimiser steps (DITTO: 70 for intensity and painting tasks, 150 for melody and structure).
     lr : float
-        Adam learning rate on ``eps`` (DITTO: 5e-3).
+        Learning rate on ``eps`` (DITTO: 5e-3).
     norm_prior : {None, "penalty", "project"}
         ``"penalty"`` adds ``prior_weight * mean_b (||eps_b||^2 / d - 1)^2``; ``"project"`` rescales each ``eps_b``
         onto the sphere of radius ``sqrt(d)`` after every step (as DOODL renormalises its latents).
+    optimizer : {"adam", "adam-sample"}
+        ``"adam"`` (DITTO's) scales each coordinate's step by its own gradient history; ``"adam-sample"``
+        (:class:`SampleAdam`) by one per sample, so coordinates with small gradients move little.
     progress : bool
         Show a progress bar (only when stderr is a terminal; never in logs).
     """
@@ -422,7 +476,7 @@ class DITTO2(_NoiseOptimizer):
         ``G(x_T, sigma_max, 0)``. Not used with ``surrogate_steps="decode"``.
     grid_steps : int
         Size of the evenly spaced teacher grid the decoding and surrogate levels are taken from (DITTO-2: 20).
-    iterations, lr, norm_prior, prior_weight, progress
+    iterations, lr, norm_prior, prior_weight, optimizer, progress
         As in :class:`DITTO`.
     """
 
@@ -497,7 +551,7 @@ class DITTO2(_NoiseOptimizer):
 
 
 def _model_dtype(model: nn.Module, eps: torch.Tensor) -> torch.dtype:
-    """The dtype the model runs in: a bfloat16 model runs in bfloat16 while ``eps`` and Adam's state stay in
+    """The dtype the model runs in: a bfloat16 model runs in bfloat16 while ``eps`` and the optimiser's state stay in
     ``eps``'s own precision (the outputs are cast back)."""
     p = next(model.parameters(), None)
     return p.dtype if p is not None and p.is_floating_point() else eps.dtype
