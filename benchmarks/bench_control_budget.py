@@ -3,10 +3,10 @@
 For each task (``--tasks``, default all five) the held-out targets of ``reproduce.py`` (``--clips``, spread
 over the split, one batch) are controlled from the same initial noise by DITTO (the bundled teacher, DPM-Solver++(2M)
 20 steps, backprop), DITTO-2 on the CTM (one-step surrogate and decode; and through the 2-step decode) and DITTO-2 on
-Presto-S (one step) at every K of ``--ks``, each at its own learning rate and norm prior chosen on validation targets
-(``benchmarks/results/control_lr.json``, :data:`SWEPT`); the 2-step decode is re-noised to the level chosen there with
-its lr (0.15 for the CTM on melody, structure and inpainting, as ``reproduce.py``'s full preset and the library's
-default). Each (method, K) is its own run; reported: process CPU
+Presto-S (one step) at every K of ``--ks``, each at its own learning rate, norm prior and optimizer chosen on
+validation targets (``benchmarks/results/control_lr.json``, :data:`SWEPT`); the 2-step decode is re-noised to the level
+chosen there with its lr (0.15 for the CTM on melody, structure and the painting tasks, as ``reproduce.py``'s full
+preset and the library's default). Each (method, K) is its own run; reported: process CPU
 seconds per clip, the control metric of the output (mean over the targets) and FAD mel against all held-out clips
 (biased upwards at this n; compare within a task). A user reads off which method wins at each budget.
 
@@ -60,7 +60,7 @@ def methods(bundle, task: str, students: dict | None = None, choices: dict | Non
     committed = json.loads((RESULTS / "control_lr.json").read_text()) if choices is None or decodes is None else {}
     choices = (choices or committed["choices"])[task]
     decodes = (decodes or committed.get("decode_choices", {})).get(task, {})
-    settings = {name: (c["lr"], c["norm_prior"]) for name, c in choices.items()}
+    settings = {name: (c["lr"], c["norm_prior"], LR.optimizer(c)) for name, c in choices.items()}
     runs, levels_used = {}, []
     for label, name in SWEPT.items():
         decode = LR.decode_of(name)
@@ -70,7 +70,7 @@ def methods(bundle, task: str, students: dict | None = None, choices: dict | Non
                 levels_used.append(tuple(chosen["decode_levels"]))
                 name = LR.decode_label(decode[0], chosen["decode_levels"])
                 label = f"{label[:-1]} at {levels_text(chosen['decode_levels'])})"
-            settings[name] = (chosen["lr"], chosen["norm_prior"])
+            settings[name] = (chosen["lr"], chosen["norm_prior"], LR.optimizer(chosen))
         runs[label] = (name, None)
     runs.update({f"DITTO-2 ({label}, one step)": ("DITTO-2 CTM M=1 T=1", jump)
                  for label, jump in (students or {}).items()})
@@ -78,9 +78,8 @@ def methods(bundle, task: str, students: dict | None = None, choices: dict | Non
     out = {}
     for label, (name, jump) in runs.items():
         if name in swept:  # not when its surrogate is not bundled
-            lr, prior = settings[name]
-            out[label] = (lambda K, make=swept[name][0], lr=lr, prior=prior: make(K, lr, prior),
-                          jump or swept[name][1], (lr, prior))
+            out[label] = (lambda K, make=swept[name][0], setting=settings[name]: make(K, *setting),
+                          jump or swept[name][1], settings[name])
     return out
 
 
@@ -169,9 +168,9 @@ def markdown(result: dict, name: str = "control_budget") -> str:
              f"{len(result['clips'])} held-out targets in one batch, seed {result['seed']}, one thread; "
              "`benchmarks/bench_control_budget.py`. Control metric: MSE (intensity, dB^2; lower is better) or frame "
              "accuracy in % (melody; higher is better), mean over the targets; FAD mel against all held-out clips "
-             "(biased upwards at this n). Learning rate and norm prior of each method, its own choice on validation targets "
+             "(biased upwards at this n). Learning rate, norm prior and optimizer of each method, its own choice on validation targets "
              "(`benchmarks/results/control_lr.md`): " + "; ".join(
-                 f"{t}: " + ", ".join(f"{m} {R.setting(lr, p)}" for m, (lr, p) in by.items())
+                 f"{t}: " + ", ".join(f"{m} {R.setting(*setting)}" for m, setting in by.items())
                  for t, by in result.get("rates", {}).items()) + "." + "".join(f" One-step surrogate {label!r}: `{path}`."
                                                      for label, path in result.get("students", {}).items()), "",
              "| task | method | K | CPU s / clip | control metric | FAD mel |", "|---|---|---|---|---|---|"]

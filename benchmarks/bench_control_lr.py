@@ -18,26 +18,31 @@ next settings), since a sum of ranks does not weigh how large a gap is.
 
 Each learning rate runs with and without ``norm_prior="project"`` (``--norm-priors``): the optimised noise rescaled
 onto the Gaussian shell after every step, the bundled-model pipeline's default, which DITTO's class offers as well; the
-choice is over (variant, learning rate, norm prior) alike for both families.
+choice is over (variant, learning rate, norm prior) alike for both families. ``--optimizers`` names the optimizers of
+the noise each setting runs with (default Adam alone; ``adam adam-sample`` adds
+:class:`tempo_kit.control.ditto.SampleAdam`, one second moment per sample): a third setting of the same choice.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_lr.py`` (about 2 CPU hours; ``--tasks`` splits it
-over processes, ``--methods`` runs some methods only, ``--merge`` joins result files that share no task and method).
+over processes, ``--methods`` runs some methods only, ``--merge`` joins result files that share no task, method and
+optimizer).
 Writes ``benchmarks/results/control_lr.{json,md}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import re
 import statistics
-from collections import Counter
 import sys
+from collections import Counter
 import time
 from pathlib import Path
 
 import torch
+from tempo_kit.control.ditto import OPTIMIZERS
 from tempo_kit.utils import levels_text, parse_levels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,32 +56,39 @@ PRIORS = (None, "project")
 
 
 def methods(bundle, decode_levels=()) -> dict:
-    """Label -> (factory(K, lr, norm_prior) -> method, model) for DITTO and each DITTO-2 variant (DITTO
+    """Label -> (factory(K, lr, norm_prior, optimizer) -> method, model) for DITTO and each DITTO-2 variant (DITTO
     backpropagates without checkpointing, as in ``reproduce.py``: the same gradients, less time). Each tuple of
     ``decode_levels`` adds, per surrogate, DITTO-2 optimised through a decode re-noised to those levels
     (``DITTO2(decode_levels=...)``), labelled e.g. ``"DITTO-2 PRESTO-S decode at 0.15"``."""
     from tempo_kit.control import DITTO, DITTO2
     from tempo_kit.grad import Backprop
 
-    out = {"DITTO": (lambda K, lr, prior: DITTO(iterations=K, steps=20, lr=lr, grad=Backprop(), norm_prior=prior,
-                                                progress=False), bundle.teacher)}
+    out = {"DITTO": (lambda K, lr, prior, opt: DITTO(iterations=K, steps=20, lr=lr, grad=Backprop(), norm_prior=prior,
+                                                     optimizer=opt, progress=False), bundle.teacher)}
     for name, jump in bundle.surrogates.items():
         out[f"DITTO-2 {name.upper()} M=1 T=1"] = (
-            lambda K, lr, prior: DITTO2(iterations=K, lr=lr, decode_steps=1, norm_prior=prior, progress=False), jump)
+            lambda K, lr, prior, opt: DITTO2(iterations=K, lr=lr, decode_steps=1, norm_prior=prior, optimizer=opt,
+                                             progress=False), jump)
         out[f"DITTO-2 {name.upper()} decode T=2"] = (
-            lambda K, lr, prior: DITTO2(iterations=K, lr=lr, decode_steps=2, surrogate_steps="decode",
-                                        norm_prior=prior, progress=False), jump)
+            lambda K, lr, prior, opt: DITTO2(iterations=K, lr=lr, decode_steps=2, surrogate_steps="decode",
+                                             norm_prior=prior, optimizer=opt, progress=False), jump)
         for levels in decode_levels:
             out[decode_label(name, levels)] = (
-                lambda K, lr, prior, levels=tuple(levels): DITTO2(iterations=K, lr=lr, decode_levels=levels,
-                                                                  surrogate_steps="decode", norm_prior=prior,
-                                                                  progress=False), jump)
+                lambda K, lr, prior, opt, levels=tuple(levels): DITTO2(iterations=K, lr=lr, decode_levels=levels,
+                                                                       surrogate_steps="decode", norm_prior=prior,
+                                                                       optimizer=opt, progress=False), jump)
     return out
 
 
+def optimizer(row: dict) -> str:
+    """The optimizer of the noise of a row or a choice (those written before the choice existed ran Adam)."""
+    return row.get("optimizer", "adam")
+
+
 def variant(row: dict) -> str:
-    """The row's method with its norm prior, e.g. ``"DITTO + project"``."""
-    return row["method"] + (f" + {row['norm_prior']}" if row.get("norm_prior") else "")  # as R.setting
+    """The row's method with its norm prior and a non-default optimizer, e.g. ``"DITTO + project + adam-sample"``."""
+    return (row["method"] + (f" + {row['norm_prior']}" if row.get("norm_prior") else "")  # as R.setting
+            + (f" + {optimizer(row)}" if optimizer(row) != "adam" else ""))
 
 
 def validation_targets(bundle, data: Path, clips: int):
@@ -91,7 +103,17 @@ def validation_targets(bundle, data: Path, clips: int):
     return idx, train.batch(idx), {"tags": tags, "null": torch.zeros(clips, dtype=torch.bool)}
 
 
-def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, only=None, seed: int = 0, decode_levels=()) -> dict:
+def split_targets(bundle, data: Path, clips: int, split: str):
+    """``(indices, batch, cond)``: :func:`validation_targets` (``split="train"``) or ``reproduce.py``'s held-out test
+    targets (``"heldout"``)."""
+    if split == "train":
+        return validation_targets(bundle, data, clips)
+    idx = R.pick_clips(len(bundle.heldout), clips)
+    return idx, bundle.heldout.batch(idx), R.conditioning(bundle, idx)
+
+
+def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, only=None, seed: int = 0, decode_levels=(),
+        optimizers=("adam",)) -> dict:
     from tempo_kit.data import MusicDataset
     from tempo_kit.metrics import frechet_distance, mel_statistics
 
@@ -110,32 +132,32 @@ def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, only=None, seed: i
         for label, (make, model) in runs.items():
             if only and label not in only:
                 continue
-            for prior in priors:
-                for lr in lrs:
-                    row = {"task": task, "method": label, "norm_prior": prior, "lr": lr, "K": K}
-                    name = f"{task} {variant(row)} lr {lr:g}"
-                    t0 = time.process_time()
-                    try:
-                        r = make(K, lr, prior)(model, objectives, eps=eps, cond=cond,
-                                               generator=torch.Generator().manual_seed(seed + 1))
-                    except FloatingPointError as err:  # diverged at this lr: a result of the sweep, not a crash
-                        rows.append({**row, "metric": None, "diverged": str(err),
-                                     "cpu_seconds": time.process_time() - t0})
-                        print(f"{name}: diverged ({err})", flush=True)
-                        continue
-                    if not torch.isfinite(r.output).all():  # a finite loss can hide a non-finite output off the mask
-                        rows.append({**row, "metric": None, "diverged": "non-finite output",
-                                     "cpu_seconds": time.process_time() - t0})
-                        print(f"{name}: diverged (non-finite output)", flush=True)
-                        continue
-                    values = R.control_metric(task, objectives[0], r.output)
-                    fad = frechet_distance(mel_statistics(r.output), reference)
-                    rows.append({**row, "metric": statistics.mean(values), "fad": fad, "per_target": values,
-                                 "eps_mean_square": float(r.eps.pow(2).mean()),
+            for opt, prior, lr in itertools.product(optimizers, priors, lrs):
+                row = {"task": task, "method": label, "norm_prior": prior, "lr": lr, "K": K, "optimizer": opt}
+                name = f"{task} {variant(row)} lr {lr:g}"
+                t0 = time.process_time()
+                try:
+                    r = make(K, lr, prior, opt)(model, objectives, eps=eps, cond=cond,
+                                                generator=torch.Generator().manual_seed(seed + 1))
+                except FloatingPointError as err:  # diverged at this lr: a result of the sweep, not a crash
+                    rows.append({**row, "metric": None, "diverged": str(err),
                                  "cpu_seconds": time.process_time() - t0})
-                    print(f"{name}: {rows[-1]['metric']:.4g}, FAD mel {fad:.3g} "
-                          f"({rows[-1]['cpu_seconds']:.0f} CPU s)", flush=True)
+                    print(f"{name}: diverged ({err})", flush=True)
+                    continue
+                if not torch.isfinite(r.output).all():  # a finite loss can hide a non-finite output off the mask
+                    rows.append({**row, "metric": None, "diverged": "non-finite output",
+                                 "cpu_seconds": time.process_time() - t0})
+                    print(f"{name}: diverged (non-finite output)", flush=True)
+                    continue
+                values = R.control_metric(task, objectives[0], r.output)
+                fad = frechet_distance(mel_statistics(r.output), reference)
+                rows.append({**row, "metric": statistics.mean(values), "fad": fad, "per_target": values,
+                             "eps_mean_square": float(r.eps.pow(2).mean()),
+                             "cpu_seconds": time.process_time() - t0})
+                print(f"{name}: {rows[-1]['metric']:.4g}, FAD mel {fad:.3g} "
+                      f"({rows[-1]['cpu_seconds']:.0f} CPU s)", flush=True)
     return {"rows": rows, "clips": idx.tolist(), "lrs": list(lrs), "priors": list(priors), "seed": seed,
+            "optimizers": list(optimizers),
             "fad_targets": frechet_distance(mel_statistics(batch["x0"].float()), reference)}
 
 
@@ -146,11 +168,12 @@ FAD_CAP = 2.0
 
 def _pick(rows: list[dict]) -> dict:
     """The row with the best control metric among those whose FAD mel is at most :data:`FAD_CAP` times the lowest of
-    ``rows``; ties go to the smaller lr, then to no prior."""
+    ``rows``; ties go to the smaller lr, then to no prior, then to Adam."""
     cap = FAD_CAP * min(r["fad"] for r in rows)
     sign = -1.0 if rows[0]["task"] in R.HIGHER_IS_BETTER else 1.0
     kept = [r for r in rows if r["fad"] <= cap]
-    return min(kept, key=lambda r: (sign * r["metric"], r["lr"], r.get("norm_prior") is not None))
+    return min(kept, key=lambda r: (sign * r["metric"], r["lr"], r.get("norm_prior") is not None,
+                                    optimizer(r) != "adam"))
 
 
 def _finished(result: dict, task: str, keep) -> list[dict]:
@@ -177,11 +200,11 @@ def best(result: dict) -> dict:
 
 
 def choices(result: dict) -> dict:
-    """``{task: {method: {"lr": lr, "norm_prior": prior}}}``: each method's (lr, prior) pair chosen by :func:`_pick`
-    over both, the rule of ``reproduce.py``'s full preset (which reads DITTO and each surrogate's default decoding:
+    """``{task: {method: {"lr": lr, "norm_prior": prior, "optimizer": optimizer}}}``: each method's setting chosen by
+    :func:`_pick` over all three, the rule of ``reproduce.py``'s full preset (which reads DITTO and each surrogate's default decoding:
     ``DITTO-2 CTM decode T=2``, ``DITTO-2 CM M=1 T=1``)."""
-    return {t: {m: {"lr": r["lr"], "norm_prior": r.get("norm_prior")} for m, r in by.items()}
-            for t, by in _chosen(result, lambda r: r["method"]).items()}
+    return {t: {m: {"lr": r["lr"], "norm_prior": r.get("norm_prior"), "optimizer": optimizer(r)}
+                for m, r in by.items()} for t, by in _chosen(result, lambda r: r["method"]).items()}
 
 
 def decode_label(surrogate: str, levels) -> str:
@@ -201,7 +224,7 @@ def decode_of(method: str) -> tuple[str, tuple | None] | None:
 
 
 def decode_choices(result: dict) -> dict:
-    """``{task: {surrogate: {"decode_levels", "lr", "norm_prior"}}}``: per surrogate, the setting :func:`_pick`
+    """``{task: {surrogate: {"decode_levels", "lr", "norm_prior", "optimizer"}}}``: per surrogate, the setting :func:`_pick`
     chooses among *all* its methods optimised through a 2-step decode (the grid's level and each ``decode at``
     level, pooled), so the decode's re-noise level is chosen by the same rule as the learning rate
     (``reproduce.py``'s full preset reads the CTM's, its default decoding)."""
@@ -213,7 +236,8 @@ def decode_choices(result: dict) -> dict:
                 r = _pick(rows)
                 levels = decode_of(r["method"])[1]
                 out.setdefault(task, {})[name] = {"decode_levels": None if levels is None else list(levels),
-                                                  "lr": r["lr"], "norm_prior": r.get("norm_prior")}
+                                                  "lr": r["lr"], "norm_prior": r.get("norm_prior"),
+                                                  "optimizer": optimizer(r)}
     return out
 
 
@@ -229,7 +253,8 @@ def _commits(result: dict) -> str:
     parts = result.get("parts", [])
     if len({p["git"]["commit"] for p in parts}) < 2:
         return f"Commit {one(result['git'])}"
-    return "Commits " + "; ".join(f"{one(p['git'])} ({', '.join(p['methods'])} on {', '.join(p['tasks'])})"
+    return "Commits " + "; ".join(f"{one(p['git'])} ({', '.join(p['methods'])} on {', '.join(p['tasks'])}"
+                                  f"{', with ' + ', '.join(p['optimizers']) if p.get('optimizers', ['adam']) != ['adam'] else ''})"
                                   for p in parts)
 
 
@@ -243,7 +268,8 @@ def markdown(result: dict) -> str:
              f"whole training split (the targets themselves: {result['fad_targets']:.3g}; biased upwards at "
              f"{len(result['clips'])} clips, compare within a task). **Bold**: the method's learning rate with the best "
              f"control among those with a FAD mel at most {FAD_CAP:g}x the method's lowest; diverged: the loss went non-finite. *+ project*: with "
-             "`norm_prior=\"project\"` (the noise rescaled onto the Gaussian shell after every step).",
+             "`norm_prior=\"project\"` (the noise rescaled onto the Gaussian shell after every step); *+ adam-sample*: "
+             "optimised with `SampleAdam` (one second moment per sample) instead of Adam.",
              "", "| task | method | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " |", "|---" * (len(lrs) + 2) + "|"]
     chosen = best(result)
     cells: dict = {}
@@ -258,10 +284,11 @@ def markdown(result: dict) -> str:
         fmt = [cell(by_lr[lr], chosen.get(task, {}).get(method) == lr) if lr in by_lr else "-" for lr in lrs]
         lines.append(f"| {task} | {method} | " + " | ".join(fmt) + " |")
     picks = choices(result)
-    lines += ["", "Chosen per task and method over learning rate and norm prior (the best control among the "
+    lines += ["", "Chosen per task and method over learning rate, norm prior and optimizer (the best control among the "
               f"method's settings with a FAD mel at most {FAD_CAP:g}x its lowest; `reproduce.py`'s full preset reads "
               "DITTO and each surrogate's default decoding):", ""]
-    lines += [f"- {task}: " + "; ".join(f"{m} {R.setting(c['lr'], c['norm_prior'])}" for m, c in by.items()) for task, by in picks.items()]
+    lines += [f"- {task}: " + "; ".join(f"{m} {R.setting(c['lr'], c['norm_prior'], c['optimizer'])}"
+                                       for m, c in by.items()) for task, by in picks.items()]
     decodes = decode_choices(result)
     levels_run = Counter(d[0] for d in {decode_of(r["method"]) for r in result["rows"]} if d)
     several = {name for name, n in levels_run.items() if n > 1}  # surrogates whose decode ran at more than one level
@@ -270,35 +297,38 @@ def markdown(result: dict) -> str:
                   "all its levels pooled (*grid*: the teacher grid's level; `reproduce.py`'s full preset reads the "
                   "CTM's):", ""]
         lines += [f"- {task}: " + "; ".join(f"{name.upper()} {_levels(c['decode_levels'])} "
-                                           f"{R.setting(c['lr'], c['norm_prior'])}"
+                                           f"{R.setting(c['lr'], c['norm_prior'], c['optimizer'])}"
                                            for name, c in by.items() if name in several)
                   for task, by in decodes.items()]
     return "\n".join(lines + [""])
 
 
 def _part(result: dict) -> dict:
-    """What one run contributed to a merged result: its commit, tasks and methods."""
+    """What one run contributed to a merged result: its commit, tasks, methods and optimizers."""
     return {"git": result["git"], "tasks": sorted({r["task"] for r in result["rows"]}),
-            "methods": sorted({r["method"] for r in result["rows"]})}
+            "methods": sorted({r["method"] for r in result["rows"]}),
+            "optimizers": sorted({optimizer(r) for r in result["rows"]})}
 
 
 def merge(results: list[dict]) -> dict:
-    """One result from runs on the same targets, learning rates and priors that share no (task, method) pair, each
+    """One result from runs on the same targets and learning rates that share no (task, method, optimizer), each
     run's rows kept as they are. Runs of different commits may be joined (e.g. a method added to the sweep later):
-    ``parts`` records which commit ran which tasks and methods, and the choice of a method only ever compares rows of
-    one run."""
+    ``parts`` records which commit ran which tasks and methods. The choice of a method compares its rows across runs
+    only where they differ in optimizer (the same targets, noise and learning rates; the priors are joined)."""
     first = results[0]
     for r in results[1:]:
-        for key in ("clips", "lrs", "priors", "seed"):
+        for key in ("clips", "lrs", "seed"):
             if r.get(key) != first.get(key):
                 raise ValueError(f"cannot merge runs whose {key!r} differ: {first.get(key)} vs {r.get(key)}")
-    seen = [{(row["task"], row["method"]) for row in r["rows"]} for r in results]
+    seen = [{(row["task"], row["method"], optimizer(row)) for row in r["rows"]} for r in results]
     if sum(map(len, seen)) != len(set().union(*seen)):
-        raise ValueError("cannot merge runs that share a (task, method) pair")
+        raise ValueError("cannot merge runs that share a (task, method, optimizer)")
     parts = [p for r in results for p in r.get("parts", [_part(r)])]
     commits = {p["git"]["commit"] for p in parts}
     git = first["git"] if len(commits) == 1 else {"commit": None, "dirty": any(p["git"]["dirty"] for p in parts)}
-    return {**first, "git": git, "parts": parts, "rows": [row for r in results for row in r["rows"]]}
+    union = lambda key, default: list(dict.fromkeys(v for r in results for v in r.get(key, default)))  # noqa: E731
+    return {**first, "git": git, "parts": parts, "rows": [row for r in results for row in r["rows"]],
+            "priors": union("priors", ()), "optimizers": union("optimizers", ["adam"])}
 
 
 def main(argv=None) -> int:
@@ -307,6 +337,8 @@ def main(argv=None) -> int:
     parser.add_argument("--clips", type=int, default=8, help="validation targets per task (at least 2, for an FAD)")
     parser.add_argument("--lrs", type=float, nargs="+", default=list(LRS))
     parser.add_argument("--norm-priors", nargs="+", default=["none", "project"], choices=["none", "project", "penalty"])
+    parser.add_argument("--optimizers", nargs="+", default=["adam"], choices=list(OPTIMIZERS),
+                        help="optimizers of the noise (adam-sample: one second moment per sample, SampleAdam)")
     parser.add_argument("--tasks", nargs="+", default=list(R.TASKS))
     parser.add_argument("--methods", nargs="+", metavar="LABEL",
                         help="run only these methods (labels as in the report, e.g. 'DITTO-2 PRESTO-S M=1 T=1')")
@@ -317,7 +349,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="control_lr", help="result file stem (control_lr: the preset's source)")
     parser.add_argument("--merge", nargs="+", metavar="JSON",
-                        help="join the result files of runs on disjoint --tasks into --name instead of running")
+                        help="join the result files of runs that share no (task, method, optimizer) into --name "
+                             "instead of running")
     args = parser.parse_args(argv)
     if args.clips < 2:
         parser.error(f"--clips must be at least 2 (an FAD needs two clips), got {args.clips}")
@@ -327,7 +360,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
         priors = [None if p == "none" else p for p in args.norm_priors]
         result = Q.run_at_commit(run, Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks,
-                                 priors=priors, only=args.methods, decode_levels=args.decode_levels)
+                                 priors=priors, only=args.methods, decode_levels=args.decode_levels,
+                                 optimizers=args.optimizers)
     result["best"] = best(result)
     result["choices"] = choices(result)
     result["decode_choices"] = decode_choices(result)

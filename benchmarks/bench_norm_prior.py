@@ -2,7 +2,8 @@
 
 On the held-out targets of ``reproduce.py`` (``--clips``, one batch) DITTO-2 on the CTM at the pipeline defaults
 (optimised through the 2-step decode) runs each task of ``--tasks`` with ``norm_prior`` None, ``"penalty"`` (weight
-``--prior-weight``) and ``"project"``, at ``reproduce.py``'s K and DITTO-2 learning rate. Reported: the control metric
+``--prior-weight``) and ``"project"``, at ``reproduce.py``'s K and the CTM's learning rate, optimizer and decode level
+of its full preset. Reported: the control metric
 (mean over the targets), FAD mel against all held-out clips (biased upwards at this n; compare within a task), and the
 mean square of the optimised noise (1 on the shell a standard normal draw lives on).
 
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
 from _report import write_results  # noqa: E402
 import reproduce as R  # noqa: E402
+from bench_control_lr import split_targets  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 PRIORS = (None, "penalty", "project")
@@ -32,20 +34,16 @@ def run(data: Path, *, tasks, clips: int, prior_weight: float, split: str = "hel
     from tempo_kit.control import DITTO2
 
     bundle = R.load_bundle(data, independent=False)
-    if split == "train":
-        from bench_control_lr import validation_targets
-
-        idx, batch, cond = validation_targets(bundle, data, clips)
-    else:
-        idx = R.pick_clips(len(bundle.heldout), clips)
-        batch, cond = bundle.heldout.batch(idx), R.conditioning(bundle, idx)
+    idx, batch, cond = split_targets(bundle, data, clips, split)
     eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(seed))
     rows = []
     for task in tasks:
         objectives = R.build_task(task, batch, bundle.mel)
         for prior in PRIORS:
-            ditto2 = DITTO2(iterations=R.PAPER_ITERATIONS[task], lr=R.FULL_LR_DITTO2[task], decode_steps=2,
-                            surrogate_steps="decode", norm_prior=prior, prior_weight=prior_weight, progress=False)
+            ditto2 = DITTO2(iterations=R.PAPER_ITERATIONS[task], lr=R.FULL_LR_DITTO2[task]["ctm"], decode_steps=2,
+                            decode_levels=R.FULL_DECODE_LEVELS_DITTO2.get(task, {}).get("ctm"),
+                            optimizer=R.FULL_OPTIMIZER_DITTO2[task]["ctm"], surrogate_steps="decode",
+                            norm_prior=prior, prior_weight=prior_weight, progress=False)
             r = ditto2(bundle.surrogates["ctm"], objectives, eps=eps, cond=cond,
                        generator=torch.Generator().manual_seed(seed + 1))
             rows.append({"task": task, "prior": prior or "none",

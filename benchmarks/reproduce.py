@@ -63,29 +63,37 @@ import _quality as Q  # noqa: E402
 TASKS = ("intensity", "melody", "structure", "outpainting", "inpainting")
 #: DITTO's optimisation steps (DITTO Sec. 5.1): 70 for intensity and painting, 150 for melody and structure.
 PAPER_ITERATIONS = {"intensity": 70, "melody": 150, "structure": 150, "outpainting": 70, "inpainting": 70}
-#: Adam learning rates and norm priors (None, or "project": the noise rescaled onto the Gaussian shell after every step)
-#: of the full preset by task, chosen by ``benchmarks/bench_control_lr.py`` on 8 training-split targets
-#: (``benchmarks/results/control_lr.md``, lrs 0.005-0.5, with and without the projection): for DITTO and for each
-#: surrogate's default decoding (CTM through its 2-step decode, CM and Presto-S in one step) the setting with the best
-#: control among those whose FAD mel is at most twice the lowest. Until 2026-12-05 Presto-S, not yet in the sweep, took
-#: the CM's (lr 0.5 on structure and painting, where its outputs left the music: FAD mel 3.5-6.2x DITTO's).
-#: Chosen for control alone (until 2026-12-05), the learning rates drove DITTO's outputs away from the music.
-FULL_LR_DITTO = {"intensity": 0.05, "melody": 0.05, "structure": 0.05, "outpainting": 0.015, "inpainting": 0.05}
-FULL_PRIOR_DITTO = {"intensity": "project", "melody": None, "structure": "project", "outpainting": "project",
+#: Learning rates, norm priors (None, or "project": the noise rescaled onto the Gaussian shell after every step) and
+#: optimizers of the noise ("adam", or "adam-sample": :class:`tempo_kit.control.ditto.SampleAdam`) of the full preset
+#: by task, chosen by ``benchmarks/bench_control_lr.py`` on 8 training-split targets (``benchmarks/results/control_lr.md``,
+#: lrs 0.005-0.5, Adam with and without the projection, SampleAdam with it): for DITTO and for each surrogate's default
+#: decoding (CTM through its 2-step decode, CM and Presto-S in one step) the setting with the best control among those
+#: whose FAD mel is at most twice the lowest. SampleAdam joined the sweep on 2026-12-06; its lower FADs lowered the cap,
+#: which moved choices it did not win: DITTO on intensity (lr 0.05 -> 0.015; validation MSE 0.34 -> 0.69 dB^2) and
+#: melody (0.05 -> 0.015 + project; 98.6% -> 95.0%), Presto-S on melody (99.9% -> 93.8%, now with SampleAdam), the CTM
+#: on outpainting (0.00085 -> 0.0017).
+FULL_LR_DITTO = {"intensity": 0.015, "melody": 0.015, "structure": 0.05, "outpainting": 0.05, "inpainting": 0.05}
+FULL_PRIOR_DITTO = {"intensity": "project", "melody": "project", "structure": "project", "outpainting": "project",
                     "inpainting": None}
+FULL_OPTIMIZER_DITTO = {"intensity": "adam", "melody": "adam", "structure": "adam", "outpainting": "adam-sample",
+                        "inpainting": "adam"}
 FULL_LR_DITTO2 = {"intensity": {"ctm": 0.015, "cm": 0.015, "presto-s": 0.05},
-                  "melody": {"ctm": 0.5, "cm": 0.15, "presto-s": 0.15},
+                  "melody": {"ctm": 0.5, "cm": 0.15, "presto-s": 0.05},
                   "structure": {"ctm": 0.05, "cm": 0.5, "presto-s": 0.05},
-                  "outpainting": {"ctm": 0.5, "cm": 0.5, "presto-s": 0.05},
+                  "outpainting": {"ctm": 0.15, "cm": 0.5, "presto-s": 0.05},
                   "inpainting": {"ctm": 0.5, "cm": 0.5, "presto-s": 0.05}}
 FULL_PRIOR_DITTO2 = {t: "project" for t in TASKS}
+FULL_OPTIMIZER_DITTO2 = {"intensity": {"ctm": "adam", "cm": "adam", "presto-s": "adam"},
+                         "melody": {"ctm": "adam", "cm": "adam", "presto-s": "adam-sample"},
+                         "structure": {"ctm": "adam", "cm": "adam", "presto-s": "adam"},
+                         "outpainting": {"ctm": "adam-sample", "cm": "adam-sample", "presto-s": "adam-sample"},
+                         "inpainting": {"ctm": "adam", "cm": "adam-sample", "presto-s": "adam"}}
 #: The re-noise level of the CTM's 2-step decode by task (absent: the teacher grid's level,
-#: :func:`tempo_kit.schedules.decoding_sigmas`), chosen with its learning rate and prior by the same rule over both
-#: levels pooled (``control_lr.json``'s ``decode_choices``; 0.15 added to the sweep on 2026-12-05): 0.15 on melody
-#: (98.9% vs 97.5%, FAD mel 1.14 vs 1.08), structure (MSE 0.0014 vs 0.0020, FAD mel 0.24 vs 0.26) and inpainting
-#: (0.00037 vs 0.0011, FAD mel 0.28 vs 0.30); the grid's on intensity and outpainting, where 0.15 kept the music only
-#: at learning rates with less control.
-FULL_DECODE_LEVELS_DITTO2 = {"melody": {"ctm": (0.15,)}, "structure": {"ctm": (0.15,)}, "inpainting": {"ctm": (0.15,)}}
+#: :func:`tempo_kit.schedules.decoding_sigmas`), chosen with its learning rate, prior and optimizer by the same rule
+#: over both levels pooled (``control_lr.json``'s ``decode_choices``): 0.15 on melody, structure, outpainting and
+#: inpainting, the grid's on intensity.
+FULL_DECODE_LEVELS_DITTO2 = {"melody": {"ctm": (0.15,)}, "structure": {"ctm": (0.15,)},
+                             "outpainting": {"ctm": (0.15,)}, "inpainting": {"ctm": (0.15,)}}
 #: Table 2 rows: (M, T); M = "adaptive" is DITTO-2's 1/2/4 schedule.
 GRID = ((1, 1), (1, 2), (1, 4), (2, 2), (2, 4), ("adaptive", 4))
 METRIC = {"intensity": "MSE (dB^2)", "melody": "accuracy (%)", "structure": "MSE", "outpainting": "MSE (mel)",
@@ -121,6 +129,8 @@ class Settings:
     lr_ditto2: dict = attrs.field(factory=lambda: {t: 5e-3 for t in TASKS})  # a value, or {surrogate: value}
     prior_ditto: dict = attrs.field(factory=lambda: {t: None for t in TASKS})  # norm prior on eps, by task
     prior_ditto2: dict = attrs.field(factory=lambda: {t: None for t in TASKS})
+    optimizer_ditto: dict = attrs.field(factory=lambda: {t: "adam" for t in TASKS})  # optimizer of eps, by task
+    optimizer_ditto2: dict = attrs.field(factory=lambda: {t: "adam" for t in TASKS})
     decode_levels_ditto2: dict = attrs.field(factory=dict)  # {task: {surrogate: levels}}; absent: the grid's levels
     seed: int = 0
     n_boot: int = N_BOOT
@@ -138,6 +148,7 @@ def settings(mode: str, **overrides) -> Settings:
         base = dict(clips=16, iterations=dict(PAPER_ITERATIONS), text_clips=8, text_iterations=70, presto_clips=None,
                     lr_ditto=dict(FULL_LR_DITTO), lr_ditto2=dict(FULL_LR_DITTO2),
                     prior_ditto=dict(FULL_PRIOR_DITTO), prior_ditto2=dict(FULL_PRIOR_DITTO2),
+                    optimizer_ditto=dict(FULL_OPTIMIZER_DITTO), optimizer_ditto2=dict(FULL_OPTIMIZER_DITTO2),
                     decode_levels_ditto2=dict(FULL_DECODE_LEVELS_DITTO2))
     else:
         raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
@@ -314,10 +325,11 @@ def ditto2_decodings(jump, objectives, *, eps, cond, iterations: int, surrogate_
     seconds)}`` (the first ``T`` decodes inside the optimisation run).
     """
     gen = lambda: torch.Generator().manual_seed(s.seed + 1)  # noqa: E731 - same decoding noise for every method
-    lr, prior = (s.lr, None) if task is None else (_of(s.lr_ditto2[task], surrogate),
-                                                   _of(s.prior_ditto2[task], surrogate))
+    lr, prior, optimizer = (s.lr, None, "adam") if task is None else (
+        _of(s.lr_ditto2[task], surrogate), _of(s.prior_ditto2[task], surrogate), _of(s.optimizer_ditto2[task], surrogate))
     opt, cpu = cpu_timed(DITTO2(iterations=iterations, lr=lr, decode_steps=decode_steps[0], decode_levels=decode_levels,
-                                surrogate_steps=surrogate_steps, norm_prior=prior, progress=s.progress),
+                                surrogate_steps=surrogate_steps, norm_prior=prior, optimizer=optimizer,
+                                progress=s.progress),
                          jump, objectives, eps=eps, cond=cond, generator=gen())
     out = {decode_steps[0]: (opt, opt, cpu)}
     for T in decode_steps[1:]:
@@ -459,10 +471,11 @@ def run_task(bundle: Bundle, task: str, s: Settings) -> dict:
     eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(s.seed))
     common = dict(captions=captions, task=task, objective=objectives[0])
     ditto = DITTO(iterations=K, steps=s.ditto_steps, lr=s.lr_ditto[task], grad=Backprop(),
-                  norm_prior=s.prior_ditto[task], progress=s.progress)
+                  norm_prior=s.prior_ditto[task], optimizer=s.optimizer_ditto[task], progress=s.progress)
     r, cpu = cpu_timed(ditto, bundle.teacher, objectives, eps=eps, cond=cond)
     rows = {"ditto": measure(bundle, label=f"DITTO (teacher, {type(ditto.sampler).__name__} {s.ditto_steps} steps, "
-                                           f"backprop, lr {s.lr_ditto[task]:g}{_prior(s.prior_ditto[task])})",
+                                           f"backprop, lr {s.lr_ditto[task]:g}{_prior(s.prior_ditto[task])}"
+                                           f"{_optimizer(s.optimizer_ditto[task])})",
                              seconds=r.wall_time, cpu_seconds=cpu, nfe=r.nfe, output=r.output,
                              nfe_optimization=r.nfe_optimization, nfe_decoding=r.nfe_decoding,
                              backward=r.backward_optimization, **common)}
@@ -628,7 +641,7 @@ def _likely_reason(row: dict, control_ok: bool, fad_missed: tuple[str, ...] = ()
         reasons.append(f"it makes only {row['nfe_ratio']:.1f}x fewer network calls than DITTO" if row["nfe_ratio"] < 11
                        else f"time does not fall with the network calls (NFE ratio {row['nfe_ratio']:.1f}, eff. "
                        f"{row['speedup_over_nfe_ratio']:.2f}): work outside the network per iteration (feature "
-                       "extraction and its backward, Adam) or a change of machine load during the run")
+                       "extraction and its backward, the optimiser step) or a change of machine load during the run")
     if not control_ok:
         through = row.get("surrogate_steps") == "decode"
         reasons.append("the T-step decode departs from the one-step surrogate the noise was optimised through "
@@ -768,19 +781,27 @@ def _prior(prior: str | None) -> str:
     return f", norm prior {prior}" if prior else ""
 
 
-def setting(lr: float, prior: str | None) -> str:
-    """A control setting as the reports write it: ``"0.5 + project"``, ``"0.05"``."""
-    return f"{lr:g}" + (f" + {prior}" if prior else "")
+def _optimizer(optimizer: str) -> str:
+    return f", {optimizer}" if optimizer != "adam" else ""
+
+
+def setting(lr: float, prior: str | None, optimizer: str = "adam") -> str:
+    """A control setting as the reports write it: ``"0.5 + project"``, ``"0.05"``, ``"0.05 + project + adam-sample"``
+    (Adam, the default optimizer, unnamed)."""
+    return f"{lr:g}" + (f" + {prior}" if prior else "") + (f" + {optimizer}" if optimizer != "adam" else "")
 
 
 def _rates(s: dict) -> str:
-    """Per task: DITTO's and each surrogate's learning rate, ``+ project`` where the noise is projected."""
+    """Per task: DITTO's and each surrogate's learning rate, ``+ project`` where the noise is projected,
+    ``+ adam-sample`` where the optimizer is :class:`~tempo_kit.control.ditto.SampleAdam`."""
     out = []
     for t in s["iterations"]:
         lr2, prior2 = s["lr_ditto2"][t], s.get("prior_ditto2", {}).get(t)
+        opt2 = s.get("optimizer_ditto2", {}).get(t, "adam")
         names = lr2 if isinstance(lr2, dict) else ("DITTO-2",)
-        cells = [f"DITTO {setting(s['lr_ditto'][t], s.get('prior_ditto', {}).get(t))}"] + [
-            f"{n.upper()} {setting(_of(lr2, n), _of(prior2, n))}" for n in names]
+        ditto = setting(s["lr_ditto"][t], s.get("prior_ditto", {}).get(t), s.get("optimizer_ditto", {}).get(t, "adam"))
+        cells = [f"DITTO {ditto}"] + [
+            f"{n.upper()} {setting(_of(lr2, n), _of(prior2, n), _of(opt2, n))}" for n in names]
         out.append(f"{t}: " + ", ".join(cells))
     return "; ".join(out)
 
@@ -798,8 +819,9 @@ def markdown(results: dict) -> str:
              f"`{(meta.get('commit') or 'unknown')[:10]}`{' (dirty)' if meta.get('dirty') else ''}. Weights: "
              + ", ".join(f"{n} {w['sha256']}" for n, w in meta["weights"].items()) + ".", "",
              f"{s['clips']} held-out targets per task in one batch; DITTO and DITTO-2 run the same K per task "
-             f"({', '.join(f'{t} {k}' for t, k in s['iterations'].items())}). Adam learning rates by task and "
-             "method, *+ project* where the noise is projected onto the Gaussian shell after every step (chosen by "
+             f"({', '.join(f'{t} {k}' for t, k in s['iterations'].items())}). Learning rates by task and "
+             "method, *+ project* where the noise is projected onto the Gaussian shell after every step, "
+             "*+ adam-sample* where Adam keeps one second moment per sample (`SampleAdam`; else Adam) (chosen by "
              f"`benchmarks/bench_control_lr.py` on training-split targets): {_rates(s)}; Table 3 {s['lr']}. "
              "DITTO backpropagates "
              "through its sampler without checkpointing (the leaner way where memory allows). Time is wall "

@@ -275,9 +275,9 @@ def test_control_budget_runs_each_method_at_its_own_validation_choice():
                           "DITTO-2 PRESTO-S M=1 T=1": {"lr": 0.015, "norm_prior": None}}}
     runs = budget.methods(bundle, "melody", {"mine": "jump"}, choices=choices, decodes={})
     assert {label: setting for label, (_, _, setting) in runs.items()} == {
-        "DITTO (teacher, 20 steps)": (0.05, None), "DITTO-2 (CTM, one step)": (0.15, "project"),
-        "DITTO-2 (CTM, through the 2-step decode)": (0.5, "project"), "DITTO-2 (PRESTO-S, one step)": (0.015, None),
-        "DITTO-2 (mine, one step)": (0.15, "project")}
+        "DITTO (teacher, 20 steps)": (0.05, None, "adam"), "DITTO-2 (CTM, one step)": (0.15, "project", "adam"),
+        "DITTO-2 (CTM, through the 2-step decode)": (0.5, "project", "adam"),
+        "DITTO-2 (PRESTO-S, one step)": (0.015, None, "adam"), "DITTO-2 (mine, one step)": (0.15, "project", "adam")}
     through = runs["DITTO-2 (CTM, through the 2-step decode)"][0](7)
     assert (through.iterations, through.lr, through.decode_steps, through.surrogate_steps) == (7, 0.5, 2, "decode")
     assert runs["DITTO (teacher, 20 steps)"][0](3).lr == 0.05 and runs["DITTO-2 (mine, one step)"][1] == "jump"
@@ -288,10 +288,12 @@ def test_control_budget_runs_each_method_at_its_own_validation_choice():
     make, model, setting = runs["DITTO-2 (CTM, through the 2-step decode at 0.15)"]
     through = make(4)
     assert (model, setting, through.lr, through.decode_levels, through.surrogate_steps) == (
-        "ctm", (0.05, None), 0.05, (0.15,), "decode")
-    grid = {"melody": {"ctm": {"decode_levels": None, "lr": 0.015, "norm_prior": "project"}}}
+        "ctm", (0.05, None, "adam"), 0.05, (0.15,), "decode")
+    grid = {"melody": {"ctm": {"decode_levels": None, "lr": 0.015, "norm_prior": "project",
+                               "optimizer": "adam-sample"}}}
     runs = budget.methods(bundle, "melody", choices=choices, decodes=grid)
-    assert runs["DITTO-2 (CTM, through the 2-step decode)"][2] == (0.015, "project")
+    make, _, setting = runs["DITTO-2 (CTM, through the 2-step decode)"]
+    assert setting == (0.015, "project", "adam-sample") and make(2).optimizer == "adam-sample"
 
 
 def test_control_lr_adds_methods_optimised_through_decodes_at_given_levels():
@@ -302,10 +304,11 @@ def test_control_lr_adds_methods_optimised_through_decodes_at_given_levels():
     added = sorted(set(runs) - set(plain))
     assert added == ["DITTO-2 PRESTO-S decode at 0.15", "DITTO-2 PRESTO-S decode at 0.5, 0.1"]
     make, model = runs["DITTO-2 PRESTO-S decode at 0.5, 0.1"]
-    ditto = make(9, 0.05, "project")
-    assert model == "jump" and (ditto.iterations, ditto.lr, ditto.norm_prior) == (9, 0.05, "project")
+    ditto = make(9, 0.05, "project", "adam-sample")
+    assert model == "jump" and (ditto.iterations, ditto.lr, ditto.norm_prior, ditto.optimizer) == (
+        9, 0.05, "project", "adam-sample")
     assert tuple(ditto.decode_levels) == (0.5, 0.1) and ditto.surrogate_steps == "decode"
-    assert tuple(runs["DITTO-2 PRESTO-S decode at 0.15"][0](9, 0.05, None).decode_levels) == (0.15,)
+    assert tuple(runs["DITTO-2 PRESTO-S decode at 0.15"][0](9, 0.05, None, "adam").decode_levels) == (0.15,)
 
 
 def test_control_budget_table_compares_within_the_budget_and_decides_only_with_the_interval():
@@ -349,13 +352,20 @@ def test_control_lr_choice_weighs_control_and_fad():
     result = {"rows": rows}
     assert lr.best(result)["melody"] == {"DITTO": 0.015, "DITTO-2 CM M=1 T=1": 0.15}
     # diverged rows (metric None) never count
-    assert lr.choices(result) == {"melody": {"DITTO": {"lr": 0.015, "norm_prior": None},
-                                             "DITTO-2 CM M=1 T=1": {"lr": 0.15, "norm_prior": None}}}
+    assert lr.choices(result) == {"melody": {"DITTO": {"lr": 0.015, "norm_prior": None, "optimizer": "adam"},
+                                             "DITTO-2 CM M=1 T=1": {"lr": 0.15, "norm_prior": None,
+                                                                    "optimizer": "adam"}}}
     # the norm prior is one more setting of the same choice: each (method, prior) gets its own best lr, and the
     # method's choice carries the prior of the winning row
     projected = rows + [{**row("DITTO", 0.05, 98.0, 0.4), "norm_prior": "project"}]
     assert lr.best({"rows": projected})["melody"]["DITTO + project"] == 0.05
-    assert lr.choices({"rows": projected})["melody"]["DITTO"] == {"lr": 0.05, "norm_prior": "project"}
+    assert lr.choices({"rows": projected})["melody"]["DITTO"] == {"lr": 0.05, "norm_prior": "project",
+                                                                  "optimizer": "adam"}
+    # so is the optimizer: a variant of its own, and the choice carries it
+    sample = projected + [{**row("DITTO", 0.15, 99.0, 0.45), "norm_prior": "project", "optimizer": "adam-sample"}]
+    assert lr.best({"rows": sample})["melody"]["DITTO + project + adam-sample"] == 0.15
+    assert lr.choices({"rows": sample})["melody"]["DITTO"] == {"lr": 0.15, "norm_prior": "project",
+                                                               "optimizer": "adam-sample"}
     # a NaN metric or FAD never wins a rank
     assert lr.best({"rows": rows + [row("DITTO", 0.5, float("nan"), 0.1), row("DITTO", 1.5, 99.0, float("nan"))]}
                    )["melody"]["DITTO"] == 0.015
@@ -386,6 +396,13 @@ def test_control_lr_merges_runs_that_share_no_task_and_method():
     assert [(p["git"]["commit"], p["tasks"], p["methods"]) for p in mixed["parts"]] == [
         ("abc", ["melody"], ["DITTO"]), ("abc", ["intensity"], ["DITTO"]), ("def", ["melody"], ["DITTO-2 X"])]
     assert lr._commits(mixed).startswith("Commits `abc` (DITTO on melody); `abc` (DITTO on intensity); `def`")
+    # the same method with another optimizer, run later with other priors: merged, the priors joined
+    sample = {**base, "priors": ["project"], "optimizers": ["adam-sample"],
+              "rows": [{"task": "melody", "method": "DITTO", "optimizer": "adam-sample"}]}
+    both = lr.merge([a, sample])
+    assert both["priors"] == [None, "project"] and both["optimizers"] == ["adam", "adam-sample"]
+    with pytest.raises(ValueError, match="share a"):
+        lr.merge([both, sample])
 
 
 def test_likely_reason_names_what_the_row_did():
@@ -410,14 +427,17 @@ def test_full_preset_rates_are_the_committed_sweeps_choice():
     sweep = json.loads((Path(__file__).parents[1] / "benchmarks/results/control_lr.json").read_text())
     picks, decodes = sweep["choices"], sweep["decode_choices"]
     variant = {"cm": "DITTO-2 CM M=1 T=1", "presto-s": "DITTO-2 PRESTO-S M=1 T=1"}
+    ditto2 = lambda task, name: {"lr": R.FULL_LR_DITTO2[task][name], "norm_prior": R.FULL_PRIOR_DITTO2[task],  # noqa: E731
+                                 "optimizer": R.FULL_OPTIMIZER_DITTO2[task][name]}
     for task in R.TASKS:
-        assert picks[task]["DITTO"] == {"lr": R.FULL_LR_DITTO[task], "norm_prior": R.FULL_PRIOR_DITTO[task]}
+        assert picks[task]["DITTO"] == {"lr": R.FULL_LR_DITTO[task], "norm_prior": R.FULL_PRIOR_DITTO[task],
+                                        "optimizer": R.FULL_OPTIMIZER_DITTO[task]}
         for name, label in variant.items():
-            assert picks[task][label] == {"lr": R.FULL_LR_DITTO2[task][name], "norm_prior": R.FULL_PRIOR_DITTO2[task]}
+            assert picks[task][label] == ditto2(task, name)
         # the CTM's 2-step decode: its re-noise level chosen with the lr, over the grid's and 0.15 pooled
         levels = R.FULL_DECODE_LEVELS_DITTO2.get(task, {}).get("ctm")
         assert decodes[task]["ctm"] == {"decode_levels": None if levels is None else list(levels),
-                                        "lr": R.FULL_LR_DITTO2[task]["ctm"], "norm_prior": R.FULL_PRIOR_DITTO2[task]}
+                                        **ditto2(task, "ctm")}
 
 
 def test_decode_choice_pools_a_surrogates_levels():
@@ -433,7 +453,7 @@ def test_decode_choice_pools_a_surrogates_levels():
             row("DITTO-2 CTM decode at 0.15", 0.5, 0.1, 0.41), row("DITTO-2 CTM M=1 T=1", 0.05, 0.01, 0.2)]
     # 0.41 is over twice the lowest FAD (0.2) of the pooled decodes; the one-step row is not a decode
     assert lr.decode_choices({"rows": rows}) == {"intensity": {"ctm": {"decode_levels": [0.15], "lr": 0.05,
-                                                                       "norm_prior": None}}}
+                                                                       "norm_prior": None, "optimizer": "adam"}}}
 
 
 def test_melody_benchmark_decodes_as_each_model_defaults_or_as_asked():
@@ -500,3 +520,21 @@ def test_intensity_audio_quick_run_on_the_bundled_models(tmp_path, one_thread):
     assert rows["uncontrolled (K = 0)"]["audio_mse"] > rows["default"]["audio_mse"]
     assert rows["default"]["decode_levels"] == [0.15] and rows["default"]["surrogate_steps"] == "decode"
     assert "| ctm | default |" in (tmp_path / "intensity_audio.md").read_text()
+
+
+@pytest.mark.slow
+def test_control_optimizer_runs_on_a_tiny_dataset(tiny, tmp_path, monkeypatch, one_thread):
+    data, weights = tiny
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+    bench = load_script("benchmarks/bench_control_optimizer.py")
+    assert bench.main(["--data", str(data), "--clips", "2", "--tasks", "outpainting", "--surrogates", "ctm",
+                       "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "control_optimizer.json").read_text())
+    rows = {r["optimizer"]: r for r in saved["rows"]}
+    assert set(rows) == {"uncontrolled", "adam", "adam-sample"} and saved["git"]["commit"]
+    assert rows["uncontrolled"]["moved_unread"] == 0 and rows["uncontrolled"]["metric"] > rows["adam"]["metric"]
+    del rows["uncontrolled"]
+    # the frames the objective reads move more than the others, and SampleAdam moves the others less than Adam
+    assert all(r["moved_read"] > r["moved_unread"] for r in rows.values())
+    assert rows["adam-sample"]["moved_unread"] < rows["adam"]["moved_unread"]
+    assert (tmp_path / "control_optimizer.png").stat().st_size > 0
