@@ -18,11 +18,11 @@ def environment(**extra) -> dict:
             "python": platform.python_version(), "torch": torch.__version__, **extra}
 
 
-def write_report(out, env: dict, rows: list[dict], lines: list[str]) -> None:
-    """Write ``OUT.json`` (environment and rows) and ``OUT.md`` (the given lines)."""
+def write_report(out, env: dict, rows: list[dict], lines: list[str], **extra) -> None:
+    """Write ``OUT.json`` (environment, rows and any ``extra`` entries) and ``OUT.md`` (the given lines)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"environment": env, "results": rows}, indent=2))
+    out.with_suffix(".json").write_text(json.dumps({"environment": env, "results": rows, **extra}, indent=2))
     out.with_suffix(".md").write_text("\n".join(lines))
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
 

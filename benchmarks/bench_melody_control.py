@@ -9,6 +9,8 @@ Next to the project's own chroma, an independent pitch tracker judges the vocode
 pretrained CREPE-full (:func:`tempo_kit.models.crepe.crepe_pitch`, 100 frames/s, the most active pitch bin) gives
 each target frame a pitch class (octave-agnostic; accuracy over the frames where the tune has a note) and counts
 *octave jumps*: consecutive frames inside one held note of the tune whose tracked pitch moves by 10 semitones or more.
+Onset strength: the mean of ``librosa.onset.onset_strength`` on the vocoded audio (how clearly notes start; a clip
+that holds one chord scores low). ``--octave-weights`` adds the objective that keeps each note in one register.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_melody_control.py                      # defaults, all tunes
     .venv/bin/python benchmarks/bench_melody_control.py --models ctm,cm --iterations 30,60,120 --lrs 0.05,0.1
@@ -46,6 +48,13 @@ def tracked_melody(net, audio: torch.Tensor, sample_rate: int, target) -> dict:
     held = voiced[1:] & voiced[:-1] & (y[1:] == y[:-1])
     return {"tracker": float((pitch.round().long() % 12 == y)[voiced].double().mean()),
             "octave_jumps": int((((pitch[1:] - pitch[:-1]).abs() >= 10) & held).sum())}
+
+
+def onset_strength(audio: torch.Tensor, sample_rate: int) -> float:
+    """Mean onset strength of the clip (``librosa.onset.onset_strength``): how clearly its notes start."""
+    import librosa
+
+    return float(librosa.onset.onset_strength(y=audio.reshape(-1).double().numpy(), sr=sample_rate).mean())
 
 
 def _levels(text) -> list:
@@ -86,6 +95,45 @@ def _t(row: dict) -> str:
     return f"{row['decode_steps']}" + ("" if at is None else f" (at {levels_text(at)})")
 
 
+def _octaves(row: dict) -> str:
+    """`` + octaves x W`` when the run had the register objective."""
+    return f" + octaves x {row['octave_weight']:g}" if row.get("octave_weight") else ""
+
+
+def setting_label(row: dict) -> str:
+    return (f"{row['model']} K={row['iterations']} lr={row['lr']} T={_t(row)} M={row['surrogate_steps']} "
+            f"{row['melody_domain']}{_octaves(row)}")
+
+
+def quality(data: str, tunes: list, outputs: dict, *, seed: int = 0) -> dict:
+    """FAD of each setting's clips (mel frames ``(n_tunes, n_mels, frames)`` by label) against the real renders of the
+    same tunes in ``data``, per embedding, with paired-bootstrap intervals; ratios to the first setting."""
+    from tempo_kit.data.dataset import MusicDataset
+
+    ds = MusicDataset(data, load_audio=True)
+    where = {r["id"]: i for i, r in enumerate(ds.records)}
+    missing = [t.id for t in tunes if t.id not in where]
+    if missing:
+        raise SystemExit(f"--fad {data}: no clip {missing[0]!r} of the tunes there ({len(missing)} missing)")
+    idx = [where[t.id] for t in tunes]
+    ruler = Q.load_ruler(sample_rate=ds.sample_rate)
+    n = min(o.shape[-1] for o in outputs.values())
+    reference = ruler.score(ds.mel[idx].float()[..., :n], (ds.audio[idx].float() / 32767)[..., :n * ds.hop_length])
+    stats = {label: ruler.score(mel[..., :n]) for label, mel in outputs.items()}
+    return Q.compare(stats, reference, teacher=next(iter(outputs)), seed=seed)
+
+
+def fad_lines(fad: dict, n: int) -> list[str]:
+    embeddings = [e for e in Q.EMBEDDINGS if any(e in cells for cells in fad.values())]
+    first = next(iter(fad))
+    return [f"FAD of each setting's {n} clips against the real renders of the same tunes (paired bootstrap over the "
+            f"tunes, 95% intervals; at this n they are wide); ratio to `{first}`.", "",
+            "| setting | " + " | ".join(f"{Q.LABELS[e]} | ratio" for e in embeddings) + " |",
+            "|---|" + "---|---|" * len(embeddings),
+            *[f"| {label} | " + " | ".join(f"{Q.fmt_cell(cells.get(e))} | {Q.fmt_cell(cells.get(e), 'ratio')}"
+                                           for e in embeddings) + " |" for label, cells in fad.items()], ""]
+
+
 def main(argv=None) -> int:
     from tempo_kit.data.tunes import load_tunes
     from tempo_kit.features.chroma import LogChroma
@@ -108,6 +156,12 @@ def main(argv=None) -> int:
                         "tempo-kit data export-tunes DATA --split train --out FILE)")
     p.add_argument("--melody-domains", type=lambda t: t.split(","), default=[CONTROL_DEFAULTS["melody_domain"]],
                    help="what the melody objective reads: mel, audio (through the vocoder), mel+audio; comma-separated")
+    p.add_argument("--octave-weights", type=_floats, default=[CONTROL_DEFAULTS["octave_weight"]],
+                   help="weights of the objective that keeps each note in one register (0: none); comma-separated")
+    p.add_argument("--fad", metavar="DATA", default=None,
+                   help="dataset folder holding the tunes' clips (e.g. outputs/data/music): FAD of each setting's "
+                        "clips against the real renders of the same tunes (mel statistics, the bundled CLAP-style "
+                        "model, CREPE-tiny), with paired intervals and the ratio to the first setting")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vocoder", default="vocoder")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s, as the CLI)")
@@ -124,21 +178,24 @@ def main(argv=None) -> int:
     except ModuleNotFoundError as err:
         tracker = None
         print(f"no independent tracker: {err}")
-    rows = []
+    rows, outputs = [], {}
     for model in (args.models or default_control_model()).split(","):
         for k in args.iterations:
             for lr in args.lrs:
-                for t, m, dom, at in ((t, m, d, at) for t in args.decode_steps for m in args.surrogate_steps
-                                      for d in args.melody_domains for at in args.decode_levels):
-                    runs = []
+                for t, m, dom, at, ow in ((t, m, d, at, ow) for t in args.decode_steps for m in args.surrogate_steps
+                                          for d in args.melody_domains for at in args.decode_levels
+                                          for ow in args.octave_weights):
+                    runs, mels = [], []
                     for tune in tunes:
                         target = tune.target(extractor=LogChroma())
                         run = control("melody", model=model, tags=tune.tags, melody=target, iterations=k, lr=lr,
-                                      surrogate_steps=m, melody_domain=dom, seed=args.seed,
+                                      surrogate_steps=m, melody_domain=dom, octave_weight=ow, seed=args.seed,
                                       **_decoding(model, t, at),
                                       vocoder=args.vocoder,
                                       progress=False)
-                        runs.append({"tune": tune.id, **run.accuracy, "cpu_s": run.cpu["control"],
+                        mels.append(run.result.output[0].detach().float())
+                        runs.append({"tune": tune.id, **run.accuracy, "onset": onset_strength(run.audio, run.sample_rate),
+                                     "cpu_s": run.cpu["control"],
                                      "wall_s": run.wall["control"], "scaled_down_db": run.scaled_down_db,
                                      **(tracked_melody(tracker, run.audio, run.sample_rate, target) if tracker else {})})
                     keys = ("mel", "audio", "uncontrolled_mel") + (("tracker",) if tracker else ())
@@ -146,23 +203,26 @@ def main(argv=None) -> int:
                     row = {"model": model, "iterations": k, "lr": lr, "decode_steps": run.decode_steps,
                            "surrogate_steps": run.surrogate_steps,
                            "decode_levels": None if run.decode_levels is None else list(run.decode_levels),
-                           "melody_domain": dom,
+                           "melody_domain": dom, "octave_weight": ow,
                            "tunes": len(runs),
                            **{f"{key}_mean": statistics.mean(v) for key, v in acc.items()},
                            **{f"{key}_min": min(v) for key, v in acc.items()},
                            "cpu_s_mean": statistics.mean(r["cpu_s"] for r in runs),
                            "wall_s_mean": statistics.mean(r["wall_s"] for r in runs),
                            "scaled_down_db_mean": statistics.mean(r["scaled_down_db"] for r in runs),
+                           "onset_mean": statistics.mean(r["onset"] for r in runs),
                            "per_tune": runs,
                            **({"octave_jumps_mean": statistics.mean(r["octave_jumps"] for r in runs)} if tracker
                               else {})}
                     rows.append(row)
-                    print(f"{model} K={k} lr={lr} T={_t(row)} M={row['surrogate_steps']} objective on {dom}: tracker {100 * row.get('tracker_mean', float('nan')):.1f}%, "
+                    outputs[setting_label(row)] = torch.stack(mels)
+                    print(f"{model} K={k} lr={lr} T={_t(row)} M={row['surrogate_steps']} objective on {dom}{_octaves(row)}: tracker {100 * row.get('tracker_mean', float('nan')):.1f}%, "
                           f"mel {100 * row['mel_mean']:.1f}% (min "
                           f"{100 * row['mel_min']:.1f}), audio {100 * row['audio_mean']:.1f}% (min "
                           f"{100 * row['audio_min']:.1f}), uncontrolled {100 * row['uncontrolled_mel_mean']:.1f}%; "
                           f"{row['cpu_s_mean']:.2f} CPU s, {row['wall_s_mean']:.2f} wall s per run", flush=True)
 
+    fad = quality(args.fad, tunes, outputs, seed=args.seed) if args.fad else None
     env = environment(seed=args.seed, vocoder=args.vocoder, **commit)
     lines = [
         "# DITTO-2 melody control on folk tunes",
@@ -175,17 +235,18 @@ def main(argv=None) -> int:
         "(0 when it fitted).",
         "",
         "| surrogate | K | lr | T | M | objective reads | mel acc. mean (min) | audio acc. mean (min) | CREPE acc. mean (min) | octave "
-        "jumps / clip | uncontrolled mel | scaled down (dB) | CPU s / run | wall s / run |",
-        "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *[f"| {r['model']} | {r['iterations']} | {r['lr']} | {_t(r)} | {r['surrogate_steps']} | {r.get('melody_domain', 'mel')} "
+        "jumps / clip | onset strength | uncontrolled mel | scaled down (dB) | CPU s / run | wall s / run |",
+        "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *[f"| {r['model']} | {r['iterations']} | {r['lr']} | {_t(r)} | {r['surrogate_steps']} | {r.get('melody_domain', 'mel')}{_octaves(r)} "
           f"| {100 * r['mel_mean']:.1f}% "
           f"({100 * r['mel_min']:.1f}%) | {100 * r['audio_mean']:.1f}% ({100 * r['audio_min']:.1f}%) | "
           + (f"{100 * r['tracker_mean']:.1f}% ({100 * r['tracker_min']:.1f}%) | {r['octave_jumps_mean']:.1f} | "
              if "tracker_mean" in r else "- | - | ")
-          + f"{100 * r['uncontrolled_mel_mean']:.1f}% | {r.get('scaled_down_db_mean', float('nan')):.1f} | {r['cpu_s_mean']:.2f} | {r['wall_s_mean']:.2f} |" for r in rows],
+          + f"{r.get('onset_mean', float('nan')):.2f} | {100 * r['uncontrolled_mel_mean']:.1f}% | {r.get('scaled_down_db_mean', float('nan')):.1f} | {r['cpu_s_mean']:.2f} | {r['wall_s_mean']:.2f} |" for r in rows],
         "",
+        *(fad_lines(fad, len(tunes)) if fad else []),
     ]
-    write_report(args.out, env, rows, lines)
+    write_report(args.out, env, rows, lines, **({"fad": fad} if fad else {}))
     return 0
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["check_pitch_classes", "check_target", "cosine", "mse", "nll", "pearson"]
+__all__ = ["check_pitch_classes", "check_target", "cosine", "mse", "nll", "octave_spread", "pearson"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -137,3 +137,46 @@ def nll(log_probs: torch.Tensor, target, *, ignore_index: int | None = None, red
                            ignore_index=-100 if ignore_index is None else ignore_index)
     valid = torch.ones_like(per_frame) if ignore_index is None else (target != ignore_index).to(per_frame)
     return _reduce(per_frame.sum(-1) / valid.sum(-1).clamp_min(1.0), reduction)
+
+
+def octave_spread(log_probs: torch.Tensor, target, *, ignore_index: int | None = None,
+                  reduction: str = "mean") -> torch.Tensor:
+    """How far the octave profile of each tune note varies inside the note (a remedy for octave hopping).
+
+    ``log_probs`` is a log-distribution over pitch classes *and* octaves, ``(batch, 12 * n_octaves, frames)`` with
+    row ``12 * o + c`` for pitch class ``c`` in octave ``o`` (:class:`~tempo_kit.features.LogChroma` with
+    ``octaves``). At a frame whose target is pitch class ``c``, its octave profile is ``q_t(o) = p(o | c)``; a *note*
+    is a run of frames with the same target class. The loss is the mean over the target's voiced frames of
+    ``sum_o (sqrt q_t(o) - m(o))^2``, ``m`` the note's mean of ``sqrt q``: a squared Hellinger-type distance of each
+    frame's profile to its note's, 0 when every frame of a note spreads its energy over the octaves alike (any mix
+    of fundamental and harmonics), large when the energy jumps between octaves inside the note.
+
+    Parameters
+    ----------
+    log_probs : Tensor, shape ``(batch, 12 * n_octaves, frames)``
+    target : Tensor, shape ``(frames,)`` or ``(batch, frames)``
+        Integer pitch classes 0-11 (the melody target).
+    ignore_index : int, optional
+        Target value for frames without a note.
+    """
+    if log_probs.ndim != 3 or log_probs.shape[1] % 12 or log_probs.shape[1] < 24:
+        raise ValueError(f"octave_spread needs a log-distribution over 12 pitch classes x at least 2 octaves, "
+                         f"(batch, 12 * n_octaves, frames), got shape {tuple(log_probs.shape)}; use "
+                         f"LogChroma(octaves=(lowest, highest))")
+    b, n_bins, n = log_probs.shape
+    n_oct = n_bins // 12
+    target = check_pitch_classes(log_probs[:, :12], target, ignore_index=ignore_index)
+    voiced = (target >= 0) & (target < 12)
+    cls = target.clamp(0, 11)
+    per_class = log_probs.reshape(b, n_oct, 12, n).gather(2, cls[:, None, None, :].expand(b, n_oct, 1, n))[:, :, 0]
+    root_q = torch.exp(0.5 * torch.log_softmax(per_class, dim=1))  # sqrt p(octave | class), (b, n_oct, n)
+    starts = voiced.clone()
+    starts[:, 1:] &= ~(voiced[:, :-1] & (cls[:, 1:] == cls[:, :-1]))
+    note = (torch.cumsum(starts.long(), dim=1) - 1).clamp_min(0) + n * torch.arange(b, device=cls.device)[:, None]
+    w = voiced.to(root_q)
+    flat = (root_q * w[:, None]).permute(0, 2, 1).reshape(b * n, n_oct)
+    sums = torch.zeros(b * n, n_oct, dtype=root_q.dtype, device=root_q.device).index_add_(0, note.reshape(-1), flat)
+    counts = torch.zeros(b * n, dtype=root_q.dtype, device=root_q.device).index_add_(0, note.reshape(-1), w.reshape(-1))
+    mean = (sums / counts.clamp_min(1.0)[:, None])[note.reshape(-1)].reshape(b, n, n_oct).permute(0, 2, 1)
+    per_frame = (root_q - mean).square().sum(1)
+    return _reduce((per_frame * w).sum(-1) / w.sum(-1).clamp_min(1.0), reduction)

@@ -53,7 +53,7 @@ MAX_FRAMES = 4096
 #: objective reads both the mel frames and the vocoded audio: on the 16 validation tunes
 #: (``benchmarks/results/bench_melody_validation.md``) an independent pitch tracker scores that above either alone.
 CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "decode_levels": None, "surrogate_steps": "decode",
-                    "norm_prior": "project", "optimizer": "adam", "melody_domain": "mel+audio"}
+                    "norm_prior": "project", "optimizer": "adam", "melody_domain": "mel+audio", "octave_weight": 0.0}
 #: What differs by kind of jump. A consistency model (CM, Presto-S) re-noises between decoding steps, and control
 #: through its 2-step decode falls far behind its one-step control on the validation targets (melody 0.19 vs 0.74,
 #: intensity 1.2 vs 0.045 dB^2), so it decodes in one step. A CTM decodes in 2 steps re-noised to 0.15 rather than
@@ -471,7 +471,8 @@ class Pipeline:
     def control(self, task: str | Sequence, *, tags: dict | None = None, melody=None, iterations: int | None = None,
                 lr: float | None = None, decode_steps: int | None = None, decode_levels=None,
                 surrogate_steps: int | str | None = None, norm_prior: str | None = "default",
-                optimizer: str | None = None, melody_domain: str | None = None, seed: int = 0,
+                optimizer: str | None = None, melody_domain: str | None = None,
+                octave_weight: float | None = None, seed: int = 0,
                 seconds: float | None = None,
                 frames: int | None = None,
                 variant: int = 0, progress: bool = True) -> ControlledClip:
@@ -508,6 +509,9 @@ class Pipeline:
         melody_domain : {"mel", "audio", "mel+audio"}, optional
             What the melody task's chroma reads (:func:`~tempo_kit.control.tasks.task_objectives`): the mel frames,
             the output vocoded by this pipeline's vocoder (with gradients through it), or both.
+        octave_weight : float, optional
+            Melody: weight of the objective that keeps each note of the tune in one register
+            (:func:`~tempo_kit.control.tasks.task_objectives`; 0 leaves it out).
         seed : int
             Seed of the initial noise and decoding noise.
         seconds, frames : optional
@@ -534,6 +538,8 @@ class Pipeline:
         norm_prior = defaults["norm_prior"] if norm_prior == "default" else norm_prior
         optimizer = defaults["optimizer"] if optimizer is None else optimizer
         melody_domain = defaults["melody_domain"] if melody_domain is None else melody_domain
+        octave_weight = defaults["octave_weight"] if octave_weight is None else octave_weight
+        octave_weight = octave_weight if task == "melody" else 0.0  # the melody task's own objective
         if tags is not None and not isinstance(tags, dict):
             raise TypeError(f"tags must be one dict (e.g. {{'instrument': 'flute'}}) or None, got {type(tags).__name__}")
         if not isinstance(task, str) and (isinstance(task, (bytes, dict)) or not hasattr(task, "__iter__")):
@@ -553,7 +559,8 @@ class Pipeline:
                 return jump(EDM_SIGMA_MAX * noise(seed).to(self.dtype), EDM_SIGMA_MAX, 0.0, cond)[0].float()
 
         objectives = (task_objectives(task, n_frames=frames, variant=variant, melody=melody, reference=reference,
-                                      domain=melody_domain if task == "melody" else "mel")
+                                      domain=melody_domain if task == "melody" else "mel",
+                                      octave_weight=octave_weight)
                       if isinstance(task, str) else list(task))
         # objectives that read audio are evaluated on the output through this pipeline's (differentiable) vocoder
         decoder = self.vocoder if any(o.domain != "mel" for o in objectives) else None
@@ -587,7 +594,7 @@ class Pipeline:
                               vocoder=self.vocoder_name, tags=tags, iterations=iterations, lr=lr,
                               decode_steps=decode_steps, decode_levels=decode_levels,
                               surrogate_steps=surrogate_steps, norm_prior=norm_prior, optimizer=optimizer,
-                              wall=watch.wall,
+                              octave_weight=float(octave_weight), wall=watch.wall,
                               cpu=watch.cpu, accuracy=accuracy, objective_domains={o.name: o.domain for o in objectives},
                               scaled_down_db=float(gain[0]))
 

@@ -410,3 +410,26 @@ def test_the_melody_task_can_read_the_vocoded_audio():
         task_objectives("intensity", n_frames=64, domain="audio")
     with pytest.raises(ValueError, match="domain must be"):
         task_objectives("melody", n_frames=64, domain="latent")
+
+
+def test_the_melody_task_can_keep_each_note_in_one_register():
+    from tempo_kit.control.targets import melody_from_frames
+    from tempo_kit.control.tasks import MELODY_OCTAVES, task_objectives
+    from tempo_kit.features import LogChroma
+
+    tune = melody_from_frames(torch.arange(64) // 8 % 12, extractor=LogChroma())
+    for domain, names in (("mel", ["melody", "melody_octaves"]), ("audio", ["melody", "melody_octaves"]),
+                          ("mel+audio", ["melody", "melody_audio", "melody_octaves"])):
+        objectives = task_objectives("melody", n_frames=64, melody=tune, domain=domain, octave_weight=2.0)
+        assert [o.name for o in objectives] == names
+    register = objectives[-1]
+    assert (register.domain, register.weight, register.extractor.octaves) == ("mel", 2.0, MELODY_OCTAVES)
+    x = torch.randn(1, 80, 64, requires_grad=True)
+    loss, feature = register(x)
+    assert feature.shape == (1, 12 * (MELODY_OCTAVES[1] - MELODY_OCTAVES[0] + 1), 64) and loss.requires_grad
+    assert len(task_objectives("melody", n_frames=64, melody=tune, octave_weight=0.0)) == 1
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="octave_weight must be a finite number >= 0"):
+            task_objectives("melody", n_frames=64, octave_weight=bad)
+    with pytest.raises(ValueError, match="melody task only"):
+        task_objectives("intensity", n_frames=64, octave_weight=1.0)

@@ -65,3 +65,28 @@ def test_cqt_method_recovers_the_melody(melody):
     out = ext(y)
     assert out.shape == (1, 12, target.numel())
     assert float(melody_accuracy(out, target)) > 0.85
+
+
+@pytest.mark.parametrize("domain", ["mel", "audio"])
+def test_octaves_keep_the_register_of_each_note(domain):
+    # one pure tone per second: A3, A4, C5, C6; octave (3, 6) -> 48 bins, bin 12 * (octave - 3) + class
+    notes = [(57, 0, 1), (69, 1, 2), (72, 2, 3), (84, 3, 4)]
+    y = torch.from_numpy(render_notes([(p, a, b, 0.6) for p, a, b in notes], duration=4.0, n_harmonics=1))[None]
+    ext = LogChroma(domain=domain, octaves=(3, 6), highpass_hz=None)
+    out = ext(SPEC.to_model(y) if domain == "mel" else y)
+    assert out.shape[:2] == (1, 48) and torch.allclose(out.exp().sum(1), torch.ones(1, out.shape[-1]), atol=1e-5)
+    for p, a, b in notes:
+        middle = slice(int((a + 0.3) * SPEC.frame_rate), int((b - 0.3) * SPEC.frame_rate))
+        want = 12 * (p // 12 - 1 - 3) + p % 12
+        assert (out[0, :, middle].argmax(0) == want).float().mean() > 0.9, (p, domain)
+    folded = LogChroma(domain=domain, highpass_hz=None)(SPEC.to_model(y) if domain == "mel" else y)
+    assert torch.allclose(out.exp().reshape(1, 4, 12, -1).sum(1), folded.exp(), atol=0.05)  # the octaves sum to it
+
+
+def test_octaves_are_checked():
+    with pytest.raises(ValueError, match="lowest <= highest"):
+        LogChroma(octaves=(5, 3))
+    with pytest.raises(ValueError, match="lowest <= highest"):
+        LogChroma(octaves=(4,))
+    with pytest.raises(ValueError, match="STFT chroma"):
+        LogChroma(domain="audio", method="cqt", octaves=(3, 6))

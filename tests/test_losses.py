@@ -48,8 +48,45 @@ def test_gradients_flow_and_are_finite_at_constant_inputs():
         assert torch.isfinite(g).all()
 
 
-@pytest.mark.parametrize("name", ["mse", "nll", "cosine", "pearson"])
+@pytest.mark.parametrize("name", ["mse", "nll", "cosine", "pearson", "octave_spread"])
 def test_registered(name):
     fn = tempo_kit.get("losses", name)
     assert fn is getattr(losses, name)
     assert callable(tempo_kit.get("losses", name, reduction="sum"))
+
+
+def _profile(octave_of_frame, classes, n_octaves=3):
+    """Log-probabilities (1, 12 * n_octaves, frames) with all mass on pitch class ``classes[t]`` in octave ``o[t]``."""
+    lp = torch.full((1, 12 * n_octaves, len(classes)), -30.0)
+    for t, (o, c) in enumerate(zip(octave_of_frame, classes)):
+        lp[0, 12 * o + c, t] = 0.0
+    return torch.log_softmax(lp, 1)
+
+
+def test_octave_spread_is_zero_for_steady_notes_and_counts_jumps_inside_a_note():
+    classes = [9, 9, 9, 9, 0, 0, 0, -1]
+    steady = _profile([1, 1, 1, 1, 0, 0, 0, 2], classes)
+    assert float(losses.octave_spread(steady, torch.tensor(classes), ignore_index=-1)) < 1e-9
+    # a new note may change octave: A in octave 1 then C in octave 0 is still steady
+    jump = _profile([1, 1, 2, 1, 0, 0, 0, 2], classes)  # frame 2 jumps an octave inside the A
+    # sqrt-profiles e1, e1, e2, e1: note mean (0, 3/4, 1/4); 3 * 1/8 + 9/8 = 3/2 over 7 voiced frames
+    assert float(losses.octave_spread(jump, torch.tensor(classes), ignore_index=-1)) == pytest.approx(1.5 / 7)
+    # the profile is of the *target* class: energy of another class does not count
+    other = steady.clone()
+    other[0, 12 * 2 + 5, 2], other[0, 12 * 1 + 9, 2] = 0.0, -30.0  # frame 2's A left for F; target stays A
+    assert float(losses.octave_spread(torch.log_softmax(other, 1), torch.tensor(classes), ignore_index=-1)) > 0.05
+    # a repeated note with silence between is two notes; batch of two with per-item reduction
+    batch = torch.cat([steady, jump])
+    per = losses.octave_spread(batch, torch.tensor(classes), ignore_index=-1, reduction="none")
+    assert per.shape == (2,) and per[0] < 1e-9 and per[1] == pytest.approx(1.5 / 7)
+
+
+def test_octave_spread_gradient_and_checks():
+    lp = torch.randn(2, 36, 20, requires_grad=True)
+    y = torch.randint(0, 12, (20,))
+    (g,) = torch.autograd.grad(losses.octave_spread(torch.log_softmax(lp, 1), y), lp)
+    assert torch.isfinite(g).all() and g.abs().sum() > 0
+    with pytest.raises(ValueError, match="12 pitch classes x at least 2 octaves"):
+        losses.octave_spread(torch.randn(1, 12, 20), y)
+    with pytest.raises(ValueError, match="pitch classes must lie in 0..11"):
+        losses.octave_spread(torch.randn(1, 36, 20), torch.full((20,), 12))

@@ -270,6 +270,11 @@ class Chroma(_FilterbankFrontEnd):
     norm : {inf, None}
         ``inf`` divides each frame by its maximum (librosa's default; frames whose maximum is below the float32
         ``tiny`` stay unnormalized, as in ``librosa.util.normalize``); ``None`` returns the raw chroma energy.
+    octaves : (int, int), optional
+        Keep octaves apart: ``(lowest, highest)`` octave numbers (C4 = 261.6 Hz is octave 4) give
+        ``n_chroma * (highest - lowest + 1)`` bins, bin ``n_chroma * o + c`` holding pitch class ``c`` of octave
+        ``lowest + o`` (an octave runs from half a semitone below its C; STFT bins outside every octave are dropped).
+        ``None`` (default) folds all octaves, as librosa does.
     **stft
         :class:`Spectrogram` arguments (``power=2`` as in librosa).
     """
@@ -281,20 +286,30 @@ class Chroma(_FilterbankFrontEnd):
         n_chroma: int = 12,
         highpass_hz: float | None = None,
         norm: float | None = math.inf,
+        octaves: tuple[int, int] | None = None,
         **stft,
     ):
         import librosa
 
         n_fft = stft.get("n_fft", 2048)
+        freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)
         fb = librosa.filters.chroma(sr=sample_rate, n_fft=n_fft, n_chroma=n_chroma, tuning=0.0, dtype=np.float64)
         if highpass_hz is not None:
             if not 0 <= highpass_hz < sample_rate / 2:
                 raise ValueError(f"highpass_hz must lie in [0, {sample_rate / 2}), got {highpass_hz}")
-            fb = fb * (librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft) >= highpass_hz)[None, :]
+            fb = fb * (freqs >= highpass_hz)[None, :]
+        if octaves is not None:
+            lowest, highest = (int(o) for o in octaves) if len(octaves) == 2 else (1, 0)
+            if not 0 <= lowest <= highest <= 10:
+                raise ValueError(f"octaves must be (lowest, highest) with 0 <= lowest <= highest <= 10, got {octaves}")
+            with np.errstate(divide="ignore"):  # the DC bin has no octave
+                octave = np.floor((69 + 12 * np.log2(freqs / 440.0) + 0.5) / 12) - 1  # C4 (MIDI 60) -> 4
+            fb = np.concatenate([fb * (octave == o)[None, :] for o in range(lowest, highest + 1)])
         if norm not in (math.inf, None):
             raise ValueError(f"norm must be inf or None, got {norm!r}")
         super().__init__(fb=fb, **stft)
         self.sample_rate, self.n_chroma, self.highpass_hz, self.norm = int(sample_rate), n_chroma, highpass_hz, norm
+        self.octaves = None if octaves is None else (lowest, highest)
 
     def from_spectrogram(self, S: torch.Tensor) -> torch.Tensor:
         chroma = super().from_spectrogram(S)

@@ -21,6 +21,7 @@ _LOSSES = (
     ("nll", "NLL of per-frame pitch classes 0-11 under log-chroma (DITTO melody)"),
     ("cosine", "1 - cosine similarity per item (DITTO-2 CLAP text adherence)"),
     ("pearson", "Negative Pearson correlation per item (DITTO App. C)"),
+    ("octave_spread", "Spread of each tune note's octave profile inside the note, on octave-resolved log-chroma"),
 )
 
 

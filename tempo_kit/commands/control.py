@@ -63,6 +63,9 @@ def configure(parser) -> None:
     melody.add_argument("--melody-domain", choices=MELODY_DOMAINS, default=None,
                         help="what the melody objective's chroma reads: the mel frames, the vocoded audio "
                              "(through the differentiable vocoder) or both (default: the pipeline's, CONTROL_DEFAULTS)")
+    melody.add_argument("--octave-weight", type=bounded(float, 0, 1e3), default=None,
+                        help="weight of the objective that keeps each note in one register (0: none; default: the "
+                             "pipeline's, CONTROL_DEFAULTS)")
     own = parser.add_argument_group("your own target (bundled models)")
     own.add_argument("--target", default=None,
                      help="a file the target is taken from: a recording (.wav .flac .ogg .aiff) for intensity, "
@@ -343,7 +346,7 @@ def _run_bundled(args, iterations: int | None) -> int:
     run = control(task, model=args.model, tags=tags, melody=melody, iterations=iterations, lr=args.lr,
                   decode_steps=args.decode_steps, decode_levels=args.decode_levels,
                   surrogate_steps=args.surrogate_steps, optimizer=_optimizer(args),
-                  melody_domain=args.melody_domain, seed=args.seed, frames=frames, vocoder=args.vocoder,
+                  melody_domain=args.melody_domain, octave_weight=args.octave_weight, seed=args.seed, frames=frames, vocoder=args.vocoder,
                   progress=not args.quiet)
     summary = {"task": args.task or args.extractor, **run.summary(),
                **({"target_file": str(args.target)} if args.target else {})}

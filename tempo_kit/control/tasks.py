@@ -16,15 +16,18 @@ import torch
 from ..utils import check_int
 from .targets import Target
 
-__all__ = ["TASKS", "MELODY_DOMAINS", "task_objectives"]
+__all__ = ["TASKS", "MELODY_DOMAINS", "MELODY_OCTAVES", "task_objectives"]
 
 TASKS = ("intensity", "melody", "structure", "inpainting", "outpainting", "looping", "looping-free")
 #: What the melody task's chroma can read (:func:`task_objectives`'s ``domain``).
 MELODY_DOMAINS = ("mel", "audio", "mel+audio")
+#: The octaves (C3 to B7, 131-3951 Hz) over which ``octave_weight`` keeps each note's register.
+MELODY_OCTAVES = (3, 7)
 
 
 def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Target | None = None,
-                    reference: Callable[[int], torch.Tensor] | None = None, domain: str = "mel") -> list:
+                    reference: Callable[[int], torch.Tensor] | None = None, domain: str = "mel",
+                    octave_weight: float = 0.0) -> list:
     """Objectives for one control task on outputs of ``n_frames`` mel frames.
 
     Parameters
@@ -48,12 +51,17 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Targe
         :meth:`tempo_kit.Pipeline.control` passes), or both (two objectives, ``"melody"`` on mel and
         ``"melody_audio"`` on audio, weight 1/2 each). A melody target of ``n_frames`` frames is padded with "no
         target" to the STFT's frame count. Other tasks read mel frames only.
+    octave_weight : float
+        Melody only: weight of one more objective, ``"melody_octaves"``, that keeps each note of the tune in one
+        register (:func:`~tempo_kit.losses.octave_spread` on the mel frames' chroma over :data:`MELODY_OCTAVES`); 0
+        (default) leaves it out. The pitch-class objectives say nothing of the octave, and without it the optimised
+        clips jump octaves inside held notes.
     """
     from ..features.chroma import LogChroma
     from ..features.intensity import Intensity
     from ..features.masks import LoopFree, MaskedReconstruction
     from ..features.structure import MFCCSelfSimilarity
-    from ..losses import mse, nll
+    from ..losses import mse, nll, octave_spread
     from .objective import Objective
     from .targets import IGNORE_INDEX, intensity_curve, melody_from_frames, reference_target, structure_from_form
 
@@ -63,6 +71,10 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Targe
         raise ValueError(f"domain must be one of {', '.join(MELODY_DOMAINS)}, got {domain!r}")
     if domain != "mel" and name != "melody":
         raise ValueError(f"task {name!r} reads mel frames; domain={domain!r} applies to the melody task only")
+    if not (octave_weight >= 0 and octave_weight < float("inf")):
+        raise ValueError(f"octave_weight must be a finite number >= 0, got {octave_weight}")
+    if octave_weight and name != "melody":
+        raise ValueError(f"octave_weight applies to the melody task only, not {name!r}")
     if name == "intensity":
         ext = Intensity(window_s=0.25)
         shape = ("crescendo", "decrescendo", "swell")[variant % 3]
@@ -73,8 +85,11 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Targe
             pcs = torch.randint(0, 12, (n,), generator=torch.Generator().manual_seed(100 + variant))
             melody = melody_from_frames(pcs, extractor=LogChroma())
         loss = functools.partial(nll, ignore_index=IGNORE_INDEX)
+        register = [Objective(extractor=LogChroma(octaves=MELODY_OCTAVES, highpass_hz=None),
+                              loss=functools.partial(octave_spread, ignore_index=IGNORE_INDEX), target=melody,
+                              weight=octave_weight, name="melody_octaves")] if octave_weight else []
         if domain == "mel":
-            return [Objective(extractor=LogChroma(), loss=loss, target=melody)]
+            return [Objective(extractor=LogChroma(), loss=loss, target=melody), *register]
         ext = LogChroma(domain="audio")
         m = ext.num_frames(n * ext.mel.hop_length)
         on_audio = melody
@@ -82,9 +97,9 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Targe
             pad = melody.value.new_full((*melody.value.shape[:-1], m - n), IGNORE_INDEX)
             on_audio = melody_from_frames(torch.cat([melody.value, pad], dim=-1), extractor=ext)
         if domain == "audio":
-            return [Objective(extractor=ext, loss=loss, target=on_audio)]
+            return [Objective(extractor=ext, loss=loss, target=on_audio), *register]
         return [Objective(extractor=LogChroma(), loss=loss, target=melody, weight=0.5),
-                Objective(extractor=ext, loss=loss, target=on_audio, weight=0.5, name="melody_audio")]
+                Objective(extractor=ext, loss=loss, target=on_audio, weight=0.5, name="melody_audio"), *register]
     if name == "structure":
         ext = MFCCSelfSimilarity()
         return [Objective(extractor=ext, loss=mse,

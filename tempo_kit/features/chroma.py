@@ -30,7 +30,8 @@ MIDDLE_C_HZ = 261.6255653005986
 
 
 class LogChroma(MelAudioExtractor):
-    """Per-frame log pitch-class distribution ``(batch, 12, frames)``.
+    """Per-frame log pitch-class distribution ``(batch, 12, frames)``, or over pitch classes and octaves
+    ``(batch, 12 * n_octaves, frames)`` with ``octaves``.
 
     Parameters
     ----------
@@ -46,6 +47,10 @@ class LogChroma(MelAudioExtractor):
     method : {"stft", "cqt"}
         ``"cqt"`` (audio only) folds an nnAudio constant-Q transform (:class:`~tempo_kit.audio.CQTChroma`, energy)
         instead of the STFT: sharper pitch at low frequencies, several times slower. nnAudio is imported lazily.
+    octaves : (int, int), optional
+        Keep the octaves ``lowest..highest`` apart (C4 = 261.6 Hz is octave 4): feature ``12 * o + c`` is pitch class
+        ``c`` in octave ``lowest + o`` (:class:`~tempo_kit.audio.spectral.Chroma`), for :func:`~tempo_kit.losses.octave_spread`.
+        Set ``highpass_hz`` below the lowest octave (or None) for its notes to count. STFT chroma only.
     """
 
     def __init__(
@@ -57,12 +62,15 @@ class LogChroma(MelAudioExtractor):
         eps: float = 1e-8,
         dither: float = 1e-5,
         method: str = "stft",
+        octaves: tuple[int, int] | None = None,
     ):
         super().__init__(domain=domain, mel=mel, eps=eps, dither=dither)
         if method not in ("stft", "cqt"):
             raise ValueError(f"method must be 'stft' or 'cqt', got {method!r}")
         if method == "cqt" and domain != "audio":
             raise ValueError("method='cqt' needs audio input (domain='audio'); mel frames have no constant-Q bins")
+        if method == "cqt" and octaves is not None:
+            raise ValueError("octaves= needs the STFT chroma (method='stft')")
         self.method = method
         self.cqt = None
         if method == "cqt":
@@ -72,12 +80,13 @@ class LogChroma(MelAudioExtractor):
                                  highpass_hz=highpass_hz)
         self.highpass_hz = highpass_hz
         self.chroma = Chroma(sample_rate=mel.sample_rate, n_fft=mel.n_fft, hop_length=mel.hop_length,
-                             center=mel.center, pad_mode=mel.pad_mode, highpass_hz=highpass_hz, norm=None)
+                             center=mel.center, pad_mode=mel.pad_mode, highpass_hz=highpass_hz, norm=None, octaves=octaves)
+        self.octaves = self.chroma.octaves
         mel_to_chroma = self.chroma.fb.double().numpy() @ mel.mel_to_linear()  # (12, n_freq) @ (n_freq, n_mels)
         self.register_buffer("mel_to_chroma", torch.as_tensor(mel_to_chroma, dtype=torch.float32), persistent=False)
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw chroma energy ``(batch, 12, frames)``."""
+        """Raw chroma energy ``(batch, 12, frames)`` (``12 * n_octaves`` rows with ``octaves``)."""
         if self.domain == "mel":
             power = self.mel.from_model(as_mel(x, self.mel))
             return torch.einsum("cm,bmt->bct", self.mel_to_chroma.to(power), power)
