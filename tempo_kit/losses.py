@@ -1,4 +1,5 @@
-"""Control losses ``loss(feature, target) -> scalar``: MSE, NLL, cosine and Pearson (DITTO Sec. 4, App. C; DITTO-2 5.4).
+"""Control losses ``loss(feature, target) -> scalar``: MSE, NLL, cosine and Pearson (DITTO Sec. 4, App. C; DITTO-2 5.4),
+and the melody task's octave spread.
 
 Every loss validates its target before any tensor math: NaN or infinite values, a wrong number of frames on the last
 axis, shapes that do not broadcast, and (for NLL) pitch classes outside ``0..n_classes-1`` raise ``ValueError`` with

@@ -148,8 +148,10 @@ def test_control_command_melody_objective_on_the_vocoded_audio(tmp_path):
     assert main(["control", "melody", "--iterations", "2", "--melody-domain", "mel+audio", "--quiet",
                  "--out", str(out)]) == 0
     summary = json.loads((out / "melody_ditto2.json").read_text())
-    assert summary["objective_domains"] == {"melody": "mel", "melody_audio": "audio"}
-    assert summary["backward_optimization"] == 2 * 2 and set(summary["final_losses"]) == {"melody", "melody_audio"}
+    assert summary["objective_domains"] == {"melody": "mel", "melody_audio": "audio", "melody_octaves": "mel"}
+    assert summary["backward_optimization"] == 2 * 2 and set(summary["final_losses"]) == {
+        "melody", "melody_audio", "melody_octaves"}
+    assert summary["octave_weight"] == 4.0  # the default register objective
     assert set(summary["accuracy"]) == {"mel", "audio", "uncontrolled_mel", "uncontrolled_audio"}
     assert isinstance(summary["scaled_down_db"], float)  # the loudness change is in the summary (0.0 if none)
     assert main(["control", "melody", "--iterations", "1", "--melody-domain", "mel", "--octave-weight", "3",

@@ -7,7 +7,7 @@ audio-domain ones read ``(batch, samples)``; both give the same frame rate.
 | registered name | class | output | loss |
 |---|---|---|---|
 | ``intensity`` | :class:`Intensity` | ``(batch, frames)`` in dB | ``mse`` / ``pearson`` |
-| ``chroma`` | :class:`LogChroma` | ``(batch, 12, frames)`` log-probabilities | ``nll`` |
+| ``chroma`` | :class:`LogChroma` | ``(batch, 12, frames)`` log-probabilities (``12 * n_octaves`` with ``octaves``) | ``nll``; ``octave_spread`` |
 | ``structure`` | :class:`MFCCSelfSimilarity` | ``(batch, frames, frames)`` in [-1, 1] | ``mse`` |
 | ``outpainting`` (1) | :class:`MaskedReconstruction` | ``(batch, n_mels, selected frames)`` | ``mse`` |
 | ``looping-free`` | :class:`LoopFree` | ``(batch, n_mels, overlap)`` | ``mse`` against zeros |
