@@ -134,6 +134,37 @@ def fad_lines(fad: dict, n: int) -> list[str]:
                                            for e in embeddings) + " |" for label, cells in fad.items()], ""]
 
 
+def real_renders(args, tunes: list, tracker, commit: dict) -> int:
+    """``--real``: the tracker's accuracy, octave jumps and the onset strength of the tunes' own rendered clips."""
+    from tempo_kit.data.dataset import MusicDataset
+    from tempo_kit.features.chroma import LogChroma
+
+    if tracker is None:
+        raise SystemExit("--real needs the independent tracker (the eval extra)")
+    ds = MusicDataset(args.real, load_audio=True)
+    where = {r["id"]: i for i, r in enumerate(ds.records)}
+    runs = []
+    for tune in tunes:
+        if tune.id not in where:
+            raise SystemExit(f"--real {args.real}: no clip {tune.id!r} there")
+        audio = ds.audio[where[tune.id]].float() / 32767
+        runs.append({"tune": tune.id, "onset": onset_strength(audio, ds.sample_rate),
+                     **tracked_melody(tracker, audio, ds.sample_rate, tune.target(extractor=LogChroma()))})
+    row = {"setting": "real renders", "tunes": len(runs), "per_tune": runs,
+           **{f"{k}_mean": statistics.mean(r[k] for r in runs) for k in ("tracker", "octave_jumps", "onset")},
+           "tracker_min": min(r["tracker"] for r in runs)}
+    env = environment(seed=args.seed, **commit)
+    write_report(args.out, env, [row], [
+        "# The tunes' real renders, judged as the controlled clips are", "",
+        f"{len(tunes)} {tune_source(args.tunes_file)}: the rendered clip of each tune in `{args.real}`, tracked by "
+        f"CREPE-full as `bench_melody_control.py` tracks controlled clips. Git commit "
+        f"`{(env['commit'] or 'unknown')[:10]}`{' (dirty)' if env['dirty'] else ''}.", "",
+        "| clips | CREPE acc. mean (min) | octave jumps / clip | onset strength |", "|---|---:|---:|---:|",
+        f"| real renders | {100 * row['tracker_mean']:.1f}% ({100 * row['tracker_min']:.1f}%) | "
+        f"{row['octave_jumps_mean']:.1f} | {row['onset_mean']:.2f} |", ""])
+    return 0
+
+
 def main(argv=None) -> int:
     from tempo_kit.data.tunes import load_tunes
     from tempo_kit.features.chroma import LogChroma
@@ -162,6 +193,9 @@ def main(argv=None) -> int:
                    help="dataset folder holding the tunes' clips (e.g. outputs/data/music): FAD of each setting's "
                         "clips against the real renders of the same tunes (mel statistics, the bundled CLAP-style "
                         "model, CREPE-tiny), with paired intervals and the ratio to the first setting")
+    p.add_argument("--real", metavar="DATA", default=None,
+                   help="instead of control runs: judge the tunes' real renders in DATA (e.g. outputs/data/music) by "
+                        "the tracker, the floor of its octave jumps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vocoder", default="vocoder")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s, as the CLI)")
@@ -178,6 +212,8 @@ def main(argv=None) -> int:
     except ModuleNotFoundError as err:
         tracker = None
         print(f"no independent tracker: {err}")
+    if args.real:
+        return real_renders(args, tunes, tracker, commit)
     rows, outputs = [], {}
     for model in (args.models or default_control_model()).split(","):
         for k in args.iterations:

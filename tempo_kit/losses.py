@@ -167,7 +167,7 @@ def octave_spread(log_probs: torch.Tensor, target, *, ignore_index: int | None =
     b, n_bins, n = log_probs.shape
     n_oct = n_bins // 12
     target = check_pitch_classes(log_probs[:, :12], target, ignore_index=ignore_index)
-    voiced = (target >= 0) & (target < 12)
+    voiced = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
     cls = target.clamp(0, 11)
     per_class = log_probs.reshape(b, n_oct, 12, n).gather(2, cls[:, None, None, :].expand(b, n_oct, 1, n))[:, :, 0]
     root_q = torch.exp(0.5 * torch.log_softmax(per_class, dim=1))  # sqrt p(octave | class), (b, n_oct, n)

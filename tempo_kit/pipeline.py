@@ -515,7 +515,7 @@ class Pipeline:
             the output vocoded by this pipeline's vocoder (with gradients through it), or both.
         octave_weight : float, optional
             Melody: weight of the objective that keeps each note of the tune in one register
-            (:func:`~tempo_kit.control.tasks.task_objectives`; 0 leaves it out).
+            (:func:`~tempo_kit.control.tasks.task_objectives`; 0 leaves it out; an error with any other task).
         seed : int
             Seed of the initial noise and decoding noise.
         seconds, frames : optional
@@ -542,8 +542,14 @@ class Pipeline:
         norm_prior = defaults["norm_prior"] if norm_prior == "default" else norm_prior
         optimizer = defaults["optimizer"] if optimizer is None else optimizer
         melody_domain = defaults["melody_domain"] if melody_domain is None else melody_domain
-        octave_weight = defaults["octave_weight"] if octave_weight is None else octave_weight
-        octave_weight = octave_weight if task == "melody" else 0.0  # the melody task's own objective
+        if octave_weight is not None and task != "melody":
+            raise ValueError("octave_weight applies to the named melody task (task='melody'); with other objectives add "
+                             "the 'melody_octaves' objective of tempo_kit.control.tasks.task_objectives('melody', "
+                             "octave_weight=...) yourself")
+        if task != "melody":
+            octave_weight = 0.0
+        elif octave_weight is None:
+            octave_weight = defaults["octave_weight"]
         if tags is not None and not isinstance(tags, dict):
             raise TypeError(f"tags must be one dict (e.g. {{'instrument': 'flute'}}) or None, got {type(tags).__name__}")
         if not isinstance(task, str) and (isinstance(task, (bytes, dict)) or not hasattr(task, "__iter__")):

@@ -84,9 +84,22 @@ def test_octaves_keep_the_register_of_each_note(domain):
 
 
 def test_octaves_are_checked():
-    with pytest.raises(ValueError, match="lowest <= highest"):
-        LogChroma(octaves=(5, 3))
-    with pytest.raises(ValueError, match="lowest <= highest"):
-        LogChroma(octaves=(4,))
+    for bad in ((5, 3), (4,), 5, ("a", "b"), (3.7, 5), (True, 4)):
+        with pytest.raises(ValueError, match="two integers"):
+            LogChroma(octaves=bad, highpass_hz=None)
     with pytest.raises(ValueError, match="STFT chroma"):
         LogChroma(domain="audio", method="cqt", octaves=(3, 6))
+    with pytest.raises(ValueError, match="removes notes of octave 3"):
+        LogChroma(octaves=(3, 6))  # the default high-pass at middle C would empty octave 3
+    assert LogChroma(octaves=(4, 6)).octaves == (4, 6)  # a high-pass at the lowest C keeps it
+
+
+def test_an_octave_runs_from_half_a_semitone_below_its_c():
+    from tempo_kit.audio.spectral import Chroma
+
+    chroma = Chroma(octaves=(3, 4), norm=None)
+    t = torch.arange(22050) / 22050
+    for midi, octave in ((59.4, 3), (59.6, 4), (60.0, 4), (71.4, 4)):
+        y = torch.sin(2 * torch.pi * 440 * 2 ** ((midi - 69) / 12) * t)[None]
+        energy = chroma(y).mean(-1)[0].reshape(2, 12).sum(1)
+        assert int(energy.argmax()) == octave - 3, (midi, energy)

@@ -166,6 +166,8 @@ def test_control_command_melody_objective_on_the_vocoded_audio(tmp_path):
     (["melody", "--method", "ditto"], "toy generator only"),
     (["intensity", "--model", "nosuch"], "no bundled model 'nosuch'"),
     (["melody", "--notes", "MISSING"], "No such file"),
+    (["melody", "--model", "toy", "--octave-weight", "2"], "the toy generator has no octaves"),
+    (["intensity", "--octave-weight", "2"], "octave_weight applies to the named melody task"),
 ])
 def test_control_command_errors_name_the_problem(argv, message, tmp_path, capsys):
     assert main(["control", *argv, "--quiet", "--out", str(tmp_path)]) == 1

@@ -75,10 +75,24 @@ def test_octave_spread_is_zero_for_steady_notes_and_counts_jumps_inside_a_note()
     other = steady.clone()
     other[0, 12 * 2 + 5, 2], other[0, 12 * 1 + 9, 2] = 0.0, -30.0  # frame 2's A left for F; target stays A
     assert float(losses.octave_spread(torch.log_softmax(other, 1), torch.tensor(classes), ignore_index=-1)) > 0.05
-    # a repeated note with silence between is two notes; batch of two with per-item reduction
+    # batch of two with per-item reduction
     batch = torch.cat([steady, jump])
     per = losses.octave_spread(batch, torch.tensor(classes), ignore_index=-1, reduction="none")
     assert per.shape == (2,) and per[0] < 1e-9 and per[1] == pytest.approx(1.5 / 7)
+    # a repeated note with a rest between is two notes, each free to take its own octave
+    repeated = [9, 9, -1, 9, 9]
+    apart = _profile([1, 1, 0, 2, 2], repeated)
+    assert float(losses.octave_spread(apart, torch.tensor(repeated), ignore_index=-1)) < 1e-9
+    assert float(losses.octave_spread(apart, torch.tensor([9] * 5), ignore_index=-1)) > 0.1  # one note: a jump
+    # a per-item target: item 0's notes are item 1's frames 0-3 and 4-7 swapped in class, each steady
+    targets = torch.tensor([classes, [0, 0, 0, 0, 9, 9, 9, -1]])
+    swapped = _profile([0, 0, 0, 0, 1, 1, 1, 2], targets[1].tolist())
+    per = losses.octave_spread(torch.cat([steady, swapped]), targets, ignore_index=-1, reduction="none")
+    assert per.max() < 1e-9
+    # ignore_index counts as "no note" whatever its value, also a class number; None: every frame is a note frame
+    as_class = losses.octave_spread(jump, torch.tensor([9, 9, 3, 9, 0, 0, 0, 3]), ignore_index=3)
+    assert float(as_class) < 1e-9  # the jumping frame 2 is ignored
+    assert float(losses.octave_spread(steady[..., :7], torch.tensor(classes[:7]))) < 1e-9
 
 
 def test_octave_spread_gradient_and_checks():

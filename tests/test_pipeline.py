@@ -125,6 +125,11 @@ def test_call_arguments_are_checked():
         pipe.control("intensity", tags=[TAGS], iterations=1, frames=64, progress=False)
     with pytest.raises(TypeError, match="task must be a task name"):
         pipe.control(None, iterations=1, frames=64, progress=False)
+    from tempo_kit.control.tasks import task_objectives
+
+    for task in ("intensity", task_objectives("intensity", n_frames=64)):  # an octave weight it would not use
+        with pytest.raises(ValueError, match="octave_weight applies to the named melody task"):
+            pipe.control(task, octave_weight=2.0, iterations=1, frames=64, progress=False)
 
 
 def test_the_frame_bound_is_the_clis():

@@ -273,8 +273,10 @@ class Chroma(_FilterbankFrontEnd):
     octaves : (int, int), optional
         Keep octaves apart: ``(lowest, highest)`` octave numbers (C4 = 261.6 Hz is octave 4) give
         ``n_chroma * (highest - lowest + 1)`` bins, bin ``n_chroma * o + c`` holding pitch class ``c`` of octave
-        ``lowest + o`` (an octave runs from half a semitone below its C; STFT bins outside every octave are dropped).
-        ``None`` (default) folds all octaves, as librosa does.
+        ``lowest + o``: an STFT bin counts in the octave its frequency falls in, an octave running from half a
+        semitone below its C (bins outside every octave are dropped), so a tone a semitone below a C leaks a few
+        percent of its energy into the next octave through the STFT's main lobe. ``None`` (default) folds all
+        octaves, as librosa does.
     **stft
         :class:`Spectrogram` arguments (``power=2`` as in librosa).
     """
@@ -299,9 +301,12 @@ class Chroma(_FilterbankFrontEnd):
                 raise ValueError(f"highpass_hz must lie in [0, {sample_rate / 2}), got {highpass_hz}")
             fb = fb * (freqs >= highpass_hz)[None, :]
         if octaves is not None:
-            lowest, highest = (int(o) for o in octaves) if len(octaves) == 2 else (1, 0)
-            if not 0 <= lowest <= highest <= 10:
-                raise ValueError(f"octaves must be (lowest, highest) with 0 <= lowest <= highest <= 10, got {octaves}")
+            if (not isinstance(octaves, (tuple, list)) or len(octaves) != 2
+                    or not all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in octaves)
+                    or not 0 <= octaves[0] <= octaves[1] <= 10):
+                raise ValueError(f"octaves must be two integers (lowest, highest) with 0 <= lowest <= highest <= 10 "
+                                 f"(C4 = 261.6 Hz is octave 4), got {octaves!r}")
+            lowest, highest = int(octaves[0]), int(octaves[1])
             with np.errstate(divide="ignore"):  # the DC bin has no octave
                 octave = np.floor((69 + 12 * np.log2(freqs / 440.0) + 0.5) / 12) - 1  # C4 (MIDI 60) -> 4
             fb = np.concatenate([fb * (octave == o)[None, :] for o in range(lowest, highest + 1)])

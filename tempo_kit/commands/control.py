@@ -138,6 +138,8 @@ def _run_toy(args, iterations: int) -> int:
     from ..control.ditto import resolve_decode
     from ..testing.control import toy_generator, toy_task
 
+    if args.octave_weight is not None:
+        raise ValueError("--octave-weight needs a bundled model: the toy generator has no octaves")
     lr = TOY_DEFAULTS["lr"] if args.lr is None else args.lr
     optimizer = _optimizer(args)
     gen = toy_generator(frames=args.frames or TOY_DEFAULTS["frames"])

@@ -21,7 +21,7 @@ __all__ = ["TASKS", "MELODY_DOMAINS", "MELODY_OCTAVES", "task_objectives"]
 TASKS = ("intensity", "melody", "structure", "inpainting", "outpainting", "looping", "looping-free")
 #: What the melody task's chroma can read (:func:`task_objectives`'s ``domain``).
 MELODY_DOMAINS = ("mel", "audio", "mel+audio")
-#: The octaves (C3 to B7, 131-3951 Hz) over which ``octave_weight`` keeps each note's register.
+#: The octaves (C3 to B7, about 127-4066 Hz) over which ``octave_weight`` keeps each note's register.
 MELODY_OCTAVES = (3, 7)
 
 

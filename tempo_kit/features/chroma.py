@@ -50,7 +50,7 @@ class LogChroma(MelAudioExtractor):
     octaves : (int, int), optional
         Keep the octaves ``lowest..highest`` apart (C4 = 261.6 Hz is octave 4): feature ``12 * o + c`` is pitch class
         ``c`` in octave ``lowest + o`` (:class:`~tempo_kit.audio.spectral.Chroma`), for :func:`~tempo_kit.losses.octave_spread`.
-        Set ``highpass_hz`` below the lowest octave (or None) for its notes to count. STFT chroma only.
+        ``highpass_hz`` must not cut the lowest octave's C (pass None, or a lower cutoff). STFT chroma only.
     """
 
     def __init__(
@@ -82,6 +82,10 @@ class LogChroma(MelAudioExtractor):
         self.chroma = Chroma(sample_rate=mel.sample_rate, n_fft=mel.n_fft, hop_length=mel.hop_length,
                              center=mel.center, pad_mode=mel.pad_mode, highpass_hz=highpass_hz, norm=None, octaves=octaves)
         self.octaves = self.chroma.octaves
+        lowest_c = None if self.octaves is None else MIDDLE_C_HZ * 2.0 ** (self.octaves[0] - 4)
+        if lowest_c is not None and highpass_hz is not None and highpass_hz > lowest_c * (1 + 1e-9):
+            raise ValueError(f"highpass_hz={highpass_hz:g} removes notes of octave {self.octaves[0]} (its C is "
+                             f"{lowest_c:.1f} Hz) of octaves={self.octaves}; pass highpass_hz=None or a cutoff below it")
         mel_to_chroma = self.chroma.fb.double().numpy() @ mel.mel_to_linear()  # (12, n_freq) @ (n_freq, n_mels)
         self.register_buffer("mel_to_chroma", torch.as_tensor(mel_to_chroma, dtype=torch.float32), persistent=False)
 
