@@ -105,17 +105,22 @@ def setting_label(row: dict) -> str:
             f"{row['melody_domain']}{_octaves(row)}")
 
 
-def quality(data: str, tunes: list, outputs: dict, *, seed: int = 0) -> dict:
-    """FAD of each setting's clips (mel frames ``(n_tunes, n_mels, frames)`` by label) against the real renders of the
-    same tunes in ``data``, per embedding, with paired-bootstrap intervals; ratios to the first setting."""
+def tune_clips(data: str, tunes: list, flag: str):
+    """The dataset in ``data`` (with audio) and the index of each tune's own clip in it."""
     from tempo_kit.data.dataset import MusicDataset
 
     ds = MusicDataset(data, load_audio=True)
     where = {r["id"]: i for i, r in enumerate(ds.records)}
     missing = [t.id for t in tunes if t.id not in where]
     if missing:
-        raise SystemExit(f"--fad {data}: no clip {missing[0]!r} of the tunes there ({len(missing)} missing)")
-    idx = [where[t.id] for t in tunes]
+        raise SystemExit(f"{flag} {data}: no clip {missing[0]!r} of the tunes there ({len(missing)} missing)")
+    return ds, [where[t.id] for t in tunes]
+
+
+def quality(data: str, tunes: list, outputs: dict, *, seed: int = 0) -> dict:
+    """FAD of each setting's clips (mel frames ``(n_tunes, n_mels, frames)`` by label) against the real renders of the
+    same tunes in ``data``, per embedding, with paired-bootstrap intervals; ratios to the first setting."""
+    ds, idx = tune_clips(data, tunes, "--fad")
     ruler = Q.load_ruler(sample_rate=ds.sample_rate)
     n = min(o.shape[-1] for o in outputs.values())
     reference = ruler.score(ds.mel[idx].float()[..., :n], (ds.audio[idx].float() / 32767)[..., :n * ds.hop_length])
@@ -136,18 +141,14 @@ def fad_lines(fad: dict, n: int) -> list[str]:
 
 def real_renders(args, tunes: list, tracker, commit: dict) -> int:
     """``--real``: the tracker's accuracy, octave jumps and the onset strength of the tunes' own rendered clips."""
-    from tempo_kit.data.dataset import MusicDataset
     from tempo_kit.features.chroma import LogChroma
 
     if tracker is None:
         raise SystemExit("--real needs the independent tracker (the eval extra)")
-    ds = MusicDataset(args.real, load_audio=True)
-    where = {r["id"]: i for i, r in enumerate(ds.records)}
+    ds, idx = tune_clips(args.real, tunes, "--real")
     runs = []
-    for tune in tunes:
-        if tune.id not in where:
-            raise SystemExit(f"--real {args.real}: no clip {tune.id!r} there")
-        audio = ds.audio[where[tune.id]].float() / 32767
+    for tune, i in zip(tunes, idx):
+        audio = ds.audio[i].float() / 32767
         runs.append({"tune": tune.id, "onset": onset_strength(audio, ds.sample_rate),
                      **tracked_melody(tracker, audio, ds.sample_rate, tune.target(extractor=LogChroma()))})
     row = {"setting": "real renders", "tunes": len(runs), "per_tune": runs,
