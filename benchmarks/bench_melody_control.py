@@ -169,7 +169,7 @@ def real_renders(args, tunes: list, tracker, commit: dict) -> int:
 def main(argv=None) -> int:
     from tempo_kit.data.tunes import load_tunes
     from tempo_kit.features.chroma import LogChroma
-    from tempo_kit.pipeline import CONTROL_DEFAULTS, control, default_control_model
+    from tempo_kit.pipeline import CONTROL_DEFAULTS, control, control_defaults, default_control_model
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=None, help="comma-separated (default: the default surrogate)")
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     p.add_argument("--tunes-file", default=None,
                    help="tunes file (default: the bundled held-out test tunes; validation tunes: "
                         "tempo-kit data export-tunes DATA --split train --out FILE)")
-    p.add_argument("--melody-domains", type=lambda t: t.split(","), default=[CONTROL_DEFAULTS["melody_domain"]],
+    p.add_argument("--melody-domains", type=lambda t: t.split(","), default=[control_defaults("ctm", "melody")["domain"]],
                    help="what the melody objective reads: mel, audio (through the vocoder), mel+audio; comma-separated")
     p.add_argument("--octave-weights", type=_floats, default=[CONTROL_DEFAULTS["octave_weight"]],
                    help="weights of the objective that keeps each note in one register (0: none); comma-separated")
@@ -225,8 +225,8 @@ def main(argv=None) -> int:
                     runs, mels = [], []
                     for tune in tunes:
                         target = tune.target(extractor=LogChroma())
-                        run = control("melody", model=model, tags=tune.tags, melody=target, iterations=k, lr=lr,
-                                      surrogate_steps=m, melody_domain=dom, octave_weight=ow, seed=args.seed,
+                        run = control("melody", model=model, tags=tune.tags, target=target, iterations=k, lr=lr,
+                                      surrogate_steps=m, domain=dom, octave_weight=ow, seed=args.seed,
                                       **_decoding(model, t, at),
                                       vocoder=args.vocoder,
                                       progress=False)

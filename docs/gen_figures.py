@@ -309,7 +309,7 @@ def listen_control() -> None:
     _ogg("listen_melody_target", _melody_audio(target, tune.frame_rate))
     for kind, k, octaves in (("uncontrolled", 0, None), ("controlled_no_register", None, 0.0),
                              ("controlled", None, None)):
-        run = pipe.control("melody", tags=tune.tags, melody=target, iterations=k, octave_weight=octaves, seed=0,
+        run = pipe.control("melody", tags=tune.tags, target=target, iterations=k, octave_weight=octaves, seed=0,
                            progress=False)
         _ogg(f"listen_melody_{kind}", run.audio[0].numpy())
         print(kind, run.accuracy)

@@ -57,7 +57,7 @@ MAX_FRAMES = 4096
 #: accuracy (96.8% vs 96.7%) and a lower FAD CREPE against the tunes' real renders (0.75x [0.57, 0.90]); weight 16
 #: cuts them to 2.6 at 94.4% (``benchmarks/results/melody_octaves_validation.md``).
 CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "decode_levels": None, "surrogate_steps": "decode",
-                    "norm_prior": "project", "optimizer": "adam", "melody_domain": "mel+audio", "octave_weight": 4.0}
+                    "norm_prior": "project", "optimizer": "adam", "domain": "mel", "octave_weight": 4.0}
 #: What differs by kind of jump. A consistency model (CM, Presto-S) re-noises between decoding steps, and control
 #: through its 2-step decode falls far behind its one-step control on the validation targets (melody 0.19 vs 0.74,
 #: intensity 1.2 vs 0.045 dB^2), so it decodes in one step. A CTM decodes in 2 steps re-noised to 0.15 rather than
@@ -77,7 +77,8 @@ _CONTROL_BY_KIND = {"consistency": {"decode_steps": 1, "surrogate_steps": 1}, "c
 #: vs 0.40) and about level on inpainting at a lower FAD mel (0.0057 vs 0.0055, 0.28 vs 0.35); for the CM (one step)
 #: it trades control for FAD mel on outpainting (0.0158 vs 0.0147, 0.24 vs 0.34) and is level on inpainting (0.0159
 #: vs 0.0152, 0.25 vs 0.25). On intensity, melody and structure it controls worse at this lr.
-_CONTROL_BY_TASK = {"outpainting": {"optimizer": "adam-sample"}, "inpainting": {"optimizer": "adam-sample"}}
+_CONTROL_BY_TASK = {"outpainting": {"optimizer": "adam-sample"}, "inpainting": {"optimizer": "adam-sample"},
+                    "melody": {"domain": "mel+audio"}}
 
 
 def control_defaults(kind: str | None, task: str | None = None) -> dict:
@@ -472,10 +473,10 @@ class Pipeline:
         return mel
 
     # -- control ------------------------------------------------------------------------------------------------
-    def control(self, task: str | Sequence, *, tags: dict | None = None, melody=None, iterations: int | None = None,
+    def control(self, task: str | Sequence, *, tags: dict | None = None, target=None, iterations: int | None = None,
                 lr: float | None = None, decode_steps: int | None = None, decode_levels=None,
                 surrogate_steps: int | str | None = None, norm_prior: str | None = "default",
-                optimizer: str | None = None, melody_domain: str | None = None,
+                optimizer: str | None = None, domain: str | None = None,
                 octave_weight: float | None = None, seed: int = 0,
                 seconds: float | None = None,
                 frames: int | None = None,
@@ -491,8 +492,10 @@ class Pipeline:
             those that read audio (``domain="audio"``) see the output through this pipeline's vocoder, with gradients.
         tags : dict, optional
             Conditioning tags (none: unconditional).
-        melody : Target, optional
-            Melody target for ``task="melody"`` (e.g. ``get_tune().target(...)``); default a random melody.
+        target : Target, optional
+            Your target for ``task="melody"`` (e.g. ``get_tune().target(...)``) or ``task="intensity"`` (a dB curve,
+            e.g. :func:`~tempo_kit.control.intensity_from_points`); default the task's preset (a random melody, a
+            -35..-15 dB curve). An error with any other task.
         iterations, lr : optional
             DITTO-2's ``K`` and learning rate on ``eps`` (:func:`control_defaults` of the model's kind and task).
         decode_steps, decode_levels : optional
@@ -510,9 +513,11 @@ class Pipeline:
         optimizer : {"adam", "adam-sample"}, optional
             The optimizer of the noise (:class:`~tempo_kit.control.DITTO2`; default :func:`control_defaults`:
             ``"adam-sample"`` on the painting tasks, else ``"adam"``).
-        melody_domain : {"mel", "audio", "mel+audio"}, optional
-            What the melody task's chroma reads (:func:`~tempo_kit.control.tasks.task_objectives`): the mel frames,
-            the output vocoded by this pipeline's vocoder (with gradients through it), or both.
+        domain : {"mel", "audio", "mel+audio"}, optional
+            What the melody or intensity task's feature reads (:func:`~tempo_kit.control.tasks.task_objectives`): the
+            mel frames, the output vocoded by this pipeline's vocoder (with gradients through it), or both (default
+            :func:`control_defaults`). An error with other tasks or your own objectives (choose each objective's
+            extractor domain instead).
         octave_weight : float, optional
             Melody: weight of the objective that keeps each note of the tune in one register
             (:func:`~tempo_kit.control.tasks.task_objectives`; 0 leaves it out; an error with any other task).
@@ -541,7 +546,11 @@ class Pipeline:
         surrogate_steps = defaults["surrogate_steps"] if surrogate_steps is None else surrogate_steps
         norm_prior = defaults["norm_prior"] if norm_prior == "default" else norm_prior
         optimizer = defaults["optimizer"] if optimizer is None else optimizer
-        melody_domain = defaults["melody_domain"] if melody_domain is None else melody_domain
+        if domain is not None and not isinstance(task, str):
+            raise ValueError("domain applies to a named task; with your own objectives choose each extractor's domain")
+        domain = defaults["domain"] if domain is None else domain
+        if target is not None and not isinstance(task, str):
+            raise ValueError("target applies to a named task; your own objectives carry their targets")
         if octave_weight is not None and task != "melody":
             raise ValueError("octave_weight applies to the named melody task (task='melody'); with other objectives add "
                              "the 'melody_octaves' objective of tempo_kit.control.tasks.task_objectives('melody', "
@@ -568,9 +577,8 @@ class Pipeline:
             with torch.no_grad():
                 return jump(EDM_SIGMA_MAX * noise(seed).to(self.dtype), EDM_SIGMA_MAX, 0.0, cond)[0].float()
 
-        objectives = (task_objectives(task, n_frames=frames, variant=variant, melody=melody, reference=reference,
-                                      domain=melody_domain if task == "melody" else "mel",
-                                      octave_weight=octave_weight)
+        objectives = (task_objectives(task, n_frames=frames, variant=variant, target=target, reference=reference,
+                                      domain=domain, octave_weight=octave_weight)
                       if isinstance(task, str) else list(task))
         # objectives that read audio are evaluated on the output through this pipeline's (differentiable) vocoder
         decoder = self.vocoder if any(o.domain != "mel" for o in objectives) else None

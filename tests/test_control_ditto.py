@@ -390,7 +390,7 @@ def test_the_melody_task_can_read_the_vocoded_audio():
     from tempo_kit.features import LogChroma
 
     tune = melody_from_frames(torch.arange(64) % 12, extractor=LogChroma())
-    (obj,) = task_objectives("melody", n_frames=64, melody=tune, domain="audio")
+    (obj,) = task_objectives("melody", n_frames=64, target=tune, domain="audio")
     assert obj.domain == "audio" and obj.extractor.domain == "audio"
     assert obj.target.value.shape == (65,)  # the STFT of 64 frames' audio: one more frame, without a target
     assert torch.equal(obj.target.value[:64], tune.value) and obj.target.value[64] == IGNORE_INDEX
@@ -402,14 +402,39 @@ def test_the_melody_task_can_read_the_vocoded_audio():
         with pytest.raises(error, match=message):
             task_objectives("intensity", n_frames=64, variant=bad)
     assert task_objectives("intensity", n_frames=64, variant=np.int64(1))[0].target.value.shape == (64,)
-    mel, audio = task_objectives("melody", n_frames=64, melody=tune, domain="mel+audio")
+    mel, audio = task_objectives("melody", n_frames=64, target=tune, domain="mel+audio")
     assert (mel.domain, mel.name, mel.weight, audio.domain, audio.name, audio.weight) == (
         "mel", "melody", 0.5, "audio", "melody_audio", 0.5)
     assert torch.equal(mel.target.value, tune.value) and torch.equal(audio.target.value, obj.target.value)
-    with pytest.raises(ValueError, match="melody task only"):
-        task_objectives("intensity", n_frames=64, domain="audio")
+    with pytest.raises(ValueError, match="intensity and melody tasks only"):
+        task_objectives("structure", n_frames=64, domain="audio")
     with pytest.raises(ValueError, match="domain must be"):
         task_objectives("melody", n_frames=64, domain="latent")
+
+
+def test_the_intensity_task_can_read_the_vocoded_audio():
+    from tempo_kit.control.targets import intensity_from_points, melody_from_frames
+    from tempo_kit.control.tasks import task_objectives
+    from tempo_kit.features import Intensity, LogChroma
+
+    curve = intensity_from_points([-40.0, -15.0, -30.0], n_frames=64, extractor=Intensity())
+    (mel,) = task_objectives("intensity", n_frames=64, target=curve)
+    assert mel.domain == "mel" and mel.target is curve
+    (audio,) = task_objectives("intensity", n_frames=64, target=curve, domain="audio")
+    assert audio.domain == "audio" and audio.extractor.domain == "audio"
+    assert audio.target.value.shape == (65,)  # the STFT has one frame more: the curve's last value held
+    assert torch.equal(audio.target.value[:64], curve.value) and audio.target.value[64] == curve.value[-1]
+    both = task_objectives("intensity", n_frames=64, target=curve, domain="mel+audio")
+    assert [(o.name, o.domain, o.weight) for o in both] == [("intensity", "mel", 0.5), ("intensity_audio", "audio", 0.5)]
+    (preset,) = task_objectives("intensity", n_frames=64, domain="audio", variant=2)  # the swell, held one frame more
+    assert preset.target.value.shape == (65,) and preset.target.value[64] == preset.target.value[63] == -35.0
+    loss, _ = audio(torch.randn(1, 64 * 512, requires_grad=True))  # it differentiates through the waveform
+    assert loss.requires_grad and torch.isfinite(loss)
+    with pytest.raises(ValueError, match="needs a target of kind 'intensity', got a 'melody' target"):
+        task_objectives("intensity", n_frames=64, target=melody_from_frames(torch.zeros(64, dtype=torch.long),
+                                                                             extractor=LogChroma()))
+    with pytest.raises(ValueError, match="takes no target of yours"):
+        task_objectives("structure", n_frames=64, target=curve)
 
 
 def test_the_melody_task_can_keep_each_note_in_one_register():
@@ -420,14 +445,14 @@ def test_the_melody_task_can_keep_each_note_in_one_register():
     tune = melody_from_frames(torch.arange(64) // 8 % 12, extractor=LogChroma())
     for domain, names in (("mel", ["melody", "melody_octaves"]), ("audio", ["melody", "melody_octaves"]),
                           ("mel+audio", ["melody", "melody_audio", "melody_octaves"])):
-        objectives = task_objectives("melody", n_frames=64, melody=tune, domain=domain, octave_weight=2.0)
+        objectives = task_objectives("melody", n_frames=64, target=tune, domain=domain, octave_weight=2.0)
         assert [o.name for o in objectives] == names
     register = objectives[-1]
     assert (register.domain, register.weight, register.extractor.octaves) == ("mel", 2.0, MELODY_OCTAVES)
     x = torch.randn(1, 80, 64, requires_grad=True)
     loss, feature = register(x)
     assert feature.shape == (1, 12 * (MELODY_OCTAVES[1] - MELODY_OCTAVES[0] + 1), 64) and loss.requires_grad
-    assert len(task_objectives("melody", n_frames=64, melody=tune, octave_weight=0.0)) == 1
+    assert len(task_objectives("melody", n_frames=64, target=tune, octave_weight=0.0)) == 1
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="octave_weight must be a finite number >= 0"):
             task_objectives("melody", n_frames=64, octave_weight=bad)

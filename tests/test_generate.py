@@ -111,7 +111,7 @@ def test_control_melody_moves_toward_the_target():
     from tempo_kit.features.chroma import LogChroma
 
     tune = get_tune(0)
-    run = G.control("melody", tags=tune.tags, melody=tune.target(extractor=LogChroma()), iterations=15, lr=0.1,
+    run = G.control("melody", tags=tune.tags, target=tune.target(extractor=LogChroma()), iterations=15, lr=0.1,
                     progress=False)
     s = run.summary()
     assert s["last_loss"] < s["first_loss"]
@@ -145,7 +145,7 @@ def test_control_command_writes_loops_without_fades(tmp_path):
 
 def test_control_command_melody_objective_on_the_vocoded_audio(tmp_path):
     out = tmp_path / "ctl"
-    assert main(["control", "melody", "--iterations", "2", "--melody-domain", "mel+audio", "--quiet",
+    assert main(["control", "melody", "--iterations", "2", "--domain", "mel+audio", "--quiet",
                  "--out", str(out)]) == 0
     summary = json.loads((out / "melody_ditto2.json").read_text())
     assert summary["objective_domains"] == {"melody": "mel", "melody_audio": "audio", "melody_octaves": "mel"}
@@ -154,11 +154,24 @@ def test_control_command_melody_objective_on_the_vocoded_audio(tmp_path):
     assert summary["octave_weight"] == 4.0  # the default register objective
     assert set(summary["accuracy"]) == {"mel", "audio", "uncontrolled_mel", "uncontrolled_audio"}
     assert isinstance(summary["scaled_down_db"], float)  # the loudness change is in the summary (0.0 if none)
-    assert main(["control", "melody", "--iterations", "1", "--melody-domain", "mel", "--octave-weight", "3",
+    assert main(["control", "melody", "--iterations", "1", "--domain", "mel", "--octave-weight", "3",
                  "--quiet", "--out", str(out)]) == 0
     summary = json.loads((out / "melody_ditto2.json").read_text())
     assert summary["objective_domains"] == {"melody": "mel", "melody_octaves": "mel"}
     assert summary["octave_weight"] == 3.0
+
+
+def test_control_command_intensity_curve_read_on_the_vocoded_audio(tmp_path):
+    curve = tmp_path / "curve.csv"
+    curve.write_text("seconds,dB\n0,-38\n0.7,-18\n1.4,-30\n")
+    out = tmp_path / "ctl"
+    assert main(["control", "intensity", "--target", str(curve), "--domain", "audio", "--iterations", "2",
+                 "--frames", "64", "--quiet", "--out", str(out)]) == 0
+    summary = json.loads((out / "intensity_ditto2.json").read_text())
+    assert summary["objective_domains"] == {"intensity": "audio"} and summary["target_file"] == str(curve)
+    assert main(["control", "intensity", "--target", str(curve), "--domain", "mel", "--iterations", "1",
+                 "--frames", "64", "--quiet", "--out", str(out)]) == 0
+    assert json.loads((out / "intensity_ditto2.json").read_text())["objective_domains"] == {"intensity": "mel"}
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -168,6 +181,8 @@ def test_control_command_melody_objective_on_the_vocoded_audio(tmp_path):
     (["melody", "--notes", "MISSING"], "No such file"),
     (["melody", "--model", "toy", "--octave-weight", "2"], "the toy generator has no octaves"),
     (["intensity", "--octave-weight", "2"], "octave_weight applies to the named melody task"),
+    (["structure", "--domain", "audio"], "applies to the intensity and melody tasks only"),
+    (["intensity", "--model", "toy", "--domain", "audio"], "--domain needs a bundled model"),
 ])
 def test_control_command_errors_name_the_problem(argv, message, tmp_path, capsys):
     assert main(["control", *argv, "--quiet", "--out", str(tmp_path)]) == 1

@@ -130,6 +130,15 @@ def test_call_arguments_are_checked():
     for task in ("intensity", task_objectives("intensity", n_frames=64)):  # an octave weight it would not use
         with pytest.raises(ValueError, match="octave_weight applies to the named melody task"):
             pipe.control(task, octave_weight=2.0, iterations=1, frames=64, progress=False)
+    own = task_objectives("intensity", n_frames=64)
+    with pytest.raises(ValueError, match="domain applies to a named task"):
+        pipe.control(own, domain="audio", iterations=1, frames=64, progress=False)
+    with pytest.raises(ValueError, match="target applies to a named task"):
+        pipe.control(own, target=own[0].target, iterations=1, frames=64, progress=False)
+    with pytest.raises(ValueError, match="intensity and melody tasks only"):
+        pipe.control("structure", domain="audio", iterations=1, frames=64, progress=False)
+    with pytest.raises(ValueError, match="needs a target of kind 'melody'"):
+        pipe.control("melody", target=own[0].target, iterations=1, frames=64, progress=False)
 
 
 def test_the_frame_bound_is_the_clis():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..control.tasks import MELODY_DOMAINS, TASKS
+from ..control.tasks import DOMAIN_TASKS, DOMAINS, TASKS
 from ..utils import parse_levels, write_text_atomic
 from . import MAX_FRAMES, MAX_ITERATIONS, MAX_STEPS, add_threads_option, bounded, check_out, set_threads
 
@@ -52,6 +52,10 @@ def configure(parser) -> None:
     parser.add_argument("--surrogate-steps", type=_surrogate_steps, default=None,
                         help="DITTO-2 surrogate steps M (1-20), 'adaptive', or 'decode': optimise through the decode "
                              "itself (default: decode for a CTM, 1 for a CM or Presto-S and the toy)")
+    parser.add_argument("--domain", choices=DOMAINS, default=None,
+                        help="what the melody or intensity objective reads: the mel frames, the vocoded audio "
+                             "(through the differentiable vocoder) or both (default: the pipeline's for the task, "
+                             "control_defaults)")
     parser.add_argument("--frames", type=bounded(int, 16, MAX_FRAMES), default=None,
                         help=f"output length in mel frames (default: 256 = 5.94 s, toy {TOY_DEFAULTS['frames']})")
     melody = parser.add_argument_group("melody target (bundled models; default: the first bundled tune)")
@@ -60,9 +64,6 @@ def configure(parser) -> None:
                         help="text file of NOTE:DURATION tokens, e.g. 'C4:1 D4:0.5 r:0.5 E4:2' (r = rest)")
     melody.add_argument("--tempo", type=bounded(float, 1, 1000), default=None, help="with --notes: durations are beats at this BPM")
     melody.add_argument("--midi", default=None, help="MIDI file: its top voice per frame")
-    melody.add_argument("--melody-domain", choices=MELODY_DOMAINS, default=None,
-                        help="what the melody objective's chroma reads: the mel frames, the vocoded audio "
-                             "(through the differentiable vocoder) or both (default: the pipeline's, CONTROL_DEFAULTS)")
     melody.add_argument("--octave-weight", type=bounded(float, 0, 1e3), default=None,
                         help="weight of the objective that keeps each note in one register (0: none; default: the "
                              "pipeline's, CONTROL_DEFAULTS)")
@@ -140,6 +141,8 @@ def _run_toy(args, iterations: int) -> int:
 
     if args.octave_weight is not None:
         raise ValueError("--octave-weight needs a bundled model: the toy generator has no octaves")
+    if args.domain is not None:
+        raise ValueError("--domain needs a bundled model: the toy generator has no vocoder")
     lr = TOY_DEFAULTS["lr"] if args.lr is None else args.lr
     optimizer = _optimizer(args)
     gen = toy_generator(frames=args.frames or TOY_DEFAULTS["frames"])
@@ -280,8 +283,10 @@ def _json_curve(text: str, path: str) -> tuple[list[float], list[float] | None]:
     return values, seconds
 
 
-def _file_objectives(args, frames: int) -> list:
-    """Objectives whose target comes from ``--target`` (and, for ``--extractor``, a registered extractor/loss)."""
+def _file_task(args, frames: int) -> tuple:
+    """``(task, target)`` for :meth:`~tempo_kit.Pipeline.control` when the target comes from ``--target``: the task
+    name and the target for the tasks that read mel or audio (:data:`~tempo_kit.control.tasks.DOMAIN_TASKS`), else
+    objectives (for ``--extractor``, a registered extractor/loss) and None."""
     import attrs
 
     from ..control import Objective
@@ -311,10 +316,10 @@ def _file_objectives(args, frames: int) -> list:
         loss = get("losses", args.loss)
         mel = read_recording(path, frames)
         return [Objective(extractor=extractor, loss=loss,
-                          target=feature_target(mel, extractor=extractor, kind=args.extractor))]
+                          target=feature_target(mel, extractor=extractor, kind=args.extractor))], None
     if args.task in ("inpainting", "outpainting", "looping"):
         mel = read_recording(path, frames)
-        return task_objectives(args.task, n_frames=frames, reference=lambda seed: mel)
+        return task_objectives(args.task, n_frames=frames, reference=lambda seed: mel), None
     if args.task == "looping-free":
         raise ValueError("looping-free has no target to take from a file")
     (objective,) = task_objectives(args.task, n_frames=frames)
@@ -325,7 +330,9 @@ def _file_objectives(args, frames: int) -> list:
     else:
         build = {"intensity": intensity_from_audio, "melody": melody_from_audio, "structure": structure_from_audio}
         target = build[args.task](read_recording(path, frames), extractor=ext)
-    return [attrs.evolve(objective, target=target)]
+    if args.task in DOMAIN_TASKS:  # the pipeline reads it in the task's domain
+        return args.task, target
+    return [attrs.evolve(objective, target=target)], None
 
 
 def _run_bundled(args, iterations: int | None) -> int:
@@ -335,20 +342,20 @@ def _run_bundled(args, iterations: int | None) -> int:
     if args.method == "ditto":
         raise ValueError("--method ditto runs on the toy generator only (--model toy); the bundled models use DITTO-2")
     frames = args.frames or 256
-    melody, tags = (None, {})
+    target, tags = (None, {})
     task = args.task
     if args.target is not None:
         if args.task == "melody" and (args.midi or args.notes or args.tune):
             raise ValueError("give one melody target: --target, --midi, --notes or --tune")
-        task = _file_objectives(args, frames)
+        task, target = _file_task(args, frames)
     elif args.task == "melody":
-        melody, tags = _melody_target(args, frames)
+        target, tags = _melody_target(args, frames)
     if args.tags is not None:
         tags = parse_tags(args.tags)
-    run = control(task, model=args.model, tags=tags, melody=melody, iterations=iterations, lr=args.lr,
+    run = control(task, model=args.model, tags=tags, target=target, iterations=iterations, lr=args.lr,
                   decode_steps=args.decode_steps, decode_levels=args.decode_levels,
                   surrogate_steps=args.surrogate_steps, optimizer=_optimizer(args),
-                  melody_domain=args.melody_domain, octave_weight=args.octave_weight, seed=args.seed, frames=frames, vocoder=args.vocoder,
+                  domain=args.domain, octave_weight=args.octave_weight, seed=args.seed, frames=frames, vocoder=args.vocoder,
                   progress=not args.quiet)
     summary = {"task": args.task or args.extractor, **run.summary(),
                **({"target_file": str(args.target)} if args.target else {})}

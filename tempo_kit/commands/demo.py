@@ -69,7 +69,7 @@ def _main_job(args) -> int:
     clip_files = save_clips(clips, out)
     say(f"(b) DITTO-2 melody control on {tune.id} ...")
     target = tune.target(extractor=LogChroma(), n_frames=256)
-    run = control("melody", tags=tune.tags, melody=target, iterations=args.iterations, seed=args.seed,
+    run = control("melody", tags=tune.tags, target=target, iterations=args.iterations, seed=args.seed,
                   vocoder=args.vocoder, progress=not args.quiet)
     stem = out / "melody"
     melody_files = [save_wav(f"{stem}.wav", run.audio[0], run.sample_rate), stem.with_suffix(".png"),

@@ -153,7 +153,7 @@ class DemoApp:
                 tune = get_tune(body.get("tune") or None)
                 target = tune.target(extractor=extractor, n_frames=frames)
                 tags = tags or dict(tune.tags)
-            (objective,) = task_objectives("melody", n_frames=frames, melody=target)
+            (objective,) = task_objectives("melody", n_frames=frames, target=target)
             objectives = [objective]
         else:
             raise ValueError(f"task must be intensity or melody, got {task!r}")

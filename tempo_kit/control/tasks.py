@@ -11,21 +11,24 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
+import attrs
 import torch
 
 from ..utils import check_int
 from .targets import Target
 
-__all__ = ["TASKS", "MELODY_DOMAINS", "MELODY_OCTAVES", "task_objectives"]
+__all__ = ["TASKS", "DOMAINS", "DOMAIN_TASKS", "MELODY_OCTAVES", "task_objectives"]
 
 TASKS = ("intensity", "melody", "structure", "inpainting", "outpainting", "looping", "looping-free")
-#: What the melody task's chroma can read (:func:`task_objectives`'s ``domain``).
-MELODY_DOMAINS = ("mel", "audio", "mel+audio")
+#: What the objectives of a task in :data:`DOMAIN_TASKS` can read (:func:`task_objectives`'s ``domain``).
+DOMAINS = ("mel", "audio", "mel+audio")
+#: The tasks whose feature can also be read on the vocoded waveform; the others read mel frames only.
+DOMAIN_TASKS = ("intensity", "melody")
 #: The octaves (C3 to B7, about 127-4066 Hz) over which ``octave_weight`` keeps each note's register.
 MELODY_OCTAVES = (3, 7)
 
 
-def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Target | None = None,
+def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Target | None = None,
                     reference: Callable[[int], torch.Tensor] | None = None, domain: str = "mel",
                     octave_weight: float = 0.0) -> list:
     """Objectives for one control task on outputs of ``n_frames`` mel frames.
@@ -37,20 +40,23 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Targe
     n_frames : int
         Output length in mel frames.
     variant : int
-        Picks another target of the same task (crescendo / decrescendo / swell; "ABA" / "AAB" / "ABAB"; another
-        random melody; another reference), so two runs can be compared.
-    melody : Target, optional
-        The melody target (e.g. a bundled tune, notes or a MIDI file); default: random pitch classes (seeded by
-        ``variant``).
+        Picks another preset target of the same task (crescendo / decrescendo / swell; "ABA" / "AAB" / "ABAB";
+        another random melody; another reference), so two runs can be compared.
+    target : Target, optional
+        Your own target for the intensity task (a dB curve of ``n_frames`` frames, e.g.
+        :func:`~tempo_kit.control.intensity_from_points`) or the melody task (e.g. a bundled tune, notes or a MIDI
+        file). Default: the preset of ``variant`` (a -35..-15 dB curve; random pitch classes).
     reference : callable, optional
         ``reference(seed) -> (n_mels, n_frames)`` mel frames: the clip that the painting tasks continue or loop
         (in-, outpainting, looping). Required for those tasks.
     domain : {"mel", "audio", "mel+audio"}
-        What the melody task's chroma reads: the mel frames, the vocoded waveform (an STFT chroma that resolves
-        semitones the 80 mel bands blur; the control run then needs the vocoder as its differentiable decoder, which
-        :meth:`tempo_kit.Pipeline.control` passes), or both (two objectives, ``"melody"`` on mel and
-        ``"melody_audio"`` on audio, weight 1/2 each). A melody target of ``n_frames`` frames is padded with "no
-        target" to the STFT's frame count. Other tasks read mel frames only.
+        What the feature of the melody or intensity task reads: the mel frames, the vocoded waveform (the control
+        run then needs the vocoder as its differentiable decoder, which :meth:`tempo_kit.Pipeline.control` passes),
+        or both (two objectives, e.g. ``"melody"`` on mel and ``"melody_audio"`` on audio, weight 1/2 each). On
+        audio, melody reads an STFT chroma that resolves semitones the 80 mel bands blur, and intensity the loudness
+        a listener hears rather than the loudness of the frames the vocoder renders. The waveform's STFT has more
+        frames than ``n_frames``: a melody target is padded with "no target", an intensity curve with its last
+        value. Other tasks read mel frames only.
     octave_weight : float
         Melody only: weight of one more objective, ``"melody_octaves"``, that keeps each note of the tune in one
         register (:func:`~tempo_kit.losses.octave_spread` on the mel frames' chroma over :data:`MELODY_OCTAVES`); 0
@@ -67,39 +73,51 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, melody: Targe
 
     n = n_frames
     variant = check_int(variant, "variant", low=0)
-    if domain not in MELODY_DOMAINS:
-        raise ValueError(f"domain must be one of {', '.join(MELODY_DOMAINS)}, got {domain!r}")
-    if domain != "mel" and name != "melody":
-        raise ValueError(f"task {name!r} reads mel frames; domain={domain!r} applies to the melody task only")
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, got {domain!r}")
+    if domain != "mel" and name not in DOMAIN_TASKS:
+        raise ValueError(f"task {name!r} reads mel frames; domain={domain!r} applies to the "
+                         f"{' and '.join(DOMAIN_TASKS)} tasks only")
+    if target is not None and name not in DOMAIN_TASKS:
+        raise ValueError(f"task {name!r} takes no target of yours (only {' and '.join(DOMAIN_TASKS)} do); pass your "
+                         "own Objective list instead")
+    if target is not None and target.kind != name:
+        raise ValueError(f"the {name} task needs a target of kind {name!r}, got a {target.kind!r} target")
     if not (octave_weight >= 0 and octave_weight < float("inf")):
         raise ValueError(f"octave_weight must be a finite number >= 0, got {octave_weight}")
     if octave_weight and name != "melody":
         raise ValueError(f"octave_weight applies to the melody task only, not {name!r}")
+    def read(mel_ext, audio_ext, target, loss, pad):
+        """The task's objectives in ``domain``: ``mel_ext`` on the frames, ``audio_ext`` on the waveform (whose STFT
+        has ``m > n`` frames: ``pad(target.value, m - n)`` lengthens an ``n``-frame target to it)."""
+        m = audio_ext.num_frames(n * audio_ext.mel.hop_length)
+        on_audio = target
+        if target.value.shape[-1] == n < m:
+            on_audio = attrs.evolve(target, value=torch.cat([target.value, pad(target.value, m - n)], dim=-1))
+        if domain == "mel":
+            return [Objective(extractor=mel_ext, loss=loss, target=target)]
+        if domain == "audio":
+            return [Objective(extractor=audio_ext, loss=loss, target=on_audio)]
+        return [Objective(extractor=mel_ext, loss=loss, target=target, weight=0.5),
+                Objective(extractor=audio_ext, loss=loss, target=on_audio, weight=0.5, name=f"{name}_audio")]
+
     if name == "intensity":
         ext = Intensity(window_s=0.25)
-        shape = ("crescendo", "decrescendo", "swell")[variant % 3]
-        return [Objective(extractor=ext, loss=mse,
-                          target=intensity_curve(shape, n_frames=n, extractor=ext, low_db=-35.0, high_db=-15.0))]
+        if target is None:
+            shape = ("crescendo", "decrescendo", "swell")[variant % 3]
+            target = intensity_curve(shape, n_frames=n, extractor=ext, low_db=-35.0, high_db=-15.0)
+        return read(ext, Intensity(domain="audio", window_s=0.25), target, mse,
+                    lambda v, k: v[..., -1:].expand(*v.shape[:-1], k))
     if name == "melody":
-        if melody is None:
+        if target is None:
             pcs = torch.randint(0, 12, (n,), generator=torch.Generator().manual_seed(100 + variant))
-            melody = melody_from_frames(pcs, extractor=LogChroma())
+            target = melody_from_frames(pcs, extractor=LogChroma())
         loss = functools.partial(nll, ignore_index=IGNORE_INDEX)
         register = [Objective(extractor=LogChroma(octaves=MELODY_OCTAVES, highpass_hz=None),
-                              loss=functools.partial(octave_spread, ignore_index=IGNORE_INDEX), target=melody,
+                              loss=functools.partial(octave_spread, ignore_index=IGNORE_INDEX), target=target,
                               weight=octave_weight, name="melody_octaves")] if octave_weight else []
-        if domain == "mel":
-            return [Objective(extractor=LogChroma(), loss=loss, target=melody), *register]
-        ext = LogChroma(domain="audio")
-        m = ext.num_frames(n * ext.mel.hop_length)
-        on_audio = melody
-        if melody.value.shape[-1] == n < m:  # the STFT of n frames' audio has m > n frames
-            pad = melody.value.new_full((*melody.value.shape[:-1], m - n), IGNORE_INDEX)
-            on_audio = melody_from_frames(torch.cat([melody.value, pad], dim=-1), extractor=ext)
-        if domain == "audio":
-            return [Objective(extractor=ext, loss=loss, target=on_audio), *register]
-        return [Objective(extractor=LogChroma(), loss=loss, target=melody, weight=0.5),
-                Objective(extractor=ext, loss=loss, target=on_audio, weight=0.5, name="melody_audio"), *register]
+        return [*read(LogChroma(), LogChroma(domain="audio"), target, loss,
+                      lambda v, k: v.new_full((*v.shape[:-1], k), IGNORE_INDEX)), *register]
     if name == "structure":
         ext = MFCCSelfSimilarity()
         return [Objective(extractor=ext, loss=mse,
