@@ -435,6 +435,14 @@ def test_the_intensity_task_can_read_the_vocoded_audio():
                                                                              extractor=LogChroma()))
     with pytest.raises(ValueError, match="takes no target of yours"):
         task_objectives("structure", n_frames=64, target=curve)
+    with pytest.raises(TypeError, match="target must be a tempo_kit.control.Target"):
+        task_objectives("intensity", n_frames=64, target=curve.value)
+    with pytest.raises(ValueError, match="variant=1 picks a preset target"):
+        task_objectives("intensity", n_frames=64, target=curve, variant=1)
+    short = intensity_from_points([-30.0], n_frames=32, extractor=Intensity())
+    for domain in ("audio", "mel+audio"):  # a target for another length: named in mel frames and seconds
+        with pytest.raises(ValueError, match="target has 32 frames; the output has 64 mel frames"):
+            task_objectives("intensity", n_frames=64, target=short, domain=domain)
 
 
 def test_the_melody_task_can_keep_each_note_in_one_register():

@@ -162,6 +162,8 @@ def test_control_command_melody_objective_on_the_vocoded_audio(tmp_path):
 
 
 def test_control_command_intensity_curve_read_on_the_vocoded_audio(tmp_path):
+    from tempo_kit.pipeline import control_defaults
+
     curve = tmp_path / "curve.csv"
     curve.write_text("seconds,dB\n0,-38\n0.7,-18\n1.4,-30\n")
     out = tmp_path / "ctl"
@@ -172,6 +174,12 @@ def test_control_command_intensity_curve_read_on_the_vocoded_audio(tmp_path):
     assert main(["control", "intensity", "--target", str(curve), "--domain", "mel", "--iterations", "1",
                  "--frames", "64", "--quiet", "--out", str(out)]) == 0
     assert json.loads((out / "intensity_ditto2.json").read_text())["objective_domains"] == {"intensity": "mel"}
+    # no --domain, no --iterations: the task's defaults (the loudness read on the vocoded audio at its own K)
+    assert main(["control", "intensity", "--target", str(curve), "--frames", "32", "--quiet", "--out", str(out)]) == 0
+    summary = json.loads((out / "intensity_ditto2.json").read_text())
+    assert summary["objective_domains"] == {"intensity": "audio"}
+    assert summary["iterations"] == control_defaults("ctm", "intensity")["iterations"] == 60
+    assert control_defaults("ctm", "intensity", "mel")["iterations"] == control_defaults("ctm")["iterations"] == 200
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -181,7 +189,8 @@ def test_control_command_intensity_curve_read_on_the_vocoded_audio(tmp_path):
     (["melody", "--notes", "MISSING"], "No such file"),
     (["melody", "--model", "toy", "--octave-weight", "2"], "the toy generator has no octaves"),
     (["intensity", "--octave-weight", "2"], "octave_weight applies to the named melody task"),
-    (["structure", "--domain", "audio"], "applies to the intensity and melody tasks only"),
+    (["structure", "--domain", "audio"], "--domain applies to the intensity and melody tasks, not to structure"),
+    (["--extractor", "structure", "--target", "x.wav", "--domain", "mel"], "--domain applies to the intensity and"),
     (["intensity", "--model", "toy", "--domain", "audio"], "--domain needs a bundled model"),
 ])
 def test_control_command_errors_name_the_problem(argv, message, tmp_path, capsys):

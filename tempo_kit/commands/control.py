@@ -22,7 +22,7 @@ TOY_DEFAULTS = {"iterations": 40, "lr": 0.05, "decode_steps": 1, "frames": 64}
 
 def configure(parser) -> None:
     from ..control.ditto import OPTIMIZERS
-    from ..pipeline import CONTROL_DEFAULTS, CONTROL_MODELS, VOCODERS
+    from ..pipeline import CONTROL_DEFAULTS, CONTROL_MODELS, VOCODERS, control_defaults
 
     parser.add_argument("task", nargs="?", choices=TASKS,
                         help="control task (or --extractor for any registered extractor, plugins included)")
@@ -33,7 +33,8 @@ def configure(parser) -> None:
     parser.add_argument("--method", choices=("ditto2", "ditto"), default="ditto2",
                         help="optimise through a 1-step surrogate (ditto2) or the full sampler (ditto, toy only)")
     parser.add_argument("--iterations", type=bounded(int, 0, MAX_ITERATIONS), default=None,
-                        help=f"K optimisation steps (default: {CONTROL_DEFAULTS['iterations']}, toy "
+                        help=f"K optimisation steps (default: {CONTROL_DEFAULTS['iterations']}, intensity "
+                             f"{control_defaults(None, 'intensity')['iterations']}, toy "
                              f"{TOY_DEFAULTS['iterations']})")
     parser.add_argument("--lr", type=bounded(float, 0, 1e3), default=None,
                         help=f"learning rate on eps (default: {CONTROL_DEFAULTS['lr']}; DITTO uses 5e-3)")
@@ -399,6 +400,9 @@ def run(args) -> int:
     if len([o for o in melody_options if o != "--tempo"]) > 1:
         raise ValueError(f"give one melody target: {' or '.join(o for o in melody_options if o != '--tempo')}, "
                          "not several")
+    if args.domain is not None and (args.extractor is not None or args.task not in DOMAIN_TASKS):
+        raise ValueError(f"--domain applies to the {' and '.join(DOMAIN_TASKS)} tasks, not to "
+                         f"{args.task or 'an --extractor'} (which reads mel frames)")
     if args.tempo is not None and args.notes is None:
         raise ValueError("--tempo applies to --notes (durations in beats)")
     if args.decode_levels is not None and args.method == "ditto":

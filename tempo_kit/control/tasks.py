@@ -1,9 +1,10 @@
 """Ready-made control tasks by name, for any mel generator: the objectives behind ``tempo-kit control TASK``.
 
-Each task is a list of :class:`~tempo_kit.control.Objective` on model-space mel frames with the DITTO settings
-(Novack et al. 2024, Sec. 4 and App. H): intensity (a preset dB curve), melody (per-frame pitch classes, NLL on
-log-chroma), structure (a form such as "ABA"), and the painting tasks (in/outpainting and looping against a reference
-output, and reference-free looping).
+Each task is a list of :class:`~tempo_kit.control.Objective` with the DITTO settings (Novack et al. 2024, Sec. 4 and
+App. H): intensity (a dB curve), melody (per-frame pitch classes, NLL on log-chroma), structure (a form such as
+"ABA"), and the painting tasks (in/outpainting and looping against a reference output, and reference-free looping).
+All read model-space mel frames; intensity and melody can read the vocoded waveform instead or as well
+(:data:`DOMAINS`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
     if target is not None and name not in DOMAIN_TASKS:
         raise ValueError(f"task {name!r} takes no target of yours (only {' and '.join(DOMAIN_TASKS)} do); pass your "
                          "own Objective list instead")
+    if target is not None and not isinstance(target, Target):
+        raise TypeError(f"target must be a tempo_kit.control.Target (e.g. intensity_from_points(...), "
+                        f"tune.target(...)), got {type(target).__name__}")
+    if target is not None and variant:
+        raise ValueError(f"variant={variant} picks a preset target; it cannot be combined with your own target")
     if target is not None and target.kind != name:
         raise ValueError(f"the {name} task needs a target of kind {name!r}, got a {target.kind!r} target")
     if not (octave_weight >= 0 and octave_weight < float("inf")):
@@ -91,6 +97,9 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
         """The task's objectives in ``domain``: ``mel_ext`` on the frames, ``audio_ext`` on the waveform (whose STFT
         has ``m > n`` frames: ``pad(target.value, m - n)`` lengthens an ``n``-frame target to it)."""
         m = audio_ext.num_frames(n * audio_ext.mel.hop_length)
+        if target.value.shape[-1] not in (n, m):
+            raise ValueError(f"the {name} target has {target.value.shape[-1]} frames; the output has {n} mel frames "
+                             f"({n / mel_ext.frame_rate:.2f} s): build the target for that length")
         on_audio = target
         if target.value.shape[-1] == n < m:
             on_audio = attrs.evolve(target, value=torch.cat([target.value, pad(target.value, m - n)], dim=-1))
