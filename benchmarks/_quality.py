@@ -288,6 +288,26 @@ def compare(stats: dict[str, dict[str, Any]], reference: dict[str, Any], *, teac
     return out
 
 
+def fad_against_clips(ds, idx: list[int], outputs: dict[str, torch.Tensor], *, seed: int = 0) -> dict:
+    """FAD of each row's generated clips (mel frames ``(n, n_mels, frames)`` by label, clip ``i`` paired with real
+    clip ``idx[i]`` of the dataset ``ds``, loaded with audio) against those real clips on every embedding of
+    :func:`load_ruler`, with paired-bootstrap intervals; ratios to the first row (:func:`compare`)."""
+    ruler = load_ruler(sample_rate=ds.sample_rate)
+    n = min(o.shape[-1] for o in outputs.values())
+    reference = ruler.score(ds.mel[idx].float()[..., :n], (ds.audio[idx].float() / 32767)[..., :n * ds.hop_length])
+    stats = {label: ruler.score(mel[..., :n]) for label, mel in outputs.items()}
+    return compare(stats, reference, teacher=next(iter(outputs)), seed=seed)
+
+
+def fad_table(fad: dict[str, dict], caption: str) -> list[str]:
+    """Markdown lines: ``caption``, then a table of every row's FAD and ratio to the first row per embedding."""
+    embeddings = [e for e in EMBEDDINGS if any(e in cells for cells in fad.values())]
+    return [caption, "", "| setting | " + " | ".join(f"{LABELS[e]} | ratio" for e in embeddings) + " |",
+            "|---|" + "---|---|" * len(embeddings),
+            *[f"| {label} | " + " | ".join(f"{fmt_cell(cells.get(e))} | {fmt_cell(cells.get(e), 'ratio')}"
+                                           for e in embeddings) + " |" for label, cells in fad.items()], ""]
+
+
 def sanity_failures(fads: dict[str, dict[str, dict[str, float]]], *, teacher: str) -> list[str]:
     """Every embedding where the ordering ``floor < teacher < noise`` (point estimates) breaks; empty when the ruler
     is sane. The floor is the real training clips, on CREPE the vocoded reference clips (generated clips are heard

@@ -121,22 +121,13 @@ def quality(data: str, tunes: list, outputs: dict, *, seed: int = 0) -> dict:
     """FAD of each setting's clips (mel frames ``(n_tunes, n_mels, frames)`` by label) against the real renders of the
     same tunes in ``data``, per embedding, with paired-bootstrap intervals; ratios to the first setting."""
     ds, idx = tune_clips(data, tunes, "--fad")
-    ruler = Q.load_ruler(sample_rate=ds.sample_rate)
-    n = min(o.shape[-1] for o in outputs.values())
-    reference = ruler.score(ds.mel[idx].float()[..., :n], (ds.audio[idx].float() / 32767)[..., :n * ds.hop_length])
-    stats = {label: ruler.score(mel[..., :n]) for label, mel in outputs.items()}
-    return Q.compare(stats, reference, teacher=next(iter(outputs)), seed=seed)
+    return Q.fad_against_clips(ds, idx, outputs, seed=seed)
 
 
 def fad_lines(fad: dict, n: int) -> list[str]:
-    embeddings = [e for e in Q.EMBEDDINGS if any(e in cells for cells in fad.values())]
-    first = next(iter(fad))
-    return [f"FAD of each setting's {n} clips against the real renders of the same tunes (paired bootstrap over the "
-            f"tunes, 95% intervals; at this n they are wide); ratio to `{first}`.", "",
-            "| setting | " + " | ".join(f"{Q.LABELS[e]} | ratio" for e in embeddings) + " |",
-            "|---|" + "---|---|" * len(embeddings),
-            *[f"| {label} | " + " | ".join(f"{Q.fmt_cell(cells.get(e))} | {Q.fmt_cell(cells.get(e), 'ratio')}"
-                                           for e in embeddings) + " |" for label, cells in fad.items()], ""]
+    return Q.fad_table(fad, f"FAD of each setting's {n} clips against the real renders of the same tunes (paired "
+                            f"bootstrap over the tunes, 95% intervals; at this n they are wide); ratio to "
+                            f"`{next(iter(fad))}`.")
 
 
 def real_renders(args, tunes: list, tracker, commit: dict) -> int:

@@ -49,10 +49,8 @@ MAX_CFG = 100.0
 MAX_FRAMES = 4096
 #: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job), for a CTM surrogate apart
 #: from what :data:`_CONTROL_BY_KIND` changes (a CTM decodes at 0.15); see docs/quickstart.md and
-#: ``benchmarks/results/decode_levels.md`` for the measurements behind them. The melody
-#: objective reads both the mel frames and the vocoded audio: on the 16 validation tunes
-#: (``benchmarks/results/bench_melody_validation.md``) an independent pitch tracker scores that above either alone.
-#: The register objective (``octave_weight``, :func:`~tempo_kit.control.tasks.task_objectives`) at weight 4 cuts the
+#: ``benchmarks/results/decode_levels.md`` for the measurements behind them. What the melody and intensity
+#: objectives read (``domain``) and intensity's K differ by task (:data:`_CONTROL_BY_TASK`). The register objective (``octave_weight``, :func:`~tempo_kit.control.tasks.task_objectives`) at weight 4 cuts the
 #: octave jumps the tracker finds inside held notes from 11.1 to 4.0 per clip on the same tunes, at the same tracker
 #: accuracy (96.8% vs 96.7%) and a lower FAD CREPE against the tunes' real renders (0.75x [0.57, 0.90]); weight 16
 #: cuts them to 2.6 at 94.4% (``benchmarks/results/melody_octaves_validation.md``).
@@ -77,14 +75,30 @@ _CONTROL_BY_KIND = {"consistency": {"decode_steps": 1, "surrogate_steps": 1}, "c
 #: vs 0.40) and about level on inpainting at a lower FAD mel (0.0057 vs 0.0055, 0.28 vs 0.35); for the CM (one step)
 #: it trades control for FAD mel on outpainting (0.0158 vs 0.0147, 0.24 vs 0.34) and is level on inpainting (0.0159
 #: vs 0.0152, 0.25 vs 0.25). On intensity, melody and structure it controls worse at this lr.
+#: The melody objective reads both the mel frames and the vocoded audio: on the 16 validation tunes
+#: (``benchmarks/results/bench_melody_validation.md``) an independent pitch tracker scores that above either alone.
+#: The intensity objective reads the vocoded audio, at K 60 (on the CTM less CPU time than the mel objective at
+#: K 200: 5.3 vs 6.5 CPU s per run on one thread, ``intensity_audio.md``; 1.3x on the one-step CM): the mel objective
+#: pushes the frames where the vocoder's loudness differs from theirs. On the 12 validation curves of
+#: ``benchmarks/bench_intensity_audio.py --split validation`` (other shapes, ranges and tags than its test curves)
+#: the loudness of the vocoded audio misses by 0.36 dB^2 against 7.7 for the mel objective at K 200 on the CTM (CM
+#: 0.69 vs 9.2, Presto-S 0.59 vs 16.2; K 100 and 200 do better, 0.22 and 0.15, at 1.8x and 3.4x the CPU time).
+#: Against one real clip of the same tags per target, the CTM's clips have a lower FAD (CREPE 0.86x [0.71, 1.00],
+#: mel 0.76x [0.47, 0.99]); the CM's a higher FAD mel (1.47x [1.22, 1.96]; CREPE 1.17x [0.96, 1.49]); Presto-S's a
+#: lower FAD CLAP (0.68x [0.49, 0.86]) (``intensity_audio_validation.md``, ``_cm.md``, ``_presto-s.md``).
 _CONTROL_BY_TASK = {"outpainting": {"optimizer": "adam-sample"}, "inpainting": {"optimizer": "adam-sample"},
-                    "melody": {"domain": "mel+audio"}}
+                    "melody": {"domain": "mel+audio"}, "intensity": {"domain": "audio", "iterations": 60}}
 
 
-def control_defaults(kind: str | None, task: str | None = None) -> dict:
+def control_defaults(kind: str | None, task: str | None = None, domain: str | None = None) -> dict:
     """:data:`CONTROL_DEFAULTS` for a model of ``kind`` (``"ctm"``, ``"consistency"``, ...; None: what every kind
-    shares) on ``task`` (a task name of :data:`tempo_kit.control.tasks.TASKS`, or None for your own objectives)."""
-    return {**CONTROL_DEFAULTS, **_CONTROL_BY_KIND.get(kind, {}), **_CONTROL_BY_TASK.get(task, {})}
+    shares) on ``task`` (a task name of :data:`tempo_kit.control.tasks.TASKS`, or None for your own objectives) whose
+    objective reads ``domain`` (None: the task's default domain). A task's own K was chosen for its own domain: with
+    another domain K is the kind's (e.g. intensity read on mel frames runs at K 200, on audio at K 60)."""
+    by_task = _CONTROL_BY_TASK.get(task, {})
+    if domain is not None and domain != by_task.get("domain", CONTROL_DEFAULTS["domain"]):
+        by_task = {k: v for k, v in by_task.items() if k != "iterations"}
+    return {**CONTROL_DEFAULTS, **_CONTROL_BY_KIND.get(kind, {}), **by_task}
 #: Surrogates for DITTO-2 in order of preference; the default is the first one bundled.
 CONTROL_MODELS = ("ctm", "cm", "presto-s")
 #: dtypes a pipeline runs in, by name (float16 needs an accelerator: CPU kernels for it are missing or slow).
@@ -497,7 +511,8 @@ class Pipeline:
             e.g. :func:`~tempo_kit.control.intensity_from_points`); default the task's preset (a random melody, a
             -35..-15 dB curve). An error with any other task.
         iterations, lr : optional
-            DITTO-2's ``K`` and learning rate on ``eps`` (:func:`control_defaults` of the model's kind and task).
+            DITTO-2's ``K`` and learning rate on ``eps`` (:func:`control_defaults` of the model's kind, the task and
+            the domain: K 200, intensity read on the vocoded audio K 60).
         decode_steps, decode_levels : optional
             The decode: ``decode_steps`` ``T`` at the teacher grid's levels, or the re-noise levels between its jumps
             (``[0.15]``: ``T = 2``, sigma_max then 0.15; :class:`~tempo_kit.control.DITTO2`). Neither given: the
@@ -526,7 +541,7 @@ class Pipeline:
         seconds, frames : optional
             Output length (:meth:`frames`).
         variant : int
-            Another target of the same named task.
+            Another preset target of the same named task (an error together with ``target``).
         """
         from .audio.mel import MelSpec
         from .control import DITTO2
@@ -537,7 +552,7 @@ class Pipeline:
         if self.kind == "denoiser":
             raise ValueError(f"DITTO-2 needs a distilled jump (ctm, cm, presto-s, presto-ls); {self.name} is a denoiser "
                              "(use tempo_kit.control.DITTO for the plain DITTO baseline)")
-        defaults = control_defaults(self.kind, task if isinstance(task, str) else None)
+        defaults = control_defaults(self.kind, task if isinstance(task, str) else None, domain)
         iterations = defaults["iterations"] if iterations is None else iterations
         lr = defaults["lr"] if lr is None else lr
         if decode_steps is None and decode_levels is None:  # an explicit T decodes at the teacher grid's levels

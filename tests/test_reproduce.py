@@ -519,7 +519,26 @@ def test_intensity_audio_quick_run_on_the_bundled_models(tmp_path, one_thread):
     rows = {r["setting"]: r for r in saved["rows"]}
     assert rows["uncontrolled (K = 0)"]["audio_mse"] > rows["default"]["audio_mse"]
     assert rows["default"]["decode_levels"] == [0.15] and rows["default"]["surrogate_steps"] == "decode"
-    assert "| ctm | default |" in (tmp_path / "intensity_audio.md").read_text()
+    assert "| ctm | default | audio |" in (tmp_path / "intensity_audio.md").read_text()
+    assert rows["default"]["objective_reads"] == "audio"  # the task's default since the validation curves chose it
+    assert rows["previous default: objective on the mel frames, K 200"]["objective_reads"] == "mel"
+    assert bench.main(["--quick", "--split", "validation", "--out", str(tmp_path), "--stem", "val"]) == 0
+    saved = json.loads((tmp_path / "val.json").read_text())
+    assert saved["split"] == "validation" and saved["checks"]["verdict"] == "no verdict (quick)"
+    assert [r["objective_reads"] for r in saved["rows"]] == ["mel", "audio", "audio", "audio", "mel+audio",
+                                                              "mel+audio", "mel+audio", "mel"]
+
+
+def test_intensity_audio_validation_curves_are_not_the_test_curves():
+    from tempo_kit.features import Intensity
+
+    bench = load_script("benchmarks/bench_intensity_audio.py")
+    test, val = (bench.targets_of(split, False, 256, Intensity()) for split in ("test", "validation"))
+    assert len(test) == len(val) == 12
+    assert not {tuple(sorted(t.items())) for _, t, _ in test} & {tuple(sorted(t.items())) for _, t, _ in val}
+    for _, _, v in val:
+        assert v.value.shape == (256,) and v.kind == "intensity"
+        assert all(not torch.allclose(v.value, t.value, atol=1.0) for _, _, t in test)
 
 
 @pytest.mark.slow

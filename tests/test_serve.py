@@ -74,6 +74,17 @@ def test_control_follows_a_drawn_curve_or_typed_notes(server, body):
     assert status == 200, data
     assert _wav(data["audio"])[0].ndim == 1 and base64.b64decode(data["image"])[:4] == b"\x89PNG"
     assert data["summary"]["iterations"] == 2 and body["task"] in data["summary"]["final_losses"]
+    # the pipeline's task defaults: loudness read on the vocoded audio, the melody on mel and audio plus its register
+    assert data["summary"]["objective_domains"] == ({"intensity": "audio"} if body["task"] == "intensity" else
+                                                    {"melody": "mel", "melody_audio": "audio", "melody_octaves": "mel"})
+
+
+def test_control_without_iterations_runs_the_tasks_default(server):
+    from tempo_kit.pipeline import control_defaults
+
+    status, data = _post(server + "/api/control", {"task": "intensity", "curve": [-40, -20], "seconds": 1.5})
+    assert status == 200, data
+    assert data["summary"]["iterations"] == control_defaults("ctm", "intensity")["iterations"]
 
 
 @pytest.mark.parametrize("path, body, message", [

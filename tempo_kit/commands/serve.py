@@ -119,11 +119,9 @@ class DemoApp:
                 "summary": {k: v for k, v in clips.summary().items() if k not in ("tags",)}}
 
     def control(self, body: dict) -> dict:
-        import attrs
-
         from ..control.targets import intensity_from_points, melody_from_notes
-        from ..control.tasks import task_objectives
         from ..data.tunes import get_tune
+        from ..features import Intensity
         from ..features.chroma import LogChroma
         from .control import parse_notes
 
@@ -133,7 +131,8 @@ class DemoApp:
             raise ValueError(f"DITTO-2 runs on a distilled jump: {', '.join(options['control_models'])}")
         pipe = self._pipe(model)
         frames = pipe.frames(seconds=_number(body, "seconds", 5.94))
-        iterations = _number(body, "iterations", 200, int)
+        # absent: the pipeline's defaults for the task (control_defaults)
+        iterations = _number(body, "iterations", None, int) if body.get("iterations") is not None else None
         task = body.get("task")
         tags = self._tags(body)
         if task == "intensity":
@@ -141,9 +140,7 @@ class DemoApp:
             if not isinstance(curve, list):
                 raise ValueError("intensity needs curve: a list of dB values (drawn left to right)")
             _number({"curve points": len(curve)}, "curve points", 0, int)
-            (objective,) = task_objectives("intensity", n_frames=frames)
-            target = intensity_from_points([float(v) for v in curve], n_frames=frames, extractor=objective.extractor)
-            objectives = [attrs.evolve(objective, target=target)]
+            target = intensity_from_points([float(v) for v in curve], n_frames=frames, extractor=Intensity())
         elif task == "melody":
             extractor = LogChroma()
             if body.get("notes"):
@@ -153,17 +150,15 @@ class DemoApp:
                 tune = get_tune(body.get("tune") or None)
                 target = tune.target(extractor=extractor, n_frames=frames)
                 tags = tags or dict(tune.tags)
-            (objective,) = task_objectives("melody", n_frames=frames, target=target)
-            objectives = [objective]
         else:
             raise ValueError(f"task must be intensity or melody, got {task!r}")
         with self._lock:
-            run = pipe.control(objectives, tags=tags, iterations=iterations,
+            run = pipe.control(task, target=target, tags=tags, iterations=iterations,
                                seed=_number(body, "seed", 0, int), frames=frames, progress=False)
         summary = run.summary()
         return {"audio": _wav_base64(run.audio[0], run.sample_rate), "image": _png_base64(run.result.plot()),
                 "summary": {k: summary[k] for k in ("model", "iterations", "decode_steps", "decode_levels",
-                                                    "final_losses", "accuracy", "wall_seconds")}}
+                                                    "final_losses", "objective_domains", "accuracy", "wall_seconds")}}
 
 
 def make_server(host: str = "127.0.0.1", port: int = 7860, *, quiet: bool = False, app: DemoApp | None = None):
