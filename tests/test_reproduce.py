@@ -526,7 +526,7 @@ def test_intensity_audio_quick_run_on_the_bundled_models(tmp_path, one_thread):
     saved = json.loads((tmp_path / "val.json").read_text())
     assert saved["split"] == "validation" and saved["checks"]["verdict"] == "no verdict (quick)"
     assert [r["objective_reads"] for r in saved["rows"]] == ["mel", "audio", "audio", "audio", "mel+audio",
-                                                              "mel+audio", "mel+audio", "mel"]
+                                                              "mel+audio", "mel+audio", "audio"]  # K = 0 last
 
 
 def test_intensity_audio_validation_curves_are_not_the_test_curves():
