@@ -96,8 +96,9 @@ def _t(row: dict) -> str:
 
 
 def _octaves(row: dict) -> str:
-    """`` + octaves x W`` when the run had the register objective."""
-    return f" + octaves x {row['octave_weight']:g}" if row.get("octave_weight") else ""
+    """`` + octaves x W`` / `` + onsets x W`` when the run had the register / onset objective."""
+    return ((f" + octaves x {row['octave_weight']:g}" if row.get("octave_weight") else "")
+            + (f" + onsets x {row['onset_weight']:g}" if row.get("onset_weight") else ""))
 
 
 def setting_label(row: dict) -> str:
@@ -181,6 +182,8 @@ def main(argv=None) -> int:
                    help="what the melody objective reads: mel, audio (through the vocoder), mel+audio; comma-separated")
     p.add_argument("--octave-weights", type=_floats, default=[CONTROL_DEFAULTS["octave_weight"]],
                    help="weights of the objective that keeps each note in one register (0: none); comma-separated")
+    p.add_argument("--onset-weights", type=_floats, default=[CONTROL_DEFAULTS["onset_weight"]],
+                   help="weights of the objective that makes each note start clearly (0: none); comma-separated")
     p.add_argument("--fad", metavar="DATA", default=None,
                    help="dataset folder holding the tunes' clips (e.g. outputs/data/music): FAD of each setting's "
                         "clips against the real renders of the same tunes (mel statistics, the bundled CLAP-style "
@@ -210,14 +213,16 @@ def main(argv=None) -> int:
     for model in (args.models or default_control_model()).split(","):
         for k in args.iterations:
             for lr in args.lrs:
-                for t, m, dom, at, ow in ((t, m, d, at, ow) for t in args.decode_steps for m in args.surrogate_steps
-                                          for d in args.melody_domains for at in args.decode_levels
-                                          for ow in args.octave_weights):
+                for t, m, dom, at, ow, nw in ((t, m, d, at, ow, nw) for t in args.decode_steps
+                                              for m in args.surrogate_steps for d in args.melody_domains
+                                              for at in args.decode_levels for ow in args.octave_weights
+                                              for nw in args.onset_weights):
                     runs, mels = [], []
                     for tune in tunes:
                         target = tune.target(extractor=LogChroma())
                         run = control("melody", model=model, tags=tune.tags, target=target, iterations=k, lr=lr,
-                                      surrogate_steps=m, domain=dom, octave_weight=ow, seed=args.seed,
+                                      surrogate_steps=m, domain=dom, octave_weight=ow, onset_weight=nw,
+                                      seed=args.seed,
                                       **_decoding(model, t, at),
                                       vocoder=args.vocoder,
                                       progress=False)
@@ -231,7 +236,7 @@ def main(argv=None) -> int:
                     row = {"model": model, "iterations": k, "lr": lr, "decode_steps": run.decode_steps,
                            "surrogate_steps": run.surrogate_steps,
                            "decode_levels": None if run.decode_levels is None else list(run.decode_levels),
-                           "melody_domain": dom, "octave_weight": ow,
+                           "melody_domain": dom, "octave_weight": ow, "onset_weight": nw,
                            "tunes": len(runs),
                            **{f"{key}_mean": statistics.mean(v) for key, v in acc.items()},
                            **{f"{key}_min": min(v) for key, v in acc.items()},

@@ -309,8 +309,9 @@ class ControlledClip:
     norm_prior : str or None
     optimizer : str
         The norm prior and the optimizer of the noise (:class:`~tempo_kit.control.DITTO2`).
-    octave_weight : float
-        Weight of the melody task's register objective (0: none; :func:`~tempo_kit.control.tasks.task_objectives`).
+    octave_weight, onset_weight : float
+        Weights of the melody task's register and onset objectives (0: none;
+        :func:`~tempo_kit.control.tasks.task_objectives`).
     """
 
     result: Any
@@ -332,6 +333,7 @@ class ControlledClip:
     norm_prior: str | None = None
     optimizer: str = "adam"
     octave_weight: float = 0.0
+    onset_weight: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description: settings, losses, network calls, timings and (melody) accuracies."""
@@ -341,7 +343,7 @@ class ControlledClip:
                 "lr": self.lr, "decode_steps": self.decode_steps,
                 "decode_levels": None if self.decode_levels is None else list(self.decode_levels),
                 "surrogate_steps": self.surrogate_steps, "norm_prior": self.norm_prior, "optimizer": self.optimizer,
-                "octave_weight": self.octave_weight,
+                "octave_weight": self.octave_weight, "onset_weight": self.onset_weight,
                 "objective_domains": self.objective_domains, "scaled_down_db": round(self.scaled_down_db, 2),
                 "first_loss": float(r.loss_history[0]) if k else None,
                 "last_loss": float(r.loss_history[-1]) if k else None,

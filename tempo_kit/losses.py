@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["check_pitch_classes", "check_target", "cosine", "mse", "nll", "octave_spread", "pearson"]
+__all__ = ["check_pitch_classes", "check_target", "cosine", "mse", "nll", "octave_spread", "onset_deficit", "pearson"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -181,3 +181,28 @@ def octave_spread(log_probs: torch.Tensor, target, *, ignore_index: int | None =
     mean = (sums / counts.clamp_min(1.0)[:, None])[note.reshape(-1)].reshape(b, n, n_oct).permute(0, 2, 1)
     per_frame = (root_q - mean).square().sum(1)
     return _reduce((per_frame * w).sum(-1) / w.sum(-1).clamp_min(1.0), reduction)
+
+
+def onset_deficit(flux: torch.Tensor, target, *, level: float = 0.06, reduction: str = "mean") -> torch.Tensor:
+    """How far the spectral flux at the note starts falls short of ``level``: the mean over the frames where
+    ``target`` is 1 of ``max(0, level - flux) / level`` (0 when every note start rises by ``level`` or more; frames
+    without a start cost nothing, so the flux inside notes is free).
+
+    Parameters
+    ----------
+    flux : Tensor, shape ``(batch, frames)``
+        :class:`~tempo_kit.features.SpectralFlux`, in model units.
+    target : Tensor, shape ``(frames,)`` or ``(batch, frames)``
+        1 at a note start, 0 elsewhere (e.g. :func:`~tempo_kit.control.targets.note_starts`).
+    level : float
+        The rise a clear onset reaches; the default is about the mean flux at the note starts of the bundled
+        validation tunes' real renders (0.060 model units, about 3.6 dB averaged over the bands).
+    """
+    if not (level > 0 and level < float("inf")):
+        raise ValueError(f"level must be a finite number > 0, got {level}")
+    target = check_target(flux, target)
+    if bool(((target != 0) & (target != 1)).any()):
+        raise ValueError("onset_deficit needs a 0/1 target (1 at the frames where a note starts)")
+    short = (level - flux).clamp_min(0) / level * target
+    per_item = _per_item(short).sum(-1) / _per_item(target.expand_as(flux)).sum(-1).clamp_min(1)
+    return _reduce(per_item, reduction)

@@ -55,7 +55,8 @@ MAX_FRAMES = 4096
 #: accuracy (96.8% vs 96.7%) and a lower FAD CREPE against the tunes' real renders (0.75x [0.57, 0.90]); weight 16
 #: cuts them to 2.6 at 94.4% (``benchmarks/results/melody_octaves_validation.md``).
 CONTROL_DEFAULTS = {"iterations": 200, "lr": 0.05, "decode_steps": 2, "decode_levels": None, "surrogate_steps": "decode",
-                    "norm_prior": "project", "optimizer": "adam", "domain": "mel", "octave_weight": 4.0}
+                    "norm_prior": "project", "optimizer": "adam", "domain": "mel", "octave_weight": 4.0,
+                    "onset_weight": 0.0}
 #: What differs by kind of jump. A consistency model (CM, Presto-S) re-noises between decoding steps, and control
 #: through its 2-step decode falls far behind its one-step control on the validation targets (melody 0.19 vs 0.74,
 #: intensity 1.2 vs 0.045 dB^2), so it decodes in one step. A CTM decodes in 2 steps re-noised to 0.15 rather than
@@ -491,7 +492,7 @@ class Pipeline:
                 lr: float | None = None, decode_steps: int | None = None, decode_levels=None,
                 surrogate_steps: int | str | None = None, norm_prior: str | None = "default",
                 optimizer: str | None = None, domain: str | None = None,
-                octave_weight: float | None = None, seed: int = 0,
+                octave_weight: float | None = None, onset_weight: float | None = None, seed: int = 0,
                 seconds: float | None = None,
                 frames: int | None = None,
                 variant: int = 0, progress: bool = True) -> ControlledClip:
@@ -533,9 +534,10 @@ class Pipeline:
             mel frames, the output vocoded by this pipeline's vocoder (with gradients through it), or both (default
             :func:`control_defaults`). An error with other tasks or your own objectives (choose each objective's
             extractor domain instead).
-        octave_weight : float, optional
-            Melody: weight of the objective that keeps each note of the tune in one register
-            (:func:`~tempo_kit.control.tasks.task_objectives`; 0 leaves it out; an error with any other task).
+        octave_weight, onset_weight : float, optional
+            Melody: weights of the objectives that keep each note of the tune in one register and make it start
+            clearly (:func:`~tempo_kit.control.tasks.task_objectives`; 0 leaves one out; an error with any other
+            task; defaults :func:`control_defaults`).
         seed : int
             Seed of the initial noise and decoding noise.
         seconds, frames : optional
@@ -566,14 +568,16 @@ class Pipeline:
         domain = defaults["domain"] if domain is None else domain
         if target is not None and not isinstance(task, str):
             raise ValueError("target applies to a named task; your own objectives carry their targets")
-        if octave_weight is not None and task != "melody":
-            raise ValueError("octave_weight applies to the named melody task (task='melody'); with other objectives add "
-                             "the 'melody_octaves' objective of tempo_kit.control.tasks.task_objectives('melody', "
-                             "octave_weight=...) yourself")
+        for label, w, objective in (("octave_weight", octave_weight, "melody_octaves"),
+                                    ("onset_weight", onset_weight, "melody_onsets")):
+            if w is not None and task != "melody":
+                raise ValueError(f"{label} applies to the named melody task (task='melody'); with other objectives add "
+                                 f"the {objective!r} objective of tempo_kit.control.tasks.task_objectives('melody', "
+                                 f"{label}=...) yourself")
         if task != "melody":
-            octave_weight = 0.0
-        elif octave_weight is None:
-            octave_weight = defaults["octave_weight"]
+            octave_weight = onset_weight = 0.0
+        octave_weight = defaults["octave_weight"] if octave_weight is None else octave_weight
+        onset_weight = defaults["onset_weight"] if onset_weight is None else onset_weight
         if tags is not None and not isinstance(tags, dict):
             raise TypeError(f"tags must be one dict (e.g. {{'instrument': 'flute'}}) or None, got {type(tags).__name__}")
         if not isinstance(task, str) and (isinstance(task, (bytes, dict)) or not hasattr(task, "__iter__")):
@@ -593,7 +597,7 @@ class Pipeline:
                 return jump(EDM_SIGMA_MAX * noise(seed).to(self.dtype), EDM_SIGMA_MAX, 0.0, cond)[0].float()
 
         objectives = (task_objectives(task, n_frames=frames, variant=variant, target=target, reference=reference,
-                                      domain=domain, octave_weight=octave_weight)
+                                      domain=domain, octave_weight=octave_weight, onset_weight=onset_weight)
                       if isinstance(task, str) else list(task))
         # objectives that read audio are evaluated on the output through this pipeline's (differentiable) vocoder
         decoder = self.vocoder if any(o.domain != "mel" for o in objectives) else None
@@ -627,7 +631,7 @@ class Pipeline:
                               vocoder=self.vocoder_name, tags=tags, iterations=iterations, lr=lr,
                               decode_steps=decode_steps, decode_levels=decode_levels,
                               surrogate_steps=surrogate_steps, norm_prior=norm_prior, optimizer=optimizer,
-                              octave_weight=float(octave_weight), wall=watch.wall,
+                              octave_weight=float(octave_weight), onset_weight=float(onset_weight), wall=watch.wall,
                               cpu=watch.cpu, accuracy=accuracy, objective_domains={o.name: o.domain for o in objectives},
                               scaled_down_db=float(gain[0]))
 

@@ -466,3 +466,30 @@ def test_the_melody_task_can_keep_each_note_in_one_register():
             task_objectives("melody", n_frames=64, octave_weight=bad)
     with pytest.raises(ValueError, match="melody task only"):
         task_objectives("intensity", n_frames=64, octave_weight=1.0)
+
+
+def test_the_melody_task_can_make_each_note_start_clearly():
+    from tempo_kit.control.targets import IGNORE_INDEX, melody_from_frames, note_starts
+    from tempo_kit.control.tasks import task_objectives
+    from tempo_kit.features import LogChroma
+
+    pcs = torch.tensor([0] * 8 + [2] * 8 + [IGNORE_INDEX] * 4 + [2] * 8 + [4] * 36)
+    tune = melody_from_frames(pcs, extractor=LogChroma())
+    starts = note_starts(tune)
+    assert starts.kind == "onsets" and starts.value.nonzero().flatten().tolist() == [0, 8, 20, 28]
+    assert starts.frame_rate == tune.frame_rate
+    batched = note_starts(melody_from_frames(torch.stack([pcs, pcs.roll(1)]), extractor=LogChroma()))
+    assert batched.value.shape == (2, 64) and torch.equal(batched.value[0], starts.value)
+    objectives = task_objectives("melody", n_frames=64, target=tune, domain="mel+audio", onset_weight=2.0)
+    assert [o.name for o in objectives] == ["melody", "melody_audio", "melody_onsets"]
+    onsets = objectives[-1]
+    assert (onsets.domain, onsets.weight) == ("audio", 2.0)
+    assert onsets.target.value.shape == (65,) and onsets.target.value[64] == 0  # the STFT's extra frame starts nothing
+    loss, feature = onsets(torch.randn(1, 64 * 512, requires_grad=True))
+    assert feature.shape == (1, 65) and loss.requires_grad
+    with pytest.raises(ValueError, match="onset_weight applies to the melody task only"):
+        task_objectives("intensity", n_frames=64, onset_weight=1.0)
+    with pytest.raises(ValueError, match="onset_weight must be a finite number >= 0"):
+        task_objectives("melody", n_frames=64, onset_weight=float("nan"))
+    with pytest.raises(ValueError, match="needs a melody target"):
+        note_starts(objectives[-1].target)

@@ -60,3 +60,22 @@ def test_declared_rates_and_lengths():
 def test_silence_floor_is_finite():
     out = Intensity(domain="audio", dither=0.0)(torch.zeros(1, 8192))
     assert torch.isfinite(out).all() and float(out.max()) == pytest.approx(-100.0, abs=0.1)
+
+
+def test_spectral_flux_rises_at_a_note_start_on_mel_and_audio():
+    from tempo_kit.audio.mel import MelSpec
+    from tempo_kit.features import SpectralFlux
+
+    sr, hop = 22050, 512
+    t = torch.arange(64 * hop) / sr
+    tone = 0.3 * torch.sin(2 * torch.pi * 440 * t) * (t >= 32 * hop / sr)  # silence, then a note at frame 32
+    mel = MelSpec().to_model(tone[None])
+    for flux in (SpectralFlux()(mel), SpectralFlux(domain="audio")(tone[None])):
+        assert flux.shape == (1, 65) and (flux >= 0).all() and flux[0, 0] == 0
+        assert int(flux[0].argmax()) in (31, 32, 33) and flux[0, 40:60].max() < 0.05 * flux[0].max()
+    x = mel.clone().requires_grad_(True)
+    SpectralFlux()(x).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    import tempo_kit
+
+    assert tempo_kit.get("extractors", "spectral-flux", domain="audio").domain == "audio"

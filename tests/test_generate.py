@@ -159,6 +159,7 @@ def test_control_command_melody_objective_on_the_vocoded_audio(tmp_path):
     summary = json.loads((out / "melody_ditto2.json").read_text())
     assert summary["objective_domains"] == {"melody": "mel", "melody_octaves": "mel"}
     assert summary["octave_weight"] == 3.0
+    assert summary["onset_weight"] == 0.0
 
 
 def test_control_command_intensity_curve_read_on_the_vocoded_audio(tmp_path):
@@ -189,6 +190,8 @@ def test_control_command_intensity_curve_read_on_the_vocoded_audio(tmp_path):
     (["melody", "--notes", "MISSING"], "No such file"),
     (["melody", "--model", "toy", "--octave-weight", "2"], "the toy generator has no octaves"),
     (["intensity", "--octave-weight", "2"], "octave_weight applies to the named melody task"),
+    (["intensity", "--onset-weight", "2"], "onset_weight applies to the named melody task"),
+    (["melody", "--model", "toy", "--onset-weight", "1"], "--onset-weight need a bundled model"),
     (["structure", "--domain", "audio"], "--domain applies to the intensity and melody tasks, not to structure"),
     (["--extractor", "structure", "--target", "x.wav", "--domain", "mel"], "--domain applies to the intensity and"),
     (["intensity", "--model", "toy", "--domain", "audio"], "--domain needs a bundled model"),

@@ -48,7 +48,7 @@ def test_gradients_flow_and_are_finite_at_constant_inputs():
         assert torch.isfinite(g).all()
 
 
-@pytest.mark.parametrize("name", ["mse", "nll", "cosine", "pearson", "octave_spread"])
+@pytest.mark.parametrize("name", ["mse", "nll", "cosine", "pearson", "octave_spread", "onset_deficit"])
 def test_registered(name):
     fn = tempo_kit.get("losses", name)
     assert fn is getattr(losses, name)
@@ -104,3 +104,21 @@ def test_octave_spread_gradient_and_checks():
         losses.octave_spread(torch.randn(1, 12, 20), y)
     with pytest.raises(ValueError, match="pitch classes must lie in 0..11"):
         losses.octave_spread(torch.randn(1, 36, 20), torch.full((20,), 12))
+
+
+def test_onset_deficit_counts_only_note_starts_that_rise_less_than_the_level():
+    flux = torch.tensor([[0.0, 0.06, 0.03, 0.0, 0.12, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    starts = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
+    # item 0: starts at 0.06 (met), 0.03 (half short), 0.12 (met, no credit for more); item 1: all short
+    assert torch.allclose(losses.onset_deficit(flux, starts, level=0.06, reduction="none"),
+                          torch.tensor([0.5 / 3, 1.0]))
+    assert losses.onset_deficit(flux, torch.zeros(6)) == 0  # no note starts: nothing to miss
+    f = torch.zeros(1, 6, requires_grad=True)
+    (g,) = torch.autograd.grad(losses.onset_deficit(f, starts), f)
+    assert (g[0, starts.bool()] < 0).all() and (g[0, ~starts.bool()] == 0).all()  # only the starts are pushed up
+    with pytest.raises(ValueError, match="0/1 target"):
+        losses.onset_deficit(flux, starts * 2)
+    with pytest.raises(ValueError, match="level must be a finite number > 0"):
+        losses.onset_deficit(flux, starts, level=0.0)
+    with pytest.raises(ValueError, match="length 5 on its last axis"):
+        losses.onset_deficit(flux, starts[:5])

@@ -130,6 +130,8 @@ def test_call_arguments_are_checked():
     for task in ("intensity", task_objectives("intensity", n_frames=64)):  # an octave weight it would not use
         with pytest.raises(ValueError, match="octave_weight applies to the named melody task"):
             pipe.control(task, octave_weight=2.0, iterations=1, frames=64, progress=False)
+        with pytest.raises(ValueError, match="onset_weight applies to the named melody task"):
+            pipe.control(task, onset_weight=2.0, iterations=1, frames=64, progress=False)
     own = task_objectives("intensity", n_frames=64)
     with pytest.raises(ValueError, match="domain applies to a named task"):
         pipe.control(own, domain="audio", iterations=1, frames=64, progress=False)

@@ -36,6 +36,8 @@ def register_extractors(register, context):
          "Smoothed frame energy w * 20 log10(RMS) in dB (DITTO); mel frames or audio"),
         ("chroma", lazy("features.chroma", "LogChroma"),
          "Per-frame log pitch-class distribution with high-pass, for NLL melody control (DITTO)"),
+        ("spectral-flux", lazy("features.onsets", "SpectralFlux"),
+         "Positive spectral flux of the log-mel frames per frame (onset novelty); mel frames or audio"),
         ("structure", lazy("features.structure", "MFCCSelfSimilarity"),
          "Cosine self-similarity of z-scored MFCCs without c0, optional 2-D Savitzky-Golay (DITTO)"),
         ("reconstruction", _masked(None),

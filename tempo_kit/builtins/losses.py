@@ -22,6 +22,7 @@ _LOSSES = (
     ("cosine", "1 - cosine similarity per item (DITTO-2 CLAP text adherence)"),
     ("pearson", "Negative Pearson correlation per item (DITTO App. C)"),
     ("octave_spread", "Spread of each tune note's octave profile inside the note, on octave-resolved log-chroma"),
+    ("onset_deficit", "How far the spectral flux at the target's note starts falls short of a level (hinge)"),
 )
 
 

@@ -65,6 +65,9 @@ def configure(parser) -> None:
                         help="text file of NOTE:DURATION tokens, e.g. 'C4:1 D4:0.5 r:0.5 E4:2' (r = rest)")
     melody.add_argument("--tempo", type=bounded(float, 1, 1000), default=None, help="with --notes: durations are beats at this BPM")
     melody.add_argument("--midi", default=None, help="MIDI file: its top voice per frame")
+    melody.add_argument("--onset-weight", type=bounded(float, 0, 1e3), default=None,
+                        help="weight of the objective that makes each note start clearly, read on the vocoded audio "
+                             "(0: none; default: the pipeline's, CONTROL_DEFAULTS)")
     melody.add_argument("--octave-weight", type=bounded(float, 0, 1e3), default=None,
                         help="weight of the objective that keeps each note in one register (0: none; default: the "
                              "pipeline's, CONTROL_DEFAULTS)")
@@ -140,8 +143,9 @@ def _run_toy(args, iterations: int) -> int:
     from ..control.ditto import resolve_decode
     from ..testing.control import toy_generator, toy_task
 
-    if args.octave_weight is not None:
-        raise ValueError("--octave-weight needs a bundled model: the toy generator has no octaves")
+    if args.octave_weight is not None or args.onset_weight is not None:
+        raise ValueError("--octave-weight and --onset-weight need a bundled model: the toy generator has no octaves "
+                         "and no vocoder")
     if args.domain is not None:
         raise ValueError("--domain needs a bundled model: the toy generator has no vocoder")
     lr = TOY_DEFAULTS["lr"] if args.lr is None else args.lr
@@ -356,7 +360,8 @@ def _run_bundled(args, iterations: int | None) -> int:
     run = control(task, model=args.model, tags=tags, target=target, iterations=iterations, lr=args.lr,
                   decode_steps=args.decode_steps, decode_levels=args.decode_levels,
                   surrogate_steps=args.surrogate_steps, optimizer=_optimizer(args),
-                  domain=args.domain, octave_weight=args.octave_weight, seed=args.seed, frames=frames, vocoder=args.vocoder,
+                  domain=args.domain, octave_weight=args.octave_weight,
+                  onset_weight=args.onset_weight, seed=args.seed, frames=frames, vocoder=args.vocoder,
                   progress=not args.quiet)
     summary = {"task": args.task or args.extractor, **run.summary(),
                **({"target_file": str(args.target)} if args.target else {})}

@@ -14,6 +14,7 @@ from typing import Callable
 
 import attrs
 import torch
+import torch.nn.functional as F
 
 from ..utils import check_int
 from .targets import Target
@@ -31,7 +32,7 @@ MELODY_OCTAVES = (3, 7)
 
 def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Target | None = None,
                     reference: Callable[[int], torch.Tensor] | None = None, domain: str = "mel",
-                    octave_weight: float = 0.0) -> list:
+                    octave_weight: float = 0.0, onset_weight: float = 0.0) -> list:
     """Objectives for one control task on outputs of ``n_frames`` mel frames.
 
     Parameters
@@ -63,14 +64,21 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
         register (:func:`~tempo_kit.losses.octave_spread` on the mel frames' chroma over :data:`MELODY_OCTAVES`); 0
         (default) leaves it out. The pitch-class objectives say nothing of the octave, and without it the optimised
         clips jump octaves inside held notes.
+    onset_weight : float
+        Melody only: weight of one more objective, ``"melody_onsets"``, that makes each note of the tune start
+        clearly (:func:`~tempo_kit.losses.onset_deficit` on the :class:`~tempo_kit.features.SpectralFlux` of the
+        vocoded waveform at the tune's :func:`~tempo_kit.control.targets.note_starts`); 0 (default) leaves it out.
+        Without it the optimised clips reach the pitch classes with notes that swell in rather than start.
     """
     from ..features.chroma import LogChroma
     from ..features.intensity import Intensity
     from ..features.masks import LoopFree, MaskedReconstruction
+    from ..features.onsets import SpectralFlux
     from ..features.structure import MFCCSelfSimilarity
-    from ..losses import mse, nll, octave_spread
+    from ..losses import mse, nll, octave_spread, onset_deficit
     from .objective import Objective
-    from .targets import IGNORE_INDEX, intensity_curve, melody_from_frames, reference_target, structure_from_form
+    from .targets import (IGNORE_INDEX, intensity_curve, melody_from_frames, note_starts, reference_target,
+                          structure_from_form)
 
     n = n_frames
     variant = check_int(variant, "variant", low=0)
@@ -89,10 +97,11 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
         raise ValueError(f"variant={variant} picks a preset target; it cannot be combined with your own target")
     if target is not None and target.kind != name:
         raise ValueError(f"the {name} task needs a target of kind {name!r}, got a {target.kind!r} target")
-    if not (octave_weight >= 0 and octave_weight < float("inf")):
-        raise ValueError(f"octave_weight must be a finite number >= 0, got {octave_weight}")
-    if octave_weight and name != "melody":
-        raise ValueError(f"octave_weight applies to the melody task only, not {name!r}")
+    for label, w in (("octave_weight", octave_weight), ("onset_weight", onset_weight)):
+        if not (w >= 0 and w < float("inf")):
+            raise ValueError(f"{label} must be a finite number >= 0, got {w}")
+        if w and name != "melody":
+            raise ValueError(f"{label} applies to the melody task only, not {name!r}")
     def read(mel_ext, audio_ext, target, loss, pad):
         """The task's objectives in ``domain``: ``mel_ext`` on the frames, ``audio_ext`` on the waveform (whose STFT
         has ``m > n`` frames: ``pad(target.value, m - n)`` lengthens an ``n``-frame target to it)."""
@@ -125,6 +134,14 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
         register = [Objective(extractor=LogChroma(octaves=MELODY_OCTAVES, highpass_hz=None),
                               loss=functools.partial(octave_spread, ignore_index=IGNORE_INDEX), target=target,
                               weight=octave_weight, name="melody_octaves")] if octave_weight else []
+        if onset_weight:
+            flux = SpectralFlux(domain="audio")
+            starts = note_starts(target)
+            m = flux.num_frames(n * flux.mel.hop_length)
+            if starts.value.shape[-1] == n < m:  # the STFT's extra frames start no note
+                starts = attrs.evolve(starts, value=F.pad(starts.value, (0, m - n)))
+            register.append(Objective(extractor=flux, loss=onset_deficit, target=starts, weight=onset_weight,
+                                      name="melody_onsets"))
         return [*read(LogChroma(), LogChroma(domain="audio"), target, loss,
                       lambda v, k: v.new_full((*v.shape[:-1], k), IGNORE_INDEX)), *register]
     if name == "structure":

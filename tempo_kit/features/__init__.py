@@ -9,6 +9,7 @@ audio-domain ones read ``(batch, samples)``; both give the same frame rate.
 | ``intensity`` | :class:`Intensity` | ``(batch, frames)`` in dB | ``mse`` / ``pearson`` |
 | ``chroma`` | :class:`LogChroma` | ``(batch, 12, frames)`` log-probabilities (``12 * n_octaves`` with ``octaves``) | ``nll``; ``octave_spread`` |
 | ``structure`` | :class:`MFCCSelfSimilarity` | ``(batch, frames, frames)`` in [-1, 1] | ``mse`` |
+| ``spectral-flux`` | :class:`SpectralFlux` | ``(batch, frames)``, >= 0 | ``onset_deficit`` |
 | ``outpainting`` (1) | :class:`MaskedReconstruction` | ``(batch, n_mels, selected frames)`` | ``mse`` |
 | ``looping-free`` | :class:`LoopFree` | ``(batch, n_mels, overlap)`` | ``mse`` against zeros |
 | ``clap`` | :class:`ClapEmbedding` | ``(batch, dim)`` unit vectors | ``cosine`` |
@@ -21,6 +22,7 @@ from .chroma import LogChroma, melody_accuracy
 from .clap import ClapEmbedding, ClapLogMel
 from .intensity import Intensity
 from .masks import LoopFree, MaskedReconstruction, seconds_to_frames, time_mask
+from .onsets import SpectralFlux
 from .structure import MFCCSelfSimilarity
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "LoopFree",
     "MFCCSelfSimilarity",
     "MaskedReconstruction",
+    "SpectralFlux",
     "as_audio",
     "as_mel",
     "melody_accuracy",
