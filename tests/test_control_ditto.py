@@ -476,7 +476,7 @@ def test_the_melody_task_can_make_each_note_start_clearly():
     pcs = torch.tensor([0] * 8 + [2] * 8 + [IGNORE_INDEX] * 4 + [2] * 8 + [4] * 36)
     tune = melody_from_frames(pcs, extractor=LogChroma())
     starts = note_starts(tune)
-    assert starts.kind == "onsets" and starts.value.nonzero().flatten().tolist() == [0, 8, 20, 28]
+    assert starts.kind == "onsets" and starts.value.nonzero().flatten().tolist() == [8, 20, 28]  # 0: already sounding
     assert starts.frame_rate == tune.frame_rate
     batched = note_starts(melody_from_frames(torch.stack([pcs, pcs.roll(1)]), extractor=LogChroma()))
     assert batched.value.shape == (2, 64) and torch.equal(batched.value[0], starts.value)
@@ -484,9 +484,14 @@ def test_the_melody_task_can_make_each_note_start_clearly():
     assert [o.name for o in objectives] == ["melody", "melody_audio", "melody_onsets"]
     onsets = objectives[-1]
     assert (onsets.domain, onsets.weight) == ("audio", 2.0)
-    assert onsets.target.value.shape == (65,) and onsets.target.value[64] == 0  # the STFT's extra frame starts nothing
+    assert onsets.target.value.shape == (65,) and onsets.target.value[62:].sum() == 0  # nor the padded end
+    late = melody_from_frames(torch.cat([pcs[:63], torch.tensor([7])]), extractor=LogChroma())
+    assert note_starts(late).value[63] == 1
+    assert task_objectives("melody", n_frames=64, target=late, onset_weight=1.0)[-1].target.value[63] == 0
     loss, feature = onsets(torch.randn(1, 64 * 512, requires_grad=True))
     assert feature.shape == (1, 65) and loss.requires_grad
+    with pytest.raises(ValueError, match="onset_weight needs a melody of notes"):
+        task_objectives("melody", n_frames=64, onset_weight=1.0)  # the random preset
     with pytest.raises(ValueError, match="onset_weight applies to the melody task only"):
         task_objectives("intensity", n_frames=64, onset_weight=1.0)
     with pytest.raises(ValueError, match="onset_weight must be a finite number >= 0"):

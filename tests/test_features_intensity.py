@@ -71,11 +71,14 @@ def test_spectral_flux_rises_at_a_note_start_on_mel_and_audio():
     tone = 0.3 * torch.sin(2 * torch.pi * 440 * t) * (t >= 32 * hop / sr)  # silence, then a note at frame 32
     mel = MelSpec().to_model(tone[None])
     for flux in (SpectralFlux()(mel), SpectralFlux(domain="audio")(tone[None])):
-        assert flux.shape == (1, 65) and (flux >= 0).all() and flux[0, 0] == 0
+        assert flux.shape == (1, 65)
+        # a centred frame sees the note begin a frame early: the rise is within one frame of the note's start frame,
+        # as onset_deficit's tolerance assumes, and the held note does not rise
         assert int(flux[0].argmax()) in (31, 32, 33) and flux[0, 40:60].max() < 0.05 * flux[0].max()
+        assert flux[0, 31:34].max() > 0.5
     x = mel.clone().requires_grad_(True)
-    SpectralFlux()(x).sum().backward()
-    assert torch.isfinite(x.grad).all()
+    SpectralFlux()(x)[0, 32].backward()  # the flux at t reads frames t and t - 1 only
+    assert set(x.grad.abs().sum(1)[0].nonzero().flatten().tolist()) == {31, 32}
     import tempo_kit
 
     assert tempo_kit.get("extractors", "spectral-flux", domain="audio").domain == "audio"

@@ -109,15 +109,21 @@ def test_octave_spread_gradient_and_checks():
 def test_onset_deficit_counts_only_note_starts_that_rise_less_than_the_level():
     flux = torch.tensor([[0.0, 0.06, 0.03, 0.0, 0.12, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
     starts = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
-    # item 0: starts at 0.06 (met), 0.03 (half short), 0.12 (met, no credit for more); item 1: all short
-    assert torch.allclose(losses.onset_deficit(flux, starts, level=0.06, reduction="none"),
+    # tolerance 0: item 0 starts at 0.06 (met), 0.03 (half short), 0.12 (met, no credit for more); item 1: all short
+    assert torch.allclose(losses.onset_deficit(flux, starts, level=0.06, tolerance=0, reduction="none"),
                           torch.tensor([0.5 / 3, 1.0]))
+    # tolerance 1: a start is met by the rise of the frame before or after it (frame 2 by frame 1's 0.06)
+    assert torch.allclose(losses.onset_deficit(flux, starts, level=0.06, reduction="none"), torch.tensor([0.0, 1.0]))
+    late = torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.0, 0.2]])
+    assert losses.onset_deficit(late, starts, level=0.2, tolerance=1) == pytest.approx(2 / 3)  # frame 4 sees frame 5
     assert losses.onset_deficit(flux, torch.zeros(6)) == 0  # no note starts: nothing to miss
     f = torch.zeros(1, 6, requires_grad=True)
-    (g,) = torch.autograd.grad(losses.onset_deficit(f, starts), f)
+    (g,) = torch.autograd.grad(losses.onset_deficit(f, starts, tolerance=0), f)
     assert (g[0, starts.bool()] < 0).all() and (g[0, ~starts.bool()] == 0).all()  # only the starts are pushed up
     with pytest.raises(ValueError, match="0/1 target"):
         losses.onset_deficit(flux, starts * 2)
+    with pytest.raises(ValueError, match="tolerance must be an integer >= 0"):
+        losses.onset_deficit(flux, starts, tolerance=-1)
     with pytest.raises(ValueError, match="level must be a finite number > 0"):
         losses.onset_deficit(flux, starts, level=0.0)
     with pytest.raises(ValueError, match="length 5 on its last axis"):

@@ -516,8 +516,9 @@ def melody_from_audio(reference: torch.Tensor, *, extractor: nn.Module, sample_r
 # ------------------------------------------------------------------------------------------------------- structure
 def note_starts(melody: Target) -> Target:
     """Where the notes of a melody target start: 1 at a voiced frame whose pitch class differs from the frame before
-    (or follows no note), 0 elsewhere; the target of :func:`~tempo_kit.losses.onset_deficit`. A note repeated at the
-    same pitch class is not told apart from a held one (the per-frame target does not say).
+    (or follows no note), 0 elsewhere; the target of :func:`~tempo_kit.losses.onset_deficit`. A note already sounding
+    at the first frame does not start inside the clip (0 there). A note repeated at the same pitch class is not told
+    apart from a held one (the per-frame target does not say).
 
     Returns
     -------
@@ -527,7 +528,7 @@ def note_starts(melody: Target) -> Target:
         raise ValueError(f"note_starts needs a melody target, got a {melody.kind!r} target")
     y = melody.value
     voiced = y != melody.ignore_index
-    change = torch.ones_like(voiced)
+    change = torch.zeros_like(voiced)
     change[..., 1:] = (y[..., 1:] != y[..., :-1]) | ~voiced[..., :-1]
     return Target(value=(voiced & change).float(), kind="onsets", frame_rate=melody.frame_rate,
                   sample_rate=melody.sample_rate)

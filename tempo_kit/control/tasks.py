@@ -127,6 +127,7 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
         return read(ext, Intensity(domain="audio", window_s=0.25), target, mse,
                     lambda v, k: v[..., -1:].expand(*v.shape[:-1], k))
     if name == "melody":
+        preset = target is None
         if target is None:
             pcs = torch.randint(0, 12, (n,), generator=torch.Generator().manual_seed(100 + variant))
             target = melody_from_frames(pcs, extractor=LogChroma())
@@ -135,8 +136,14 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
                               loss=functools.partial(octave_spread, ignore_index=IGNORE_INDEX), target=target,
                               weight=octave_weight, name="melody_octaves")] if octave_weight else []
         if onset_weight:
+            if preset:
+                raise ValueError("onset_weight needs a melody of notes (a tune, notes or a MIDI file): the random "
+                                 "preset changes pitch class at almost every frame")
             flux = SpectralFlux(domain="audio")
             starts = note_starts(target)
+            value = starts.value.clone()  # the zero-padded end of the clip rises without a note: no starts there
+            value[..., max(n - flux.mel.n_fft // (2 * flux.mel.hop_length), 0):] = 0
+            starts = attrs.evolve(starts, value=value)
             m = flux.num_frames(n * flux.mel.hop_length)
             if starts.value.shape[-1] == n < m:  # the STFT's extra frames start no note
                 starts = attrs.evolve(starts, value=F.pad(starts.value, (0, m - n)))
