@@ -10,7 +10,8 @@ pretrained CREPE-full (:func:`tempo_kit.models.crepe.crepe_pitch`, 100 frames/s,
 each target frame a pitch class (octave-agnostic; accuracy over the frames where the tune has a note) and counts
 *octave jumps*: consecutive frames inside one held note of the tune whose tracked pitch moves by 10 semitones or more.
 Onset strength: the mean of ``librosa.onset.onset_strength`` on the vocoded audio (how clearly notes start; a clip
-that holds one chord scores low). ``--octave-weights`` adds the objective that keeps each note in one register.
+that holds one chord scores low). ``--octave-weights`` adds the objective that keeps each note in one register, ``--onset-weights`` the one
+that makes each note start clearly.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_melody_control.py                      # defaults, all tunes
     .venv/bin/python benchmarks/bench_melody_control.py --models ctm,cm --iterations 30,60,120 --lrs 0.05,0.1

@@ -19,6 +19,8 @@ CASES = {
     "chroma-audio": ("chroma", dict(domain="audio")),
     "structure-mel": ("structure", dict(domain="mel")),
     "structure-audio": ("structure", dict(domain="audio")),
+    "spectral-flux-mel": ("spectral-flux", dict(domain="mel")),
+    "spectral-flux-audio": ("spectral-flux", dict(domain="audio")),
     "outpainting": ("outpainting", dict(n_frames=N_FRAMES, overlap_s=0.5)),
     "inpainting": ("inpainting", dict(n_frames=N_FRAMES, context_s=0.3)),
     "looping": ("looping", dict(n_frames=N_FRAMES, overlap_s=0.5)),

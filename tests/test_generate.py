@@ -155,11 +155,11 @@ def test_control_command_melody_objective_on_the_vocoded_audio(tmp_path):
     assert set(summary["accuracy"]) == {"mel", "audio", "uncontrolled_mel", "uncontrolled_audio"}
     assert isinstance(summary["scaled_down_db"], float)  # the loudness change is in the summary (0.0 if none)
     assert main(["control", "melody", "--iterations", "1", "--domain", "mel", "--octave-weight", "3",
-                 "--quiet", "--out", str(out)]) == 0
+                 "--onset-weight", "2", "--quiet", "--out", str(out)]) == 0
     summary = json.loads((out / "melody_ditto2.json").read_text())
-    assert summary["objective_domains"] == {"melody": "mel", "melody_octaves": "mel"}
+    assert summary["objective_domains"] == {"melody": "mel", "melody_octaves": "mel", "melody_onsets": "audio"}
+    assert summary["onset_weight"] == 2.0
     assert summary["octave_weight"] == 3.0
-    assert summary["onset_weight"] == 0.0
 
 
 def test_control_command_intensity_curve_read_on_the_vocoded_audio(tmp_path):
@@ -191,7 +191,7 @@ def test_control_command_intensity_curve_read_on_the_vocoded_audio(tmp_path):
     (["melody", "--model", "toy", "--octave-weight", "2"], "the toy generator has no octaves"),
     (["intensity", "--octave-weight", "2"], "octave_weight applies to the named melody task"),
     (["intensity", "--onset-weight", "2"], "onset_weight applies to the named melody task"),
-    (["melody", "--model", "toy", "--onset-weight", "1"], "--onset-weight need a bundled model"),
+    (["melody", "--model", "toy", "--onset-weight", "1"], "--onset-weight needs a bundled model"),
     (["structure", "--domain", "audio"], "--domain applies to the intensity and melody tasks, not to structure"),
     (["--extractor", "structure", "--target", "x.wav", "--domain", "mel"], "--domain applies to the intensity and"),
     (["intensity", "--model", "toy", "--domain", "audio"], "--domain needs a bundled model"),

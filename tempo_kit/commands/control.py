@@ -143,9 +143,10 @@ def _run_toy(args, iterations: int) -> int:
     from ..control.ditto import resolve_decode
     from ..testing.control import toy_generator, toy_task
 
-    if args.octave_weight is not None or args.onset_weight is not None:
-        raise ValueError("--octave-weight and --onset-weight need a bundled model: the toy generator has no octaves "
-                         "and no vocoder")
+    if args.octave_weight is not None:
+        raise ValueError("--octave-weight needs a bundled model: the toy generator has no octaves")
+    if args.onset_weight is not None:
+        raise ValueError("--onset-weight needs a bundled model: the toy generator has no vocoder")
     if args.domain is not None:
         raise ValueError("--domain needs a bundled model: the toy generator has no vocoder")
     lr = TOY_DEFAULTS["lr"] if args.lr is None else args.lr
