@@ -14,7 +14,6 @@ from typing import Callable
 
 import attrs
 import torch
-import torch.nn.functional as F
 
 from ..utils import check_int
 from .targets import Target
@@ -102,16 +101,20 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
             raise ValueError(f"{label} must be a finite number >= 0, got {w}")
         if w and name != "melody":
             raise ValueError(f"{label} applies to the melody task only, not {name!r}")
-    def read(mel_ext, audio_ext, target, loss, pad):
-        """The task's objectives in ``domain``: ``mel_ext`` on the frames, ``audio_ext`` on the waveform (whose STFT
-        has ``m > n`` frames: ``pad(target.value, m - n)`` lengthens an ``n``-frame target to it)."""
+    def on_waveform(target, audio_ext, pad):
+        """``target`` for ``audio_ext`` on the waveform, whose STFT has ``m > n`` frames: ``pad(target.value, m - n)``
+        lengthens an ``n``-frame target to it."""
         m = audio_ext.num_frames(n * audio_ext.mel.hop_length)
         if target.value.shape[-1] not in (n, m):
-            raise ValueError(f"the {name} target has {target.value.shape[-1]} frames; the output has {n} mel frames "
-                             f"({n / mel_ext.frame_rate:.2f} s): build the target for that length")
-        on_audio = target
+            raise ValueError(f"the {target.kind} target has {target.value.shape[-1]} frames; the output has {n} mel "
+                             f"frames ({n / audio_ext.frame_rate:.2f} s): build the target for that length")
         if target.value.shape[-1] == n < m:
-            on_audio = attrs.evolve(target, value=torch.cat([target.value, pad(target.value, m - n)], dim=-1))
+            return attrs.evolve(target, value=torch.cat([target.value, pad(target.value, m - n)], dim=-1))
+        return target
+
+    def read(mel_ext, audio_ext, target, loss, pad):
+        """The task's objectives in ``domain``: ``mel_ext`` on the frames, ``audio_ext`` on the waveform."""
+        on_audio = on_waveform(target, audio_ext, pad)
         if domain == "mel":
             return [Objective(extractor=mel_ext, loss=loss, target=target)]
         if domain == "audio":
@@ -143,10 +146,7 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
             starts = note_starts(target)
             value = starts.value.clone()  # the zero-padded end of the clip rises without a note: no starts there
             value[..., max(n - flux.mel.n_fft // (2 * flux.mel.hop_length), 0):] = 0
-            starts = attrs.evolve(starts, value=value)
-            m = flux.num_frames(n * flux.mel.hop_length)
-            if starts.value.shape[-1] == n < m:  # the STFT's extra frames start no note
-                starts = attrs.evolve(starts, value=F.pad(starts.value, (0, m - n)))
+            starts = on_waveform(attrs.evolve(starts, value=value), flux, lambda v, k: v.new_zeros((*v.shape[:-1], k)))
             register.append(Objective(extractor=flux, loss=onset_deficit, target=starts, weight=onset_weight,
                                       name="melody_onsets"))
         return [*read(LogChroma(), LogChroma(domain="audio"), target, loss,
