@@ -104,7 +104,7 @@ def _octaves(row: dict) -> str:
 
 def setting_label(row: dict) -> str:
     return (f"{row['model']} K={row['iterations']} lr={row['lr']} T={_t(row)} M={row['surrogate_steps']} "
-            f"{row['melody_domain']}{_octaves(row)}")
+            f"{row['domain']}{_octaves(row)}")
 
 
 def tune_clips(data: str, tunes: list, flag: str):
@@ -179,7 +179,7 @@ def main(argv=None) -> int:
     p.add_argument("--tunes-file", default=None,
                    help="tunes file (default: the bundled held-out test tunes; validation tunes: "
                         "tempo-kit data export-tunes DATA --split train --out FILE)")
-    p.add_argument("--melody-domains", type=lambda t: t.split(","), default=[control_defaults("ctm", "melody")["domain"]],
+    p.add_argument("--domains", type=lambda t: t.split(","), default=[control_defaults("ctm", "melody")["domain"]],
                    help="what the melody objective reads: mel, audio (through the vocoder), mel+audio; comma-separated")
     p.add_argument("--octave-weights", type=_floats, default=[CONTROL_DEFAULTS["octave_weight"]],
                    help="weights of the objective that keeps each note in one register (0: none); comma-separated")
@@ -215,7 +215,7 @@ def main(argv=None) -> int:
         for k in args.iterations:
             for lr in args.lrs:
                 for t, m, dom, at, ow, nw in ((t, m, d, at, ow, nw) for t in args.decode_steps
-                                              for m in args.surrogate_steps for d in args.melody_domains
+                                              for m in args.surrogate_steps for d in args.domains
                                               for at in args.decode_levels for ow in args.octave_weights
                                               for nw in args.onset_weights):
                     runs, mels = [], []
@@ -237,7 +237,7 @@ def main(argv=None) -> int:
                     row = {"model": model, "iterations": k, "lr": lr, "decode_steps": run.decode_steps,
                            "surrogate_steps": run.surrogate_steps,
                            "decode_levels": None if run.decode_levels is None else list(run.decode_levels),
-                           "melody_domain": dom, "octave_weight": ow, "onset_weight": nw,
+                           "domain": dom, "octave_weight": ow, "onset_weight": nw,
                            "tunes": len(runs),
                            **{f"{key}_mean": statistics.mean(v) for key, v in acc.items()},
                            **{f"{key}_min": min(v) for key, v in acc.items()},
@@ -271,7 +271,7 @@ def main(argv=None) -> int:
         "| surrogate | K | lr | T | M | objective reads | mel acc. mean (min) | audio acc. mean (min) | CREPE acc. mean (min) | octave "
         "jumps / clip | onset strength | uncontrolled mel | scaled down (dB) | CPU s / run | wall s / run |",
         "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *[f"| {r['model']} | {r['iterations']} | {r['lr']} | {_t(r)} | {r['surrogate_steps']} | {r.get('melody_domain', 'mel')}{_octaves(r)} "
+        *[f"| {r['model']} | {r['iterations']} | {r['lr']} | {_t(r)} | {r['surrogate_steps']} | {r.get('domain', 'mel')}{_octaves(r)} "
           f"| {100 * r['mel_mean']:.1f}% "
           f"({100 * r['mel_min']:.1f}%) | {100 * r['audio_mean']:.1f}% ({100 * r['audio_min']:.1f}%) | "
           + (f"{100 * r['tracker_mean']:.1f}% ({100 * r['tracker_min']:.1f}%) | {r['octave_jumps_mean']:.1f} | "
