@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -82,12 +83,14 @@ def card(name: str, *, kind: str, description: str, meta: dict, stats: dict, con
 
 
 def metrics_section(metrics: list[Path]) -> str:
-    """The card's ``## Metrics`` section: each file's text under a line naming it (empty without files)."""
+    """The card's ``## Metrics`` section: each file's text under a line naming it (empty without files). An image
+    the file links by a relative path becomes a line naming the image's path (the card lives elsewhere)."""
     if not metrics:
         return ""
     lines = ["", "## Metrics", ""]
     for path in metrics:
-        text = path.read_text().strip()
+        text = re.sub(r"!\[([^\]]*)\]\((?![a-z]+:|/)([^)\s]+)\)",
+                      lambda m: f"{m[1]}: `{path.parent / m[2]}`", path.read_text().strip())
         lines += [f"From `{path}`:", ""]
         lines += ["```json", text, "```", ""] if path.suffix == ".json" else [text, ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -79,7 +79,7 @@ _CONTROL_BY_KIND = {"consistency": {"decode_steps": 1, "surrogate_steps": 1}, "c
 #: The melody objective reads both the mel frames and the vocoded audio: on the 16 validation tunes
 #: (``benchmarks/results/bench_melody_validation.md``) an independent pitch tracker scores that above either alone.
 #: The intensity objective reads the vocoded audio, at K 60 (on the CTM less CPU time than the mel objective at
-#: K 200: 5.3 vs 6.5 CPU s per run on one thread, ``intensity_audio.md``; 1.3x on the one-step CM): the mel objective
+#: K 200: 5.3 vs 6.5 CPU s per run on one thread, ``intensity_audio.md``; 1.5x on the one-step CM): the mel objective
 #: pushes the frames where the vocoder's loudness differs from theirs. On the 12 validation curves of
 #: ``benchmarks/bench_intensity_audio.py --split validation`` (other shapes, ranges and tags than its test curves)
 #: the loudness of the vocoded audio misses by 0.36 dB^2 against 7.7 for the mel objective at K 200 on the CTM (CM
@@ -503,8 +503,10 @@ class Pipeline:
         Parameters
         ----------
         task : str or sequence of Objective
-            A task name of :data:`tempo_kit.control.tasks.TASKS` (objectives on mel frames), or your own objectives;
-            those that read audio (``domain="audio"``) see the output through this pipeline's vocoder, with gradients.
+            A task name of :data:`tempo_kit.control.tasks.TASKS` (its objectives read the mel frames, or for melody
+            and intensity what ``domain`` says: by default melody both the frames and the vocoded audio, intensity the
+            vocoded audio), or your own objectives; those that read audio (``domain="audio"``) see the output through
+            this pipeline's vocoder, with gradients.
         tags : dict, optional
             Conditioning tags (none: unconditional).
         target : Target, optional

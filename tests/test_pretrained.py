@@ -92,3 +92,14 @@ def test_empty_weights_folder(tmp_path, monkeypatch):
     assert available() == []
     with pytest.raises(KeyError, match="available: none"):
         load_pretrained("teacher")
+
+
+def test_model_card_metrics_name_the_images_a_results_file_links(tmp_path):
+    """A results file's relative image link would break in the card (which lives in the weights folder): the card
+    names the image's path instead; absolute addresses stay links."""
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "quality.md").write_text("# Q\n\n![FAD against steps](fad.png)\n\n![remote](https://x.org/a.png)\n")
+    text = bundle_model.metrics_section([results / "quality.md"])
+    assert f"FAD against steps: `{results / 'fad.png'}`" in text and "](fad.png)" not in text
+    assert "![remote](https://x.org/a.png)" in text
