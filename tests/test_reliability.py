@@ -443,6 +443,33 @@ def test_audio_references_at_any_rate_give_the_right_pitch(rate):
     assert len(pcs) > 0.8 * target.value.numel() and bool((pcs == 9).all())
 
 
+@pytest.mark.parametrize("domain", ["audio", "mel"])
+def test_a_melody_below_the_chroma_high_pass_is_not_read_as_leakage(domain):
+    """A 220 Hz sine (A3) has no energy above the chroma's middle-C high-pass: its filters' leakage once read as an
+    all-C# melody. Now an error that says so; a tone with harmonics above the cutoff still reads A; a chord is told
+    apart from noise in the error."""
+    from tempo_kit.audio import MelSpec
+    from tempo_kit.control.targets import IGNORE_INDEX, melody_from_audio
+    from tempo_kit.features.chroma import LogChroma
+
+    spec, ext = MelSpec(), LogChroma(domain=domain)
+    t = torch.arange(2 * spec.sample_rate) / spec.sample_rate
+
+    def ref(*hz, harmonics=1):
+        x = sum(0.3 / k * torch.sin(2 * math.pi * f * k * t) for f in hz for k in range(1, harmonics + 1))
+        return x if domain == "audio" else spec.to_model(x[None])[0]
+
+    with pytest.raises(ValueError, match=r"lies below the chroma's high-pass \(261.6 Hz\).*transpose"):
+        melody_from_audio(ref(220.0), extractor=ext)
+    pcs = melody_from_audio(ref(220.0, harmonics=5), extractor=ext).value
+    assert bool((pcs[pcs != IGNORE_INDEX] == 9).all()) and int((pcs == 9).sum()) > 0.8 * pcs.numel()
+    with pytest.raises(ValueError, match="chords where no single pitch class stands out"):
+        melody_from_audio(ref(261.6, 329.6, 392.0, harmonics=3), extractor=ext)
+    if domain == "audio":  # without the high-pass the low A is read as it is (mel bands are too wide down there)
+        pcs = melody_from_audio(ref(220.0), extractor=LogChroma(domain=domain, highpass_hz=None)).value
+        assert int((pcs == 9).sum()) > 0.8 * pcs.numel()
+
+
 def test_silence_and_bad_rates_are_errors():
     from tempo_kit.control.targets import melody_from_audio
     from tempo_kit.features.chroma import LogChroma

@@ -494,23 +494,60 @@ def melody_from_midi(
 
 @torch.no_grad()
 def melody_from_audio(reference: torch.Tensor, *, extractor: nn.Module, sample_rate: int | None = None,
-                      min_salience: float = 2.0) -> Target:
+                      min_salience: float | None = None) -> Target:
     """Melody transfer: the per-frame argmax of a reference's (log-)chroma (``extractor`` returns
     ``(batch, 12, frames)``); ``sample_rate`` as in :func:`feature_target`.
 
-    A frame whose strongest pitch class stands less than ``min_salience`` above the median class (silence, noise) is
-    "no pitch" (:data:`IGNORE_INDEX`); a reference without any pitched frame is an error. The default 2 suits the
-    log-chroma of :class:`~tempo_kit.features.chroma.LogChroma` (silence: under 0.5; a played note: over 8).
+    A frame whose strongest pitch class stands less than ``min_salience`` above the median class (silence, noise,
+    a chord) is "no pitch" (:data:`IGNORE_INDEX`); a reference without any pitched frame is an error. The default
+    (None) suits the log-chroma of :class:`~tempo_kit.features.chroma.LogChroma`: 2 on audio (silence and noise
+    under 1.4, a C major triad 1.9, a sine over 4, a tone with 5 harmonics 2.7-4.6), 1.1 on mel frames, whose wide
+    low bands blur a note with harmonics (noise under 0.9, the triad 1.0, a tone with 3-8 harmonics 1.2-3.3 from A3
+    up).
+    With a high-passed chroma (``LogChroma(highpass_hz=...)``, middle C by default) a frame that keeps under
+    :data:`MIN_HIGHPASS_SHARE` of its energy above the cutoff is "no pitch" too: what the chroma reads there is the
+    filters' leakage (a 220 Hz sine would read as C#), not the note.
     """
     t = feature_target(reference, extractor=extractor, kind="melody", sample_rate=sample_rate)
     chroma = t.value if t.value.ndim == 2 else t.value[0]
     if chroma.shape[0] != 12:
         raise ValueError(f"a melody extractor must return 12 pitch classes on axis -2, got shape {tuple(t.value.shape)}")
+    if min_salience is None:
+        min_salience = 1.1 if getattr(extractor, "domain", None) == "mel" else 2.0
     salience = chroma.max(0).values - chroma.median(0).values
-    pcs = torch.where(salience >= min_salience, chroma.argmax(0), torch.tensor(IGNORE_INDEX))
+    pitched = salience >= min_salience
+    cutoff = getattr(extractor, "highpass_hz", None)
+    below = torch.zeros_like(pitched)
+    if cutoff is not None and hasattr(extractor, "energy"):
+        kept, total = (feature_target(reference, extractor=_FrameEnergy(ext), kind="melody", sample_rate=sample_rate)
+                       .value.reshape(-1) for ext in (extractor, extractor.without_highpass()))
+        below = kept < MIN_HIGHPASS_SHARE * total
+    pcs = torch.where(pitched & ~below, chroma.argmax(0), torch.tensor(IGNORE_INDEX))
     if bool((pcs == IGNORE_INDEX).all()):
-        raise ValueError("the melody reference has no pitched frame (silence or noise); nothing to follow")
+        if bool(below.any()):
+            raise ValueError(f"the melody reference lies below the chroma's high-pass ({cutoff:.1f} Hz): the melody "
+                             "objective reads pitch classes above it; transpose the recording up an octave or more")
+        raise ValueError("the melody reference has no pitched frame (silence, noise, or chords where no single pitch "
+                         "class stands out); nothing to follow")
     return Target(value=pcs, kind="melody", frame_rate=t.frame_rate, sample_rate=t.sample_rate, n_classes=12)
+
+
+#: A frame of a melody reference is read as a note only where at least this share of its chroma energy lies above the
+#: chroma's high-pass (:func:`melody_from_audio`): a 220 Hz sine keeps about 0, a 261.6 Hz one (middle C) 0.38.
+MIN_HIGHPASS_SHARE = 0.1
+
+
+class _FrameEnergy(nn.Module):
+    """``(batch, 1, frames)``: a chroma extractor's energy summed over its rows (for :func:`feature_target`)."""
+
+    def __init__(self, extractor: nn.Module):
+        super().__init__()
+        self.extractor = extractor
+        self.domain, self.sample_rate, self.frame_rate = (getattr(extractor, k, None) for k in
+                                                          ("domain", "sample_rate", "frame_rate"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.extractor.energy(x).sum(1, keepdim=True)
 
 
 # ------------------------------------------------------------------------------------------------------- structure

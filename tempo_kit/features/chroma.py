@@ -89,6 +89,12 @@ class LogChroma(MelAudioExtractor):
         mel_to_chroma = self.chroma.fb.double().numpy() @ mel.mel_to_linear()  # (12, n_freq) @ (n_freq, n_mels)
         self.register_buffer("mel_to_chroma", torch.as_tensor(mel_to_chroma, dtype=torch.float32), persistent=False)
 
+    def without_highpass(self) -> "LogChroma":
+        """The same chroma over every frequency (``highpass_hz=None``; no ``octaves``): the denominator of the
+        share of a frame's energy that the high-pass keeps."""
+        return LogChroma(domain=self.domain, mel=self.mel, highpass_hz=None, eps=self.eps, dither=self.dither,
+                         method=self.method).to(self.mel_to_chroma.device)
+
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         """Raw chroma energy ``(batch, 12, frames)`` (``12 * n_octaves`` rows with ``octaves``)."""
         if self.domain == "mel":
