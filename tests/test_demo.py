@@ -46,6 +46,14 @@ def test_demo_on_tiny_models_writes_every_file(tmp_path, monkeypatch, capsys):
     assert "melody accuracy" in printed and "real-time factor" in printed
 
 
+def test_demo_without_optimisation_still_writes_its_summary(tmp_path, monkeypatch):
+    """--iterations 0 (the uncontrolled decode) once crashed formatting the loss history it does not have."""
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(make_fake_weights(tmp_path / "weights")))
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--tune", "0", "--iterations", "0", "--quiet"]) == 0
+    assert "No optimisation (0 iterations)" in (out / "summary.md").read_text()
+
+
 def test_demo_without_tunes_says_how_to_make_them(tmp_path, monkeypatch, capsys):
     weights = make_fake_weights(tmp_path / "weights", names=("presto-s", "ctm"), vocoder=False)
     (weights / "tunes.json").unlink()

@@ -157,8 +157,9 @@ def _markdown(s: dict) -> str:
         f"| the tune's own rendering, mel (reference) | "
         + (f"{100 * tune['reference_accuracy']:.1f}% |" if tune["reference_accuracy"] is not None else "n/a |"),
         "",
-        f"Melody loss (NLL) {m['first_loss']:.3f} -> {m['last_loss']:.3f} while optimising; decoded "
-        f"{m['final_losses']['melody']:.3f}. Network calls: {m['nfe_optimization']} optimising, "
+        (f"Melody loss (NLL) {m['first_loss']:.3f} -> {m['last_loss']:.3f} while optimising; decoded "
+         if m["first_loss"] is not None else "No optimisation (0 iterations); melody loss (NLL) of the decode ")
+        + f"{m['final_losses']['melody']:.3f}. Network calls: {m['nfe_optimization']} optimising, "
         f"{m['nfe_decoding']} decoding.",
         "",
         "- `melody.wav`: the controlled clip",
