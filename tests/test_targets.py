@@ -70,7 +70,10 @@ def test_intensity_from_audio_follows_a_fade_in():
 def test_note_numbers():
     assert note_number("C4") == 60 and note_number("A4") == 69 and note_number("c#5") == 73
     assert note_number("Bb3") == 58 and note_number("E") == 64 and note_number(61) == 61
-    for bad in ("H2", "C#x", "", "C-9"):
+    assert note_number("60") == 60 and note_number(" 72 ") == 72  # a notes file's MIDI numbers are text
+    with pytest.raises(ValueError, match="MIDI range"):
+        note_number("200")
+    for bad in ("H2", "C#x", "", "C-9", "6O", "-3", "\u0661\u0662"):
         with pytest.raises(ValueError):
             note_number(bad)
     with pytest.raises(ValueError, match="MIDI range"):

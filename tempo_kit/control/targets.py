@@ -268,11 +268,14 @@ _RESTS = ("r", "rest", "-")
 
 
 def note_number(note: int | str) -> int:
-    """MIDI note number of ``60``, ``"C4"``, ``"c#5"``, ``"Bb3"`` (C4 = 60; the octave defaults to 4)."""
+    """MIDI note number of ``60``, ``"60"`` (a notes file's digits), ``"C4"``, ``"c#5"``, ``"Bb3"`` (C4 = 60; the
+    octave defaults to 4)."""
     if isinstance(note, bool):
         raise TypeError(f"not a note: {note!r}")
     if isinstance(note, numbers.Integral) or (isinstance(note, numbers.Real) and float(note).is_integer()):
         n = int(note)
+    elif isinstance(note, str) and note.strip().isascii() and note.strip().isdigit():
+        n = int(note.strip())
     elif isinstance(note, str):
         m = _NOTE_RE.match(note)
         if m is None:
