@@ -407,7 +407,7 @@ class Pipeline:
 
         return CFGDenoiser(denoiser=self.model, w=self.cfg, null_cond=null_condition)
 
-    def __call__(self, tags: dict | Sequence[dict] | None = None, *, n: int = 1, steps: int | None = None,
+    def __call__(self, tags: dict | Sequence[dict] | None = None, *, n: int | None = None, steps: int | None = None,
                  seconds: float | None = None, frames: int | None = None, seed: int = 0) -> Clips:
         """Generate clips from tags and vocode them.
 
@@ -416,8 +416,9 @@ class Pipeline:
         tags : dict or sequence of dict, optional
             One tag dict for all ``n`` clips (``{"instrument": "flute", "mode": "major"}``), one per clip, or ``None``
             (unconditional).
-        n : int
-            Number of clips (ignored when ``tags`` is a sequence).
+        n : int, optional
+            Number of clips: default 1 with one tag dict, the number of dicts with a sequence (a different ``n`` is an
+            error).
         steps : int, optional
             Sampling steps (default :attr:`steps`).
         seconds, frames : optional
@@ -450,14 +451,17 @@ class Pipeline:
         return get("samplers", self.sampler).schedule.sigmas(steps)
 
     @staticmethod
-    def _tag_list(tags, n: int) -> list[dict]:
+    def _tag_list(tags, n: int | None) -> list[dict]:
         if isinstance(tags, (list, tuple)):
             if any(not isinstance(t, dict) for t in tags):
                 raise TypeError(f"tags must be a dict, a list of dicts (one per clip) or None, got a list holding "
                                 f"{type(next(t for t in tags if not isinstance(t, dict))).__name__}")
             tag_list = [dict(t) for t in tags]
+            if n is not None and _count(n, "n") != len(tag_list):
+                raise ValueError(f"n={n} but {len(tag_list)} tag dicts were given (one per clip): drop n, or give "
+                                 "one dict for all n clips")
         elif tags is None or isinstance(tags, dict):
-            tag_list = [dict(tags or {})] * _count(n, "n")
+            tag_list = [dict(tags or {})] * _count(1 if n is None else n, "n")
         else:
             raise TypeError(f"tags must be a dict (e.g. {{'instrument': 'flute'}}), a list of dicts or None, got "
                             f"{type(tags).__name__} {tags!r}")
@@ -466,7 +470,7 @@ class Pipeline:
         return tag_list
 
     @torch.no_grad()
-    def sample(self, tags: dict | Sequence[dict] | None = None, *, n: int = 1, steps: int | None = None,
+    def sample(self, tags: dict | Sequence[dict] | None = None, *, n: int | None = None, steps: int | None = None,
                seconds: float | None = None, frames: int | None = None, seed: int = 0) -> torch.Tensor:
         """Model-space mel frames ``(n, 80, frames)`` in float32, without vocoding; arguments as :meth:`__call__`
         (the clips of ``pipe(...)`` are the vocoded ``pipe.sample(...)``)."""

@@ -292,3 +292,15 @@ def test_a_melody_objective_on_audio_reports_mel_and_audio_accuracy():
         iterations=2, frames=64, progress=False)
     assert set(clip.accuracy) == {"mel", "audio", "uncontrolled_mel", "uncontrolled_audio"}
     assert all(0.0 <= v <= 1.0 for v in clip.accuracy.values())
+
+
+def test_a_tag_list_and_another_n_is_an_error():
+    """One dict per clip fixes the count: an n that disagrees was once dropped silently."""
+    from tempo_kit.pipeline import Pipeline
+
+    tags = [{"instrument": "flute"}, {"instrument": "organ"}]
+    assert len(Pipeline._tag_list(tags, None)) == 2 and len(Pipeline._tag_list(tags, 2)) == 2
+    assert len(Pipeline._tag_list({"instrument": "flute"}, None)) == 1
+    assert len(Pipeline._tag_list({"instrument": "flute"}, 3)) == 3
+    with pytest.raises(ValueError, match="n=3 but 2 tag dicts"):
+        Pipeline._tag_list(tags, 3)
