@@ -186,6 +186,11 @@ def _seed(value) -> int:
     return check_int(value, "seed", low=0, high=2**63 - 1)
 
 
+#: Largest model-space mel value a clip may reach before :meth:`Pipeline.sample` warns that it left the model's range
+#: (+1 is +40 dB, the top of the model space; 1.5 is +70 dB). Presto-S reaches it beyond about 32 steps.
+MEL_TOP = 1.5
+
+
 def _count(value, what: str) -> int:
     """A positive integer (numpy integers too): :func:`~tempo_kit.utils.check_int` with ``low=1``."""
     return check_int(value, what, low=1)
@@ -489,6 +494,15 @@ class Pipeline:
         if not torch.isfinite(mel).all():
             raise ValueError(f"{self.name} ({self.sampler}, {count_text(steps, 'step')}, cfg {self.cfg:g}) produced "
                              f"{int((~torch.isfinite(mel)).sum())} non-finite mel values; nothing was written")
+        top = float(mel.amax())
+        if top > MEL_TOP:
+            import warnings
+
+            warnings.warn(f"{self.name} ({self.sampler}, {count_text(steps, 'step')}) produced mel frames up to {top:.1f} "
+                          f"model units ({MelSpec().model_to_db(torch.tensor(top)):+.0f} dB, the model space tops at "
+                          f"+1 = {MelSpec().db_max:+.0f} dB): the output has left the range the model was trained "
+                          f"on and is most likely noise; distilled models are made for a few steps (their default "
+                          f"is {self.steps})", stacklevel=2)
         return mel
 
     # -- control ------------------------------------------------------------------------------------------------

@@ -28,3 +28,21 @@ def test_bundled_generator_matches_its_golden_output(current, name):
         assert now[key]["mean"] == pytest.approx(stored[key]["mean"], abs=2e-4), (name, key)
         assert now[key]["std"] == pytest.approx(stored[key]["std"], rel=1e-3), (name, key)
         assert now[key]["samples"] == pytest.approx(stored[key]["samples"], abs=2e-3), (name, key)
+
+
+def test_a_degenerate_step_count_warns_that_the_output_left_the_model_range():
+    """Presto-S at 64 steps (made for 1-4) produces mel frames far above the model space: a warning says so, besides
+    to_audio's scaling; its default steps do not warn."""
+    import warnings
+
+    from tempo_kit import Pipeline
+    from tempo_kit.pretrained import available
+
+    if "presto-s" not in available():
+        pytest.skip("bundled presto-s is not installed")
+    pipe = Pipeline.from_pretrained("presto-s")
+    with pytest.warns(UserWarning, match="left the range the model was trained on"):
+        pipe.sample({"instrument": "flute"}, steps=64, frames=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pipe.sample({"instrument": "flute"}, frames=64)
