@@ -462,7 +462,7 @@ class Pipeline:
                 raise TypeError(f"tags must be a dict, a list of dicts (one per clip) or None, got a list holding "
                                 f"{type(next(t for t in tags if not isinstance(t, dict))).__name__}")
             tag_list = [dict(t) for t in tags]
-            if n is not None and _count(n, "n") != len(tag_list):
+            if tag_list and n is not None and _count(n, "n") != len(tag_list):
                 raise ValueError(f"n={n} but {len(tag_list)} tag dicts were given (one per clip): drop n, or give "
                                  "one dict for all n clips")
         elif tags is None or isinstance(tags, dict):
@@ -682,7 +682,7 @@ def _timed_load(**kwargs) -> tuple[Pipeline, float, float]:
     return pipe, watch.wall["load"], watch.cpu["load"]
 
 
-def generate(tags: dict | Sequence[dict] | None = None, *, n: int = 1, model: str = DEFAULT_MODEL,
+def generate(tags: dict | Sequence[dict] | None = None, *, n: int | None = None, model: str = DEFAULT_MODEL,
              sampler: str | None = None, steps: int | None = None, cfg: float | None = None, seed: int = 0,
              frames: int = 256, seconds: float | None = None, vocoder: str | None = None, device: str = "cpu",
              dtype: str | None = None) -> Clips:

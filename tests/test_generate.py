@@ -279,10 +279,18 @@ def test_intensity_from_points_interpolates_and_holds_the_ends():
     assert t.value[64] == pytest.approx(-30 + 20 * (64 / 43 - 1), abs=1e-4)
     with pytest.raises(ValueError, match="strictly increasing"):
         intensity_from_points([-30.0, -10.0], seconds=[2.0, 1.0], n_frames=10, frame_rate=43.0)
-    with pytest.raises(ValueError, match="finite dB"):
+    with pytest.raises(ValueError, match="1 of 1 are NaN or inf"):
         intensity_from_points([float("nan")], n_frames=10, frame_rate=43.0)
+    with pytest.raises(ValueError, match="1 of 2 are NaN"):  # the message once said no value was finite
+        intensity_from_points([float("nan"), -10.0], n_frames=10, frame_rate=43.0)
     with pytest.raises(ValueError, match="1e\\+39 is out of range"):
         intensity_from_points([-30.0, 1e39], n_frames=10, frame_rate=43.0)
+    for impossible in ([200.0, 300.0], [-30.0, 3.0], [-120.0, -30.0]):  # above full scale, below the floor
+        with pytest.raises(ValueError, match="out of range \\[-100, 0\\]"):
+            intensity_from_points(impossible, n_frames=10, frame_rate=43.0)
+    assert intensity_from_points([-100.0, 0.0], n_frames=10, frame_rate=43.0).value[-1] == 0
+    with pytest.raises(ValueError, match="shape \\(2, 2\\); pass the times as seconds="):
+        intensity_from_points([[-30.0, -10.0], [-20.0, -5.0]], n_frames=10, frame_rate=43.0)
 
 
 @pytest.mark.parametrize("argv, kind", [

@@ -183,6 +183,11 @@ def intensity_curve(
     return Target(value=low_db + (high_db - low_db) * curves[shape], kind="intensity", frame_rate=fr, sample_rate=sr)
 
 
+#: The dB range of an intensity target (:func:`intensity_from_points`): the intensity's floor (-100 dB) to full scale
+#: (0 dB, the mean square of a full-scale square wave): outside it no clip can follow the curve.
+DB_RANGE = (-100.0, 0.0)
+
+
 def intensity_from_points(db: Sequence[float], *, seconds: Sequence[float] | None = None, n_frames: int,
                           extractor: nn.Module | None = None, frame_rate: float | None = None,
                           sample_rate: int | None = None) -> Target:
@@ -198,13 +203,22 @@ def intensity_from_points(db: Sequence[float], *, seconds: Sequence[float] | Non
 
     fr, sr = _rates(extractor, frame_rate, sample_rate)
     n = frame_count(n_frames=n_frames, frame_rate=fr)
-    db = np.asarray(db, dtype=np.float64).reshape(-1)
-    if db.size == 0 or not np.isfinite(db).all():
-        raise ValueError(f"an intensity curve needs at least one finite dB value, got {db.size} values"
-                         + (" with NaN or inf" if db.size else ""))
-    if np.abs(db).max() > 300:
-        raise ValueError(f"intensity values are in dB (loudness of a frame, e.g. -40 quiet to -10 loud); "
-                         f"{db[np.abs(db).argmax()]:g} is out of range (|dB| <= 300)")
+    db = np.asarray(db, dtype=np.float64)
+    if db.ndim > 1:
+        raise ValueError(f"an intensity curve is one dB value per point, got an array of shape {db.shape}; pass the "
+                         "times as seconds=")
+    db = db.reshape(-1)
+    if db.size == 0:
+        raise ValueError("an intensity curve needs at least one dB value, got none")
+    if not np.isfinite(db).all():
+        bad = int((~np.isfinite(db)).sum())
+        raise ValueError(f"an intensity curve's dB values must all be finite; {bad} of {db.size} are NaN or inf")
+    low, high = DB_RANGE
+    if db.min() < low or db.max() > high:
+        out = db[np.argmax((db < low) | (db > high))]
+        raise ValueError(f"intensity values are in dB relative to full scale (the loudness of a frame, e.g. -40 quiet "
+                         f"to -10 loud; a full-scale sine is -3, the bundled music lies between about -98 and -19); "
+                         f"{out:g} is out of range [{low:g}, {high:g}]")
     frame_times = np.arange(n) / fr
     if seconds is None:
         times = np.linspace(0.0, frame_times[-1], db.size) if db.size > 1 else np.zeros(1)
