@@ -51,6 +51,9 @@ def model_dir(name: str | os.PathLike) -> Path:
     valid ones."""
     import difflib
 
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"a model is a bundled name (e.g. 'presto-s'; available: {', '.join(available()) or 'none'}) "
+                        f"or the path of a saved folder, got {type(name).__name__} {name!r}")
     given = Path(name)
     if isinstance(name, os.PathLike) or len(given.parts) > 1 or given.is_absolute():
         if not (given / "config.json").is_file():

@@ -322,6 +322,8 @@ def test_control_command_takes_its_target_from_a_file(argv, kind, tmp_path):
     (["--extractor", "reconstruction", "--target", "{rec}"], "cannot be built without arguments"),
     (["melody", "--target", "{rec}", "--midi", "x.mid"], "give one melody target"),
     (["melody", "--target", "{curve}.txt"], "no such file"),
+    (["melody", "--notes", "{curve}.txt"], "--notes '"),
+    (["melody", "--midi", "{curve}.mid"], "--midi '"),
     (["looping-free", "--target", "{rec}"], "no target to take from a file"),
     (["melody", "--notes", "{curve}", "--tune", "han1"], "give one melody target: --tune or --notes, not several"),
     (["intensity", "--notes", "{curve}"], "--notes set a melody target: they apply to the melody task"),

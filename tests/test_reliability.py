@@ -503,3 +503,25 @@ def test_parse_levels_as_an_argparse_type_shows_its_message(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["--decode-levels", "0.1,0.5"])
     assert "strictly decreasing noise levels above 0" in capsys.readouterr().err
+
+
+def test_public_target_helpers_reject_the_wrong_types_by_name():
+    """Once raw AttributeError / pathlib / torch errors; now a TypeError or ValueError naming what is expected."""
+    from tempo_kit.control import melody_from_notes, note_starts, read_midi
+    from tempo_kit.control.tasks import task_objectives
+    from tempo_kit.features.chroma import LogChroma
+    from tempo_kit.pretrained import model_dir
+
+    for bad in (torch.zeros(4), [0, 0, 2], None):
+        with pytest.raises(TypeError, match="note_starts needs a melody Target"):
+            note_starts(bad)
+    for n in (-5, 0):
+        with pytest.raises(ValueError, match="n_frames must be >= 1"):
+            melody_from_notes([("C4", 1)], extractor=LogChroma(), n_frames=n)
+    with pytest.raises(TypeError, match="onset_weight must be a finite number"):
+        task_objectives("melody", n_frames=64, onset_weight="2")
+    with pytest.raises(TypeError, match="read_midi takes the path of a MIDI file, got bytes"):
+        read_midi(b"MThd\x00\x00\x00\x06")
+    for bad in (None, 3):
+        with pytest.raises(TypeError, match="a model is a bundled name .*presto-s"):
+            model_dir(bad)

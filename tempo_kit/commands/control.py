@@ -192,6 +192,9 @@ def _melody_target(args, frames: int):
     from ..features.chroma import LogChroma
 
     extractor = LogChroma()
+    for flag, path in (("--notes", args.notes), ("--midi", args.midi)):
+        if path and not Path(path).is_file():
+            raise FileNotFoundError(f"{flag} {str(path)!r}: no such file")
     if args.notes:
         return melody_from_notes(read_notes(args.notes), tempo=args.tempo, extractor=extractor, n_frames=frames), {}
     if args.midi:

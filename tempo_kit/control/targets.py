@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import re
 import struct
 from pathlib import Path
@@ -22,7 +23,7 @@ import attrs
 import torch
 from torch import nn
 
-from ..utils import check_number
+from ..utils import check_int, check_number
 
 __all__ = [
     "Target",
@@ -374,7 +375,7 @@ def melody_from_notes(
 def _melody_frames(events: list[tuple[float, float, int | None]], *, fr: float, sr: int | None, n_frames: int | None) -> Target:
     """Frame ``i`` (time ``i / fr``) takes the pitch class of the highest note sounding then ("skyline")."""
     end = max(e for _, e, _ in events)
-    n = n_frames if n_frames is not None else max(1, math.ceil(end * fr - 1e-9))
+    n = check_int(n_frames, "n_frames", low=1) if n_frames is not None else max(1, math.ceil(end * fr - 1e-9))
     value = torch.full((n,), IGNORE_INDEX, dtype=torch.long)
     top = torch.full((n,), -1, dtype=torch.long)
     for start, stop, pitch in events:
@@ -413,6 +414,8 @@ def read_midi(path: str | Path) -> list[tuple[float, float, int, int]]:
     -------
     list of (start_s, end_s, pitch, channel), sorted by start time.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"read_midi takes the path of a MIDI file, got {type(path).__name__}")
     data = Path(path).read_bytes()
     if data[:4] != b"MThd":
         raise ValueError(f"{path} is not a Standard MIDI File (missing MThd header)")
@@ -578,6 +581,8 @@ def note_starts(melody: Target) -> Target:
     -------
     Target of kind ``"onsets"``, float value shaped like the melody's, at its rates.
     """
+    if not isinstance(melody, Target):
+        raise TypeError(f"note_starts needs a melody Target (e.g. melody_from_notes(...)), got {type(melody).__name__}")
     if melody.kind != "melody":
         raise ValueError(f"note_starts needs a melody target, got a {melody.kind!r} target")
     y = melody.value

@@ -15,7 +15,7 @@ from typing import Callable
 import attrs
 import torch
 
-from ..utils import check_int
+from ..utils import check_int, check_number
 from .targets import Target
 
 __all__ = ["TASKS", "DOMAINS", "DOMAIN_TASKS", "MELODY_OCTAVES", "task_objectives"]
@@ -97,8 +97,7 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
     if target is not None and target.kind != name:
         raise ValueError(f"the {name} task needs a target of kind {name!r}, got a {target.kind!r} target")
     for label, w in (("octave_weight", octave_weight), ("onset_weight", onset_weight)):
-        if not (w >= 0 and w < float("inf")):
-            raise ValueError(f"{label} must be a finite number >= 0, got {w}")
+        w = check_number(w, label)
         if w and name != "melody":
             raise ValueError(f"{label} applies to the melody task only, not {name!r}")
     def on_waveform(target, audio_ext, pad):
