@@ -94,3 +94,14 @@ def test_demo_output_is_log_safe(tmp_path):
     log = run.stdout + run.stderr
     assert len(log.splitlines()) < 30, log
     assert "\r" not in log and "\x1b" not in log, log
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--toy", "--iterations", "5"], "--iterations apply to the main job on the bundled models, not to --toy"),
+    (["--toy", "--tune", "han1/2", "--model", "cm"], "--model, --tune apply to the main job"),
+    (["--n", "10"], "--n applies to --toy"),
+])
+def test_demo_refuses_options_the_chosen_job_would_ignore(argv, message, tmp_path, capsys):
+    assert main(["demo", *argv, "--out", str(tmp_path / "d")]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()

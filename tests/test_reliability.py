@@ -525,3 +525,16 @@ def test_public_target_helpers_reject_the_wrong_types_by_name():
     for bad in (None, 3):
         with pytest.raises(TypeError, match="a model is a bundled name .*presto-s"):
             model_dir(bad)
+
+
+def test_what_a_melody_target_leaves_out_is_said():
+    """A note shorter than a frame, and an onset objective with no note start to act on, once passed in silence."""
+    from tempo_kit.control import melody_from_notes
+    from tempo_kit.control.tasks import task_objectives
+    from tempo_kit.features.chroma import LogChroma
+
+    with pytest.warns(UserWarning, match=r"1 note shorter than one frame \(23 ms\) falls between frames"):  # D4
+        melody_from_notes([("C4", 0.001), ("D4", 0.001), ("E4", 1)], extractor=LogChroma())
+    held = melody_from_notes([("C4", 4)], extractor=LogChroma(), n_frames=64)
+    with pytest.warns(UserWarning, match="onset objective has nothing to act on"):
+        task_objectives("melody", n_frames=64, target=held, onset_weight=2.0)

@@ -13,7 +13,8 @@ def bounded(kind, low, high):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
         if not math.isfinite(value) or not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}], got {text}")
+            shown = str if kind is int else (lambda v: f"{v:g}")
+            raise argparse.ArgumentTypeError(f"must be in [{shown(low)}, {shown(high)}], got {text}")
         return value
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages

@@ -401,6 +401,9 @@ def run(args) -> int:
         raise ValueError("--extractor needs --target: the recording whose feature is the target")
     if args.model == "toy" and (args.target or args.extractor):
         raise ValueError("--target and --extractor work with the bundled models, not --model toy")
+    if args.model == "toy" and (args.tags is not None or args.vocoder is not None):
+        raise ValueError("--tags and --vocoder apply to the bundled models: the toy generator has no tags and no "
+                         "vocoder")
     melody_options = [f"--{k}" for k in ("tune", "notes", "midi", "tempo") if getattr(args, k) is not None]
     if melody_options and (args.task != "melody" or args.model == "toy"):
         raise ValueError(f"{', '.join(melody_options)} set a melody target: they apply to the melody task on the "

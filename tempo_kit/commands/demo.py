@@ -30,9 +30,9 @@ def configure(parser) -> None:
 
     parser.add_argument("--out", default="outputs/demo", help="output directory (default: %(default)s)")
     parser.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="generator of part (a) (default: %(default)s)")
+    parser.add_argument("--model", default=None, help=f"generator of part (a) (default: {DEFAULT_MODEL})")
     parser.add_argument("--steps", type=bounded(int, 1, MAX_STEPS), default=None, help="its sampling steps (default: the model's own)")
-    parser.add_argument("--tune", default=DEMO_TUNE, help="held-out tune of part (b) (default: %(default)s)")
+    parser.add_argument("--tune", default=None, help=f"held-out tune of part (b) (default: {DEMO_TUNE})")
     parser.add_argument("--iterations", type=bounded(int, 0, MAX_ITERATIONS), default=None, help="DITTO-2 iterations (default: tuned)")
     parser.add_argument("--vocoder", choices=VOCODERS, default=None,
                         help="mel -> audio (default: the model folder's own vocoder, else the bundled one)")
@@ -40,13 +40,25 @@ def configure(parser) -> None:
     add_threads_option(parser)
     parser.add_argument("--toy", action="store_true",
                         help="instead: sample an analytic 2-D Gaussian mixture with two samplers (no weights needed)")
-    parser.add_argument("--n", type=bounded(int, 1, 1_000_000), default=2000, help="--toy: samples per sampler (default: %(default)s)")
+    parser.add_argument("--n", type=bounded(int, 1, 1_000_000), default=None, help="--toy: samples per sampler (default: 2000)")
 
 
 def run(args) -> int:
+    from ..pipeline import DEFAULT_MODEL
+
+    main_job = {"--model": args.model, "--steps": args.steps, "--tune": args.tune, "--iterations": args.iterations,
+                "--vocoder": args.vocoder}
+    if args.toy and any(v is not None for v in main_job.values()):
+        raise ValueError(f"{', '.join(k for k, v in main_job.items() if v is not None)} apply to the main job on the "
+                         "bundled models, not to --toy")
+    if not args.toy and args.n is not None:
+        raise ValueError("--n applies to --toy (samples per sampler); the main job makes 3 clips")
     check_out(args.out)
     if args.toy:
+        args.n = 2000 if args.n is None else args.n
         return _toy(args)
+    args.model = DEFAULT_MODEL if args.model is None else args.model
+    args.tune = DEMO_TUNE if args.tune is None else args.tune
     set_threads(args)
     return _main_job(args)
 

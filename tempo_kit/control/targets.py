@@ -378,15 +378,24 @@ def _melody_frames(events: list[tuple[float, float, int | None]], *, fr: float, 
     n = check_int(n_frames, "n_frames", low=1) if n_frames is not None else max(1, math.ceil(end * fr - 1e-9))
     value = torch.full((n,), IGNORE_INDEX, dtype=torch.long)
     top = torch.full((n,), -1, dtype=torch.long)
+    between = 0  # notes inside the clip too short to cover a frame
     for start, stop, pitch in events:
         if pitch is None:
             continue
         lo, hi = max(0, math.ceil(start * fr - 1e-9)), min(n, math.ceil(stop * fr - 1e-9))
         if hi <= lo:
+            between += lo < n
             continue
         sl = slice(lo, hi)
         higher = top[sl] < pitch
         top[sl] = torch.where(higher, torch.tensor(pitch), top[sl])
+    if between:
+        import warnings
+
+        many = between > 1
+        warnings.warn(f"{between} note{'s' if many else ''} shorter than one frame ({1000 / fr:.0f} ms) "
+                      f"fall{'' if many else 's'} between frames and {'are' if many else 'is'} left out of the melody "
+                      "target", stacklevel=3)
     sounding = top >= 0
     value[sounding] = top[sounding] % 12
     if not sounding.any():

@@ -145,6 +145,12 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
             starts = note_starts(target)
             value = starts.value.clone()  # the zero-padded end of the clip rises without a note: no starts there
             value[..., max(n - flux.mel.n_fft // (2 * flux.mel.hop_length), 0):] = 0
+            if not bool(value.any()):
+                import warnings
+
+                warnings.warn("onset_weight: the melody changes pitch class nowhere inside the clip (repeated notes are "
+                              "not told apart from held ones), so the onset objective has nothing to act on",
+                              stacklevel=2)
             starts = on_waveform(attrs.evolve(starts, value=value), flux, lambda v, k: v.new_zeros((*v.shape[:-1], k)))
             register.append(Objective(extractor=flux, loss=onset_deficit, target=starts, weight=onset_weight,
                                       name="melody_onsets"))
