@@ -159,12 +159,13 @@ def default_control_model() -> str:
 
 
 def _device(device: str | torch.device) -> torch.device:
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"unknown device {device!r} ({err})") from None
     ok = {"cpu": True, "cuda": torch.cuda.is_available(),
           "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; a device is 'cpu', 'cuda', 'cuda:N' or 'mps' (available here: "
+                         f"{', '.join(k for k, v in ok.items() if v)})") from None
     if not ok.get(device.type, False):
         here = ", ".join(k for k, v in ok.items() if v)
         raise ValueError(f"device {str(device)!r} is not available here; available: {here}")

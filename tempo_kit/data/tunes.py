@@ -150,7 +150,9 @@ def export_tunes(dataset: str | Path, out: str | Path, *, collection: str = "ess
         if r["tags"]["collection"] == collection and r.get("voiced", 1.0) >= min_voiced and piece not in chosen:
             chosen[piece] = i
     if not chosen:
-        raise ValueError(f"{dataset}: no {kind} {collection} clip with at least {min_voiced:.0%} voiced frames")
+        have = sorted({r["tags"]["collection"] for r in ds.records})
+        raise ValueError(f"{dataset}: no {kind} {collection} clip with at least {min_voiced:.0%} voiced frames "
+                         f"(collections in this split: {', '.join(have) or 'none'})")
     rows = list(chosen.values())
     extractor = LogChroma(domain="mel")
     with torch.no_grad():
