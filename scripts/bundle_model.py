@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sys
@@ -89,8 +90,8 @@ def metrics_section(metrics: list[Path]) -> str:
         return ""
     lines = ["", "## Metrics", ""]
     for path in metrics:
-        text = re.sub(r"!\[([^\]]*)\]\((?![a-z]+:|/)([^)\s]+)\)",
-                      lambda m: f"{m[1]}: `{path.parent / m[2]}`", path.read_text().strip())
+        text = re.sub(r"!\[([^\]]*)\]\((?![A-Za-z][\w+.-]*:|/|#)([^)\s]+)(?:\s+\"[^\"]*\")?\)",
+                      lambda m: f"{m[1]}: `{os.path.normpath(path.parent / m[2])}`", path.read_text().strip())
         lines += [f"From `{path}`:", ""]
         lines += ["```json", text, "```", ""] if path.suffix == ".json" else [text, ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -287,10 +287,11 @@ def test_intensity_from_points_interpolates_and_holds_the_ends():
         intensity_from_points([float("nan"), -10.0], n_frames=10, frame_rate=43.0)
     with pytest.raises(ValueError, match="1e\\+39 is out of range"):
         intensity_from_points([-30.0, 1e39], n_frames=10, frame_rate=43.0)
-    for impossible in ([200.0, 300.0], [-30.0, 3.0], [-120.0, -30.0]):  # above full scale, below the floor
-        with pytest.raises(ValueError, match="out of range \\[-100, 0\\]"):
+    for impossible in ([200.0, 300.0], [-30.0, 13.0], [-121.0, -30.0]):  # above full scale, below the floor
+        with pytest.raises(ValueError, match="out of range \\[-120, 12\\]"):
             intensity_from_points(impossible, n_frames=10, frame_rate=43.0)
-    assert intensity_from_points([-100.0, 0.0], n_frames=10, frame_rate=43.0).value[-1] == 0
+    # the smoothed loudness of a recording overshoots the floor and full scale a little: read back, it is accepted
+    assert intensity_from_points([-104.8, 7.7], n_frames=10, frame_rate=43.0).value[-1] == pytest.approx(7.7)
     with pytest.raises(ValueError, match="shape \\(2, 2\\); pass the times as seconds="):
         intensity_from_points([[-30.0, -10.0], [-20.0, -5.0]], n_frames=10, frame_rate=43.0)
 

@@ -103,3 +103,12 @@ def test_model_card_metrics_name_the_images_a_results_file_links(tmp_path):
     text = bundle_model.metrics_section([results / "quality.md"])
     assert f"FAD against steps: `{results / 'fad.png'}`" in text and "](fad.png)" not in text
     assert "![remote](https://x.org/a.png)" in text
+
+
+def test_model_card_image_rewrite_keeps_titles_schemes_and_normalises(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "q.md").write_text('![t](a.png "Title")\n![u](HTTPS://x.org/a.png)\n![p](../plots/b.png)\n')
+    text = bundle_model.metrics_section([results / "q.md"])
+    assert f"t: `{results / 'a.png'}`" in text and "![u](HTTPS://x.org/a.png)" in text
+    assert f"p: `{tmp_path / 'plots' / 'b.png'}`" in text

@@ -185,8 +185,10 @@ def intensity_curve(
 
 
 #: The dB range of an intensity target (:func:`intensity_from_points`): the intensity's floor (-100 dB) to full scale
-#: (0 dB, the mean square of a full-scale square wave): outside it no clip can follow the curve.
-DB_RANGE = (-100.0, 0.0)
+#: (0 dB, the mean square of a full-scale square wave), with the margin by which :class:`~tempo_kit.features.Intensity`'s
+#: smoothing overshoots both (a curve measured from a recording reaches about -105 and +8 dB): outside it no clip can
+#: follow the curve.
+DB_RANGE = (-120.0, 12.0)
 
 
 def intensity_from_points(db: Sequence[float], *, seconds: Sequence[float] | None = None, n_frames: int,
@@ -535,7 +537,7 @@ def melody_from_audio(reference: torch.Tensor, *, extractor: nn.Module, sample_r
     up).
     With a high-passed chroma (``LogChroma(highpass_hz=...)``, middle C by default) a frame that keeps under
     :data:`MIN_HIGHPASS_SHARE` of its energy above the cutoff is "no pitch" too: what the chroma reads there is the
-    filters' leakage (a 220 Hz sine would read as C#), not the note.
+    filters' leakage (a 220 Hz sine would read as C#), not the note. A batch of references is read from its first.
     """
     t = feature_target(reference, extractor=extractor, kind="melody", sample_rate=sample_rate)
     chroma = t.value if t.value.ndim == 2 else t.value[0]
@@ -549,21 +551,24 @@ def melody_from_audio(reference: torch.Tensor, *, extractor: nn.Module, sample_r
     below = torch.zeros_like(pitched)
     if cutoff is not None and hasattr(extractor, "energy"):
         kept, total = (feature_target(reference, extractor=_FrameEnergy(ext), kind="melody", sample_rate=sample_rate)
-                       .value.reshape(-1) for ext in (extractor, extractor.without_highpass()))
-        below = kept < MIN_HIGHPASS_SHARE * total
+                       .value for ext in (extractor, extractor.without_highpass()))
+        below = (kept < MIN_HIGHPASS_SHARE * total).reshape(-1, chroma.shape[-1])[0]  # the item the chroma is of
+    if bool(pitched.any()) and int((below & pitched).sum()) * 2 >= int(pitched.sum()):  # mostly leakage
+        raise ValueError(f"the melody reference lies below the chroma's high-pass ({cutoff:.1f} Hz): the melody "
+                         "objective reads pitch classes above it; transpose the recording up an octave or more")
     pcs = torch.where(pitched & ~below, chroma.argmax(0), torch.tensor(IGNORE_INDEX))
     if bool((pcs == IGNORE_INDEX).all()):
-        if bool(below.any()):
-            raise ValueError(f"the melody reference lies below the chroma's high-pass ({cutoff:.1f} Hz): the melody "
-                             "objective reads pitch classes above it; transpose the recording up an octave or more")
         raise ValueError("the melody reference has no pitched frame (silence, noise, or chords where no single pitch "
                          "class stands out); nothing to follow")
     return Target(value=pcs, kind="melody", frame_rate=t.frame_rate, sample_rate=t.sample_rate, n_classes=12)
 
 
 #: A frame of a melody reference is read as a note only where at least this share of its chroma energy lies above the
-#: chroma's high-pass (:func:`melody_from_audio`): a 220 Hz sine keeps about 0, a 261.6 Hz one (middle C) 0.38.
-MIN_HIGHPASS_SHARE = 0.1
+#: chroma's high-pass (:func:`melody_from_audio`). On audio a sine below middle C keeps under 1e-4 (leakage), middle C
+#: 0.38, a quiet melody over a bass ten times louder 0.035; on mel frames, whose low bands are wide, a sine at G3 keeps
+#: 1e-4 but one at A3 0.07, so a pure tone between G3 and C4 given as mel frames is still read through the leakage
+#: (give such a reference as audio).
+MIN_HIGHPASS_SHARE = 0.01
 
 
 class _FrameEnergy(nn.Module):
