@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(importlib.import_module(args._module).run(args) or 0)
     except KeyboardInterrupt:
         _remove_if_empty(made_out)
-        print(f"tempo-kit {args.command}: interrupted; files already written are complete, nothing is half-written",
-              file=sys.stderr)
+        again = "; run the same command again to resume from the last checkpoint" if args.command == "distill" else ""
+        print(f"tempo-kit {args.command}: interrupted; files already written are complete, nothing is half-written"
+              f"{again}", file=sys.stderr)
         return 130
     except Exception as err:  # one line, never a traceback, unless asked for
         _remove_if_empty(made_out)

@@ -70,6 +70,33 @@ class UnknownComponentError(RegistryError, KeyError):
         return str(self.args[0])
 
 
+class ComponentArgumentError(RegistryError, TypeError):
+    """Keyword arguments a component does not take, or a required one missing; the message lists the valid ones."""
+
+
+def check_arguments(target: Callable[..., Any], kwargs: dict, what: str) -> None:
+    """Raise :class:`ComponentArgumentError` when ``target(**kwargs)`` would fail to bind: an unknown keyword (with the
+    closest valid one) or a missing required one. A target whose signature cannot be read, or that takes ``**kwargs``
+    for unknown names, is not checked for them."""
+    import inspect
+
+    try:
+        params = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return
+    named = [p for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    valid = [p.name for p in named]
+    if not any(p.kind == p.VAR_KEYWORD for p in params):
+        for key in kwargs:
+            if key not in valid:
+                close = difflib.get_close_matches(key, valid, n=1)
+                raise ComponentArgumentError(f"{what}: unknown option {key!r}" + (f" (did you mean {close[0]!r}?)" if close
+                                             else "") + f"; valid options: {', '.join(valid) or 'none'}")
+    missing = [p.name for p in named if p.default is p.empty and p.name not in kwargs]
+    if missing:
+        raise ComponentArgumentError(f"{what}: missing required option(s) {', '.join(missing)}")
+
+
 class DuplicateComponentError(RegistryError):
     """Two plugins registered the same name for the same kind."""
 
@@ -241,8 +268,11 @@ class Registry:
             ) from None
 
     def get(self, kind: str, name: str, /, **kwargs: Any) -> Any:
-        """Build the component ``name`` of ``kind`` with keyword arguments."""
-        return self.entry(kind, name).factory(**kwargs)
+        """Build the component ``name`` of ``kind`` with keyword arguments (checked against the factory's signature:
+        :class:`ComponentArgumentError` names an unknown or missing one)."""
+        factory = self.entry(kind, name).factory
+        check_arguments(factory, kwargs, f"{kind} {name!r}")
+        return factory(**kwargs)
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._entries[self._check_kind(kind)])

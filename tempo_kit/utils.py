@@ -244,3 +244,18 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
             yield folder
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device`` when this machine has it; else a ValueError naming the devices it has."""
+    ok = {"cpu": True, "cuda": torch.cuda.is_available(),
+          "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; a device is 'cpu', 'cuda', 'cuda:N' or 'mps' (available here: "
+                         f"{', '.join(k for k, v in ok.items() if v)})") from None
+    if not ok.get(device.type, False):
+        here = ", ".join(k for k, v in ok.items() if v)
+        raise ValueError(f"device {str(device)!r} is not available here; available: {here}")
+    return device

@@ -289,3 +289,66 @@ def test_resume_tolerates_a_cut_last_log_line(tmp_path):
     (out / "losses.jsonl").write_text('{"step": 0}\nnot json\n{"step": 1}\n')
     with pytest.raises(ValueError, match=r"losses.jsonl: line 2 is not a JSON record"):
         distill("edm", {"data": RING_DATA, "train": {**train, "steps": 6}, "model": TINY})
+
+
+def test_config_mistakes_name_their_table_and_the_valid_options(tmp_path):
+    """Mistakes outside [train] once surfaced as internal TypeErrors without the table, the option or a suggestion."""
+    train = {"steps": 1, "batch_size": 8, "progress": False}
+    with pytest.raises(ValueError, match=r"\[model\] / \[recipe_args\] recipe 'edm': .*unknown option 'widht' "
+                                         r"\(did you mean 'width'\?\)"):
+        distill("edm", {"data": RING_DATA, "train": train, "model": {**TINY, "widht": 8}})
+    with pytest.raises(ValueError, match=r"\[recipe_args\] recipe 'cm': .*missing required option\(s\) teacher"):
+        distill("cm", {"data": RING_DATA, "train": train})
+    with pytest.raises(ValueError, match=r"\[data\]: .*ring\(\) got an unexpected keyword argument 'foo'"
+                                         r"|\[data\]: .*foo"):
+        distill("edm", {"data": {**RING_DATA, "foo": 1}, "train": train, "model": TINY})
+    with pytest.raises(ValueError, match=r"\[train\]: steps must be an integer, got 'ten'"):
+        distill("edm", {"data": RING_DATA, "train": {**train, "steps": "ten"}, "model": TINY})
+    for flag in ("bf16", "progress"):  # a quoted "false" once switched bf16 on
+        with pytest.raises(TypeError, match=f"{flag} must be true or false, got 'false'"):
+            TrainConfig(steps=1, batch_size=8, **{flag: "false"})
+    with pytest.raises(ValueError, match="optimizer must be 'adamw' or 'adam', got 'sgdd'"):
+        TrainConfig(steps=1, batch_size=8, optimizer="sgdd")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("recipe edm\n")
+    with pytest.raises(ValueError, match=f"{bad}: not valid TOML"):
+        distill(config=bad)
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="top level must be a table of sections, got a list"):
+        distill(config=listed)
+    with pytest.raises(ValueError, match="device 'cuda' is not available here|unknown device"):
+        if torch.cuda.is_available():
+            pytest.skip("CUDA is available here")
+        distill("edm", {"data": RING_DATA, "train": {**train, "device": "cuda"}, "model": TINY})
+
+
+def test_resuming_is_reported_and_a_fresh_run_keeps_the_one_it_replaces(tmp_path):
+    out = tmp_path / "run"
+    cfg = {"data": RING_DATA, "model": TINY, "train": {"steps": 3, "batch_size": 8, "progress": False,
+                                                       "out_dir": str(out)}}
+    first = distill("edm", cfg)
+    assert first.resumed_from is None and first.replaced is None
+    more = distill("edm", cfg, steps=5)
+    assert more.resumed_from == 3 and more.step == 5
+    with pytest.warns(UserWarning, match="already at step 5 >= steps = 4: nothing to train"):
+        assert distill("edm", cfg, steps=4).step == 5
+    old_log = (out / "losses.jsonl").read_text()
+    fresh = distill("edm", cfg, resume=False)
+    moved = out / fresh.replaced.split("/")[-1]
+    assert fresh.step == 3 and moved.is_dir() and (moved / "losses.jsonl").read_text() == old_log
+    assert (moved / "checkpoint.safetensors").is_file() and (moved / "student").is_dir()
+    assert [json.loads(x)["step"] for x in (out / "losses.jsonl").read_text().splitlines()] == [0, 1, 2]
+    (tmp_path / "afile").write_text("hi")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        distill("edm", {**cfg, "train": {**cfg["train"], "out_dir": str(tmp_path / "afile")}})
+    assert (tmp_path / "afile").read_text() == "hi"
+    assert oct((out / "checkpoint.safetensors").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

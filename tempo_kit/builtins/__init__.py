@@ -15,8 +15,11 @@ def lazy(module: str, name: str, config: str | None = None) -> Callable[..., Any
     ``name(config=config(**kw))`` for the attrs-configured networks."""
 
     def factory(**kw: Any) -> Any:
+        from ..registry import check_arguments
+
         mod = importlib.import_module(f"tempo_kit.{module}")
         cls = getattr(mod, name)
+        check_arguments(getattr(mod, config) if config else cls, kw, name)
         return cls(config=getattr(mod, config)(**kw)) if config else cls(**kw)
 
     factory.__name__ = factory.__qualname__ = name

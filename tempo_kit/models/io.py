@@ -109,6 +109,9 @@ def atomic_save(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metad
 
     with atomic_path(path) as tmp:
         save_file(_tensors(tensors), str(tmp), metadata=metadata)
+        umask = os.umask(0)  # safetensors creates its files 0600; give them the permissions of any other output
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
 
 
 def save_model(net: nn.Module, path: str | os.PathLike, *, sigma_data: float = 0.5, router: dict | None = None) -> Path:

@@ -19,6 +19,7 @@ plugin's recipe is trained exactly like a built-in one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,11 @@ def distill(recipe: str | None = None, config: str | os.PathLike | dict[str, Any
         raise ValueError("no recipe given: pass recipe=... or set recipe = \"...\" in the config")
     if data is None:
         _require_data(cfg.get("data"))  # before any network is built
-    train = TrainConfig.from_dict({**cfg.get("train", {}), **train_overrides})
+    for section in ("train", "data", "model", "recipe_args"):
+        if section in cfg and not isinstance(cfg[section], dict):
+            raise ValueError(f"[{section}] must be a table of options, got {type(cfg[section]).__name__}")
+    with _section("train"):
+        train = TrainConfig.from_dict({**cfg.get("train", {}), **train_overrides})
     init_distributed(train.device)
     kwargs = dict(cfg.get("recipe_args", {}))
     if "model" in cfg:
@@ -162,6 +167,18 @@ def distill(recipe: str | None = None, config: str | os.PathLike | dict[str, Any
     # caller's generator is left as it was), so two fresh runs of one config start from the same weights.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed_for(train.seed, 0, INIT_STREAM))
-        built = build_recipe(name, **kwargs)
-        source = data if data is not None else build_data(cfg.get("data"))
+        with _section("model] / [recipe_args" if "model" in cfg else "recipe_args", f"recipe {name!r}"):
+            built = build_recipe(name, **kwargs)
+        with _section("data"):
+            source = data if data is not None else build_data(cfg.get("data"))
     return Trainer(recipe=built, data=source, config=train).fit(resume=resume)
+
+
+@contextlib.contextmanager
+def _section(section: str, what: str = ""):
+    """Turn a wrong type or option met while building one config table into a ValueError naming the table (the
+    original stays chained as its cause)."""
+    try:
+        yield
+    except (TypeError, ZeroDivisionError) as err:
+        raise ValueError(f"[{section}]{' ' + what if what else ''}: {err}") from err

@@ -55,14 +55,19 @@ class TrainConfig:
     grad_clip: float | None = attrs.field(default=1.0,
                                           validator=attrs.validators.optional(as_validator(check_number, positive=True)))
     ema_decay: float | None = attrs.field(default=None)
-    bf16: bool = False
-    optimizer: str = attrs.field(default="adamw", validator=attrs.validators.in_(("adam", "adamw")))
+    bf16: bool = attrs.field(default=False, validator=lambda _, a, v: _check_bool(v, a.name))
+    optimizer: str = attrs.field(default="adamw")
     out_dir: str | None = None
     checkpoint_every: int = attrs.field(default=0, validator=as_validator(check_int, low=0))
     snapshot_every: int = attrs.field(default=0, validator=as_validator(check_int, low=0))
     log_every: int = attrs.field(default=1, validator=as_validator(check_int, low=1))
-    progress: bool = True
+    progress: bool = attrs.field(default=True, validator=lambda _, a, v: _check_bool(v, a.name))
     device: str = "cpu"
+
+    @optimizer.validator
+    def _check_optimizer(self, attribute, value):
+        if value not in ("adam", "adamw"):
+            raise ValueError(f"optimizer must be 'adamw' or 'adam', got {value!r}")
 
     @ema_decay.validator
     def _check_ema(self, attribute, value):
@@ -79,13 +84,22 @@ class TrainConfig:
         return cls(**data)
 
 
+def _check_bool(value, what: str) -> None:
+    if not isinstance(value, bool):  # "false" in a config file would otherwise switch the option on
+        raise TypeError(f"{what} must be true or false, got {value!r}")
+
+
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read a TOML (``.toml``) or JSON (``.json``) config file into a dict."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {str(path)!r}")
-    if path.suffix == ".toml":
-        return tomllib.loads(path.read_text())
-    if path.suffix == ".json":
-        return json.loads(path.read_text())
-    raise ValueError(f"config file must end in .toml or .json, got {str(path)!r}")
+        raise FileNotFoundError(f"config file not found: {str(path)!r}" + (" (that is a folder)" if path.is_dir() else ""))
+    if path.suffix not in (".toml", ".json"):
+        raise ValueError(f"config file must end in .toml or .json, got {str(path)!r}")
+    try:
+        data = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid {path.suffix[1:].upper()} ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the top level must be a table of sections, got a {type(data).__name__}")
+    return data

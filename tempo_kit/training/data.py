@@ -9,6 +9,7 @@ on every rank).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import torch
@@ -110,6 +111,8 @@ class TensorData:
         """Load a safetensors file: ``key`` holds ``x0``; every other tensor becomes a ``cond`` entry."""
         from ..models.io import read_safetensors
 
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"[data] tensors file not found: {str(path)!r} (a safetensors file holding {key!r})")
         tensors = read_safetensors(path)
         if key not in tensors:
             raise KeyError(f"{str(path)!r} has no tensor {key!r}; it holds {sorted(tensors)}")

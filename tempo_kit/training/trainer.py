@@ -63,6 +63,8 @@ class TrainResult:
     history: list[dict[str, float]]
     out_dir: str | None
     seconds: float
+    resumed_from: int | None = None  # the checkpoint's step when the run continued one
+    replaced: str | None = None  # where a fresh run (resume=False) moved the outputs of the run it replaced
 
 
 def _world() -> tuple[int, int]:
@@ -155,9 +157,11 @@ class Trainer:
 
     # -- setup -------------------------------------------------------------------------------------------------
     def _device(self, name: str) -> torch.device:
+        from ..utils import check_device
+
         if name in ("auto", "cuda") and torch.cuda.is_available():
             return torch.device("cuda", torch.cuda.current_device())  # under torchrun: cuda:LOCAL_RANK
-        return torch.device("cpu" if name == "auto" else name)
+        return check_device("cpu" if name == "auto" else name)
 
     def _shared_params(self) -> list[str]:
         seen: dict[int, str] = {}
@@ -287,13 +291,25 @@ class Trainer:
         """Train up to ``config.steps`` steps; with ``resume`` continue from ``out_dir``'s checkpoint when there is one."""
         cfg = self.config
         start_time = time.perf_counter()
+        if self.out_dir is not None and self.out_dir.exists() and not self.out_dir.is_dir():
+            raise NotADirectoryError(f"out_dir {str(self.out_dir)!r} is a file; the run needs a folder there")
         if self.out_dir is not None and self.rank == 0:  # temporaries of a run killed while saving
             from ..utils import remove_stale_temporaries
 
             for folder in (self.out_dir, self.out_dir / "student"):
                 remove_stale_temporaries(folder)
+        resumed_from = replaced = None
         if resume and self.checkpoint_path is not None and self.checkpoint_path.is_file():
             self.load()
+            resumed_from = self.step
+            if self.step >= cfg.steps:
+                import warnings
+
+                warnings.warn(f"the checkpoint in {self.out_dir} is already at step {self.step} >= steps = {cfg.steps}: "
+                              "nothing to train (raise steps, or start over with resume=False / --no-resume)",
+                              stacklevel=2)
+        elif not resume and self.rank == 0:
+            replaced = self._move_previous_run()
         self._broadcast()
         log = self._open_log()
         history: list[dict[str, float]] = []
@@ -321,7 +337,28 @@ class Trainer:
             self.save()
             self.export()
         return TrainResult(step=self.step, history=history, out_dir=str(self.out_dir) if self.out_dir else None,
-                           seconds=time.perf_counter() - start_time)
+                           seconds=time.perf_counter() - start_time, resumed_from=resumed_from,
+                           replaced=None if replaced is None else str(replaced))
+
+    def _move_previous_run(self) -> Path | None:
+        """Rank 0, a fresh run into an ``out_dir`` that holds another run's outputs: move them (checkpoint, loss log
+        and plot, exported students, snapshots) into ``out_dir/replaced-<time>`` so that nothing of it is lost or
+        mixed with the new run's log; returns that folder (None when there was nothing to move)."""
+        if self.out_dir is None:
+            return None
+        owned = [self.out_dir / n for n in (CHECKPOINT, LOG, PLOT, "student", "student_ema", "snapshots")]
+        present = [p for p in owned if p.exists()]
+        if not present:
+            return None
+        stamp, n = time.strftime("replaced-%Y%m%d-%H%M%S"), 1
+        folder = self.out_dir / stamp
+        while folder.exists():  # two fresh runs within a second
+            n += 1
+            folder = self.out_dir / f"{stamp}-{n}"
+        folder.mkdir()
+        for p in present:
+            p.rename(folder / p.name)
+        return folder
 
     def _open_log(self):
         if self.out_dir is None or self.rank != 0:
