@@ -141,3 +141,16 @@ def test_refiner_starts_as_the_plain_dit_and_then_reaches_the_full_output_space(
     assert torch.linalg.matrix_rank(tokens(refined(xs, torch.zeros(64)))) == 16
     with pytest.raises(CheckpointMismatchError, match="do not fit"):
         _resolve_net("net", {**spec, "width": 16, "heads": 2})
+
+
+def test_network_configs_refuse_sizes_that_build_nothing():
+    """width = 0 once trained a zero-element model and depth = -1 trained without complaint."""
+    from tempo_kit.models.mlp import BlockMLPConfig
+
+    for bad in ({"width": 0}, {"depth": -1}):
+        with pytest.raises(ValueError, match="must be >= 1"):
+            BlockMLPConfig(**bad)
+    with pytest.raises(TypeError, match="width must be an integer, got '16'"):
+        DiTConfig(width="16")
+    with pytest.raises(ValueError, match="depth must be >= 1, got 0"):
+        DiTConfig(depth=0)

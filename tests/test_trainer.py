@@ -352,3 +352,11 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_run_that_fails_at_its_first_step_leaves_no_folder(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(Exception):  # the ring's 2-D points do not fit a 3-D network
+        distill("edm", {"data": RING_DATA, "model": {**TINY, "dim": 3},
+                        "train": {"steps": 2, "batch_size": 8, "progress": False, "out_dir": str(out)}})
+    assert not out.exists()

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..utils import check_int
 from .blocks import BlockNet, CondEmbedder, sinusoidal_embedding
 
 __all__ = ["DiTConfig", "DiT", "DiTBlock"]
@@ -60,10 +61,12 @@ class DiTConfig:
     refiner: int = 0
 
     def __attrs_post_init__(self):
+        for name in ("in_channels", "patch", "width", "depth", "heads"):
+            check_int(getattr(self, name), name, low=1)
+        for name in ("num_tags", "num_classes", "text_dim", "refiner"):
+            check_int(getattr(self, name), name, low=0)
         if self.width % self.heads:
             raise ValueError(f"width {self.width} must be divisible by heads {self.heads}")
-        if min(self.patch, self.width, self.depth, self.heads, self.in_channels) < 1:
-            raise ValueError("patch, width, depth, heads and in_channels must be positive")
 
     @classmethod
     def tiny(cls, **overrides) -> "DiTConfig":

@@ -8,6 +8,7 @@ import attrs
 import torch
 from torch import nn
 
+from ..utils import check_int
 from .blocks import BlockNet, CondEmbedder
 
 __all__ = ["BlockMLPConfig", "BlockMLP"]
@@ -23,6 +24,11 @@ class BlockMLPConfig:
     num_classes: int = 0
     w_embedding: bool = False
     budget_embedding: bool = False
+
+    def __attrs_post_init__(self):
+        for name in ("dim", "width", "depth"):
+            check_int(getattr(self, name), name, low=1)
+        check_int(self.num_classes, "num_classes", low=0)
 
 
 class _MLPBlock(nn.Module):

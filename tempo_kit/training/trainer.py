@@ -311,6 +311,7 @@ class Trainer:
         elif not resume and self.rank == 0:
             replaced = self._move_previous_run()
         self._broadcast()
+        made = self.out_dir is not None and not self.out_dir.exists()  # removed again if the first step fails
         log = self._open_log()
         history: list[dict[str, float]] = []
         bar = progress_bar(cfg.steps, initial=self.step, desc=f"distill {self.recipe.name}", unit="step",
@@ -329,6 +330,12 @@ class Trainer:
                     self.save()
                 if cfg.snapshot_every and self.step % cfg.snapshot_every == 0:
                     self.snapshot()
+        except BaseException:
+            if made and not history:  # a run that failed before its first step leaves nothing behind
+                (self.out_dir / LOG).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    self.out_dir.rmdir()
+            raise
         finally:
             bar.close()
             if log is not None:
