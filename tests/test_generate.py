@@ -383,3 +383,22 @@ def test_generate_runs_a_plugin_sampler_by_name(install_plugins, tmp_path, monke
     summary = json.loads((tmp_path / "out" / "clips.json").read_text())
     assert summary["sampler"] == "fixture-euler" and summary["steps"] == 3
     assert summary["audio_seconds"] / summary["clips"] == pytest.approx(64 * 512 / 22050, abs=1e-3)  # 64 frames
+
+
+def test_a_melody_recording_is_read_from_its_audio(tmp_path, capsys):
+    """The mel frames' wide low bands read an A3 sine as C# through the high-pass leakage; the control command reads a
+    melody recording from its waveform, so such a recording is refused with the reason, and a D4 tone is read as D."""
+    from tempo_kit.commands.control import _melody_from_recording, read_recording
+    from tempo_kit.features.chroma import LogChroma
+
+    rate = 22050
+    t = np.arange(int(6.5 * rate)) / rate
+    low = tmp_path / "a3.wav"
+    soundfile.write(low, (0.3 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32), rate)
+    assert main(["control", "melody", "--target", str(low), "--iterations", "1", "--quiet",
+                 "--out", str(tmp_path / "o")]) == 1
+    assert "lies below the chroma's high-pass" in capsys.readouterr().err
+    d4 = tmp_path / "d4.wav"
+    soundfile.write(d4, sum(0.3 / k * np.sin(2 * np.pi * 293.7 * k * t) for k in range(1, 6)).astype(np.float32), rate)
+    target = _melody_from_recording(read_recording(d4, 256, waveform=True), extractor=LogChroma())
+    assert target.value.shape == (256,) and bool((target.value == 2).all())

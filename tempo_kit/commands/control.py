@@ -208,9 +208,10 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 CURVE_SUFFIXES = (".csv", ".json")
 
 
-def read_recording(path: str | Path, frames: int):
+def read_recording(path: str | Path, frames: int, *, waveform: bool = False):
     """Model-space mel frames ``(80, frames)`` of the first ``frames`` frames of an audio file (mixed to mono,
-    resampled to 22050 Hz); a shorter file is an error that says how long it is."""
+    resampled to 22050 Hz), or with ``waveform`` the samples of those frames ``(frames * hop,)``; a shorter file is an
+    error that says how long it is."""
     import soundfile
     import torch
 
@@ -243,7 +244,7 @@ def read_recording(path: str | Path, frames: int):
     if float(used.abs().max()) < 1e-4:
         raise ValueError(f"the first {frames / spec.frame_rate:.2f} s of the recording {str(path)!r} are silent "
                          "(peak below -80 dBFS): nothing to take a target from")
-    return mel[:, :frames]
+    return used if waveform else mel[:, :frames]
 
 
 def read_curve(path: str | Path) -> tuple[list[float], list[float] | None]:
@@ -337,11 +338,25 @@ def _file_task(args, frames: int) -> tuple:
         db, seconds = read_curve(path)
         target = intensity_from_points(db, seconds=seconds, n_frames=frames, extractor=ext)
     else:
-        build = {"intensity": intensity_from_audio, "melody": melody_from_audio, "structure": structure_from_audio}
-        target = build[args.task](read_recording(path, frames), extractor=ext)
+        build = {"intensity": intensity_from_audio, "melody": _melody_from_recording, "structure": structure_from_audio}
+        target = build[args.task](read_recording(path, frames, waveform=args.task == "melody"), extractor=ext)
     if args.task in DOMAIN_TASKS:  # the pipeline reads it in the task's domain
         return args.task, target
     return [attrs.evolve(objective, target=target)], None
+
+
+def _melody_from_recording(wave, *, extractor):
+    """The pitch classes of a recording's waveform, on ``extractor``'s frames: read from the audio's own STFT chroma,
+    which tells a note below the chroma's high-pass from its leakage (the mel frames' wide low bands read an A3 sine as
+    C#, :data:`~tempo_kit.control.targets.MIN_HIGHPASS_SHARE`); the STFT's extra frame at the end is dropped."""
+    import attrs
+
+    from ..control.targets import melody_from_audio
+    from ..features.chroma import LogChroma
+
+    target = melody_from_audio(wave, extractor=LogChroma(domain="audio", mel=extractor.mel))
+    n = wave.shape[-1] // extractor.mel.hop_length
+    return attrs.evolve(target, value=target.value[..., :n])
 
 
 def _run_bundled(args, iterations: int | None) -> int:
