@@ -177,7 +177,9 @@ class Registry:
         try:
             plugin = load()
             self.pm.register(plugin, name=name)
-        except (Exception, SystemExit) as exc:  # a broken plugin must never break the rest, not even by exiting
+        except BaseException as exc:  # a broken plugin must never break the rest, not even by exiting or skipping
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             self._fail(name, exc, "load")
             return
         try:  # a hook implementation without a matching spec (e.g. a misspelt hook name)
@@ -219,7 +221,9 @@ class Registry:
                 self._log(f"calling {plugin}.register_{kind}")
                 try:
                     impl.function(**{arg: available[arg] for arg in impl.argnames})
-                except (Exception, SystemExit) as exc:
+                except BaseException as exc:  # pytest.skip() at import time is a BaseException too
+                    if isinstance(exc, KeyboardInterrupt):
+                        raise
                     broken.add(plugin)
                     self._fail(plugin, exc, f"register {kind}")
         for plugin, _ in self.pm.list_name_plugin():  # registration order: built-ins first

@@ -159,9 +159,19 @@ def test_a_plugin_that_exits_or_fails_half_way_registers_nothing():
             register("half-sampler", object)
             raise RuntimeError("broken after one registration")
 
+    class Skips:  # pytest.skip() and the like raise a BaseException that is neither Exception nor SystemExit
+        __name__ = "skips"
+
+        @tempo_kit.hookimpl
+        def register_samplers(self, register, context):
+            class Odd(BaseException):
+                pass
+
+            raise Odd("skipped at import")
+
     with pytest.warns(PluginLoadWarning):
-        reg = Registry(load_entry_points=False, plugins=[Exits(), HalfWay()])
-    assert set(reg.failed) == {"exits", "half-way"} and "SystemExit" in reg.failed["exits"]
+        reg = Registry(load_entry_points=False, plugins=[Exits(), HalfWay(), Skips()])
+    assert set(reg.failed) == {"exits", "half-way", "skips"} and "SystemExit" in reg.failed["exits"]
     assert "half-model" not in reg.names("models") and "half-sampler" not in reg.names("samplers")
     assert reg.get("samplers", "heun")
 

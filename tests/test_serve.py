@@ -102,18 +102,30 @@ def test_control_without_iterations_runs_the_tasks_default(server):
     ("/api/control", {"task": "looping"}, "task must be intensity or melody"),
     ("/api/control", {"task": "melody", "model": "teacher"}, "DITTO-2 runs on a distilled jump"),
     ("/api/nothing", {}, "no endpoint"),
+    ("/api/control", {"task": "intensity", "curve": [None, None]}, "curve must be a list of numbers"),
+    ("/api/control", {"task": "intensity", "curve": [True, False]}, "curve must be a list of numbers"),
+    ("/api/control", {"task": "melody", "notes": "C4:1", "tempo": 0}, "tempo"),  # once silently 120
+    ("/api/control", {"task": "melody", "notes": "C4:1", "tempo": [1]}, "tempo must be a number"),
+    ("/api/control", {"task": "melody", "tune": ["x"]}, "tune must be a tune id"),
+    ("/api/control", {"task": "melody", "notes": 5}, "notes must be text"),
 ])
 def test_bad_requests_get_one_line_errors(server, path, body, message):
     status, data = _post(server + path, body)
     assert status in (400, 404) and message in data["error"] and "\n" not in data["error"], data
 
 
-@pytest.mark.parametrize("headers, message", [
-    ({"Content-Type": "text/plain"}, "send the request as application/json"),
-    ({"Content-Type": "application/json", "Content-Length": "-5"}, "Content-Length must be 0 to"),
+@pytest.mark.parametrize("headers, body, status, message", [
+    ({"Content-Type": "text/plain"}, b"", 415, "send the request as application/json"),
+    ({"Content-Type": "application/json", "Content-Length": "-5"}, b"", 400, "Content-Length must be a number"),
+    ({"Content-Type": "application/json", "Content-Length": "abc"}, b"", 400, "Content-Length must be a number"),
+    ({"Content-Type": "application/json", "Content-Length": str(2 << 20)}, b"", 413, "at most"),
+    ({"Content-Type": "application/json", "Content-Length": "100"}, b'{"seconds": 1, "steps": 1}', 400,
+     "ended after 26 of 100 bytes"),  # once answered 200 with a clip
+    ({"Content-Type": "application/json", "Content-Length": "3"}, b"{x}", 400, "not JSON"),
 ])
-def test_bad_headers_get_one_line_errors(server, headers, message):
+def test_bad_headers_get_one_line_errors(server, headers, body, status, message):
     import http.client
+    import socket
 
     host, port = server.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
@@ -121,6 +133,23 @@ def test_bad_headers_get_one_line_errors(server, headers, message):
     for key, value in headers.items():
         conn.putheader(key, value)
     conn.endheaders()
+    if body:
+        conn.send(body)
+    conn.sock.shutdown(socket.SHUT_WR)  # nothing more comes: a short body ends here
     response = conn.getresponse()
-    assert response.status == 400 and message in json.loads(response.read())["error"]
+    assert response.status == status and message in json.loads(response.read())["error"]
     conn.close()
+
+
+def test_other_methods_and_query_strings(server):
+    import http.client
+
+    host, port = server.removeprefix("http://").split(":")
+    for method in ("HEAD", "PUT", "OPTIONS"):
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.request(method, "/api/generate")
+        response = conn.getresponse()
+        assert response.status == 405, method
+        conn.close()
+    with urllib.request.urlopen(server + "/?v=2", timeout=30) as response:
+        assert response.status == 200 and b"<html" in response.read().lower()

@@ -140,13 +140,22 @@ class DemoApp:
             if not isinstance(curve, list):
                 raise ValueError("intensity needs curve: a list of dB values (drawn left to right)")
             _number({"curve points": len(curve)}, "curve points", 0, int)
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in curve):
+                raise ValueError("curve must be a list of numbers (dB values, drawn left to right)")
             target = intensity_from_points([float(v) for v in curve], n_frames=frames, extractor=Intensity())
         elif task == "melody":
             extractor = LogChroma()
             if body.get("notes"):
-                target = melody_from_notes(parse_notes(str(body["notes"]), source="the notes"),
-                                           tempo=float(body.get("tempo") or 120), extractor=extractor, n_frames=frames)
+                if not isinstance(body["notes"], str):
+                    raise ValueError("notes must be text such as 'C4:1 D4:0.5'")
+                tempo = body.get("tempo", 120)
+                if isinstance(tempo, bool) or not isinstance(tempo, (int, float)):
+                    raise ValueError(f"tempo must be a number of beats per minute, got {tempo!r}")
+                target = melody_from_notes(parse_notes(body["notes"], source="the notes"), tempo=tempo,
+                                           extractor=extractor, n_frames=frames)
             else:
+                if body.get("tune") is not None and not isinstance(body["tune"], str):
+                    raise ValueError(f"tune must be a tune id (text), got {body['tune']!r}")
                 tune = get_tune(body.get("tune") or None)
                 target = tune.target(extractor=extractor, n_frames=frames)
                 tags = tags or dict(tune.tags)
@@ -161,11 +170,19 @@ class DemoApp:
                                                     "final_losses", "objective_domains", "accuracy", "wall_seconds")}}
 
 
+class _BadRequest(Exception):
+    """A request the server refuses before the app sees it, with its HTTP status."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
 def make_server(host: str = "127.0.0.1", port: int = 7860, *, quiet: bool = False, app: DemoApp | None = None):
     """A ``ThreadingHTTPServer`` serving the page and the API (``server.server_address`` has the bound port)."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from ..cli import one_line
+    from ..cli import _user_errors, one_line
 
     app = app or DemoApp()
     page = (Path(__file__).with_name("serve_page.html")).read_bytes()
@@ -179,37 +196,73 @@ def make_server(host: str = "127.0.0.1", port: int = 7860, *, quiet: bool = Fals
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":  # a HEAD answer has headers only
+                self.wfile.write(body)
 
         def _json(self, status: int, data: dict) -> None:
             self._send(status, json.dumps(data).encode(), "application/json")
 
+        def _route(self) -> str:
+            return self.path.split("?", 1)[0].split("#", 1)[0]
+
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            if self.path in ("/", "/index.html"):
+            path = self._route()
+            if path in ("/", "/index.html"):
                 self._send(200, page, "text/html; charset=utf-8")
-            elif self.path == "/api/options":
+            elif path == "/api/options":
                 self._json(200, app.options())
             else:
-                self._json(404, {"error": f"no page {self.path}"})
+                self._json(404, {"error": f"no page {path}"})
+
+        def _not_allowed(self) -> None:
+            self._json(405, {"error": f"{self.command} is not supported: GET the page or /api/options, POST "
+                                      "/api/generate or /api/control"})
+
+        do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed  # noqa: N815
 
         def do_POST(self) -> None:  # noqa: N802
             routes = {"/api/generate": app.generate, "/api/control": app.control}
-            if self.path not in routes:
-                self._json(404, {"error": f"no endpoint {self.path}"})
+            path = self._route()
+            if path not in routes:
+                self._json(404, {"error": f"no endpoint {path}"})
                 return
             try:
                 kind = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip().lower()
                 if kind != "application/json":
-                    raise ValueError(f"send the request as application/json, not {kind}")
-                length = int(self.headers.get("Content-Length") or 0)
-                if not 0 <= length <= 1 << 20:
-                    raise ValueError(f"Content-Length must be 0 to {1 << 20} bytes, got {length}")
-                body = json.loads(self.rfile.read(length) or b"{}")
+                    raise _BadRequest(415, f"send the request as application/json, not {kind}")
+                text = self.headers.get("Content-Length") or "0"
+                if not text.strip().isdigit():
+                    raise _BadRequest(400, f"Content-Length must be a number of bytes, got {text!r}")
+                length = int(text)
+                if length > 1 << 20:
+                    self.close_connection = True
+                    raise _BadRequest(413, f"the request body may hold at most {1 << 20} bytes, got {length}")
+                raw = self.rfile.read(length)
+                if len(raw) < length:
+                    raise _BadRequest(400, f"the request body ended after {len(raw)} of {length} bytes")
+                try:
+                    body = json.loads(raw or b"{}")
+                except (ValueError, RecursionError) as err:
+                    raise _BadRequest(400, f"the request body is not JSON ({err})") from None
                 if not isinstance(body, dict):
-                    raise ValueError("the request body must be a JSON object")
-                self._json(200, routes[self.path](body))
-            except Exception as err:  # one line for the page, as the CLI does
-                self._json(400, {"error": one_line(err)})
+                    raise _BadRequest(400, "the request body must be a JSON object")
+                reply = routes[path](body)
+            except _BadRequest as err:
+                self._reply_error(err.status, str(err))
+            except (ConnectionError, TimeoutError):  # the client went away: nobody to answer
+                self.close_connection = True
+            except TypeError as err:  # a JSON value of the wrong type, named by the check that met it
+                self._reply_error(400, " ".join(str(err).split()))
+            except Exception as err:  # one line for the page, as the CLI does; bad input is the client's (400)
+                self._reply_error(400 if isinstance(err, _user_errors()) else 500, one_line(err))
+            else:
+                self._json(200, reply)
+
+        def _reply_error(self, status: int, message: str) -> None:
+            try:
+                self._json(status, {"error": message})
+            except (ConnectionError, TimeoutError):  # the client hung up before the answer
+                self.close_connection = True
 
         def log_message(self, format: str, *args) -> None:
             if not quiet:
