@@ -68,8 +68,10 @@ def test_tempo_buckets_and_caption():
 @pytest.mark.parametrize("kwargs, message", [
     ({"collections": ("bach", "mozart")}, "valid names: bach, essen"),
     ({"programs": ("organ", "kazoo")}, "valid names: piano"),
-    ({"programs": ("organ",), "programs_per_piece": 2}, "programs_per_piece"),
+    ({"programs": ("organ",), "programs_per_piece": 2}, "--programs-per-piece, default 2"),
+    ({"programs": ("organ", "organ"), "programs_per_piece": 2}, "number of programs given \\(organ\\)"),
     ({"pieces": ("bach/bwv9999",)}, "unknown piece ids"),
+    ({"pieces": ()}, "pieces is empty"),  # --pieces "" once started a build of every piece
 ])
 def test_bad_arguments_name_the_problem(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -82,6 +84,21 @@ def test_command_line_reports_bad_arguments(tmp_path, capsys):
 
     assert main(["data", "build", "--out", str(tmp_path / "out"), "--programs", "organ,kazoo"]) == 1
     assert "unknown instrument program 'kazoo'" in capsys.readouterr().err
+
+
+def test_data_commands_name_a_file_where_a_folder_belongs(tmp_path, capsys):
+    from tempo_kit.cli import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["data", "build", "--out", str(afile), "--pieces", "bach/bwv321"]) == 1
+    assert "is a file" in capsys.readouterr().err and afile.read_text() == "x"
+    assert main(["data", "build", "--out", str(tmp_path / "o"), "--pieces", ""]) == 1
+    assert "pieces is empty" in capsys.readouterr().err
+    assert main(["data", "info", str(afile)]) == 1
+    assert "is a file, not a dataset folder" in capsys.readouterr().err
+    assert main(["data", "export-tunes", str(tmp_path), "--out", str(tmp_path)]) == 1
+    assert "is a folder; give the tunes file" in capsys.readouterr().err
 
 
 def test_missing_soundfont_says_what_to_install(tmp_path):

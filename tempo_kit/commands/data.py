@@ -149,7 +149,7 @@ def run(args) -> int:
 
         report = build_dataset(
             args.out, collections=_names(args.collections), programs=_names(args.programs),
-            max_pieces=args.max_pieces, pieces=_names(args.pieces) if args.pieces else None,
+            max_pieces=args.max_pieces, pieces=None if args.pieces is None else _names(args.pieces),
             clips_per_piece=args.clips_per_piece,
             programs_per_piece=args.programs_per_piece, heldout_fraction=args.heldout, workers=args.workers,
             soundfont=args.soundfont, backend=args.backend, progress=not args.quiet)
@@ -160,15 +160,25 @@ def run(args) -> int:
         return 0
 
     if args.data_command == "export-tunes":
+        from pathlib import Path
+
         from ..data.tunes import export_tunes
+
+        if args.out is not None and Path(args.out).is_dir():
+            raise IsADirectoryError(f"--out {args.out!r} is a folder; give the tunes file to write, e.g. "
+                                    f"{str(Path(args.out) / 'tunes.json')!r}")
 
         tunes = export_tunes(args.dir, args.out, collection=args.collection, max_tunes=args.max_tunes,
                              split=args.split)
         print(f"wrote {len(tunes)} tunes to {args.out}")
         return 0
 
+    from pathlib import Path
+
     from ..data import MusicDataset
 
+    if Path(args.dir).exists() and not Path(args.dir).is_dir():
+        raise NotADirectoryError(f"{args.dir!r} is a file, not a dataset folder (tempo-kit data build --out DIR)")
     ds = MusicDataset(args.dir)
     print(f"{args.dir}: {len(ds)} clips")
     for key, values in [("split", [r["split"] for r in ds.records])] + [

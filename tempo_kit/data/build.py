@@ -273,7 +273,8 @@ def build_dataset(
     from ..utils import progress_bar
 
     start_time = time.perf_counter()
-    collections, programs = list(collections), list(programs)
+    collections, programs = list(dict.fromkeys(collections)), list(dict.fromkeys(programs))  # a name given twice once
+    # rendered its pieces twice into one manifest
     for name in collections:
         if name not in COLLECTIONS:
             raise ValueError(f"unknown collection {name!r}; valid names: {', '.join(COLLECTIONS)}")
@@ -282,11 +283,16 @@ def build_dataset(
     if not collections or not programs:
         raise ValueError("collections and programs must not be empty")
     if not 1 <= programs_per_piece <= len(programs):
-        raise ValueError(f"programs_per_piece must be in 1..{len(programs)} (the number of programs), "
-                         f"got {programs_per_piece}")
+        raise ValueError(f"programs_per_piece (--programs-per-piece, default 2) must be in 1..{len(programs)}, the "
+                         f"number of programs given ({', '.join(programs)}), got {programs_per_piece}")
     if clips_per_piece < 1 or workers < 1 or not 0.0 <= heldout_fraction < 1.0:
         raise ValueError("need clips_per_piece >= 1, workers >= 1 and 0 <= heldout_fraction < 1")
 
+    if pieces is not None and not list(pieces):
+        raise ValueError("pieces is empty: give piece ids (e.g. 'bach/bwv321'), or None for every piece")
+    out_path = Path(out)
+    if out_path.exists() and not out_path.is_dir():
+        raise NotADirectoryError(f"the dataset folder {str(out_path)!r} is a file")
     if pieces is None:
         selected = [p for collection in collections for p in list_pieces(collection)[:max_pieces]]
     else:
