@@ -81,7 +81,7 @@ def check_arguments(target: Callable[..., Any], kwargs: dict, what: str) -> None
     import inspect
 
     try:
-        params = inspect.signature(target).parameters.values()
+        params = inspect.signature(target, follow_wrapped=False).parameters.values()
     except (TypeError, ValueError):
         return
     named = [p for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]

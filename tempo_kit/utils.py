@@ -255,6 +255,9 @@ def check_device(device: str | torch.device) -> torch.device:
     except (RuntimeError, TypeError):
         raise ValueError(f"unknown device {device!r}; a device is 'cpu', 'cuda', 'cuda:N' or 'mps' (available here: "
                          f"{', '.join(k for k, v in ok.items() if v)})") from None
+    backend = getattr(torch, device.type, None)  # other accelerators (xpu, ...) say themselves whether they are here
+    if device.type not in ok and callable(getattr(backend, "is_available", None)):
+        ok[device.type] = bool(backend.is_available())
     if not ok.get(device.type, False):
         here = ", ".join(k for k, v in ok.items() if v)
         raise ValueError(f"device {str(device)!r} is not available here; available: {here}")

@@ -360,3 +360,22 @@ def test_a_run_that_fails_at_its_first_step_leaves_no_folder(tmp_path):
         distill("edm", {"data": RING_DATA, "model": {**TINY, "dim": 3},
                         "train": {"steps": 2, "batch_size": 8, "progress": False, "out_dir": str(out)}})
     assert not out.exists()
+
+
+def test_a_fresh_run_that_fails_at_once_puts_the_previous_run_back(tmp_path):
+    """--no-resume moves the previous run aside; if the new run fails before its first step the previous one is
+    restored, so the next plain run resumes it (it once found nothing and started from step 0)."""
+    out = tmp_path / "run"
+    cfg = {"data": RING_DATA, "model": TINY, "train": {"steps": 2, "batch_size": 8, "progress": False,
+                                                       "out_dir": str(out)}}
+    distill("edm", cfg)
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(Exception):
+        distill("edm", {**cfg, "model": {**TINY, "dim": 3}}, resume=False)
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert distill("edm", cfg, steps=3).resumed_from == 2
+    made = tmp_path / "empty"
+    made.mkdir()  # a folder the user made stays, without an empty log in it
+    with pytest.raises(Exception):
+        distill("edm", {**cfg, "model": {**TINY, "dim": 3}, "train": {**cfg["train"], "out_dir": str(made)}})
+    assert made.is_dir() and not any(made.iterdir())

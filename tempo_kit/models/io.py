@@ -103,15 +103,23 @@ def _tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").clone().contiguous() for k, v in state.items()}
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # read once, at import: setting it is process-wide
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 def atomic_save(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
     """Write a safetensors file atomically (temporary file in the same folder, then ``os.replace``)."""
     from ..utils import atomic_path
 
     with atomic_path(path) as tmp:
         save_file(_tensors(tensors), str(tmp), metadata=metadata)
-        umask = os.umask(0)  # safetensors creates its files 0600; give them the permissions of any other output
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        with contextlib.suppress(OSError):  # safetensors creates its files 0600: give them any other output's mode
+            os.chmod(tmp, 0o666 & ~_UMASK)
 
 
 def save_model(net: nn.Module, path: str | os.PathLike, *, sigma_data: float = 0.5, router: dict | None = None) -> Path:

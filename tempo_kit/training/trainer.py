@@ -311,7 +311,9 @@ class Trainer:
         elif not resume and self.rank == 0:
             replaced = self._move_previous_run()
         self._broadcast()
-        made = self.out_dir is not None and not self.out_dir.exists()  # removed again if the first step fails
+        # what a run that fails before its first step takes back: the folder and log it made, the previous run it moved
+        made = self.out_dir is not None and not self.out_dir.exists()
+        fresh_log = self.out_dir is not None and not (self.out_dir / LOG).exists()
         log = self._open_log()
         history: list[dict[str, float]] = []
         bar = progress_bar(cfg.steps, initial=self.step, desc=f"distill {self.recipe.name}", unit="step",
@@ -331,10 +333,16 @@ class Trainer:
                 if cfg.snapshot_every and self.step % cfg.snapshot_every == 0:
                     self.snapshot()
         except BaseException:
-            if made and not history:  # a run that failed before its first step leaves nothing behind
-                (self.out_dir / LOG).unlink(missing_ok=True)
-                with contextlib.suppress(OSError):
-                    self.out_dir.rmdir()
+            if not history and self.out_dir is not None and self.rank == 0:
+                if fresh_log:
+                    (self.out_dir / LOG).unlink(missing_ok=True)
+                if replaced is not None:  # the run it replaced is the one to resume, as if this one never started
+                    for item in replaced.iterdir():
+                        item.rename(self.out_dir / item.name)
+                    replaced.rmdir()
+                if made:
+                    with contextlib.suppress(OSError):
+                        self.out_dir.rmdir()
             raise
         finally:
             bar.close()
