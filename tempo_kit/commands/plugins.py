@@ -10,9 +10,14 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from ..registry import get_registry, singular
+    import warnings
 
-    registry = get_registry()
+    from ..registry import PluginLoadWarning, get_registry, singular
+
+    with warnings.catch_warnings():
+        if not args.json:  # the table lists the failures itself, once (with --json they go to stderr as warnings)
+            warnings.simplefilter("ignore", PluginLoadWarning)
+        registry = get_registry()
     rows = [{"kind": singular(e.kind), "name": e.name, "plugin": e.plugin, "description": e.description}
             for e in registry.entries()]
     if args.json:
