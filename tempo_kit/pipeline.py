@@ -488,9 +488,10 @@ class Pipeline:
 
             hint = (f"; distilled models are made for a few steps (this one's default is {self.steps})"
                     if steps != self.steps else "")
+            spec = MelSpec()
             warnings.warn(f"{self.name} ({self.sampler}, {count_text(steps, 'step')}) produced a clip whose loudest "
-                          f"0.1% of mel values reach {top:.1f} model units ({MelSpec().model_to_db(torch.tensor(top)):+.0f} "
-                          f"dB; the model space tops at +1 = {MelSpec().db_max:+.0f} dB): the output has left the "
+                          f"0.1% of mel values reach {top:.1f} model units ({spec.model_to_db(torch.tensor(top)):+.0f} "
+                          f"dB; the model space tops at +1 = {spec.db_max:+.0f} dB): the output has left the "
                           f"range the model was trained on and is most likely noise{hint}", stacklevel=2)
         return mel
 

@@ -4,6 +4,7 @@ tunes (``export-tunes``) or write teacher ODE pairs for Presto-S's regression te
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from . import bounded
 
@@ -77,7 +78,6 @@ def configure(parser) -> None:
 
 def _ode_pairs(args) -> int:
     import time
-    from pathlib import Path
 
     import torch
     from safetensors.torch import save_file
@@ -160,8 +160,6 @@ def run(args) -> int:
         return 0
 
     if args.data_command == "export-tunes":
-        from pathlib import Path
-
         from ..data.tunes import export_tunes
 
         if args.out is not None and Path(args.out).is_dir():
@@ -172,8 +170,6 @@ def run(args) -> int:
                              split=args.split)
         print(f"wrote {len(tunes)} tunes to {args.out}")
         return 0
-
-    from pathlib import Path
 
     from ..data import MusicDataset
 
