@@ -288,6 +288,30 @@ def compare(stats: dict[str, dict[str, Any]], reference: dict[str, Any], *, teac
     return out
 
 
+def mean_ratios(values: dict[str, torch.Tensor], reference: torch.Tensor, *, n_boot: int = 200, seed: int = 0,
+                groups=None) -> dict[str, dict[str, float]]:
+    """Mean of a per-clip statistic (e.g. :func:`~tempo_kit.metrics.frame_change`) for each row and its ratio to the
+    reference clips' mean, with a paired (cluster) bootstrap interval: clip ``i`` of every row is resampled with
+    reference clip ``i``. ``values``: ``{row: (n,)}``; ``reference``: ``(n,)``.
+
+    Returns ``{row: {"mean", "ratio", "ratio_low", "ratio_high"}}``.
+    """
+    from tempo_kit.metrics import bootstrap_counts, interval
+
+    reference = reference.to(torch.float64)
+    counts = bootstrap_counts(len(reference), n_boot, generator=torch.Generator().manual_seed(seed + 11), groups=groups)
+    ref_boot = counts @ reference
+    out = {}
+    for name, v in values.items():
+        v = v.to(torch.float64)
+        if v.shape != reference.shape:
+            raise ValueError(f"row {name!r}: {tuple(v.shape)} values for {tuple(reference.shape)} reference clips")
+        point = float(v.mean() / reference.mean())
+        low, high = interval((counts @ v) / ref_boot, point=point, level=LEVEL)
+        out[name] = {"mean": float(v.mean()), "ratio": point, "ratio_low": low, "ratio_high": high}
+    return out
+
+
 def fad_against_clips(ds, idx: list[int], outputs: dict[str, torch.Tensor], *, seed: int = 0) -> dict:
     """FAD of each row's generated clips (mel frames ``(n, n_mels, frames)`` by label, clip ``i`` paired with real
     clip ``idx[i]`` of the dataset ``ds``, loaded with audio) against those real clips on every embedding of

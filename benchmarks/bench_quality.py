@@ -232,12 +232,16 @@ def untrained_like(name: str = "teacher", *, seed: int = 0):
     return EDMPrecond(net=net, **precond).eval()
 
 
-def _model_cond(model_name: str, records: list[dict], idx: list[int]) -> dict:
-    """``{"tags": multi-hot}`` of the given held-out records in the model's own tag vocabulary."""
+def _model_cond(model_name: str, records: list[dict], idx: list[int], default_vocab: dict | None = None) -> dict:
+    """``{"tags": multi-hot}`` of the given held-out records in the model's own tag vocabulary (``default_vocab``, the
+    dataset's, for a model folder that records none, e.g. a training run's ``student_ema``)."""
     from tempo_kit.data.dataset import encode_tags
     from tempo_kit.pretrained import pretrained_meta
 
-    vocab = {f: tuple(v) for f, v in pretrained_meta(model_name)["tag_vocab"].items()}
+    vocab = pretrained_meta(model_name).get("tag_vocab", default_vocab)
+    if vocab is None:
+        raise KeyError(f"model {model_name!r} records no tag vocabulary")
+    vocab = {f: tuple(v) for f, v in vocab.items()}
     return {"tags": encode_tags([records[i]["tags"] for i in idx], vocab)}
 
 
@@ -326,7 +330,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
         ``vocoded real``) keep one clip per reference clip.
     """
     from tempo_kit.data.dataset import MusicDataset
-    from tempo_kit.metrics import average_spectrum_noise, clap_score
+    from tempo_kit.metrics import average_spectrum_noise, clap_score, frame_change
     from tempo_kit.pretrained import available, load_pretrained, weights_dir
     from tempo_kit.registry import get
 
@@ -366,6 +370,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
     stats: dict[str, dict] = {}
     clap_emb: dict[str, torch.Tensor] = {}
     latency_runs: dict[str, Any] = {}
+    change: dict[str, torch.Tensor] = {}  # frame_change per reference clip (mean over a row's draws)
     for system in systems:
         row: dict[str, Any] = {"name": system.name, "family": system.family, "model": system.model,
                                "sampler": system.sampler, "steps": system.steps, **system.sampler_kwargs}
@@ -395,7 +400,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
             audio = train.audio[pick].float() / 32767 if independent else None
             row_text = embed_text([train.records[i]["caption"] for i in pick])
         else:
-            if system.model not in bundled:
+            if system.model not in bundled and not Path(system.model).is_dir():
                 missing.append(f"{system.name} (bundled model {system.model!r} not in {weights_dir()})")
                 continue
             if system.name == Q.UNTRAINED:
@@ -406,7 +411,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
             name = system.model
 
             def cond_fn(idx, name=name):
-                return _model_cond(name, held.records, [src[i] for i in idx])
+                return _model_cond(name, held.records, [src[i] for i in idx], held.tag_vocab)
 
             sigmas = system.sigmas(sampler)
             mel = torch.cat([_generate(model, sampler, sigmas, eps_d, cond_fn, batch_size=batch_size,
@@ -435,12 +440,17 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
         if clap is not None:
             row["clap_score"] = float(clap_score(_clap_audio(row_stats["clap"]), row_text.repeat(row_draws, 1)).mean())
         stats[system.name] = {emb: st.fold(row_draws) for emb, st in row_stats.items()}
+        change[system.name] = frame_change(mel).view(row_draws, n_clips).mean(0)
         row["eval_wall_s"] = time.perf_counter() - t0
         rows.append(row)
 
     pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in src]  # the cluster bootstrap's groups
     fads = Q.compare(stats, reference, teacher=TEACHER, n_boot=n_boot, seed=seed, pairs=PAIRS, groups=pieces)
+    changes = Q.mean_ratios(change, frame_change(ref_mel), n_boot=n_boot, seed=seed, groups=pieces)
     for row in rows:
+        cell = changes[row["name"]]
+        row.update(frame_change=cell["mean"], frame_change_ratio=cell["ratio"],
+                   frame_change_ratio_ci=[cell["ratio_low"], cell["ratio_high"]])
         for emb, cell in fads[row["name"]].items():
             row[f"fad_{emb}"] = cell["fad"]
             row[f"fad_{emb}_ci"] = [cell["low"], cell["high"]]
@@ -476,10 +486,10 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
             if vocoder_s is not None:
                 row["speedup_with_vocoder"] = (teacher["latency_s"] + vocoder_s) / (lat + vocoder_s)
                 row["vocoder_share"] = vocoder_s / (lat + vocoder_s)
-    ref_info = {"n_heldout": len(held), "n_reference": n_clips}
+    ref_info = {"n_heldout": len(held), "n_reference": n_clips, "frame_change": float(frame_change(ref_mel).mean())}
     if clap is not None:
         ref_info["clap_score_reference"] = float(clap_score(_clap_audio(reference["clap"]), text_emb).mean())
-    used = sorted({s.model for s in systems if s.model in bundled} | ({"clap", "vocoder"} & bundled))
+    used = sorted({s.model for s in systems if s.model in bundled or s.model in models} | ({"clap", "vocoder"} & bundled))
     result = {
         "meta": {
             "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
@@ -625,15 +635,20 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
     lines += ["", "## Quality", "", "FAD [95% interval] and the ratio to the teacher's FAD [95% interval]. Sanity rows: "
               f"`{Q.FLOOR}` (training clips of other pieces with the reference's tags: the floor), `{Q.VOCODED}` (the "
               f"reference clips through the bundled vocoder: the floor of every generated row on CREPE), `{Q.NOISE}` "
-              f"(average-spectrum noise) and `{Q.UNTRAINED}` (the teacher's architecture with random weights).", "",
-              "| system | steps | " + " | ".join(f"{Q.LABELS[e]} | ratio" for e in embs) + " | CLAP score |",
-              "|---|---|" + "---|---|" * len(embs) + "---|"]
+              f"(average-spectrum noise) and `{Q.UNTRAINED}` (the teacher's architecture with random weights). *Frame "
+              "change*: mean squared change of each mel bin from one frame to the next "
+              "(`tempo_kit.metrics.frame_change`), as a ratio to the reference clips'"
+              + (f" ({ref['frame_change']:.4f})" if "frame_change" in ref else "") + " [95% interval]: above 1, the "
+              "clips flicker or carry fine noise that real renders do not.", "",
+              "| system | steps | " + " | ".join(f"{Q.LABELS[e]} | ratio" for e in embs) + " | CLAP score | frame change |",
+              "|---|---|" + "---|---|" * len(embs) + "---|---|"]
     for r in result["systems"]:
         cells = []
         for e in embs:
             cells.append(Q.fmt_interval(r[f"fad_{e}"], r[f"fad_{e}_ci"]) if f"fad_{e}_ci" in r else "-")
             cells.append(Q.fmt_interval(r.get(f"fad_{e}_ratio"), r.get(f"fad_{e}_ratio_ci"), ".2f"))
-        lines.append(f"| {r['name']} | {r['steps'] or '-'} | " + " | ".join(cells) + f" | {_fmt(r.get('clap_score'), '.3f')} |")
+        lines.append(f"| {r['name']} | {r['steps'] or '-'} | " + " | ".join(cells) + f" | {_fmt(r.get('clap_score'), '.3f')} | "
+                     f"{Q.fmt_interval(r.get('frame_change_ratio'), r.get('frame_change_ratio_ci'), '.2f')} |")
     if "clap_score_reference" in ref:
         lines += ["", f"CLAP score of the reference clips with their own captions: {ref['clap_score_reference']:.3f}."]
     lines += ["", "The few-step rows use each sampler's default levels. CM and CTM: the Karras levels, whose last level "
@@ -727,6 +742,9 @@ def main(argv=None) -> int:
                                                              "no verdicts")
     parser.add_argument("--systems", help="comma-separated row names to run besides the sanity rows and the 40-step "
                                           "teacher, which always run (e.g. presto-s-1,presto-s-4,cm-4,ctm-4)")
+    parser.add_argument("--denoiser", action="append", default=[], metavar="LABEL=FOLDER",
+                        help="also score a denoiser saved in FOLDER (e.g. a teacher run's student_ema) as the row "
+                             "LABEL-heun-40, sampled like the teacher (repeatable)")
     parser.add_argument("--out", default=str(RESULTS), help="results folder (default benchmarks/results)")
     parser.add_argument("--stem", default="quality", help="file name stem of the results (default quality)")
     parser.add_argument("--heldout", default=str(DATA), help="dataset folder with a heldout split")
@@ -757,6 +775,11 @@ def main(argv=None) -> int:
             parser.error(f"unknown system(s) {sorted(unknown)}; valid: {', '.join(s.name for s in systems)}")
         keep |= {*Q.SANITY, TEACHER}  # the ruler's sanity rows and the reference row always run
         systems = [s for s in systems if s.name in keep]
+    for spec in args.denoiser:
+        label, sep, folder = spec.partition("=")
+        if not (sep and label and Path(folder, "config.json").is_file()):
+            parser.error(f"--denoiser takes LABEL=FOLDER with a saved model in FOLDER (config.json), got {spec!r}")
+        systems.append(System(name=f"{label}-heun-40", family=f"teacher {label}", model=folder, sampler="heun", steps=40))
     n_clips = args.n_clips or (16 if args.quick else None)
     repeats = args.latency_repeats or (2 if args.quick else 5)
     try:

@@ -134,11 +134,21 @@ def test_quick_mode_runs_and_reports(tiny, tmp_path, monkeypatch):
     out = tmp_path / "results"
     extra = [] if importlib.util.find_spec("torchcrepe") else ["--no-independent"]
     assert bench.main(["--quick", "--n-clips", "6", "--heldout", str(data), "--out", str(out), "--no-progress",
-                       "--latency-repeats", "1", "--batch-size", "4", *extra]) == 0
+                       "--latency-repeats", "1", "--batch-size", "4", "--denoiser", f"copy={weights / 'teacher'}",
+                       *extra]) == 0
     result = json.loads((out / "quality.json").read_text())
     assert (out / "quality_fad_steps.png").stat().st_size > 0
     rows = {r["name"]: r for r in result["systems"]}
-    assert set(rows) == {s.name for s in bench.default_systems(quick=True)}
+    assert set(rows) == {s.name for s in bench.default_systems(quick=True)} | {"copy-heun-40"}
+    # A denoiser folder given with --denoiser is sampled like the teacher: the same weights give the same clips.
+    assert rows["copy-heun-40"]["fad_mel"] == rows["teacher-heun-40"]["fad_mel"]
+    assert rows["copy-heun-40"]["frame_change"] == rows["teacher-heun-40"]["frame_change"]
+    # Frame change: the reference's own is recorded, every row has its ratio to it with an interval around it.
+    assert result["reference"]["frame_change"] > 0
+    for r in rows.values():
+        lo, hi = r["frame_change_ratio_ci"]
+        assert r["frame_change_ratio"] == pytest.approx(r["frame_change"] / result["reference"]["frame_change"])
+        assert 0 <= lo <= r["frame_change_ratio"] <= hi, r["name"]
     assert result["meta"]["missing"] == []
     # Provenance: commit, weights' hashes, n, tag mix, seed.
     meta = result["meta"]
@@ -205,6 +215,18 @@ def test_ruler_sanity_ordering_and_verdict_rules():
     assert q.ratio_verdict(c, at_most=1.15, quick=False) == "UNDECIDED"
     assert q.ratio_verdict(c, at_most=1.25, quick=False) == "MET"
     assert q.ratio_verdict(c, at_most=1.25, quick=True) == "no verdict (quick preset)"
+
+
+def test_mean_ratios_pair_rows_with_the_reference():
+    Q = _ruler()
+    ref = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    out = Q.mean_ratios({"same": ref.clone(), "double": 2 * ref, "other": torch.ones(6)}, ref, n_boot=50)
+    assert out["same"] == {"mean": 3.5, "ratio": 1.0, "ratio_low": 1.0, "ratio_high": 1.0}
+    assert out["double"]["ratio"] == out["double"]["ratio_low"] == out["double"]["ratio_high"] == 2.0  # paired
+    assert out["other"]["ratio"] == pytest.approx(1 / 3.5)
+    assert out["other"]["ratio_low"] < out["other"]["ratio"] < out["other"]["ratio_high"]
+    with pytest.raises(ValueError, match="row 'short'"):
+        Q.mean_ratios({"short": torch.ones(3)}, ref)
 
 
 def test_ruler_compare_gives_teacher_ratios_and_pairs():

@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from tempo_kit.metrics import average_spectrum_noise, clap_score, frechet_distance, mel_statistics
+from tempo_kit.metrics import average_spectrum_noise, clap_score, frame_change, frechet_distance, mel_statistics
 
 
 def _gaussian(n, dim, seed, scale=1.0):
@@ -111,6 +111,20 @@ def test_mel_statistics_uneven_bands_and_errors():
         mel_statistics(torch.randn(4, 5))
     with pytest.raises(ValueError, match="3 frames"):
         mel_statistics(torch.randn(2, 4, 2), n_bands=2)
+
+
+def test_frame_change_values_and_errors():
+    mel = torch.zeros(3, 4, 10)
+    mel[1, :, 5:] = 1.0                                       # one step of 1 in every bin: 1 of 9 differences
+    mel[2] = 0.1 * torch.randn(4, 10, generator=torch.Generator().manual_seed(0))
+    change = frame_change(mel)
+    assert change.shape == (3,) and change.dtype == torch.float64
+    assert change[0] == 0.0 and change[1] == pytest.approx(1 / 9)
+    assert change[2] == pytest.approx(float(mel[2].double().diff().pow(2).mean()))
+    with pytest.raises(ValueError, match="shape"):
+        frame_change(torch.zeros(4, 10))
+    with pytest.raises(ValueError, match="2 frames"):
+        frame_change(torch.zeros(1, 4, 1))
 
 
 def test_average_spectrum_noise_matches_reference_band_moments():
