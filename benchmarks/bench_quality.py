@@ -3,13 +3,16 @@
 For every system (the teacher with EDM Heun at 20 and 40 steps, CM, CTM and Presto-S at a few step counts, the
 layer-dropped teachers ASE and Presto-L, Presto-LS, an untrained network and a noise baseline) the benchmark
 
-1. generates ``n_clips`` mel clips conditioned on the tags of the held-out clips (clip ``i`` takes the tags of held-out
-   clip ``i mod n_heldout``), from the same initial noise ``x_T = sigma_max * eps_i`` and the same per-step noise in
+1. generates ``n_clips`` mel clips conditioned on the tags of the reference clips (clip ``i`` takes the tags of
+   reference clip ``i``: all held-out clips, or a subset with their tag mix, ``_quality.select_reference``), from the
+   same initial noise ``x_T = sigma_max * eps_i`` and the same per-step noise in
    every system, in batches, without classifier-free guidance (``w = 1``: one network call per denoiser evaluation;
    the bundled students were distilled from the unguided teacher);
-2. computes the Fréchet distance to the held-out clips on two embeddings: :func:`~tempo_kit.metrics.mel_statistics`
-   (``FAD mel``) and the bundled CLAP-style audio embedding (``FAD CLAP``), plus the CLAP score (cosine between each
-   clip's audio embedding and the caption of the held-out clip whose tags it was given);
+2. computes the Fréchet distance to the reference clips on three embeddings (``_quality.Ruler``):
+   :func:`~tempo_kit.metrics.mel_statistics` (``FAD mel``), the bundled CLAP-style audio embedding (``FAD CLAP``) and
+   pretrained CREPE-tiny frames of the vocoded audio (``FAD CREPE``, a network this project did not train), plus the CLAP score (cosine between each
+   clip's audio embedding and the caption of the held-out clip whose tags it was given), and the frame change
+   (:func:`~tempo_kit.metrics.frame_change`) as a ratio to the reference clips';
 3. times one clip at batch 1 (two warm-up calls, then ``latency_repeats`` interleaved rounds over all systems so load
    changes hit all alike, a cheap system repeated within a round to last about 0.25 s; the median round is
    reported), counts the network calls (NFE) and transformer-block evaluations
@@ -22,6 +25,8 @@ held-out clips' per-bin mean and spread); ``untrained`` is the teacher's archite
 default init, every zero-initialised parameter re-drawn with std 0.02, so the network is not the identity)
 sampled like the teacher; ``real (train)`` is ``n_clips`` random training clips (other pieces than the held-out
 ones), the floor an FAD can reach at this sample size, scored for CLAP against their own captions.
+
+``--denoiser LABEL=FOLDER`` adds a saved denoiser (e.g. a teacher run's ``student_ema``) as the row ``LABEL-heun-40``.
 
 Writes ``quality.json``, ``quality.md`` and ``quality_fad_steps.png`` to ``--out`` (default benchmarks/results).
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_quality.py [--n-clips 200] [--quick]``. Models are read
