@@ -26,7 +26,7 @@ default init, every zero-initialised parameter re-drawn with std 0.02, so the ne
 sampled like the teacher; ``real (train)`` is ``n_clips`` random training clips (other pieces than the held-out
 ones), the floor an FAD can reach at this sample size, scored for CLAP against their own captions.
 
-``--denoiser LABEL=FOLDER`` adds a saved denoiser (e.g. a teacher run's ``student_ema``) as the row ``LABEL-heun-40``.
+``--model ROW=FOLDER[:SAMPLER:STEPS]`` adds a saved model (e.g. a teacher run's ``student_ema``) as the row ``ROW``.
 
 Writes ``quality.json``, ``quality.md`` and ``quality_fad_steps.png`` to ``--out`` (default benchmarks/results).
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_quality.py [--n-clips 200] [--quick]``. Models are read
@@ -127,6 +127,22 @@ def default_systems(*, quick: bool = False) -> list[System]:
     rows += [System(name=f"presto-ls-{n}", family="presto-ls", model="presto-ls", sampler="presto-s", steps=n)
              for n in few]
     return rows
+
+
+def model_system(spec: str) -> System:
+    """The row of ``--model ROW=FOLDER[:SAMPLER:STEPS]``: a saved model folder sampled with a registered sampler
+    (default Heun, 40 steps); its family is the row name, so the step plot draws it alone."""
+    from tempo_kit.registry import get_registry
+
+    row, sep, rest = spec.partition("=")
+    folder, sampler, steps = (rest.split(":") + ["heun", "40"])[:3] if rest.count(":") in (0, 2) else (rest, "", "")
+    if not (sep and row and Path(folder, "config.json").is_file()):
+        raise ValueError(f"--model takes ROW=FOLDER[:SAMPLER:STEPS] with a saved model in FOLDER (its config.json), "
+                         f"got {spec!r}")
+    if not steps.isdigit() or int(steps) < 1:
+        raise ValueError(f"--model {spec!r}: STEPS must be a positive integer, got {steps!r}")
+    get_registry().entry("samplers", sampler)  # an unknown sampler: the registry's error, listing the valid ones
+    return System(name=row, family=row, model=folder, sampler=sampler, steps=int(steps))
 
 
 def solver_systems() -> list[System]:
@@ -747,9 +763,10 @@ def main(argv=None) -> int:
                                                              "no verdicts")
     parser.add_argument("--systems", help="comma-separated row names to run besides the sanity rows and the 40-step "
                                           "teacher, which always run (e.g. presto-s-1,presto-s-4,cm-4,ctm-4)")
-    parser.add_argument("--denoiser", action="append", default=[], metavar="LABEL=FOLDER",
-                        help="also score a denoiser saved in FOLDER (e.g. a teacher run's student_ema) as the row "
-                             "LABEL-heun-40, sampled like the teacher (repeatable)")
+    parser.add_argument("--model", action="append", default=[], metavar="ROW=FOLDER[:SAMPLER:STEPS]",
+                        help="also score the model saved in FOLDER (e.g. a run's student_ema, or a folder made by "
+                             "scripts/bundle_model.py) as the row ROW, with a registered sampler and steps (default "
+                             "heun:40, as the teacher); repeatable")
     parser.add_argument("--out", default=str(RESULTS), help="results folder (default benchmarks/results)")
     parser.add_argument("--stem", default="quality", help="file name stem of the results (default quality)")
     parser.add_argument("--heldout", default=str(DATA), help="dataset folder with a heldout split")
@@ -780,11 +797,11 @@ def main(argv=None) -> int:
             parser.error(f"unknown system(s) {sorted(unknown)}; valid: {', '.join(s.name for s in systems)}")
         keep |= {*Q.SANITY, TEACHER}  # the ruler's sanity rows and the reference row always run
         systems = [s for s in systems if s.name in keep]
-    for spec in args.denoiser:
-        label, sep, folder = spec.partition("=")
-        if not (sep and label and Path(folder, "config.json").is_file()):
-            parser.error(f"--denoiser takes LABEL=FOLDER with a saved model in FOLDER (config.json), got {spec!r}")
-        systems.append(System(name=f"{label}-heun-40", family=f"teacher {label}", model=folder, sampler="heun", steps=40))
+    for spec in args.model:
+        try:
+            systems.append(model_system(spec))
+        except ValueError as err:
+            parser.error(str(err))
     n_clips = args.n_clips or (16 if args.quick else None)
     repeats = args.latency_repeats or (2 if args.quick else 5)
     try:

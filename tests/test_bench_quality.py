@@ -134,15 +134,15 @@ def test_quick_mode_runs_and_reports(tiny, tmp_path, monkeypatch):
     out = tmp_path / "results"
     extra = [] if importlib.util.find_spec("torchcrepe") else ["--no-independent"]
     assert bench.main(["--quick", "--n-clips", "6", "--heldout", str(data), "--out", str(out), "--no-progress",
-                       "--latency-repeats", "1", "--batch-size", "4", "--denoiser", f"copy={weights / 'teacher'}",
+                       "--latency-repeats", "1", "--batch-size", "4", "--model", f"copy={weights / 'teacher'}",
                        *extra]) == 0
     result = json.loads((out / "quality.json").read_text())
     assert (out / "quality_fad_steps.png").stat().st_size > 0
     rows = {r["name"]: r for r in result["systems"]}
-    assert set(rows) == {s.name for s in bench.default_systems(quick=True)} | {"copy-heun-40"}
-    # A denoiser folder given with --denoiser is sampled like the teacher: the same weights give the same clips.
-    assert rows["copy-heun-40"]["fad_mel"] == rows["teacher-heun-40"]["fad_mel"]
-    assert rows["copy-heun-40"]["frame_change"] == rows["teacher-heun-40"]["frame_change"]
+    assert set(rows) == {s.name for s in bench.default_systems(quick=True)} | {"copy"}
+    # A model folder given with --model is sampled like the teacher by default: the same weights give the same clips.
+    assert rows["copy"]["fad_mel"] == rows["teacher-heun-40"]["fad_mel"]
+    assert rows["copy"]["frame_change"] == rows["teacher-heun-40"]["frame_change"]
     # Frame change: the reference's own is recorded, every row has its ratio to it with an interval around it.
     assert result["reference"]["frame_change"] > 0
     for r in rows.values():
@@ -215,6 +215,21 @@ def test_ruler_sanity_ordering_and_verdict_rules():
     assert q.ratio_verdict(c, at_most=1.15, quick=False) == "UNDECIDED"
     assert q.ratio_verdict(c, at_most=1.25, quick=False) == "MET"
     assert q.ratio_verdict(c, at_most=1.25, quick=True) == "no verdict (quick preset)"
+
+
+def test_model_rows_from_the_command_line(tiny):
+    bench = _bench()
+    folder = tiny[1] / "cm"
+    assert bench.model_system(f"mine={folder}") == bench.System(name="mine", family="mine", model=str(folder),
+                                                                 sampler="heun", steps=40)
+    row = bench.model_system(f"cm-2={folder}:cm:2")
+    assert (row.model, row.sampler, row.steps) == (str(folder), "cm", 2)
+    for bad, match in ((f"{folder}", "ROW=FOLDER"), ("x=/nowhere", "ROW=FOLDER"), (f"x={folder}:cm", "ROW=FOLDER"),
+                       (f"x={folder}:cm:0", "STEPS"), (f"x={folder}:cm:two", "STEPS")):
+        with pytest.raises(ValueError, match=match):
+            bench.model_system(bad)
+    with pytest.raises(Exception, match="heun"):  # an unknown sampler lists the registered ones
+        bench.model_system(f"x={folder}:nosuch:4")
 
 
 def test_mean_ratios_pair_rows_with_the_reference():
