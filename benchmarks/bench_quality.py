@@ -131,18 +131,31 @@ def default_systems(*, quick: bool = False) -> list[System]:
 
 def model_system(spec: str) -> System:
     """The row of ``--model ROW=FOLDER[:SAMPLER:STEPS]``: a saved model folder sampled with a registered sampler
-    (default Heun, 40 steps); its family is the row name, so the step plot draws it alone."""
-    from tempo_kit.registry import get_registry
+    (default Heun, 40 steps; a folder whose name has colons needs the explicit ``:SAMPLER:STEPS``). The folder's
+    ``pretrained`` kind must suit the sampler: a jump sampler (``cm``, ``ctm-gamma``, ``presto-s``) needs a consistency
+    or CTM model (a run's ``student_ema`` records no kind: bundle it with ``scripts/bundle_model.py --out FOLDER``)."""
+    from tempo_kit.pretrained import pretrained_meta
+    from tempo_kit.registry import get
 
     row, sep, rest = spec.partition("=")
-    folder, sampler, steps = (rest.split(":") + ["heun", "40"])[:3] if rest.count(":") in (0, 2) else (rest, "", "")
+    folder, sampler, steps = rest, "heun", "40"
+    head = rest.rsplit(":", 2)
+    if len(head) == 3 and head[2].isdigit() and Path(head[0], "config.json").is_file():
+        folder, sampler, steps = head
     if not (sep and row and Path(folder, "config.json").is_file()):
         raise ValueError(f"--model takes ROW=FOLDER[:SAMPLER:STEPS] with a saved model in FOLDER (its config.json), "
                          f"got {spec!r}")
-    if not steps.isdigit() or int(steps) < 1:
+    if int(steps) < 1:
         raise ValueError(f"--model {spec!r}: STEPS must be a positive integer, got {steps!r}")
-    get_registry().entry("samplers", sampler)  # an unknown sampler: the registry's error, listing the valid ones
-    return System(name=row, family=row, model=folder, sampler=sampler, steps=int(steps))
+    drives = get("samplers", sampler).drives  # an unknown sampler: the registry's error, listing the valid ones
+    meta = pretrained_meta(Path(folder))
+    if "tag_vocab" not in meta:
+        raise ValueError(f"--model {spec!r}: {folder} records no tag vocabulary (a run's student_ema does not; "
+                         "scripts/bundle_model.py NAME --from FOLDER --kind ... --config ... --out DIR adds it)")
+    kind = meta.get("kind", "denoiser")
+    if (drives == "jump") != (kind in ("consistency", "ctm")):
+        raise ValueError(f"--model {spec!r}: the sampler {sampler!r} drives a {drives} but {folder} holds a {kind}")
+    return System(name=row, family=row, model=str(Path(folder).resolve()), sampler=sampler, steps=int(steps))
 
 
 def solver_systems() -> list[System]:
@@ -253,16 +266,12 @@ def untrained_like(name: str = "teacher", *, seed: int = 0):
     return EDMPrecond(net=net, **precond).eval()
 
 
-def _model_cond(model_name: str, records: list[dict], idx: list[int], default_vocab: dict | None = None) -> dict:
-    """``{"tags": multi-hot}`` of the given held-out records in the model's own tag vocabulary (``default_vocab``, the
-    dataset's, for a model folder that records none, e.g. a training run's ``student_ema``)."""
+def _model_cond(model_name: str, records: list[dict], idx: list[int]) -> dict:
+    """``{"tags": multi-hot}`` of the given held-out records in the model's own tag vocabulary."""
     from tempo_kit.data.dataset import encode_tags
     from tempo_kit.pretrained import pretrained_meta
 
-    vocab = pretrained_meta(model_name).get("tag_vocab", default_vocab)
-    if vocab is None:
-        raise KeyError(f"model {model_name!r} records no tag vocabulary")
-    vocab = {f: tuple(v) for f, v in vocab.items()}
+    vocab = {f: tuple(v) for f, v in pretrained_meta(model_name)["tag_vocab"].items()}
     return {"tags": encode_tags([records[i]["tags"] for i in idx], vocab)}
 
 
@@ -432,7 +441,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
             name = system.model
 
             def cond_fn(idx, name=name):
-                return _model_cond(name, held.records, [src[i] for i in idx], held.tag_vocab)
+                return _model_cond(name, held.records, [src[i] for i in idx])
 
             sigmas = system.sigmas(sampler)
             mel = torch.cat([_generate(model, sampler, sigmas, eps_d, cond_fn, batch_size=batch_size,
@@ -461,7 +470,8 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
         if clap is not None:
             row["clap_score"] = float(clap_score(_clap_audio(row_stats["clap"]), row_text.repeat(row_draws, 1)).mean())
         stats[system.name] = {emb: st.fold(row_draws) for emb, st in row_stats.items()}
-        change[system.name] = frame_change(mel).view(row_draws, n_clips).mean(0)
+        if "nonfinite_clips" not in row:  # a row repaired with nan_to_num has no meaningful frame change
+            change[system.name] = frame_change(mel).view(row_draws, n_clips).mean(0)
         row["eval_wall_s"] = time.perf_counter() - t0
         rows.append(row)
 
@@ -469,9 +479,10 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
     fads = Q.compare(stats, reference, teacher=TEACHER, n_boot=n_boot, seed=seed, pairs=PAIRS, groups=pieces)
     changes = Q.mean_ratios(change, frame_change(ref_mel), n_boot=n_boot, seed=seed, groups=pieces)
     for row in rows:
-        cell = changes[row["name"]]
-        row.update(frame_change=cell["mean"], frame_change_ratio=cell["ratio"],
-                   frame_change_ratio_ci=[cell["ratio_low"], cell["ratio_high"]])
+        if row["name"] in changes:
+            cell = changes[row["name"]]
+            row.update(frame_change=cell["mean"], frame_change_ratio=cell["ratio"],
+                       frame_change_ratio_ci=[cell["ratio_low"], cell["ratio_high"]])
         for emb, cell in fads[row["name"]].items():
             row[f"fad_{emb}"] = cell["fad"]
             row[f"fad_{emb}_ci"] = [cell["low"], cell["high"]]
@@ -657,11 +668,13 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
               f"`{Q.FLOOR}` (training clips of other pieces with the reference's tags: the floor), `{Q.VOCODED}` (the "
               f"reference clips through the bundled vocoder: the floor of every generated row on CREPE), `{Q.NOISE}` "
               f"(average-spectrum noise) and `{Q.UNTRAINED}` (the teacher's architecture with random weights). *Frame "
-              "change*: mean squared change of each mel bin from one frame to the next "
-              "(`tempo_kit.metrics.frame_change`), as a ratio to the reference clips'"
-              + (f" ({ref['frame_change']:.4f})" if "frame_change" in ref else "") + " [95% interval]: above 1, the "
-              "clips flicker or carry fine noise that real renders do not.", "",
-              "| system | steps | " + " | ".join(f"{Q.LABELS[e]} | ratio" for e in embs) + " | CLAP score | frame change |",
+              "change ratio*: the mean squared change of each mel bin from one frame to the next "
+              "(`tempo_kit.metrics.frame_change`) over the row's clips, divided by the same mean over the reference "
+              "clips" + (f" ({ref['frame_change']:.4f} in model units)" if "frame_change" in ref else "") + ", with "
+              "its 95% paired-bootstrap interval. Real renders change mostly at note starts; a ratio well above 1 "
+              "means faster change than in real clips (flicker or fine noise, or many more note starts), below 1 "
+              "smoother clips (blurred onsets).", "",
+              "| system | steps | " + " | ".join(f"{Q.LABELS[e]} | ratio" for e in embs) + " | CLAP score | frame change ratio |",
               "|---|---|" + "---|---|" * len(embs) + "---|---|"]
     for r in result["systems"]:
         cells = []
@@ -799,9 +812,12 @@ def main(argv=None) -> int:
         systems = [s for s in systems if s.name in keep]
     for spec in args.model:
         try:
-            systems.append(model_system(spec))
+            row = model_system(spec)
         except ValueError as err:
             parser.error(str(err))
+        if row.name in {s.name for s in (*systems, *default_systems())} or row.family in ("real", "baseline"):
+            parser.error(f"--model {spec!r}: the row name {row.name!r} is taken; choose another")
+        systems.append(row)
     n_clips = args.n_clips or (16 if args.quick else None)
     repeats = args.latency_repeats or (2 if args.quick else 5)
     try:

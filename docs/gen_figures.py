@@ -1,8 +1,8 @@
-"""Regenerate the figures under docs/assets/ from the library itself (no data, no weights).
+"""Regenerate the figures under docs/assets/ from the library itself and the bundled weights.
 
 Usage: ``.venv/bin/python docs/gen_figures.py [NAME ...]`` (default: all). Each figure is a function below; keep every
 PNG under 200 KB. ``vocoder_pairs`` also needs the music dataset (``tempo-kit data build``) and the git history (the
-previous bundled vocoder is read from :data:`PREVIOUS_VOCODER`).
+previous bundled vocoder is read from :data:`PREVIOUS_VOCODER`); ``listen_teachers`` the music dataset too.
 """
 
 from __future__ import annotations
@@ -279,6 +279,45 @@ def listen_generated() -> None:
         write(model, "strings_bach", steps)
 
 
+def listen_teachers(root: str = "outputs/data/music") -> None:
+    """``teacher-long`` (the bundled teacher's network trained 23,000 steps more) on the tag sets of
+    :func:`listen_generated` (OGG; the teacher's own clips come from there), and a figure of two held-out clips next
+    to both teachers' clips from their tags and the same noise (40 Heun steps). Needs the dataset at ``root``."""
+    from tempo_kit import Pipeline
+    from tempo_kit.data.dataset import MusicDataset
+    from tempo_kit.metrics import frame_change
+    from tempo_kit.pipeline import tag_conditions
+    from tempo_kit.pretrained import load_pretrained
+    from tempo_kit.samplers import EDMSampler
+    from tempo_kit.schedules import karras_sigmas
+
+    for key, tags in LISTEN_TAGS.items():
+        clips = Pipeline.from_pretrained("teacher-long")(tags, n=1, seed=0)
+        _ogg(f"listen_teacher-long_{key}", clips.audio[0].numpy(), clips.sample_rate)
+    held = MusicDataset(root, split="heldout")
+    idx = [5, 200]  # a Bach harpsichord clip and an Essen brass one
+    sigmas = karras_sigmas(40)
+    x_T = float(sigmas[0]) * torch.randn(len(idx), *held.mel.shape[1:], generator=torch.Generator().manual_seed(0))
+    rows = [("real held-out clip", held.mel[idx].float())]
+    for name in ("teacher", "teacher-long"):
+        cond = tag_conditions([held.records[i]["tags"] for i in idx], model=name)
+        with torch.no_grad():
+            rows.append((name, EDMSampler()(load_pretrained(name), x_T, sigmas, cond=cond)))
+    fig, axes = plt.subplots(len(rows), len(idx), figsize=(11, 2.2 * len(rows)), sharex=True, sharey=True)
+    for r, (label, mel) in enumerate(rows):
+        change = frame_change(mel)
+        for c in range(len(idx)):
+            axes[r, c].imshow(mel[c].numpy(), origin="lower", aspect="auto", vmin=-1, vmax=0.8, cmap="magma")
+            tags = held.records[idx[c]]["tags"]
+            axes[r, c].set_title(f"{label} ({tags['instrument']}, {tags['collection']}): frame change "
+                                 f"{float(change[c]):.4f}", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("frame (23 ms)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("mel bin")
+    _save(fig, "teacher_texture", dpi=48)
+
+
 def _melody_audio(target, frame_rate: float, sample_rate: int = 22050):
     """The melody target as a plain tone rendering (pitch class -> MIDI 60-71, runs of frames -> notes)."""
     from tempo_kit.control.targets import IGNORE_INDEX
@@ -498,7 +537,7 @@ FIGURES = {f.__name__: f for f in (demo_samples, karras_schedule, control_intens
                                    control_structure, control_outpainting, mel_model_space, reference_samples,
                                    vocoder_pairs, listen_generated, listen_control, listen_intensity_audio,
                                    listen_melody_onsets, listen_structure, listen_painting, listen_layers,
-                                   listen_ditto, listen_text, listen_extra_controls)}
+                                   listen_ditto, listen_text, listen_extra_controls, listen_teachers)}
 
 
 def main(names: list[str]) -> None:

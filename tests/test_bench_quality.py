@@ -143,12 +143,10 @@ def test_quick_mode_runs_and_reports(tiny, tmp_path, monkeypatch):
     # A model folder given with --model is sampled like the teacher by default: the same weights give the same clips.
     assert rows["copy"]["fad_mel"] == rows["teacher-heun-40"]["fad_mel"]
     assert rows["copy"]["frame_change"] == rows["teacher-heun-40"]["frame_change"]
-    # Frame change: the reference's own is recorded, every row has its ratio to it with an interval around it.
-    assert result["reference"]["frame_change"] > 0
-    for r in rows.values():
-        lo, hi = r["frame_change_ratio_ci"]
-        assert r["frame_change_ratio"] == pytest.approx(r["frame_change"] / result["reference"]["frame_change"])
-        assert 0 <= lo <= r["frame_change_ratio"] <= hi, r["name"]
+    # Frame change: the reference's own is recorded; the real clips' row is the reference's own tag mix from other
+    # pieces, the untrained network's clips change far faster than any real clip.
+    assert result["reference"]["frame_change"] > 0 and "frame change ratio" in (out / "quality.md").read_text()
+    assert rows["untrained"]["frame_change_ratio"] > 3 * rows["real (train)"]["frame_change_ratio"]
     assert result["meta"]["missing"] == []
     # Provenance: commit, weights' hashes, n, tag mix, seed.
     meta = result["meta"]
@@ -217,19 +215,33 @@ def test_ruler_sanity_ordering_and_verdict_rules():
     assert q.ratio_verdict(c, at_most=1.25, quick=True) == "no verdict (quick preset)"
 
 
-def test_model_rows_from_the_command_line(tiny):
+def test_model_rows_from_the_command_line(tiny, tmp_path):
+    import shutil
+
     bench = _bench()
-    folder = tiny[1] / "cm"
-    assert bench.model_system(f"mine={folder}") == bench.System(name="mine", family="mine", model=str(folder),
+    teacher, cm = tiny[1] / "teacher", tiny[1] / "cm"
+    assert bench.model_system(f"mine={teacher}") == bench.System(name="mine", family="mine", model=str(teacher.resolve()),
                                                                  sampler="heun", steps=40)
-    row = bench.model_system(f"cm-2={folder}:cm:2")
-    assert (row.model, row.sampler, row.steps) == (str(folder), "cm", 2)
-    for bad, match in ((f"{folder}", "ROW=FOLDER"), ("x=/nowhere", "ROW=FOLDER"), (f"x={folder}:cm", "ROW=FOLDER"),
-                       (f"x={folder}:cm:0", "STEPS"), (f"x={folder}:cm:two", "STEPS")):
+    row = bench.model_system(f"cm-2={cm}:cm:2")
+    assert (row.model, row.sampler, row.steps) == (str(cm.resolve()), "cm", 2)
+    odd = tmp_path / "run:12:00"  # colons in the folder name: read from the right
+    shutil.copytree(cm, odd)
+    assert bench.model_system(f"x={odd}:cm:4").model == str(odd.resolve())
+    for bad, match in ((f"{teacher}", "ROW=FOLDER"), ("x=/nowhere", "ROW=FOLDER"), (f"x={cm}:cm", "ROW=FOLDER"),
+                       (f"x={cm}:cm:0", "STEPS"), (f"x={cm}:cm:two", "ROW=FOLDER"),
+                       (f"x={cm}", "drives a denoiser but .* holds a consistency"),
+                       (f"x={teacher}:cm:4", "drives a jump but .* holds a denoiser")):
         with pytest.raises(ValueError, match=match):
             bench.model_system(bad)
     with pytest.raises(Exception, match="heun"):  # an unknown sampler lists the registered ones
-        bench.model_system(f"x={folder}:nosuch:4")
+        bench.model_system(f"x={cm}:nosuch:4")
+    bare = tmp_path / "student_ema"  # what a training run exports: no tag vocabulary
+    shutil.copytree(teacher, bare)
+    config = json.loads((bare / "config.json").read_text())
+    config.pop("pretrained")
+    (bare / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="no tag vocabulary.*bundle_model"):
+        bench.model_system(f"x={bare}")
 
 
 def test_mean_ratios_pair_rows_with_the_reference():
@@ -242,6 +254,11 @@ def test_mean_ratios_pair_rows_with_the_reference():
     assert out["other"]["ratio_low"] < out["other"]["ratio"] < out["other"]["ratio_high"]
     with pytest.raises(ValueError, match="row 'short'"):
         Q.mean_ratios({"short": torch.ones(3)}, ref)
+    # Whole groups are resampled together: with two groups, a row that doubles one group's values has resampled
+    # ratios of only three kinds (both groups, one of them twice, the other twice).
+    grouped = Q.mean_ratios({"half": torch.cat([2 * ref[:3], ref[3:]])}, ref, n_boot=200, groups=[0, 0, 0, 1, 1, 1])
+    assert grouped["half"]["ratio"] == pytest.approx(27 / 21)
+    assert grouped["half"]["ratio_low"] < grouped["half"]["ratio"] < grouped["half"]["ratio_high"] <= 2.0
 
 
 def test_ruler_compare_gives_teacher_ratios_and_pairs():
