@@ -402,3 +402,18 @@ def test_presto_jumps_scores_each_level_against_the_teachers_ode_end(tmp_path):
     assert all(b * b <= m + 1e-12 for b, m in zip(result["bias"]["cm"], rows["cm"]))
     assert abs(result["bias"]["copy"][-1]) < 1e-2 and result["bias"]["cm"] != result["bias"]["copy"]
     assert "| 2 | " in bench.markdown(result) and "Mean of `G(x_k, sigma_k)` minus" in bench.markdown(result)
+
+
+def test_teacher_fit_reports_loss_by_level_and_nearest_training_clips(tiny, tmp_path):
+    fit = load_script("benchmarks/bench_teacher_fit.py")
+    data, weights = tiny
+    train = torch.randn(5, 8, 16)
+    # A training clip is at distance 0 from itself; a clip offset by 0.5 everywhere is at 0.5 from its source.
+    assert fit.nearest_distance(torch.stack([train[2], train[3] + 0.5]), train).tolist() == pytest.approx([0.0, 0.5])
+    assert fit.main([str(weights / "teacher"), "--data", str(data), "--n", "4", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "teacher_fit.json").read_text())
+    row = result["results"][0]
+    assert len(row["dsm_heldout"]) == len(row["dsm_train"]) == len(fit.LEVELS)
+    assert all(v > 0 for v in row["dsm_heldout"] + row["dsm_train"]) and row["nearest_train"] > 0
+    assert result["real"]["nearest_train"] > 0 and len(result["environment"]["weights_sha256"]) == 1
+    assert "| real held-out clips |" in (tmp_path / "teacher_fit.md").read_text()
