@@ -45,7 +45,13 @@ def run_stats(run_dir: Path) -> dict:
     wall += prev
     last = rows[-1] if rows else {}
     losses = {k: round(v, 5) for k, v in last.items() if k not in ("step", "time") and isinstance(v, (int, float))}
-    return {"steps": int(last.get("step", -1)) + 1, "wall_seconds": round(wall, 1), "last_losses": losses}
+    steps = int(last.get("step", -1)) + 1  # the log keeps every log_every-th step: the checkpoint knows the last one
+    if (run_dir / "checkpoint.safetensors").is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(run_dir / "checkpoint.safetensors"), "pt") as f:
+            steps = int((f.metadata() or {}).get("step", steps))
+    return {"steps": steps, "wall_seconds": round(wall, 1), "last_losses": losses}
 
 
 def tag_vocab(config: dict) -> dict | None:

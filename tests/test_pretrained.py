@@ -112,3 +112,14 @@ def test_model_card_image_rewrite_keeps_titles_schemes_and_normalises(tmp_path):
     text = bundle_model.metrics_section([results / "q.md"])
     assert f"t: `{results / 'a.png'}`" in text and "![u](HTTPS://x.org/a.png)" in text
     assert f"p: `{tmp_path / 'plots' / 'b.png'}`" in text
+
+
+def test_run_stats_take_the_steps_from_the_checkpoint(tmp_path):
+    from tempo_kit.training.checkpoint import save_checkpoint
+
+    rows = [{"step": 0, "net/dsm": 1.0, "time": 1.0}, {"step": 100, "net/dsm": 0.5, "time": 9.0}]
+    (tmp_path / "losses.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert bundle_model.run_stats(tmp_path)["steps"] == 101  # the log alone: its last logged step
+    save_checkpoint(tmp_path / "checkpoint.safetensors", recipe=torch.nn.Linear(1, 1), optimizers={}, step=150, seed=0)
+    stats = bundle_model.run_stats(tmp_path)
+    assert stats["steps"] == 150 and stats["wall_seconds"] == 9.0 and stats["last_losses"] == {"net/dsm": 0.5}
