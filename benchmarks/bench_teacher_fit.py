@@ -32,15 +32,18 @@ LEVELS = (0.02, 0.05, 0.13, 0.35, 1.0, 2.5, 8.0, 30.0)
 
 
 def denoising_loss(model, x0: torch.Tensor, cond: dict, *, levels=LEVELS, seed: int = 1) -> list[float]:
-    """EDM-weighted DSM loss of ``model`` on clips ``x0`` at each noise level (one noise draw per level)."""
+    """EDM-weighted DSM loss (the training loss, :func:`~tempo_kit.training.recipes.edm.dsm_loss`) of ``model`` on
+    clips ``x0`` at each noise level (one noise draw per level)."""
+    from tempo_kit.training.recipes.edm import dsm_loss
+
     sigma_data = float(getattr(model, "sigma_data", 0.5))
     gen = torch.Generator().manual_seed(seed)
     out = []
     with torch.inference_mode():
         for s in levels:
+            sigma = torch.full((len(x0),), s)
             noisy = x0 + s * torch.randn(x0.shape, generator=gen)
-            weight = (s**2 + sigma_data**2) / (s * sigma_data) ** 2
-            out.append(float(weight * (model(noisy, torch.full((len(x0),), s), cond) - x0).pow(2).mean()))
+            out.append(float(dsm_loss(model(noisy, sigma, cond), x0, sigma, sigma_data)))
     return out
 
 
@@ -54,8 +57,9 @@ def nearest_distance(clips: torch.Tensor, train: torch.Tensor, *, chunk: int = 2
 
 
 def run(models: list[str], *, data: str | Path = DATA, n: int = 96, seed: int = 0) -> dict:
-    from tempo_kit.data.dataset import MusicDataset, encode_tags
-    from tempo_kit.pretrained import load_pretrained, pretrained_meta
+    from tempo_kit.data.dataset import MusicDataset
+    from tempo_kit.pipeline import tag_conditions
+    from tempo_kit.pretrained import load_pretrained
     from tempo_kit.samplers import EDMSampler
     from tempo_kit.schedules import karras_sigmas
 
@@ -71,13 +75,12 @@ def run(models: list[str], *, data: str | Path = DATA, n: int = 96, seed: int = 
     rows = []
     for name in models:
         model = load_pretrained(name)
-        vocab = {f: tuple(v) for f, v in pretrained_meta(name)["tag_vocab"].items()}
         row = {"model": name, "levels": list(LEVELS)}
+        conds = {split: tag_conditions([sets[split].records[int(i)]["tags"] for i in idx], model=name)
+                 for split, idx in pick.items()}
         for split, idx in pick.items():
-            records = sets[split].records
-            cond = {"tags": encode_tags([records[int(i)]["tags"] for i in idx], vocab)}
-            row[f"dsm_{split}"] = denoising_loss(model, sets[split].mel[idx].float(), cond)
-        cond = {"tags": encode_tags([held.records[int(i)]["tags"] for i in pick["heldout"]], vocab)}
+            row[f"dsm_{split}"] = denoising_loss(model, sets[split].mel[idx].float(), conds[split])
+        cond = conds["heldout"]
         with torch.inference_mode():
             samples = EDMSampler()(model, x_T, sigmas, cond=cond)
         dist = nearest_distance(samples, train_mel)
