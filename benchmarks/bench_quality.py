@@ -268,11 +268,9 @@ def untrained_like(name: str = "teacher", *, seed: int = 0):
 
 def _model_cond(model_name: str, records: list[dict], idx: list[int]) -> dict:
     """``{"tags": multi-hot}`` of the given held-out records in the model's own tag vocabulary."""
-    from tempo_kit.data.dataset import encode_tags
-    from tempo_kit.pretrained import pretrained_meta
+    from tempo_kit.pipeline import tag_conditions
 
-    vocab = {f: tuple(v) for f, v in pretrained_meta(model_name)["tag_vocab"].items()}
-    return {"tags": encode_tags([records[i]["tags"] for i in idx], vocab)}
+    return tag_conditions([records[i]["tags"] for i in idx], model=model_name)
 
 
 # -- generation and timing ---------------------------------------------------------------------------------------------

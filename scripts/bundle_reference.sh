@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # Bundle the reference diffusion models from their training runs into tempo_kit/weights/ (float16 + model cards).
 # Run after the configs/reference/*.toml trainings; rerun after the benchmarks to put their figures in the cards.
-#   bash scripts/bundle_reference.sh [NAME ...]      (default: every model whose run exists)
+#   bash scripts/bundle_reference.sh [--out DIR] [NAME ...]   (default: every bundled model whose run exists, into
+#                                                              tempo_kit/weights)
+# Candidates (rows marked 'candidate' below) are bundled only when named, e.g. into --out outputs/candidates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
+out=()
+if [ "${1:-}" = --out ]; then out=(--out "$2"); shift 2; fi
 QUALITY=benchmarks/results/quality.md
 
 # One row per bundled model: its kind, its training run (outputs/runs/RUN, configs/reference/RUN.toml) and the sampler
 # and steps its card recommends.
 declare -A KIND RUN META
 order=()
-while read -r name kind run sampler steps; do
+while read -r name kind run sampler steps candidate; do
   KIND[$name]=$kind
   RUN[$name]=$run
   META[$name]="{\"sampler\": \"$sampler\", \"steps\": $steps}"
-  order+=("$name")
+  [ -n "$candidate" ] || order+=("$name")
 done <<'MODELS'
 teacher    denoiser     teacher_refine  heun       40
 cm         consistency  cm              cm         4
@@ -24,11 +28,13 @@ presto-s   consistency  presto_s        presto-s   1
 ase        denoiser     ase             heun       40
 presto-l   denoiser     presto_l        heun       40
 presto-ls  consistency  presto_ls       presto-s   4
+presto-s-long  consistency  presto_s_long  presto-s  1  candidate
 MODELS
 # The low-noise experts' optional third stage (configs/reference/*_low_ft.toml), added to the card when its run exists.
 declare -A FT_DESC=(
   [presto-s]=" The low-noise expert then had a third stage: 1,500 steps of the regression term alone, uniformly weighted, on 4,096 trajectories from Presto-S's one-step samples re-noised to 1.5, the inputs its 4-step sampler gives it (presto_s_low_ft.toml)."
   [presto-ls]=" The low-noise expert then had a third stage: 1,500 steps of the regression term alone, uniformly weighted, on trajectories from one-step samples re-noised to 1.5 (presto_ls_low_ft.toml)."
+  [presto-s-long]=" The low-noise expert then had a third stage: 1,500 steps of the regression term alone, uniformly weighted, on 4,096 trajectories from this model's one-step samples re-noised to 1.5 (presto_s_long_low_ft.toml)."
 )
 declare -A DESC=(
   [teacher]="Tag-conditioned EDM DiT on 5.9 s log-mel clips (80 mels x 256 frames, 22.05 kHz, hop 512) of Bach chorales and Essen folk songs rendered with 8 General MIDI instruments. Tags: instrument, collection, tempo, mode (15-dim multi-hot; 10% dropped to the learned null embedding during training, so classifier-free guidance and unconditional sampling work). Sample it with Heun (40 steps is the reference). Trained for 35 minutes in all; its clips change from frame to frame about 6x as fast as real clips (flicker and fine noise over blurred notes) and its FAD CREPE is 6.5x that of real training clips: 'teacher-long' is the same network trained 22,500 steps more (FAD CREPE 0.37x this model's; benchmarks/results/quality_teacher.md), not yet the source of the students."
@@ -37,6 +43,7 @@ declare -A DESC=(
   [presto-s]="Presto-S generator distilled from the bundled teacher as two noise-level experts (tempo_kit.models.NoiseExperts) behind one jump, one expert call per step. High-noise expert (sigma >= 1.5: every one-step sample and the first jumps of multi-step sampling): stage 1 the regression term alone (ours, after DMD's regression loss: plain distillation of the teacher's probability-flow ODE from 8,192 teacher trajectories, tempo-kit data ode-pairs), 3,000 generator updates, then stage 2 continuous-time distribution matching (DMD2 adapted to EDM) with a least-squares GAN head on the fake-score network, 5 fake-score updates per generator update, regression term kept, 3,000 steps (configs/reference/presto_s_stage1.toml, presto_s.toml). Low-noise expert (sigma < 1.5: the last jumps of multi-step sampling): the same two stages with each ODE pair weighted by 1 + (sigma_data / sigma)^2 and 4,096 more trajectories from training clips noised to 10, 3,000 + 2,000 steps (presto_s_low_stage1.toml, presto_s_low.toml). One network of this size trained either way is good at one end only (see the step-distillation page). Sample with the 'presto-s' sampler, in 1 or 4 steps."
   [ase]="ASE layer-dropped teacher: time-dependent early exit (fewer blocks at high noise), fine-tuned from the bundled teacher with the denoising loss and a frozen time embedder. Sample like the teacher (Heun)."
   [presto-l]="Presto-L layer-distilled teacher: drops interior blocks by noise level while always running the final block, budget-conditioned, trained with the denoising loss plus the self-teacher loss. Sample like the teacher (Heun)."
+  [presto-s-long]="Candidate, not bundled: Presto-S trained exactly as 'presto-s' (the same five stages and settings, configs/reference/presto_s_long*.toml) with 'teacher-long' as real score and as the source of every ODE pair. Two noise-level experts behind one jump (edge 1.5); sample with the 'presto-s' sampler in 1 or 4 steps."
   [presto-ls]="Presto-LS: Presto-S on the bundled Presto-L routed network (real score = the full teacher), as two noise-level experts like Presto-S (tempo_kit.models.NoiseExperts; each expert keeps the Presto-L router, so a call runs only the blocks its noise level is given). High-noise expert (sigma >= 1.5): stage 1 the regression term alone on 8,192 uniformly weighted teacher trajectories from noise, 3,000 generator updates; stage 2 distribution matching with the GAN head and the regression term kept, 3,000 steps (configs/reference/presto_ls_stage1.toml, presto_ls.toml). Low-noise expert (sigma < 1.5): the same two stages with each ODE pair weighted by 1 + (sigma_data / sigma)^2 and 4,096 more trajectories from training clips noised to 10, 3,000 + 2,000 steps (presto_ls_low_stage1.toml, presto_ls_low.toml; until 2026-12-05 this expert alone was the bundled Presto-LS). Fewer blocks per call than Presto-S; sample with the 'presto-s' sampler in 4 steps.")
 
 names=("$@")
@@ -50,7 +57,7 @@ for name in "${names[@]}"; do
   extra=()
   from=("$run/student_ema")
   description=${DESC[$name]}
-  if [ "$name" = presto-s ] || [ "$name" = presto-ls ]; then  # two noise-level experts, each trained in stages
+  if [ -f "configs/reference/${RUN[$name]}_low_stage1.toml" ]; then  # two noise-level experts, each trained in stages
     high=${RUN[$name]} low=${RUN[$name]}_low
     stages=("${high}_stage1" "$high" "${low}_stage1" "$low")
     # the low expert's third stage, when it has been run (its pairs come from the bundle made without it)
@@ -73,7 +80,7 @@ for name in "${names[@]}"; do
   metrics=()
   [ -f "$QUALITY" ] && metrics+=(--metrics "$QUALITY")
   "$PY" scripts/bundle_model.py "$name" --from "${from[@]}" --kind "${KIND[$name]}" --config "$config" \
-    --description "$description" --meta "${META[$name]}" "${extra[@]}" "${metrics[@]}"
+    --description "$description" --meta "${META[$name]}" "${extra[@]}" "${metrics[@]}" "${out[@]}"
 done
 # a model named on the command line that could not be bundled is an error
 [ "$explicit" -gt 0 ] && [ "$skipped" -ne 0 ] && { echo "some models were not bundled (see above)" >&2; exit 1; }
