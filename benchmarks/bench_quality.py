@@ -321,7 +321,7 @@ def _latency_rounds(runs: dict[str, Any], repeats: int, *, min_seconds: float = 
 def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA, systems: list[System] | None = None,
                 quick: bool = False, batch_size: int = 50, latency_repeats: int = 5, threads: int = 1, seed: int = 0,
                 mel_bands: int = 16, n_boot: int = 200, independent: bool = True, progress: bool = True,
-                draws: int = 1) -> dict:
+                draws: int = 1, pairs: tuple[tuple[str, str], ...] = PAIRS) -> dict:
     """Run the benchmark and return its results as a JSON-able dict (see :func:`write_results`, :func:`markdown`).
 
     Parameters
@@ -356,6 +356,9 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
         (:meth:`~tempo_kit.metrics.ClipStats.fold`) that the bootstrap resamples with clip ``i``: more draws narrow
         the generated side of every interval, the reference side stays the held-out set. Real rows (``real (train)``,
         ``vocoded real``) keep one clip per reference clip.
+    pairs : tuple of (str, str)
+        Rows ``(a, b)`` whose paired FAD ratio ``a / b`` is reported with its interval (those whose rows ran), besides
+        every row's ratio to the 40-step teacher; default Presto-S 4 steps against CM and CTM at 4 steps.
     """
     from tempo_kit.data.dataset import MusicDataset
     from tempo_kit.metrics import average_spectrum_noise, clap_score, frame_change
@@ -474,7 +477,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
         rows.append(row)
 
     pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in src]  # the cluster bootstrap's groups
-    fads = Q.compare(stats, reference, teacher=TEACHER, n_boot=n_boot, seed=seed, pairs=PAIRS, groups=pieces)
+    fads = Q.compare(stats, reference, teacher=TEACHER, n_boot=n_boot, seed=seed, pairs=pairs, groups=pieces)
     changes = Q.mean_ratios(change, frame_change(ref_mel), n_boot=n_boot, seed=seed, groups=pieces)
     for row in rows:
         if row["name"] in changes:
@@ -683,6 +686,21 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
                      f"{Q.fmt_interval(r.get('frame_change_ratio'), r.get('frame_change_ratio_ci'), '.2f')} |")
     if "clap_score_reference" in ref:
         lines += ["", f"CLAP score of the reference clips with their own captions: {ref['clap_score_reference']:.3f}."]
+    if result.get("comparisons"):
+        lines += ["", "## Paired ratios", "", "FAD of the first row over the second's, from the same bootstrap "
+                  "resamples [95% interval]; the row named after it is the better one, named only when the interval "
+                  "excludes 1.", "",
+                  "| rows | " + " | ".join(Q.LABELS[e] for e in embs) + " |", "|---|" + "---|" * len(embs)]
+        for key, cells in result["comparisons"].items():
+            a, b = key.split(" / ")
+
+            def word(c):  # none in quick mode, which gives no verdicts
+                return "" if meta["quick"] else ": " + (a if c["ratio_high"] < 1 else b if c["ratio_low"] > 1 else
+                                                        "undecided")
+
+            lines.append(f"| {key} | " + " | ".join(
+                f"{Q.fmt_interval(cells[e]['ratio'], (cells[e]['ratio_low'], cells[e]['ratio_high']), '.2f')}"
+                f"{word(cells[e])}" if e in cells else "-" for e in embs) + " |")
     lines += ["", "The few-step rows use each sampler's default levels. CM and CTM: the Karras levels, whose last level "
               "before 0 is `sigma_min` = 0.002: the last step of a jump sampler changes almost nothing there, so 2 "
               "steps measure like 1. Presto-S and Presto-LS (the `presto-s` sampler): one jump from 80, then jumps "
@@ -778,6 +796,9 @@ def main(argv=None) -> int:
                         help="also score the model saved in FOLDER (e.g. a run's student_ema, or a folder made by "
                              "scripts/bundle_model.py) as the row ROW, with a registered sampler and steps (default "
                              "heun:40, as the teacher); repeatable")
+    parser.add_argument("--pair", action="append", default=[], metavar="A/B",
+                        help="also report the paired FAD ratio of row A over row B with its interval (e.g. "
+                             "presto-s-long-4/teacher-long-heun-40); repeatable")
     parser.add_argument("--out", default=str(RESULTS), help="results folder (default benchmarks/results)")
     parser.add_argument("--stem", default="quality", help="file name stem of the results (default quality)")
     parser.add_argument("--heldout", default=str(DATA), help="dataset folder with a heldout split")
@@ -816,13 +837,21 @@ def main(argv=None) -> int:
         if row.name in {s.name for s in (*systems, *default_systems())} or row.family in ("real", "baseline"):
             parser.error(f"--model {spec!r}: the row name {row.name!r} is taken; choose another")
         systems.append(row)
+    pairs = list(PAIRS)
+    for spec in args.pair:
+        a, sep, b = spec.partition("/")
+        unknown = [r for r in (a, b) if r not in {s.name for s in systems}]
+        if not (sep and a and b) or unknown:
+            parser.error(f"--pair takes A/B with two rows of this run, got {spec!r}"
+                         + (f" ({', '.join(map(repr, unknown))} not among them)" if sep and a and b else ""))
+        pairs.append((a, b))
     n_clips = args.n_clips or (16 if args.quick else None)
     repeats = args.latency_repeats or (2 if args.quick else 5)
     try:
         result = run_quality(n_clips=n_clips, heldout=args.heldout, systems=systems, quick=args.quick,
                              batch_size=args.batch_size, latency_repeats=repeats, threads=args.threads, seed=args.seed,
                              n_boot=args.n_boot, independent=not args.no_independent, progress=not args.no_progress,
-                             draws=args.draws)
+                             draws=args.draws, pairs=tuple(pairs))
     except ModuleNotFoundError as err:
         print(f"bench_quality: {err}", file=sys.stderr)
         return 1

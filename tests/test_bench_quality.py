@@ -135,7 +135,7 @@ def test_quick_mode_runs_and_reports(tiny, tmp_path, monkeypatch):
     extra = [] if importlib.util.find_spec("torchcrepe") else ["--no-independent"]
     assert bench.main(["--quick", "--n-clips", "6", "--heldout", str(data), "--out", str(out), "--no-progress",
                        "--latency-repeats", "1", "--batch-size", "4", "--model", f"copy={weights / 'teacher'}",
-                       *extra]) == 0
+                       "--pair", "copy/teacher-heun-40", *extra]) == 0
     result = json.loads((out / "quality.json").read_text())
     assert (out / "quality_fad_steps.png").stat().st_size > 0
     rows = {r["name"]: r for r in result["systems"]}
@@ -174,6 +174,17 @@ def test_quick_mode_runs_and_reports(tiny, tmp_path, monkeypatch):
                for c in result["checks"][1:])
     target_lines = [line for line in md.splitlines() if line.startswith("- **")][1:]
     assert target_lines and not any(w in line for line in target_lines for w in ("**MET**", "**NOT MET**", "UNDECIDED"))
+    # --pair: the paired ratio of two rows of the run (identical clips: exactly 1), named better only when the
+    # interval excludes 1 and never in quick mode.
+    same = result["comparisons"]["copy / teacher-heun-40"]
+    assert all(c["ratio"] == c["ratio_low"] == c["ratio_high"] == 1.0 for c in same.values())
+    pair_line = next(line for line in md.splitlines() if line.startswith("| copy / teacher-heun-40 |"))
+    assert "undecided" not in pair_line and "1.00 [1.00, 1.00]" in pair_line
+    result["meta"]["quick"] = False
+    assert "1.00 [1.00, 1.00]: undecided" in bench.markdown(result, plot_name=None)
+    for bad in ("copy", "copy/nosuch", "/teacher-heun-40"):
+        with pytest.raises(SystemExit):
+            bench.main(["--quick", "--heldout", str(data), "--model", f"copy={weights / 'teacher'}", "--pair", bad])
 
 
 def test_ruler_pairs_conditioning_and_stratifies_the_reference():
