@@ -142,7 +142,7 @@ def model_system(spec: str) -> System:
     head = rest.rsplit(":", 2)
     if len(head) == 3 and head[2].isdigit() and Path(head[0], "config.json").is_file():
         folder, sampler, steps = head
-    if not (sep and row and Path(folder, "config.json").is_file()):
+    if not (sep and row and "/" not in row and Path(folder, "config.json").is_file()):
         raise ValueError(f"--model takes ROW=FOLDER[:SAMPLER:STEPS] with a saved model in FOLDER (its config.json), "
                          f"got {spec!r}")
     if int(steps) < 1:
@@ -694,9 +694,10 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
         for key, cells in result["comparisons"].items():
             a, b = key.split(" / ")
 
-            def word(c):  # none in quick mode, which gives no verdicts
-                return "" if meta["quick"] else ": " + (a if c["ratio_high"] < 1 else b if c["ratio_low"] > 1 else
-                                                        "undecided")
+            def word(c):  # none in quick mode or when the ruler failed, which give no verdicts
+                if meta["quick"] or result.get("sanity_failures"):
+                    return ""
+                return ": " + (a if c["ratio_high"] < 1 else b if c["ratio_low"] > 1 else "undecided")
 
             lines.append(f"| {key} | " + " | ".join(
                 f"{Q.fmt_interval(cells[e]['ratio'], (cells[e]['ratio_low'], cells[e]['ratio_high']), '.2f')}"
@@ -841,7 +842,7 @@ def main(argv=None) -> int:
     for spec in args.pair:
         a, sep, b = spec.partition("/")
         unknown = [r for r in (a, b) if r not in {s.name for s in systems}]
-        if not (sep and a and b) or unknown:
+        if not (sep and a and b) or unknown or a == b:
             parser.error(f"--pair takes A/B with two rows of this run, got {spec!r}"
                          + (f" ({', '.join(map(repr, unknown))} not among them)" if sep and a and b else ""))
         pairs.append((a, b))

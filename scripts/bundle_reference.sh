@@ -5,10 +5,13 @@
 #                                                              tempo_kit/weights)
 # Candidates (rows marked 'candidate' below) are bundled only when named, e.g. into --out outputs/candidates.
 set -euo pipefail
+out=() out_given=""
+if [ "${1:-}" = --out ]; then
+  [ $# -ge 2 ] || { echo "usage: bash scripts/bundle_reference.sh [--out DIR] [NAME ...]" >&2; exit 2; }
+  mkdir -p "$2"; out=(--out "$(cd "$2" && pwd)"); out_given="--out $2 "; shift 2
+fi
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
-out=()
-if [ "${1:-}" = --out ]; then out=(--out "$2"); shift 2; fi
 QUALITY=benchmarks/results/quality.md
 
 # One row per bundled model: its kind, its training run (outputs/runs/RUN, configs/reference/RUN.toml) and the sampler
@@ -51,6 +54,7 @@ explicit=${#names[@]}
 [ ${#names[@]} -eq 0 ] && names=("${order[@]}")
 skipped=0
 for name in "${names[@]}"; do
+  [[ -v RUN[$name] ]] || { echo "unknown model $name; known: ${!RUN[*]}" >&2; exit 2; }
   run=outputs/runs/${RUN[$name]}
   [ -f "$run/student_ema/model.safetensors" ] || { echo "skip $name: no $run/student_ema"; skipped=1; continue; }
   config=configs/reference/${RUN[$name]}.toml
@@ -70,7 +74,7 @@ for name in "${names[@]}"; do
     [ -z "$missing" ] && [ -f "outputs/runs/$last/student_ema/model.safetensors" ] \
       || { echo "skip $name: missing runs: ${missing:-$last/student_ema}"; skipped=1; continue; }
     from=("outputs/runs/$last/student_ema" "$run/student_ema")
-    extra+=(--edges 1.5 --command "bash scripts/bundle_reference.sh $name (after the ${#stages[@]} training stages below)")
+    extra+=(--edges 1.5 --command "bash scripts/bundle_reference.sh ${out_given}$name (after the ${#stages[@]} training stages below)")
     for d in "${stages[@]}"; do
       extra+=(--previous "configs/reference/$d.toml" "outputs/runs/$d")
     done

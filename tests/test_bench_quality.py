@@ -180,9 +180,9 @@ def test_quick_mode_runs_and_reports(tiny, tmp_path, monkeypatch):
     assert all(c["ratio"] == c["ratio_low"] == c["ratio_high"] == 1.0 for c in same.values())
     pair_line = next(line for line in md.splitlines() if line.startswith("| copy / teacher-heun-40 |"))
     assert "undecided" not in pair_line and "1.00 [1.00, 1.00]" in pair_line
-    result["meta"]["quick"] = False
+    result["meta"]["quick"], result["sanity_failures"] = False, []
     assert "1.00 [1.00, 1.00]: undecided" in bench.markdown(result, plot_name=None)
-    for bad in ("copy", "copy/nosuch", "/teacher-heun-40"):
+    for bad in ("copy", "copy/nosuch", "/teacher-heun-40", "copy/copy"):
         with pytest.raises(SystemExit):
             bench.main(["--quick", "--heldout", str(data), "--model", f"copy={weights / 'teacher'}", "--pair", bad])
 
@@ -239,7 +239,7 @@ def test_model_rows_from_the_command_line(tiny, tmp_path):
     shutil.copytree(cm, odd)
     assert bench.model_system(f"x={odd}:cm:4").model == str(odd.resolve())
     for bad, match in ((f"{teacher}", "ROW=FOLDER"), ("x=/nowhere", "ROW=FOLDER"), (f"x={cm}:cm", "ROW=FOLDER"),
-                       (f"x={cm}:cm:0", "STEPS"), (f"x={cm}:cm:two", "ROW=FOLDER"),
+                       (f"x={cm}:cm:0", "STEPS"), (f"a/b={teacher}", "ROW=FOLDER"), (f"x={cm}:cm:two", "ROW=FOLDER"),
                        (f"x={cm}", "drives a denoiser but .* holds a consistency"),
                        (f"x={teacher}:cm:4", "drives a jump but .* holds a denoiser")):
         with pytest.raises(ValueError, match=match):
