@@ -155,7 +155,8 @@ def model_system(spec: str) -> System:
     kind = meta.get("kind", "denoiser")
     if (drives == "jump") != (kind in ("consistency", "ctm")):
         raise ValueError(f"--model {spec!r}: the sampler {sampler!r} drives a {drives} but {folder} holds a {kind}")
-    return System(name=row, family=row, model=str(Path(folder).resolve()), sampler=sampler, steps=int(steps))
+    family = row.removesuffix(f"-{int(steps)}") or row  # "presto-s-long-4" and "presto-s-long-1": one plot line
+    return System(name=row, family=family, model=str(Path(folder).resolve()), sampler=sampler, steps=int(steps))
 
 
 def solver_systems() -> list[System]:
@@ -735,8 +736,8 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
 
 
 def plot(result: dict, path: str | os.PathLike) -> Path | None:
-    """FAD (each embedding, with its 95% interval) against network calls per clip for Presto-S, CM, CTM, Presto-LS and
-    the teacher's solver rows, with the 40-step teacher and the sanity rows as horizontal lines."""
+    """FAD (each embedding, with its 95% interval) against network calls per clip for Presto-S, CM, CTM, Presto-LS, the
+    teacher's solver rows and the ``--model`` rows (one line per row name without its ``-STEPS``), with the 40-step teacher and the sanity rows as horizontal lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -744,7 +745,9 @@ def plot(result: dict, path: str | os.PathLike) -> Path | None:
 
     rows = {r["name"]: r for r in result["systems"]}
     keys = [f"fad_{e}" for e in result["meta"]["embeddings"]]
-    families = [*FEW_STEP, *sorted({r["family"] for r in result["systems"] if r["family"].startswith("teacher ")})]
+    saved = {r["family"] for r in result["systems"] if r.get("model") and os.sep in r["model"]}  # --model rows
+    families = [*FEW_STEP, *sorted({r["family"] for r in result["systems"] if r["family"].startswith("teacher ")}),
+                *sorted(saved - set(FEW_STEP))]
     nfe = lambda r: r.get("nfe") or r["steps"]  # noqa: E731
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.8), squeeze=False)
     for ax, key in zip(axes[0], keys):

@@ -233,6 +233,7 @@ def test_model_rows_from_the_command_line(tiny, tmp_path):
     teacher, cm = tiny[1] / "teacher", tiny[1] / "cm"
     assert bench.model_system(f"mine={teacher}") == bench.System(name="mine", family="mine", model=str(teacher.resolve()),
                                                                  sampler="heun", steps=40)
+    assert bench.model_system(f"mine-40={teacher}").family == "mine"  # one plot line for "mine-40", "mine-20", ...
     row = bench.model_system(f"cm-2={cm}:cm:2")
     assert (row.model, row.sampler, row.steps) == (str(cm.resolve()), "cm", 2)
     odd = tmp_path / "run:12:00"  # colons in the folder name: read from the right
