@@ -77,9 +77,10 @@ class Validation:
 
 
 def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7, n_boot: int = 200,
-        levels_table=None) -> dict:
+        levels_table=None, teacher: str = "teacher") -> dict:
     """Rows for each level set of ``student`` (a folder, or ``{label: folder}`` to compare students on the same clips:
-    rows ``"label: levels"``)."""
+    rows ``"label: levels"``); ratios to ``teacher`` (bundled name or folder) at 40 Heun steps, the one the students
+    were distilled from."""
     from tempo_kit.jumps import ConsistencyJump
     from tempo_kit.models.io import file_sha256, load_denoiser
     from tempo_kit.pretrained import load_pretrained
@@ -92,7 +93,8 @@ def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7
         return v.ruler.score(v.generate(model, sampler, sigmas))
 
     heun, presto = get("samplers", "heun"), get("samplers", "presto-s")
-    stats = {"teacher, 40 Heun steps": sample(load_pretrained("teacher"), heun, heun.schedule.sigmas(40))}
+    reference = f"{Path(teacher).name}, 40 Heun steps"
+    stats = {reference: sample(load_pretrained(teacher), heun, heun.schedule.sigmas(40))}
     students = student if isinstance(student, dict) else {"": student}
     levels = {}
     for label, folder in students.items():
@@ -104,7 +106,7 @@ def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7
             levels[name] = [round(s, 4) for s in sigmas]
             stats[name] = sample(model, presto, sigmas)
             print(f"{name}: {levels[name]}", flush=True)
-    fads, env = v.compare(stats, teacher="teacher, 40 Heun steps", n_boot=n_boot, student=student,
+    fads, env = v.compare(stats, teacher=reference, n_boot=n_boot, student=student, teacher_model=teacher,
                           student_sha256={label: file_sha256(Path(f) / "model.safetensors")
                                           for label, f in students.items()})
     return {"environment": env, "levels": levels, "fad": fads}
@@ -120,7 +122,8 @@ def markdown(result: dict) -> str:
              f"{env['n']} training-split clips (stratified by tag set; validation, disjoint from the held-out test "
              f"clips), student {_students(env['student'])}, seed {env['seed']}, "
              f"commit `{(env.get('commit') or '?')[:10]}`. "
-             "FAD [95% interval] and ratio to the 40-step teacher on the same clips [95% interval]. Produced by "
+             f"FAD [95% interval] and ratio to the 40-step teacher (`{env.get('teacher_model', 'teacher')}`) on the "
+             "same clips [95% interval]. Produced by "
              "`benchmarks/bench_presto_levels.py`.", "",
              "| levels | sigmas | FAD CREPE | ratio | FAD mel | ratio |", "|---|---|---|---|---|---|"]
     for name, cell in result["fad"].items():
@@ -140,6 +143,8 @@ def main(argv=None) -> int:
     p.add_argument("--levels", nargs="+", default=None, metavar="L1,L2,...",
                    help="level sets to compare instead of the built-in table, e.g. 80,10,2.5 80")
     p.add_argument("--name", default="presto_levels_validation", help="result file stem")
+    p.add_argument("--teacher", default="teacher", help="the students' teacher (bundled name or folder), sampled with "
+                                                        "40 Heun steps for the ratios (default: teacher)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
@@ -147,7 +152,8 @@ def main(argv=None) -> int:
                    else Q.labelled_paths(args.student))
     except ValueError as err:
         p.error(str(err))
-    result = run(student, n_clips=args.n_clips, levels_table=parse_levels(args.levels) if args.levels else None)
+    result = run(student, n_clips=args.n_clips, levels_table=parse_levels(args.levels) if args.levels else None,
+                 teacher=args.teacher)
     write_results(args.out, args.name, result, markdown(result))
     return 0
 
