@@ -3,7 +3,8 @@
 # Run after the configs/reference/*.toml trainings; rerun after the benchmarks to put their figures in the cards.
 #   bash scripts/bundle_reference.sh [--out DIR] [NAME ...]   (default: every bundled model whose run exists, into
 #                                                              tempo_kit/weights)
-# Candidates (rows marked 'candidate' below) are bundled only when named, e.g. into --out outputs/candidates.
+# Candidates (rows marked 'candidate' below; none at present) are bundled only when named, e.g. into
+# --out outputs/candidates.
 set -euo pipefail
 out=() out_given=""
 if [ "${1:-}" = --out ]; then
@@ -13,6 +14,8 @@ fi
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 QUALITY=benchmarks/results/quality.md
+# the results file of a model measured in its own run (default: $QUALITY)
+declare -A QUALITY_OF=([presto-s-long]=benchmarks/results/quality_presto_long.md)
 
 # One row per bundled model: its kind, its training run (outputs/runs/RUN, configs/reference/RUN.toml) and the sampler
 # and steps its card recommends.
@@ -31,7 +34,7 @@ presto-s   consistency  presto_s        presto-s   1
 ase        denoiser     ase             heun       40
 presto-l   denoiser     presto_l        heun       40
 presto-ls  consistency  presto_ls       presto-s   4
-presto-s-long  consistency  presto_s_long  presto-s  1  candidate
+presto-s-long  consistency  presto_s_long  presto-s  1
 MODELS
 # The low-noise experts' optional third stage (configs/reference/*_low_ft.toml), added to the card when its run exists.
 declare -A FT_DESC=(
@@ -40,13 +43,13 @@ declare -A FT_DESC=(
   [presto-s-long]=" The low-noise expert then had a third stage: 1,500 steps of the regression term alone, uniformly weighted, on 4,096 trajectories from this model's one-step samples re-noised to 1.5 (presto_s_long_low_ft.toml)."
 )
 declare -A DESC=(
-  [teacher]="Tag-conditioned EDM DiT on 5.9 s log-mel clips (80 mels x 256 frames, 22.05 kHz, hop 512) of Bach chorales and Essen folk songs rendered with 8 General MIDI instruments. Tags: instrument, collection, tempo, mode (15-dim multi-hot; 10% dropped to the learned null embedding during training, so classifier-free guidance and unconditional sampling work). Sample it with Heun (40 steps is the reference). Trained for 35 minutes in all; its clips change from frame to frame about 6x as fast as real clips (flicker and fine noise over blurred notes) and its FAD CREPE is 6.5x that of real training clips: 'teacher-long' is the same network trained 22,500 steps more (FAD CREPE 0.37x this model's; benchmarks/results/quality_teacher.md), not yet the source of the students."
+  [teacher]="Tag-conditioned EDM DiT on 5.9 s log-mel clips (80 mels x 256 frames, 22.05 kHz, hop 512) of Bach chorales and Essen folk songs rendered with 8 General MIDI instruments. Tags: instrument, collection, tempo, mode (15-dim multi-hot; 10% dropped to the learned null embedding during training, so classifier-free guidance and unconditional sampling work). Sample it with Heun (40 steps is the reference). Trained for 35 minutes in all; its clips change from frame to frame about 6x as fast as real clips (flicker and fine noise over blurred notes) and its FAD CREPE is 6.5x that of real training clips: 'teacher-long' is the same network trained 22,500 steps more (FAD CREPE 0.37x this model's; benchmarks/results/quality_teacher.md) and the teacher of 'presto-s-long'; the other students are distilled from this model."
   [cm]="Consistency model distilled from the bundled teacher (LCM-style consistency distillation, Heun teacher steps on a 20-level Karras grid, EMA target). One network call per step; sample with the 'cm' sampler. No CFG weight is distilled (w = 1). DITTO-2 surrogate."
   [ctm]="Consistency trajectory model distilled from the bundled teacher (DITTO-2's local CTM objective, Euler jump parameterization). Jumps from any noise level to any lower one; sample with 'ctm-gamma' (gamma = 0.2). No CFG weight is distilled (w = 1). DITTO-2 surrogate."
   [presto-s]="Presto-S generator distilled from the bundled teacher as two noise-level experts (tempo_kit.models.NoiseExperts) behind one jump, one expert call per step. High-noise expert (sigma >= 1.5: every one-step sample and the first jumps of multi-step sampling): stage 1 the regression term alone (ours, after DMD's regression loss: plain distillation of the teacher's probability-flow ODE from 8,192 teacher trajectories, tempo-kit data ode-pairs), 3,000 generator updates, then stage 2 continuous-time distribution matching (DMD2 adapted to EDM) with a least-squares GAN head on the fake-score network, 5 fake-score updates per generator update, regression term kept, 3,000 steps (configs/reference/presto_s_stage1.toml, presto_s.toml). Low-noise expert (sigma < 1.5: the last jumps of multi-step sampling): the same two stages with each ODE pair weighted by 1 + (sigma_data / sigma)^2 and 4,096 more trajectories from training clips noised to 10, 3,000 + 2,000 steps (presto_s_low_stage1.toml, presto_s_low.toml). One network of this size trained either way is good at one end only (see the step-distillation page). Sample with the 'presto-s' sampler, in 1 or 4 steps."
   [ase]="ASE layer-dropped teacher: time-dependent early exit (fewer blocks at high noise), fine-tuned from the bundled teacher with the denoising loss and a frozen time embedder. Sample like the teacher (Heun)."
   [presto-l]="Presto-L layer-distilled teacher: drops interior blocks by noise level while always running the final block, budget-conditioned, trained with the denoising loss plus the self-teacher loss. Sample like the teacher (Heun)."
-  [presto-s-long]="Candidate, not bundled: Presto-S trained exactly as 'presto-s' (the same five stages and settings, configs/reference/presto_s_long*.toml) with 'teacher-long' as real score and as the source of every ODE pair. Two noise-level experts behind one jump (edge 1.5); sample with the 'presto-s' sampler in 1 or 4 steps."
+  [presto-s-long]="Presto-S distilled from 'teacher-long' exactly as 'presto-s' was from 'teacher': the same five stages and settings (configs/reference/presto_s_long*.toml), with teacher-long as real score and as the source of every ODE pair. Two noise-level experts behind one jump (edge 1.5); sample with the 'presto-s' sampler in 1 or 4 steps. On the 296 held-out clips its FAD CREPE is 0.053 in one step and 0.050 in four, against 0.121 and 0.119 for 'presto-s' (benchmarks/results/quality_presto_long.md)."
   [presto-ls]="Presto-LS: Presto-S on the bundled Presto-L routed network (real score = the full teacher), as two noise-level experts like Presto-S (tempo_kit.models.NoiseExperts; each expert keeps the Presto-L router, so a call runs only the blocks its noise level is given). High-noise expert (sigma >= 1.5): stage 1 the regression term alone on 8,192 uniformly weighted teacher trajectories from noise, 3,000 generator updates; stage 2 distribution matching with the GAN head and the regression term kept, 3,000 steps (configs/reference/presto_ls_stage1.toml, presto_ls.toml). Low-noise expert (sigma < 1.5): the same two stages with each ODE pair weighted by 1 + (sigma_data / sigma)^2 and 4,096 more trajectories from training clips noised to 10, 3,000 + 2,000 steps (presto_ls_low_stage1.toml, presto_ls_low.toml; until 2026-12-05 this expert alone was the bundled Presto-LS). Fewer blocks per call than Presto-S; sample with the 'presto-s' sampler in 4 steps.")
 
 names=("$@")
@@ -82,7 +85,8 @@ for name in "${names[@]}"; do
   [ "$name" = teacher ] && extra+=(--previous configs/reference/teacher.toml outputs/runs/teacher)
   [ "$name" = presto-ls ] && [ -d outputs/runs/presto_l ] && extra+=(--previous configs/reference/presto_l.toml outputs/runs/presto_l)
   metrics=()
-  [ -f "$QUALITY" ] && metrics+=(--metrics "$QUALITY")
+  quality=${QUALITY_OF[$name]:-$QUALITY}
+  [ -f "$quality" ] && metrics+=(--metrics "$quality")
   "$PY" scripts/bundle_model.py "$name" --from "${from[@]}" --kind "${KIND[$name]}" --config "$config" \
     --description "$description" --meta "${META[$name]}" "${extra[@]}" "${metrics[@]}" "${out[@]}"
 done

@@ -34,12 +34,12 @@ from .utils import check_device, check_int, check_number, count_text
 __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", "default_control_model",
            "DEFAULT_MODEL", "CONTROL_DEFAULTS", "control_defaults", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
 
-#: The default generator of ``tempo-kit generate`` and the main job: the bundled generator with the best few-step
-#: quality on the quality ruler (``benchmarks/results/quality.md``: Presto-S in its default 1 step is level with the
-#: 40-step teacher on CREPE and mel statistics, 1.00x on CLAP [0.77, 1.18]; in 4 steps it is 0.83x [0.74, 0.92] on mel
-#: statistics and level on CREPE and CLAP, at about 1.8x the time per clip with the vocoder; the 4-step CTM is level on
-#: CREPE and mel but 2.7x [2.0, 3.3] on CLAP).
-DEFAULT_MODEL = "presto-s"
+#: The default generator of ``tempo-kit generate`` and the main job: the bundled few-step generator closest to real
+#: clips on the quality ruler. Presto-S distilled from ``teacher-long`` in its default 1 step
+#: (``benchmarks/results/quality_presto_long.md``, 296 held-out clips): FAD CREPE 0.053 [0.038, 0.081], mel 0.020,
+#: CLAP 0.0031, against 0.121, 0.058 and 0.0040 for ``presto-s`` (distilled from ``teacher``) and for the 40-step
+#: ``teacher`` itself, at the same cost (one network call); its own teacher is still 1.19x [1.11, 1.28] better on CREPE.
+DEFAULT_MODEL = "presto-s-long"
 #: Names accepted for ``vocoder=``: the bundled neural vocoder, or Griffin-Lim (no weights).
 VOCODERS = ("vocoder", "griffin-lim")
 #: Largest guidance weight accepted (typical values are 1-10; far beyond, samples leave the data range and overflow).

@@ -9,9 +9,11 @@ sampler and steps, the tag vocabulary) and ``MODEL_CARD.md`` (command, data, ste
 name           what                                                                load_pretrained returns
 =============  ==================================================================  ===================================
 teacher        tag-conditioned EDM DiT on log-mel clips (CFG through tag dropout)  Denoiser (EDMPrecond)
+teacher-long   the teacher trained three times as long (closer to real clips)      Denoiser (EDMPrecond)
 cm             consistency model distilled from the teacher                        ConsistencyJump
 ctm            consistency trajectory model distilled from the teacher             EulerJump
 presto-s       Presto-S generator (score-based distribution matching + GAN)        ConsistencyJump
+presto-s-long  Presto-S distilled from teacher-long (the default generator)        ConsistencyJump
 ase, presto-l  layer-dropped teachers (ASE, Presto-L)                              Denoiser with a router
 presto-ls      Presto-S generator on the Presto-L teacher                          ConsistencyJump (routed)
 vocoder        mel -> waveform network (differentiable)                            registered model

@@ -16,7 +16,7 @@ from tempo_kit.models.io import save_model
 TAG_VOCAB = {"instrument": ["brass", "choir", "clarinet", "flute", "harpsichord", "organ", "piano", "strings"],
              "collection": ["bach", "essen"], "tempo": ["fast", "moderate", "slow"], "mode": ["major", "minor"]}
 KINDS = {"teacher": ("denoiser", "heun", 8), "cm": ("consistency", "cm", 2), "ctm": ("ctm", "ctm-gamma", 2),
-         "presto-s": ("consistency", "presto-s", 4)}
+         "presto-s": ("consistency", "presto-s", 4), "presto-s-long": ("consistency", "presto-s", 1)}
 #: The reference teacher architecture (common.md) and a tiny one (8 tokens of 32 frames) for fast tests.
 FULL = dict(in_channels=80, patch=8, width=192, depth=6, heads=4, num_tags=15)
 TINY = dict(in_channels=80, patch=32, width=32, depth=2, heads=2, num_tags=15)

@@ -15,7 +15,7 @@ from tempo_kit.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "tempo_kit" / "weights"
-NEEDED = ("presto-s", "ctm", "vocoder")
+NEEDED = ("presto-s-long", "ctm", "vocoder")
 SAMPLES = 256 * 512
 
 
@@ -41,7 +41,7 @@ def test_demo_on_tiny_models_writes_every_file(tmp_path, monkeypatch, capsys):
     assert main(["demo", "--out", str(out), "--tune", "0", "--iterations", "3", "--quiet"]) == 0
     summary = _check_outputs(out)
     assert summary["melody_control"]["iterations"] == 3 and summary["melody_control"]["tune"]["id"].endswith(":0")
-    assert summary["generate"]["model"] == "presto-s"  # DEFAULT_MODEL: the best few-step generator on the quality ruler
+    assert summary["generate"]["model"] == "presto-s-long"  # DEFAULT_MODEL: the best few-step generator on the ruler
     printed = capsys.readouterr().out
     assert "melody accuracy" in printed and "real-time factor" in printed
 
@@ -55,7 +55,7 @@ def test_demo_without_optimisation_still_writes_its_summary(tmp_path, monkeypatc
 
 
 def test_demo_without_tunes_says_how_to_make_them(tmp_path, monkeypatch, capsys):
-    weights = make_fake_weights(tmp_path / "weights", names=("presto-s", "ctm"), vocoder=False)
+    weights = make_fake_weights(tmp_path / "weights", names=("presto-s-long", "ctm"), vocoder=False)
     (weights / "tunes.json").unlink()
     monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
     assert main(["demo", "--out", str(tmp_path / "demo"), "--vocoder", "griffin-lim", "--quiet"]) == 1
@@ -86,7 +86,7 @@ def test_main_job_on_the_bundled_models(tmp_path):
 
 def test_demo_output_is_log_safe(tmp_path):
     """Redirected to a file, the main job writes a handful of plain lines: no progress bars, no escape codes."""
-    weights = make_fake_weights(tmp_path / "weights", names=("presto-s", "ctm"))
+    weights = make_fake_weights(tmp_path / "weights", names=("presto-s-long", "ctm"))
     env = {**os.environ, "TEMPO_KIT_WEIGHTS": str(weights)}
     run = subprocess.run([sys.executable, "-m", "tempo_kit.cli", "demo", "--out", str(tmp_path / "demo"),
                           "--iterations", "20", "--tune", "essen/test/0"], env=env, capture_output=True, text=True, timeout=300)

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    return make_fake_weights(tmp_path_factory.mktemp("weights"), names=("teacher", "cm", "ctm", "presto-s"))
+    return make_fake_weights(tmp_path_factory.mktemp("weights"), names=("teacher", "cm", "ctm", "presto-s", "presto-s-long"))
 
 
 def run_cli(argv, capsys) -> tuple[int, str]:

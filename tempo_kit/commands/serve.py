@@ -18,7 +18,7 @@ from typing import Any
 from . import add_threads_option, bounded, set_threads
 
 #: Generators offered on the page (those bundled are shown).
-GENERATORS = ("ctm", "cm", "presto-s", "presto-ls", "teacher", "ase", "presto-l")
+GENERATORS = ("presto-s-long", "ctm", "cm", "presto-s", "presto-ls", "teacher", "teacher-long", "ase", "presto-l")
 #: Bounds of the page's inputs, checked on the server.
 LIMITS = {"steps": (1, 100), "seconds": (1.0, 12.0), "iterations": (0, 400), "curve points": (2, 512),
           "seed": (0, 2**31 - 1)}
