@@ -256,13 +256,13 @@ def vocoder_pairs(root: str = "outputs/data/music") -> None:
 LISTEN_TAGS = {"flute_essen": {"instrument": "flute", "collection": "essen", "mode": "major"},
                "strings_bach": {"instrument": "strings", "collection": "bach", "mode": "minor"}}
 #: The distilled generators played at 1, 2 and 4 steps next to the teacher (flute_essen only).
-LISTEN_STUDENTS = ("cm", "ctm", "presto-s", "presto-ls")
+LISTEN_STUDENTS = ("cm", "ctm", "presto-s", "presto-ls", "presto-s-long")
 
 
 def listen_generated() -> None:
     """Clips of the bundled generators from the same tags and seed (OGG): the teacher at its default steps on both
-    tag sets; each distilled generator at 1, 2 and 4 steps on ``flute_essen``, and CTM (4 steps) and Presto-S (1 step)
-    on ``strings_bach``: each at its recommended steps."""
+    tag sets; each distilled generator at 1, 2 and 4 steps on ``flute_essen``, and CTM (4 steps) and the default
+    generator (``presto-s-long``, 1 step) on ``strings_bach``: each at its recommended steps."""
     from tempo_kit import Pipeline
 
     def write(model: str, key: str, steps: int | None = None) -> None:
@@ -275,7 +275,7 @@ def listen_generated() -> None:
     for model in LISTEN_STUDENTS:
         for steps in (1, 2, 4):
             write(model, "flute_essen", steps)
-    for model, steps in (("ctm", 4), ("presto-s", 1)):
+    for model, steps in (("ctm", 4), ("presto-s-long", 1)):
         write(model, "strings_bach", steps)
 
 
