@@ -37,8 +37,9 @@ __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", 
 #: The default generator of ``tempo-kit generate`` and the main job: the bundled few-step generator closest to real
 #: clips on the quality ruler. Presto-S distilled from ``teacher-long`` in its default 1 step
 #: (``benchmarks/results/quality_presto_long.md``, 296 held-out clips): FAD CREPE 0.053 [0.038, 0.081], mel 0.020,
-#: CLAP 0.0031, against 0.121, 0.058 and 0.0040 for ``presto-s`` (distilled from ``teacher``) and for the 40-step
-#: ``teacher`` itself, at the same cost (one network call); its own teacher is still 1.19x [1.11, 1.28] better on CREPE.
+#: CLAP 0.0031, against 0.121, 0.058 and 0.0040 for ``presto-s`` (distilled from ``teacher``, also one network call)
+#: and 0.121, 0.057 and 0.0040 for the 40-step ``teacher`` (79 calls); its own teacher's FAD CREPE is still lower
+#: (ratio 1.19 [1.11, 1.28]).
 DEFAULT_MODEL = "presto-s-long"
 #: Names accepted for ``vocoder=``: the bundled neural vocoder, or Griffin-Lim (no weights).
 VOCODERS = ("vocoder", "griffin-lim")
@@ -106,7 +107,7 @@ CONTROL_MODELS = ("ctm", "cm", "presto-s")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # sampler and steps by model kind when the model's "pretrained" table gives none
 _FALLBACK = {"denoiser": ("heun", 18), "consistency": ("cm", 4), "ctm": ("ctm-gamma", 4)}
-_GENERATORS = "teacher, cm, ctm, presto-s, ase, presto-l, presto-ls"
+_GENERATORS = "presto-s-long, teacher, teacher-long, cm, ctm, presto-s, ase, presto-l, presto-ls"
 
 
 def tag_conditions(tags: Sequence[dict], *, model: str | os.PathLike = "teacher",

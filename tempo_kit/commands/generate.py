@@ -21,8 +21,8 @@ def configure(parser) -> None:
                              "tempo, mode; none = unconditional)")
     parser.add_argument("--n", type=bounded(int, 1, MAX_CLIPS), default=2, help="number of clips (default: %(default)s)")
     parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="bundled generator: ctm, cm, presto-s, presto-ls (distilled jumps), teacher, ase, presto-l "
-                             "(denoisers) (default: %(default)s)")
+                        help="bundled generator: presto-s-long, presto-s, ctm, cm, presto-ls (distilled jumps), teacher, "
+                             "teacher-long, ase, presto-l (denoisers) (default: %(default)s)")
     parser.add_argument("--sampler", default=None,
                         help="any registered sampler that drives the model's kind (plugins included; `tempo-kit "
                              "plugins` lists them), e.g. dpmpp-2m for the teacher (default: the model's own)")
