@@ -737,7 +737,9 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
 
 def plot(result: dict, path: str | os.PathLike) -> Path | None:
     """FAD (each embedding, with its 95% interval) against network calls per clip for Presto-S, CM, CTM, Presto-LS, the
-    teacher's solver rows and the ``--model`` rows (one line per row name without its ``-STEPS``), with the 40-step teacher and the sanity rows as horizontal lines."""
+    teacher's solver rows and the ``--model`` rows (one line per row name without its ``-STEPS``), with the 40-step
+    teacher (and a ``teacher-long-heun-40`` row, e.g. ``--model teacher-long-heun-40=tempo_kit/weights/teacher-long``)
+    and the sanity rows as horizontal lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -758,7 +760,8 @@ def plot(result: dict, path: str | os.PathLike) -> Path | None:
                 n, v, lo, hi = zip(*pts)
                 ax.errorbar(n, v, yerr=[[max(a - b, 0) for a, b in zip(v, lo)], [max(b - a, 0) for a, b in zip(v, hi)]], marker="o",
                             capsize=3, color=f"C{color}", label=family)
-        for name, color, style in ((TEACHER, "k", "-"), ("teacher-heun-20", "k", "--"), (Q.FLOOR, "tab:green", ":"),
+        for name, color, style in ((TEACHER, "k", "-"), ("teacher-heun-20", "k", "--"),
+                                   ("teacher-long-heun-40", "tab:purple", "-."), (Q.FLOOR, "tab:green", ":"),
                                    (Q.VOCODED, "tab:olive", ":"), (Q.NOISE, "tab:gray", ":")):
             if name in rows and key in rows[name]:
                 ax.axhline(rows[name][key], color=color, ls=style, lw=1, label=name)

@@ -226,7 +226,7 @@ def test_ruler_sanity_ordering_and_verdict_rules():
     assert q.ratio_verdict(c, at_most=1.25, quick=True) == "no verdict (quick preset)"
 
 
-def test_model_rows_from_the_command_line(tiny, tmp_path):
+def test_model_rows_from_the_command_line(tiny, tmp_path, capsys):
     import shutil
 
     bench = _bench()
@@ -254,6 +254,10 @@ def test_model_rows_from_the_command_line(tiny, tmp_path):
     (bare / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="no tag vocabulary.*bundle_model"):
         bench.model_system(f"x={bare}")
+    for taken in (f"presto-s-4={cm}:cm:4", f"real (train)={teacher}"):  # a row the targets read, a sanity row
+        with pytest.raises(SystemExit):
+            bench.main(["--quick", "--heldout", str(tiny[0]), "--model", taken])
+        assert "is taken" in capsys.readouterr().err
 
 
 def test_mean_ratios_pair_rows_with_the_reference():
