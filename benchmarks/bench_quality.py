@@ -692,17 +692,18 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
                   "resamples [95% interval]; the row named after it is the better one, named only when the interval "
                   "excludes 1.", "",
                   "| rows | " + " | ".join(Q.LABELS[e] for e in embs) + " |", "|---|" + "---|" * len(embs)]
+        verdicts = not (meta["quick"] or result.get("sanity_failures"))  # none in quick mode or when the ruler failed
+
+        def word(c: dict, a: str, b: str) -> str:
+            if not verdicts:
+                return ""
+            return ": " + (a if c["ratio_high"] < 1 else b if c["ratio_low"] > 1 else "undecided")
+
         for key, cells in result["comparisons"].items():
             a, b = key.split(" / ")
-
-            def word(c):  # none in quick mode or when the ruler failed, which give no verdicts
-                if meta["quick"] or result.get("sanity_failures"):
-                    return ""
-                return ": " + (a if c["ratio_high"] < 1 else b if c["ratio_low"] > 1 else "undecided")
-
             lines.append(f"| {key} | " + " | ".join(
                 f"{Q.fmt_interval(cells[e]['ratio'], (cells[e]['ratio_low'], cells[e]['ratio_high']), '.2f')}"
-                f"{word(cells[e])}" if e in cells else "-" for e in embs) + " |")
+                f"{word(cells[e], a, b)}" if e in cells else "-" for e in embs) + " |")
     lines += ["", "The few-step rows use each sampler's default levels. CM and CTM: the Karras levels, whose last level "
               "before 0 is `sigma_min` = 0.002: the last step of a jump sampler changes almost nothing there, so 2 "
               "steps measure like 1. Presto-S and Presto-LS (the `presto-s` sampler): one jump from 80, then jumps "

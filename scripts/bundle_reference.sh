@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # Bundle the reference diffusion models from their training runs into tempo_kit/weights/ (float16 + model cards).
 # Run after the configs/reference/*.toml trainings; rerun after the benchmarks to put their figures in the cards.
-#   bash scripts/bundle_reference.sh [--out DIR] [NAME ...]   (default: every bundled model whose run exists, into
-#                                                              tempo_kit/weights)
-# Candidates (rows marked 'candidate' below; none at present) are bundled only when named, e.g. into
-# --out outputs/candidates.
+#   bash scripts/bundle_reference.sh [--out DIR] [NAME ...]   (default: every model whose run exists, into
+#                                                              tempo_kit/weights; --out: elsewhere, e.g. to compare)
 set -euo pipefail
 out=() out_given=""
 if [ "${1:-}" = --out ]; then
@@ -21,11 +19,11 @@ declare -A QUALITY_OF=([presto-s-long]=benchmarks/results/quality_presto_long.md
 # and steps its card recommends.
 declare -A KIND RUN META
 order=()
-while read -r name kind run sampler steps candidate; do
+while read -r name kind run sampler steps; do
   KIND[$name]=$kind
   RUN[$name]=$run
   META[$name]="{\"sampler\": \"$sampler\", \"steps\": $steps}"
-  [ -n "$candidate" ] || order+=("$name")
+  order+=("$name")
 done <<'MODELS'
 teacher    denoiser     teacher_refine  heun       40
 cm         consistency  cm              cm         4

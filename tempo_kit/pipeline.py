@@ -32,7 +32,7 @@ from .clips import Clips, ControlledClip, Stopwatch, save_clips, sample_rate_of,
 from .utils import check_device, check_int, check_number, count_text
 
 __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", "default_control_model",
-           "DEFAULT_MODEL", "CONTROL_DEFAULTS", "control_defaults", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
+           "DEFAULT_MODEL", "GENERATORS", "CONTROL_DEFAULTS", "control_defaults", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
 
 #: The default generator of ``tempo-kit generate`` and the main job: the bundled few-step generator closest to real
 #: clips on the quality ruler. Presto-S distilled from ``teacher-long`` in its default 1 step
@@ -107,7 +107,8 @@ CONTROL_MODELS = ("ctm", "cm", "presto-s")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # sampler and steps by model kind when the model's "pretrained" table gives none
 _FALLBACK = {"denoiser": ("heun", 18), "consistency": ("cm", 4), "ctm": ("ctm-gamma", 4)}
-_GENERATORS = "presto-s-long, teacher, teacher-long, cm, ctm, presto-s, ase, presto-l, presto-ls"
+#: The bundled generators, the default first (``tempo-kit generate --help``, the serve page, error messages).
+GENERATORS = ("presto-s-long", "presto-s", "ctm", "cm", "presto-ls", "teacher", "teacher-long", "ase", "presto-l")
 
 
 def tag_conditions(tags: Sequence[dict], *, model: str | os.PathLike = "teacher",
@@ -289,7 +290,7 @@ class Pipeline:
         dtype = _dtype(meta.get("dtype", "float32") if dtype is None else dtype, device)
         kind = meta.get("kind", "denoiser")
         if kind not in _FALLBACK:
-            raise ValueError(f"{str(name_or_path)!r} is a {kind!r}, not a generator; generators: {_GENERATORS}")
+            raise ValueError(f"{str(name_or_path)!r} is a {kind!r}, not a generator; generators: {', '.join(GENERATORS)}")
         if not isinstance(meta.get("tag_vocab"), dict):
             raise ValueError(f"{str(folder / 'config.json')!r} has no tag vocabulary (a 'pretrained' table with "
                              "'tag_vocab'); save the model with Pipeline.save_pretrained or scripts/bundle_model.py")

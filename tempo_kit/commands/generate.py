@@ -9,7 +9,7 @@ from . import MAX_CLIPS, MAX_STEPS, add_threads_option, bounded, check_out, set_
 
 
 def configure(parser) -> None:
-    from ..pipeline import DEFAULT_MODEL, DTYPES, VOCODERS
+    from ..pipeline import DEFAULT_MODEL, DTYPES, GENERATORS, VOCODERS
 
     parser.add_argument("--prompt", default=None,
                         help="text prompt, for a plugin model that generates from prompts (e.g. --model stable-audio "
@@ -21,8 +21,7 @@ def configure(parser) -> None:
                              "tempo, mode; none = unconditional)")
     parser.add_argument("--n", type=bounded(int, 1, MAX_CLIPS), default=2, help="number of clips (default: %(default)s)")
     parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="bundled generator: presto-s-long, presto-s, ctm, cm, presto-ls (distilled jumps), teacher, "
-                             "teacher-long, ase, presto-l (denoisers) (default: %(default)s)")
+                        help=f"bundled generator: {', '.join(GENERATORS)} (default: %(default)s)")
     parser.add_argument("--sampler", default=None,
                         help="any registered sampler that drives the model's kind (plugins included; `tempo-kit "
                              "plugins` lists them), e.g. dpmpp-2m for the teacher (default: the model's own)")

@@ -17,8 +17,6 @@ from typing import Any
 
 from . import add_threads_option, bounded, set_threads
 
-#: Generators offered on the page (those bundled are shown).
-GENERATORS = ("presto-s-long", "ctm", "cm", "presto-s", "presto-ls", "teacher", "teacher-long", "ase", "presto-l")
 #: Bounds of the page's inputs, checked on the server.
 LIMITS = {"steps": (1, 100), "seconds": (1.0, 12.0), "iterations": (0, 400), "curve points": (2, 512),
           "seed": (0, 2**31 - 1)}
@@ -83,10 +81,10 @@ class DemoApp:
 
     def options(self) -> dict:
         from ..data.tunes import load_tunes
-        from ..pipeline import CONTROL_MODELS, DEFAULT_MODEL
+        from ..pipeline import CONTROL_MODELS, DEFAULT_MODEL, GENERATORS
         from ..pretrained import available, pretrained_meta
 
-        models = [m for m in GENERATORS if m in available()]
+        models = [m for m in GENERATORS if m in available()]  # those bundled are offered
         vocab = pretrained_meta(models[0])["tag_vocab"] if models else {}
         try:
             tunes = [{"id": t.id, "title": t.title, "key": t.key} for t in load_tunes()]
