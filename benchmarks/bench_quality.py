@@ -362,7 +362,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
         every row's ratio to the 40-step teacher; default Presto-S 4 steps against CM and CTM at 4 steps.
     """
     from tempo_kit.data.dataset import MusicDataset
-    from tempo_kit.metrics import average_spectrum_noise, clap_score, frame_change
+    from tempo_kit.metrics import average_spectrum_noise, clap_score, frame_change, mel_statistics_shift
     from tempo_kit.pretrained import available, load_pretrained, weights_dir
     from tempo_kit.registry import get
 
@@ -481,6 +481,8 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
     fads = Q.compare(stats, reference, teacher=TEACHER, n_boot=n_boot, seed=seed, pairs=pairs, groups=pieces)
     changes = Q.mean_ratios(change, frame_change(ref_mel), n_boot=n_boot, seed=seed, groups=pieces)
     for row in rows:
+        if row["name"] in stats:
+            row["mel_shift"] = mel_statistics_shift(stats[row["name"]]["mel"], reference["mel"])
         if row["name"] in changes:
             cell = changes[row["name"]]
             row.update(frame_change=cell["mean"], frame_change_ratio=cell["ratio"],
@@ -704,6 +706,19 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
             lines.append(f"| {key} | " + " | ".join(
                 f"{Q.fmt_interval(cells[e]['ratio'], (cells[e]['ratio_low'], cells[e]['ratio_high']), '.2f')}"
                 f"{word(cells[e], a, b)}" if e in cells else "-" for e in embs) + " |")
+    shifts = [r for r in result["systems"] if "mel_shift" in r]
+    if shifts:
+        lines += ["", "## Where the mel-statistics distance comes from", "", "FAD mel split into its mean term "
+                  "(|mu - mu_ref|^2) and the rest (covariances), and the shift of each row's mean band level, spread "
+                  "over time and spread of the frame-to-frame change from the reference clips', in the reference's "
+                  "standard deviations, averaged over the bands (`tempo_kit.metrics.mel_statistics_shift`; point "
+                  "values, no interval). Negative spread: flatter dynamics than the real clips.", "",
+                  "| system | steps | FAD mel | mean term | covariance term | level shift | spread shift | change shift |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in shifts:
+            m = r["mel_shift"]
+            lines.append(f"| {r['name']} | {r['steps'] or '-'} | {m['distance']:.4f} | {m['mean_term']:.4f} | "
+                         f"{m['covariance_term']:.4f} | {m['level']:+.2f} | {m['spread']:+.2f} | {m['change']:+.2f} |")
     lines += ["", "The few-step rows use each sampler's default levels. CM and CTM: the Karras levels, whose last level "
               "before 0 is `sigma_min` = 0.002: the last step of a jump sampler changes almost nothing there, so 2 "
               "steps measure like 1. Presto-S and Presto-LS (the `presto-s` sampler): one jump from 80, then jumps "

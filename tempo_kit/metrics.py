@@ -5,6 +5,8 @@ noise baseline.
   audio embeddings this is the Fréchet Audio Distance (FAD, Kilgour et al. 2019).
 * :func:`mel_statistics` - a per-clip embedding of a mel clip in model space (per-band level, spread and frame-to-frame
   change), so an FAD can be computed without any learned model.
+* :func:`mel_statistics_shift` - where a Fréchet distance on :func:`mel_statistics` comes from: its mean term, and
+  how far the mean band level, spread and change of one set lie from another's, in the other's standard deviations.
 * :func:`frame_change` - per-clip mean squared change of every mel bin from one frame to the next: texture the
   band-averaged :func:`mel_statistics` smooths away (real renders ~0.002 in model units; grainy samples several times
   that).
@@ -25,7 +27,7 @@ import attrs
 import torch
 import torch.nn.functional as F
 
-__all__ = ["frechet_distance", "mel_statistics", "frame_change", "average_spectrum_noise", "clap_score", "ClipStats", "bootstrap_counts",
+__all__ = ["frechet_distance", "mel_statistics", "mel_statistics_shift", "MEL_STATISTICS_GROUPS", "frame_change", "average_spectrum_noise", "clap_score", "ClipStats", "bootstrap_counts",
            "bootstrap_frechet", "interval", "verdict", "VERDICTS"]
 
 
@@ -291,6 +293,42 @@ def mel_statistics(mel: torch.Tensor, *, n_bands: int = 16) -> torch.Tensor:
     bands = torch.stack([part.mean(1) for part in torch.tensor_split(x, n_bands, dim=1)], dim=1)  # (batch, bands, T)
     delta = bands.diff(dim=-1)
     return torch.cat([bands.mean(-1), bands.std(-1), delta.std(-1)], dim=1)
+
+
+MEL_STATISTICS_GROUPS = ("level", "spread", "change")  # the three equal parts of a mel_statistics embedding
+
+
+def mel_statistics_shift(a: "ClipStats", b: "ClipStats", *, eps: float = 1e-6) -> dict[str, float]:
+    """Where the Fréchet distance between two sets of :func:`mel_statistics` embeddings comes from.
+
+    The distance is split into its mean term ``|mu_a - mu_b|^2`` and the rest (the covariance term), and for each
+    part of the embedding (:data:`MEL_STATISTICS_GROUPS`: band level, spread over time, spread of the frame-to-frame
+    change) the shift of ``a``'s mean from ``b``'s in ``b``'s standard deviations, ``(mu_a - mu_b) / sd_b``, averaged
+    over the bands. A negative ``spread`` shift means clips whose band levels vary less over time than ``b``'s (flatter
+    dynamics); a positive ``change`` shift, more frame-to-frame movement. Descriptive, no interval.
+
+    Parameters
+    ----------
+    a, b : ClipStats
+        Per-clip :func:`mel_statistics` embeddings (e.g. generated and reference clips); ``3 * n_bands`` wide.
+    eps : float
+        Covariance regularisation (as :func:`frechet_distance`).
+
+    Returns
+    -------
+    dict
+        ``{"distance", "mean_term", "covariance_term", "level", "spread", "change"}`` (floats).
+    """
+    if a.dim != b.dim or a.dim % 3:
+        raise ValueError(f"expected two mel_statistics embeddings of the same size (3 * n_bands), got {a.dim} and "
+                         f"{b.dim}")
+    (mu_a, cov_a), (mu_b, cov_b) = a.moments(), b.moments()
+    distance = float(_frechet_moments(mu_a, cov_a, mu_b, cov_b, eps))
+    mean_term = float((mu_a - mu_b).square().sum())
+    z = (mu_a - mu_b) / torch.diagonal(cov_b).clamp_min(eps).sqrt()
+    out = {"distance": distance, "mean_term": mean_term, "covariance_term": distance - mean_term}
+    out.update({name: float(part.mean()) for name, part in zip(MEL_STATISTICS_GROUPS, z.chunk(3))})
+    return out
 
 
 def frame_change(mel: torch.Tensor) -> torch.Tensor:

@@ -166,9 +166,14 @@ def test_quick_mode_runs_and_reports(tiny, tmp_path, monkeypatch):
             assert r[f"fad_{emb}_ratio_ci"][0] <= r[f"fad_{emb}_ratio_ci"][1]
         assert -1 <= r["clap_score"] <= 1
     assert rows["teacher-heun-40"]["fad_mel_ratio"] == 1.0
+    # The mel-statistics breakdown: the point FAD mel split into mean and covariance terms, per row.
+    for r in rows.values():
+        m = r["mel_shift"]
+        assert m["distance"] == pytest.approx(r["fad_mel"]) and m["mean_term"] >= 0
+        assert m["mean_term"] + m["covariance_term"] == pytest.approx(m["distance"])
     assert rows["presto-s-4"]["rtf"] > 0 and rows["presto-s-4"]["speedup_with_vocoder"] > 0
     md = (out / "quality.md").read_text()
-    assert "| presto-ls-4 |" in md and "## Provenance" in md and meta["commit"][:10] in md
+    assert "| presto-ls-4 |" in md and "## Provenance" in md and "## Where the mel-statistics distance" in md and meta["commit"][:10] in md
     # A quick preset never prints a verdict on a target (the ruler's own ordering check is not a target verdict).
     assert all(c["verdict"] in ("no verdict (quick preset)", "no verdict (ruler failed)", "not measured")
                for c in result["checks"][1:])

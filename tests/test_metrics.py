@@ -7,7 +7,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from tempo_kit.metrics import average_spectrum_noise, clap_score, frame_change, frechet_distance, mel_statistics
+from tempo_kit.metrics import (ClipStats, average_spectrum_noise, clap_score, frame_change, frechet_distance,
+                               mel_statistics, mel_statistics_shift)
 
 
 def _gaussian(n, dim, seed, scale=1.0):
@@ -111,6 +112,26 @@ def test_mel_statistics_uneven_bands_and_errors():
         mel_statistics(torch.randn(4, 5))
     with pytest.raises(ValueError, match="3 frames"):
         mel_statistics(torch.randn(2, 4, 2), n_bands=2)
+
+
+def test_mel_statistics_shift_splits_the_distance_and_names_the_part_that_moved():
+    gen = torch.Generator().manual_seed(0)
+    ref = torch.randn(400, 3, 16, 32, generator=gen)  # 400 clips, 16 bins, 32 frames
+    ref_mel = ref[:, 0]
+    flat = ref[:, 1] * 0.5 + 0.1                      # less spread over time, a slightly higher level
+    a, b = (ClipStats.from_embeddings(mel_statistics(m, n_bands=4)) for m in (flat, ref_mel))
+    shift = mel_statistics_shift(a, b)
+    emb_a, emb_b = mel_statistics(flat, n_bands=4), mel_statistics(ref_mel, n_bands=4)
+    assert shift["distance"] == pytest.approx(frechet_distance(emb_a, emb_b), rel=1e-6)
+    assert shift["mean_term"] == pytest.approx(float((emb_a.mean(0) - emb_b.mean(0)).square().sum()))
+    assert shift["mean_term"] + shift["covariance_term"] == pytest.approx(shift["distance"])
+    z = (emb_a.mean(0) - emb_b.mean(0)) / emb_b.std(0)
+    assert [shift[k] for k in ("level", "spread", "change")] == pytest.approx(z.view(3, 4).mean(1).tolist())
+    assert shift["level"] > 0 and shift["spread"] < -3 and shift["change"] < -3
+    same = mel_statistics_shift(b, b)
+    assert same["distance"] == pytest.approx(0, abs=1e-5) and same["spread"] == 0
+    with pytest.raises(ValueError, match="3 \\* n_bands"):
+        mel_statistics_shift(a, ClipStats.from_embeddings(torch.randn(10, 9)))
 
 
 def test_frame_change_values_and_errors():
