@@ -13,7 +13,10 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 QUALITY=benchmarks/results/quality.md
 # the results file of a model measured in its own run (default: $QUALITY)
-declare -A QUALITY_OF=([presto-s-long]=benchmarks/results/quality_presto_long.md)
+declare -A QUALITY_OF=([presto-s-long]=benchmarks/results/quality_presto_long.md
+                       [presto-ls-long]=benchmarks/results/quality_presto_ls_long.md)
+# the Presto-L run a Presto-LS model's layer-dropped network was fine-tuned in (listed in its card)
+declare -A PRESTO_L_OF=([presto-ls]=presto_l [presto-ls-long]=presto_l_long)
 
 # One row per bundled model: its kind, its training run (outputs/runs/RUN, configs/reference/RUN.toml) and the sampler
 # and steps its card recommends.
@@ -33,12 +36,14 @@ ase        denoiser     ase             heun       40
 presto-l   denoiser     presto_l        heun       40
 presto-ls  consistency  presto_ls       presto-s   4
 presto-s-long  consistency  presto_s_long  presto-s  1
+presto-ls-long  consistency  presto_ls_long  presto-s  4
 MODELS
 # The low-noise experts' optional third stage (configs/reference/*_low_ft.toml), added to the card when its run exists.
 declare -A FT_DESC=(
   [presto-s]=" The low-noise expert then had a third stage: 1,500 steps of the regression term alone, uniformly weighted, on 4,096 trajectories from Presto-S's one-step samples re-noised to 1.5, the inputs its 4-step sampler gives it (presto_s_low_ft.toml)."
   [presto-ls]=" The low-noise expert then had a third stage: 1,500 steps of the regression term alone, uniformly weighted, on trajectories from one-step samples re-noised to 1.5 (presto_ls_low_ft.toml)."
   [presto-s-long]=" The low-noise expert then had a third stage: 1,500 steps of the regression term alone, uniformly weighted, on 4,096 trajectories from this model's one-step samples re-noised to 1.5 (presto_s_long_low_ft.toml)."
+  [presto-ls-long]=" The low-noise expert then had a third stage: 1,500 steps of the regression term alone, uniformly weighted, on the 4,096 trajectories of presto-s-long's third stage (its one-step samples re-noised to 1.5; presto_ls_long_low_ft.toml)."
 )
 declare -A DESC=(
   [teacher]="Tag-conditioned EDM DiT on 5.9 s log-mel clips (80 mels x 256 frames, 22.05 kHz, hop 512) of Bach chorales and Essen folk songs rendered with 8 General MIDI instruments. Tags: instrument, collection, tempo, mode (15-dim multi-hot; 10% dropped to the learned null embedding during training, so classifier-free guidance and unconditional sampling work). Sample it with Heun (40 steps is the reference). Trained for 35 minutes in all; its clips change from frame to frame about 6x as fast as real clips (flicker and fine noise over blurred notes) and its FAD CREPE is 6.5x that of real training clips: 'teacher-long' is the same network trained 22,500 steps more (FAD CREPE 0.37x this model's; benchmarks/results/quality_teacher.md) and the teacher of 'presto-s-long'; the other students are distilled from this model."
@@ -48,6 +53,7 @@ declare -A DESC=(
   [ase]="ASE layer-dropped teacher: time-dependent early exit (fewer blocks at high noise), fine-tuned from the bundled teacher with the denoising loss and a frozen time embedder. Sample like the teacher (Heun)."
   [presto-l]="Presto-L layer-distilled teacher: drops interior blocks by noise level while always running the final block, budget-conditioned, trained with the denoising loss plus the self-teacher loss. Sample like the teacher (Heun)."
   [presto-s-long]="Presto-S distilled from 'teacher-long' exactly as 'presto-s' was from 'teacher': the same five stages and settings (configs/reference/presto_s_long*.toml), with teacher-long as real score and as the source of every ODE pair. Two noise-level experts behind one jump (edge 1.5); sample with the 'presto-s' sampler in 1 or 4 steps. On the 296 held-out clips its FAD CREPE is 0.053 in one step and 0.049 in four, against 0.121 and 0.119 for 'presto-s' (benchmarks/results/quality_presto_long.md)."
+  [presto-ls-long]="Presto-LS distilled from 'teacher-long' exactly as 'presto-ls' was from 'teacher': Presto-L fine-tuned from teacher-long with the settings of presto-l (configs/reference/presto_l_long.toml, 600 steps), then the five stages and settings of presto-ls (configs/reference/presto_ls_long*.toml) with teacher-long as real score and the ODE pairs of presto-s-long. Two noise-level experts behind one jump (edge 1.5), each keeping the Presto-L router; sample with the 'presto-s' sampler in 4 steps (benchmarks/results/quality_presto_ls_long.md)."
   [presto-ls]="Presto-LS: Presto-S on the bundled Presto-L routed network (real score = the full teacher), as two noise-level experts like Presto-S (tempo_kit.models.NoiseExperts; each expert keeps the Presto-L router, so a call runs only the blocks its noise level is given). High-noise expert (sigma >= 1.5): stage 1 the regression term alone on 8,192 uniformly weighted teacher trajectories from noise, 3,000 generator updates; stage 2 distribution matching with the GAN head and the regression term kept, 3,000 steps (configs/reference/presto_ls_stage1.toml, presto_ls.toml). Low-noise expert (sigma < 1.5): the same two stages with each ODE pair weighted by 1 + (sigma_data / sigma)^2 and 4,096 more trajectories from training clips noised to 10, 3,000 + 2,000 steps (presto_ls_low_stage1.toml, presto_ls_low.toml; until 2026-12-05 this expert alone was the bundled Presto-LS). Fewer blocks per call than Presto-S; sample with the 'presto-s' sampler in 4 steps.")
 
 names=("$@")
@@ -81,7 +87,8 @@ for name in "${names[@]}"; do
     done
   fi
   [ "$name" = teacher ] && extra+=(--previous configs/reference/teacher.toml outputs/runs/teacher)
-  [ "$name" = presto-ls ] && [ -d outputs/runs/presto_l ] && extra+=(--previous configs/reference/presto_l.toml outputs/runs/presto_l)
+  layer_run=${PRESTO_L_OF[$name]:-}
+  [ -n "$layer_run" ] && [ -d "outputs/runs/$layer_run" ] && extra+=(--previous "configs/reference/$layer_run.toml" "outputs/runs/$layer_run")
   metrics=()
   quality=${QUALITY_OF[$name]:-$QUALITY}
   [ -f "$quality" ] && metrics+=(--metrics "$quality")
