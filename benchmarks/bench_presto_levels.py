@@ -68,6 +68,14 @@ class Validation:
                          lambda idx: _model_cond(vocabulary, records, [self.src[i] for i in idx]),
                          batch_size=64, noise_seed=self.seed + 1, progress=False, label="")
 
+    @staticmethod
+    def vocabulary(folder, fallback: str = "teacher") -> str:
+        """Whose tag vocabulary encodes a model's tags: ``folder``'s own when its config records one (a bundled or
+        ``bundle_model.py`` folder), else ``fallback``'s (a training run's folder records none; its teacher's)."""
+        from tempo_kit.pretrained import pretrained_meta
+
+        return str(folder) if "tag_vocab" in pretrained_meta(Path(folder)) else fallback
+
     def compare(self, stats: dict, *, teacher: str, n_boot: int, **extra) -> tuple[dict, dict]:
         """FADs of ``stats`` against the reference with intervals (whole pieces resampled), and the environment."""
         records = self.train.records
@@ -102,12 +110,13 @@ def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7
     levels = {}
     for label, folder in students.items():
         model = ConsistencyJump(denoiser=load_denoiser(folder)).eval().requires_grad_(False)
+        vocabulary = v.vocabulary(folder, fallback=teacher)
         for lname, lv in (levels_table or LEVELS).items():
             name = f"{label}: {lname}" if label else lname
             sigmas = (presto.schedule.sigmas(4).tolist() if lv is None
                       else KarrasSchedule().sigmas(5).tolist()[:4] + [0.0] if lv == "k5" else [*lv, 0.0])
             levels[name] = [round(s, 4) for s in sigmas]
-            stats[name] = sample(model, presto, sigmas, folder)
+            stats[name] = sample(model, presto, sigmas, vocabulary)
             print(f"{name}: {levels[name]}", flush=True)
     fads, env = v.compare(stats, teacher=reference, n_boot=n_boot, student=student, teacher_model=teacher,
                           student_sha256={label: file_sha256(Path(f) / "model.safetensors")

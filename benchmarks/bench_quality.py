@@ -706,6 +706,11 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
             lines.append(f"| {key} | " + " | ".join(
                 f"{Q.fmt_interval(cells[e]['ratio'], (cells[e]['ratio_low'], cells[e]['ratio_high']), '.2f')}"
                 f"{word(cells[e], a, b)}" if e in cells else "-" for e in embs) + " |")
+    lines += ["", "The few-step rows use each sampler's default levels. CM and CTM: the Karras levels, whose last level "
+              "before 0 is `sigma_min` = 0.002: the last step of a jump sampler changes almost nothing there, so 2 "
+              "steps measure like 1. Presto-S and Presto-LS (the `presto-s` sampler): one jump from 80, then jumps "
+              "re-noised to levels evenly spaced in log sigma between `refine_max` and `refine_min` of "
+              "`JumpRefineSchedule` (chosen on validation clips, `benchmarks/bench_presto_levels.py`)."]
     shifts = [r for r in result["systems"] if "mel_shift" in r]
     if shifts:
         lines += ["", "## Where the mel-statistics distance comes from", "", "FAD mel split into its mean term "
@@ -719,12 +724,7 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
             m = r["mel_shift"]
             lines.append(f"| {r['name']} | {r['steps'] or '-'} | {m['distance']:.4f} | {m['mean_term']:.4f} | "
                          f"{m['covariance_term']:.4f} | {m['level']:+.2f} | {m['spread']:+.2f} | {m['change']:+.2f} |")
-    lines += ["", "The few-step rows use each sampler's default levels. CM and CTM: the Karras levels, whose last level "
-              "before 0 is `sigma_min` = 0.002: the last step of a jump sampler changes almost nothing there, so 2 "
-              "steps measure like 1. Presto-S and Presto-LS (the `presto-s` sampler): one jump from 80, then jumps "
-              "re-noised to levels evenly spaced in log sigma between `refine_max` and `refine_min` of "
-              "`JumpRefineSchedule` (chosen on validation clips, `benchmarks/bench_presto_levels.py`).",
-              "", "## Speed", "",
+    lines += ["", "## Speed", "",
               "Latency: one clip at batch 1 (median of the interleaved timing rounds). RTF: seconds of audio per second of "
               "wall time" + (f"; +voc: with the bundled vocoder's {1e3 * meta['vocoder_latency_s']:.1f} ms per clip"
                             if meta["vocoder_latency_s"] is not None else "; no vocoder bundled") +

@@ -312,7 +312,7 @@ def mel_statistics_shift(a: "ClipStats", b: "ClipStats", *, eps: float = 1e-6) -
     a, b : ClipStats
         Per-clip :func:`mel_statistics` embeddings (e.g. generated and reference clips); ``3 * n_bands`` wide.
     eps : float
-        Covariance regularisation (as :func:`frechet_distance`).
+        Covariance regularisation (as :func:`frechet_distance`); ``sd_b`` is taken from the regularised covariance.
 
     Returns
     -------
@@ -325,7 +325,7 @@ def mel_statistics_shift(a: "ClipStats", b: "ClipStats", *, eps: float = 1e-6) -
     (mu_a, cov_a), (mu_b, cov_b) = a.moments(), b.moments()
     distance = float(_frechet_moments(mu_a, cov_a, mu_b, cov_b, eps))
     mean_term = float((mu_a - mu_b).square().sum())
-    z = (mu_a - mu_b) / torch.diagonal(cov_b).clamp_min(eps).sqrt()
+    z = (mu_a - mu_b) / (torch.diagonal(cov_b) + eps).sqrt()  # b's regularised standard deviations
     out = {"distance": distance, "mean_term": mean_term, "covariance_term": distance - mean_term}
     out.update({name: float(part.mean()) for name, part in zip(MEL_STATISTICS_GROUPS, z.chunk(3))})
     return out

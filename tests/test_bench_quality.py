@@ -168,9 +168,9 @@ def test_quick_mode_runs_and_reports(tiny, tmp_path, monkeypatch):
     assert rows["teacher-heun-40"]["fad_mel_ratio"] == 1.0
     # The mel-statistics breakdown: the point FAD mel split into mean and covariance terms, per row.
     for r in rows.values():
-        m = r["mel_shift"]
-        assert m["distance"] == pytest.approx(r["fad_mel"]) and m["mean_term"] >= 0
-        assert m["mean_term"] + m["covariance_term"] == pytest.approx(m["distance"])
+        assert r["mel_shift"]["distance"] == pytest.approx(r["fad_mel"])
+    assert rows["copy"]["mel_shift"] == rows["teacher-heun-40"]["mel_shift"]
+    assert rows["untrained"]["mel_shift"]["mean_term"] > rows["real (train)"]["mel_shift"]["mean_term"]
     assert rows["presto-s-4"]["rtf"] > 0 and rows["presto-s-4"]["speedup_with_vocoder"] > 0
     md = (out / "quality.md").read_text()
     assert "| presto-ls-4 |" in md and "## Provenance" in md and "## Where the mel-statistics distance" in md and meta["commit"][:10] in md
@@ -402,7 +402,18 @@ def test_presto_levels_scores_level_sets_against_a_given_teacher(tiny, tmp_path,
     monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
     bench = load_script("benchmarks/bench_presto_levels.py")
     out = tmp_path / "out"
-    assert bench.main(["--student", f"a={weights / 'presto-s'}", f"b={weights / 'cm'}", "--teacher",
+    from tempo_kit.models.io import load_model, save_model
+
+    run_folder = save_model(load_model(weights / "cm"), tmp_path / "run" / "student_ema")  # records no vocabulary
+    used = []
+
+    def model_cond(model_name, records, idx):
+        used.append(model_name)
+        return cond(model_name, records, idx)
+
+    cond = bench._model_cond
+    monkeypatch.setattr(bench, "_model_cond", model_cond)
+    assert bench.main(["--student", f"a={weights / 'presto-s'}", f"b={run_folder}", "--teacher",
                        str(weights / "teacher"), "--n-clips", "6", "--data", str(data), "--levels", "80", "80,1", "--out", str(out),
                        "--name", "levels"]) == 0
     result = json.loads((out / "levels.json").read_text())
@@ -412,6 +423,8 @@ def test_presto_levels_scores_level_sets_against_a_given_teacher(tiny, tmp_path,
     for name in rows:  # the breakdown's distance is the point FAD of the same clips
         assert result["mel_shift"][name]["distance"] == pytest.approx(result["fad"][name]["mel"]["fad"])
     assert result["fad"]["teacher, 40 Heun steps"]["mel"]["ratio"] == 1.0
+    # each row's tags in its own model's vocabulary; a run's folder records none and takes its teacher's
+    assert set(used) == {str(weights / "teacher"), str(weights / "presto-s")}
     md = (out / "levels.md").read_text()
     assert "spread shift" in md and f"(`{weights / 'teacher'}`)" in md
     with pytest.raises(ValueError, match="decreasing"):
