@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 PATH = Path(__file__).parent / "fixtures" / "golden_bundled.json"
-GENERATORS = ("teacher", "teacher-long", "cm", "ctm", "presto-s", "presto-s-long", "presto-ls", "ase", "presto-l")
+from tempo_kit.pipeline import GENERATORS  # every bundled generator
 TAGS = {"instrument": "flute", "mode": "major", "tempo": "moderate", "collection": "essen"}
 
 
