@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
-PATH = Path(__file__).parent / "fixtures" / "golden_bundled.json"
 from tempo_kit.pipeline import GENERATORS  # every bundled generator
+
+PATH = Path(__file__).parent / "fixtures" / "golden_bundled.json"
 TAGS = {"instrument": "flute", "mode": "major", "tempo": "moderate", "collection": "essen"}
 
 
