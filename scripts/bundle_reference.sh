@@ -56,9 +56,13 @@ declare -A DESC=(
   [presto-ls-long]="Presto-LS distilled from 'teacher-long' exactly as 'presto-ls' was from 'teacher': Presto-L fine-tuned from teacher-long with the settings of presto-l (configs/reference/presto_l_long.toml, 600 steps), then the five stages and settings of presto-ls (configs/reference/presto_ls_long*.toml) with teacher-long as real score and the ODE pairs of presto-s-long. Two noise-level experts behind one jump (edge 1.5), each keeping the Presto-L router; sample with the 'presto-s' sampler in 4 steps (benchmarks/results/quality_presto_ls_long.md)."
   [presto-ls]="Presto-LS: Presto-S on the bundled Presto-L routed network (real score = the full teacher), as two noise-level experts like Presto-S (tempo_kit.models.NoiseExperts; each expert keeps the Presto-L router, so a call runs only the blocks its noise level is given). High-noise expert (sigma >= 1.5): stage 1 the regression term alone on 8,192 uniformly weighted teacher trajectories from noise, 3,000 generator updates; stage 2 distribution matching with the GAN head and the regression term kept, 3,000 steps (configs/reference/presto_ls_stage1.toml, presto_ls.toml). Low-noise expert (sigma < 1.5): the same two stages with each ODE pair weighted by 1 + (sigma_data / sigma)^2 and 4,096 more trajectories from training clips noised to 10, 3,000 + 2,000 steps (presto_ls_low_stage1.toml, presto_ls_low.toml; until 2026-12-05 this expert alone was the bundled Presto-LS). Fewer blocks per call than Presto-S; sample with the 'presto-s' sampler in 4 steps.")
 
+# Measured but not bundled (no folder in tempo_kit/weights): bundled only when named, e.g. with --out outputs/candidates.
+declare -A CANDIDATE=([presto-ls-long]=1)
 names=("$@")
 explicit=${#names[@]}
-[ ${#names[@]} -eq 0 ] && names=("${order[@]}")
+if [ ${#names[@]} -eq 0 ]; then
+  for name in "${order[@]}"; do [[ -v CANDIDATE[$name] ]] || names+=("$name"); done
+fi
 skipped=0
 for name in "${names[@]}"; do
   [[ -v RUN[$name] ]] || { echo "unknown model $name; known: ${!RUN[*]}" >&2; exit 2; }
