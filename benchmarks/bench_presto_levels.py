@@ -13,6 +13,7 @@ Writes ``benchmarks/results/presto_levels_validation.{json,md}``.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def markdown(result: dict) -> str:
              "same clips [95% interval]; *spread shift*: the mean over bands of how far the clips' band-level "
              "spread over time lies from the reference clips', in their standard deviations (negative: flatter "
              "dynamics; `tempo_kit.metrics.mel_statistics_shift`, a point value). Produced by "
-             "`benchmarks/bench_presto_levels.py`.", "",
+             f"`{env.get('command', 'benchmarks/bench_presto_levels.py')}`.", "",
              "| levels | sigmas | FAD CREPE | ratio | FAD mel | ratio | spread shift |", "|---|---|---|---|---|---|---|"]
     shifts = result.get("mel_shift", {})
     for name, cell in result["fad"].items():
@@ -172,6 +173,8 @@ def main(argv=None) -> int:
         p.error(str(err))
     result = run(student, n_clips=args.n_clips, levels_table=parse_levels(args.levels) if args.levels else None,
                  teacher=args.teacher, data=args.data)
+    result["environment"]["command"] = shlex.join(["benchmarks/bench_presto_levels.py",
+                                                   *(sys.argv[1:] if argv is None else argv)])
     write_results(args.out, args.name, result, markdown(result))
     return 0
 

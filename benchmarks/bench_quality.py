@@ -45,6 +45,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -659,7 +660,8 @@ def markdown(result: dict, *, plot_name: str | None = "quality_fad_steps.png") -
              "from the same resamples. "
              f"Git commit {commit}, seed {meta['seed']}, {meta['date_utc']} UTC, CPU ({meta['cpus']} cores, 1-min "
              f"load {meta['load_average_1min']:.1f} at the end), {meta['threads']} thread(s), torch {meta['torch']}. "
-             f"Produced by `benchmarks/bench_quality.py`{' in quick mode (no verdicts)' if meta['quick'] else ''}; "
+             f"Produced by `{meta.get('command', 'benchmarks/bench_quality.py')}`"
+             f"{' in quick mode (no verdicts)' if meta['quick'] else ''}; "
              f"total wall time {meta['wall_s']:.0f} s. Times depend on the machine's load; ratios are taken within one "
              "run.", ""]
     if meta["missing"]:
@@ -878,6 +880,7 @@ def main(argv=None) -> int:
     except ModuleNotFoundError as err:
         print(f"bench_quality: {err}", file=sys.stderr)
         return 1
+    result["meta"]["command"] = shlex.join(["benchmarks/bench_quality.py", *(sys.argv[1:] if argv is None else argv)])
     paths = write_results(result, args.out, stem=args.stem)
     print(paths["md"].read_text())
     if result["sanity_failures"]:

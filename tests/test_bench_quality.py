@@ -152,6 +152,8 @@ def test_quick_mode_runs_and_reports(tiny, tmp_path, monkeypatch):
     meta = result["meta"]
     assert meta["n"] == meta["n_clips"] == 6 and meta["seed"] == 0 and len(meta["weights_sha256"]["teacher"]) == 64
     assert sum(meta["tag_mix"]["instrument"].values()) == 6 and "commit" in meta
+    assert meta["command"].startswith("benchmarks/bench_quality.py --quick --n-clips 6 ")  # how to run it again
+    assert meta["command"] in (out / "quality.md").read_text()
     # Counted network calls agree with each sampler's NFE formula: Heun 2N - 1, one call per few-step jump.
     assert rows["teacher-heun-40"]["nfe"] == 79 and rows["presto-s-4"]["nfe"] == 4 and rows["cm-1"]["nfe"] == 1
     for r in rows.values():
@@ -427,6 +429,7 @@ def test_presto_levels_scores_level_sets_against_a_given_teacher(tiny, tmp_path,
     assert set(used) == {str(weights / "teacher"), str(weights / "presto-s")}
     md = (out / "levels.md").read_text()
     assert "spread shift" in md and f"(`{weights / 'teacher'}`)" in md
+    assert "`benchmarks/bench_presto_levels.py --student a=" in md
     with pytest.raises(ValueError, match="decreasing"):
         bench.parse_levels(["80,90"])
 
