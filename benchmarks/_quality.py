@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -123,6 +125,12 @@ def git_commit() -> dict[str, Any]:
         return {"commit": sha, "dirty": dirty}
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """How a result was produced: ``script`` (e.g. ``"benchmarks/bench_quality.py"``) with the arguments of ``main``
+    (``argv``, or the process's own when None), shell-quoted so it can be run again."""
+    return shlex.join([script, *(sys.argv[1:] if argv is None else argv)])
 
 
 def run_at_commit(run: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:

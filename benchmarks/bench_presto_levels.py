@@ -13,7 +13,6 @@ Writes ``benchmarks/results/presto_levels_validation.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -173,8 +172,7 @@ def main(argv=None) -> int:
         p.error(str(err))
     result = run(student, n_clips=args.n_clips, levels_table=parse_levels(args.levels) if args.levels else None,
                  teacher=args.teacher, data=args.data)
-    result["environment"]["command"] = shlex.join(["benchmarks/bench_presto_levels.py",
-                                                   *(sys.argv[1:] if argv is None else argv)])
+    result["environment"]["command"] = Q.command_line("benchmarks/bench_presto_levels.py", argv)
     write_results(args.out, args.name, result, markdown(result))
     return 0
 

@@ -45,7 +45,6 @@ import json
 import math
 import os
 import platform
-import shlex
 import statistics
 import sys
 import time
@@ -880,7 +879,7 @@ def main(argv=None) -> int:
     except ModuleNotFoundError as err:
         print(f"bench_quality: {err}", file=sys.stderr)
         return 1
-    result["meta"]["command"] = shlex.join(["benchmarks/bench_quality.py", *(sys.argv[1:] if argv is None else argv)])
+    result["meta"]["command"] = Q.command_line("benchmarks/bench_quality.py", argv)
     paths = write_results(result, args.out, stem=args.stem)
     print(paths["md"].read_text())
     if result["sanity_failures"]:
