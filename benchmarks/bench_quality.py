@@ -132,9 +132,10 @@ def default_systems(*, quick: bool = False) -> list[System]:
 def model_system(spec: str) -> System:
     """The row of ``--model ROW=FOLDER[:SAMPLER:STEPS]``: a saved model folder sampled with a registered sampler
     (default Heun, 40 steps; a folder whose name has colons needs the explicit ``:SAMPLER:STEPS``). The folder's
-    ``pretrained`` kind must suit the sampler: a jump sampler (``cm``, ``ctm-gamma``, ``presto-s``) needs a consistency
+    ``pretrained`` kind must suit the sampler (whose options are the folder's ``sampler_args`` when it is the folder's
+    own sampler, as :meth:`tempo_kit.Pipeline.from_pretrained` reads them): a jump sampler (``cm``, ``ctm-gamma``, ``presto-s``) needs a consistency
     or CTM model (a run's ``student_ema`` records no kind: bundle it with ``scripts/bundle_model.py --out FOLDER``)."""
-    from tempo_kit.pretrained import pretrained_meta
+    from tempo_kit.pretrained import pretrained_meta, tag_vocab
     from tempo_kit.registry import get
 
     row, sep, rest = spec.partition("=")
@@ -149,14 +150,17 @@ def model_system(spec: str) -> System:
         raise ValueError(f"--model {spec!r}: STEPS must be a positive integer, got {steps!r}")
     drives = get("samplers", sampler).drives  # an unknown sampler: the registry's error, listing the valid ones
     meta = pretrained_meta(Path(folder))
-    if "tag_vocab" not in meta:
-        raise ValueError(f"--model {spec!r}: {folder} records no tag vocabulary (a run's student_ema does not; "
-                         "scripts/bundle_model.py NAME --from FOLDER --kind ... --config ... --out DIR adds it)")
+    try:
+        tag_vocab(Path(folder))
+    except ValueError as err:
+        raise ValueError(f"--model {spec!r}: {err}") from None
     kind = meta.get("kind", "denoiser")
     if (drives == "jump") != (kind in ("consistency", "ctm")):
         raise ValueError(f"--model {spec!r}: the sampler {sampler!r} drives a {drives} but {folder} holds a {kind}")
     family = row.removesuffix(f"-{int(steps)}") or row  # "presto-s-long-4" and "presto-s-long-1": one plot line
-    return System(name=row, family=family, model=str(Path(folder).resolve()), sampler=sampler, steps=int(steps))
+    kwargs = meta.get("sampler_args", {}) if sampler == meta.get("sampler") else {}  # as Pipeline.from_pretrained
+    return System(name=row, family=family, model=str(Path(folder).resolve()), sampler=sampler, steps=int(steps),
+                  sampler_kwargs=dict(kwargs))
 
 
 def solver_systems() -> list[System]:

@@ -193,7 +193,7 @@ def load_bundle(data: Path, *, independent: bool | None = None) -> Bundle:
     it (benchmarks that read FAD mel only), None uses it when installed and notes its absence."""
     from tempo_kit.audio import MelSpec
     from tempo_kit.data import MusicDataset
-    from tempo_kit.pretrained import available, load_pretrained, model_dir, pretrained_meta
+    from tempo_kit.pretrained import available, load_pretrained, model_dir, pretrained_meta, tag_vocab
 
     notes = []
     try:
@@ -211,7 +211,7 @@ def load_bundle(data: Path, *, independent: bool | None = None) -> Bundle:
     surrogates = {n: load_pretrained(n) for n in SURROGATES if n in available()}
     audio = heldout.audio.float() / 32767 if ruler.crepe is not None else None
     return Bundle(teacher=load_pretrained("teacher"), surrogates=surrogates,
-                  clap=load_clap(), tag_vocab=pretrained_meta("teacher")["tag_vocab"], heldout=heldout,
+                  clap=load_clap(), tag_vocab=tag_vocab("teacher"), heldout=heldout,
                   mel=MelSpec(**heldout.meta["mel_spec"]), ruler=ruler,
                   ref_stats=ruler.score(heldout.mel.float(), audio), weights=weights, notes=tuple(notes))
 

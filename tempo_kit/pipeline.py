@@ -115,9 +115,9 @@ def tag_conditions(tags: Sequence[dict], *, model: str | os.PathLike = "teacher"
                    vocab: dict | None = None) -> dict[str, torch.Tensor]:
     """``cond`` for one tag dict per item (:func:`tempo_kit.pretrained.tag_condition`, stacked); the tag vocabulary is
     ``vocab`` or the one in ``model``'s config."""
-    from .pretrained import pretrained_meta, tag_condition
+    from .pretrained import tag_condition, tag_vocab
 
-    vocab = vocab or pretrained_meta(model)["tag_vocab"]
+    vocab = vocab or tag_vocab(model)
     for t in tags:
         unknown = sorted(set(t) - set(vocab))
         if unknown:
@@ -181,6 +181,11 @@ def _seed(value) -> int:
 MEL_TOP = 1.5
 
 
+def _args_text(args: dict) -> str:
+    """`` (refine_max=0.5, refine_min=0.05)`` for a sampler's options; empty for none."""
+    return f" ({', '.join(f'{k}={v!r}' for k, v in args.items())})" if args else ""
+
+
 def _count(value, what: str) -> int:
     """A positive integer (numpy integers too): :func:`~tempo_kit.utils.check_int` with ``low=1``."""
     return check_int(value, what, low=1)
@@ -222,6 +227,9 @@ class Pipeline:
         The bundled name or the folder it was loaded from.
     sampler : str
         A registered sampler that drives the model's kind (``tempo-kit plugins`` lists them).
+    sampler_args : dict
+        Its options (``get("samplers", sampler, **sampler_args)``), e.g. the re-noise levels a model's card chose for
+        it (``{"refine_max": 0.5, "refine_min": 0.05}`` for ``presto-s``); empty: the sampler's defaults.
     steps : int
         Sampling steps.
     cfg : float
@@ -241,6 +249,7 @@ class Pipeline:
     name: str
     sampler: str
     steps: int
+    sampler_args: dict = attrs.field(factory=dict)
     cfg: float = 1.0
     vocoder: nn.Module
     vocoder_name: str = "vocoder"
@@ -265,7 +274,8 @@ class Pipeline:
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_MODEL, *, device: str | torch.device = "cpu",
                         dtype: str | torch.dtype | None = None, sampler: str | None = None, steps: int | None = None,
-                        cfg: float | None = None, vocoder: str | os.PathLike | None = None) -> "Pipeline":
+                        sampler_args: dict | None = None, cfg: float | None = None,
+                        vocoder: str | os.PathLike | None = None) -> "Pipeline":
         """Load a bundled generator by name (``"ctm"``, ``"presto-s"``, ...; :func:`tempo_kit.pretrained.available`)
         or a folder written by :meth:`save_pretrained`. The weights' sha256 is checked against the config.
 
@@ -276,12 +286,13 @@ class Pipeline:
             ``"cpu"`` (tested), ``"cuda"``, ``"mps"``; one that is not available here is an error naming those that are.
         dtype : {"float32", "bfloat16", "float16"} or torch.dtype
             The networks' dtype (float16 on a GPU only); default: the one the pipeline was saved in, else float32.
-        sampler, steps, cfg : optional
-            Override the saved defaults: a registered sampler name, its steps, the guidance weight (denoisers only).
+        sampler, steps, sampler_args, cfg : optional
+            Override the saved defaults: a registered sampler name, its steps, its options, the guidance weight
+            (denoisers only). The saved ``sampler_args`` go with the saved sampler: naming another sampler drops them.
         vocoder : {"vocoder", "griffin-lim"} or path, optional
             Default: the one saved with the pipeline, else the bundled vocoder.
         """
-        from .pretrained import load_pretrained, model_dir, pretrained_meta
+        from .pretrained import load_pretrained, model_dir, pretrained_meta, tag_vocab
         from .registry import get, names
 
         device = check_device(device)
@@ -291,9 +302,11 @@ class Pipeline:
         kind = meta.get("kind", "denoiser")
         if kind not in _FALLBACK:
             raise ValueError(f"{str(name_or_path)!r} is a {kind!r}, not a generator; generators: {', '.join(GENERATORS)}")
-        if not isinstance(meta.get("tag_vocab"), dict):
-            raise ValueError(f"{str(folder / 'config.json')!r} has no tag vocabulary (a 'pretrained' table with "
-                             "'tag_vocab'); save the model with Pipeline.save_pretrained or scripts/bundle_model.py")
+        tag_vocab(folder)  # a folder without one: an error saying how to add it
+        if sampler_args is None:
+            sampler_args = meta.get("sampler_args", {}) if sampler in (None, meta.get("sampler")) else {}
+        if not isinstance(sampler_args, dict):
+            raise TypeError(f"sampler_args must be a dict of the sampler's options, got {type(sampler_args).__name__}")
         sampler = sampler or meta.get("sampler") or _FALLBACK[kind][0]
         steps = _count(steps if steps is not None else meta.get("steps", _FALLBACK[kind][1]), "steps")
         if cfg is not None and kind != "denoiser":
@@ -304,7 +317,7 @@ class Pipeline:
             raise ValueError(f"cfg must be a finite guidance weight in [-{MAX_CFG:g}, {MAX_CFG:g}] (1 = no guidance), "
                              f"got {cfg!r}")
         drives = "denoiser" if kind == "denoiser" else "jump"
-        chosen = get("samplers", sampler)
+        chosen = get("samplers", sampler, **sampler_args)  # an unknown option: the registry's error, naming the valid
         if getattr(chosen, "drives", drives) != drives:
             raise ValueError(f"sampler {sampler!r} drives a {chosen.drives}, but {str(name_or_path)!r} is a {drives}; "
                              f"use one of: {', '.join(n for n in names('samplers') if get('samplers', n).drives == drives)}")
@@ -312,7 +325,7 @@ class Pipeline:
             vocoder = folder / "vocoder" if (folder / "vocoder" / "config.json").is_file() else meta.get("vocoder", "vocoder")
         voc = load_vocoder(vocoder)
         return cls(model=load_pretrained(folder).to(device, dtype), meta=dict(meta), name=str(name_or_path),
-                   sampler=sampler, steps=steps, cfg=float(cfg), vocoder=voc.to(device, dtype),
+                   sampler=sampler, steps=steps, sampler_args=dict(sampler_args), cfg=float(cfg), vocoder=voc.to(device, dtype),
                    vocoder_name=str(vocoder), device=device, dtype=dtype)
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
@@ -346,6 +359,9 @@ class Pipeline:
         config = read_config(tmp)
         config["pretrained"] = {**self.meta, "sampler": self.sampler, "steps": self.steps, "cfg": self.cfg,
                                 "dtype": str(self.dtype).removeprefix("torch.")}
+        config["pretrained"].pop("sampler_args", None)
+        if self.sampler_args:
+            config["pretrained"]["sampler_args"] = self.sampler_args
         if self.vocoder_name == "griffin-lim":
             config["pretrained"]["vocoder"] = "griffin-lim"
         else:
@@ -358,7 +374,7 @@ class Pipeline:
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         write_text_atomic(tmp / "MODEL_CARD.md",
                           f"# {path.name}\n\nSaved by `Pipeline.save_pretrained` on {stamp} from `{self.name}`: "
-                          f"sampler `{self.sampler}`, {count_text(self.steps, 'step')}, cfg {self.cfg:g}, dtype "
+                          f"sampler `{self.sampler}`{_args_text(self.sampler_args)}, {count_text(self.steps, 'step')}, cfg {self.cfg:g}, dtype "
                           f"`{str(self.dtype).removeprefix('torch.')}`, vocoder `{self.vocoder_name}`. Load with "
                           f"`Pipeline.from_pretrained({str(path)!r})`.\n\n"
                           + (f"## The source's model card\n\n{source}" if source else ""))
@@ -441,9 +457,12 @@ class Pipeline:
 
     def _sigmas(self, steps: int) -> torch.Tensor:
         """The noise levels of ``steps`` steps of this pipeline's sampler (``steps + 1`` values ending in 0)."""
+        return self._sampler().schedule.sigmas(steps)
+
+    def _sampler(self):
         from .registry import get
 
-        return get("samplers", self.sampler).schedule.sigmas(steps)
+        return get("samplers", self.sampler, **self.sampler_args)
 
     @staticmethod
     def _tag_list(tags, n: int | None) -> list[dict]:
@@ -470,13 +489,12 @@ class Pipeline:
         """Model-space mel frames ``(n, 80, frames)`` in float32, without vocoding; arguments as :meth:`__call__`
         (the clips of ``pipe(...)`` are the vocoded ``pipe.sample(...)``)."""
         from .audio.mel import MelSpec
-        from .registry import get
 
         tag_list = self._tag_list(tags, n)
         steps = self.steps if steps is None else _count(steps, "steps")
         frames = self.frames(seconds, frames)
         cond = self.condition(tag_list)
-        sampler = get("samplers", self.sampler)
+        sampler = self._sampler()
         g = torch.Generator().manual_seed(_seed(seed))
         sigmas = self._sigmas(steps)
         x_T = sigmas[0] * torch.randn(len(tag_list), MelSpec().n_mels, frames, generator=g)

@@ -81,6 +81,19 @@ def pretrained_meta(name: str | os.PathLike) -> dict[str, Any]:
     return read_config(model_dir(name)).get("pretrained", {})
 
 
+def tag_vocab(name: str | os.PathLike) -> dict[str, list[str]]:
+    """The tag vocabulary (field -> values) of a bundled model or saved model folder: the ``tag_vocab`` of its
+    ``"pretrained"`` table. A folder that records none (a training run's ``student_ema``) is a ``ValueError`` that
+    says how to add it."""
+    vocab = pretrained_meta(name).get("tag_vocab")
+    if not isinstance(vocab, dict):
+        raise ValueError(f"{str(model_dir(name) / 'config.json')!r} records no tag vocabulary (a 'pretrained' table "
+                         "with 'tag_vocab'; a training run's student_ema has none): save the model with "
+                         "Pipeline.save_pretrained, or scripts/bundle_model.py NAME --from FOLDER --kind ... --config "
+                         "... --out DIR")
+    return vocab
+
+
 def model_card(name: str) -> str:
     """The model card (Markdown) of a bundled model."""
     path = model_dir(name) / "MODEL_CARD.md"
@@ -130,7 +143,7 @@ def tag_condition(*, instrument: str | None = None, collection: str | None = Non
     """
     from .data.dataset import encode_tags
 
-    vocab = {f: tuple(v) for f, v in (vocab or pretrained_meta(model)["tag_vocab"]).items()}
+    vocab = {f: tuple(v) for f, v in (vocab or tag_vocab(model)).items()}
     given = {"instrument": instrument, "collection": collection, "tempo": tempo, "mode": mode}
     for field, value in given.items():
         if value is not None and value not in vocab[field]:

@@ -246,6 +246,11 @@ def test_model_rows_from_the_command_line(tiny, tmp_path, capsys):
     odd = tmp_path / "run:12:00"  # colons in the folder name: read from the right
     shutil.copytree(cm, odd)
     assert bench.model_system(f"x={odd}:cm:4").model == str(odd.resolve())
+    config = json.loads((odd / "config.json").read_text())  # a folder's sampler options go with its own sampler only
+    config["pretrained"].update(sampler="presto-s", sampler_args={"refine_max": 0.5})
+    (odd / "config.json").write_text(json.dumps(config))
+    assert bench.model_system(f"x={odd}:presto-s:4").sampler_kwargs == {"refine_max": 0.5}
+    assert bench.model_system(f"x={odd}:cm:4").sampler_kwargs == {}
     for bad, match in ((f"{teacher}", "ROW=FOLDER"), ("x=/nowhere", "ROW=FOLDER"), (f"x={cm}:cm", "ROW=FOLDER"),
                        (f"x={cm}:cm:0", "STEPS"), (f"a/b={teacher}", "ROW=FOLDER"), (f"x={cm}:cm:two", "ROW=FOLDER"),
                        (f"x={cm}", "drives a denoiser but .* holds a consistency"),

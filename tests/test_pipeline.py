@@ -11,7 +11,7 @@ import torch
 
 from pretrained_fake import make_fake_weights
 from tempo_kit import Pipeline
-from tempo_kit.pipeline import control_defaults
+from tempo_kit.pipeline import control_defaults, tag_conditions
 from tempo_kit.models.io import WeightsDamagedError
 
 TAGS = {"instrument": "flute", "mode": "major"}
@@ -191,8 +191,10 @@ def test_a_config_without_tag_vocabulary_or_a_generator_as_vocoder_fail_at_load(
     config = json.loads((path / "config.json").read_text())
     del config["pretrained"]["tag_vocab"]
     (path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match="has no tag vocabulary"):
+    with pytest.raises(ValueError, match="saved/config.json' records no tag vocabulary.*bundle_model.py"):
         Pipeline.from_pretrained(path)
+    with pytest.raises(ValueError, match="saved/config.json' records no tag vocabulary"):  # not a bare KeyError
+        tag_conditions([TAGS], model=path)
 
 
 def test_bfloat16_runs_and_stays_close_to_float32():
@@ -247,6 +249,29 @@ def test_saved_config_records_the_pipeline_settings(tmp_path):
     for bad in (True, float("inf"), "2"):
         with pytest.raises(ValueError, match="cfg must be a finite guidance weight"):
             Pipeline.from_pretrained("teacher", cfg=bad, vocoder="griffin-lim")
+
+
+def test_sampler_args_are_saved_with_their_sampler_and_dropped_with_another(tmp_path):
+    levels = {"refine_max": 0.5, "refine_min": 0.05}
+    pipe = Pipeline.from_pretrained("cm", sampler="presto-s", steps=4, sampler_args=levels)
+    clips = pipe(TAGS, seed=2, frames=64)
+    assert clips.sigmas[1:4] == pytest.approx((0.5, 0.5 ** 0.5 * 0.05 ** 0.5, 0.05))
+    default = Pipeline.from_pretrained("cm", sampler="presto-s", steps=4)(TAGS, seed=2, frames=64)
+    assert default.sigmas[1] == pytest.approx(0.15) and not torch.equal(default.mel, clips.mel)
+    pipe.save_pretrained(tmp_path / "p")
+    assert json.loads((tmp_path / "p" / "config.json").read_text())["pretrained"]["sampler_args"] == levels
+    assert "sampler `presto-s` (refine_max=0.5, refine_min=0.05)" in (tmp_path / "p" / "MODEL_CARD.md").read_text()
+    again = Pipeline.from_pretrained(tmp_path / "p")
+    assert again.sampler_args == levels and torch.equal(again(TAGS, seed=2, frames=64).mel, clips.mel)
+    assert Pipeline.from_pretrained(tmp_path / "p", sampler="cm").sampler_args == {}  # they belong to presto-s
+    plain = Pipeline.from_pretrained(tmp_path / "p", sampler_args={})  # the sampler's own defaults again
+    assert plain(TAGS, seed=2, frames=64).sigmas[1] == pytest.approx(0.15)
+    plain.save_pretrained(tmp_path / "p")
+    assert "sampler_args" not in json.loads((tmp_path / "p" / "config.json").read_text())["pretrained"]
+    with pytest.raises(Exception, match="unknown option 'refine'.*refine_max"):
+        Pipeline.from_pretrained("cm", sampler="presto-s", sampler_args={"refine": 0.5})
+    with pytest.raises(TypeError, match="sampler_args must be a dict"):
+        Pipeline.from_pretrained("cm", sampler_args=[0.5])
 
 
 def test_a_bfloat16_pipeline_reloads_in_bfloat16_and_resaving_does_not_nest_cards(tmp_path):

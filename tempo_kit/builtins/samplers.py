@@ -8,7 +8,6 @@ from . import register_all
 def register_samplers(register, context):
     from ..samplers import (CMMultistep, CTMGamma, DPMpp2M, DPMpp2MSDE, DPMpp2SAncestral, DPMpp3MSDE, EDMSampler,
                             EulerAncestral, UniPC)
-    from ..schedules import JumpRefineSchedule
 
     register_all(register, (
         ("euler", lambda **kw: EDMSampler(heun=False, **kw),
@@ -29,7 +28,21 @@ def register_samplers(register, context):
          "UniPC predictor-corrector (bh2, data prediction), order 1-3, 1 call per step; drives a denoiser"),
         ("cm", CMMultistep, "Consistency-model multistep ('ping-pong') sampling; drives a jump"),
         ("ctm-gamma", CTMGamma, "CTM gamma-sampling as in DITTO-2 Alg. 1, gamma in [0, 1]; drives a jump"),
-        ("presto-s", lambda **kw: CMMultistep(**{"sigma_min": 0.0, "schedule": JumpRefineSchedule(), **kw}),
+        ("presto-s", presto_s,
          "Presto-S multistep sampling: one jump from sigma_max, then jumps re-noised to low levels "
          "(JumpRefineSchedule); drives a jump"),
     ))
+
+
+def presto_s(*, refine_max: float | None = None, refine_min: float | None = None, schedule=None, sigma_min: float = 0.0):
+    """The ``presto-s`` sampler: :class:`~tempo_kit.samplers.CMMultistep` on a
+    :class:`~tempo_kit.schedules.JumpRefineSchedule` (``sigma_min`` 0). ``refine_max`` / ``refine_min`` set the
+    schedule's re-noise levels (default: the schedule's own), so a model's config can record them as plain numbers
+    (``"sampler_args"`` of :meth:`tempo_kit.pipeline.Pipeline.save_pretrained`); ``schedule=`` replaces the schedule."""
+    from ..samplers import CMMultistep
+    from ..schedules import JumpRefineSchedule
+
+    levels = {k: v for k, v in (("refine_max", refine_max), ("refine_min", refine_min)) if v is not None}
+    if levels and schedule is not None:
+        raise ValueError("give the presto-s sampler refine_max / refine_min or a schedule, not both")
+    return CMMultistep(sigma_min=sigma_min, schedule=JumpRefineSchedule(**levels) if schedule is None else schedule)

@@ -82,10 +82,10 @@ class DemoApp:
     def options(self) -> dict:
         from ..data.tunes import load_tunes
         from ..pipeline import CONTROL_MODELS, DEFAULT_MODEL, GENERATORS
-        from ..pretrained import available, pretrained_meta
+        from ..pretrained import available, pretrained_meta, tag_vocab
 
         models = [m for m in GENERATORS if m in available()]  # those bundled are offered
-        vocab = pretrained_meta(models[0])["tag_vocab"] if models else {}
+        vocab = tag_vocab(models[0]) if models else {}
         try:
             tunes = [{"id": t.id, "title": t.title, "key": t.key} for t in load_tunes()]
         except (FileNotFoundError, KeyError):
