@@ -36,10 +36,10 @@ __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", 
 
 #: The default generator of ``tempo-kit generate`` and the main job: the bundled few-step generator closest to real
 #: clips on the quality ruler. Presto-S distilled from ``teacher-long`` in its default 1 step
-#: (``benchmarks/results/quality_presto_long.md``, 296 held-out clips): FAD CREPE 0.053 [0.038, 0.081], mel 0.020,
-#: CLAP 0.0031, against 0.121, 0.058 and 0.0040 for ``presto-s`` (distilled from ``teacher``, also one network call)
-#: and 0.121, 0.057 and 0.0040 for the 40-step ``teacher`` (79 calls); its own teacher's FAD CREPE is still lower
-#: (ratio 1.19 [1.11, 1.28]).
+#: (``benchmarks/results/quality_presto_long_gan10.md``, 296 held-out clips): FAD CREPE 0.053 [0.037, 0.079], mel
+#: 0.018, CLAP 0.0031, against 0.121, 0.058 and 0.0040 for ``presto-s`` (distilled from ``teacher``, also one network
+#: call; ``quality_presto_long.md``) and 0.121, 0.057 and 0.0040 for the 40-step ``teacher`` (79 calls); its own
+#: teacher's FAD CREPE is still lower (ratio 1.18 [1.11, 1.24]).
 DEFAULT_MODEL = "presto-s-long"
 #: Names accepted for ``vocoder=``: the bundled neural vocoder, or Griffin-Lim (no weights).
 VOCODERS = ("vocoder", "griffin-lim")
@@ -249,7 +249,7 @@ class Pipeline:
     name: str
     sampler: str
     steps: int
-    sampler_args: dict = attrs.field(factory=dict)
+    sampler_args: dict = attrs.field(factory=dict, validator=attrs.validators.instance_of(dict))
     cfg: float = 1.0
     vocoder: nn.Module
     vocoder_name: str = "vocoder"
@@ -288,7 +288,8 @@ class Pipeline:
             The networks' dtype (float16 on a GPU only); default: the one the pipeline was saved in, else float32.
         sampler, steps, sampler_args, cfg : optional
             Override the saved defaults: a registered sampler name, its steps, its options, the guidance weight
-            (denoisers only). The saved ``sampler_args`` go with the saved sampler: naming another sampler drops them.
+            (denoisers only). The saved ``sampler_args`` go with the saved sampler: naming another sampler drops them,
+            and ``sampler_args`` given here replace them whole (``{}``: the sampler's own defaults).
         vocoder : {"vocoder", "griffin-lim"} or path, optional
             Default: the one saved with the pipeline, else the bundled vocoder.
         """
@@ -324,8 +325,10 @@ class Pipeline:
         if vocoder is None:
             vocoder = folder / "vocoder" if (folder / "vocoder" / "config.json").is_file() else meta.get("vocoder", "vocoder")
         voc = load_vocoder(vocoder)
-        return cls(model=load_pretrained(folder).to(device, dtype), meta=dict(meta), name=str(name_or_path),
-                   sampler=sampler, steps=steps, sampler_args=dict(sampler_args), cfg=float(cfg), vocoder=voc.to(device, dtype),
+        meta = {k: v for k, v in meta.items() if k != "sampler_args"}  # the live value is the attribute
+        return cls(model=load_pretrained(folder).to(device, dtype), meta=meta, name=str(name_or_path),
+                   sampler=sampler, steps=steps, sampler_args=dict(sampler_args), cfg=float(cfg),
+                   vocoder=voc.to(device, dtype),
                    vocoder_name=str(vocoder), device=device, dtype=dtype)
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
@@ -349,35 +352,45 @@ class Pipeline:
             raise FileExistsError(f"{str(path)!r} is a folder that holds something other than a saved model; "
                                   "save_pretrained replaces only an empty folder or a saved model's")
         try:
+            json.dumps(self.sampler_args, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"sampler_args {self.sampler_args!r} cannot be saved in config.json ({err}): give plain "
+                             "numbers, strings or lists (e.g. refine_max=0.5, not a schedule object)") from None
+        try:
             source = model_card(self.name)
         except (KeyError, FileNotFoundError):
             source = ""
         source = source.split("## The source's model card\n\n", 1)[-1]  # a re-saved pipeline keeps the original card
         tmp = path.with_name(f".{path.name}.saving")  # built aside, then swapped in: a failure leaves path as it was
         shutil.rmtree(tmp, ignore_errors=True)
-        save_model(self.model, tmp)
-        config = read_config(tmp)
-        config["pretrained"] = {**self.meta, "sampler": self.sampler, "steps": self.steps, "cfg": self.cfg,
-                                "dtype": str(self.dtype).removeprefix("torch.")}
-        config["pretrained"].pop("sampler_args", None)
-        if self.sampler_args:
-            config["pretrained"]["sampler_args"] = self.sampler_args
-        if self.vocoder_name == "griffin-lim":
-            config["pretrained"]["vocoder"] = "griffin-lim"
-        else:
-            save_model(self.vocoder, tmp / "vocoder")
-            voc = read_config(tmp / "vocoder")
-            write_text_atomic(tmp / "vocoder" / "config.json",
-                              json.dumps({**voc, "pretrained": {"kind": "module"}}, indent=2))
-            config["pretrained"].pop("vocoder", None)
-        write_text_atomic(tmp / "config.json", json.dumps(config, indent=2))
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        write_text_atomic(tmp / "MODEL_CARD.md",
-                          f"# {path.name}\n\nSaved by `Pipeline.save_pretrained` on {stamp} from `{self.name}`: "
-                          f"sampler `{self.sampler}`{_args_text(self.sampler_args)}, {count_text(self.steps, 'step')}, cfg {self.cfg:g}, dtype "
-                          f"`{str(self.dtype).removeprefix('torch.')}`, vocoder `{self.vocoder_name}`. Load with "
-                          f"`Pipeline.from_pretrained({str(path)!r})`.\n\n"
-                          + (f"## The source's model card\n\n{source}" if source else ""))
+        try:
+            save_model(self.model, tmp)
+            config = read_config(tmp)
+            config["pretrained"] = {**self.meta, "sampler": self.sampler, "steps": self.steps, "cfg": self.cfg,
+                                    "dtype": str(self.dtype).removeprefix("torch.")}
+            config["pretrained"].pop("sampler_args", None)
+            if self.sampler_args:
+                config["pretrained"]["sampler_args"] = self.sampler_args
+            if self.vocoder_name == "griffin-lim":
+                config["pretrained"]["vocoder"] = "griffin-lim"
+            else:
+                save_model(self.vocoder, tmp / "vocoder")
+                voc = read_config(tmp / "vocoder")
+                write_text_atomic(tmp / "vocoder" / "config.json",
+                                  json.dumps({**voc, "pretrained": {"kind": "module"}}, indent=2))
+                config["pretrained"].pop("vocoder", None)
+            write_text_atomic(tmp / "config.json", json.dumps(config, indent=2))
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            write_text_atomic(tmp / "MODEL_CARD.md",
+                              f"# {path.name}\n\nSaved by `Pipeline.save_pretrained` on {stamp} from `{self.name}`: "
+                              f"sampler `{self.sampler}`{_args_text(self.sampler_args)}, "
+                              f"{count_text(self.steps, 'step')}, cfg {self.cfg:g}, dtype "
+                              f"`{str(self.dtype).removeprefix('torch.')}`, vocoder `{self.vocoder_name}`. Load with "
+                              f"`Pipeline.from_pretrained({str(path)!r})`.\n\n"
+                              + (f"## The source's model card\n\n{source}" if source else ""))
+        except BaseException:  # nothing half-written is left beside the folder
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         if path.exists():
             shutil.rmtree(path)
         tmp.rename(path)

@@ -28,6 +28,7 @@ def summary(x: torch.Tensor) -> dict:
 
 def compute(names=GENERATORS) -> dict:
     from tempo_kit.pipeline import generate
+    from tempo_kit.pretrained import pretrained_meta
 
     torch.set_num_threads(1)
     out = {}
@@ -35,6 +36,8 @@ def compute(names=GENERATORS) -> dict:
         clips = generate(TAGS, n=1, model=name, seed=0, frames=64, vocoder="vocoder")
         out[name] = {"sampler": clips.sampler, "steps": clips.steps, "mel": summary(clips.mel),
                      "audio": summary(clips.audio)}
+        if pretrained_meta(name).get("sampler_args"):  # e.g. the re-noise levels of its other step counts
+            out[name]["sampler_args"] = pretrained_meta(name)["sampler_args"]
     return out
 
 

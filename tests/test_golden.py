@@ -24,6 +24,7 @@ def test_bundled_generator_matches_its_golden_output(current, name):
     stored = json.loads(PATH.read_text())[name]
     now = current[name]
     assert (now["sampler"], now["steps"]) == (stored["sampler"], stored["steps"]), "the model's default sampler changed"
+    assert now.get("sampler_args") == stored.get("sampler_args"), "the model's sampler options changed"
     for key in ("mel", "audio"):  # float32 on CPU: equal up to summation order across machines
         assert now[key]["mean"] == pytest.approx(stored[key]["mean"], abs=2e-4), (name, key)
         assert now[key]["std"] == pytest.approx(stored[key]["std"], rel=1e-3), (name, key)

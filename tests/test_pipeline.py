@@ -13,6 +13,7 @@ from pretrained_fake import make_fake_weights
 from tempo_kit import Pipeline
 from tempo_kit.pipeline import control_defaults, tag_conditions
 from tempo_kit.models.io import WeightsDamagedError
+from tempo_kit.registry import ComponentArgumentError
 
 TAGS = {"instrument": "flute", "mode": "major"}
 
@@ -264,14 +265,38 @@ def test_sampler_args_are_saved_with_their_sampler_and_dropped_with_another(tmp_
     again = Pipeline.from_pretrained(tmp_path / "p")
     assert again.sampler_args == levels and torch.equal(again(TAGS, seed=2, frames=64).mel, clips.mel)
     assert Pipeline.from_pretrained(tmp_path / "p", sampler="cm").sampler_args == {}  # they belong to presto-s
+    assert Pipeline.from_pretrained(tmp_path / "p", sampler="presto-s").sampler_args == levels  # its own: kept
+    assert "sampler_args" not in again.meta  # one live value: the attribute
     plain = Pipeline.from_pretrained(tmp_path / "p", sampler_args={})  # the sampler's own defaults again
     assert plain(TAGS, seed=2, frames=64).sigmas[1] == pytest.approx(0.15)
     plain.save_pretrained(tmp_path / "p")
     assert "sampler_args" not in json.loads((tmp_path / "p" / "config.json").read_text())["pretrained"]
-    with pytest.raises(Exception, match="unknown option 'refine'.*refine_max"):
+    with pytest.raises(ComponentArgumentError, match="unknown option 'refine'.*refine_max"):
         Pipeline.from_pretrained("cm", sampler="presto-s", sampler_args={"refine": 0.5})
     with pytest.raises(TypeError, match="sampler_args must be a dict"):
         Pipeline.from_pretrained("cm", sampler_args=[0.5])
+    from tempo_kit.schedules import KarrasSchedule
+
+    karras = Pipeline.from_pretrained("cm", sampler="presto-s", sampler_args={"schedule": KarrasSchedule()})
+    with pytest.raises(ValueError, match="cannot be saved in config.json"):  # runs, but is no JSON
+        karras.save_pretrained(tmp_path / "k")
+    assert not (tmp_path / "k").exists() and not list(tmp_path.glob(".k.saving"))
+
+
+def test_a_save_that_fails_half_way_leaves_nothing_beside_the_folder(tmp_path, monkeypatch):
+    import tempo_kit.pipeline as module
+
+    pipe = Pipeline.from_pretrained("cm")
+    pipe.save_pretrained(tmp_path / "m")
+    before = (tmp_path / "m" / "config.json").read_text()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(module.time, "strftime", boom)  # fails after the weights are written, before the card
+    with pytest.raises(RuntimeError, match="disk full"):
+        pipe.save_pretrained(tmp_path / "m")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"] and (tmp_path / "m" / "config.json").read_text() == before
 
 
 def test_a_bfloat16_pipeline_reloads_in_bfloat16_and_resaving_does_not_nest_cards(tmp_path):
