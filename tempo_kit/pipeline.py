@@ -35,7 +35,7 @@ __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", 
            "DEFAULT_MODEL", "GENERATORS", "CONTROL_DEFAULTS", "control_defaults", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
 
 #: The default generator of ``tempo-kit generate`` and the main job: the bundled few-step generator closest to real
-#: clips on the quality ruler. Presto-S distilled from ``teacher-long`` in its default 1 step
+#: clips on the quality ruler's CREPE and mel statistics (on CLAP undecided against ``presto-s``). Presto-S distilled from ``teacher-long`` in its default 1 step
 #: (``benchmarks/results/quality_presto_long_gan10.md``, 296 held-out clips): FAD CREPE 0.053 [0.037, 0.079], mel
 #: 0.018, CLAP 0.0031, against 0.121, 0.058 and 0.0040 for ``presto-s`` (distilled from ``teacher``, also one network
 #: call; ``quality_presto_long.md``) and 0.121, 0.057 and 0.0040 for the 40-step ``teacher`` (79 calls); its own
