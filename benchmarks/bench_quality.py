@@ -133,8 +133,9 @@ def model_system(spec: str) -> System:
     """The row of ``--model ROW=FOLDER[:SAMPLER:STEPS]``: a saved model folder sampled with a registered sampler
     (default Heun, 40 steps; a folder whose name has colons needs the explicit ``:SAMPLER:STEPS``). The folder's
     ``pretrained`` kind must suit the sampler (whose options are the folder's ``sampler_args`` when it is the folder's
-    own sampler, as :meth:`tempo_kit.Pipeline.from_pretrained` reads them): a jump sampler (``cm``, ``ctm-gamma``, ``presto-s``) needs a consistency
-    or CTM model (a run's ``student_ema`` records no kind: bundle it with ``scripts/bundle_model.py --out FOLDER``)."""
+    own sampler, :func:`tempo_kit.pipeline.saved_sampler_args`): a jump sampler (``cm``, ``ctm-gamma``, ``presto-s``)
+    needs a consistency or CTM model (a run's ``student_ema`` records no kind: bundle it with ``scripts/bundle_model.py --out FOLDER``)."""
+    from tempo_kit.pipeline import saved_sampler_args
     from tempo_kit.pretrained import pretrained_meta, tag_vocab
     from tempo_kit.registry import get
 
@@ -158,9 +159,8 @@ def model_system(spec: str) -> System:
     if (drives == "jump") != (kind in ("consistency", "ctm")):
         raise ValueError(f"--model {spec!r}: the sampler {sampler!r} drives a {drives} but {folder} holds a {kind}")
     family = row.removesuffix(f"-{int(steps)}") or row  # "presto-s-long-4" and "presto-s-long-1": one plot line
-    kwargs = meta.get("sampler_args", {}) if sampler == meta.get("sampler") else {}  # as Pipeline.from_pretrained
     return System(name=row, family=family, model=str(Path(folder).resolve()), sampler=sampler, steps=int(steps),
-                  sampler_kwargs=dict(kwargs))
+                  sampler_kwargs=saved_sampler_args(meta, sampler))
 
 
 def solver_systems() -> list[System]:

@@ -32,7 +32,7 @@ from .clips import Clips, ControlledClip, Stopwatch, save_clips, sample_rate_of,
 from .utils import check_device, check_int, check_number, count_text
 
 __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", "default_control_model",
-           "DEFAULT_MODEL", "GENERATORS", "CONTROL_DEFAULTS", "control_defaults", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
+           "DEFAULT_MODEL", "GENERATORS", "CONTROL_DEFAULTS", "control_defaults", "saved_sampler_args", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
 
 #: The default generator of ``tempo-kit generate`` and the main job: the bundled few-step generator closest to real
 #: clips on the quality ruler's CREPE and mel statistics (on CLAP undecided against ``presto-s``). Presto-S distilled from ``teacher-long`` in its default 1 step
@@ -181,6 +181,12 @@ def _seed(value) -> int:
 MEL_TOP = 1.5
 
 
+def saved_sampler_args(meta: dict, sampler: str | None) -> dict:
+    """The sampler options a saved model's ``"pretrained"`` table records, if ``sampler`` is its own (None: the saved
+    sampler); another sampler gets none, since they are that sampler's options."""
+    return dict(meta.get("sampler_args", {})) if sampler in (None, meta.get("sampler")) else {}
+
+
 def _args_text(args: dict) -> str:
     """`` (refine_max=0.5, refine_min=0.05)`` for a sampler's options; empty for none."""
     return f" ({', '.join(f'{k}={v!r}' for k, v in args.items())})" if args else ""
@@ -305,7 +311,7 @@ class Pipeline:
             raise ValueError(f"{str(name_or_path)!r} is a {kind!r}, not a generator; generators: {', '.join(GENERATORS)}")
         tag_vocab(folder)  # a folder without one: an error saying how to add it
         if sampler_args is None:
-            sampler_args = meta.get("sampler_args", {}) if sampler in (None, meta.get("sampler")) else {}
+            sampler_args = saved_sampler_args(meta, sampler)
         if not isinstance(sampler_args, dict):
             raise TypeError(f"sampler_args must be a dict of the sampler's options, got {type(sampler_args).__name__}")
         sampler = sampler or meta.get("sampler") or _FALLBACK[kind][0]
