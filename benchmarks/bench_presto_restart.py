@@ -39,11 +39,13 @@ def run(student: str, *, n_clips: int, levels, data=DATA, seed: int = 7, n_boot:
     score = v.ruler.score
     vocab = v.vocabulary(student)
 
+    def student_sample(sigmas, start=None):
+        return v.generate(jump, presto, sigmas, start, vocabulary=vocab)
+
     x_teacher = v.generate(teacher, heun, heun.schedule.sigmas(40))
-    x_one = v.generate(jump, presto, [80.0, 0.0], vocabulary=vocab)
+    x_one = student_sample([80.0, 0.0])
     stats = {"teacher, 40 Heun steps": score(x_teacher), "student, 1 step": score(x_one),
-             "student, 4 steps (default levels)": score(v.generate(jump, presto, presto.schedule.sigmas(4),
-                                                                                vocabulary=vocab))}
+             "student, 4 steps (default levels)": score(student_sample(presto.schedule.sigmas(4)))}
     for s in levels:
         ode = karras_sigmas(20, sigma_min=0.002, sigma_max=s)
         # generate() starts from sigmas[0] * start, so x + s * renoise is passed as x / s + renoise
@@ -51,9 +53,7 @@ def run(student: str, *, n_clips: int, levels, data=DATA, seed: int = 7, n_boot:
                                                                                       x_teacher / s + renoise))
         stats[f"1-step sample, re-noised to {s:g}, teacher ODE"] = score(v.generate(teacher, heun, ode,
                                                                                     x_one / s + renoise))
-        stats[f"1-step sample, re-noised to {s:g}, student jump"] = score(v.generate(jump, presto, [s, 0.0],
-                                                                                     x_one / s + renoise,
-                                                                                     vocabulary=vocab))
+        stats[f"1-step sample, re-noised to {s:g}, student jump"] = score(student_sample([s, 0.0], x_one / s + renoise))
         print(f"level {s:g} done", flush=True)
     fads, env = v.compare(stats, teacher="teacher, 40 Heun steps", n_boot=n_boot, student=student,
                           student_sha256=file_sha256(Path(student) / "model.safetensors"))

@@ -309,7 +309,7 @@ class Pipeline:
         kind = meta.get("kind", "denoiser")
         if kind not in _FALLBACK:
             raise ValueError(f"{str(name_or_path)!r} is a {kind!r}, not a generator; generators: {', '.join(GENERATORS)}")
-        tag_vocab(folder)  # a folder without one: an error saying how to add it
+        tag_vocab(folder, meta=meta)  # a folder without one: an error saying how to add it
         if sampler_args is None:
             sampler_args = saved_sampler_args(meta, sampler)
         if not isinstance(sampler_args, dict):

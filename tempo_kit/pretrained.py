@@ -81,11 +81,11 @@ def pretrained_meta(name: str | os.PathLike) -> dict[str, Any]:
     return read_config(model_dir(name)).get("pretrained", {})
 
 
-def tag_vocab(name: str | os.PathLike) -> dict[str, list[str]]:
+def tag_vocab(name: str | os.PathLike, *, meta: dict[str, Any] | None = None) -> dict[str, list[str]]:
     """The tag vocabulary (field -> values) of a bundled model or saved model folder: the ``tag_vocab`` of its
-    ``"pretrained"`` table. A folder that records none (a training run's ``student_ema``) is a ``ValueError`` that
-    says how to add it."""
-    vocab = pretrained_meta(name).get("tag_vocab")
+    ``"pretrained"`` table (``meta``: that table when the caller has read it already). A folder that records none (a
+    training run's ``student_ema``) is a ``ValueError`` that says how to add it."""
+    vocab = (pretrained_meta(name) if meta is None else meta).get("tag_vocab")
     if not isinstance(vocab, dict):
         raise ValueError(f"{str(model_dir(name) / 'config.json')!r} records no tag vocabulary (a 'pretrained' table "
                          "with 'tag_vocab'; a training run's student_ema has none): save the model with "
