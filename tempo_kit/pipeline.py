@@ -317,8 +317,9 @@ class Pipeline:
         sampler = sampler or meta.get("sampler") or _FALLBACK[kind][0]
         steps = _count(steps if steps is not None else meta.get("steps", _FALLBACK[kind][1]), "steps")
         if cfg is not None and kind != "denoiser":
-            raise ValueError(f"cfg applies to denoisers (teacher, ase, presto-l); {name_or_path} is a distilled {kind} "
-                             "model with its guidance built in, so it takes none")
+            raise ValueError(f"cfg applies to denoisers (teacher, teacher-long, ase, presto-l); {name_or_path} is a distilled {kind} "
+                             "model whose guidance weight was fixed when it was distilled (w = 1 for the bundled "
+                             "students), so it takes none")
         cfg = meta.get("cfg", 1.0) if cfg is None else cfg
         if isinstance(cfg, bool) or not (isinstance(cfg, numbers.Real) and math.isfinite(cfg) and -MAX_CFG <= cfg <= MAX_CFG):
             raise ValueError(f"cfg must be a finite guidance weight in [-{MAX_CFG:g}, {MAX_CFG:g}] (1 = no guidance), "
@@ -601,7 +602,7 @@ class Pipeline:
         from .schedules import EDM_SIGMA_MAX
 
         if self.kind == "denoiser":
-            raise ValueError(f"DITTO-2 needs a distilled jump (ctm, cm, presto-s, presto-ls); {self.name} is a denoiser "
+            raise ValueError(f"DITTO-2 needs a distilled jump (ctm, cm, presto-s, presto-s-long, presto-ls); {self.name} is a denoiser "
                              "(use tempo_kit.control.DITTO for the plain DITTO baseline)")
         defaults = control_defaults(self.kind, task if isinstance(task, str) else None, domain)
         iterations = defaults["iterations"] if iterations is None else iterations

@@ -1,11 +1,11 @@
 """``tempo-kit control TASK``: DITTO-2 control of a bundled model (default) or of the toy mel generator for one task.
 
-With a bundled model (``--model ctm``, the default; ``cm``, ``presto-s``, ``presto-ls``) the output is vocoded and
-saved as WAV next to the target-vs-achieved plot and a JSON summary; a melody target comes from a bundled held-out tune
-(``--tune``), a notes file (``--notes``) or a MIDI file (``--midi``), and any target from a file with ``--target``
-(a recording, or an intensity curve as CSV/JSON); ``--extractor NAME`` steers any registered extractor toward its output
-on the ``--target`` recording. ``--model toy`` runs the small random convolutional
-network of :mod:`tempo_kit.testing.control` (no weights), with DITTO (``--method ditto``) or DITTO-2.
+With a bundled model (``--model ctm``, the default; ``cm``, ``presto-s``, ``presto-s-long``, ``presto-ls``) the output
+is vocoded and saved as WAV next to the target-vs-achieved plot and a JSON summary; a melody target comes from a bundled
+held-out tune (``--tune``), a notes file (``--notes``) or a MIDI file (``--midi``), and any target from a file with
+``--target`` (a recording, or an intensity curve as CSV/JSON); ``--extractor NAME`` steers any registered extractor
+toward its output on the ``--target`` recording. ``--model toy`` runs the small random convolutional network of
+:mod:`tempo_kit.testing.control` (no weights), with DITTO (``--method ditto``) or DITTO-2.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def configure(parser) -> None:
                         help="control task (or --extractor for any registered extractor, plugins included)")
     parser.add_argument("--model", default=None,
                         help="bundled distilled model used as the DITTO-2 surrogate and decoder: ctm, cm, presto-s, "
-                             f"presto-ls (default: the first bundled of {', '.join(CONTROL_MODELS)}); or 'toy' for "
-                             "the random toy generator")
+                             f"presto-s-long, presto-ls (default: the first bundled of {', '.join(CONTROL_MODELS)}); "
+                             "or 'toy' for the random toy generator")
     parser.add_argument("--method", choices=("ditto2", "ditto"), default="ditto2",
                         help="optimise through a 1-step surrogate (ditto2) or the full sampler (ditto, toy only)")
     parser.add_argument("--iterations", type=bounded(int, 0, MAX_ITERATIONS), default=None,

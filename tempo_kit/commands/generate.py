@@ -26,7 +26,7 @@ def configure(parser) -> None:
                         help="any registered sampler that drives the model's kind (plugins included; `tempo-kit "
                              "plugins` lists them), e.g. dpmpp-2m for the teacher (default: the model's own)")
     parser.add_argument("--steps", type=bounded(int, 1, MAX_STEPS), default=None, help="sampling steps (default: the model's own)")
-    parser.add_argument("--cfg", type=bounded(float, -100, 100), default=None, help="guidance weight for teacher/ase/presto-l")
+    parser.add_argument("--cfg", type=bounded(float, -100, 100), default=None, help="guidance weight for the denoisers (teacher, teacher-long, ase, presto-l)")
     parser.add_argument("--vocoder", choices=VOCODERS, default=None,
                         help="mel -> audio (default: the model folder's own vocoder, else the bundled one)")
     parser.add_argument("--seconds", type=bounded(float, 0.2, 95.0), default=None,
