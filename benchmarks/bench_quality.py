@@ -152,7 +152,7 @@ def model_system(spec: str) -> System:
     drives = get("samplers", sampler).drives  # an unknown sampler: the registry's error, listing the valid ones
     meta = pretrained_meta(Path(folder))
     try:
-        tag_vocab(Path(folder))
+        tag_vocab(Path(folder), meta=meta)
     except ValueError as err:
         raise ValueError(f"--model {spec!r}: {err}") from None
     kind = meta.get("kind", "denoiser")
