@@ -239,7 +239,8 @@ class Pipeline:
     steps : int
         Sampling steps.
     cfg : float
-        Classifier-free guidance weight of a denoiser (1 = none); distilled jumps have it built in.
+        Classifier-free guidance weight of a denoiser (1 = none); distilled jumps take none: their weight was fixed
+        when they were distilled (w = 1 for the bundled ones).
     vocoder : nn.Module
         Mel ``(batch, 80, frames)`` -> waveform ``(batch, 1, samples)`` at 22050 Hz.
     vocoder_name : str
