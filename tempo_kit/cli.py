@@ -21,6 +21,21 @@ SUBCOMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a "did you mean" in the error of an invalid choice (subcommands and their parsers inherit it)."""
+
+    def error(self, message: str):
+        import re
+
+        from .utils import did_you_mean
+
+        def hint(m: re.Match) -> str:
+            valid = [v.strip().strip("'\"") for v in m[2].split(",")]
+            return f"invalid choice: {m[1]}{did_you_mean(m[1].strip(chr(39)), valid)} (choose from {m[2]})"
+
+        super().error(re.sub(r"invalid choice: ('[^']*'|\S+) \(choose from (.*)\)", hint, message))
+
+
 def build_parser(commands: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the subcommands in ``commands`` (all when None) get their options, so ``tempo-kit --help``
     and a command's run import nothing the other commands need."""
@@ -30,7 +45,7 @@ def build_parser(commands: list[str] | None = None) -> argparse.ArgumentParser:
         release = version("tempo_kit")
     except PackageNotFoundError:  # running from a source tree that is not installed
         from . import __version__ as release
-    parser = argparse.ArgumentParser(prog="tempo-kit", description="Fast, controllable music generation with diffusion models.")
+    parser = _Parser(prog="tempo-kit", description="Fast, controllable music generation with diffusion models.")
     parser.add_argument("--version", action="version", version=f"tempo-kit {release}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error (also TEMPO_KIT_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

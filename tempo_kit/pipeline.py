@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .clips import Clips, ControlledClip, Stopwatch, save_clips, sample_rate_of, to_audio
-from .utils import check_device, check_int, check_number, count_text
+from .utils import check_device, check_int, check_number, count_text, did_you_mean
 
 __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", "default_control_model",
            "DEFAULT_MODEL", "GENERATORS", "CONTROL_DEFAULTS", "control_defaults", "saved_sampler_args", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
@@ -121,7 +121,8 @@ def tag_conditions(tags: Sequence[dict], *, model: str | os.PathLike = "teacher"
     for t in tags:
         unknown = sorted(set(t) - set(vocab))
         if unknown:
-            raise ValueError(f"unknown tag field {unknown[0]!r}; fields: {', '.join(vocab)}")
+            raise ValueError(f"unknown tag field {unknown[0]!r}{did_you_mean(unknown[0], vocab)}; fields: "
+                             f"{', '.join(vocab)}")
     conds = [tag_condition(**t, vocab=vocab) for t in tags]
     return {k: torch.cat([c[k] for c in conds]) for k in conds[0]}
 
@@ -142,7 +143,8 @@ def load_vocoder(name: str | os.PathLike = "vocoder") -> nn.Module:
             raise ValueError(f"{str(name)!r} holds a {kind}, not a vocoder (a saved model of kind 'module')")
         return load_pretrained(name)
     if name != "vocoder":
-        raise ValueError(f"unknown vocoder {name!r}; valid: {', '.join(VOCODERS)} or a saved vocoder's folder")
+        raise ValueError(f"unknown vocoder {name!r}{did_you_mean(name, VOCODERS)}; valid: {', '.join(VOCODERS)} or a "
+                         f"saved vocoder's folder")
     if "vocoder" not in available():
         raise FileNotFoundError("no bundled vocoder in the weights folder; use vocoder='griffin-lim' "
                                 "(--vocoder griffin-lim)")

@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .utils import check_device, closest, did_you_mean
+
 __all__ = ["weights_dir", "available", "model_dir", "model_card", "pretrained_meta", "load_pretrained", "tag_condition"]
 
 #: Environment variable naming another folder of bundled models.
@@ -51,8 +53,6 @@ def model_dir(name: str | os.PathLike) -> Path:
     """The folder of bundled model ``name``, or ``name`` itself when it is a folder holding a ``config.json`` (a model
     saved by :meth:`~tempo_kit.pipeline.Pipeline.save_pretrained`); an unknown name suggests the closest and lists the
     valid ones."""
-    import difflib
-
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"a model is a bundled name (e.g. 'presto-s'; available: {', '.join(available()) or 'none'}) "
                         f"or the path of a saved folder, got {type(name).__name__} {name!r}")
@@ -67,8 +67,8 @@ def model_dir(name: str | os.PathLike) -> Path:
         if (given / "config.json").is_file():  # a saved model in the working directory
             return given
         names = available()
-        close = difflib.get_close_matches(str(name).lower().replace("_", "-"), names, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        close = closest(name, names)
+        hint = f"did you mean {close!r}? " if close else ""
         raise KeyError(f"no bundled model {str(name)!r} in {weights_dir()} (nor a saved model folder of that name); "
                        f"{hint}available: {', '.join(names) or 'none'}")
     return path
@@ -114,6 +114,7 @@ def load_pretrained(name: str | os.PathLike, *, device: str | torch.device = "cp
     from .jumps import ConsistencyJump, EulerJump
     from .models.io import load_denoiser, load_model
 
+    device = check_device(device)
     path = model_dir(name)
     kind = pretrained_meta(name).get("kind", "denoiser")
     if kind == "module":
@@ -147,7 +148,8 @@ def tag_condition(*, instrument: str | None = None, collection: str | None = Non
     given = {"instrument": instrument, "collection": collection, "tempo": tempo, "mode": mode}
     for field, value in given.items():
         if value is not None and value not in vocab[field]:
-            raise ValueError(f"unknown {field} {value!r}; valid: {', '.join(vocab[field])}")
+            raise ValueError(f"unknown {field} {value!r}{did_you_mean(value, vocab[field])}; valid: "
+                             f"{', '.join(vocab[field])}")
     tags = encode_tags([{f: v for f, v in given.items() if v is not None}] * batch, vocab)
     null = torch.full((batch,), all(v is None for v in given.values()))
     return {"tags": tags, "null": null}

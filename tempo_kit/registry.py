@@ -12,7 +12,6 @@ Environment variables
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.metadata
 import os
@@ -24,6 +23,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
+from .utils import closest, did_you_mean
 
 __all__ = [
     "KINDS",
@@ -89,9 +89,8 @@ def check_arguments(target: Callable[..., Any], kwargs: dict, what: str) -> None
     if not any(p.kind == p.VAR_KEYWORD for p in params):
         for key in kwargs:
             if key not in valid:
-                close = difflib.get_close_matches(key, valid, n=1)
-                raise ComponentArgumentError(f"{what}: unknown option {key!r}" + (f" (did you mean {close[0]!r}?)" if close
-                                             else "") + f"; valid options: {', '.join(valid) or 'none'}")
+                raise ComponentArgumentError(f"{what}: unknown option {key!r}{did_you_mean(key, valid)}; valid "
+                                             f"options: {', '.join(valid) or 'none'}")
     missing = [p.name for p in named if p.default is p.empty and p.name not in kwargs]
     if missing:
         raise ComponentArgumentError(f"{what}: missing required option(s) {', '.join(missing)}")
@@ -265,8 +264,8 @@ class Registry:
             return self._entries[kind][name]
         except KeyError:
             valid = sorted(self._entries[kind])
-            close = difflib.get_close_matches(str(name), valid, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            close = closest(name, valid)
+            hint = f" Did you mean {close!r}?" if close else ""
             raise UnknownComponentError(
                 f"unknown {singular(kind)} {name!r}.{hint} Valid names: {', '.join(valid) or '(none registered)'}"
             ) from None

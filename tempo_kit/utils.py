@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import math
 import numbers
 import operator
@@ -244,6 +245,23 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
             yield folder
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def closest(value, valid) -> str | None:
+    """The entry of ``valid`` closest to ``value`` (case, ``_`` and ``-`` ignored; :func:`difflib.get_close_matches`),
+    or None when none is close: the "did you mean" of every unknown-name error."""
+    def norm(s) -> str:
+        return str(s).lower().replace("_", "-")
+
+    by_norm = {norm(v): str(v) for v in valid}
+    close = difflib.get_close_matches(norm(value), list(by_norm), n=1, cutoff=0.6)
+    return by_norm[close[0]] if close else None
+
+
+def did_you_mean(value, valid) -> str:
+    """``" (did you mean 'x'?)"`` for the :func:`closest` entry of ``valid`` to ``value``, or ``""``."""
+    close = closest(value, valid)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 def check_device(device: str | torch.device) -> torch.device:

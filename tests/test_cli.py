@@ -113,3 +113,12 @@ def test_control_decode_levels_reach_the_toy_run_and_its_summary(tmp_path):
                      str(out / "paint")]) == 0
     (summary,) = [json.loads(p.read_text()) for p in (out / "paint").glob("*.json")]
     assert summary["optimizer"] == "adam-sample"  # the painting tasks' default, as on the bundled models
+
+
+def test_an_invalid_choice_suggests_the_closest(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["generat"])
+    assert "invalid choice: 'generat' (did you mean 'generate'?)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["generate", "--vocoder", "griffin_lim"])
+    assert "(did you mean 'griffin-lim'?)" in capsys.readouterr().err

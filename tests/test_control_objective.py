@@ -82,6 +82,53 @@ def test_misbehaving_extractor_is_blamed_by_name():
         flat(x)
 
 
+def test_extractor_with_its_own_parameters_on_a_detached_input_is_blamed():
+    class ParamOnly(nn.Module):  # needs grad through its weight only: torch would fail later, deep in the optimiser
+        domain = "latent"
+
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(()))
+
+        def forward(self, x):
+            return self.scale * x.detach().mean(dim=1)
+
+    x = torch.zeros(2, 4, 8, requires_grad=True)
+    obj = Objective(extractor=ParamOnly(), loss=mse, target=torch.zeros(8), name="mine")
+    with pytest.raises(ValueError, match="objective 'mine': the output of extractor ParamOnly does not depend"):
+        obj(x)
+    traced = Objective(extractor=lambda x: x.mean(dim=1), loss=mse, target=torch.zeros(8))
+    assert traced(torch.zeros(2, 4, 8).requires_grad_() * 2)[0].requires_grad  # a non-leaf input is traced through
+
+
+def test_misshaped_feature_blames_the_extractor_not_a_fitting_target(intensity):
+    class HalfRate(nn.Module):  # declares the mel frame rate, returns every second frame
+        domain, frame_rate, sample_rate = "mel", intensity.frame_rate, intensity.sample_rate
+
+        def forward(self, x):
+            return intensity(x)[:, ::2]
+
+    class Transposed(nn.Module):  # (batch, frames, 12) instead of (batch, 12, frames)
+        domain, frame_rate, sample_rate = "mel", intensity.frame_rate, intensity.sample_rate
+
+        def forward(self, x):
+            return x[:, :12].transpose(1, 2)
+
+    x = torch.zeros(1, 80, 64)
+    half = Objective(extractor=HalfRate(), loss=mse, target=intensity_curve("swell", n_frames=64, extractor=intensity))
+    with pytest.raises(ValueError, match=r"extractor HalfRate returned shape \(1, 32\).*target's 64 frames fit the "
+                                         r"input, so the extractor's output is mis-shaped"):
+        half(x)
+    chroma = Objective(extractor=Transposed(), loss=nll, target=Target(value=torch.zeros(64, dtype=torch.long),
+                                                                       kind="melody", frame_rate=intensity.frame_rate))
+    with pytest.raises(ValueError, match=r"extractor Transposed returned shape \(1, 64, 12\)"):
+        chroma(x)
+    # a target of the wrong length is still the target's fault
+    short = Objective(extractor=intensity, loss=mse, target=intensity_curve("swell", n_frames=32, extractor=intensity))
+    with pytest.raises(ValueError, match="build the target for the output length"):
+        short(x)
+
+
 def test_mismatched_rates_are_refused(intensity):
     other_rate = intensity_curve("crescendo", n_frames=20, frame_rate=86.13)
     with pytest.raises(ValueError, match=r"86\.130 frames/s but Intensity produces 43\.066 frames/s"):

@@ -73,6 +73,20 @@ def test_unknown_names_suggest_the_closest():
         Pipeline.from_pretrained("ctn")
     with pytest.raises(FileNotFoundError, match="no saved model at"):
         Pipeline.from_pretrained("no/such/folder")
+    from tempo_kit.control.tasks import task_objectives
+    from tempo_kit.pipeline import load_vocoder, tag_conditions
+    from tempo_kit.pretrained import load_pretrained
+
+    with pytest.raises(ValueError, match=r"unknown instrument 'flutee' \(did you mean 'flute'\?\)"):
+        tag_conditions([{"instrument": "flutee"}], model="ctm")
+    with pytest.raises(ValueError, match=r"unknown tag field 'instrumnet' \(did you mean 'instrument'\?\)"):
+        tag_conditions([{"instrumnet": "flute"}], model="ctm")
+    with pytest.raises(ValueError, match=r"unknown vocoder 'griffin_lim' \(did you mean 'griffin-lim'\?\)"):
+        load_vocoder("griffin_lim")
+    with pytest.raises(ValueError, match=r"unknown control task 'melodi' \(did you mean 'melody'\?\)"):
+        task_objectives("melodi", n_frames=64)
+    with pytest.raises(ValueError, match="device 'cuda:7' is not available here; available: cpu"):
+        load_pretrained("ctm", device="cuda:7")
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

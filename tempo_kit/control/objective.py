@@ -131,6 +131,32 @@ class Objective:
                     f" = {feat_shape[-1] / fr:.2f} s at {fr:.2f} frames/s); build the target for the output length")
         return msg
 
+    def _blame_extractor(self, x: torch.Tensor, feature: torch.Tensor) -> None:
+        """Raise naming the extractor when the target's frames fit the input but the feature's do not.
+
+        The input spans ``x.shape[-1]`` mel frames at the library's mel rate (mel domain) or ``x.shape[-1]`` samples at
+        the extractor's ``sample_rate`` (audio domain); an extractor that declares a ``frame_rate`` should return that
+        many frames (within one) on its last axis. Returns silently when the extractor declares no rate.
+        """
+        fr, sr = getattr(self.extractor, "frame_rate", None), getattr(self.extractor, "sample_rate", None)
+        if not fr or self.target.value.ndim == 0 or feature.ndim < 2:
+            return
+        if self.domain == "mel":
+            from ..audio import MelSpec
+
+            frames = x.shape[-1] * fr / MelSpec().frame_rate
+        elif self.domain == "audio" and sr:
+            frames = x.shape[-1] * fr / sr
+        else:
+            return
+        t_frames, f_frames = self.target.value.shape[-1], feature.shape[-1]
+        if abs(t_frames - frames) <= 1.5 and abs(f_frames - frames) > 1.5:
+            raise ValueError(
+                f"objective {self.name!r}: extractor {type(self.extractor).__name__} returned shape "
+                f"{tuple(feature.shape)}, whose last axis has {f_frames} entries, for an input of {frames:.0f} frames "
+                f"at the {fr:.2f} frames/s it declares; the target's {t_frames} frames fit the input, so the "
+                f"extractor's output is mis-shaped (frames must be its last axis, at its frame_rate)")
+
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(loss, feature)`` for an input in the extractor's domain (the loss is unweighted).
 
@@ -143,14 +169,36 @@ class Objective:
             got = f"shape {tuple(feature.shape)}" if isinstance(feature, torch.Tensor) else type(feature).__name__
             raise ValueError(f"objective {self.name!r}: extractor {ext} returned {got} for a batch of {x.shape[0]}; "
                              f"an extractor must return a tensor of shape (batch, ...)")
-        if torch.is_grad_enabled() and x.requires_grad and not feature.requires_grad:
+        if torch.is_grad_enabled() and x.requires_grad and not _depends_on(feature, x):
             raise ValueError(f"objective {self.name!r}: the output of extractor {ext} does not depend differentiably "
                              f"on its input (detached, or computed with numpy or under torch.no_grad()); control "
                              f"needs a differentiable extractor")
-        loss = self.loss(feature, self.align(feature))
+        try:
+            target = self.align(feature)
+        except ValueError:
+            self._blame_extractor(x, feature)
+            raise
+        loss = self.loss(feature, target)
         if loss.ndim:
             loss = loss.mean()
         return loss, feature
+
+
+def _depends_on(y: torch.Tensor, x: torch.Tensor) -> bool:
+    """Whether autograd reaches ``x`` from ``y``: ``y`` was computed from ``x`` without a detach in between (a
+    ``y`` that needs grad only through an extractor's own parameters does not count)."""
+    if not y.requires_grad:
+        return False
+    seen, stack = set(), [y.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        if fn is x.grad_fn or getattr(fn, "variable", None) is x:
+            return True
+        seen.add(fn)
+        stack.extend(f for f, _ in fn.next_functions)
+    return y is x
 
 
 def resolve_weights(objectives: Sequence[Objective]) -> list[float]:

@@ -15,7 +15,7 @@ from typing import Callable
 import attrs
 import torch
 
-from ..utils import check_int, check_number
+from ..utils import check_int, check_number, did_you_mean
 from .targets import Target
 
 __all__ = ["TASKS", "DOMAINS", "DOMAIN_TASKS", "MELODY_OCTAVES", "task_objectives"]
@@ -169,7 +169,7 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
         "looping": lambda: MaskedReconstruction.looping(n_frames=n, overlap_s=0.25),
     }
     if name not in builders:
-        raise ValueError(f"unknown control task {name!r}; valid: {', '.join(TASKS)}")
+        raise ValueError(f"unknown control task {name!r}{did_you_mean(name, TASKS)}; valid: {', '.join(TASKS)}")
     if reference is None:
         raise ValueError(f"task {name!r} needs a reference clip: pass reference=<seed -> mel frames>")
     ext = builders[name]()
