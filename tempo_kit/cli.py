@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(importlib.import_module(args._module).run(args) or 0)
     except KeyboardInterrupt:
         _remove_if_empty(made_out)
-        again = "; run the same command again to resume from the last checkpoint" if args.command == "distill" else ""
+        again = ("; run the same command again to resume from its last checkpoint (a run that saved none starts over "
+                 "and moves its files aside)") if args.command == "distill" else ""
         print(f"tempo-kit {args.command}: interrupted; files already written are complete, nothing is half-written"
               f"{again}", file=sys.stderr)
         return 130

@@ -1,6 +1,7 @@
 """The trainer: gradient routing per parameter group, exact resume, outputs, EMA, bf16, CLI and config errors."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -117,6 +118,43 @@ def test_resume_is_exact(tmp_path):
     den = load_denoiser(tmp_path / "b" / "student")
     x, sigma = torch.randn(3, 2), torch.ones(3)
     torch.testing.assert_close(den(x, sigma), resumed.student()(x, sigma))
+
+
+def test_ctrl_c_stops_after_the_step_and_saves_a_checkpoint(tmp_path):
+    import os
+    import signal
+
+    class InterruptAt:  # sends SIGINT to this process while the batch of step 2 is drawn
+        def __init__(self):
+            self.data, self.calls = MixtureData(), 0
+
+        def sample_batch(self, batch_size, generator):
+            self.calls += 1
+            if self.calls == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+            return self.data.sample_batch(batch_size, generator)
+
+    cfg = dict(batch_size=16, progress=False, ema_decay=0.9)
+    Trainer(recipe=_edm(0), data=MixtureData(), config=TrainConfig(steps=6, out_dir=str(tmp_path / "a"), **cfg)).fit()
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt, match="stopped at step 3; checkpoint saved"):
+        Trainer(recipe=_edm(0), data=InterruptAt(), config=TrainConfig(steps=6, out_dir=str(tmp_path / "b"),
+                                                                         **cfg)).fit()
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
+    result = Trainer(recipe=_edm(7), data=MixtureData(),
+                     config=TrainConfig(steps=6, out_dir=str(tmp_path / "b"), **cfg)).fit(resume=True)
+    assert result.resumed_from == 3
+    assert [r["net/dsm"] for r in _losses(tmp_path / "b")] == [r["net/dsm"] for r in _losses(tmp_path / "a")]
+
+
+def test_a_run_without_a_checkpoint_moves_the_earlier_files_aside(tmp_path):
+    cfg = dict(batch_size=16, progress=False, out_dir=str(tmp_path / "r"))
+    Trainer(recipe=_edm(0), data=MixtureData(), config=TrainConfig(steps=4, **cfg)).fit()
+    (tmp_path / "r" / "checkpoint.safetensors").unlink()  # as after a kill before the first checkpoint
+    result = Trainer(recipe=_edm(0), data=MixtureData(), config=TrainConfig(steps=2, **cfg)).fit(resume=True)
+    assert result.resumed_from is None and result.replaced is not None
+    assert [r["step"] for r in _losses(Path(result.replaced))] == [0, 1, 2, 3]  # the earlier log is kept whole
+    assert [r["step"] for r in _losses(tmp_path / "r")] == [0, 1]
 
 
 def test_ema_and_bf16():

@@ -308,7 +308,7 @@ class Trainer:
                 warnings.warn(f"the checkpoint in {self.out_dir} is already at step {self.step} >= steps = {cfg.steps}: "
                               "nothing to train (raise steps, or start over with resume=False / --no-resume)",
                               stacklevel=2)
-        elif not resume and self.rank == 0:
+        elif self.rank == 0:  # a fresh run (or nothing to resume from): an earlier run's files are moved aside
             replaced = self._move_previous_run()
         self._broadcast()
         # what a run that fails before its first step takes back: the folder and log it made, the previous run it moved
@@ -318,8 +318,12 @@ class Trainer:
         history: list[dict[str, float]] = []
         bar = progress_bar(cfg.steps, initial=self.step, desc=f"distill {self.recipe.name}", unit="step",
                            enabled=cfg.progress and self.rank == 0)
+        stop = _GracefulStop(enabled=self.world_size == 1 and self.out_dir is not None)
         try:
             while self.step < cfg.steps:
+                if stop.requested:  # Ctrl-C between steps: keep every finished step
+                    self.save()
+                    raise KeyboardInterrupt(f"stopped at step {self.step}; checkpoint saved")
                 record = {"step": self.step, **self.train_step()}
                 history.append(record)
                 if log is not None and (record["step"] % cfg.log_every == 0 or self.step == cfg.steps):
@@ -345,6 +349,7 @@ class Trainer:
                         self.out_dir.rmdir()
             raise
         finally:
+            stop.restore()
             bar.close()
             if log is not None:
                 log.close()
@@ -410,3 +415,36 @@ class Trainer:
             warnings.warn(f"student not exported as a model folder ({exc}); its weights are in {CHECKPOINT}", stacklevel=2)
         if (self.out_dir / LOG).is_file():
             plot_losses(self.out_dir / LOG, self.out_dir / PLOT)
+
+
+class _GracefulStop:
+    """While a single-process run with an ``out_dir`` trains: the first SIGINT (Ctrl-C, ``timeout -s INT``) asks the
+    loop to stop after the step in progress and save a checkpoint, so no finished step is lost; a second one stops at
+    once. Elsewhere (a thread other than the main one, several ranks, no out_dir) SIGINT keeps Python's behaviour."""
+
+    def __init__(self, *, enabled: bool):
+        import signal
+        import threading
+
+        self.requested = False
+        self._previous = None
+        if enabled and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        import sys
+
+        if self.requested:  # the second Ctrl-C: stop now
+            self.restore()
+            raise KeyboardInterrupt
+        self.requested = True
+        print("interrupt: stopping after this step and saving a checkpoint (Ctrl-C again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    def restore(self) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
