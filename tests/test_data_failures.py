@@ -99,6 +99,15 @@ def test_data_commands_name_a_file_where_a_folder_belongs(tmp_path, capsys):
     assert "is a file, not a dataset folder" in capsys.readouterr().err
     assert main(["data", "export-tunes", str(tmp_path), "--out", str(tmp_path)]) == 1
     assert "is a folder; give the tunes file" in capsys.readouterr().err
+    from tempo_kit.pretrained import model_dir
+
+    pairs = ["data", "ode-pairs", "--data", str(tmp_path), "--n", "2"]
+    assert main([*pairs, "--teacher", str(model_dir("teacher")), "--out", str(tmp_path)]) == 1
+    assert "is a folder; give the safetensors file" in capsys.readouterr().err
+    assert main([*pairs, "--teacher", str(tmp_path / "none"), "--out", str(tmp_path / "a" / "b" / "p.safetensors")]) == 1
+    assert not (tmp_path / "a").exists()  # a failure before the write leaves no empty folders
+    assert main([*pairs, "--teacher", str(model_dir("vocoder")), "--out", str(tmp_path / "p.safetensors")]) == 1
+    assert "is a Vocoder, not a denoiser network" in capsys.readouterr().err
 
 
 def test_missing_soundfont_says_what_to_install(tmp_path):

@@ -337,6 +337,9 @@ def test_config_mistakes_name_their_table_and_the_valid_options(tmp_path):
         distill("edm", {"data": RING_DATA, "train": train, "model": {**TINY, "widht": 8}})
     with pytest.raises(ValueError, match=r"\[recipe_args\] recipe 'cm': .*missing required option\(s\) teacher"):
         distill("cm", {"data": RING_DATA, "train": train})
+    for lr, why in (("ten", "must be a finite number, got 'ten'"), (-1, "must be a finite number > 0, got -1.0")):
+        with pytest.raises(ValueError, match=rf"\[recipe_args\] recipe 'edm': lr of parameter group 'net' {why}"):
+            distill("edm", {"data": RING_DATA, "train": train, "model": TINY, "recipe_args": {"lr": lr}})
     with pytest.raises(ValueError, match=r"\[data\]: .*ring\(\) got an unexpected keyword argument 'foo'"
                                          r"|\[data\]: .*foo"):
         distill("edm", {"data": {**RING_DATA, "foo": 1}, "train": train, "model": TINY})

@@ -45,7 +45,8 @@ def configure(parser) -> None:
                            description="Write one clip per held-out piece (top-voice pitch class per frame, caption, "
                                        "tags) as the tunes file the main job and `tempo-kit control melody` read.")
     tunes.add_argument("dir", help="dataset directory")
-    tunes.add_argument("--out", default="tempo_kit/weights/tunes.json", help="tunes file (default: %(default)s)")
+    tunes.add_argument("--out", default=None, help="tunes file (default: the bundled one, tunes.json in the weights "
+                                                   "folder of the installed package, whatever the current folder)")
     tunes.add_argument("--collection", default="essen", help="collection of the tunes (default: %(default)s)")
     tunes.add_argument("--max-tunes", type=bounded(int, 1, 10**4), default=16, help="at most this many pieces (default: %(default)s)")
     tunes.add_argument("--split", choices=("heldout", "train"), default="heldout",
@@ -80,10 +81,9 @@ def _ode_pairs(args) -> int:
     import time
 
     import torch
-    from safetensors.torch import save_file
 
     from ..data import MusicDataset
-    from ..models.io import load_denoiser
+    from ..models.io import atomic_save, load_denoiser
     from ..schedules import KarrasSchedule
     from ..training.recipes.presto_s import teacher_ode_pairs
 
@@ -99,7 +99,8 @@ def _ode_pairs(args) -> int:
         raise ValueError(f"--sigma-max must exceed the schedule's sigma_min ({schedule.sigma_min:g}), got "
                          f"{schedule.sigma_max:g}")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {str(out)!r} is a folder; give the safetensors file to write")
     teacher = load_denoiser(args.teacher).eval()
     data = MusicDataset(args.data, split="train")
     generator = torch.Generator().manual_seed(args.seed)
@@ -111,7 +112,8 @@ def _ode_pairs(args) -> int:
         clean = _one_step_samples(args.from_student, tags, shape, generator=generator)
     pairs = teacher_ode_pairs(teacher, tags, shape, steps=args.steps, states=args.states, w=args.cfg,
                               schedule=schedule, start=clean, generator=generator)
-    save_file({k: v.contiguous() for k, v in pairs.items()}, str(out))
+    out.parent.mkdir(parents=True, exist_ok=True)  # only now: a failure before this leaves no empty folders
+    atomic_save({k: v.contiguous() for k, v in pairs.items()}, out)
     level = f"{schedule.sigma_max:g}"
     origin = (f"training clips noised to {level}" if args.from_data else
               f"{args.from_student}'s one-step samples noised to {level}" if args.from_student else f"noise at {level}")
@@ -160,15 +162,15 @@ def run(args) -> int:
         return 0
 
     if args.data_command == "export-tunes":
-        from ..data.tunes import export_tunes
+        from ..data.tunes import export_tunes, tunes_path
 
         if args.out is not None and Path(args.out).is_dir():
             raise IsADirectoryError(f"--out {args.out!r} is a folder; give the tunes file to write, e.g. "
                                     f"{str(Path(args.out) / 'tunes.json')!r}")
 
-        tunes = export_tunes(args.dir, args.out, collection=args.collection, max_tunes=args.max_tunes,
-                             split=args.split)
-        print(f"wrote {len(tunes)} tunes to {args.out}")
+        out = args.out or tunes_path()
+        tunes = export_tunes(args.dir, out, collection=args.collection, max_tunes=args.max_tunes, split=args.split)
+        print(f"wrote {len(tunes)} tunes to {out}{'' if args.out else ' (the bundled tunes file)'}")
         return 0
 
     from ..data import MusicDataset

@@ -218,6 +218,19 @@ def load_model(path: str | os.PathLike, *, expect: dict[str, Any] | None = None)
     return net
 
 
+def require_denoiser_net(net: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """``net`` (loaded from ``path``) if it is a denoiser network ``F(x_in, c_noise, cond)``; a ValueError naming
+    the folder when it is another kind of model (a vocoder, a text encoder) that cannot be a teacher or generator."""
+    import inspect
+
+    params = list(inspect.signature(net.forward).parameters.values())
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < 2 and not any(p.kind == p.VAR_POSITIONAL for p in params):
+        raise ValueError(f"the model at {str(path)!r} is a {type(net).__name__}, not a denoiser network "
+                         f"F(x, c_noise, cond): a teacher, student or generator must be a diffusion model's folder")
+    return net
+
+
 def load_denoiser(path: str | os.PathLike, *, routed: bool = True) -> nn.Module:
     """The saved model as an EDM denoiser ``D(x, sigma, cond)``; with ``routed`` its saved router (if any) is applied."""
     from ..denoisers import EDMPrecond
@@ -225,7 +238,7 @@ def load_denoiser(path: str | os.PathLike, *, routed: bool = True) -> nn.Module:
 
     path = Path(path)
     meta = read_config(path)
-    net = load_model(path)
+    net = require_denoiser_net(load_model(path), path)
     if routed and meta.get("router"):
         net = RoutedNet(net=net, router=router_from_spec(meta["router"]))
     return EDMPrecond(net=net, **meta.get("precond", {}))

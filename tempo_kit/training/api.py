@@ -39,14 +39,15 @@ NET_KEYS = ("net", "teacher", "student", "generator", "fake_score")
 
 
 def _resolve_net(key: str, value: Any) -> Any:
-    from ..models.io import build_model, load_model
+    from ..models.io import build_model, load_model, require_denoiser_net
 
     if isinstance(value, (str, os.PathLike)):
         path = Path(value)
         if not path.exists():
             raise FileNotFoundError(f"{key} checkpoint not found: {str(path)!r} (expected a folder written by save_model "
                                     f"or a training run's 'student' folder)")
-        return load_model(path)
+        net = load_model(path)
+        return net if key == "net" else require_denoiser_net(net, path)  # 'net' may be any model (a vocoder's)
     if isinstance(value, dict):
         value = dict(value)
         init_from = value.pop("init_from", None)
@@ -169,6 +170,7 @@ def distill(recipe: str | None = None, config: str | os.PathLike | dict[str, Any
         torch.manual_seed(seed_for(train.seed, 0, INIT_STREAM))
         with _section("model] / [recipe_args" if "model" in cfg else "recipe_args", f"recipe {name!r}"):
             built = build_recipe(name, **kwargs)
+            built.update_rules()  # the optimiser settings (lr, betas, ...) are checked here, named by their table
         with _section("data"):
             source = data if data is not None else build_data(cfg.get("data"))
     return Trainer(recipe=built, data=source, config=train).fit(resume=resume)
@@ -176,9 +178,11 @@ def distill(recipe: str | None = None, config: str | os.PathLike | dict[str, Any
 
 @contextlib.contextmanager
 def _section(section: str, what: str = ""):
-    """Turn a wrong type or option met while building one config table into a ValueError naming the table (the
+    """Turn a wrong type, option or value met while building one config table into a ValueError naming the table (the
     original stays chained as its cause)."""
     try:
         yield
-    except (TypeError, ZeroDivisionError) as err:
+    except (TypeError, ValueError, ZeroDivisionError) as err:
+        if str(err).startswith("["):  # already names its table
+            raise
         raise ValueError(f"[{section}]{' ' + what if what else ''}: {err}") from err

@@ -37,6 +37,16 @@ class UpdateRule:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
 
+    def __attrs_post_init__(self):
+        from ..utils import check_number
+
+        what = f"parameter group {self.group!r}"
+        check_number(self.lr, f"lr of {what}", positive=True)
+        check_number(self.weight_decay, f"weight_decay of {what}")
+        if (not isinstance(self.betas, (tuple, list)) or len(self.betas) != 2
+                or not all(0 <= check_number(b, f"betas of {what}") < 1 for b in self.betas)):
+            raise ValueError(f"betas of {what} must be two numbers in [0, 1), got {self.betas!r}")
+
     def active(self, step: int) -> bool:
         return step % self.every == self.offset % self.every
 
