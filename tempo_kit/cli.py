@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.debug or os.environ.get("TEMPO_KIT_DEBUG")):
         warnings.formatwarning = _one_line_warning(args.command)
     out = getattr(args, "out", None)
-    made_out = out if out is not None and not os.path.exists(out) else None  # removed after a failure if still empty
+    made_out = _missing_folders(out)  # removed after a failure while still empty
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except KeyboardInterrupt:
@@ -88,9 +88,23 @@ def main(argv: list[str] | None = None) -> int:
         warnings.formatwarning = plain_format
 
 
-def _remove_if_empty(folder) -> None:
-    """Remove ``folder`` (the innermost one a run made) when it exists and is empty: nothing a user could lose."""
-    if folder is not None and os.path.isdir(folder) and not os.listdir(folder):
+def _missing_folders(out) -> list[str]:
+    """``out`` and those of its parents that do not exist yet, innermost first (what a run may create)."""
+    missing = []
+    if out is not None:
+        path = os.path.abspath(out)
+        while not os.path.exists(path) and path != os.path.dirname(path):
+            missing.append(path)
+            path = os.path.dirname(path)
+    return missing
+
+
+def _remove_if_empty(folders) -> None:
+    """Remove ``folders`` (those a run made, innermost first) while each exists and is empty: nothing a user could
+    lose."""
+    for folder in folders:
+        if not os.path.isdir(folder) or os.listdir(folder):
+            return
         with contextlib.suppress(OSError):  # never turn the one-line error into a traceback
             os.rmdir(folder)
 

@@ -122,3 +122,22 @@ def test_an_invalid_choice_suggests_the_closest(capsys):
     with pytest.raises(SystemExit):
         cli.main(["generate", "--vocoder", "griffin_lim"])
     assert "(did you mean 'griffin-lim'?)" in capsys.readouterr().err
+
+
+def test_a_failed_run_removes_every_folder_it_made(tmp_path, capsys):
+    assert cli.main(["generate", "--model", "nosuch", "--out", str(tmp_path / "a" / "b" / "c")]) == 1
+    assert "no bundled model 'nosuch'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_names_the_address_it_cannot_use():
+    import socket
+
+    from tempo_kit.commands.serve import make_server
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(OSError, match=f"cannot serve on 127.0.0.1:{port}: .*--port 0 picks a free port"):
+            make_server("127.0.0.1", port, quiet=True)

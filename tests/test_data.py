@@ -101,6 +101,13 @@ def test_resume_skips_rendered_pieces_and_extends(built, tmp_path):
     new_rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()][len(rows):]
     assert {(r["piece"], r["tags"]["instrument"]) for r in new_rows}.isdisjoint(
         {(r["piece"], r["tags"]["instrument"]) for r in rows})
+    # a resumed build with another clip count or held-out fraction would mix two datasets: refused, nothing written
+    for kwargs, flag in (({"clips_per_piece": 3}, "--clips-per-piece 2, not 3"), ({"heldout_fraction": 0.5},
+                                                                                 "--heldout 0.1, not 0.5")):
+        with pytest.raises(ValueError, match=flag):
+            build_dataset(out, pieces=PIECES, programs=PROGRAMS, programs_per_piece=2, progress=False,
+                          **{"clips_per_piece": 2, **kwargs})
+    assert (out / "manifest.jsonl").read_bytes().startswith(manifest)
 
 
 def test_score_pitch_classes_dominate_rendered_chroma(built):

@@ -9,6 +9,7 @@ base64 data; one request runs at a time, and the pipelines stay loaded between r
 from __future__ import annotations
 
 import base64
+import errno
 import io
 import json
 import threading
@@ -266,7 +267,11 @@ def make_server(host: str = "127.0.0.1", port: int = 7860, *, quiet: bool = Fals
             if not quiet:
                 super().log_message(format, *args)
 
-    return ThreadingHTTPServer((host, port), Handler)
+    try:
+        return ThreadingHTTPServer((host, port), Handler)
+    except OSError as err:  # a host that does not resolve, a port in use or not allowed
+        hint = "; --port 0 picks a free port" if err.errno in (errno.EADDRINUSE, errno.EACCES) else ""
+        raise OSError(err.errno, f"cannot serve on {host}:{port}: {err.strerror or err}{hint}") from None
 
 
 def run(args) -> int:

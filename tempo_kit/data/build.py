@@ -3,7 +3,7 @@ tags, a caption and the score's top-voice pitch class per frame.
 
 Layout of a dataset directory::
 
-    meta.json                 audio and mel format (checked on resume)
+    meta.json                 audio and mel format, clips per piece and held-out fraction (checked on resume)
     manifest.jsonl            one line per clip, appended as pieces finish
     skipped.jsonl             one line per (piece, program) that gave no clip, with the reason
     shards/<collection>/<piece>__<program>.safetensors
@@ -285,8 +285,12 @@ def build_dataset(
     if not 1 <= programs_per_piece <= len(programs):
         raise ValueError(f"programs_per_piece (--programs-per-piece, default 2) must be in 1..{len(programs)}, the "
                          f"number of programs given ({', '.join(programs)}), got {programs_per_piece}")
-    if clips_per_piece < 1 or workers < 1 or not 0.0 <= heldout_fraction < 1.0:
-        raise ValueError("need clips_per_piece >= 1, workers >= 1 and 0 <= heldout_fraction < 1")
+    if clips_per_piece < 1:
+        raise ValueError(f"clips_per_piece (--clips-per-piece) must be >= 1, got {clips_per_piece}")
+    if workers < 1:
+        raise ValueError(f"workers (--workers) must be >= 1, got {workers}")
+    if not 0.0 <= heldout_fraction < 1.0:
+        raise ValueError(f"heldout_fraction (--heldout) must be in [0, 1), got {heldout_fraction}")
 
     if pieces is not None and not list(pieces):
         raise ValueError("pieces is empty: give piece ids (e.g. 'bach/bwv321'), or None for every piece")
@@ -308,7 +312,8 @@ def build_dataset(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = _meta(renderer.backend, renderer.soundfont)
+    meta = {**_meta(renderer.backend, renderer.soundfont), "clips_per_piece": clips_per_piece,
+            "heldout_fraction": heldout_fraction}
     meta_path = out / "meta.json"
     if meta_path.is_file():
         old = json.loads(meta_path.read_text())
@@ -316,6 +321,11 @@ def build_dataset(
         if any(old.get(k) != meta[k] for k in format_keys):
             raise ValueError(f"{out} holds a dataset of another format ({ {k: old.get(k) for k in format_keys} }); "
                              "use a new output directory")
+        # a resumed build adds pieces the same way (folders built before these were recorded are not checked)
+        for key, flag in (("clips_per_piece", "--clips-per-piece"), ("heldout_fraction", "--heldout")):
+            if key in old and old[key] != meta[key]:
+                raise ValueError(f"{out} was built with {flag} {old[key]}, not {meta[key]}: a resumed build must use "
+                                 f"the same value (or build into a new folder)")
     else:
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
 
