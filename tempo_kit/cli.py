@@ -103,6 +103,8 @@ def _remove_if_empty(folders) -> None:
     """Remove ``folders`` (those a run made, innermost first) while each exists and is empty: nothing a user could
     lose."""
     for folder in folders:
+        if not os.path.exists(folder):  # never made (e.g. the output file itself)
+            continue
         if not os.path.isdir(folder) or os.listdir(folder):
             return
         with contextlib.suppress(OSError):  # never turn the one-line error into a traceback

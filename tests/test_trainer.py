@@ -337,7 +337,7 @@ def test_config_mistakes_name_their_table_and_the_valid_options(tmp_path):
         distill("edm", {"data": RING_DATA, "train": train, "model": {**TINY, "widht": 8}})
     with pytest.raises(ValueError, match=r"\[recipe_args\] recipe 'cm': .*missing required option\(s\) teacher"):
         distill("cm", {"data": RING_DATA, "train": train})
-    for lr, why in (("ten", "must be a finite number, got 'ten'"), (-1, "must be a finite number > 0, got -1.0")):
+    for lr, why in (("ten", "must be a finite number, got 'ten'"), (-1, "must be a finite number >= 0, got -1.0")):
         with pytest.raises(ValueError, match=rf"\[recipe_args\] recipe 'edm': lr of parameter group 'net' {why}"):
             distill("edm", {"data": RING_DATA, "train": train, "model": TINY, "recipe_args": {"lr": lr}})
     with pytest.raises(ValueError, match=r"\[data\]: .*ring\(\) got an unexpected keyword argument 'foo'"
@@ -420,3 +420,28 @@ def test_a_fresh_run_that_fails_at_once_puts_the_previous_run_back(tmp_path):
     with pytest.raises(Exception):
         distill("edm", {**cfg, "model": {**TINY, "dim": 3}, "train": {**cfg["train"], "out_dir": str(made)}})
     assert made.is_dir() and not any(made.iterdir())
+
+
+def test_config_errors_name_their_table_and_keep_the_library_error_type(tmp_path):
+    from tempo_kit.models import save_model
+
+    save_model(BlockMLP(config=BlockMLPConfig(width=8, depth=2)), tmp_path / "small")
+    config = {"data": RING_DATA, "train": {"steps": 1, "batch_size": 8, "progress": False},
+              "model": {**TINY, "init_from": str(tmp_path / "small")}}
+    with pytest.raises(CheckpointMismatchError, match=r"^\[model\] / \[recipe_args\] recipe 'edm': init_from"):
+        distill("edm", config)
+
+
+def test_a_caller_that_ignores_or_handles_sigint_keeps_it(tmp_path):
+    import signal
+
+    from tempo_kit.training.trainer import _GracefulStop
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background job of a script
+    try:
+        stop = _GracefulStop(enabled=True)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        stop.restore()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -46,7 +46,8 @@ def configure(parser) -> None:
                                        "tags) as the tunes file the main job and `tempo-kit control melody` read.")
     tunes.add_argument("dir", help="dataset directory")
     tunes.add_argument("--out", default=None, help="tunes file (default: the bundled one, tunes.json in the weights "
-                                                   "folder of the installed package, whatever the current folder)")
+                                                   "folder, $TEMPO_KIT_WEIGHTS or the package's, whatever the current "
+                                                   "folder)")
     tunes.add_argument("--collection", default="essen", help="collection of the tunes (default: %(default)s)")
     tunes.add_argument("--max-tunes", type=bounded(int, 1, 10**4), default=16, help="at most this many pieces (default: %(default)s)")
     tunes.add_argument("--split", choices=("heldout", "train"), default="heldout",
@@ -101,6 +102,8 @@ def _ode_pairs(args) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise IsADirectoryError(f"--out {str(out)!r} is a folder; give the safetensors file to write")
+    # made before the work, so an unusable place fails at once (the CLI removes the folders it made if the run fails)
+    out.parent.mkdir(parents=True, exist_ok=True)
     teacher = load_denoiser(args.teacher).eval()
     data = MusicDataset(args.data, split="train")
     generator = torch.Generator().manual_seed(args.seed)
@@ -112,7 +115,6 @@ def _ode_pairs(args) -> int:
         clean = _one_step_samples(args.from_student, tags, shape, generator=generator)
     pairs = teacher_ode_pairs(teacher, tags, shape, steps=args.steps, states=args.states, w=args.cfg,
                               schedule=schedule, start=clean, generator=generator)
-    out.parent.mkdir(parents=True, exist_ok=True)  # only now: a failure before this leaves no empty folders
     atomic_save({k: v.contiguous() for k, v in pairs.items()}, out)
     level = f"{schedule.sigma_max:g}"
     origin = (f"training clips noised to {level}" if args.from_data else

@@ -271,7 +271,7 @@ def make_server(host: str = "127.0.0.1", port: int = 7860, *, quiet: bool = Fals
         return ThreadingHTTPServer((host, port), Handler)
     except OSError as err:  # a host that does not resolve, a port in use or not allowed
         hint = "; --port 0 picks a free port" if err.errno in (errno.EADDRINUSE, errno.EACCES) else ""
-        raise OSError(err.errno, f"cannot serve on {host}:{port}: {err.strerror or err}{hint}") from None
+        raise OSError(f"cannot serve on {host}:{port}: {err.strerror or err}{hint}") from None
 
 
 def run(args) -> int:

@@ -90,10 +90,9 @@ class Target:
         if v.is_floating_point() or v.is_complex():
             bad = ~torch.isfinite(v)
             if bad.any():
-                first = tuple(bad.nonzero()[0].tolist())
-                where = first[0] if len(first) == 1 else first
-                raise ValueError(f"{self.kind} target contains {int(bad.sum())} NaN or infinite values (the first at "
-                                 f"index {where})")
+                first = tuple(bad.nonzero()[0].tolist()) if v.ndim else ()
+                where = f" (the first at index {first[0] if len(first) == 1 else first})" if first else ""
+                raise ValueError(f"{self.kind} target contains {int(bad.sum())} NaN or infinite values{where}")
         elif self.n_classes is not None:
             valid = v != self.ignore_index
             out = valid & ((v < 0) | (v >= self.n_classes))

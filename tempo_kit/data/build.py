@@ -312,8 +312,8 @@ def build_dataset(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {**_meta(renderer.backend, renderer.soundfont), "clips_per_piece": clips_per_piece,
-            "heldout_fraction": heldout_fraction}
+    meta = {**_meta(renderer.backend, renderer.soundfont), "clips_per_piece": int(clips_per_piece),
+            "heldout_fraction": float(heldout_fraction)}
     meta_path = out / "meta.json"
     if meta_path.is_file():
         old = json.loads(meta_path.read_text())

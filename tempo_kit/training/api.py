@@ -183,6 +183,12 @@ def _section(section: str, what: str = ""):
     try:
         yield
     except (TypeError, ValueError, ZeroDivisionError) as err:
-        if str(err).startswith("["):  # already names its table
+        if getattr(err, "config_table", None):  # already names its table
             raise
-        raise ValueError(f"[{section}]{' ' + what if what else ''}: {err}") from err
+        message = f"[{section}]{' ' + what if what else ''}: {err}"
+        named = ValueError(message)
+        if isinstance(err, ValueError) and type(err) is not ValueError:  # keep the library's own error types
+            with contextlib.suppress(Exception):
+                named = type(err)(message)
+        named.config_table = section
+        raise named from err

@@ -41,7 +41,7 @@ class UpdateRule:
         from ..utils import check_number
 
         what = f"parameter group {self.group!r}"
-        check_number(self.lr, f"lr of {what}", positive=True)
+        check_number(self.lr, f"lr of {what}")  # 0 freezes the group
         check_number(self.weight_decay, f"weight_decay of {what}")
         if (not isinstance(self.betas, (tuple, list)) or len(self.betas) != 2
                 or not all(0 <= check_number(b, f"betas of {what}") < 1 for b in self.betas)):

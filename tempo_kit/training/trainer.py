@@ -420,16 +420,20 @@ class Trainer:
 class _GracefulStop:
     """While a single-process run with an ``out_dir`` trains: the first SIGINT (Ctrl-C, ``timeout -s INT``) asks the
     loop to stop after the step in progress and save a checkpoint, so no finished step is lost; a second one stops at
-    once. Elsewhere (a thread other than the main one, several ranks, no out_dir) SIGINT keeps Python's behaviour."""
+    once. Elsewhere (a thread other than the main one, several ranks, no out_dir, a SIGINT handler other than
+    Python's default, or SIGINT ignored) SIGINT is left as it is."""
 
     def __init__(self, *, enabled: bool):
         import signal
         import threading
 
         self.requested = False
-        self._previous = None
-        if enabled and threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._installed = False
+        # only over Python's own Ctrl-C handler: a SIGINT the caller ignores (a background job) or handles stays so
+        if (enabled and threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
 
     def _handle(self, signum, frame) -> None:
         import sys
@@ -444,7 +448,7 @@ class _GracefulStop:
     def restore(self) -> None:
         import signal
 
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        if self._installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self._installed = False
 
