@@ -121,7 +121,7 @@ def test_call_arguments_are_checked():
     assert pipe(TAGS, steps=np.int64(1), frames=64).steps == 1  # numpy integers are integers
     assert pipe.frames(seconds=1.5) == 64  # 64.6 frames, rounded to whole 32-frame patches
     assert pipe.frames(seconds=np.float32(1.5)) == 64
-    with pytest.raises(ValueError, match="unknown tag field 'instrumnt'; fields: instrument"):
+    with pytest.raises(ValueError, match=r"unknown tag field 'instrumnt' \(did you mean 'instrument'\?\); fields: instrument"):
         pipe.sample({"instrumnt": "flute"}, frames=64)
     with pytest.raises(ValueError, match="unknown tag field 'batch'"):
         pipe.sample({"batch": 3}, frames=64)
