@@ -42,17 +42,22 @@ RESULTS = Path(__file__).parent / "results"
 
 
 #: The sweep's (``benchmarks/bench_control_lr.py``) label of each method run here: each runs at its own validation
-#: choice of learning rate and norm prior, read from ``control_lr.json``; a ``--student`` takes the one-step CTM's.
+#: choice of learning rate and norm prior, read from ``control_lr.json``; a ``--student`` takes those of the one-step
+#: surrogate its spec names (:data:`STUDENT_SETTINGS`; the CTM's by default).
 SWEPT = {"DITTO (teacher, 20 steps)": "DITTO", "DITTO-2 (CTM, one step)": "DITTO-2 CTM M=1 T=1",
          "DITTO-2 (CTM, through the 2-step decode)": "DITTO-2 CTM decode T=2",
          "DITTO-2 (PRESTO-S, one step)": "DITTO-2 PRESTO-S M=1 T=1"}
+
+
+#: ``--student LABEL=PATH@KEY``: whose validation choices (lr, norm prior, optimizer) a student's one-step row uses.
+STUDENT_SETTINGS = {"ctm": "DITTO-2 CTM M=1 T=1", "presto-s": "DITTO-2 PRESTO-S M=1 T=1"}
 
 
 def methods(bundle, task: str, students: dict | None = None, choices: dict | None = None,
             decodes: dict | None = None) -> dict:
     """Label -> (factory(K) -> method, model, (lr, norm prior)): DITTO, DITTO-2 on the CTM (one step; through the
     2-step decode) and on Presto-S (one step) when bundled, and one one-step DITTO-2 row per ``students`` entry
-    (label -> jump). The methods are the sweep's (``bench_control_lr.methods``) at its settings: ``choices`` (the
+    (label -> (jump, the sweep label whose settings it takes), :func:`load_students`). The methods are the sweep's (``bench_control_lr.methods``) at its settings: ``choices`` (the
     sweep's ``{task: {label: {"lr", "norm_prior"}}}``) and, for a decode, ``decodes`` (its ``{task: {surrogate:
     {"decode_levels", "lr", "norm_prior"}}}``: the re-noise level chosen with the lr, as ``reproduce.py``'s full
     preset reads it; a row through a decode at a chosen level says so in its label). Both default to the committed
@@ -72,8 +77,7 @@ def methods(bundle, task: str, students: dict | None = None, choices: dict | Non
                 label = f"{label[:-1]} at {levels_text(chosen['decode_levels'])})"
             settings[name] = (chosen["lr"], chosen["norm_prior"], LR.optimizer(chosen))
         runs[label] = (name, None)
-    runs.update({f"DITTO-2 ({label}, one step)": ("DITTO-2 CTM M=1 T=1", jump)
-                 for label, jump in (students or {}).items()})
+    runs.update({f"DITTO-2 ({label}, one step)": (name, jump) for label, (jump, name) in (students or {}).items()})
     swept = LR.methods(bundle, list(dict.fromkeys(levels_used)))
     out = {}
     for label, (name, jump) in runs.items():
@@ -84,18 +88,21 @@ def methods(bundle, task: str, students: dict | None = None, choices: dict | Non
 
 
 def load_students(specs) -> dict:
-    """``LABEL=PATH`` -> label -> jump: a saved one-step model (a consistency-kind pretrained folder, or a training
-    snapshot of an x0-predicting denoiser, which is wrapped as a consistency jump)."""
+    """``LABEL=PATH[@KEY]`` -> label -> (jump, sweep label of its settings): a saved one-step model (a consistency-kind
+    pretrained folder, or a training snapshot of an x0-predicting denoiser, which is wrapped as a consistency jump)
+    run at the validation choices of :data:`STUDENT_SETTINGS` ``[KEY]`` (default ``ctm``)."""
     from tempo_kit.jumps import ConsistencyJump, Jump
     from tempo_kit.pretrained import load_pretrained
 
     out = {}
     for spec in specs:
-        label, sep, path = spec.partition("=")
-        if not sep:
-            raise SystemExit(f"--student takes LABEL=PATH, got {spec!r}")
+        label, sep, rest = spec.partition("=")
+        path, _, key = rest.partition("@")
+        if not sep or not path or (key and key not in STUDENT_SETTINGS):
+            raise SystemExit(f"--student takes LABEL=PATH[@{'|'.join(STUDENT_SETTINGS)}], got {spec!r}")
         model = load_pretrained(path)
-        out[label] = model if isinstance(model, Jump) else ConsistencyJump(denoiser=model)
+        out[label] = (model if isinstance(model, Jump) else ConsistencyJump(denoiser=model),
+                      STUDENT_SETTINGS[key or "ctm"])
     return out
 
 
@@ -233,8 +240,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ks", type=int, nargs="+", default=[10, 20, 40, 70, 150, 300, 600, 1200])
     parser.add_argument("--ditto-ks", type=int, nargs="*", default=[5, 10, 20, 40, 70, 150],
                         help="DITTO's K values (none: DITTO-2 rows only)")
-    parser.add_argument("--student", action="append", default=[], metavar="LABEL=PATH",
-                        help="also run DITTO-2 with this one-step model as surrogate and decoder (repeatable)")
+    parser.add_argument("--student", action="append", default=[], metavar="LABEL=PATH[@KEY]",
+                        help="also run DITTO-2 with this one-step model as surrogate and decoder (repeatable), at the "
+                             "validation settings of the one-step ctm (default) or presto-s")
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="control_budget", help="result file stem")

@@ -273,11 +273,15 @@ def test_control_budget_runs_each_method_at_its_own_validation_choice():
                           "DITTO-2 CTM M=1 T=1": {"lr": 0.15, "norm_prior": "project"},
                           "DITTO-2 CTM decode T=2": {"lr": 0.5, "norm_prior": "project"},
                           "DITTO-2 PRESTO-S M=1 T=1": {"lr": 0.015, "norm_prior": None}}}
-    runs = budget.methods(bundle, "melody", {"mine": "jump"}, choices=choices, decodes={})
+    students = {"mine": ("jump", budget.STUDENT_SETTINGS["ctm"]), "other": ("jump2", budget.STUDENT_SETTINGS["presto-s"])}
+    runs = budget.methods(bundle, "melody", students, choices=choices, decodes={})
     assert {label: setting for label, (_, _, setting) in runs.items()} == {
         "DITTO (teacher, 20 steps)": (0.05, None, "adam"), "DITTO-2 (CTM, one step)": (0.15, "project", "adam"),
         "DITTO-2 (CTM, through the 2-step decode)": (0.5, "project", "adam"),
-        "DITTO-2 (PRESTO-S, one step)": (0.015, None, "adam"), "DITTO-2 (mine, one step)": (0.15, "project", "adam")}
+        "DITTO-2 (PRESTO-S, one step)": (0.015, None, "adam"), "DITTO-2 (mine, one step)": (0.15, "project", "adam"),
+        "DITTO-2 (other, one step)": (0.015, None, "adam")}
+    with pytest.raises(SystemExit, match=r"LABEL=PATH\[@ctm\|presto-s\]"):
+        budget.load_students(["x=tempo_kit/weights/presto-s-long@cm"])
     through = runs["DITTO-2 (CTM, through the 2-step decode)"][0](7)
     assert (through.iterations, through.lr, through.decode_steps, through.surrogate_steps) == (7, 0.5, 2, "decode")
     assert runs["DITTO (teacher, 20 steps)"][0](3).lr == 0.05 and runs["DITTO-2 (mine, one step)"][1] == "jump"
