@@ -49,8 +49,15 @@ SWEPT = {"DITTO (teacher, 20 steps)": "DITTO", "DITTO-2 (CTM, one step)": "DITTO
          "DITTO-2 (PRESTO-S, one step)": "DITTO-2 PRESTO-S M=1 T=1"}
 
 
-#: ``--student LABEL=PATH@KEY``: whose validation choices (lr, norm prior, optimizer) a student's one-step row uses.
+#: ``--student LABEL=PATH@KEY``: whose validation choices (lr, norm prior, optimizer) a student's one-step row uses:
+#: the one-step CTM's or Presto-S's, or (any other KEY) those a sweep with ``bench_control_lr.py --surrogate KEY=PATH``
+#: chose for the student itself, read with ``--choices``.
 STUDENT_SETTINGS = {"ctm": "DITTO-2 CTM M=1 T=1", "presto-s": "DITTO-2 PRESTO-S M=1 T=1"}
+
+
+def student_settings(key: str) -> str:
+    """The sweep label of ``--student ...@KEY``'s settings."""
+    return STUDENT_SETTINGS.get(key) or f"DITTO-2 {key.upper()} M=1 T=1"
 
 
 def methods(bundle, task: str, students: dict | None = None, choices: dict | None = None,
@@ -77,20 +84,25 @@ def methods(bundle, task: str, students: dict | None = None, choices: dict | Non
                 label = f"{label[:-1]} at {levels_text(chosen['decode_levels'])})"
             settings[name] = (chosen["lr"], chosen["norm_prior"], LR.optimizer(chosen))
         runs[label] = (name, None)
-    runs.update({f"DITTO-2 ({label}, one step)": (name, jump) for label, (jump, name) in (students or {}).items()})
     swept = LR.methods(bundle, list(dict.fromkeys(levels_used)))
     out = {}
     for label, (name, jump) in runs.items():
         if name in swept:  # not when its surrogate is not bundled
             out[label] = (lambda K, make=swept[name][0], setting=settings[name]: make(K, *setting),
                           jump or swept[name][1], settings[name])
+    for label, (jump, name) in (students or {}).items():
+        if name not in settings:
+            raise ValueError(f"{task}: no validation choice {name!r} for student {label!r} (give the sweep's result "
+                             f"with --choices)")
+        out[f"DITTO-2 ({label}, one step)"] = (lambda K, setting=settings[name]: LR.one_step(K, *setting), jump,
+                                               settings[name])
     return out
 
 
 def load_students(specs) -> dict:
     """``LABEL=PATH[@KEY]`` -> label -> (jump, sweep label of its settings): a saved one-step model (a consistency-kind
     pretrained folder, or a training snapshot of an x0-predicting denoiser, which is wrapped as a consistency jump)
-    run at the validation choices of :data:`STUDENT_SETTINGS` ``[KEY]`` (default ``ctm``)."""
+    run at the validation choices :func:`student_settings` names (default the one-step CTM's)."""
     from tempo_kit.jumps import ConsistencyJump, Jump
     from tempo_kit.pretrained import load_pretrained
 
@@ -98,15 +110,20 @@ def load_students(specs) -> dict:
     for spec in specs:
         label, sep, rest = spec.partition("=")
         path, _, key = rest.partition("@")
-        if not sep or not path or (key and key not in STUDENT_SETTINGS):
-            raise SystemExit(f"--student takes LABEL=PATH[@{'|'.join(STUDENT_SETTINGS)}], got {spec!r}")
+        if not sep or not path:
+            raise SystemExit(f"--student takes LABEL=PATH[@KEY], got {spec!r}")
         model = load_pretrained(path)
         out[label] = (model if isinstance(model, Jump) else ConsistencyJump(denoiser=model),
-                      STUDENT_SETTINGS[key or "ctm"])
+                      student_settings(key or "ctm"))
     return out
 
 
-def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0, students: dict | None = None) -> dict:
+def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0, students: dict | None = None,
+        extra_choices=()) -> dict:
+    committed = json.loads((RESULTS / "control_lr.json").read_text())["choices"]
+    for extra in extra_choices:  # a student's own sweep (bench_control_lr.py --surrogate): its choices join the table
+        for task, by in extra["choices"].items():
+            committed.setdefault(task, {}).update(by)
     bundle = R.load_bundle(data, independent=False)
     R.warm_up(bundle)
     idx = R.pick_clips(len(bundle.heldout), clips)
@@ -116,7 +133,7 @@ def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0, students:
     rows, diverged, rates = [], [], {}
     for task in tasks:
         objectives = R.build_task(task, batch, bundle.mel)
-        runs = methods(bundle, task, students)
+        runs = methods(bundle, task, students, choices=committed)
         rates[task] = {label: list(setting) for label, (_, _, setting) in runs.items()}
         for label, (make, model, _) in runs.items():
             for K in (ditto_ks if label.startswith("DITTO (") else ks):
@@ -242,14 +259,18 @@ def main(argv=None) -> int:
                         help="DITTO's K values (none: DITTO-2 rows only)")
     parser.add_argument("--student", action="append", default=[], metavar="LABEL=PATH[@KEY]",
                         help="also run DITTO-2 with this one-step model as surrogate and decoder (repeatable), at the "
-                             "validation settings of the one-step ctm (default) or presto-s")
+                             "validation settings of the one-step ctm (default), presto-s, or KEY from --choices")
+    parser.add_argument("--choices", nargs="+", default=[], metavar="JSON",
+                        help="result files of bench_control_lr.py --surrogate KEY=PATH whose choices join "
+                             "control_lr.json's (a student's own settings, @KEY)")
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="control_budget", help="result file stem")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     result = Q.run_at_commit(run, Path(args.data), tasks=args.tasks, ks=args.ks, ditto_ks=args.ditto_ks,
-                             clips=args.clips, students=load_students(args.student))
+                             clips=args.clips, students=load_students(args.student),
+                             extra_choices=[json.loads(Path(f).read_text()) for f in args.choices])
     result["students"] = {spec.partition("=")[0]: spec.partition("=")[2] for spec in args.student}
     write_results(args.out, args.name, result, markdown(result, args.name))
     if not result["rows"]:

@@ -55,6 +55,13 @@ LRS = (5e-3, 1.5e-2, 5e-2, 1.5e-1, 5e-1)
 PRIORS = (None, "project")
 
 
+def one_step(K: int, lr: float, prior, opt: str):
+    """DITTO-2 with a one-step surrogate and a one-step decode (``M=1, T=1``), any surrogate."""
+    from tempo_kit.control import DITTO2
+
+    return DITTO2(iterations=K, lr=lr, decode_steps=1, norm_prior=prior, optimizer=opt, progress=False)
+
+
 def methods(bundle, decode_levels=()) -> dict:
     """Label -> (factory(K, lr, norm_prior, optimizer) -> method, model) for DITTO and each DITTO-2 variant (DITTO
     backpropagates without checkpointing, as in ``reproduce.py``: the same gradients, less time). Each tuple of
@@ -66,9 +73,7 @@ def methods(bundle, decode_levels=()) -> dict:
     out = {"DITTO": (lambda K, lr, prior, opt: DITTO(iterations=K, steps=20, lr=lr, grad=Backprop(), norm_prior=prior,
                                                      optimizer=opt, progress=False), bundle.teacher)}
     for name, jump in bundle.surrogates.items():
-        out[f"DITTO-2 {name.upper()} M=1 T=1"] = (
-            lambda K, lr, prior, opt: DITTO2(iterations=K, lr=lr, decode_steps=1, norm_prior=prior, optimizer=opt,
-                                             progress=False), jump)
+        out[f"DITTO-2 {name.upper()} M=1 T=1"] = (one_step, jump)
         out[f"DITTO-2 {name.upper()} decode T=2"] = (
             lambda K, lr, prior, opt: DITTO2(iterations=K, lr=lr, decode_steps=2, surrogate_steps="decode",
                                              norm_prior=prior, optimizer=opt, progress=False), jump)
@@ -113,11 +118,13 @@ def split_targets(bundle, data: Path, clips: int, split: str):
 
 
 def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, only=None, seed: int = 0, decode_levels=(),
-        optimizers=("adam",)) -> dict:
+        optimizers=("adam",), surrogates=None) -> dict:
     from tempo_kit.data import MusicDataset
     from tempo_kit.metrics import frechet_distance, mel_statistics
+    from tempo_kit.pretrained import load_pretrained
 
     bundle = R.load_bundle(data, independent=False)
+    bundle.surrogates.update({name: load_pretrained(path) for name, path in (surrogates or {}).items()})
     idx, batch, cond = validation_targets(bundle, data, clips)
     reference = mel_statistics(MusicDataset(data, split="train").mel.float())  # FAD reference: the whole split
     eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(seed))
@@ -345,6 +352,9 @@ def main(argv=None) -> int:
     parser.add_argument("--decode-levels", nargs="+", type=parse_levels, default=[], metavar="L1,L2,...",
                         help="also run DITTO-2 optimised through a decode re-noised to these levels (one method per "
                              "comma list and surrogate, e.g. 0.15 or 0.5,0.1)")
+    parser.add_argument("--surrogate", action="append", default=[], metavar="NAME=PATH",
+                        help="also sweep DITTO-2 on this jump model (a bundled name or folder), labelled by NAME, e.g. "
+                             "presto-s-long=tempo_kit/weights/presto-s-long (repeatable)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="control_lr", help="result file stem (control_lr: the preset's source)")
@@ -354,6 +364,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.clips < 2:
         parser.error(f"--clips must be at least 2 (an FAD needs two clips), got {args.clips}")
+    if any(not all(spec.partition("=")[::2]) for spec in args.surrogate):
+        parser.error(f"--surrogate takes NAME=PATH, got {args.surrogate}")
+    surrogates = dict(spec.partition("=")[::2] for spec in args.surrogate)
     if args.merge:
         result = merge([json.loads(Path(p).read_text()) for p in args.merge])
     else:
@@ -361,7 +374,7 @@ def main(argv=None) -> int:
         priors = [None if p == "none" else p for p in args.norm_priors]
         result = Q.run_at_commit(run, Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks,
                                  priors=priors, only=args.methods, decode_levels=args.decode_levels,
-                                 optimizers=args.optimizers)
+                                 optimizers=args.optimizers, surrogates=surrogates)
     result["best"] = best(result)
     result["choices"] = choices(result)
     result["decode_choices"] = decode_choices(result)

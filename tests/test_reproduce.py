@@ -280,8 +280,19 @@ def test_control_budget_runs_each_method_at_its_own_validation_choice():
         "DITTO-2 (CTM, through the 2-step decode)": (0.5, "project", "adam"),
         "DITTO-2 (PRESTO-S, one step)": (0.015, None, "adam"), "DITTO-2 (mine, one step)": (0.15, "project", "adam"),
         "DITTO-2 (other, one step)": (0.015, None, "adam")}
-    with pytest.raises(SystemExit, match=r"LABEL=PATH\[@ctm\|presto-s\]"):
-        budget.load_students(["x=tempo_kit/weights/presto-s-long@cm"])
+    with pytest.raises(SystemExit, match=r"LABEL=PATH\[@KEY\]"):
+        budget.load_students(["tempo_kit/weights/presto-s-long"])
+    # a student at its own sweep's choices (bench_control_lr.py --surrogate KEY=PATH, read with --choices)
+    assert budget.student_settings("presto-s-long") == "DITTO-2 PRESTO-S-LONG M=1 T=1"
+    own = {"melody": {**choices["melody"], "DITTO-2 PRESTO-S-LONG M=1 T=1": {"lr": 0.5, "norm_prior": None}}}
+    own_runs = budget.methods(bundle, "melody", {"long": ("jump3", budget.student_settings("presto-s-long"))},
+                              choices=own, decodes={})
+    make, model, setting = own_runs["DITTO-2 (long, one step)"]
+    assert (model, setting, make(9).iterations, make(9).lr, make(9).decode_steps) == ("jump3", (0.5, None, "adam"),
+                                                                                      9, 0.5, 1)
+    with pytest.raises(ValueError, match="no validation choice 'DITTO-2 PRESTO-S-LONG M=1 T=1' for student 'long'"):
+        budget.methods(bundle, "melody", {"long": ("jump3", budget.student_settings("presto-s-long"))},
+                       choices=choices, decodes={})
     through = runs["DITTO-2 (CTM, through the 2-step decode)"][0](7)
     assert (through.iterations, through.lr, through.decode_steps, through.surrogate_steps) == (7, 0.5, 2, "decode")
     assert runs["DITTO (teacher, 20 steps)"][0](3).lr == 0.05 and runs["DITTO-2 (mine, one step)"][1] == "jump"
