@@ -42,8 +42,8 @@ RESULTS = Path(__file__).parent / "results"
 
 
 #: The sweep's (``benchmarks/bench_control_lr.py``) label of each method run here: each runs at its own validation
-#: choice of learning rate and norm prior, read from ``control_lr.json``; a ``--student`` takes those of the one-step
-#: surrogate its spec names (:data:`STUDENT_SETTINGS`; the CTM's by default).
+#: choice of learning rate, norm prior and optimizer, read from ``control_lr.json``; a ``--student`` takes those
+#: :func:`student_settings` names (another surrogate's, or its own from a ``--choices`` file).
 SWEPT = {"DITTO (teacher, 20 steps)": "DITTO", "DITTO-2 (CTM, one step)": "DITTO-2 CTM M=1 T=1",
          "DITTO-2 (CTM, through the 2-step decode)": "DITTO-2 CTM decode T=2",
          "DITTO-2 (PRESTO-S, one step)": "DITTO-2 PRESTO-S M=1 T=1"}
@@ -62,7 +62,7 @@ def student_settings(key: str) -> str:
 
 def methods(bundle, task: str, students: dict | None = None, choices: dict | None = None,
             decodes: dict | None = None) -> dict:
-    """Label -> (factory(K) -> method, model, (lr, norm prior)): DITTO, DITTO-2 on the CTM (one step; through the
+    """Label -> (factory(K) -> method, model, (lr, norm prior, optimizer)): DITTO, DITTO-2 on the CTM (one step; through the
     2-step decode) and on Presto-S (one step) when bundled, and one one-step DITTO-2 row per ``students`` entry
     (label -> (jump, the sweep label whose settings it takes), :func:`load_students`). The methods are the sweep's (``bench_control_lr.methods``) at its settings: ``choices`` (the
     sweep's ``{task: {label: {"lr", "norm_prior"}}}``) and, for a decode, ``decodes`` (its ``{task: {surrogate:
@@ -103,27 +103,41 @@ def load_students(specs) -> dict:
     """``LABEL=PATH[@KEY]`` -> label -> (jump, sweep label of its settings): a saved one-step model (a consistency-kind
     pretrained folder, or a training snapshot of an x0-predicting denoiser, which is wrapped as a consistency jump)
     run at the validation choices :func:`student_settings` names (default the one-step CTM's)."""
-    from tempo_kit.jumps import ConsistencyJump, Jump
-    from tempo_kit.pretrained import load_pretrained
-
     out = {}
+    builtin = {label.split("(")[1].split(",")[0] for label in SWEPT if "," in label}  # CTM, PRESTO-S
     for spec in specs:
         label, sep, rest = spec.partition("=")
         path, _, key = rest.partition("@")
         if not sep or not path:
             raise SystemExit(f"--student takes LABEL=PATH[@KEY], got {spec!r}")
-        model = load_pretrained(path)
-        out[label] = (model if isinstance(model, Jump) else ConsistencyJump(denoiser=model),
-                      student_settings(key or "ctm"))
+        if label in builtin or label in out:
+            raise SystemExit(f"--student label {label!r} is taken (a built-in row or another student)")
+        out[label] = (LR.load_jump(path), student_settings(key or "ctm"))
     return out
+
+
+def merge_choices(committed: dict, extra_choices) -> dict:
+    """``control_lr.json``'s choices with those of students' own sweeps added; a sweep may add labels, never replace
+    a committed one (the built-in rows keep their settings)."""
+    merged = {task: dict(by) for task, by in committed.items()}
+    for extra in extra_choices:
+        for task, by in extra["choices"].items():
+            clash = sorted(set(by) & set(merged.get(task, {})))
+            if clash:
+                raise ValueError(f"--choices: {task} {clash} would replace the committed choice; pass a sweep of the "
+                                 f"student's own surrogate (bench_control_lr.py --surrogate ... --methods ...)")
+            merged.setdefault(task, {}).update(by)
+    return merged
 
 
 def run(data: Path, *, tasks, ks, ditto_ks, clips: int, seed: int = 0, students: dict | None = None,
         extra_choices=()) -> dict:
-    committed = json.loads((RESULTS / "control_lr.json").read_text())["choices"]
-    for extra in extra_choices:  # a student's own sweep (bench_control_lr.py --surrogate): its choices join the table
-        for task, by in extra["choices"].items():
-            committed.setdefault(task, {}).update(by)
+    committed = merge_choices(json.loads((RESULTS / "control_lr.json").read_text())["choices"], extra_choices)
+    missing = [f"{task}: {label!r} ({name})" for task in tasks for label, (_, name) in (students or {}).items()
+               if name not in committed.get(task, {})]
+    if missing:  # before any work: a run must not stop half-way
+        raise ValueError(f"no validation choice for {'; '.join(missing)}; pass its sweep with --choices or run only "
+                         f"the tasks it covers (--tasks)")
     bundle = R.load_bundle(data, independent=False)
     R.warm_up(bundle)
     idx = R.pick_clips(len(bundle.heldout), clips)
@@ -195,8 +209,10 @@ def markdown(result: dict, name: str = "control_budget") -> str:
              "(biased upwards at this n). Learning rate, norm prior and optimizer of each method, its own choice on validation targets "
              "(`benchmarks/results/control_lr.md`): " + "; ".join(
                  f"{t}: " + ", ".join(f"{m} {R.setting(*setting)}" for m, setting in by.items())
-                 for t, by in result.get("rates", {}).items()) + "." + "".join(f" One-step surrogate {label!r}: `{path}`."
-                                                     for label, path in result.get("students", {}).items()), "",
+                 for t, by in result.get("rates", {}).items()) + "." + "".join(
+                 f" One-step surrogate {label!r}: `{s['path']}` at the settings of '{s['settings']}'."
+                 for label, s in result.get("students", {}).items())
+             + "".join(f" Students' own choices from `{f}`." for f in result.get("choices_files", [])), "",
              "| task | method | K | CPU s / clip | control metric | FAD mel |", "|---|---|---|---|---|---|"]
     for r in result["rows"]:
         lines.append(f"| {r['task']} | {r['method']} | {r['K']} | {r['cpu_s_per_clip']:.2f} | {r['metric']:.4g} "
@@ -271,7 +287,10 @@ def main(argv=None) -> int:
     result = Q.run_at_commit(run, Path(args.data), tasks=args.tasks, ks=args.ks, ditto_ks=args.ditto_ks,
                              clips=args.clips, students=load_students(args.student),
                              extra_choices=[json.loads(Path(f).read_text()) for f in args.choices])
-    result["students"] = {spec.partition("=")[0]: spec.partition("=")[2] for spec in args.student}
+    result["students"] = {spec.partition("=")[0]: {"path": spec.partition("=")[2].partition("@")[0],
+                                                   "settings": student_settings(spec.partition("@")[2] or "ctm")}
+                          for spec in args.student}
+    result["choices_files"] = list(args.choices)
     write_results(args.out, args.name, result, markdown(result, args.name))
     if not result["rows"]:
         print(f"every run diverged: no curve to plot (see {args.name}.md)", file=sys.stderr)

@@ -4,7 +4,8 @@ For every task of ``reproduce.py`` the targets are ``--clips`` clips of the *tra
 they are disjoint from the held-out clips ``reproduce.py`` tests on. Each method runs the task's K (``reproduce.py``'s
 full preset) at each learning rate of ``--lrs`` from the same initial noise: DITTO through the teacher's sampler
 (``reproduce.py``'s DITTO: 20 steps, backpropagated) and DITTO-2 on each bundled surrogate (CM, CTM, Presto-S) with a
-one-step surrogate and one-step decode (``M=1, T=1``) and through a 2-step decode (``surrogate_steps="decode"``, ``T=2``). Reports the control
+one-step surrogate and one-step decode (``M=1, T=1``) and through a 2-step decode (``surrogate_steps="decode"``, ``T=2``),
+and on any other jump model given with ``--surrogate NAME=PATH`` (labelled ``DITTO-2 NAME ...``). Reports the control
 metric of the output (mean over targets) and its FAD on mel statistics against the whole training split, per learning
 rate.
 
@@ -53,6 +54,16 @@ import reproduce as R  # noqa: E402
 RESULTS = Path(__file__).parent / "results"
 LRS = (5e-3, 1.5e-2, 5e-2, 1.5e-1, 5e-1)
 PRIORS = (None, "project")
+
+
+def load_jump(path):
+    """A saved one-step model as a jump: a consistency-kind pretrained folder (or bundled name) as it is, a training
+    snapshot of an x0-predicting denoiser wrapped as a consistency jump."""
+    from tempo_kit.jumps import ConsistencyJump, Jump
+    from tempo_kit.pretrained import load_pretrained
+
+    model = load_pretrained(path)
+    return model if isinstance(model, Jump) else ConsistencyJump(denoiser=model)
 
 
 def one_step(K: int, lr: float, prior, opt: str):
@@ -121,10 +132,11 @@ def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, only=None, seed: i
         optimizers=("adam",), surrogates=None) -> dict:
     from tempo_kit.data import MusicDataset
     from tempo_kit.metrics import frechet_distance, mel_statistics
-    from tempo_kit.pretrained import load_pretrained
-
     bundle = R.load_bundle(data, independent=False)
-    bundle.surrogates.update({name: load_pretrained(path) for name, path in (surrogates or {}).items()})
+    clash = sorted(set(surrogates or {}) & set(bundle.surrogates))
+    if clash:
+        raise ValueError(f"--surrogate names {clash} are the bundled surrogates'; give another NAME")
+    bundle.surrogates.update({name: load_jump(path) for name, path in (surrogates or {}).items()})
     idx, batch, cond = validation_targets(bundle, data, clips)
     reference = mel_statistics(MusicDataset(data, split="train").mel.float())  # FAD reference: the whole split
     eps = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(seed))
@@ -375,6 +387,7 @@ def main(argv=None) -> int:
         result = Q.run_at_commit(run, Path(args.data), clips=args.clips, lrs=args.lrs, tasks=args.tasks,
                                  priors=priors, only=args.methods, decode_levels=args.decode_levels,
                                  optimizers=args.optimizers, surrogates=surrogates)
+        result["surrogates"] = surrogates
     result["best"] = best(result)
     result["choices"] = choices(result)
     result["decode_choices"] = decode_choices(result)

@@ -290,6 +290,12 @@ def test_control_budget_runs_each_method_at_its_own_validation_choice():
     make, model, setting = own_runs["DITTO-2 (long, one step)"]
     assert (model, setting, make(9).iterations, make(9).lr, make(9).decode_steps) == ("jump3", (0.5, None, "adam"),
                                                                                       9, 0.5, 1)
+    sweep = {"melody": {"DITTO-2 PRESTO-S-LONG M=1 T=1": own["melody"]["DITTO-2 PRESTO-S-LONG M=1 T=1"]}}
+    assert budget.merge_choices(choices, [{"choices": sweep}])["melody"] == own["melody"]
+    with pytest.raises(ValueError, match=r"would replace the committed choice"):  # a sweep never resets a built-in row
+        budget.merge_choices(choices, [{"choices": {"melody": {"DITTO": {"lr": 0.5, "norm_prior": None}}}}])
+    with pytest.raises(SystemExit, match="label 'CTM' is taken"):
+        budget.load_students(["CTM=tempo_kit/weights/presto-s-long"])
     with pytest.raises(ValueError, match="no validation choice 'DITTO-2 PRESTO-S-LONG M=1 T=1' for student 'long'"):
         budget.methods(bundle, "melody", {"long": ("jump3", budget.student_settings("presto-s-long"))},
                        choices=choices, decodes={})
