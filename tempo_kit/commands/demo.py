@@ -35,7 +35,8 @@ def configure(parser) -> None:
     parser.add_argument("--tune", default=None, help=f"held-out tune of part (b) (default: {DEMO_TUNE})")
     parser.add_argument("--iterations", type=bounded(int, 0, MAX_ITERATIONS), default=None, help="DITTO-2 iterations (default: tuned)")
     parser.add_argument("--vocoder", choices=VOCODERS, default=None,
-                        help="mel -> audio (default: the model folder's own vocoder, else the bundled one)")
+                        help="mel -> audio (default: the model folder's own vocoder, else the bundled one; "
+                             "griffin-lim needs no weights but makes part (b) take minutes)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_threads_option(parser)
     parser.add_argument("--toy", action="store_true",
