@@ -62,10 +62,10 @@ def student_settings(key: str) -> str:
 
 def methods(bundle, task: str, students: dict | None = None, choices: dict | None = None,
             decodes: dict | None = None) -> dict:
-    """Label -> (factory(K) -> method, model, (lr, norm prior, optimizer)): DITTO, DITTO-2 on the CTM (one step; through the
-    2-step decode) and on Presto-S (one step) when bundled, and one one-step DITTO-2 row per ``students`` entry
-    (label -> (jump, the sweep label whose settings it takes), :func:`load_students`). The methods are the sweep's (``bench_control_lr.methods``) at its settings: ``choices`` (the
-    sweep's ``{task: {label: {"lr", "norm_prior"}}}``) and, for a decode, ``decodes`` (its ``{task: {surrogate:
+    """Label -> (factory(K) -> method, model, (lr, norm prior, optimizer)): DITTO, DITTO-2 on the CTM (one step;
+    through the 2-step decode) and on Presto-S (one step) when bundled, and one one-step DITTO-2 row per ``students``
+    entry (label -> (jump, the sweep label whose settings it takes), :func:`load_students`). The methods are the
+    sweep's (``bench_control_lr.methods``) at its settings: ``choices`` (the sweep's ``{task: {label: {"lr", "norm_prior"}}}``) and, for a decode, ``decodes`` (its ``{task: {surrogate:
     {"decode_levels", "lr", "norm_prior"}}}``: the re-noise level chosen with the lr, as ``reproduce.py``'s full
     preset reads it; a row through a decode at a chosen level says so in its label). Both default to the committed
     ``control_lr.json``'s."""
@@ -99,20 +99,24 @@ def methods(bundle, task: str, students: dict | None = None, choices: dict | Non
     return out
 
 
+def parse_student(spec: str) -> tuple[str, str, str]:
+    """``LABEL=PATH[@KEY]`` -> ``(label, path, sweep label of its settings)``."""
+    label, sep, rest = spec.partition("=")
+    path, _, key = rest.partition("@")
+    if not sep or not path:
+        raise SystemExit(f"--student takes LABEL=PATH[@KEY], got {spec!r}")
+    return label, path, student_settings(key or "ctm")
+
+
 def load_students(specs) -> dict:
     """``LABEL=PATH[@KEY]`` -> label -> (jump, sweep label of its settings): a saved one-step model (a consistency-kind
     pretrained folder, or a training snapshot of an x0-predicting denoiser, which is wrapped as a consistency jump)
     run at the validation choices :func:`student_settings` names (default the one-step CTM's)."""
     out = {}
-    builtin = {label.split("(")[1].split(",")[0] for label in SWEPT if "," in label}  # CTM, PRESTO-S
-    for spec in specs:
-        label, sep, rest = spec.partition("=")
-        path, _, key = rest.partition("@")
-        if not sep or not path:
-            raise SystemExit(f"--student takes LABEL=PATH[@KEY], got {spec!r}")
-        if label in builtin or label in out:
+    for label, path, settings in map(parse_student, specs):
+        if label in {key.upper() for key in STUDENT_SETTINGS} or label in out:  # the rows 'DITTO-2 (CTM, ...)', ...
             raise SystemExit(f"--student label {label!r} is taken (a built-in row or another student)")
-        out[label] = (LR.load_jump(path), student_settings(key or "ctm"))
+        out[label] = (LR.load_jump(path), settings)
     return out
 
 
@@ -287,9 +291,8 @@ def main(argv=None) -> int:
     result = Q.run_at_commit(run, Path(args.data), tasks=args.tasks, ks=args.ks, ditto_ks=args.ditto_ks,
                              clips=args.clips, students=load_students(args.student),
                              extra_choices=[json.loads(Path(f).read_text()) for f in args.choices])
-    result["students"] = {spec.partition("=")[0]: {"path": spec.partition("=")[2].partition("@")[0],
-                                                   "settings": student_settings(spec.partition("@")[2] or "ctm")}
-                          for spec in args.student}
+    result["students"] = {label: {"path": path, "settings": settings}
+                          for label, path, settings in map(parse_student, args.student)}
     result["choices_files"] = list(args.choices)
     write_results(args.out, args.name, result, markdown(result, args.name))
     if not result["rows"]:

@@ -132,6 +132,7 @@ def run(data: Path, *, clips: int, lrs, tasks, priors=PRIORS, only=None, seed: i
         optimizers=("adam",), surrogates=None) -> dict:
     from tempo_kit.data import MusicDataset
     from tempo_kit.metrics import frechet_distance, mel_statistics
+
     bundle = R.load_bundle(data, independent=False)
     clash = sorted(set(surrogates or {}) & set(bundle.surrogates))
     if clash:

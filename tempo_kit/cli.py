@@ -31,7 +31,8 @@ class _Parser(argparse.ArgumentParser):
 
         def hint(m: re.Match) -> str:
             valid = [v.strip().strip("'\"") for v in m[2].split(",")]
-            return f"invalid choice: {m[1]}{did_you_mean(m[1].strip(chr(39)), valid)} (choose from {m[2]})"
+            given = m[1].strip("'")
+            return f"invalid choice: {m[1]}{did_you_mean(given, valid)} (choose from {m[2]})"
 
         super().error(re.sub(r"invalid choice: ('[^']*'|\S+) \(choose from (.*)\)", hint, message))
 

@@ -26,6 +26,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -424,9 +427,6 @@ class _GracefulStop:
     Python's default, or SIGINT ignored) SIGINT is left as it is."""
 
     def __init__(self, *, enabled: bool):
-        import signal
-        import threading
-
         self.requested = False
         self._installed = False
         # only over Python's own Ctrl-C handler: a SIGINT the caller ignores (a background job) or handles stays so
@@ -436,8 +436,6 @@ class _GracefulStop:
             self._installed = True
 
     def _handle(self, signum, frame) -> None:
-        import sys
-
         if self.requested:  # the second Ctrl-C: stop now
             self.restore()
             raise KeyboardInterrupt
@@ -446,9 +444,6 @@ class _GracefulStop:
               file=sys.stderr, flush=True)
 
     def restore(self) -> None:
-        import signal
-
         if self._installed:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             self._installed = False
-
