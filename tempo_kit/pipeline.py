@@ -136,12 +136,14 @@ def load_vocoder(name: str | os.PathLike = "vocoder") -> nn.Module:
     if name == "griffin-lim":
         return get("models", "griffin-lim").eval()
     if isinstance(name, os.PathLike) or (isinstance(name, str) and os.sep in name):
-        from .pretrained import pretrained_meta
+        from .models.io import read_config
+        from .pretrained import model_dir
 
-        kind = pretrained_meta(name).get("kind", "denoiser")
+        config = read_config(model_dir(name))
+        kind = config.get("pretrained", {}).get("kind", "denoiser")
         if kind != "module":
             raise ValueError(f"{str(name)!r} holds a {kind}, not a vocoder (a saved model of kind 'module')")
-        return load_pretrained(name)
+        return load_pretrained(name, config=config)
     if name != "vocoder":
         raise ValueError(f"unknown vocoder {name!r}{did_you_mean(name, VOCODERS)}; valid: {', '.join(VOCODERS)} or a "
                          f"saved vocoder's folder")
@@ -302,12 +304,14 @@ class Pipeline:
         vocoder : {"vocoder", "griffin-lim"} or path, optional
             Default: the one saved with the pipeline, else the bundled vocoder.
         """
-        from .pretrained import load_pretrained, model_dir, pretrained_meta, tag_vocab
+        from .models.io import read_config
+        from .pretrained import load_pretrained, model_dir, tag_vocab
         from .registry import get, names
 
         device = check_device(device)
         folder = model_dir(name_or_path)
-        meta = pretrained_meta(folder)
+        config = read_config(folder)  # once per load
+        meta = config.get("pretrained", {})
         dtype = _dtype(meta.get("dtype", "float32") if dtype is None else dtype, device)
         kind = meta.get("kind", "denoiser")
         if kind not in _FALLBACK:
@@ -336,7 +340,7 @@ class Pipeline:
             vocoder = folder / "vocoder" if (folder / "vocoder" / "config.json").is_file() else meta.get("vocoder", "vocoder")
         voc = load_vocoder(vocoder)
         meta = {k: v for k, v in meta.items() if k != "sampler_args"}  # the live value is the attribute
-        return cls(model=load_pretrained(folder).to(device, dtype), meta=meta, name=str(name_or_path),
+        return cls(model=load_pretrained(folder, config=config).to(device, dtype), meta=meta, name=str(name_or_path),
                    sampler=sampler, steps=steps, sampler_args=dict(sampler_args), cfg=float(cfg),
                    vocoder=voc.to(device, dtype),
                    vocoder_name=str(vocoder), device=device, dtype=dtype)

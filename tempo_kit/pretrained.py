@@ -100,7 +100,8 @@ def model_card(name: str) -> str:
     return path.read_text() if path.is_file() else f"# {name}\n\n(no model card)\n"
 
 
-def load_pretrained(name: str | os.PathLike, *, device: str | torch.device = "cpu") -> nn.Module:
+def load_pretrained(name: str | os.PathLike, *, device: str | torch.device = "cpu",
+                    config: dict[str, Any] | None = None) -> nn.Module:
     """Load a bundled model by name, in float32 and eval mode, with gradients off for its parameters.
 
     Denoisers and jumps stay differentiable with respect to their inputs (DITTO-2 backpropagates through them).
@@ -110,17 +111,21 @@ def load_pretrained(name: str | os.PathLike, *, device: str | torch.device = "cp
     name : str or path
         One of :func:`available` (see the module docstring for what each returns), or a saved model's folder.
     device : str or torch.device
+    config : dict, optional
+        The folder's ``config.json`` as :func:`tempo_kit.models.io.read_config` returned it, when the caller has read
+        it already (it is read once per load).
     """
     from .jumps import ConsistencyJump, EulerJump
-    from .models.io import load_denoiser, load_model
+    from .models.io import load_denoiser, load_model, read_config
 
     device = check_device(device)
     path = model_dir(name)
-    kind = pretrained_meta(name).get("kind", "denoiser")
+    config = read_config(path) if config is None else config
+    kind = config.get("pretrained", {}).get("kind", "denoiser")
     if kind == "module":
-        model = load_model(path)
+        model = load_model(path, config=config)
     elif kind in ("denoiser", "consistency", "ctm"):
-        model = load_denoiser(path)
+        model = load_denoiser(path, config=config)
         if kind == "consistency":
             model = ConsistencyJump(denoiser=model)
         elif kind == "ctm":

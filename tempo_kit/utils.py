@@ -218,8 +218,8 @@ class FolderBusyError(RuntimeError):
 def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
     """Hold an exclusive lock on ``folder`` (``.tempo-kit.lock``, an OS file lock released even if the process is
     killed) while writing into it; a second writer gets :class:`FolderBusyError` at once instead of interleaving its
-    files. Also removes stale temporaries left by killed writers. Where ``fcntl`` is missing (Windows) nothing is
-    locked."""
+    files. Also removes stale temporaries left by killed writers, and the lock file itself on release. Where ``fcntl``
+    is missing (Windows) nothing is locked."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / ".tempo-kit.lock"
@@ -228,14 +228,24 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
     except ImportError:  # pragma: no cover - Windows
         yield folder
         return
-    with open(lock, "a+") as handle:
+    while True:
+        handle = open(lock, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             owner = handle.read().strip() or "unknown"
+            handle.close()
             raise FolderBusyError(f"another tempo-kit run (pid {owner}) is writing to {folder}; wait for it to finish or "
                                   "choose another output folder") from None
+        try:  # the holder before us removes the file on release: a lock on a removed file locks nothing, so reopen
+            current = os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        handle.close()
+    with handle:
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -244,6 +254,7 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
             remove_stale_temporaries(folder)
             yield folder
         finally:
+            lock.unlink(missing_ok=True)  # while still held, so no one can lock the old file after this
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

@@ -68,6 +68,32 @@ def test_a_replaced_weights_file_is_an_error_naming_it(tmp_path):
         Pipeline.from_pretrained(tmp_path / "m")
 
 
+def test_a_config_without_a_weights_hash_loads_with_a_warning(tmp_path):
+    Pipeline.from_pretrained("ctm").save_pretrained(tmp_path / "m")
+    config = tmp_path / "m" / "config.json"
+    meta = json.loads(config.read_text())
+    del meta["weights_sha256"]
+    config.write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="m/config.json' records no weights_sha256"):
+        Pipeline.from_pretrained(tmp_path / "m")
+
+
+def test_from_pretrained_reads_each_config_once(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    Pipeline.from_pretrained("ctm").save_pretrained(tmp_path / "m")
+    reads, read_text = [], Path.read_text
+
+    def counting(self, *args, **kwargs):
+        if self.name == "config.json":
+            reads.append(self.parent.name)
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counting)
+    Pipeline.from_pretrained(tmp_path / "m")
+    assert sorted(reads) == ["m", "vocoder"]
+
+
 def test_unknown_names_suggest_the_closest():
     with pytest.raises(KeyError, match="did you mean 'ctm'"):
         Pipeline.from_pretrained("ctn")

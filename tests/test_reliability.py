@@ -367,6 +367,53 @@ def test_ten_kills_during_saves(tmp_path):
     _kill_during_saves(tmp_path, kills=10)
 
 
+def test_folder_lock_refuses_a_second_writer_and_leaves_no_lock_file(tmp_path):
+    from tempo_kit.utils import FolderBusyError, folder_lock
+
+    with folder_lock(tmp_path / "out") as folder:
+        with pytest.raises(FolderBusyError, match=f"pid {os.getpid()}"):
+            with folder_lock(folder):
+                pass
+        assert (folder / ".tempo-kit.lock").is_file()
+    assert list((tmp_path / "out").iterdir()) == []
+    with folder_lock(tmp_path / "out"):  # free again
+        pass
+
+
+def test_folder_lock_of_a_killed_writer_is_free(tmp_path):
+    from tempo_kit.utils import folder_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom tempo_kit.utils import folder_lock\n"
+                               "with folder_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+                               str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    with folder_lock(tmp_path):  # the OS released the killed holder's lock; its file is reused
+        pass
+
+
+def test_folder_lock_reopens_a_lock_file_removed_under_it(tmp_path, monkeypatch):
+    """A writer that opened the lock file just before its holder removed it locks a file no one else sees: it must
+    notice and lock the file at the path instead."""
+    import fcntl
+
+    from tempo_kit.utils import folder_lock
+
+    real_flock, calls = fcntl.flock, []
+
+    def flock(handle, op):
+        if op & fcntl.LOCK_EX and not calls:  # the holder releases between our open and our lock
+            (tmp_path / ".tempo-kit.lock").unlink()
+        calls.append(op)
+        return real_flock(handle, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    with folder_lock(tmp_path):
+        assert (tmp_path / ".tempo-kit.lock").read_text() == str(os.getpid())
+    assert [op & fcntl.LOCK_EX for op in calls[:2]] == [fcntl.LOCK_EX, fcntl.LOCK_EX]  # locked twice: reopened
+
+
 # -- parsers -------------------------------------------------------------------------------------------------------------
 def _good_midi() -> bytes:
     from tempo_kit.data.render import midi_bytes

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import warnings
 import threading
 from pathlib import Path
 from typing import Any
@@ -167,10 +168,14 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _verify(path: Path, meta: dict[str, Any]) -> None:
-    """Check the weights file against the sha256 its config records (configs written before hashes were recorded
-    carry none and are checked for finite values only, in :func:`load_weights`)."""
+    """Check the weights file against the sha256 its config records. A config that records none (written by hand, or
+    before hashes were recorded) loads with a warning, its weights checked for finite values only (in
+    :func:`load_weights`)."""
     expected = meta.get("weights_sha256")
-    if expected is not None and file_sha256(path / WEIGHTS) != expected:
+    if expected is None:
+        warnings.warn(f"{str(path / CONFIG)!r} records no weights_sha256, so {WEIGHTS} is loaded unverified; save the "
+                      "model again (save_model or Pipeline.save_pretrained) to record one", UserWarning, stacklevel=3)
+    elif file_sha256(path / WEIGHTS) != expected:
         raise WeightsDamagedError(f"{str(path / WEIGHTS)!r} is not the file its {CONFIG} records (sha256 differs): it "
                                   "is damaged or was replaced by other weights; restore it or save the model again")
 
@@ -200,15 +205,17 @@ def load_weights(module: nn.Module, state: dict[str, torch.Tensor] | str | os.Pa
     module.load_state_dict(state)
 
 
-def load_model(path: str | os.PathLike, *, expect: dict[str, Any] | None = None) -> nn.Module:
+def load_model(path: str | os.PathLike, *, expect: dict[str, Any] | None = None,
+               config: dict[str, Any] | None = None) -> nn.Module:
     """Rebuild the raw block model saved at ``path``: the network ``F(c_in x, c_noise, cond)`` itself, *not* a
     denoiser. To sample or distil a saved model, load it with :func:`load_denoiser` (EDM preconditioning and the saved
     router applied), or as a bundled generator with :func:`tempo_kit.pretrained.load_pretrained`.
 
     ``expect`` (a :func:`model_spec`) makes a different saved architecture a :class:`CheckpointMismatchError`.
+    ``config``: the folder's :func:`read_config`, when the caller has read it already.
     """
     path = Path(path)
-    meta = read_config(path)
+    meta = read_config(path) if config is None else config
     if expect is not None and ({k: meta[k] for k in ("model", "config")} != expect):
         raise CheckpointMismatchError(f"model saved at {str(path)!r} is {meta['model']} {meta['config']}, expected {expect['model']} {expect['config']}")
     _verify(path, meta)
@@ -231,14 +238,15 @@ def require_denoiser_net(net: nn.Module, path: str | os.PathLike) -> nn.Module:
     return net
 
 
-def load_denoiser(path: str | os.PathLike, *, routed: bool = True) -> nn.Module:
-    """The saved model as an EDM denoiser ``D(x, sigma, cond)``; with ``routed`` its saved router (if any) is applied."""
+def load_denoiser(path: str | os.PathLike, *, routed: bool = True, config: dict[str, Any] | None = None) -> nn.Module:
+    """The saved model as an EDM denoiser ``D(x, sigma, cond)``; with ``routed`` its saved router (if any) is applied.
+    ``config``: the folder's :func:`read_config`, when the caller has read it already."""
     from ..denoisers import EDMPrecond
     from ..routers import RoutedNet, router_from_spec
 
     path = Path(path)
-    meta = read_config(path)
-    net = require_denoiser_net(load_model(path), path)
+    meta = read_config(path) if config is None else config
+    net = require_denoiser_net(load_model(path, config=meta), path)
     if routed and meta.get("router"):
         net = RoutedNet(net=net, router=router_from_spec(meta["router"]))
     return EDMPrecond(net=net, **meta.get("precond", {}))
