@@ -111,7 +111,7 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="ctm,cm")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--iterations", type=int, default=200)

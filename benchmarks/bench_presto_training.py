@@ -166,7 +166,7 @@ def plot(result: dict, path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="run folders with snapshots/, or LABEL=MODEL_FOLDER")
     parser.add_argument("--n-clips", type=int, default=96, help="tag-stratified reference clips (default 96)")
     parser.add_argument("--heldout", default=str(DATA))

@@ -813,7 +813,7 @@ def write_results(result: dict, out: str | os.PathLike = RESULTS, *, stem: str =
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-clips", type=int, help="reference and generated clips per system (default: all held-out "
                                                     "clips; 16 with --quick), a tag-stratified subset when smaller")
     parser.add_argument("--quick", action="store_true", help="16 clips (unless --n-clips is given), fewer systems, "

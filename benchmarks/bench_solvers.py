@@ -255,7 +255,7 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-clips", type=int, default=48, help="held-out clips (tag-stratified subset)")
     parser.add_argument("--heldout", default=str(DATA))
     parser.add_argument("--batch-size", type=int, default=16)

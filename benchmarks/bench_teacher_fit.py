@@ -1,5 +1,5 @@
-"""How well a denoiser fits the music data, and whether it memorises it: for each model (a bundled name or a saved
-folder),
+"""How well a denoiser fits the music data, and whether it memorises it, for each model (a bundled name or a saved
+folder).
 
 1. the EDM-weighted denoising loss ``lambda(sigma) |D(x0 + sigma eps, sigma) - x0|^2`` at fixed noise levels on
    held-out and on training clips (the same number of each, the same noise): a model that fits better has lower
@@ -123,7 +123,7 @@ def markdown(result: dict) -> list[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+", help="bundled denoiser names or saved denoiser folders")
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--n", type=int, default=96, help="clips per split (default 96)")

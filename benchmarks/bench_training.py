@@ -76,7 +76,7 @@ def latencies(denoisers: dict[str, torch.nn.Module], x, sigma, repeats: int) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--batch", type=int, default=16)

@@ -144,7 +144,7 @@ def _cpu_ms_per_second(model, mel: torch.Tensor, spec: MelSpec, repeats: int) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default="outputs/data/music")
     parser.add_argument("--vocoder", action="append", default=[], metavar="LABEL=PATH",
                         help="a saved vocoder folder, or git:REV for the bundled vocoder at a commit (repeatable)")

@@ -48,7 +48,7 @@ def registry() -> Registry:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fast", action="store_true", help="short clip and few iterations (CI)")
     parser.add_argument("--iterations", type=int, default=None, help="DITTO-2 iterations (default 80, --fast 20)")
     parser.add_argument("--seed", type=int, default=0)

@@ -104,7 +104,7 @@ def metrics_section(metrics: list[Path]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name")
     parser.add_argument("--from", dest="src", nargs="+",
                         help="saved model folder (a run's student_ema or student), or several noise-level experts, "
