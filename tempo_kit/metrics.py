@@ -23,9 +23,13 @@ All functions take and return torch tensors (or floats) and compute in float64 w
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import torch
 import torch.nn.functional as F
+
+from .utils import check_int, check_number
 
 __all__ = ["frechet_distance", "mel_statistics", "mel_statistics_shift", "MEL_STATISTICS_GROUPS", "frame_change", "average_spectrum_noise", "clap_score", "ClipStats", "bootstrap_counts",
            "bootstrap_frechet", "interval", "verdict", "VERDICTS"]
@@ -41,6 +45,19 @@ def _check_embeddings(emb: torch.Tensor, name: str) -> torch.Tensor:
     if not torch.isfinite(emb).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return emb
+
+
+def _check_mel(mel, name: str, min_frames: int) -> torch.Tensor:
+    """``mel`` as a float64 tensor ``(batch, n_mels, frames >= min_frames)`` with finite values (numpy arrays too)."""
+    mel = torch.as_tensor(mel)
+    if mel.ndim != 3:
+        raise ValueError(f"{name} must have shape (batch, n_mels, frames), got {tuple(mel.shape)}")
+    if mel.shape[2] < min_frames:
+        raise ValueError(f"{name} needs at least {min_frames} frames, got {mel.shape[2]}")
+    mel = mel.detach().to(torch.float64)
+    if not torch.isfinite(mel).all():
+        raise ValueError(f"{name} contains {int((~torch.isfinite(mel)).sum())} NaN or infinite values")
+    return mel
 
 
 def frechet_distance(emb_a: torch.Tensor, emb_b: torch.Tensor, *, eps: float = 1e-6) -> float:
@@ -66,8 +83,7 @@ def frechet_distance(emb_a: torch.Tensor, emb_b: torch.Tensor, *, eps: float = 1
     a, b = _check_embeddings(emb_a, "emb_a"), _check_embeddings(emb_b, "emb_b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"embedding sizes differ: emb_a has dim {a.shape[1]}, emb_b has dim {b.shape[1]}")
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+    eps = check_number(eps, "eps")
     cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
     return float(_frechet_moments(a.mean(0), cov_a, b.mean(0), cov_b, eps))
 
@@ -171,6 +187,7 @@ def bootstrap_counts(n: int, n_boot: int, *, generator: torch.Generator | None =
     drawn group is taken (the cluster bootstrap): clips of one piece are not independent, and resampling them one by
     one would give intervals that are too narrow.
     """
+    n, n_boot = check_int(n, "n"), check_int(n_boot, "n_boot")
     if n < 2 or n_boot < 1:
         raise ValueError(f"need n >= 2 clips and n_boot >= 1 resamples, got n={n}, n_boot={n_boot}")
     if groups is None:
@@ -214,6 +231,7 @@ def bootstrap_frechet(a: ClipStats, b: ClipStats, counts: torch.Tensor | None = 
     """
     if a.dim != b.dim:
         raise ValueError(f"embedding sizes differ: {a.dim} vs {b.dim}")
+    eps, chunk = check_number(eps, "eps"), check_int(chunk, "chunk", low=1)
     if counts is None:
         return _frechet_moments(*a.moments(), *b.moments(), eps)
     if whole_b:
@@ -239,6 +257,11 @@ def interval(samples: torch.Tensor, *, point: float | None = None, level: float 
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
     samples = torch.as_tensor(samples, dtype=torch.float64).flatten()
+    if samples.numel() == 0 or not torch.isfinite(samples).all():
+        raise ValueError(f"an interval needs finite samples, got {samples.numel()} with "
+                         f"{int((~torch.isfinite(samples)).sum())} NaN or infinite")
+    if point is not None and not math.isfinite(point):
+        raise ValueError(f"point must be finite, got {point}")
     q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
     q_low, q_high = torch.quantile(samples, q).tolist()
     if point is None:
@@ -256,6 +279,9 @@ def verdict(low: float, high: float, *, at_most: float | None = None, at_least: 
     otherwise ``"UNDECIDED"`` (the sample is too small to tell). Give exactly one of ``at_most`` / ``at_least``."""
     if (at_most is None) == (at_least is None):
         raise ValueError("give exactly one of at_most and at_least")
+    if not all(math.isfinite(v) for v in (low, high, at_most if at_least is None else at_least)):
+        raise ValueError(f"a verdict needs a finite interval and target, got [{low}, {high}] against "
+                         f"{at_most if at_least is None else at_least}")
     if low > high:
         raise ValueError(f"interval is reversed: low {low} > high {high}")
     if at_most is not None:
@@ -283,13 +309,10 @@ def mel_statistics(mel: torch.Tensor, *, n_bands: int = 16) -> torch.Tensor:
     Tensor, shape (batch, 3 * n_bands), float64
         ``[band means, band stds, band delta stds]``.
     """
-    if mel.ndim != 3:
-        raise ValueError(f"mel must have shape (batch, n_mels, frames), got {tuple(mel.shape)}")
-    if not 1 <= n_bands <= mel.shape[1]:
-        raise ValueError(f"n_bands must lie in [1, n_mels = {mel.shape[1]}], got {n_bands}")
-    if mel.shape[2] < 3:
-        raise ValueError(f"mel needs at least 3 frames, got {mel.shape[2]}")
-    x = mel.detach().to(torch.float64)
+    x = _check_mel(mel, "mel", 3)
+    n_bands = check_int(n_bands, "n_bands")
+    if not 1 <= n_bands <= x.shape[1]:
+        raise ValueError(f"n_bands must lie in [1, n_mels = {x.shape[1]}], got {n_bands}")
     bands = torch.stack([part.mean(1) for part in torch.tensor_split(x, n_bands, dim=1)], dim=1)  # (batch, bands, T)
     delta = bands.diff(dim=-1)
     return torch.cat([bands.mean(-1), bands.std(-1), delta.std(-1)], dim=1)
@@ -348,11 +371,7 @@ def frame_change(mel: torch.Tensor) -> torch.Tensor:
     -------
     Tensor, shape (batch,), float64
     """
-    if mel.ndim != 3:
-        raise ValueError(f"mel must have shape (batch, n_mels, frames), got {tuple(mel.shape)}")
-    if mel.shape[2] < 2:
-        raise ValueError(f"mel needs at least 2 frames, got {mel.shape[2]}")
-    return mel.detach().to(torch.float64).diff(dim=-1).pow(2).mean((1, 2))
+    return _check_mel(mel, "mel", 2).diff(dim=-1).pow(2).mean((1, 2))
 
 
 def average_spectrum_noise(reference_mel: torch.Tensor, n: int, *,
@@ -378,11 +397,9 @@ def average_spectrum_noise(reference_mel: torch.Tensor, n: int, *,
     -------
     Tensor, shape (n, n_mels, frames), float32
     """
-    if reference_mel.ndim != 3:
-        raise ValueError(f"reference_mel must have shape (n_ref, n_mels, frames), got {tuple(reference_mel.shape)}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    ref = reference_mel.detach().to(torch.float64).transpose(0, 1).flatten(1)  # (n_mels, n_ref * frames)
+    reference_mel = _check_mel(reference_mel, "reference_mel", 1)
+    n = check_int(n, "n", low=1)
+    ref = reference_mel.transpose(0, 1).flatten(1)  # (n_mels, n_ref * frames)
     if ref.shape[1] < 2:
         raise ValueError("reference_mel needs at least 2 frames in total to estimate a spread")
     mean, std = ref.mean(1), ref.std(1)
@@ -407,7 +424,10 @@ def clap_score(audio_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
     Tensor, shape (batch,)
         Cosine similarities in [-1, 1].
     """
+    audio_emb, text_emb = torch.as_tensor(audio_emb), torch.as_tensor(text_emb)
     if audio_emb.ndim != 2 or audio_emb.shape != text_emb.shape:
         raise ValueError(f"audio_emb and text_emb must both have shape (batch, dim), got {tuple(audio_emb.shape)} "
                          f"and {tuple(text_emb.shape)}")
+    if not (torch.isfinite(audio_emb).all() and torch.isfinite(text_emb).all()):
+        raise ValueError("audio_emb and text_emb must be finite (NaN or infinite values given)")
     return (F.normalize(audio_emb.float(), dim=1, eps=1e-8) * F.normalize(text_emb.float(), dim=1, eps=1e-8)).sum(1)

@@ -48,6 +48,9 @@ MAX_CFG = 100.0
 #: Longest clip in frames (95 s), as the CLI's ``--frames`` bound (``tempo_kit.commands.MAX_FRAMES``, kept equal by a
 #: test): beyond any use, short of exhausting memory.
 MAX_FRAMES = 4096
+#: Most clips in one call (they are sampled as one batch, all in memory); the CLI allows 256
+#: (``tempo_kit.commands.MAX_CLIPS``). Call the pipeline in batches for more.
+MAX_CLIPS = 1024
 #: Defaults of DITTO-2 control on the bundled models (``tempo-kit control``, the main job), for a CTM surrogate apart
 #: from what :data:`_CONTROL_BY_KIND` changes (a CTM decodes at 0.15); see docs/quickstart.md and
 #: ``benchmarks/results/decode_levels.md`` for the measurements behind them. What the melody and intensity
@@ -143,7 +146,7 @@ def load_vocoder(name: str | os.PathLike = "vocoder") -> nn.Module:
         kind = config.get("pretrained", {}).get("kind", "denoiser")
         if kind != "module":
             raise ValueError(f"{str(name)!r} holds a {kind}, not a vocoder (a saved model of kind 'module')")
-        return load_pretrained(name, config=config)
+        return _check_vocoder(load_pretrained(name, config=config), name)
     if name != "vocoder":
         raise ValueError(f"unknown vocoder {name!r}{did_you_mean(name, VOCODERS)}; valid: {', '.join(VOCODERS)} or a "
                          f"saved vocoder's folder")
@@ -151,6 +154,24 @@ def load_vocoder(name: str | os.PathLike = "vocoder") -> nn.Module:
         raise FileNotFoundError("no bundled vocoder in the weights folder; use vocoder='griffin-lim' "
                                 "(--vocoder griffin-lim)")
     return load_pretrained("vocoder")
+
+
+def _check_vocoder(model: nn.Module, name) -> nn.Module:
+    """``model`` if it turns mel frames ``(batch, n_mels, frames)`` into ``frames * hop_length`` samples per clip; a
+    ValueError naming the folder otherwise (another saved module, e.g. the CLAP model, is no vocoder)."""
+    from .audio.mel import MelSpec
+
+    spec, frames = MelSpec(), 8
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(1, spec.n_mels, frames))
+        ok = isinstance(out, torch.Tensor) and out.numel() == frames * spec.hop_length
+    except Exception:  # noqa: BLE001 - any failure on a mel input means it is not a vocoder
+        ok = False
+    if not ok:
+        raise ValueError(f"{str(name)!r} holds a {type(model).__name__}, not a vocoder: a vocoder turns mel frames "
+                         f"(batch, {spec.n_mels}, frames) into frames x {spec.hop_length} samples per clip")
+    return model
 
 
 def default_control_model() -> str:
@@ -424,6 +445,9 @@ class Pipeline:
             raise ValueError("give seconds or frames, not both")
         if seconds is not None:
             seconds = check_number(seconds, "seconds", positive=True)
+            longest = MAX_FRAMES / MelSpec().frame_rate
+            if seconds > 2 * longest:  # before rounding: 1e308 s would overflow the frame count
+                raise ValueError(f"seconds must give at most {MAX_FRAMES} frames ({longest:.0f} s), got {seconds:g} s")
             frames = max(self.patch, round(MelSpec().seconds_to_frames(seconds) / self.patch) * self.patch)
             if frames > MAX_FRAMES:
                 spec = MelSpec()
@@ -471,7 +495,8 @@ class Pipeline:
             with a warning), timings.
         """
         tag_list = self._tag_list(tags, n)
-        steps = self.steps if steps is None else steps
+        steps = self.steps if steps is None else _count(steps, "steps")
+        seed = _seed(seed)  # stored as a plain int (a numpy or tensor seed would not go into clips.json)
         watch = Stopwatch()
         with watch("sample"):
             mel = self.sample(tag_list, steps=steps, seconds=seconds, frames=frames, seed=seed)
@@ -499,7 +524,7 @@ class Pipeline:
                                 f"{type(next(t for t in tags if not isinstance(t, dict))).__name__}")
             tag_list = [dict(t) for t in tags]
             if tag_list and n is not None and _count(n, "n") != len(tag_list):
-                raise ValueError(f"n={n} but {len(tag_list)} tag dicts were given (one per clip): drop n, or give "
+                raise ValueError(f"n={n} but {count_text(len(tag_list), 'tag dict')} (one per clip) given: drop n, or give "
                                  "one dict for all n clips")
         elif tags is None or isinstance(tags, dict):
             tag_list = [dict(tags or {})] * _count(1 if n is None else n, "n")
@@ -508,6 +533,9 @@ class Pipeline:
                             f"{type(tags).__name__} {tags!r}")
         if not tag_list:
             raise ValueError("nothing to generate: give at least one tag dict")
+        if len(tag_list) > MAX_CLIPS:
+            raise ValueError(f"{len(tag_list)} clips in one call: at most {MAX_CLIPS} (one batch in memory); call the "
+                             "pipeline in batches")
         return tag_list
 
     @torch.no_grad()
@@ -603,7 +631,7 @@ class Pipeline:
             Another preset target of the same named task (an error together with ``target``).
         """
         from .audio.mel import MelSpec
-        from .control import DITTO2
+        from .control import DITTO2, Objective
         from .control.ditto import resolve_decode
         from .control.tasks import task_objectives
         from .schedules import EDM_SIGMA_MAX
@@ -637,8 +665,9 @@ class Pipeline:
         onset_weight = defaults["onset_weight"] if onset_weight is None else onset_weight
         if tags is not None and not isinstance(tags, dict):
             raise TypeError(f"tags must be one dict (e.g. {{'instrument': 'flute'}}) or None, got {type(tags).__name__}")
-        if not isinstance(task, str) and (isinstance(task, (bytes, dict)) or not hasattr(task, "__iter__")):
-            raise TypeError(f"task must be a task name or a list of Objective, got {task!r}")
+        if not isinstance(task, str) and (isinstance(task, (bytes, dict)) or not hasattr(task, "__iter__")
+                                          or not all(isinstance(o, Objective) for o in task)):
+            raise TypeError(f"task must be a task name (e.g. 'melody') or a list of Objective, got {task!r}")
         seed = _seed(seed)
         tags = dict(tags or {})
         frames = self.frames(seconds, frames)
@@ -685,7 +714,8 @@ class Pipeline:
                 accuracy["uncontrolled_mel"], accuracy["uncontrolled_audio"] = _melody_accuracy(
                     _mel_chroma(base, melody_obj), base_audio, melody_obj.target, chroma)
         return ControlledClip(result=result, audio=audio, sample_rate=sample_rate_of(self.vocoder), model=self.name,
-                              vocoder=self.vocoder_name, tags=tags, iterations=iterations, lr=lr,
+                              vocoder=self.vocoder_name, tags=tags, iterations=int(ditto.iterations),
+                              lr=float(ditto.lr),
                               decode_steps=decode_steps, decode_levels=decode_levels,
                               surrogate_steps=surrogate_steps, norm_prior=norm_prior, optimizer=optimizer,
                               octave_weight=float(octave_weight), onset_weight=float(onset_weight), wall=watch.wall,

@@ -38,7 +38,7 @@ import torch
 from .grad import GradStrategy, get_grad_strategy
 from .jumps import jump_calls, ode_step
 from .schedules import KarrasSchedule, Schedule, user_sigmas
-from .utils import as_sigma
+from .utils import as_sigma, in_range, one_of
 
 __all__ = [
     "Sampler",
@@ -66,6 +66,12 @@ def draw_noise(n_steps: int, x: torch.Tensor, generator: torch.Generator | None 
     return torch.randn((n_steps, *x.shape), generator=generator, dtype=x.dtype, device=device).to(x.device)
 
 
+def _is_schedule(_, attribute, value) -> None:
+    if not isinstance(value, Schedule):
+        raise TypeError(f"{attribute.name} must be a Schedule (e.g. tempo_kit.schedules.KarrasSchedule(rho=7.0)), got "
+                        f"{value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class Sampler:
     """Base class. Subclasses set ``drives`` and implement :meth:`step` (or :meth:`advance` to keep a history).
@@ -77,7 +83,7 @@ class Sampler:
     """
 
     drives: ClassVar[str] = "denoiser"
-    schedule: Schedule = KarrasSchedule()
+    schedule: Schedule = attrs.field(default=KarrasSchedule(), validator=_is_schedule)
 
     @property
     def needs_noise(self) -> bool:
@@ -191,7 +197,7 @@ class _NoiseScaled(Sampler):
         Extra factor on the noise (k-diffusion's ``s_noise``).
     """
 
-    eta: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+    eta: float = attrs.field(default=1.0, validator=in_range(0))
     s_noise: float = 1.0
 
     @property
@@ -213,7 +219,7 @@ class EDMSampler(Sampler):
 
     drives: ClassVar[str] = "denoiser"
     heun: bool = True
-    s_churn: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+    s_churn: float = attrs.field(default=0.0, validator=in_range(0))
     s_min: float = 0.0
     s_max: float = math.inf
     s_noise: float = 1.0
@@ -345,7 +351,7 @@ class DPMpp2MSDE(_DPMMultistep, _NoiseScaled):
     deterministic DPM-Solver++(2M) with a midpoint or Heun correction. One network call per step.
     """
 
-    solver_type: str = attrs.field(default="midpoint", validator=attrs.validators.in_(("midpoint", "heun")))
+    solver_type: str = attrs.field(default="midpoint", validator=one_of("midpoint", "heun"))
 
     def _update(self, x, denoised, history, rs, *, sigma, sigma_next, h, noise):
         eta_h = self.eta * h
@@ -447,8 +453,8 @@ class UniPC(Sampler):
         The ``B(h)`` choice; bh2 is the paper's default for few steps.
     """
 
-    order: int = attrs.field(default=2, validator=[attrs.validators.ge(1), attrs.validators.le(3)])
-    variant: str = attrs.field(default="bh2", validator=attrs.validators.in_(("bh1", "bh2")))
+    order: int = attrs.field(default=2, validator=in_range(1, 3, integer=True))
+    variant: str = attrs.field(default="bh2", validator=one_of("bh1", "bh2"))
 
     @property
     def needs_noise(self) -> bool:
@@ -491,7 +497,7 @@ class CMMultistep(Sampler):
     """
 
     drives: ClassVar[str] = "jump"
-    sigma_min: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+    sigma_min: float = attrs.field(default=0.0, validator=in_range(0))
 
     def nfe(self, steps, model=None) -> int:
         return super().nfe(steps) * jump_calls(model, 0.0)
@@ -513,7 +519,7 @@ class CTMGamma(Sampler):
     """
 
     drives: ClassVar[str] = "jump"
-    gamma: float = attrs.field(default=0.2, validator=[attrs.validators.ge(0), attrs.validators.le(1)])
+    gamma: float = attrs.field(default=0.2, validator=in_range(0, 1))
 
     @property
     def needs_noise(self) -> bool:

@@ -12,7 +12,7 @@ import numbers
 import attrs
 import torch
 
-from .utils import check_int
+from .utils import check_int, in_range
 
 __all__ = [
     "EDM_SIGMA_MIN",
@@ -100,7 +100,7 @@ class PolyExponentialSchedule(Schedule):
 
     sigma_min: float = EDM_SIGMA_MIN
     sigma_max: float = EDM_SIGMA_MAX
-    rho: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+    rho: float = attrs.field(default=1.0, validator=in_range(0, open_low=True))
 
     def __attrs_post_init__(self):
         _check_range(self.sigma_min, self.sigma_max)
@@ -119,9 +119,9 @@ class VPSchedule(Schedule):
     evenly spaced from 1 to ``eps_s`` (Song et al. 2021; k-diffusion ``get_sigmas_vp``). The defaults span sigma
     152 to 0.0105."""
 
-    beta_d: float = attrs.field(default=19.9, validator=attrs.validators.gt(0))
-    beta_min: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
-    eps_s: float = attrs.field(default=1e-3, validator=[attrs.validators.gt(0), attrs.validators.lt(1)])
+    beta_d: float = attrs.field(default=19.9, validator=in_range(0, open_low=True))
+    beta_min: float = attrs.field(default=0.1, validator=in_range(0))
+    eps_s: float = attrs.field(default=1e-3, validator=in_range(0, 1, open_low=True, open_high=True))
 
     def sigmas(self, n: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         _check_steps(n)
@@ -182,9 +182,9 @@ class JumpRefineSchedule(Schedule):
     levels (``80, 9.7, 0.47, 0.002``) redraw the content at 9.7 and waste the last step at 0.002.
     """
 
-    sigma_max: float = EDM_SIGMA_MAX
-    refine_max: float = 0.15
-    refine_min: float = 0.015
+    sigma_max: float = attrs.field(default=EDM_SIGMA_MAX, validator=in_range(0, open_low=True))
+    refine_max: float = attrs.field(default=0.15, validator=in_range(0, open_low=True))
+    refine_min: float = attrs.field(default=0.015, validator=in_range(0, open_low=True))
 
     def __attrs_post_init__(self):
         if not 0 < self.refine_min < self.refine_max < self.sigma_max < math.inf:

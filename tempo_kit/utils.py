@@ -62,6 +62,31 @@ def as_validator(check, **kwargs):
     return lambda _, attribute, value: check(value, attribute.name, **kwargs)
 
 
+def in_range(low: float = -math.inf, high: float = math.inf, *, integer: bool = False, open_low: bool = False,
+             open_high: bool = False):
+    """An attrs validator: a real number (an integer with ``integer``; never a bool or a string) in ``[low, high]``,
+    the ends excluded with ``open_low`` / ``open_high``; the error names the field, the range and the value given."""
+    def check(_, attribute, value):
+        name = attribute.name
+        if integer:
+            value = check_int(value, name)
+        elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number, got {value!r}")
+        if math.isnan(value) or not low <= value <= high or (open_low and value == low) or (open_high and value == high):
+            raise ValueError(f"{name} must be in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}, "
+                             f"got {value!r}")
+    return check
+
+
+def one_of(*choices):
+    """An attrs validator: one of ``choices`` (an unknown one suggests the closest)."""
+    def check(_, attribute, value):
+        if value not in choices:
+            raise ValueError(f"{attribute.name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+                             f"{did_you_mean(value, choices)}")
+    return check
+
+
 def append_dims(x: torch.Tensor, target_ndim: int) -> torch.Tensor:
     """Append trailing singleton dimensions so ``x`` broadcasts against a ``target_ndim`` tensor.
 

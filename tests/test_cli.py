@@ -115,6 +115,20 @@ def test_control_decode_levels_reach_the_toy_run_and_its_summary(tmp_path):
     assert summary["optimizer"] == "adam-sample"  # the painting tasks' default, as on the bundled models
 
 
+def test_fast_keeps_zero_iterations_and_an_empty_out_is_refused(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "ctl"
+    assert cli.main(["control", "intensity", "--model", "toy", "--iterations", "0", "--fast", "--quiet", "--out",
+                     str(out)]) == 0
+    (summary,) = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    assert summary["iterations"] == 0  # was 10: --fast caps the count, it does not replace 0
+    monkeypatch.chdir(tmp_path)
+    for command in (["generate"], ["control", "intensity", "--model", "toy"]):
+        for empty in ("", "  "):
+            assert cli.main([*command, "--out", empty]) == 1
+            assert "--out is empty: name the output folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ctl"]  # nothing written into the current folder
+
+
 def test_an_invalid_choice_suggests_the_closest(capsys):
     with pytest.raises(SystemExit):
         cli.main(["generat"])

@@ -57,6 +57,15 @@ def test_declared_rates_and_lengths():
     assert Intensity(domain="mel").num_frames(256) == 256
 
 
+def test_window_and_polyorder_are_checked():
+    for window_s, error in ((1e5, ValueError), (-1.0, ValueError), (math.nan, ValueError), ("1", TypeError)):
+        with pytest.raises(error, match="window_s"):
+            Intensity(window_s=window_s)  # 1e5 s crashed the interpreter inside scipy's savgol_coeffs
+    with pytest.raises(TypeError, match="polyorder must be an integer"):
+        Intensity(polyorder=2.5)
+    assert Intensity(window_s=None).window_frames == Intensity(window_s=0).window_frames == 0
+
+
 def test_silence_floor_is_finite():
     out = Intensity(domain="audio", dither=0.0)(torch.zeros(1, 8192))
     assert torch.isfinite(out).all() and float(out.max()) == pytest.approx(-100.0, abs=0.1)

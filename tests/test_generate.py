@@ -372,6 +372,23 @@ def test_read_notes_accepts_sharps_and_comments(tmp_path):
     path.write_text("# a tune\nF#4:1 Bb3:0.5, C#5:0.25  # the end\n#r:4\nD4:1#no space before the comment\n")
     assert read_notes(path) == [("F#4", 1.0), ("Bb3", 0.5), ("C#5", 0.25), ("D4", 1.0)]
     assert [note_number(n) for n, _ in read_notes(path)] == [66, 58, 73, 62]
+    path.write_text("C##4:0.5 D4:0.5 ## a comment\n")  # a double sharp is a note, a '#' after a space a comment
+    assert read_notes(path) == [("C##4", 0.5), ("D4", 0.5)]
+
+
+def test_a_curve_value_with_a_typo_is_an_error_not_a_header(tmp_path):
+    from tempo_kit.commands.control import read_curve
+    from tempo_kit.control.targets import intensity_from_points
+
+    path = tmp_path / "c.csv"
+    path.write_text("-2O\n-20\n-10\n")  # a letter O for a zero: was read as a header and dropped
+    with pytest.raises(ValueError, match="c.csv.*'-2O'"):
+        read_curve(path)
+    path.write_text("[" + "9" * 400 + "]")
+    with pytest.raises(ValueError, match="too large for a float"):
+        read_curve(path.rename(tmp_path / "c.json"))
+    with pytest.raises(ValueError, match="every point of the curve lies outside the clip"):
+        intensity_from_points([-30, -10], seconds=[100, 200], n_frames=64, frame_rate=43.07)  # milliseconds?
 
 
 def test_generate_runs_a_plugin_sampler_by_name(install_plugins, tmp_path, monkeypatch, capsys):

@@ -284,6 +284,36 @@ def test_interval_and_verdict():
         verdict(2, 1, at_most=1)
     with pytest.raises(ValueError, match="level"):
         interval(s, level=1.5)
+    for low, high, target in ((math.nan, math.nan, 1.0), (0.5, 0.7, math.nan), (0.5, math.inf, 1.0)):
+        with pytest.raises(ValueError, match="a verdict needs a finite interval and target"):
+            verdict(low, high, at_most=target)  # was UNDECIDED
+    for bad in (torch.tensor([math.nan, 1.0, 2.0]), torch.tensor([])):
+        with pytest.raises(ValueError, match="an interval needs finite samples"):
+            interval(bad)
+
+
+def test_metrics_take_numpy_and_refuse_nan_and_bad_options():
+    from tempo_kit.metrics import bootstrap_counts, bootstrap_frechet
+
+    mel = np.random.default_rng(0).normal(size=(4, 8, 16))
+    torch.testing.assert_close(mel_statistics(mel, n_bands=4), mel_statistics(torch.as_tensor(mel), n_bands=4))
+    assert frame_change(mel).shape == (4,) and average_spectrum_noise(mel, 2).shape == (2, 8, 16)
+    assert clap_score(mel[:, 0], mel[:, 1]).shape == (4,)
+    nan = mel.copy()
+    nan[1, 2, 3] = math.nan
+    for call in (lambda: mel_statistics(nan), lambda: frame_change(nan), lambda: average_spectrum_noise(nan, 2),
+                 lambda: clap_score(nan[:, 2], mel[:, 1])):
+        with pytest.raises(ValueError, match="NaN"):
+            call()
+    with pytest.raises(TypeError, match="n_bands must be an integer"):
+        mel_statistics(mel, n_bands=4.0)
+    with pytest.raises(TypeError, match="n_boot must be an integer"):
+        bootstrap_counts(4, 2.5)
+    a = ClipStats.from_embeddings(torch.randn(6, 3))
+    with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
+        bootstrap_frechet(a, a, eps=-1.0)  # was a negative distance
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        bootstrap_frechet(a, a, bootstrap_counts(6, 2), chunk=0)
 
 
 def test_cluster_bootstrap_resamples_whole_groups():

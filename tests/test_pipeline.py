@@ -182,6 +182,39 @@ def test_call_arguments_are_checked():
         pipe.control("structure", domain="audio", iterations=1, frames=64, progress=False)
     with pytest.raises(ValueError, match="needs a target of kind 'melody'"):
         pipe.control("melody", target=own[0].target, iterations=1, frames=64, progress=False)
+    with pytest.raises(TypeError, match=r"task must be a task name \(e.g. 'melody'\) or a list of Objective"):
+        pipe.control(["intensity"], iterations=1, frames=64, progress=False)
+    with pytest.raises(ValueError, match="seconds must give at most 4096 frames"):
+        pipe(TAGS, seconds=1e308)  # was an OverflowError while rounding
+    with pytest.raises(ValueError, match="1025 clips in one call: at most 1024"):
+        pipe(TAGS, n=1025)
+
+
+def test_numpy_and_tensor_counts_are_stored_as_ints_and_saved(tmp_path):
+    from tempo_kit.clips import save_clips
+    from tempo_kit.control import Target
+
+    pipe = Pipeline.from_pretrained("ctm")
+    clips = pipe(TAGS, seed=np.int64(3), steps=np.int64(1), frames=64)
+    assert type(clips.seed) is int and type(clips.steps) is int
+    save_clips(clips, tmp_path / "a")
+    assert json.loads((tmp_path / "a" / "clips.json").read_text())["seed"] == 3
+    assert pipe(TAGS, seed=torch.tensor(3), frames=64).seed == 3
+    run = pipe.control("intensity", target=Target(value=torch.full((64,), -20), kind="intensity"), frames=64,
+                       iterations=np.int64(1), lr=np.float32(0.05), progress=False)  # whole dB: values, not classes
+    json.dumps(run.summary())
+    assert type(run.summary()["iterations"]) is int and type(run.summary()["lr"]) is float
+
+
+def test_a_saved_module_that_is_no_vocoder_is_refused(tmp_path):
+    from tempo_kit.models.io import save_model
+    from tempo_kit.registry import get
+
+    folder = save_model(get("models", "block-mlp", dim=4, width=8, depth=1), tmp_path / "mlp")
+    meta = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**meta, "pretrained": {"kind": "module"}}))
+    with pytest.raises(ValueError, match="holds a BlockMLP, not a vocoder"):
+        Pipeline.from_pretrained("ctm", vocoder=folder)
 
 
 def test_the_frame_bound_is_the_clis():

@@ -238,6 +238,7 @@ def test_generate_command_makes_wavs_from_a_prompt_with_a_local_folder(model, tm
     assert rate == 8000 and data.shape == (1024, 2)
     assert cli.main(argv[:7] + ["--n", "1"] + argv[9:]) == 0  # a rerun with fewer clips leaves none of the last run's
     assert sorted(p.name for p in out.glob("*.wav")) == ["prompt_0.wav"]
+    assert cli.main(argv + ["--dtype", "bfloat16"]) == 0  # the model moved to the dtype (was: an import error)
     capsys.readouterr()
     for bad, message in [(["generate", "--prompt", "warm pad"], "needs a plugin model"),
                          (["generate", "--model", "ctm", "--prompt", "warm pad"], "needs a plugin model"),

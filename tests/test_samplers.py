@@ -230,6 +230,31 @@ def test_bad_noise_and_sigmas_raise_clear_errors():
             CMMultistep()(jump, x_T, bad)
 
 
+def test_sampler_options_of_the_wrong_type_name_the_option():
+    from tempo_kit.registry import ComponentArgumentError, get
+    from tempo_kit.schedules import JumpRefineSchedule
+
+    for kind, options, error, message in [
+        ("ctm-gamma", {"gamma": "0.5"}, TypeError, "gamma must be a number, got '0.5'"),
+        ("cm", {"sigma_min": -1.0}, ValueError, r"sigma_min must be in \[0, inf\], got -1.0"),
+        ("unipc", {"order": 2.5}, TypeError, "order must be an integer, got 2.5"),
+        ("unipc", {"order": True}, TypeError, "order must be an integer"),
+        ("unipc", {"variant": "bh3"}, ValueError, "variant must be one of 'bh1', 'bh2', got 'bh3'"),
+        ("heun", {"schedule": "karras"}, TypeError, "schedule must be a Schedule"),
+        ("heun", {"s_chrun": 1.0}, ComponentArgumentError, "did you mean 's_churn'"),
+        ("euler", {"s_churn": math.nan}, ValueError, "s_churn must be in"),
+        ("presto-s", {"refine_max": "0.5"}, TypeError, "refine_max must be a number"),
+    ]:
+        with pytest.raises(error, match=message):
+            get("samplers", kind, **options)
+    assert get("samplers", "euler").heun is False and get("samplers", "heun").heun is True
+    with pytest.raises(ValueError, match=r"eps_s must be in \(0, 1\)"):
+        from tempo_kit.schedules import VPSchedule
+
+        VPSchedule(eps_s=1.0)
+    assert JumpRefineSchedule(refine_max=0.5, refine_min=0.05).sigmas(2)[1] == 0.5
+
+
 def test_explicit_sigmas_and_step_counts_agree():
     x_T = quasi_x_T(GAUSS_1D, 80.0, 20)
     sampler = EDMSampler()

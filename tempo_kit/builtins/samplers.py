@@ -1,5 +1,7 @@
 """Built-in samplers."""
 
+import functools
+
 from ..hookspecs import hookimpl
 from . import register_all
 
@@ -10,9 +12,9 @@ def register_samplers(register, context):
                             EulerAncestral, UniPC)
 
     register_all(register, (
-        ("euler", lambda **kw: EDMSampler(heun=False, **kw),
+        ("euler", functools.partial(EDMSampler, heun=False),
          "EDM Euler (Karras et al. 2022, Alg. 1 without correction), optional churn; drives a denoiser"),
-        ("heun", lambda **kw: EDMSampler(heun=True, **kw),
+        ("heun", functools.partial(EDMSampler, heun=True),
          "EDM Heun (Karras et al. 2022, Alg. 1/2), optional stochastic churn; drives a denoiser"),
         ("euler-ancestral", EulerAncestral,
          "Euler ancestral (k-diffusion sample_euler_ancestral), eta-scaled fresh noise; drives a denoiser"),

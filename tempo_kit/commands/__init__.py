@@ -46,6 +46,8 @@ def check_out(path) -> None:
     import os
     from pathlib import Path
 
+    if not str(path).strip():
+        raise ValueError("--out is empty: name the output folder (e.g. --out outputs/clips; '.' for this folder)")
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ toward its output on the ``--target`` recording. ``--model toy`` runs the small 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from ..control.tasks import DOMAIN_TASKS, DOMAINS, TASKS
@@ -118,12 +119,11 @@ def read_notes(path: str | Path) -> list[tuple[str, float]]:
 
 def parse_notes(text: str, *, source: str = "notes") -> list[tuple[str, float]]:
     """``NOTE:DURATION`` tokens separated by spaces, commas or newlines, e.g. ``C4:1 F#4:0.5 r:0.5``; ``#`` right
-    after a note letter is a sharp, anywhere else it starts a comment. Errors name ``source``."""
-    import re
-
+    after a note letter (or after a sharp: ``C##4``) is a sharp, anywhere else it starts a comment. Errors name
+    ``source``."""
     pairs = []
     for line in text.splitlines():
-        for token in re.split(r"(?<![A-Ga-g])#", line, maxsplit=1)[0].replace(",", " ").split():
+        for token in re.split(r"(?<![A-Ga-g#])#", line, maxsplit=1)[0].replace(",", " ").split():
             note, sep, duration = token.partition(":")
             if not sep:
                 raise ValueError(f"{source}: expected NOTE:DURATION, got {token!r}")
@@ -196,7 +196,11 @@ def _melody_target(args, frames: int):
         if path and not Path(path).is_file():
             raise FileNotFoundError(f"{flag} {str(path)!r}: no such file")
     if args.notes:
-        return melody_from_notes(read_notes(args.notes), tempo=args.tempo, extractor=extractor, n_frames=frames), {}
+        try:
+            return melody_from_notes(read_notes(args.notes), tempo=args.tempo, extractor=extractor, n_frames=frames), {}
+        except ValueError as err:
+            message = str(err)
+            raise ValueError(message if message.startswith(str(args.notes)) else f"{args.notes}: {message}") from None
     if args.midi:
         return melody_from_midi(args.midi, extractor=extractor, n_frames=frames), {}
     tune = get_tune(args.tune)
@@ -254,10 +258,8 @@ def read_curve(path: str | Path) -> tuple[list[float], list[float] | None]:
     if str(path).lower().endswith(".json"):
         return _json_curve(text, str(path))
     rows = [[c.strip() for c in line.split(",")] for line in text.splitlines() if line.strip()]
-    try:
-        float(rows[0][-1])
-    except (ValueError, IndexError):
-        rows = rows[1:]  # a header
+    if rows and not any(re.match(r"[+-]?[\d.]", c) for c in rows[0]):
+        rows = rows[1:]  # a header (a value with a typo, '-2O', is not one: it fails below, named)
     if not rows or len({len(r) for r in rows}) != 1 or len(rows[0]) not in (1, 2):
         raise ValueError(f"{str(path)!r}: expected rows of 'dB' or 'seconds,dB', all with the same number of columns")
     try:
@@ -284,7 +286,10 @@ def _json_curve(text: str, path: str) -> tuple[list[float], list[float] | None]:
     def numbers(v, what: str) -> list[float]:
         if not isinstance(v, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
             raise ValueError(f"{path!r}: {what} must be a list of numbers; expected {shape}")
-        return [float(x) for x in v]
+        try:
+            return [float(x) for x in v]
+        except OverflowError:
+            raise ValueError(f"{path!r}: {what} hold a number too large for a float") from None
 
     values = numbers(values, "the dB values")
     seconds = None if seconds is None else numbers(seconds, "'seconds'")
@@ -437,7 +442,7 @@ def run(args) -> int:
     resolve_decode(args.decode_steps, args.decode_levels)  # a contradicting pair fails before any model loads
     iterations = args.iterations
     if args.fast:
-        iterations = min(iterations or 10, 10)
+        iterations = 10 if iterations is None else min(iterations, 10)
     set_threads(args)
     check_out(args.out)
     if args.model == "toy":

@@ -60,9 +60,10 @@ def _from_prompt(args) -> int:
         raise ValueError(f"model {args.model!r} does not generate from a prompt (it has no generate(prompt, ...) and "
                          "sample_rate)")
     if args.device != "cpu" or args.dtype != "float32":
-        from ..pipeline import _device, _dtype
+        from ..pipeline import _dtype
+        from ..utils import check_device
 
-        device = _device(args.device)
+        device = check_device(args.device)
         model = model.to(device=device, dtype=_dtype(args.dtype, device))
     options = {"steps": args.steps, "guidance": args.cfg, "seconds": args.seconds, "sampler": args.sampler}
     loaded = time.perf_counter()

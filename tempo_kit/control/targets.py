@@ -59,7 +59,9 @@ class Target:
     ----------
     value : Tensor
         The target feature, unbatched (e.g. ``(frames,)`` for intensity or melody, ``(frames, frames)`` for
-        structure) or with a leading batch axis. Integer tensors are class indices (melody pitch classes).
+        structure) or with a leading batch axis. Integer tensors are class indices for melody targets and targets
+        given ``n_classes`` (pitch classes); other integer or boolean values are read as float (an intensity curve
+        of whole dB).
     kind : str
         Task label: ``"intensity"``, ``"melody"``, ``"structure"``, ``"outpainting"``, ... (used for default
         weights and plots).
@@ -83,6 +85,9 @@ class Target:
 
     def __attrs_post_init__(self) -> None:
         v = self.value
+        if not (v.is_floating_point() or v.is_complex()) and self.n_classes is None and self.kind != "melody":
+            v = v.float()  # whole dB, 0/1 masks: values, not class indices
+            object.__setattr__(self, "value", v)
         if v.numel() == 0:
             raise ValueError(f"{self.kind} target is empty")
         if self.frame_rate is not None and not (self.frame_rate > 0 and math.isfinite(self.frame_rate)):
@@ -231,6 +236,9 @@ def intensity_from_points(db: Sequence[float], *, seconds: Sequence[float] | Non
         if times.shape != db.shape or not np.isfinite(times).all() or (np.diff(times) <= 0).any():
             raise ValueError(f"the curve's times must be {db.size} finite, strictly increasing seconds, got "
                              f"{times.tolist()[:8]}")
+        if times[0] > frame_times[-1] or times[-1] < 0:  # a flat curve, most likely milliseconds or another clip
+            raise ValueError(f"every point of the curve lies outside the clip (0 to {frame_times[-1]:.2f} s): its "
+                             f"times run from {times[0]:g} to {times[-1]:g}; times are seconds from the clip's start")
     value = torch.as_tensor(np.interp(frame_times, times, db), dtype=torch.float32)
     return Target(value=value, kind="intensity", frame_rate=fr, sample_rate=sr)
 

@@ -21,8 +21,12 @@ import torch
 
 from ..audio.mel import MelSpec
 from ..audio.spectral import Spectrogram
+from ..utils import check_int, check_number
 from ._common import MelAudioExtractor, add_dither, odd_window, savgol_kernel, smooth
 from .base import as_audio, as_mel
+
+#: Longest smoothing window of :class:`Intensity` in seconds (the longest clip a pipeline makes is 95 s).
+MAX_WINDOW_S = 100.0
 
 __all__ = ["Intensity"]
 
@@ -61,6 +65,9 @@ class Intensity(MelAudioExtractor):
         eps: float = 1e-10,
         dither: float = 1e-5,
     ):
+        if window_s is not None and check_number(window_s, "window_s") > MAX_WINDOW_S:
+            raise ValueError(f"window_s (the smoothing window) must be at most {MAX_WINDOW_S:g} s, got {window_s:g}")
+        polyorder = check_int(polyorder, "polyorder", low=0, high=8)
         super().__init__(domain=domain, mel=mel, eps=eps, dither=dither)
         n = mel.n_fft
         window = torch.hann_window(n, periodic=True, dtype=torch.float64)
