@@ -251,6 +251,7 @@ def save_clips(clips: Clips, out: str | Path, *, stem: str = "clip") -> list[Pat
 
     out = Path(out)
     paths = []
+    json.dumps(clips.summary())  # a summary that cannot be written fails before any file is touched
     with folder_lock(out):  # a second run into the same folder fails at once instead of mixing its files in
         summary_path = out / f"{stem}s.json"
         for old in _previous_files(summary_path):  # the last run's clips go first; its summary before them

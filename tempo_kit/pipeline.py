@@ -187,7 +187,7 @@ def default_control_model() -> str:
 
 def _dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
     names = {v: k for k, v in DTYPES.items()}
-    if dtype not in DTYPES and dtype not in names:
+    if not isinstance(dtype, (str, torch.dtype)) or (dtype not in DTYPES and dtype not in names):
         raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
     dtype = DTYPES.get(dtype, dtype)
     if dtype == torch.float16 and device.type == "cpu":
@@ -342,6 +342,8 @@ class Pipeline:
             sampler_args = saved_sampler_args(meta, sampler)
         if not isinstance(sampler_args, dict):
             raise TypeError(f"sampler_args must be a dict of the sampler's options, got {type(sampler_args).__name__}")
+        if sampler is not None and (not isinstance(sampler, str) or not sampler.strip()):
+            raise ValueError(f"sampler must be a registered sampler's name (None: the model's own), got {sampler!r}")
         sampler = sampler or meta.get("sampler") or _FALLBACK[kind][0]
         steps = _count(steps if steps is not None else meta.get("steps", _FALLBACK[kind][1]), "steps")
         if cfg is not None and kind != "denoiser":
@@ -548,6 +550,11 @@ class Pipeline:
         tag_list = self._tag_list(tags, n)
         steps = self.steps if steps is None else _count(steps, "steps")
         frames = self.frames(seconds, frames)
+        if self.kind == "denoiser" and self.cfg != 1.0 and not any(tag_list):
+            import warnings
+
+            warnings.warn(f"cfg {self.cfg:g} has no effect on clips without tags (guidance steers towards the tags) "
+                          "but doubles the network calls; give tags, or cfg=1", stacklevel=2)
         cond = self.condition(tag_list)
         sampler = self._sampler()
         g = torch.Generator().manual_seed(_seed(seed))

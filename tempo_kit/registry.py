@@ -250,11 +250,14 @@ class Registry:
 
     # -- lookups -----------------------------------------------------------------------------------------------
     def _check_kind(self, kind: str) -> str:
+        if not isinstance(kind, str):
+            raise TypeError(f"a component kind is a string (one of {', '.join(KINDS)}), got {kind!r}")
         if kind not in self._entries:
-            # accept the singular too: "sampler" -> "samplers"
-            if f"{kind}s" in self._entries:
-                return f"{kind}s"
-            raise UnknownComponentError(f"unknown component kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+            plural = {singular(k): k for k in self._entries}.get(kind)  # the singular too: "sampler", "loss"
+            if plural is not None:
+                return plural
+            raise UnknownComponentError(f"unknown component kind {kind!r}{did_you_mean(kind, KINDS)}; valid kinds: "
+                                        f"{', '.join(KINDS)}")
         return kind
 
     def entry(self, kind: str, name: str) -> Entry:

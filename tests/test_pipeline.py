@@ -190,6 +190,15 @@ def test_call_arguments_are_checked():
         pipe(TAGS, n=1025)
 
 
+def test_odd_loading_options_are_named_and_useless_guidance_is_said():
+    with pytest.raises(ValueError, match="sampler must be a registered sampler's name"):
+        Pipeline.from_pretrained("ctm", sampler="")  # was: the model's own sampler, silently
+    with pytest.raises(ValueError, match="unknown dtype"):
+        Pipeline.from_pretrained("ctm", dtype=["float32"])
+    with pytest.warns(UserWarning, match="cfg 3 has no effect on clips without tags"):
+        Pipeline.from_pretrained("teacher", cfg=3.0, steps=1).sample(None, frames=64)
+
+
 def test_numpy_and_tensor_counts_are_stored_as_ints_and_saved(tmp_path):
     from tempo_kit.clips import save_clips
     from tempo_kit.control import Target

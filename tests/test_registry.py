@@ -30,6 +30,11 @@ def test_builtins_are_registered_through_their_own_plugins():
     assert reg.entry("samplers", "heun").description
     assert reg.get("samplers", "ctm-gamma", gamma=0.3).gamma == 0.3
     assert reg.names("sampler") == reg.names("samplers")  # the singular kind works too
+    assert reg.names("loss") == reg.names("losses")  # "losses" -> "loss", not "losse"
+    with pytest.raises(UnknownComponentError, match="unknown component kind 'losse' \\(did you mean 'losses'"):
+        reg.names("losse")
+    with pytest.raises(TypeError, match="a component kind is a string"):
+        reg.names(["samplers"])
 
 
 def test_entry_point_plugin_is_found_and_usable_by_name(install_plugins):

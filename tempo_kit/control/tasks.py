@@ -80,7 +80,7 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
                           structure_from_form)
 
     n = n_frames
-    variant = check_int(variant, "variant", low=0)
+    variant = check_int(variant, "variant", low=0, high=2**31 - 1)
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, got {domain!r}")
     if domain != "mel" and name not in DOMAIN_TASKS:
