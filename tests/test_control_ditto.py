@@ -398,7 +398,7 @@ def test_the_melody_task_can_read_the_vocoded_audio():
     assert random.target.value.shape == (65,)
     for bad, error, message in ((1.5, TypeError, "variant must be an integer, got 1.5"),
                                 (True, TypeError, "must be an integer"), ("0", TypeError, "must be an integer"),
-                                (-1, ValueError, "variant must be >= 0, got -1")):
+                                (-1, ValueError, "variant must be >= 0 and <= 2147483647, got -1")):
         with pytest.raises(error, match=message):
             task_objectives("intensity", n_frames=64, variant=bad)
     assert task_objectives("intensity", n_frames=64, variant=np.int64(1))[0].target.value.shape == (64,)

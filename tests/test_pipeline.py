@@ -188,6 +188,14 @@ def test_call_arguments_are_checked():
         pipe(TAGS, seconds=1e308)  # was an OverflowError while rounding
     with pytest.raises(ValueError, match="1025 clips in one call: at most 1024"):
         pipe(TAGS, n=1025)
+    from tempo_kit.control import Target
+
+    with pytest.raises(ValueError, match=r"intensity target is \(frames,\) or \(batch, frames\).*\(1, 1, 64\)"):
+        pipe.control("intensity", target=Target(value=torch.full((1, 1, 64), -20.0), kind="intensity"), frames=64,
+                     iterations=1, progress=False)
+    with pytest.raises(ValueError, match="one pitch class per frame holds integers"):
+        pipe.control("melody", target=Target(value=torch.zeros(64), kind="melody"), frames=64, iterations=1,
+                     progress=False)
 
 
 def test_odd_loading_options_are_named_and_useless_guidance_is_said():

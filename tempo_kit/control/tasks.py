@@ -96,6 +96,13 @@ def task_objectives(name: str, *, n_frames: int, variant: int = 0, target: Targe
         raise ValueError(f"variant={variant} picks a preset target; it cannot be combined with your own target")
     if target is not None and target.kind != name:
         raise ValueError(f"the {name} task needs a target of kind {name!r}, got a {target.kind!r} target")
+    if name == "melody" and target is not None and target.value.is_floating_point() and target.value.ndim == 1:
+        raise ValueError(f"a melody target of one pitch class per frame holds integers (0-11, C = 0; "
+                         f"{IGNORE_INDEX} for no note), got floats of shape {tuple(target.value.shape)}: convert with "
+                         ".long(), or build it with melody_from_notes / melody_from_midi")
+    if target is not None and target.value.ndim > 2 and name != "melody":
+        raise ValueError(f"a {name} target is (frames,) or (batch, frames), one value per frame, got shape "
+                         f"{tuple(target.value.shape)}")
     for label, w in (("octave_weight", octave_weight), ("onset_weight", onset_weight)):
         w = check_number(w, label)
         if w and name != "melody":
