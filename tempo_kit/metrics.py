@@ -39,6 +39,8 @@ def _check_embeddings(emb: torch.Tensor, name: str) -> torch.Tensor:
     emb = torch.as_tensor(emb)
     if emb.ndim != 2:
         raise ValueError(f"{name} must have shape (n, dim), got {tuple(emb.shape)}")
+    if emb.shape[1] < 1:
+        raise ValueError(f"{name} has embeddings of size 0, got shape {tuple(emb.shape)}")
     if emb.shape[0] < 2:
         raise ValueError(f"{name} needs at least 2 embeddings to estimate a covariance, got {emb.shape[0]}")
     emb = emb.detach().to(torch.float64)
@@ -90,6 +92,8 @@ def frechet_distance(emb_a: torch.Tensor, emb_b: torch.Tensor, *, eps: float = 1
 
 def _sqrt_psd(cov: torch.Tensor) -> torch.Tensor:
     """Symmetric square root of a (batch of) positive semi-definite matrices, by eigendecomposition."""
+    if not torch.isfinite(cov).all():
+        raise ValueError("the embeddings' covariance is not finite: values too large for float64 statistics")
     values, vectors = torch.linalg.eigh(cov)
     return (vectors * values.clamp_min(0).sqrt().unsqueeze(-2)) @ vectors.transpose(-1, -2)
 
@@ -103,7 +107,10 @@ def _frechet_moments(mu_a, cov_a, mu_b, cov_b, eps: float, root_b: torch.Tensor 
     eye = eps * torch.eye(cov_a.shape[-1], dtype=cov_a.dtype)
     cov_a, cov_b = cov_a + eye, cov_b + eye
     root, other = (_sqrt_psd(cov_a), cov_b) if root_b is None else (root_b, cov_a)
-    cross = torch.linalg.eigvalsh(root @ other @ root).clamp_min(0).sqrt().sum(-1)
+    try:
+        cross = torch.linalg.eigvalsh(root @ other @ root).clamp_min(0).sqrt().sum(-1)
+    except torch.linalg.LinAlgError:  # an overflowing covariance (embeddings of ~1e150 and beyond)
+        raise ValueError("the embeddings' covariance is not finite: values too large for float64 statistics") from None
     trace = torch.diagonal(cov_a, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(cov_b, dim1=-2, dim2=-1).sum(-1)
     return (mu_a - mu_b).square().sum(-1) + trace - 2 * cross
 
@@ -143,13 +150,17 @@ class ClipStats:
     @classmethod
     def concat(cls, parts: list["ClipStats"]) -> "ClipStats":
         """The clips of several :class:`ClipStats` in order (e.g. embedded batch by batch)."""
+        if not parts or len({p.dim for p in parts}) != 1:
+            raise ValueError(f"concat needs at least one ClipStats, all of one embedding size; got sizes "
+                             f"{[p.dim for p in parts]}")
         return cls(count=torch.cat([p.count for p in parts]), total=torch.cat([p.total for p in parts]),
                    outer=torch.cat([p.outer for p in parts]))
 
     def fold(self, draws: int) -> "ClipStats":
         """Pool clips ``d * n + i`` (``d < draws``) into clip ``i``: ``draws`` generated clips per reference clip
         become one unit that a paired bootstrap resamples together with its reference clip."""
-        if draws < 1 or len(self) % draws:
+        draws = check_int(draws, "draws", low=1)
+        if len(self) % draws:
             raise ValueError(f"cannot fold {len(self)} clips into groups of {draws} draws")
         n = len(self) // draws
         return ClipStats(count=self.count.reshape(draws, n).sum(0), total=self.total.reshape(draws, n, -1).sum(0),

@@ -314,6 +314,14 @@ def test_metrics_take_numpy_and_refuse_nan_and_bad_options():
         bootstrap_frechet(a, a, eps=-1.0)  # was a negative distance
     with pytest.raises(ValueError, match="chunk must be >= 1"):
         bootstrap_frechet(a, a, bootstrap_counts(6, 2), chunk=0)
+    with pytest.raises(TypeError, match="draws must be an integer"):
+        a.fold(2.0)
+    with pytest.raises(ValueError, match="all of one embedding size"):
+        ClipStats.concat([a, ClipStats.from_embeddings(torch.randn(6, 2))])
+    with pytest.raises(ValueError, match="covariance is not finite"):
+        frechet_distance(*(1e200 * torch.randn(2, 6, 3, dtype=torch.float64)))  # was torch's LinAlgError
+    with pytest.raises(ValueError, match="embeddings of size 0"):
+        frechet_distance(torch.zeros(4, 0), torch.zeros(4, 0))
 
 
 def test_cluster_bootstrap_resamples_whole_groups():
