@@ -27,6 +27,16 @@ def write_report(out, env: dict, rows: list[dict], lines: list[str], **extra) ->
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
 
 
+def add_output_options(parser, stem: str, *, threads: bool = True) -> None:
+    """The options every results-writing script shares: ``--out`` (results folder, default ``benchmarks/results``),
+    ``--name`` (file stem, default ``stem``; read by :func:`write_results`) and, with ``threads``, ``--threads``
+    (torch threads, default 1)."""
+    if threads:
+        parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"), help="results folder")
+    parser.add_argument("--name", default=stem, help="result file stem (default: %(default)s)")
+
+
 def write_results(out, stem: str, result: dict, markdown: str) -> None:
     """Write ``OUT/STEM.json`` (the result) and ``OUT/STEM.md`` (its report) and print the report."""
     out = Path(out)

@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
 import bench_control_lr as LR  # noqa: E402
-from _report import write_results  # noqa: E402
+from _report import add_output_options, write_results  # noqa: E402
 from tempo_kit.utils import levels_text  # noqa: E402
 import reproduce as R  # noqa: E402
 
@@ -284,8 +284,7 @@ def main(argv=None) -> int:
                         help="result files of bench_control_lr.py --surrogate KEY=PATH whose choices join "
                              "control_lr.json's (a student's own settings, @KEY)")
     parser.add_argument("--clips", type=int, default=8)
-    parser.add_argument("--out", default=str(RESULTS))
-    parser.add_argument("--name", default="control_budget", help="result file stem")
+    add_output_options(parser, "control_budget", threads=False)  # one thread: the timings compare CPU time
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     result = Q.run_at_commit(run, Path(args.data), tasks=args.tasks, ks=args.ks, ditto_ks=args.ditto_ks,

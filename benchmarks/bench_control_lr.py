@@ -48,10 +48,9 @@ from tempo_kit.utils import levels_text, parse_levels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
-from _report import write_results  # noqa: E402
+from _report import add_output_options, write_results  # noqa: E402
 import reproduce as R  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 LRS = (5e-3, 1.5e-2, 5e-2, 1.5e-1, 5e-1)
 PRIORS = (None, "project")
 
@@ -368,9 +367,7 @@ def main(argv=None) -> int:
     parser.add_argument("--surrogate", action="append", default=[], metavar="NAME=PATH",
                         help="also sweep DITTO-2 on this jump model (a bundled name or folder), labelled by NAME, e.g. "
                              "presto-s-long=tempo_kit/weights/presto-s-long (repeatable)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=str(RESULTS))
-    parser.add_argument("--name", default="control_lr", help="result file stem (control_lr: the preset's source)")
+    add_output_options(parser, "control_lr")  # control_lr: the preset's source
     parser.add_argument("--merge", nargs="+", metavar="JSON",
                         help="join the result files of runs that share no (task, method, optimizer) into --name "
                              "instead of running")

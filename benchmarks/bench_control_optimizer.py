@@ -26,12 +26,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
-from _report import write_results  # noqa: E402
+from _report import add_output_options, write_results  # noqa: E402
 import reproduce as R  # noqa: E402
 from bench_control_lr import split_targets  # noqa: E402
 from tempo_kit.control.ditto import OPTIMIZERS  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 TASKS = ("outpainting", "inpainting")
 
 
@@ -124,9 +123,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     parser.add_argument("--surrogates", nargs="+", default=["presto-s", "ctm"])
     parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=str(RESULTS))
-    parser.add_argument("--name", default="control_optimizer")
+    add_output_options(parser, "control_optimizer")
     args = parser.parse_args(argv)
     if args.clips < 2:
         parser.error(f"--clips must be at least 2 (an FAD needs two clips), got {args.clips}")

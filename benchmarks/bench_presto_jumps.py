@@ -22,9 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _quality as Q  # noqa: E402
-from _report import environment, write_results  # noqa: E402
+from _report import add_output_options, environment, write_results  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 
 
 def run(pairs_path: str, models: dict[str, str], *, teacher: str = "tempo_kit/weights/teacher", per_level: int = 96,
@@ -78,8 +77,7 @@ def main(argv=None) -> int:
     p.add_argument("models", nargs="+", metavar="LABEL=FOLDER", help="saved generators to score")
     p.add_argument("--teacher", default="tempo_kit/weights/teacher", help="the teacher the pairs were solved with")
     p.add_argument("--per-level", type=int, default=96)
-    p.add_argument("--out", default=str(RESULTS))
-    p.add_argument("--name", default="presto_jumps", help="result file stem")
+    add_output_options(p, "presto_jumps", threads=False)
     args = p.parse_args(argv)
     try:
         models = Q.labelled_paths(args.models)

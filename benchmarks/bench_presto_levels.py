@@ -20,8 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _quality as Q  # noqa: E402
-from _report import environment, write_results  # noqa: E402
-from bench_quality import DATA, RESULTS, _generate, _model_cond  # noqa: E402
+from _report import add_output_options, environment, write_results  # noqa: E402
+from bench_quality import DATA, _generate, _model_cond  # noqa: E402
 
 #: Level sets (the last level before 0 is where the final jump starts); "default" is the sampler's own 4-step levels
 #: (:class:`~tempo_kit.schedules.JumpRefineSchedule`), "k5" 4 of the 5-step Karras levels.
@@ -156,11 +156,9 @@ def main(argv=None) -> int:
                    help="saved Presto-S folder, or several as LABEL=FOLDER to compare them on the same clips")
     p.add_argument("--n-clips", type=int, default=128)
     p.add_argument("--data", default=str(DATA), help="dataset folder whose training split holds the validation clips")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--levels", nargs="+", default=None, metavar="L1,L2,...",
                    help="level sets to compare instead of the built-in table, e.g. 80,10,2.5 80")
-    p.add_argument("--name", default="presto_levels_validation", help="result file stem")
+    add_output_options(p, "presto_levels_validation")
     p.add_argument("--teacher", default="teacher", help="the students' teacher (bundled name or folder), sampled with "
                                                         "40 Heun steps for the ratios (default: teacher)")
     args = p.parse_args(argv)

@@ -19,9 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _quality as Q  # noqa: E402
-from _report import write_results  # noqa: E402
+from _report import add_output_options, write_results  # noqa: E402
 from bench_presto_levels import Validation  # noqa: E402
-from bench_quality import DATA, RESULTS  # noqa: E402
+from bench_quality import DATA  # noqa: E402
 
 
 def run(student: str, *, n_clips: int, levels, data=DATA, seed: int = 7, n_boot: int = 200) -> dict:
@@ -78,9 +78,7 @@ def main(argv=None) -> int:
     p.add_argument("--student", default="tempo_kit/weights/presto-s")
     p.add_argument("--n-clips", type=int, default=128)
     p.add_argument("--levels", type=float, nargs="+", default=[0.47, 1.4, 9.72])
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=str(RESULTS))
-    p.add_argument("--name", default="presto_restart", help="result file stem")
+    add_output_options(p, "presto_restart")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = run(args.student, n_clips=args.n_clips, levels=args.levels)
