@@ -146,10 +146,14 @@ def weights_hashes(names: list[str]) -> dict[str, str]:
     """sha256 of each bundled model's weights file (``model.safetensors``), by model name."""
     from tempo_kit.pretrained import model_dir
 
+    root = Path(__file__).resolve().parents[1]
     out = {}
     for name in names:
+        label = name  # a folder of this checkout by its path in the repository, not this machine's
+        if Path(name).is_absolute() and Path(name).resolve().is_relative_to(root):
+            label = Path(name).resolve().relative_to(root).as_posix()
         for path in sorted(model_dir(name).glob("*.safetensors")):
-            out[name if path.name == "model.safetensors" else f"{name}/{path.name}"] = hashlib.sha256(
+            out[label if path.name == "model.safetensors" else f"{label}/{path.name}"] = hashlib.sha256(
                 path.read_bytes()).hexdigest()
     return out
 
