@@ -161,7 +161,7 @@ def _check_vocoder(model: nn.Module, name) -> nn.Module:
     ValueError naming the folder otherwise (another saved module, e.g. the CLAP model, is no vocoder)."""
     from .audio.mel import MelSpec
 
-    spec, frames = MelSpec(), 8
+    spec, frames = getattr(model, "spec", None) or MelSpec(), 8  # the vocoder's own mel space when it has one
     try:
         with torch.no_grad():
             out = model(torch.zeros(1, spec.n_mels, frames))
@@ -169,7 +169,7 @@ def _check_vocoder(model: nn.Module, name) -> nn.Module:
     except Exception:  # noqa: BLE001 - any failure on a mel input means it is not a vocoder
         ok = False
     if not ok:
-        raise ValueError(f"{str(name)!r} holds a {type(model).__name__}, not a vocoder: a vocoder turns mel frames "
+        raise ValueError(f"{str(name)!r} holds a {type(model).__name__} that is no vocoder: a vocoder turns mel frames "
                          f"(batch, {spec.n_mels}, frames) into frames x {spec.hop_length} samples per clip")
     return model
 
@@ -342,7 +342,9 @@ class Pipeline:
             sampler_args = saved_sampler_args(meta, sampler)
         if not isinstance(sampler_args, dict):
             raise TypeError(f"sampler_args must be a dict of the sampler's options, got {type(sampler_args).__name__}")
-        if sampler is not None and (not isinstance(sampler, str) or not sampler.strip()):
+        if sampler is not None and not isinstance(sampler, str):
+            raise TypeError(f"sampler must be a registered sampler's name (None: the model's own), got {sampler!r}")
+        if sampler is not None and not sampler.strip():
             raise ValueError(f"sampler must be a registered sampler's name (None: the model's own), got {sampler!r}")
         sampler = sampler or meta.get("sampler") or _FALLBACK[kind][0]
         steps = _count(steps if steps is not None else meta.get("steps", _FALLBACK[kind][1]), "steps")
@@ -672,9 +674,12 @@ class Pipeline:
         onset_weight = defaults["onset_weight"] if onset_weight is None else onset_weight
         if tags is not None and not isinstance(tags, dict):
             raise TypeError(f"tags must be one dict (e.g. {{'instrument': 'flute'}}) or None, got {type(tags).__name__}")
-        if not isinstance(task, str) and (isinstance(task, (bytes, dict)) or not hasattr(task, "__iter__")
-                                          or not all(isinstance(o, Objective) for o in task)):
-            raise TypeError(f"task must be a task name (e.g. 'melody') or a list of Objective, got {task!r}")
+        if not isinstance(task, str):
+            if isinstance(task, (bytes, dict)) or not hasattr(task, "__iter__"):
+                raise TypeError(f"task must be a task name (e.g. 'melody') or a list of Objective, got {task!r}")
+            task = list(task)  # a generator is read once
+            if not task or not all(isinstance(o, Objective) for o in task):
+                raise TypeError(f"task must be a task name (e.g. 'melody') or a non-empty list of Objective, got {task!r}")
         seed = _seed(seed)
         tags = dict(tags or {})
         frames = self.frames(seconds, frames)
@@ -723,7 +728,8 @@ class Pipeline:
         return ControlledClip(result=result, audio=audio, sample_rate=sample_rate_of(self.vocoder), model=self.name,
                               vocoder=self.vocoder_name, tags=tags, iterations=int(ditto.iterations),
                               lr=float(ditto.lr),
-                              decode_steps=decode_steps, decode_levels=decode_levels,
+                              decode_steps=None if decode_steps is None else int(decode_steps),
+                              decode_levels=None if decode_levels is None else tuple(float(v) for v in decode_levels),
                               surrogate_steps=surrogate_steps, norm_prior=norm_prior, optimizer=optimizer,
                               octave_weight=float(octave_weight), onset_weight=float(onset_weight), wall=watch.wall,
                               cpu=watch.cpu, accuracy=accuracy, objective_domains={o.name: o.domain for o in objectives},

@@ -68,10 +68,16 @@ def in_range(low: float = -math.inf, high: float = math.inf, *, integer: bool = 
     the ends excluded with ``open_low`` / ``open_high``; the error names the field, the range and the value given."""
     def check(_, attribute, value):
         name = attribute.name
+        if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.dtype.is_complex:
+            value = value.item()  # a 0-d tensor is a number
         if integer:
             value = check_int(value, name)
         elif isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name} must be a number, got {value!r}")
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ValueError(f"{name} is too large, got {value!r:.40}") from None
         if math.isnan(value) or not low <= value <= high or (open_low and value == low) or (open_high and value == high):
             raise ValueError(f"{name} must be in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}, "
                              f"got {value!r}")
@@ -257,16 +263,19 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
         handle = open(lock, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:  # the holder before us removes the file on release: a lock on a removed file locks nothing: reopen
+                current = os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino
+            except FileNotFoundError:
+                current = False
         except BlockingIOError:
             handle.seek(0)
             owner = handle.read().strip() or "unknown"
             handle.close()
             raise FolderBusyError(f"another tempo-kit run (pid {owner}) is writing to {folder}; wait for it to finish or "
                                   "choose another output folder") from None
-        try:  # the holder before us removes the file on release: a lock on a removed file locks nothing, so reopen
-            current = os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino
-        except FileNotFoundError:
-            current = False
+        except BaseException:
+            handle.close()
+            raise
         if current:
             break
         handle.close()

@@ -182,7 +182,7 @@ def test_call_arguments_are_checked():
         pipe.control("structure", domain="audio", iterations=1, frames=64, progress=False)
     with pytest.raises(ValueError, match="needs a target of kind 'melody'"):
         pipe.control("melody", target=own[0].target, iterations=1, frames=64, progress=False)
-    with pytest.raises(TypeError, match=r"task must be a task name \(e.g. 'melody'\) or a list of Objective"):
+    with pytest.raises(TypeError, match=r"task must be a task name \(e.g. 'melody'\) or a non-empty list of Objective"):
         pipe.control(["intensity"], iterations=1, frames=64, progress=False)
     with pytest.raises(ValueError, match="seconds must give at most 4096 frames"):
         pipe(TAGS, seconds=1e308)  # was an OverflowError while rounding
@@ -201,6 +201,8 @@ def test_call_arguments_are_checked():
 def test_odd_loading_options_are_named_and_useless_guidance_is_said():
     with pytest.raises(ValueError, match="sampler must be a registered sampler's name"):
         Pipeline.from_pretrained("ctm", sampler="")  # was: the model's own sampler, silently
+    with pytest.raises(TypeError, match="sampler must be a registered sampler's name"):
+        Pipeline.from_pretrained("ctm", sampler=3)
     with pytest.raises(ValueError, match="unknown dtype"):
         Pipeline.from_pretrained("ctm", dtype=["float32"])
     with pytest.warns(UserWarning, match="cfg 3 has no effect on clips without tags"):
@@ -221,6 +223,15 @@ def test_numpy_and_tensor_counts_are_stored_as_ints_and_saved(tmp_path):
                        iterations=np.int64(1), lr=np.float32(0.05), progress=False)  # whole dB: values, not classes
     json.dumps(run.summary())
     assert type(run.summary()["iterations"]) is int and type(run.summary()["lr"]) is float
+    run = pipe.control("intensity", frames=64, iterations=1, decode_steps=np.int64(2),
+                       decode_levels=[np.float32(0.5)], progress=False)
+    json.dumps(run.summary())
+    from tempo_kit.control.tasks import task_objectives
+
+    own = (o for o in task_objectives("intensity", n_frames=64))  # a generator is read once, not used up by a check
+    assert pipe.control(own, frames=64, iterations=1, progress=False).result.final_losses
+    with pytest.raises(TypeError, match="non-empty list of Objective"):
+        pipe.control([], frames=64, iterations=1, progress=False)
 
 
 def test_a_saved_module_that_is_no_vocoder_is_refused(tmp_path):
@@ -230,8 +241,19 @@ def test_a_saved_module_that_is_no_vocoder_is_refused(tmp_path):
     folder = save_model(get("models", "block-mlp", dim=4, width=8, depth=1), tmp_path / "mlp")
     meta = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**meta, "pretrained": {"kind": "module"}}))
-    with pytest.raises(ValueError, match="holds a BlockMLP, not a vocoder"):
+    with pytest.raises(ValueError, match="holds a BlockMLP that is no vocoder"):
         Pipeline.from_pretrained("ctm", vocoder=folder)
+
+
+def test_a_vocoder_of_another_mel_space_still_loads(tmp_path):
+    from tempo_kit.models.io import save_model
+    from tempo_kit.pipeline import load_vocoder
+    from tempo_kit.vocoder import Vocoder, VocoderConfig
+
+    folder = save_model(Vocoder(config=VocoderConfig(n_mels=8, channels=8, depth=1)), tmp_path / "voc8")
+    meta = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**meta, "pretrained": {"kind": "module"}}))
+    assert load_vocoder(folder).spec.n_mels == 8
 
 
 def test_the_frame_bound_is_the_clis():

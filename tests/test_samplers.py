@@ -248,6 +248,11 @@ def test_sampler_options_of_the_wrong_type_name_the_option():
         with pytest.raises(error, match=message):
             get("samplers", kind, **options)
     assert get("samplers", "euler").heun is False and get("samplers", "heun").heun is True
+    with pytest.raises(ComponentArgumentError, match="unknown option 'heun'"):
+        get("samplers", "euler", heun=True)  # euler is not a switch for Heun
+    assert float(get("samplers", "ctm-gamma", gamma=torch.tensor(0.3)).gamma) == pytest.approx(0.3)  # 0-d tensors
+    with pytest.raises(ValueError, match="sigma_min is too large"):
+        get("samplers", "cm", sigma_min=10**400)
     with pytest.raises(ValueError, match=r"eps_s must be in \(0, 1\)"):
         from tempo_kit.schedules import VPSchedule
 

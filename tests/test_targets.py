@@ -200,6 +200,12 @@ def test_reference_targets_record_regions():
         reference_target(torch.full((80, n), float("nan")), extractor=out)
 
 
+def test_integer_targets_are_class_indices_except_whole_db_intensity():
+    assert Target(value=torch.tensor([-20, -10]), kind="intensity").value.dtype == torch.float32
+    for kind in ("melody", "pitch", "feature"):
+        assert not Target(value=torch.tensor([0, 2, 4]), kind=kind).value.is_floating_point()
+
+
 def test_target_value_checks():
     with pytest.raises(ValueError, match="NaN"):
         Target(value=torch.tensor([0.0, float("nan")]), kind="intensity")

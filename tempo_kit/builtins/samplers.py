@@ -1,6 +1,6 @@
 """Built-in samplers."""
 
-import functools
+import math
 
 from ..hookspecs import hookimpl
 from . import register_all
@@ -8,13 +8,13 @@ from . import register_all
 
 @hookimpl
 def register_samplers(register, context):
-    from ..samplers import (CMMultistep, CTMGamma, DPMpp2M, DPMpp2MSDE, DPMpp2SAncestral, DPMpp3MSDE, EDMSampler,
+    from ..samplers import (CMMultistep, CTMGamma, DPMpp2M, DPMpp2MSDE, DPMpp2SAncestral, DPMpp3MSDE,
                             EulerAncestral, UniPC)
 
     register_all(register, (
-        ("euler", functools.partial(EDMSampler, heun=False),
+        ("euler", euler,
          "EDM Euler (Karras et al. 2022, Alg. 1 without correction), optional churn; drives a denoiser"),
-        ("heun", functools.partial(EDMSampler, heun=True),
+        ("heun", heun,
          "EDM Heun (Karras et al. 2022, Alg. 1/2), optional stochastic churn; drives a denoiser"),
         ("euler-ancestral", EulerAncestral,
          "Euler ancestral (k-diffusion sample_euler_ancestral), eta-scaled fresh noise; drives a denoiser"),
@@ -34,6 +34,22 @@ def register_samplers(register, context):
          "Presto-S multistep sampling: one jump from sigma_max, then jumps re-noised to low levels "
          "(JumpRefineSchedule); drives a jump"),
     ))
+
+
+def euler(*, schedule=None, s_churn: float = 0.0, s_min: float = 0.0, s_max: float = math.inf, s_noise: float = 1.0):
+    """The ``euler`` sampler: :class:`~tempo_kit.samplers.EDMSampler` without Heun's correction."""
+    return _edm(heun=False, schedule=schedule, s_churn=s_churn, s_min=s_min, s_max=s_max, s_noise=s_noise)
+
+
+def heun(*, schedule=None, s_churn: float = 0.0, s_min: float = 0.0, s_max: float = math.inf, s_noise: float = 1.0):
+    """The ``heun`` sampler: :class:`~tempo_kit.samplers.EDMSampler` with Heun's second-order correction."""
+    return _edm(heun=True, schedule=schedule, s_churn=s_churn, s_min=s_min, s_max=s_max, s_noise=s_noise)
+
+
+def _edm(*, schedule, **options):
+    from ..samplers import EDMSampler
+
+    return EDMSampler(**options) if schedule is None else EDMSampler(schedule=schedule, **options)
 
 
 def presto_s(*, refine_max: float | None = None, refine_min: float | None = None, schedule=None, sigma_min: float = 0.0):

@@ -59,9 +59,8 @@ class Target:
     ----------
     value : Tensor
         The target feature, unbatched (e.g. ``(frames,)`` for intensity or melody, ``(frames, frames)`` for
-        structure) or with a leading batch axis. Integer tensors are class indices for melody targets and targets
-        given ``n_classes`` (pitch classes); other integer or boolean values are read as float (an intensity curve
-        of whole dB).
+        structure) or with a leading batch axis. Integer tensors are class indices (melody pitch classes), except
+        for an ``"intensity"`` target, whose whole-dB integers are read as float values.
     kind : str
         Task label: ``"intensity"``, ``"melody"``, ``"structure"``, ``"outpainting"``, ... (used for default
         weights and plots).
@@ -85,8 +84,8 @@ class Target:
 
     def __attrs_post_init__(self) -> None:
         v = self.value
-        if not (v.is_floating_point() or v.is_complex()) and self.n_classes is None and self.kind != "melody":
-            v = v.float()  # whole dB, 0/1 masks: values, not class indices
+        if self.kind == "intensity" and not (v.is_floating_point() or v.is_complex()):
+            v = v.float()  # whole dB: values, not class indices
             object.__setattr__(self, "value", v)
         if v.numel() == 0:
             raise ValueError(f"{self.kind} target is empty")
