@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .clips import Clips, ControlledClip, Stopwatch, save_clips, sample_rate_of, to_audio
-from .utils import check_device, check_int, check_number, count_text, did_you_mean
+from .utils import check_device, check_int, check_number, count_text, did_you_mean, user_stacklevel
 
 __all__ = ["Pipeline", "generate", "control", "tag_conditions", "load_vocoder", "default_control_model",
            "DEFAULT_MODEL", "GENERATORS", "CONTROL_DEFAULTS", "control_defaults", "saved_sampler_args", "CONTROL_MODELS", "VOCODERS", "DTYPES", "save_clips"]
@@ -556,7 +556,7 @@ class Pipeline:
             import warnings
 
             warnings.warn(f"cfg {self.cfg:g} has no effect on clips without tags (guidance steers towards the tags) "
-                          "but doubles the network calls; give tags, or cfg=1", stacklevel=2)
+                          "but doubles the network calls; give tags, or cfg=1", stacklevel=user_stacklevel())
         cond = self.condition(tag_list)
         sampler = self._sampler()
         g = torch.Generator().manual_seed(_seed(seed))

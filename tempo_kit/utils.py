@@ -10,6 +10,7 @@ import numbers
 import operator
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -82,6 +83,20 @@ def in_range(low: float = -math.inf, high: float = math.inf, *, integer: bool = 
             raise ValueError(f"{name} must be in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}, "
                              f"got {value!r}")
     return check
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for :func:`warnings.warn` that points at the first caller outside tempo_kit (the user's line),
+    however deep inside the library the warning is raised; call it in the function that warns."""
+    root = str(Path(__file__).resolve().parent)
+
+    def inside(filename: str) -> bool:  # tempo_kit, or a decorator's wrapper around one of its functions
+        return filename.startswith(root) or filename.endswith(("contextlib.py", "functools.py"))
+
+    frame, level = sys._getframe(1), 1
+    while frame is not None and inside(str(Path(frame.f_code.co_filename).resolve())):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def one_of(*choices):

@@ -74,8 +74,9 @@ def test_a_config_without_a_weights_hash_loads_with_a_warning(tmp_path):
     meta = json.loads(config.read_text())
     del meta["weights_sha256"]
     config.write_text(json.dumps(meta))
-    with pytest.warns(UserWarning, match="m/config.json' records no weights_sha256"):
+    with pytest.warns(UserWarning, match="m/config.json' records no weights_sha256") as caught:
         Pipeline.from_pretrained(tmp_path / "m")
+    assert caught[0].filename == __file__  # the caller's line, not the library's loader
 
 
 def test_from_pretrained_reads_each_config_once(tmp_path, monkeypatch):
@@ -205,8 +206,9 @@ def test_odd_loading_options_are_named_and_useless_guidance_is_said():
         Pipeline.from_pretrained("ctm", sampler=3)
     with pytest.raises(ValueError, match="unknown dtype"):
         Pipeline.from_pretrained("ctm", dtype=["float32"])
-    with pytest.warns(UserWarning, match="cfg 3 has no effect on clips without tags"):
-        Pipeline.from_pretrained("teacher", cfg=3.0, steps=1).sample(None, frames=64)
+    with pytest.warns(UserWarning, match="cfg 3 has no effect on clips without tags") as caught:
+        Pipeline.from_pretrained("teacher", cfg=3.0, steps=1)(None, frames=64)
+    assert caught[0].filename == __file__
 
 
 def test_numpy_and_tensor_counts_are_stored_as_ints_and_saved(tmp_path):

@@ -173,8 +173,10 @@ def _verify(path: Path, meta: dict[str, Any]) -> None:
     :func:`load_weights`)."""
     expected = meta.get("weights_sha256")
     if expected is None:
+        from ..utils import user_stacklevel
+
         warnings.warn(f"{str(path / CONFIG)!r} records no weights_sha256, so {WEIGHTS} is loaded unverified; save the "
-                      "model again (save_model or Pipeline.save_pretrained) to record one", UserWarning, stacklevel=3)
+                      "model again (save_model or Pipeline.save_pretrained) to record one", UserWarning, stacklevel=user_stacklevel())
     elif file_sha256(path / WEIGHTS) != expected:
         raise WeightsDamagedError(f"{str(path / WEIGHTS)!r} is not the file its {CONFIG} records (sha256 differs): it "
                                   "is damaged or was replaced by other weights; restore it or save the model again")
