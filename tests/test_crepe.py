@@ -44,6 +44,8 @@ def test_embedding_shapes_and_errors():
         emb(torch.zeros(16000), 16000)
     with pytest.raises(ValueError, match="hop"):
         CrepeEmbedding(hop=0, net=emb.net)
+    audio = torch.randn(3, 22050) * 0.1  # windows are embedded a chunk at a time: the same numbers as all at once
+    torch.testing.assert_close(emb(audio, 22050, chunk=5), emb(audio, 22050, chunk=10_000), rtol=1e-5, atol=1e-6)
 
 
 def test_missing_weights_name_the_extra(monkeypatch):
