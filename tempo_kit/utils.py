@@ -39,6 +39,17 @@ def check_int(value, what: str, *, low: int | None = None, high: int | None = No
     return value
 
 
+def _real(value, what: str, kind: str) -> float:
+    """``value`` as a float if it is a real number (numpy scalars too, never a bool); else a TypeError naming ``what``
+    as ``kind``, or a ValueError for a number too large for a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be {kind}, got {value!r}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{what} must be {kind}, got {value!r:.40} (too large for a float)") from None
+
+
 def check_number(value, what: str, *, positive: bool = False) -> float:
     """``value`` as a ``float`` if it is a finite real number (numpy scalars too) ``>= 0``, or ``> 0`` with
     ``positive``.
@@ -46,12 +57,7 @@ def check_number(value, what: str, *, positive: bool = False) -> float:
     Anything that is not a real number (a string, a bool, any tensor) raises ``TypeError`` naming ``what``; NaN,
     infinities, numbers too large for a float and numbers out of range raise ``ValueError``.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} must be a finite number, got {value!r}")
-    try:
-        value = float(value)
-    except OverflowError:
-        raise ValueError(f"{what} must be a finite number, got {value!r:.40}") from None
+    value = _real(value, what, "a finite number")
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         raise ValueError(f"{what} must be a finite number {'> 0' if positive else '>= 0'}, got {value}")
     return value
@@ -71,14 +77,7 @@ def in_range(low: float = -math.inf, high: float = math.inf, *, integer: bool = 
         name = attribute.name
         if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.dtype.is_complex:
             value = value.item()  # a 0-d tensor is a number
-        if integer:
-            value = check_int(value, name)
-        elif isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must be a number, got {value!r}")
-        try:
-            value = float(value)
-        except OverflowError:
-            raise ValueError(f"{name} is too large, got {value!r:.40}") from None
+        value = _real(check_int(value, name) if integer else value, name, "a number")
         if math.isnan(value) or not low <= value <= high or (open_low and value == low) or (open_high and value == high):
             raise ValueError(f"{name} must be in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}, "
                              f"got {value!r}")
