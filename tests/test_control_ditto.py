@@ -288,7 +288,10 @@ def test_bad_inputs_give_clear_errors(gen, tasks):
                                    ({"lr": 0}, ValueError, "lr must be a finite number > 0"),
                                    ({"decode_steps": 2.0}, TypeError, "decode_steps must be an integer"),
                                    ({"decode_levels": "21"}, TypeError, "decode_levels must be a sequence"),
-                                   ({"decode_levels": 1.0}, TypeError, "decode_levels must be a sequence")):
+                                   ({"decode_levels": 1.0}, TypeError, "decode_levels must be a sequence"),
+                                   ({"decode_levels": {0.5: 1}}, TypeError, "decode_levels must be a sequence"),
+                                   ({"decode_levels": ["a"]}, TypeError, "decode_levels must be a sequence"),
+                                   ({"decode_levels": np.zeros((2, 2))}, TypeError, "decode_levels must be a sequence")):
         with pytest.raises(error, match=message):
             DITTO2(**kwargs)
     assert DITTO2(surrogate_steps=np.int64(2), iterations=np.int64(3)).surrogate_steps == 2

@@ -374,6 +374,8 @@ def test_read_notes_accepts_sharps_and_comments(tmp_path):
     assert [note_number(n) for n, _ in read_notes(path)] == [66, 58, 73, 62]
     path.write_text("C##4:0.5 D4:0.5 ## a comment\n")  # a double sharp is a note, a '#' after a space a comment
     assert read_notes(path) == [("C##4", 0.5), ("D4", 0.5)]
+    path.write_text("F#4:1 r:0.5\r\n", encoding="utf-16")  # with its byte-order mark, as Windows editors save it
+    assert read_notes(path) == [("F#4", 1.0), ("r", 0.5)]
 
 
 def test_a_curve_value_with_a_typo_is_an_error_not_a_header(tmp_path):

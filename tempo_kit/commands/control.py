@@ -110,7 +110,9 @@ def _surrogate_steps(text: str):
 def read_notes(path: str | Path) -> list[tuple[str, float]]:
     """``NOTE:DURATION`` tokens of a text file (:func:`parse_notes`)."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first note
+        data = Path(path).read_bytes()
+        utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))  # a byte-order mark: saved as UTF-16 (Windows editors)
+        text = data.decode("utf-16" if utf16 else "utf-8-sig")  # a UTF-8 mark is not part of the first note
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a text file of NOTE:DURATION tokens (e.g. C4:1 F#4:0.5 r:0.5); for a MIDI "
                          "file use --midi") from None

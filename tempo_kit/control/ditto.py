@@ -191,9 +191,13 @@ def as_decode_levels(value) -> tuple | None:
     TypeError, not split up); :meth:`DITTO2.decode_sigmas` checks them against the model's ``sigma_max``."""
     if value is None:
         return None
-    if isinstance(value, (str, bytes, numbers.Number)) or not hasattr(value, "__iter__"):
-        raise TypeError(f"decode_levels must be a sequence of noise levels, e.g. [1.0], got {value!r}")
-    return tuple(float(v) for v in value)
+    bad = TypeError(f"decode_levels must be a sequence of noise levels, e.g. [1.0], got {value!r}")
+    if isinstance(value, (str, bytes, numbers.Number, dict)) or not hasattr(value, "__iter__"):
+        raise bad
+    try:
+        return tuple(float(v) for v in value)
+    except (TypeError, ValueError):  # strings, nested lists, a 2-D array
+        raise bad from None
 
 
 def resolve_decode(decode_steps: int | None, decode_levels) -> tuple[int | None, tuple | None]:
