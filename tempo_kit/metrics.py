@@ -90,10 +90,14 @@ def frechet_distance(emb_a: torch.Tensor, emb_b: torch.Tensor, *, eps: float = 1
     return float(_frechet_moments(a.mean(0), cov_a, b.mean(0), cov_b, eps))
 
 
+#: The error of a covariance that overflows float64 (embeddings of ~1e150 and beyond).
+_OVERFLOW = "the embeddings' covariance is not finite: values too large for float64 statistics"
+
+
 def _sqrt_psd(cov: torch.Tensor) -> torch.Tensor:
     """Symmetric square root of a (batch of) positive semi-definite matrices, by eigendecomposition."""
     if not torch.isfinite(cov).all():
-        raise ValueError("the embeddings' covariance is not finite: values too large for float64 statistics")
+        raise ValueError(_OVERFLOW)
     values, vectors = torch.linalg.eigh(cov)
     return (vectors * values.clamp_min(0).sqrt().unsqueeze(-2)) @ vectors.transpose(-1, -2)
 
@@ -110,7 +114,7 @@ def _frechet_moments(mu_a, cov_a, mu_b, cov_b, eps: float, root_b: torch.Tensor 
     try:
         cross = torch.linalg.eigvalsh(root @ other @ root).clamp_min(0).sqrt().sum(-1)
     except torch.linalg.LinAlgError:  # an overflowing covariance (embeddings of ~1e150 and beyond)
-        raise ValueError("the embeddings' covariance is not finite: values too large for float64 statistics") from None
+        raise ValueError(_OVERFLOW) from None
     trace = torch.diagonal(cov_a, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(cov_b, dim1=-2, dim2=-1).sum(-1)
     return (mu_a - mu_b).square().sum(-1) + trace - 2 * cross
 

@@ -450,13 +450,11 @@ class Pipeline:
         if seconds is not None:
             seconds = check_number(seconds, "seconds", positive=True)
             longest = MAX_FRAMES / MelSpec().frame_rate
-            if seconds > 2 * longest:  # before rounding: 1e308 s would overflow the frame count
-                raise ValueError(f"seconds must give at most {MAX_FRAMES} frames ({longest:.0f} s), got {seconds:g} s")
-            frames = max(self.patch, round(MelSpec().seconds_to_frames(seconds) / self.patch) * self.patch)
+            # checked on seconds first: 1e308 s would overflow the frame count while rounding
+            frames = (max(self.patch, round(MelSpec().seconds_to_frames(seconds) / self.patch) * self.patch)
+                      if seconds <= 2 * longest else MAX_FRAMES + 1)
             if frames > MAX_FRAMES:
-                spec = MelSpec()
-                raise ValueError(f"seconds must give at most {MAX_FRAMES} frames "
-                                 f"({MAX_FRAMES * spec.hop_length / spec.sample_rate:.0f} s), got {seconds:g} s")
+                raise ValueError(f"seconds must give at most {MAX_FRAMES} frames ({longest:.0f} s), got {seconds:g} s")
             return frames
         frames = 256 if frames is None else _count(frames, "frames")
         if frames % self.patch:
