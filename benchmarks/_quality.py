@@ -142,16 +142,20 @@ def run_at_commit(run: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
     return result
 
 
+def repo_path(path: str | Path) -> str:
+    """``path`` as a result file records it: a path inside this checkout relative to its root (the same on every
+    machine), any other as given."""
+    p = Path(path).resolve()
+    return p.relative_to(ROOT).as_posix() if p.is_relative_to(ROOT) else str(path)
+
+
 def weights_hashes(names: list[str]) -> dict[str, str]:
     """sha256 of each bundled model's weights file (``model.safetensors``), by model name."""
     from tempo_kit.pretrained import model_dir
 
-    root = Path(__file__).resolve().parents[1]
     out = {}
     for name in names:
-        label = name  # a folder of this checkout by its path in the repository, not this machine's
-        if Path(name).is_absolute() and Path(name).resolve().is_relative_to(root):
-            label = Path(name).resolve().relative_to(root).as_posix()
+        label = repo_path(name) if Path(name).is_absolute() else name
         for path in sorted(model_dir(name).glob("*.safetensors")):
             out[label if path.name == "model.safetensors" else f"{label}/{path.name}"] = hashlib.sha256(
                 path.read_bytes()).hexdigest()

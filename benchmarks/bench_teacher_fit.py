@@ -88,7 +88,7 @@ def run(models: list[str], *, data: str | Path = DATA, n: int = 96, seed: int = 
                    nearest_train_min=float(dist.min()))
         rows.append(row)
         print(f"{name}: held-out DSM {row['dsm_heldout']}, nearest training clip {row['nearest_train']:.3f}", flush=True)
-    env = environment(**code, data=str(data), n=n, seed=seed, weights_sha256={
+    env = environment(**code, data=Q.repo_path(data), n=n, seed=seed, weights_sha256={
         m: h for m, h in Q.weights_hashes(models).items()})
     return {"environment": env, "rows": rows, "real": {"nearest_train": float(real.median()),
                                                          "nearest_train_q10": float(real.quantile(0.1)),

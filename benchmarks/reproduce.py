@@ -1025,7 +1025,7 @@ def run(s: Settings, *, data: Path, out: Path, assets: Path | None = None, weigh
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.machine()} "
         f"{os.cpu_count()} cores", "threads": torch.get_num_threads(), "torch": torch.__version__,
         "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()), "weights": bundle.weights,
-        "data": str(data), "heldout_clips": len(bundle.heldout), "wall_minutes": (time.perf_counter() - start) / 60,
+        "data": Q.repo_path(data), "heldout_clips": len(bundle.heldout), "wall_minutes": (time.perf_counter() - start) / 60,
         **commit}
     results = _public(results)
     out.mkdir(parents=True, exist_ok=True)

@@ -272,6 +272,13 @@ def test_model_rows_from_the_command_line(tiny, tmp_path, capsys):
         assert "is taken" in capsys.readouterr().err
 
 
+def test_result_files_record_checkout_paths_relative_to_the_repository(tmp_path):
+    ruler = _ruler()
+    assert ruler.repo_path(ROOT / "tempo_kit" / "weights" / "teacher") == "tempo_kit/weights/teacher"
+    assert ruler.repo_path(str(ROOT / "outputs" / ".." / "outputs" / "x")) == "outputs/x"
+    assert ruler.repo_path(tmp_path) == str(tmp_path)  # outside the checkout: as given
+
+
 def test_mean_ratios_pair_rows_with_the_reference():
     Q = _ruler()
     ref = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
