@@ -142,9 +142,11 @@ def run_at_commit(run: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
     return result
 
 
-def repo_path(path: str | Path) -> str:
-    """``path`` as a result file records it: a path inside this checkout relative to its root (the same on every
-    machine), any other as given."""
+def repo_path(path: str | Path | None) -> str | None:
+    """``path`` as a result file records it: an absolute path inside this checkout relative to its root (the same on
+    every machine), any other (a relative path, a bundled model's name, None) as given."""
+    if path is None or not Path(path).is_absolute():
+        return None if path is None else str(path)
     p = Path(path).resolve()
     return p.relative_to(ROOT).as_posix() if p.is_relative_to(ROOT) else str(path)
 
@@ -155,7 +157,7 @@ def weights_hashes(names: list[str]) -> dict[str, str]:
 
     out = {}
     for name in names:
-        label = repo_path(name) if Path(name).is_absolute() else name
+        label = repo_path(name)
         for path in sorted(model_dir(name).glob("*.safetensors")):
             out[label if path.name == "model.safetensors" else f"{label}/{path.name}"] = hashlib.sha256(
                 path.read_bytes()).hexdigest()

@@ -409,7 +409,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
     change: dict[str, torch.Tensor] = {}  # frame_change per reference clip (mean over a row's draws)
     for system in systems:
         row: dict[str, Any] = {"name": system.name, "family": system.family,
-                               "model": Q.repo_path(system.model) if Path(system.model).is_absolute() else system.model,
+                               "model": Q.repo_path(system.model),
                                "sampler": system.sampler, "steps": system.steps, **system.sampler_kwargs}
         if system.grid:
             row["grid"] = system.grid

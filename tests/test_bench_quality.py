@@ -277,6 +277,7 @@ def test_result_files_record_checkout_paths_relative_to_the_repository(tmp_path)
     assert ruler.repo_path(ROOT / "tempo_kit" / "weights" / "teacher") == "tempo_kit/weights/teacher"
     assert ruler.repo_path(str(ROOT / "outputs" / ".." / "outputs" / "x")) == "outputs/x"
     assert ruler.repo_path(tmp_path) == str(tmp_path)  # outside the checkout: as given
+    assert (ruler.repo_path("teacher"), ruler.repo_path(None)) == ("teacher", None)  # a bundled name, no path
 
 
 def test_mean_ratios_pair_rows_with_the_reference():
