@@ -50,6 +50,7 @@ def check_mel(mel: torch.Tensor, spec: MelSpec, who: str, frame_rate: float | No
 
 
 def _fb_buffers(module: nn.Module, spec: MelSpec) -> None:
+    """The pseudo-inverse of ``spec``'s mel filterbank and the Hann window of its ``n_fft`` (non-persistent buffers)."""
     fb = spec.mel_filterbank()  # (n_mels, n_freq) float64
     module.register_buffer("fb_pinv", torch.as_tensor(np.linalg.pinv(fb), dtype=torch.float32), persistent=False)
     module.register_buffer("window", torch.hann_window(spec.n_fft, periodic=True), persistent=False)
@@ -105,8 +106,12 @@ class VocoderConfig:
     Parameters
     ----------
     sample_rate, n_fft, hop_length, n_mels : int
-        The mel model space (:class:`~tempo_kit.audio.MelSpec` with its other fields at their defaults) and the
-        STFT the head predicts (same frame grid).
+        The mel model space (:class:`~tempo_kit.audio.MelSpec` with its other fields at their defaults) and, with
+        ``subframes = 1``, the STFT the head predicts (same frame grid).
+    subframes : int
+        STFT frames the head predicts per mel frame: the iSTFT runs with ``n_fft / subframes`` and ``hop_length /
+        subframes`` (both must divide), a window ``subframes`` times shorter, so a note onset spreads over less time;
+        the head's output size, and so its cost, stays about the same. 1: the mel front end's own STFT.
     channels : int
         Width of the ConvNeXt trunk.
     depth : int
@@ -130,6 +135,7 @@ class VocoderConfig:
     n_fft: int = 2048
     hop_length: int = 512
     n_mels: int = 80
+    subframes: int = 1
     channels: int = 128
     depth: int = 6
     kernel: int = 7
@@ -143,9 +149,18 @@ class VocoderConfig:
                              f"{self.channels}, {self.depth}, {self.kernel}, {self.expansion}")
         if not (math.isfinite(self.layer_scale) and self.layer_scale >= 0):
             raise ValueError(f"VocoderConfig needs a finite layer_scale >= 0, got {self.layer_scale}")
+        s = self.subframes
+        if not (isinstance(s, int) and s >= 1 and self.n_fft % s == 0 and self.hop_length % s == 0):
+            raise ValueError(f"VocoderConfig needs subframes, an integer >= 1 that divides n_fft {self.n_fft} and "
+                             f"hop_length {self.hop_length}, got {s!r}")
 
     def mel_spec(self) -> MelSpec:
         return _mel_spec(self)
+
+    def synthesis_spec(self) -> MelSpec:
+        """The mel bands on the STFT the head predicts (``n_fft / subframes``, ``hop_length / subframes``)."""
+        return attrs.evolve(self.mel_spec(), n_fft=self.n_fft // self.subframes,
+                            hop_length=self.hop_length // self.subframes)
 
 
 class ConvNeXtBlock(nn.Module):
@@ -193,8 +208,9 @@ class Vocoder(nn.Module):
         super().__init__()
         self.config = config = config or VocoderConfig()
         self.spec = config.mel_spec()
-        n_freq = config.n_fft // 2 + 1
-        _fb_buffers(self, self.spec)
+        self.synth = config.synthesis_spec()
+        n_freq = self.synth.n_fft // 2 + 1
+        _fb_buffers(self, self.synth)
         self.embed = nn.Conv1d(config.n_mels, config.channels, config.kernel, padding=config.kernel // 2)
         self.embed_norm = nn.LayerNorm(config.channels)
         hidden = int(round(config.channels * config.expansion))
@@ -203,22 +219,33 @@ class Vocoder(nn.Module):
                           layer_scale=config.layer_scale) for _ in range(config.depth)
         )
         self.out_norm = nn.LayerNorm(config.channels)
-        self.head = nn.Conv1d(config.channels, (3 if config.phase == "if" else 2) * n_freq, 1)
+        # output channels ordered (part, bin, subframe): part 0 the log-magnitude residual, then the phase part(s)
+        self.head = nn.Conv1d(config.channels, (3 if config.phase == "if" else 2) * n_freq * config.subframes, 1)
         with torch.no_grad():  # magnitude residual (and IF deviation) start at zero: the untrained model outputs the
             self.head.bias.zero_()  # mel-prior magnitude, each bin advancing at its centre frequency ("if")
-            self.head.weight[: n_freq if config.phase == "direct" else 2 * n_freq].zero_()
+            self.head.weight[: (n_freq if config.phase == "direct" else 2 * n_freq) * config.subframes].zero_()
 
     @property
     def hop_length(self) -> int:
         return self.config.hop_length
 
     def magnitude_prior(self, mel: torch.Tensor) -> torch.Tensor:
-        """Log STFT magnitude ``(batch, n_freq, frames)`` implied by the mel alone (clamped filterbank pseudo-inverse)."""
+        """Log STFT magnitude ``(batch, n_freq, frames * subframes)`` implied by the mel alone (clamped filterbank
+        pseudo-inverse on the synthesis STFT; between mel frames the model-space mel is interpolated linearly, the
+        last frame held)."""
+        s = self.config.subframes
+        if s > 1:
+            frames = mel.shape[-1]
+            at = torch.arange(frames * s, device=mel.device, dtype=mel.dtype) / s
+            lo = at.floor().long()
+            hi, w = (lo + 1).clamp(max=frames - 1), at - lo
+            mel = mel[..., lo] * (1 - w) + mel[..., hi] * w
         S = mel_to_linear_power(_mel_power(mel, self.spec), self.fb_pinv)
         return 0.5 * torch.log(S + self.spec.amin)
 
     def spectrum(self, mel: torch.Tensor, *, frame_rate: float | None = None) -> torch.Tensor:
-        """Predicted complex STFT ``(batch, n_fft // 2 + 1, frames)``; ``frame_rate`` as in :func:`check_mel`."""
+        """Predicted complex STFT ``(batch, n_fft / subframes // 2 + 1, frames * subframes)`` (the synthesis STFT);
+        ``frame_rate`` as in :func:`check_mel`."""
         check_mel(mel, self.spec, "Vocoder", frame_rate)
         h = self.embed(mel.to(self.embed.weight.dtype))  # the trunk runs in the weights' dtype (bf16 after .to(...))
         h = self.embed_norm(h.transpose(1, 2)).transpose(1, 2)
@@ -226,7 +253,11 @@ class Vocoder(nn.Module):
             h = block(h)
         h = self.out_norm(h.transpose(1, 2)).transpose(1, 2)
         # the spectral head, the phase sums over frames and the iSTFT always in float32
-        log_mag, *phase = self.head(h).float().chunk(3 if self.config.phase == "if" else 2, dim=1)
+        out = self.head(h).float()
+        B, _, frames = out.shape
+        parts, s = 3 if self.config.phase == "if" else 2, self.config.subframes
+        out = out.view(B, parts, -1, s, frames).transpose(3, 4).reshape(B, parts, -1, frames * s)
+        log_mag, *phase = out.unbind(1)
         log_mag = (self.magnitude_prior(mel.float()) + log_mag).clamp(max=math.log(1e4))
         return torch.polar(torch.exp(log_mag), self.phase(*phase))
 
@@ -234,7 +265,7 @@ class Vocoder(nn.Module):
         """STFT phase ``(batch, n_freq, frames)`` from the head's outputs.
 
         ``"direct"``: ``deviation`` is the phase. ``"if"``: ``phi[k, t] = pi k + omega_k t + cumsum_t(deviation)[k, t]
-        + offset[k, t]`` with the bin-centre advance ``omega_k = 2 pi k hop / n_fft`` (exact modulo 2 pi) and ``pi k``
+        + offset[k, t]`` with the bin-centre advance ``omega_k = 2 pi k hop / n_fft`` (of the synthesis STFT) (exact modulo 2 pi) and ``pi k``
         the phase step between neighbouring bins of one windowed sinusoid (``torch.stft`` frames start half a window
         before their centre). A sinusoid of frequency ``f`` is consistent when every bin of its main lobe gets
         ``deviation = 2 pi hop (f - f_k) / sample_rate``.
@@ -242,13 +273,13 @@ class Vocoder(nn.Module):
         if offset is None:
             return deviation
         n_freq, frames = deviation.shape[-2:]
-        base = _bin_phase(n_freq, frames, self.config.hop_length, self.config.n_fft, deviation.device)
+        base = _bin_phase(n_freq, frames, self.synth.hop_length, self.synth.n_fft, deviation.device)
         return base.to(deviation.dtype) + torch.cumsum(deviation, dim=-1) + offset
 
     def forward(self, mel: torch.Tensor, *, frame_rate: float | None = None) -> torch.Tensor:
         S = self.spectrum(mel, frame_rate=frame_rate)
-        hop = self.config.hop_length
-        audio = torch.istft(S, n_fft=self.config.n_fft, hop_length=hop, window=self.window.to(S.real.dtype),
+        hop = self.synth.hop_length
+        audio = torch.istft(S, n_fft=self.synth.n_fft, hop_length=hop, window=self.window.to(S.real.dtype),
                             center=True, length=S.shape[-1] * hop)
         return audio.unsqueeze(1)
 

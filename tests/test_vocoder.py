@@ -302,3 +302,45 @@ def test_a_vocoder_grown_with_zero_layer_scale_starts_as_the_saved_one(tmp_path,
         torch.testing.assert_close(grown(mel), small(mel), rtol=0, atol=0)
     with pytest.raises(ValueError, match="layer_scale"):
         VocoderConfig(layer_scale=float("nan"))
+
+
+def test_subframes_synthesise_on_a_shorter_stft_with_the_head_in_subframe_order():
+    """``subframes = s``: the head predicts s STFT frames of n_fft / s per mel frame; the magnitude prior equals the
+    mel's own at each mel frame's first subframe and interpolates between; head channel (part, bin, j) drives
+    subframe j of every frame."""
+    torch.manual_seed(0)
+    s, mel = 2, torch.rand(1, 80, 12) - 0.8
+    voc = Vocoder(config=VocoderConfig(channels=16, depth=1, subframes=s))
+    one = Vocoder(config=VocoderConfig(channels=16, depth=1, n_fft=1024, hop_length=256))  # the synthesis STFT alone
+    n_freq = 1024 // 2 + 1
+    with torch.no_grad():
+        prior = voc.magnitude_prior(mel)
+        assert prior.shape == (1, n_freq, 12 * s)
+        mel_up = torch.stack([mel, (mel + torch.cat([mel[..., 1:], mel[..., -1:]], -1)) / 2], -1).flatten(-2)
+        torch.testing.assert_close(prior, one.magnitude_prior(mel_up))
+        voc.head.bias[1:n_freq * s:s] = 0.5  # the magnitude residual of subframe 1 of every bin
+        S = voc.spectrum(mel)
+        torch.testing.assert_close(S.abs().log()[..., 0::2], prior[..., 0::2].clamp(max=math.log(1e4)))
+        torch.testing.assert_close(S.abs().log()[..., 1::2], (prior[..., 1::2] + 0.5).clamp(max=math.log(1e4)))
+        assert voc(mel).shape == (1, 1, 12 * 512)
+    with pytest.raises(ValueError, match="subframes"):
+        VocoderConfig(subframes=3)
+
+
+def test_init_skip_starts_a_new_head_on_a_saved_trunk(tmp_path):
+    from tempo_kit.training.api import build_recipe
+
+    torch.manual_seed(0)
+    saved = Vocoder(config=VocoderConfig(channels=16, depth=1))
+    save_model(saved, tmp_path / "saved")
+    spec = {"model": "vocoder", "channels": 16, "depth": 1, "subframes": 2, "init_from": str(tmp_path / "saved")}
+    with pytest.raises(Exception, match="do not fit"):  # the head has another shape
+        build_recipe("vocoder", net=spec)
+    net = build_recipe("vocoder", net={**spec, "init_skip": ["head."]}).net
+    torch.testing.assert_close(net.embed.weight, saved.embed.weight)
+    assert net.head.weight.shape != saved.head.weight.shape
+    for bad, match in ((["nohead."], "no saved tensor"), ("head.", "list of non-empty"), ([""], "list of non-empty")):
+        with pytest.raises(ValueError, match=match):
+            build_recipe("vocoder", net={**spec, "init_skip": bad})
+    with pytest.raises(ValueError, match="init_from"):
+        build_recipe("vocoder", net={"model": "vocoder", "channels": 16, "depth": 1, "init_skip": ["head."]})

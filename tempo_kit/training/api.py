@@ -8,7 +8,8 @@ source is passed as ``distill(..., data=...)``), the others optional::
     [data]                          # name = "mixture" (toy ring; components, radius, std), "tensors" (path, key)
                                     # or "music" (root, split: a 'tempo-kit data build' dataset)
     [model]                         # a fresh network: model = "dit" | "block-mlp" | plugin name, plus its config;
-                                    # init_from = "path" starts it from a saved model (new modules keep their init)
+                                    # init_from = "path" starts it from a saved model (new modules keep their init;
+                                    # init_skip = ["head."] leaves saved tensors with those name prefixes out)
     [recipe_args]                   # keyword arguments of the recipe factory; "teacher", "net", "student",
                                     # "generator", "fake_score" given as a path load a saved model folder,
                                     # given as a table ({model = "dit", ...}) build a fresh one
@@ -50,23 +51,33 @@ def _resolve_net(key: str, value: Any) -> Any:
         return net if key == "net" else require_denoiser_net(net, path)  # 'net' may be any model (a vocoder's)
     if isinstance(value, dict):
         value = dict(value)
-        init_from = value.pop("init_from", None)
+        init_from, skip = value.pop("init_from", None), value.pop("init_skip", ())
+        if skip and init_from is None:
+            raise ValueError("init_skip names saved tensors to leave out of init_from, which is not given")
+        if isinstance(skip, str) or not all(isinstance(p, str) and p for p in skip):
+            raise ValueError(f"init_skip must be a list of non-empty name prefixes, got {skip!r}")
         net = build_model(value)
         if init_from is not None:
-            _init_from(net, Path(init_from))
+            _init_from(net, Path(init_from), skip=tuple(skip))
         return net
     return value
 
 
-def _init_from(net, path: Path) -> None:
+def _init_from(net, path: Path, skip: tuple[str, ...] = ()) -> None:
     """Start ``net`` from the weights saved at ``path`` (a model folder); parameters the saved model lacks keep their
-    initialization (e.g. a zero-initialized module added to a trained architecture). Anything else that differs is an
-    error."""
+    initialization (e.g. a zero-initialized module added to a trained architecture), and so do those whose saved
+    tensors' names start with a prefix in ``skip`` (e.g. ``"head."``: a new output head of another shape). Anything
+    else that differs is an error."""
     from ..models.io import WEIGHTS, CheckpointMismatchError, read_safetensors
 
     if not (path / WEIGHTS).is_file():
         raise FileNotFoundError(f"init_from: no saved model at {str(path)!r} (expected {WEIGHTS})")
     state, own = read_safetensors(path / WEIGHTS), net.state_dict()
+    unused = [p for p in skip if not any(k.startswith(p) for k in state)]
+    if unused:
+        raise ValueError(f"init_skip: no saved tensor at {str(path)!r} starts with {unused} (names look like "
+                         f"{sorted(state)[:3]})")
+    state = {k: v for k, v in state.items() if not k.startswith(skip)}
     bad = sorted(k for k in state if k not in own or state[k].shape != own[k].shape)
     if bad:
         raise CheckpointMismatchError(f"init_from {str(path)!r}: {len(bad)} saved tensors do not fit the new model "
