@@ -1,38 +1,50 @@
-"""Shared command-line handling for the control examples (toy generator; the real models come later)."""
+"""Shared command line of the control examples: a bundled distilled model through ``Pipeline.from_pretrained``, and
+what each example writes (the target-vs-achieved plot and the vocoded clip)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import torch
+from tempo_kit import Pipeline
+from tempo_kit.clips import FADE_MS, save_wav
+
+#: Iterations of ``--fast``: a smoke run for CI (seconds; the control has barely started).
+FAST_ITERATIONS = 4
 
 
-def parse(description: str, default_iterations: int):
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--fast", action="store_true", help="a few iterations only (seconds)")
-    parser.add_argument("--iterations", type=int, default=default_iterations, help="K optimisation steps")
-    parser.add_argument("--lr", type=float, default=0.05,
-                        help="Adam learning rate on eps (DITTO uses 5e-3 on real models; the toy needs more)")
-    parser.add_argument("--out", default="outputs", help="directory for the plot")
+def parse(description: str, **extra) -> argparse.Namespace:
+    """``--model`` (a bundled distilled model: its jump is DITTO-2's surrogate), ``--iterations`` (DITTO-2's K;
+    default the pipeline's for the task), ``--fast``, ``--seed``, ``--out``; ``extra``: more options by name, as
+    ``add_argument`` keyword dicts."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="ctm", help="bundled distilled model: ctm, cm, presto-s, presto-s-long, "
+                                                       "presto-ls (default: %(default)s)")
+    parser.add_argument("--iterations", type=int, default=None, help="DITTO-2's K (default: the pipeline's for the task)")
+    parser.add_argument("--fast", action="store_true", help=f"{FAST_ITERATIONS} iterations only (a smoke run)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="outputs/examples", help="folder for the plot and the clip")
+    for name, kwargs in extra.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", **kwargs)
     args = parser.parse_args()
     if args.fast:
-        args.iterations = min(args.iterations, 15)
+        args.iterations = FAST_ITERATIONS
     Path(args.out).mkdir(parents=True, exist_ok=True)
     return args
 
 
-def reference_clip(gen, seed: int = 99) -> torch.Tensor:
-    """Another clip of the toy generator, ``(n_mels, frames)``: the reference of the painting and looping examples
-    (any mel clip of the generator's shape works)."""
-    with torch.no_grad():
-        return gen.ctm_jump(80.0 * torch.randn(gen.shape, generator=torch.Generator().manual_seed(seed)), 80.0, 0.0)[0]
+def pipeline(args) -> Pipeline:
+    return Pipeline.from_pretrained(args.model)
 
 
-def report(result, path) -> None:
-    result.plot(path)
+def report(run, out: str, stem: str, *, seamless: bool = False) -> None:
+    """Print the run's losses, network calls and time; write ``stem.png`` (targets vs achieved features, the output's
+    mel frames, the loss history) and ``stem.wav`` (no fades where the clip must loop)."""
+    result = run.result
+    png = Path(out) / f"{stem}.png"
+    result.plot(png)
+    wav = save_wav(Path(out) / f"{stem}.wav", run.audio[0], run.sample_rate, fade_ms=0 if seamless else FADE_MS)
     losses = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
-    print(f"{result.method}: loss {float(result.loss_history[0]):.4g} -> {float(result.loss_history[-1]):.4g} "
-          f"(decoded: {losses}); {result.nfe_optimization} + {result.nfe_decoding} network calls, "
-          f"{result.wall_time:.2f} s; plot: {path}")
+    print(f"{result.method} on {run.model}, K = {run.iterations}: loss {float(result.loss_history[0]):.4g} -> "
+          f"{float(result.loss_history[-1]):.4g} (decoded: {losses}); {result.nfe_optimization} + "
+          f"{result.nfe_decoding} network calls, {result.wall_time:.1f} s; wrote {png} and {wav}")

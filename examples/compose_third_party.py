@@ -1,17 +1,14 @@
 """Compose a built-in control with a third-party one: intensity (tempo_kit) + brightness (tempo-kit-extra-controls).
 
-DITTO-2 optimizes the initial noise of a generator so that the output gets louder (a crescendo, tempo_kit's intensity
-feature) while it gets darker (falling spectral centroid, the ``spectral-centroid`` extractor of the separately
-installed ``tempo-kit-extra-controls`` plugin). Both are looked up by name; tempo_kit knows nothing about the plugin.
-
-The generator is tempo_kit's small random toy generator (:mod:`tempo_kit.testing.control`): pretrained surrogates
-are not released yet, so the output is not music, but the optimization, the feature plumbing and the composition are
-the real ones.
+DITTO-2 optimizes the initial noise of a bundled distilled model so that the output gets louder (a crescendo,
+tempo_kit's intensity feature) while it gets darker (falling spectral centroid, the ``spectral-centroid`` extractor of
+the separately installed ``tempo-kit-extra-controls`` plugin). Both are looked up by name; tempo_kit knows nothing
+about the plugin, and ``Pipeline.control`` takes the objectives as a list.
 
 Usage::
 
     pip install ./plugins/tempo-kit-extra-controls      # once
-    python examples/compose_third_party.py [--fast] [--out outputs/compose_third_party.png]
+    python examples/compose_third_party.py [--fast] [--model ctm] [--out outputs/compose_third_party.png]
 
 Without the plugin installed, the script loads it from this checkout's source tree (and says so).
 """
@@ -26,9 +23,10 @@ from pathlib import Path
 import torch
 
 import tempo_kit
-from tempo_kit.control import DITTO2, Objective, intensity_curve
+from tempo_kit import Pipeline
+from tempo_kit.clips import save_wav
+from tempo_kit.control import Objective, intensity_curve
 from tempo_kit.registry import Registry, UnknownComponentError
-from tempo_kit.testing.control import toy_generator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,38 +47,37 @@ def registry() -> Registry:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fast", action="store_true", help="short clip and few iterations (CI)")
-    parser.add_argument("--iterations", type=int, default=None, help="DITTO-2 iterations (default 80, --fast 20)")
+    parser.add_argument("--fast", action="store_true", help="few iterations (CI)")
+    parser.add_argument("--model", default="ctm", help="bundled distilled model (default: %(default)s)")
+    parser.add_argument("--iterations", type=int, default=None, help="DITTO-2 iterations (default 100, --fast 20)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="outputs/compose_third_party.png", help="where to save the plot")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
-    frames = 48 if args.fast else 128
-    iterations = args.iterations or (20 if args.fast else 80)
+    iterations = args.iterations or (20 if args.fast else 100)
     reg = registry()
-    toy = toy_generator(frames=frames, hidden=32 if args.fast else 128)
+    pipe = Pipeline.from_pretrained(args.model)
+    frames = pipe.frames()
 
     intensity = reg.get("extractors", "intensity", window_s=0.25)
     brightness = reg.get("extractors", "spectral-centroid", domain="mel", scale="log-hz")
     density = reg.get("extractors", "rhythmic-density", reduce="rate")  # reported, not controlled
-    log_hz = torch.linspace(math.log(4000.0 + 1.0), math.log(1000.0 + 1.0), frames)  # 4 kHz -> 1 kHz
+    log_hz = torch.linspace(math.log(3000.0 + 1.0), math.log(800.0 + 1.0), frames)  # 3 kHz -> 800 Hz
     objectives = [
         Objective(extractor=intensity, loss="mse", name="intensity", weight=0.02,
-                  target=intensity_curve("crescendo", n_frames=frames, extractor=intensity, low_db=-10.0,
-                                         high_db=10.0)),
+                  target=intensity_curve("crescendo", n_frames=frames, extractor=intensity, low_db=-40.0,
+                                         high_db=-15.0)),
         Objective(extractor=brightness, loss="mse", name="brightness", weight=1.0, target=log_hz),
     ]
 
-    eps = torch.randn(toy.shape, generator=torch.Generator().manual_seed(args.seed))
-    # One decoding step: the output is the surrogate's own jump. The untrained toy network is not consistent across
-    # steps, so a multi-step decode would mostly show DITTO-2's optimization-decoding gap instead of the controls.
-    ditto = DITTO2(iterations=iterations, lr=0.05, decode_steps=1, progress=not args.no_progress)
-    uncontrolled = DITTO2(iterations=0, decode_steps=1, progress=False)(toy.ctm_jump, objectives, eps=eps)
-    result = ditto(toy.ctm_jump, objectives, eps=eps)
+    tags = {"instrument": "strings"}
+    uncontrolled = pipe.control(objectives, tags=tags, iterations=0, seed=args.seed, progress=False).result
+    run = pipe.control(objectives, tags=tags, iterations=iterations, seed=args.seed, progress=not args.no_progress)
+    result = run.result
 
     with torch.no_grad():
-        rates = [float(density(r.output)[0, 0]) for r in (uncontrolled, result)]
+        rates = [float(density(r.output.float())[0, 0]) for r in (uncontrolled, result)]
     for name in ("intensity", "brightness"):
         print(f"{name:>10}: loss {uncontrolled.final_losses[name]:8.3f} (uncontrolled) -> "
               f"{result.final_losses[name]:8.3f} (DITTO-2, {iterations} iterations)")
@@ -88,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"network calls: {result.nfe} ({result.nfe_optimization} optimizing + {result.nfe_decoding} decoding), "
           f"{result.wall_time:.1f} s")
     path = plot(uncontrolled, result, objectives, args.out)
-    print(f"saved {path}")
+    wav = save_wav(path.with_suffix(".wav"), run.audio[0], run.sample_rate)
+    print(f"saved {path} and {wav}")
     return 0
 
 

@@ -1,21 +1,21 @@
-"""Structure control: an "ABA" form as an MFCC self-similarity target, DITTO-2 on the toy mel generator.
+"""Structure control: an "ABA" form as an MFCC self-similarity target, DITTO-2 on a bundled distilled model.
 
-    .venv/bin/python examples/control_structure.py --fast
+    .venv/bin/python examples/control_structure.py              # the bundled CTM, K = 150
+    .venv/bin/python examples/control_structure.py --form AABA --fast
+
+The objective is built by hand (extractor, loss, target) and passed to ``Pipeline.control`` as a list: any
+differentiable feature of the mel frames composes with any bundled surrogate this way.
 """
 
-import torch
-from _control_common import parse, report
+from _control_common import parse, pipeline, report
 
-from tempo_kit.control import DITTO2, Objective, structure_from_form
-from tempo_kit.features.structure import MFCCSelfSimilarity
-from tempo_kit.losses import mse
-from tempo_kit.testing.control import toy_generator
+from tempo_kit.control import Objective, structure_from_form
+from tempo_kit.features import MFCCSelfSimilarity
 
-args = parse(__doc__, 40)
-gen = toy_generator(frames=96)
-extractor = MFCCSelfSimilarity()  # cosine self-similarity of z-scored MFCCs, smoothed
-target = structure_from_form("ABA", n_frames=gen.shape[-1], extractor=extractor)
-result = DITTO2(iterations=args.iterations, lr=args.lr, decode_steps=1)(
-    gen.ctm_jump, [Objective(extractor=extractor, loss=mse, target=target)], shape=gen.shape,
-    generator=torch.Generator().manual_seed(args.seed))
-report(result, f"{args.out}/control_structure.png")
+args = parse(__doc__, form={"default": "ABA", "help": "the form, one letter a section (default: %(default)s)"})
+pipe = pipeline(args)
+extractor = MFCCSelfSimilarity()  # cosine self-similarity of z-scored MFCCs of the mel frames, smoothed
+target = structure_from_form(args.form, n_frames=pipe.frames(), extractor=extractor)
+run = pipe.control([Objective(extractor=extractor, loss="mse", target=target)], tags={"instrument": "piano"},
+                   iterations=args.iterations or 150, seed=args.seed, progress=False)
+report(run, args.out, "control_structure")

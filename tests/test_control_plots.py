@@ -24,6 +24,22 @@ def test_plot_every_panel_kind(tmp_path):
     assert "norm prior" in labels and "inpainting" in labels and "looping-free" in labels
 
 
+def test_the_register_objective_is_drawn_by_octave_with_its_pitch_class_accuracy(tmp_path):
+    from tempo_kit.control.tasks import task_objectives
+
+    gen = toy_generator(frames=32, hidden=16)
+    objectives = task_objectives("melody", n_frames=32, octave_weight=1.0)
+    r = DITTO2(iterations=2, lr=0.05, progress=False)(gen.ctm_jump, objectives, shape=gen.shape,
+                                                      generator=torch.Generator().manual_seed(0))
+    fig = r.plot(tmp_path / "octaves.png")
+    ax = next(ax for ax in fig.axes if ax.get_title().startswith("melody_octaves"))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["C3", "C4", "C5", "C6", "C7"]
+    folded = r.features["melody_octaves"][0].exp().reshape(5, 12, -1).sum(0).argmax(0)
+    target = objectives[0].target.value.reshape(-1)
+    keep = target != objectives[0].target.ignore_index
+    assert f"pitch-class accuracy {100 * float((folded[keep] == target[keep]).float().mean()):.1f}%" in ax.get_title()
+
+
 def test_control_command_writes_plot_and_summary(tmp_path, capsys):
     assert main(["control", "looping-free", "--model", "toy", "--iterations", "4", "--frames", "32", "--quiet", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "looping-free_ditto2.json").read_text())

@@ -1,5 +1,5 @@
-"""Every script in examples/ runs in its fast mode (control tasks, the third-party composition, each distillation
-recipe with a few training steps), from a temporary directory so nothing lands in the checkout."""
+"""Every script in examples/ runs in its fast mode (control tasks on the bundled models, the third-party composition,
+each distillation recipe with a few training steps), from a temporary directory so nothing lands in the checkout."""
 
 from __future__ import annotations
 
@@ -32,20 +32,23 @@ def test_every_example_is_covered():
 
 @pytest.mark.parametrize("name", [n for n in CONTROL if n != "control_text.py"])
 def test_control_example_fast(name, tmp_path):
-    run_example(name, ["--fast", "--out", str(tmp_path)], tmp_path)
-    assert list(tmp_path.glob("*.png")), f"{name} wrote no plot"
+    proc = run_example(name, ["--fast", "--out", str(tmp_path)], tmp_path)
+    plots, clips = sorted(tmp_path.glob("*.png")), sorted(tmp_path.glob("*.wav"))
+    assert plots and [p.stem for p in plots] == [c.stem for c in clips], f"{name}: {plots} {clips}"
+    assert "K = 4" in proc.stdout and "loss" in proc.stdout, proc.stdout
 
 
 @pytest.mark.slow
 def test_text_control_example_fast(tmp_path):
-    run_example("control_text.py", ["--fast", "--out", str(tmp_path)], tmp_path)
-    assert list(tmp_path.glob("*.png"))
+    proc = run_example("control_text.py", ["--fast", "--out", str(tmp_path)], tmp_path)
+    assert (tmp_path / "control_text.png").exists() and (tmp_path / "control_text.wav").exists()
+    assert "CLAP similarity" in proc.stdout, proc.stdout
 
 
 def test_compose_third_party_fast(tmp_path):
     out = tmp_path / "compose.png"
     run_example("compose_third_party.py", ["--fast", "--no-progress", "--out", str(out)], tmp_path)
-    assert out.exists()
+    assert out.exists() and out.with_suffix(".wav").exists()
 
 
 @pytest.mark.slow
