@@ -41,6 +41,22 @@ def test_registered_loss_name_and_plain_tensor_target():
         Objective(extractor=Ident(), loss=3, target=torch.ones(4))
 
 
+def test_a_melody_with_rests_takes_the_targets_ignore_index_into_a_named_loss():
+    import functools
+
+    from tempo_kit.control.targets import IGNORE_INDEX, melody_from_notes
+
+    chroma = LogChroma()
+    tune = melody_from_notes([("C5", 1), ("r", 1), ("E5", 1)], tempo=120, extractor=chroma, n_frames=100)
+    assert bool((tune.value == IGNORE_INDEX).any())  # the rest and the frames after the tune
+    x = torch.randn(2, 80, 100, generator=torch.Generator().manual_seed(0))
+    by_name, _ = Objective(extractor=chroma, loss="nll", target=tune)(x)
+    bound, _ = Objective(extractor=chroma, loss=functools.partial(nll, ignore_index=IGNORE_INDEX), target=tune)(x)
+    torch.testing.assert_close(by_name, bound)
+    with pytest.raises(ValueError, match="pitch classes must lie"):  # a loss told nothing of the rests still refuses
+        Objective(extractor=chroma, loss=lambda f, y: nll(f, y), target=tune)(x)
+
+
 def test_wrong_length_names_frames_and_seconds(intensity):
     obj = Objective(extractor=intensity, loss=mse, target=intensity_curve("swell", n_frames=30, extractor=intensity))
     with pytest.raises(ValueError, match=r"target 30 frames = 0\.70 s, output 20 frames = 0\.46 s"):

@@ -9,6 +9,8 @@ objective and give lengths in frames and seconds.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from typing import Callable, Sequence
 
@@ -34,6 +36,17 @@ def _resolve_loss(loss: Callable | str) -> Callable:
     return loss
 
 
+@functools.lru_cache(maxsize=64)
+def _takes_ignore_index(loss: Callable) -> bool:
+    """Whether ``loss`` has an ``ignore_index`` keyword that no ``functools.partial`` has bound yet."""
+    if isinstance(loss, functools.partial) and "ignore_index" in loss.keywords:
+        return False
+    try:
+        return "ignore_index" in inspect.signature(loss).parameters
+    except (TypeError, ValueError):  # no signature to read (some builtins)
+        return False
+
+
 def _rates_match(a: float | None, b: float | None) -> bool:
     return a is None or b is None or math.isclose(float(a), float(b), rel_tol=1e-4)
 
@@ -49,6 +62,8 @@ class Objective:
         ``sample_rate`` and ``frame_rate`` attributes are used for the alignment checks when present.
     loss : callable or str
         ``loss(feature, target) -> scalar tensor``, or the name of a registered loss (``tempo_kit.get("losses", name)``).
+        With a class-index target (melody) a loss that takes ``ignore_index`` (``"nll"``, ``"octave_spread"``) gets
+        the target's own, so frames without a note (rests, the end of a short tune) do not count.
     target : Target or Tensor
         The target feature, unbatched (broadcast over the batch) or with a leading batch axis. A plain tensor is
         wrapped in a :class:`~tempo_kit.control.targets.Target` of kind ``"feature"``.
@@ -178,7 +193,9 @@ class Objective:
         except ValueError:
             self._blame_extractor(x, feature)
             raise
-        loss = self.loss(feature, target)
+        extra = ({"ignore_index": self.target.ignore_index}
+                 if not target.is_floating_point() and _takes_ignore_index(self.loss) else {})
+        loss = self.loss(feature, target, **extra)
         if loss.ndim:
             loss = loss.mean()
         return loss, feature
