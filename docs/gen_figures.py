@@ -80,65 +80,64 @@ def karras_schedule() -> None:
     _save(fig, "karras_schedule")
 
 
-def _control(name: str, make_objective, iterations: int = 40) -> None:
-    """DITTO-2 on the untrained toy mel generator; ``make_objective(toy, generator) -> Objective``."""
-    from tempo_kit.control import DITTO2
-    from tempo_kit.testing.control import toy_generator
+def _control(name: str, make_objective, tags: dict, iterations: int = 40) -> None:
+    """DITTO-2 on the bundled CTM at the pipeline's defaults, K = ``iterations``; ``make_objective(pipe) ->
+    Objective``."""
+    from tempo_kit import Pipeline
 
-    toy = toy_generator(frames=128, hidden=64)
-    gen = torch.Generator().manual_seed(0)
-    objective = make_objective(toy, gen)
-    result = DITTO2(iterations=iterations, lr=5e-2, progress=False)(toy.ctm_jump, [objective], shape=toy.shape,
-                                                                     generator=gen)
+    pipe = Pipeline.from_pretrained("ctm")
+    run = pipe.control([make_objective(pipe)], tags=tags, iterations=iterations, progress=False)
     path = ASSETS / f"control_{name}.png"
-    result.plot(path, dpi=50)
+    run.result.plot(path, dpi=50)
     print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
 
 
 def control_intensity() -> None:
     from tempo_kit.control import Objective, intensity_curve
 
-    def make(toy, gen):
+    def make(pipe):
         ext = tempo_kit.get("extractors", "intensity")
-        target = intensity_curve("swell", n_frames=toy.shape[-1], extractor=ext, low_db=-35, high_db=-15)
+        target = intensity_curve("swell", n_frames=pipe.frames(), extractor=ext, low_db=-35, high_db=-15)
         return Objective(extractor=ext, loss="mse", target=target)
 
-    _control("intensity", make)
+    _control("intensity", make, {"instrument": "strings"})
 
 
 def control_melody() -> None:
     from tempo_kit.control import Objective, melody_from_notes
 
-    def make(toy, gen):
+    def make(pipe):
         ext = tempo_kit.get("extractors", "chroma")
-        notes = [("C5", 0.5), ("E5", 0.5), ("G5", 0.5), ("E5", 0.5), ("C5", 1.0)]
+        notes = [("C5", 1), ("E5", 1), ("G5", 1), ("E5", 1), ("C5", 2)]
         return Objective(extractor=ext, loss="nll",
-                         target=melody_from_notes(notes, extractor=ext, n_frames=toy.shape[-1]))
+                         target=melody_from_notes(notes, tempo=120, extractor=ext, n_frames=pipe.frames()))
 
-    _control("melody", make)
+    _control("melody", make, {"instrument": "flute"})
 
 
 def control_structure() -> None:
     from tempo_kit.control import Objective, structure_from_form
 
-    def make(toy, gen):
+    def make(pipe):
         ext = tempo_kit.get("extractors", "structure")
-        return Objective(extractor=ext, loss="mse", target=structure_from_form("ABA", n_frames=toy.shape[-1], extractor=ext))
+        return Objective(extractor=ext, loss="mse",
+                         target=structure_from_form("ABA", n_frames=pipe.frames(), extractor=ext))
 
-    _control("structure", make)
+    _control("structure", make, {"instrument": "piano"})
 
 
 def control_outpainting() -> None:
     from tempo_kit.control import Objective, reference_target
     from tempo_kit.features import MaskedReconstruction
 
-    def make(toy, gen):
-        x_T = 80 * torch.randn(toy.shape, generator=gen)
-        reference = tempo_kit.get("samplers", "ctm-gamma")(toy.ctm_jump, x_T, 2, generator=gen)
-        ext = MaskedReconstruction.outpainting(n_frames=toy.shape[-1], overlap_s=1.0)
+    tags = {"instrument": "organ", "collection": "bach"}
+
+    def make(pipe):
+        reference = pipe(tags, seed=1).mel
+        ext = MaskedReconstruction.outpainting(n_frames=pipe.frames(), overlap_s=1.0)
         return Objective(extractor=ext, loss="mse", target=reference_target(reference, extractor=ext, kind="outpainting"))
 
-    _control("outpainting", make)
+    _control("outpainting", make, tags)
 
 
 def _ogg(name: str, y, sample_rate: int = 22050, *, normalise: bool = True) -> None:
