@@ -21,13 +21,13 @@ def parse(description: str, **extra) -> argparse.Namespace:
     parser.add_argument("--model", default="ctm", help="bundled distilled model: ctm, cm, presto-s, presto-s-long, "
                                                        "presto-ls (default: %(default)s)")
     parser.add_argument("--iterations", type=int, default=None, help="DITTO-2's K (default: the pipeline's for the task)")
-    parser.add_argument("--fast", action="store_true", help=f"{FAST_ITERATIONS} iterations only (a smoke run)")
+    parser.add_argument("--fast", action="store_true", help=f"{FAST_ITERATIONS} iterations unless --iterations says (a smoke run)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="outputs/examples", help="folder for the plot and the clip")
     for name, kwargs in extra.items():
         parser.add_argument(f"--{name.replace('_', '-')}", **kwargs)
     args = parser.parse_args()
-    if args.fast:
+    if args.fast and args.iterations is None:
         args.iterations = FAST_ITERATIONS
     Path(args.out).mkdir(parents=True, exist_ok=True)
     return args
@@ -45,6 +45,7 @@ def report(run, out: str, stem: str, *, seamless: bool = False) -> None:
     result.plot(png)
     wav = save_wav(Path(out) / f"{stem}.wav", run.audio[0], run.sample_rate, fade_ms=0 if seamless else FADE_MS)
     losses = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
-    print(f"{result.method} on {run.model}, K = {run.iterations}: loss {float(result.loss_history[0]):.4g} -> "
-          f"{float(result.loss_history[-1]):.4g} (decoded: {losses}); {result.nfe_optimization} + "
-          f"{result.nfe_decoding} network calls, {result.wall_time:.1f} s; wrote {png} and {wav}")
+    history = result.loss_history
+    path = (f"loss {float(history[0]):.4g} -> {float(history[-1]):.4g}, " if len(history) else "no optimisation, ")
+    print(f"{result.method} on {run.model}, K = {run.iterations}: {path}decoded: {losses}; {result.nfe_optimization} "
+          f"+ {result.nfe_decoding} network calls, {result.wall_time:.1f} s; wrote {png} and {wav}")

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
-    iterations = args.iterations or (20 if args.fast else 100)
+    iterations = (20 if args.fast else 100) if args.iterations is None else args.iterations
     reg = registry()
     pipe = Pipeline.from_pretrained(args.model)
     frames = pipe.frames()
@@ -110,9 +110,11 @@ def plot(uncontrolled, result, objectives, out: str) -> Path:
         ax.legend(loc="best", fontsize=8)
     axes[1].set_xlabel("time (s)")
     for name, history in result.objective_history.items():
-        axes[2].semilogy(history / history[0], label=name)
+        if len(history):  # none with --iterations 0
+            axes[2].semilogy(history / history[0], label=name)
     axes[2].set(xlabel="iteration", ylabel="loss / initial loss", title="surrogate losses")
-    axes[2].legend(fontsize=8)
+    if axes[2].lines:
+        axes[2].legend(fontsize=8)
     fig.tight_layout()
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)

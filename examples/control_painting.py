@@ -12,9 +12,12 @@ end flow into the reference's start. Each objective is an MSE on the masked mel 
 match its own first (:class:`~tempo_kit.features.masks.LoopFree`, DITTO App. E).
 """
 
+from pathlib import Path
+
 import torch
 from _control_common import parse, pipeline, report
 
+from tempo_kit.clips import save_wav, to_audio
 from tempo_kit.control import Objective, reference_target
 from tempo_kit.features.masks import LoopFree, MaskedReconstruction
 
@@ -31,9 +34,12 @@ masks = {"inpainting": MaskedReconstruction.inpainting(n_frames=n, context_s=1.0
 for task in [args.task] if args.task else TASKS:
     target = reference_target(None if task == "looping-free" else reference, extractor=masks[task], kind=task)
     run = pipe.control([Objective(extractor=masks[task], loss="mse", target=target)], tags=tags,
-                       iterations=args.iterations or 70, optimizer="adam-sample", seed=args.seed, progress=False)
-    if task == "outpainting":  # the reference followed by the new clip past the shared second
+                       iterations=70 if args.iterations is None else args.iterations, optimizer="adam-sample", seed=args.seed, progress=False)
+    if task == "outpainting":  # the reference followed by the new clip past the shared second, vocoded
         k = int(masks[task].gen_mask.sum())
-        stitched = torch.cat([reference, run.result.output[0, :, k:].float()], dim=-1)
-        print(f"reference + continuation: {stitched.shape[-1]} mel frames")
+        stitched = torch.cat([reference, run.result.output[0, :, k:].float()], dim=-1)[None]
+        with torch.no_grad():
+            audio = to_audio(stitched, pipe.vocoder)[0]
+        print(f"wrote {save_wav(Path(args.out) / 'control_outpainting_stitched.wav', audio, run.sample_rate)} "
+              f"(reference + continuation, {stitched.shape[-1]} mel frames)")
     report(run, args.out, f"control_{task}", seamless=task.startswith("looping"))

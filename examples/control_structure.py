@@ -17,5 +17,5 @@ pipe = pipeline(args)
 extractor = MFCCSelfSimilarity()  # cosine self-similarity of z-scored MFCCs of the mel frames, smoothed
 target = structure_from_form(args.form, n_frames=pipe.frames(), extractor=extractor)
 run = pipe.control([Objective(extractor=extractor, loss="mse", target=target)], tags={"instrument": "piano"},
-                   iterations=args.iterations or 150, seed=args.seed, progress=False)
+                   iterations=150 if args.iterations is None else args.iterations, seed=args.seed, progress=False)
 report(run, args.out, "control_structure")

@@ -61,8 +61,10 @@ if args.backend == "bundled" and not args.clap_dir:
 else:
     clap, target = hf_clap(args, pipe)
 objective = Objective(extractor=clap, loss="cosine", target=Target(value=target, kind="text"))
-run = pipe.control([objective], iterations=args.iterations or 70, seed=args.seed, progress=False)  # no tags
-first, last = 1 - float(run.result.loss_history[0]), 1 - run.result.final_losses[objective.name]
+run = pipe.control([objective], iterations=70 if args.iterations is None else args.iterations, seed=args.seed, progress=False)  # no tags
+last = 1 - run.result.final_losses[objective.name]
 what = repr(args.caption) if args.backend == "bundled" or args.clap_dir else "another clip (tiny random CLAP)"
-print(f"CLAP similarity to {what}: {first:.3f} at the first iteration -> {last:.3f} in the decoded output")
+first = (f"{1 - float(run.result.loss_history[0]):.3f} at the first iteration -> "
+         if len(run.result.loss_history) else "")
+print(f"CLAP similarity to {what}: {first}{last:.3f} in the decoded output")
 report(run, args.out, "control_text")

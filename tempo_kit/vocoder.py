@@ -150,7 +150,8 @@ class VocoderConfig:
         if not (math.isfinite(self.layer_scale) and self.layer_scale >= 0):
             raise ValueError(f"VocoderConfig needs a finite layer_scale >= 0, got {self.layer_scale}")
         s = self.subframes
-        if not (isinstance(s, int) and s >= 1 and self.n_fft % s == 0 and self.hop_length % s == 0):
+        if not (isinstance(s, int) and not isinstance(s, bool) and s >= 1 and self.n_fft % s == 0
+                and self.hop_length % s == 0):
             raise ValueError(f"VocoderConfig needs subframes, an integer >= 1 that divides n_fft {self.n_fft} and "
                              f"hop_length {self.hop_length}, got {s!r}")
 
@@ -210,6 +211,10 @@ class Vocoder(nn.Module):
         self.spec = config.mel_spec()
         self.synth = config.synthesis_spec()
         n_freq = self.synth.n_fft // 2 + 1
+        empty = int((self.synth.mel_filterbank().sum(1) == 0).sum())
+        if empty:
+            raise ValueError(f"subframes={config.subframes} leaves {empty} of the {config.n_mels} mel bands without a "
+                             f"bin of the {self.synth.n_fft}-point synthesis STFT; use fewer subframes")
         _fb_buffers(self, self.synth)
         self.embed = nn.Conv1d(config.n_mels, config.channels, config.kernel, padding=config.kernel // 2)
         self.embed_norm = nn.LayerNorm(config.channels)
@@ -230,17 +235,18 @@ class Vocoder(nn.Module):
         return self.config.hop_length
 
     def magnitude_prior(self, mel: torch.Tensor) -> torch.Tensor:
-        """Log STFT magnitude ``(batch, n_freq, frames * subframes)`` implied by the mel alone (clamped filterbank
-        pseudo-inverse on the synthesis STFT; between mel frames the model-space mel is interpolated linearly, the
-        last frame held)."""
+        """Log STFT magnitude ``(batch, n_freq, frames * subframes)`` implied by the mel alone: the clamped filterbank
+        pseudo-inverse on the synthesis STFT. With ``subframes = s > 1`` the model-space mel is interpolated linearly
+        between mel frames (the last frame held) and its power divided by ``s^2``: a window ``s`` times shorter
+        gathers ``s^2`` times less power from a steady tone."""
         s = self.config.subframes
         if s > 1:
             frames = mel.shape[-1]
-            at = torch.arange(frames * s, device=mel.device, dtype=mel.dtype) / s
-            lo = at.floor().long()
-            hi, w = (lo + 1).clamp(max=frames - 1), at - lo
+            i = torch.arange(frames * s, device=mel.device)
+            lo = i // s
+            hi, w = (lo + 1).clamp(max=frames - 1), ((i % s).to(mel.dtype) / s)
             mel = mel[..., lo] * (1 - w) + mel[..., hi] * w
-        S = mel_to_linear_power(_mel_power(mel, self.spec), self.fb_pinv)
+        S = mel_to_linear_power(_mel_power(mel, self.spec), self.fb_pinv) / s**2
         return 0.5 * torch.log(S + self.spec.amin)
 
     def spectrum(self, mel: torch.Tensor, *, frame_rate: float | None = None) -> torch.Tensor:

@@ -34,7 +34,7 @@ def test_every_example_is_covered():
 def test_control_example_fast(name, tmp_path):
     proc = run_example(name, ["--fast", "--out", str(tmp_path)], tmp_path)
     plots, clips = sorted(tmp_path.glob("*.png")), sorted(tmp_path.glob("*.wav"))
-    assert plots and [p.stem for p in plots] == [c.stem for c in clips], f"{name}: {plots} {clips}"
+    assert plots and {p.stem for p in plots} <= {c.stem for c in clips}, f"{name}: {plots} {clips}"  # a clip a plot
     assert "K = 4" in proc.stdout and "loss" in proc.stdout, proc.stdout
 
 

@@ -305,26 +305,48 @@ def test_a_vocoder_grown_with_zero_layer_scale_starts_as_the_saved_one(tmp_path,
 
 
 def test_subframes_synthesise_on_a_shorter_stft_with_the_head_in_subframe_order():
-    """``subframes = s``: the head predicts s STFT frames of n_fft / s per mel frame; the magnitude prior equals the
-    mel's own at each mel frame's first subframe and interpolates between; head channel (part, bin, j) drives
-    subframe j of every frame."""
+    """``subframes = s``: the head predicts s STFT frames of n_fft / s per mel frame; the magnitude prior is the
+    synthesis STFT's pseudo-inverse of the mel interpolated between frames, at the power of the shorter window;
+    head channel (part, bin, j) drives subframe j of every frame."""
     torch.manual_seed(0)
     s, mel = 2, torch.rand(1, 80, 12) - 0.8
     voc = Vocoder(config=VocoderConfig(channels=16, depth=1, subframes=s))
     one = Vocoder(config=VocoderConfig(channels=16, depth=1, n_fft=1024, hop_length=256))  # the synthesis STFT alone
-    n_freq = 1024 // 2 + 1
+    n_freq, amin = 1024 // 2 + 1, voc.spec.amin
     with torch.no_grad():
         prior = voc.magnitude_prior(mel)
         assert prior.shape == (1, n_freq, 12 * s)
         mel_up = torch.stack([mel, (mel + torch.cat([mel[..., 1:], mel[..., -1:]], -1)) / 2], -1).flatten(-2)
-        torch.testing.assert_close(prior, one.magnitude_prior(mel_up))
+        power = torch.exp(2 * one.magnitude_prior(mel_up)) - amin
+        torch.testing.assert_close(prior, 0.5 * torch.log(power / s**2 + amin), atol=1e-4, rtol=1e-4)
         voc.head.bias[1:n_freq * s:s] = 0.5  # the magnitude residual of subframe 1 of every bin
         S = voc.spectrum(mel)
         torch.testing.assert_close(S.abs().log()[..., 0::2], prior[..., 0::2].clamp(max=math.log(1e4)))
         torch.testing.assert_close(S.abs().log()[..., 1::2], (prior[..., 1::2] + 0.5).clamp(max=math.log(1e4)))
         assert voc(mel).shape == (1, 1, 12 * 512)
-    with pytest.raises(ValueError, match="subframes"):
-        VocoderConfig(subframes=3)
+        half = voc.to(torch.bfloat16).magnitude_prior(mel.repeat(1, 1, 40).to(torch.bfloat16))  # 480 frames: indices
+        assert half.shape == (1, n_freq, 960) and torch.isfinite(half).all()  # past bf16's exact integers
+    for bad in (3, True, 0):
+        with pytest.raises(ValueError, match="subframes"):
+            VocoderConfig(subframes=bad)
+    with pytest.raises(ValueError, match="without a bin"):
+        Vocoder(config=VocoderConfig(subframes=8))
+
+
+@pytest.mark.parametrize("s", [1, 2, 4])
+def test_the_magnitude_prior_of_a_real_clip_matches_its_synthesis_stft_on_loud_bins(s):
+    from tempo_kit.testing.synth import example_music
+
+    voc = Vocoder(config=VocoderConfig(channels=8, depth=1, subframes=s))
+    audio = torch.from_numpy(example_music(sample_rate=22050, duration=3.0, seed=0)).float()
+    mel = voc.spec.to_model(audio[None])
+    with torch.no_grad():
+        prior = voc.magnitude_prior(mel)
+    true = torch.stft(audio, voc.synth.n_fft, voc.synth.hop_length, window=voc.window, return_complex=True).abs()
+    n = min(prior.shape[-1], true.shape[-1])
+    prior, true = prior[0, :, :n], true.clamp_min(1e-9).log()[:, :n]
+    loud = true > true.max() - math.log(100.0)  # within 40 dB of the clip's peak
+    assert abs(float((prior - true)[loud].median())) < 0.2
 
 
 def test_init_skip_starts_a_new_head_on_a_saved_trunk(tmp_path):
@@ -339,7 +361,8 @@ def test_init_skip_starts_a_new_head_on_a_saved_trunk(tmp_path):
     net = build_recipe("vocoder", net={**spec, "init_skip": ["head."]}).net
     torch.testing.assert_close(net.embed.weight, saved.embed.weight)
     assert net.head.weight.shape != saved.head.weight.shape
-    for bad, match in ((["nohead."], "no saved tensor"), ("head.", "list of non-empty"), ([""], "list of non-empty")):
+    for bad, match in ((["nohead."], "no saved tensor"), ("head.", "list of non-empty"), ([""], "list of non-empty"),
+                       (5, "list of non-empty")):
         with pytest.raises(ValueError, match=match):
             build_recipe("vocoder", net={**spec, "init_skip": bad})
     with pytest.raises(ValueError, match="init_from"):

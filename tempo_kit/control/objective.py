@@ -36,7 +36,6 @@ def _resolve_loss(loss: Callable | str) -> Callable:
     return loss
 
 
-@functools.lru_cache(maxsize=64)
 def _takes_ignore_index(loss: Callable) -> bool:
     """Whether ``loss`` has an ``ignore_index`` keyword that no ``functools.partial`` has bound yet."""
     if isinstance(loss, functools.partial) and "ignore_index" in loss.keywords:

@@ -29,16 +29,16 @@ def _panel_objective(fig, spec, objective, feature: torch.Tensor, final_loss: fl
         extent = (float(t[0]), float(t[-1]) if len(t) > 1 else 1.0, -0.5, probs.shape[0] - 0.5)
         ax.imshow(probs.numpy(), aspect="auto", origin="lower", cmap="magma", extent=extent)
         keep = y != target.ignore_index
-        n_oct = probs.shape[0] // 12  # a chroma kept apart by octave (LogChroma(octaves=...)): feature 12 * o + c
+        octaves = getattr(objective.extractor, "octaves", None)  # LogChroma(octaves=(lo, hi)): feature 12 * o + c
+        n_oct = probs.shape[0] // 12 if octaves and probs.shape[0] % 12 == 0 else 1
         for o in range(n_oct):  # the target pitch class in every octave: the image shows which one sounds
             ax.scatter(t[keep].numpy(), (y[keep] + 12 * o).numpy(), s=1 if n_oct > 1 else 8, c="cyan", marker="s",
                        alpha=0.5 if n_oct > 1 else 1.0, label="target" if o == 0 else None)
         classes = probs.reshape(n_oct, 12, -1).sum(0) if n_oct > 1 else probs
         acc = float((classes.argmax(0)[keep] == y[keep]).float().mean())
         if n_oct > 1:
-            lowest = (getattr(objective.extractor, "octaves", None) or (0,))[0]
             ax.set(ylabel="pitch (octaves apart)", yticks=range(0, 12 * n_oct, 12),
-                   yticklabels=[f"C{lowest + o}" for o in range(n_oct)])
+                   yticklabels=[f"C{octaves[0] + o}" for o in range(n_oct)])
         else:
             ax.set(ylabel="pitch class", yticks=range(12), yticklabels="C C# D D# E F F# G G# A A# B".split())
         ax.set(title=f"{title}, pitch-class accuracy {100 * acc:.1f}%", xlabel=label)

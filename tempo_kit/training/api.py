@@ -52,10 +52,10 @@ def _resolve_net(key: str, value: Any) -> Any:
     if isinstance(value, dict):
         value = dict(value)
         init_from, skip = value.pop("init_from", None), value.pop("init_skip", ())
+        if not isinstance(skip, (list, tuple)) or not all(isinstance(p, str) and p for p in skip):
+            raise ValueError(f"init_skip must be a list of non-empty name prefixes, got {skip!r}")
         if skip and init_from is None:
             raise ValueError("init_skip names saved tensors to leave out of init_from, which is not given")
-        if isinstance(skip, str) or not all(isinstance(p, str) and p for p in skip):
-            raise ValueError(f"init_skip must be a list of non-empty name prefixes, got {skip!r}")
         net = build_model(value)
         if init_from is not None:
             _init_from(net, Path(init_from), skip=tuple(skip))
