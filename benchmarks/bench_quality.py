@@ -408,8 +408,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
     latency_runs: dict[str, Any] = {}
     change: dict[str, torch.Tensor] = {}  # frame_change per reference clip (mean over a row's draws)
     for system in systems:
-        row: dict[str, Any] = {"name": system.name, "family": system.family,
-                               "model": Q.repo_path(system.model),
+        row: dict[str, Any] = {"name": system.name, "family": system.family, "model": Q.repo_path(system.model),
                                "sampler": system.sampler, "steps": system.steps, **system.sampler_kwargs}
         if system.grid:
             row["grid"] = system.grid
@@ -538,7 +537,8 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
             "batch_size": batch_size, "latency_repeats": latency_repeats, "threads": threads, "seed": seed,
             "mel_bands": min(mel_bands, n_mels), "torch": torch.__version__,
             "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "load_average_1min": os.getloadavg()[0], "weights_dir": Q.repo_path(weights_dir()), "heldout": Q.repo_path(heldout),
+            "load_average_1min": os.getloadavg()[0], "weights_dir": Q.repo_path(weights_dir()),
+            "heldout": Q.repo_path(heldout),
             "bundled": sorted(bundled), "missing": missing, "embeddings": list(ruler.embeddings),
             "pairing": "clip i of every row takes the tags and caption of reference clip i and the same initial noise"
                        + (f"; each generated row has {draws} draws per reference clip, pooled per clip" if draws > 1

@@ -1,12 +1,11 @@
-"""Shared command line of the control examples: a bundled distilled model through ``Pipeline.from_pretrained``, and
-what each example writes (the target-vs-achieved plot and the vocoded clip)."""
+"""Shared command line of the control examples (the bundled distilled model, K, the output folder) and what each
+example writes (the target-vs-achieved plot and the vocoded clip)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from tempo_kit import Pipeline
 from tempo_kit.clips import FADE_MS, save_wav
 
 #: Iterations of ``--fast``: a smoke run for CI (seconds; the control has barely started).
@@ -31,10 +30,6 @@ def parse(description: str, **extra) -> argparse.Namespace:
         args.iterations = FAST_ITERATIONS
     Path(args.out).mkdir(parents=True, exist_ok=True)
     return args
-
-
-def pipeline(args) -> Pipeline:
-    return Pipeline.from_pretrained(args.model)
 
 
 def report(run, out: str, stem: str, *, seamless: bool = False) -> None:

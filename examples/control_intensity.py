@@ -7,13 +7,14 @@ The target is drawn as points (dB at given seconds, linear in between); the obje
 vocoded audio, through the vocoder, as ``tempo-kit control intensity`` does.
 """
 
-from _control_common import parse, pipeline, report
+from _control_common import parse, report
 
+from tempo_kit import Pipeline
 from tempo_kit.control import intensity_from_points
 from tempo_kit.features import Intensity
 
 args = parse(__doc__)
-pipe = pipeline(args)
+pipe = Pipeline.from_pretrained(args.model)  # a bundled distilled model: DITTO-2's surrogate
 n = pipe.frames()  # 256 mel frames: 5.94 s at 43 frames/s
 swell = intensity_from_points([-38, -16, -36], seconds=[0.5, 3.0, 5.5], n_frames=n, extractor=Intensity())
 run = pipe.control("intensity", target=swell, tags={"instrument": "strings"}, iterations=args.iterations,

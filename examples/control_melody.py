@@ -8,13 +8,14 @@ and keeps each note in one register; the accuracy printed is the share of target
 is the target's, on the audio, against the same noise decoded without control.
 """
 
-from _control_common import parse, pipeline, report
+from _control_common import parse, report
 
+from tempo_kit import Pipeline
 from tempo_kit.control import melody_from_notes
 from tempo_kit.features import LogChroma
 
 args = parse(__doc__)
-pipe = pipeline(args)
+pipe = Pipeline.from_pretrained(args.model)  # a bundled distilled model: DITTO-2's surrogate
 notes = [("C5", 1), ("E5", 1), ("G5", 1), ("r", 0.5), ("B4", 1.5), ("C5", 2), ("G4", 1), ("A4", 1), ("B4", 1),
          ("C5", 2)]  # (note, beats)
 target = melody_from_notes(notes, tempo=120, extractor=LogChroma(), n_frames=pipe.frames())

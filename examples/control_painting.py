@@ -15,15 +15,16 @@ match its own first (:class:`~tempo_kit.features.masks.LoopFree`, DITTO App. E).
 from pathlib import Path
 
 import torch
-from _control_common import parse, pipeline, report
+from _control_common import parse, report
 
+from tempo_kit import Pipeline
 from tempo_kit.clips import save_wav, to_audio
 from tempo_kit.control import Objective, reference_target
 from tempo_kit.features.masks import LoopFree, MaskedReconstruction
 
 TASKS = ("inpainting", "outpainting", "looping", "looping-free")
 args = parse(__doc__, task={"choices": TASKS, "default": None, "help": "one task (default: all four)"})
-pipe = pipeline(args)
+pipe = Pipeline.from_pretrained(args.model)  # a bundled distilled model: DITTO-2's surrogate
 tags = {"instrument": "organ", "collection": "bach"}
 reference = pipe(tags, seed=99).mel[0]  # (80, 256) model-space mel frames
 n = reference.shape[-1]

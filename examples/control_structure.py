@@ -7,13 +7,14 @@ The objective is built by hand (extractor, loss, target) and passed to ``Pipelin
 differentiable feature of the mel frames composes with any bundled surrogate this way.
 """
 
-from _control_common import parse, pipeline, report
+from _control_common import parse, report
 
+from tempo_kit import Pipeline
 from tempo_kit.control import Objective, structure_from_form
 from tempo_kit.features import MFCCSelfSimilarity
 
 args = parse(__doc__, form={"default": "ABA", "help": "the form, one letter a section (default: %(default)s)"})
-pipe = pipeline(args)
+pipe = Pipeline.from_pretrained(args.model)  # a bundled distilled model: DITTO-2's surrogate
 extractor = MFCCSelfSimilarity()  # cosine self-similarity of z-scored MFCCs of the mel frames, smoothed
 target = structure_from_form(args.form, n_frames=pipe.frames(), extractor=extractor)
 run = pipe.control([Objective(extractor=extractor, loss="mse", target=target)], tags={"instrument": "piano"},

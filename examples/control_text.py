@@ -18,9 +18,10 @@ check of the plumbing, not of text control.
 import sys
 
 import torch
-from _control_common import parse, pipeline, report
+from _control_common import parse, report
 
 import tempo_kit
+from tempo_kit import Pipeline
 from tempo_kit.clips import sample_rate_of
 from tempo_kit.control import Objective, Target
 
@@ -54,7 +55,7 @@ args = parse(__doc__, caption={"default": "A fast folk song in a major key playe
              backend={"choices": ("bundled", "hf"), "default": "bundled",
                       "help": "the bundled CLAP-style model on mel frames, or a Hugging Face ClapModel on audio"},
              clap_dir={"default": None, "help": "local folder of a saved ClapModel (never downloaded); implies hf"})
-pipe = pipeline(args)
+pipe = Pipeline.from_pretrained(args.model)  # a bundled distilled model: DITTO-2's surrogate
 if args.backend == "bundled" and not args.clap_dir:
     clap = tempo_kit.get("extractors", "mini-clap")  # reads mel frames
     target = clap.target(args.caption)

@@ -49,11 +49,13 @@ def check_mel(mel: torch.Tensor, spec: MelSpec, who: str, frame_rate: float | No
                          f"clips {sorted(set(bad.flatten(1).any(1).nonzero().flatten().tolist()))[:8]}); nothing to vocode")
 
 
-def _fb_buffers(module: nn.Module, spec: MelSpec) -> None:
-    """The pseudo-inverse of ``spec``'s mel filterbank and the Hann window of its ``n_fft`` (non-persistent buffers)."""
+def _fb_buffers(module: nn.Module, spec: MelSpec) -> np.ndarray:
+    """Register the pseudo-inverse of ``spec``'s mel filterbank and the Hann window of its ``n_fft`` (non-persistent
+    buffers); returns the filterbank ``(n_mels, n_freq)``."""
     fb = spec.mel_filterbank()  # (n_mels, n_freq) float64
     module.register_buffer("fb_pinv", torch.as_tensor(np.linalg.pinv(fb), dtype=torch.float32), persistent=False)
     module.register_buffer("window", torch.hann_window(spec.n_fft, periodic=True), persistent=False)
+    return fb
 
 
 def mel_to_linear_power(power: torch.Tensor, fb_pinv: torch.Tensor) -> torch.Tensor:
@@ -211,11 +213,10 @@ class Vocoder(nn.Module):
         self.spec = config.mel_spec()
         self.synth = config.synthesis_spec()
         n_freq = self.synth.n_fft // 2 + 1
-        empty = int((self.synth.mel_filterbank().sum(1) == 0).sum())
+        empty = int((_fb_buffers(self, self.synth).sum(1) == 0).sum())
         if empty:
             raise ValueError(f"subframes={config.subframes} leaves {empty} of the {config.n_mels} mel bands without a "
                              f"bin of the {self.synth.n_fft}-point synthesis STFT; use fewer subframes")
-        _fb_buffers(self, self.synth)
         self.embed = nn.Conv1d(config.n_mels, config.channels, config.kernel, padding=config.kernel // 2)
         self.embed_norm = nn.LayerNorm(config.channels)
         hidden = int(round(config.channels * config.expansion))
@@ -271,9 +272,9 @@ class Vocoder(nn.Module):
         """STFT phase ``(batch, n_freq, frames)`` from the head's outputs.
 
         ``"direct"``: ``deviation`` is the phase. ``"if"``: ``phi[k, t] = pi k + omega_k t + cumsum_t(deviation)[k, t]
-        + offset[k, t]`` with the bin-centre advance ``omega_k = 2 pi k hop / n_fft`` (of the synthesis STFT) (exact modulo 2 pi) and ``pi k``
-        the phase step between neighbouring bins of one windowed sinusoid (``torch.stft`` frames start half a window
-        before their centre). A sinusoid of frequency ``f`` is consistent when every bin of its main lobe gets
+        + offset[k, t]`` with the bin-centre advance ``omega_k = 2 pi k hop / n_fft`` of the synthesis STFT (exact
+        modulo 2 pi) and ``pi k`` the phase step between neighbouring bins of one windowed sinusoid (``torch.stft``
+        frames start half a window before their centre). A sinusoid of frequency ``f`` is consistent when every bin of its main lobe gets
         ``deviation = 2 pi hop (f - f_k) / sample_rate``.
         """
         if offset is None:

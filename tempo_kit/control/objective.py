@@ -77,6 +77,7 @@ class Objective:
     target: Target = attrs.field(converter=as_target)
     weight: float | None = attrs.field(default=None)
     name: str = attrs.field(default="")
+    _pass_ignore_index: bool = attrs.field(init=False, default=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.extractor, nn.Module) and not callable(self.extractor):
@@ -85,6 +86,8 @@ class Objective:
             raise ValueError(f"objective weight must be a finite non-negative number, got {self.weight}")
         if not self.name:
             object.__setattr__(self, "name", self.target.kind)
+        object.__setattr__(self, "_pass_ignore_index",  # read once here, not in the optimisation loop
+                           not self.target.value.is_floating_point() and _takes_ignore_index(self.loss))
         ext = type(self.extractor).__name__
         fr, sr = getattr(self.extractor, "frame_rate", None), getattr(self.extractor, "sample_rate", None)
         if not _rates_match(self.target.frame_rate, fr):
@@ -192,8 +195,7 @@ class Objective:
         except ValueError:
             self._blame_extractor(x, feature)
             raise
-        extra = ({"ignore_index": self.target.ignore_index}
-                 if not target.is_floating_point() and _takes_ignore_index(self.loss) else {})
+        extra = {"ignore_index": self.target.ignore_index} if self._pass_ignore_index else {}
         loss = self.loss(feature, target, **extra)
         if loss.ndim:
             loss = loss.mean()
