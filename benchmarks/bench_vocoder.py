@@ -18,7 +18,8 @@ Griffin-Lim: the ceiling). For each:
 * ``pitch``: raw pitch accuracy of the vocoded monophonic held-out clips (collection ``essen``: one melodic line)
   against the original recording, both tracked by pretrained CREPE-full (argmax bin, 20 cents): the share of the
   original's voiced frames (confidence >= 0.5) where the two pitches are within 50 cents.
-* ``<candidate> bf16``: the candidate vocoder after ``.to(torch.bfloat16)`` (its trunk in bfloat16).
+* ``<candidate> bf16``: the candidate vocoder after ``.to(torch.bfloat16)`` (trunk and head in bfloat16; the magnitude prior,
+  phase integration and iSTFT in float32).
 * ``ms/s``: CPU milliseconds of the process per second of audio at batch 1 and 8 (1 torch thread, best of
   ``--repeats``).
 
@@ -203,7 +204,7 @@ def main() -> None:
             if not path:
                 raise SystemExit(f"bench_vocoder: --vocoder takes LABEL=PATH, got {item!r}")
             vocoders[label] = load_vocoder(path, Path(tmp))
-    if args.candidate in vocoders:  # the candidate with its trunk in bfloat16 (head, phase and iSTFT stay float32)
+    if args.candidate in vocoders:  # the candidate in bfloat16 (prior, phase and iSTFT stay float32)
         vocoders[f"{args.candidate} bf16"] = copy.deepcopy(vocoders[args.candidate]).to(torch.bfloat16)
     vocoders["griffin-lim 32 it"] = GriffinLim(config=GriffinLimConfig(n_iter=32))
     vocoders["pinv magnitude, random phase"] = GriffinLim(config=GriffinLimConfig(n_iter=0))
