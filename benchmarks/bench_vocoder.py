@@ -18,8 +18,8 @@ Griffin-Lim: the ceiling). For each:
 * ``pitch``: raw pitch accuracy of the vocoded monophonic held-out clips (collection ``essen``: one melodic line)
   against the original recording, both tracked by pretrained CREPE-full (argmax bin, 20 cents): the share of the
   original's voiced frames (confidence >= 0.5) where the two pitches are within 50 cents.
-* ``<candidate> bf16``: the candidate vocoder after ``.to(torch.bfloat16)`` (trunk and head in bfloat16; the magnitude prior,
-  phase integration and iSTFT in float32).
+* ``<label> bf16``: the candidate vocoder (or each ``--bf16`` row) after ``.to(torch.bfloat16)`` (trunk and head
+  in bfloat16; the magnitude prior, phase integration and iSTFT in float32).
 * ``ms/s``: CPU milliseconds of the process per second of audio at batch 1 and 8 (1 torch thread, best of
   ``--repeats``).
 
@@ -92,8 +92,10 @@ def vocode(model, mel: torch.Tensor, chunk: int = 8) -> torch.Tensor:
 
 
 def cluster_mean(values: torch.Tensor, counts: torch.Tensor) -> tuple[float, float, float]:
-    """Mean of per-clip values and its cluster-bootstrap interval (``counts`` from :func:`bootstrap_counts`)."""
-    boot = (counts * values.double()).sum(1) / counts.sum(1)
+    """Mean of per-clip values and its cluster-bootstrap interval (``counts`` from :func:`bootstrap_counts`; a
+    resample that drew none of these clips, as can happen to a few monophonic ones among many pieces, is left out)."""
+    drawn = counts.sum(1) > 0
+    boot = (counts[drawn] * values.double()).sum(1) / counts[drawn].sum(1)
     low, high = interval(boot, point=float(values.mean()))
     return float(values.mean()), low, high
 
@@ -151,6 +153,8 @@ def main() -> None:
                         help="a saved vocoder folder, or git:REV for the bundled vocoder at a commit (repeatable)")
     parser.add_argument("--baseline", default="previous", help="row the MR-STFT ratio is taken to (if present)")
     parser.add_argument("--candidate", default="bundled", help="row the verdicts are about")
+    parser.add_argument("--bf16", action="append", default=None, metavar="LABEL",
+                        help="rows that also run in bfloat16 (repeatable; default: the candidate)")
     parser.add_argument("--clips", type=int, default=None, help="reference clips (default: all held-out clips)")
     parser.add_argument("--generators", default="teacher,cm,ctm,presto-s,presto-ls,presto-l,ase",
                         help="bundled generators whose clips each neural vocoder renders ('' for none)")
@@ -204,8 +208,10 @@ def main() -> None:
             if not path:
                 raise SystemExit(f"bench_vocoder: --vocoder takes LABEL=PATH, got {item!r}")
             vocoders[label] = load_vocoder(path, Path(tmp))
-    if args.candidate in vocoders:  # the candidate in bfloat16 (prior, phase and iSTFT stay float32)
-        vocoders[f"{args.candidate} bf16"] = copy.deepcopy(vocoders[args.candidate]).to(torch.bfloat16)
+    for label in args.bf16 or [args.candidate]:  # in bfloat16 (prior, phase and iSTFT stay float32)
+        if label not in vocoders:
+            raise SystemExit(f"bench_vocoder: --bf16 {label!r} is not a row; rows: {', '.join(vocoders)}")
+        vocoders[f"{label} bf16"] = copy.deepcopy(vocoders[label]).to(torch.bfloat16)
     vocoders["griffin-lim 32 it"] = GriffinLim(config=GriffinLimConfig(n_iter=32))
     vocoders["pinv magnitude, random phase"] = GriffinLim(config=GriffinLimConfig(n_iter=0))
 
