@@ -320,6 +320,15 @@ def test_bfloat16_runs_and_stays_close_to_float32():
     assert (half.mel - full.mel).norm() / full.mel.norm() < 0.05
 
 
+def test_the_vocoder_alone_in_bfloat16_gives_the_float32_clip():
+    pipe = Pipeline.from_pretrained("ctm")
+    full = pipe(TAGS, seed=0, frames=64)
+    pipe.vocoder.to(torch.bfloat16)
+    half = pipe(TAGS, seed=0, frames=64)
+    assert torch.equal(half.mel, full.mel) and half.audio.dtype == torch.float32
+    assert (half.audio - full.audio).norm() / full.audio.norm() < 0.05
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "adam-sample"])
 def test_bfloat16_control_optimises_float32_noise(optimizer):
     clip = Pipeline.from_pretrained("ctm", dtype="bfloat16").control("intensity", iterations=3, frames=64,
