@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from ..recipe import Recipe, UpdateRule, trainable
 from .common import frozen
 
-__all__ = ["VocoderRecipe", "Discriminators", "multi_resolution_stft_loss", "random_crops"]
+__all__ = ["VocoderRecipe", "Discriminators", "multi_resolution_stft_loss", "phase_derivative_loss", "random_crops"]
 
 
 def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor, *, fft_sizes=(512, 1024, 2048),
@@ -54,6 +54,47 @@ def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor, *, fft_
         sc = sc + torch.sqrt((num + eps) / (den + eps)).mean()
         log_mag = log_mag + (torch.log(mag_t + eps) - torch.log(mag_p + eps)).abs().mean()
     return {"sc": sc / len(fft_sizes), "log_mag": log_mag / len(fft_sizes)}
+
+
+def phase_derivative_loss(pred: torch.Tensor, target: torch.Tensor, *, fft_sizes=(512, 1024, 2048),
+                          eps: float = 1e-7) -> dict[str, torch.Tensor]:
+    """Anti-wrapped L1 distance of the STFT phase's derivatives, across frequency (group delay) and across time
+    (instantaneous frequency), weighted by the target's magnitude and averaged over STFT resolutions.
+
+    Implements the group-delay and instantaneous-angular-frequency losses of APNet (Ai & Ling 2023, Sec. 3.3.2:
+    ``f_AW(x) = |x - 2 pi round(x / 2 pi)|`` of the difference of the two phases' first differences), each bin pair
+    weighted by the geometric mean of the target's magnitudes (its quiet, noise-like bins carry no phase to match).
+    The wrapped difference is the angle of ``(P_j conj(P_i)) conj(T_j conj(T_i))``, so no phase is unwrapped.
+
+    Parameters
+    ----------
+    pred, target : Tensor, shape ``(batch, samples)`` or ``(batch, 1, samples)``
+        Waveforms.
+    fft_sizes : sequence of int
+        FFT sizes; Hann window of that size, hop a quarter of it.
+
+    Returns
+    -------
+    dict with ``"gd"`` (between neighbouring bins of a frame) and ``"iaf"`` (between neighbouring frames of a bin),
+    in radians, each in ``[0, pi]``.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction and target waveforms differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    pred, target = pred.reshape(pred.shape[0], -1).float(), target.reshape(target.shape[0], -1).float()
+    out = {"gd": 0.0, "iaf": 0.0}
+    for n_fft in fft_sizes:
+        window = torch.hann_window(n_fft, device=pred.device)
+        kw = dict(n_fft=n_fft, hop_length=n_fft // 4, window=window, center=True, return_complex=True)
+        P, T = torch.stft(pred, **kw), torch.stft(target, **kw)
+        for name, dim in (("gd", -2), ("iaf", -1)):
+            n = P.shape[dim] - 1
+            dp = P.narrow(dim, 1, n) * P.narrow(dim, 0, n).conj()
+            dt = T.narrow(dim, 1, n) * T.narrow(dim, 0, n).conj()
+            z = dp * dt.conj()
+            wrapped = torch.atan2(z.imag, z.real + eps**2).abs()  # eps: a finite gradient where the output is silent
+            weight = dt.abs().sqrt()  # geometric mean of the two target magnitudes
+            out[name] = out[name] + (weight * wrapped).sum() / (weight.sum() + eps)
+    return {k: v / len(fft_sizes) for k, v in out.items()}
 
 
 def random_crops(mel: torch.Tensor, audio: torch.Tensor, frames: int, hop_length: int, *,
@@ -194,6 +235,9 @@ class VocoderRecipe(Recipe):
     disc_batch : int
         The GAN terms use the first ``disc_batch`` crops of each batch (the discriminators cost several times the
         vocoder's update on a CPU).
+    phase_weight : float
+        Weight of the phase-derivative terms ``"gd"`` and ``"iaf"`` (:func:`phase_derivative_loss` on ``fft_sizes``);
+        0 (default) leaves the phase to the magnitude losses.
     """
 
     name = "vocoder"
@@ -202,7 +246,7 @@ class VocoderRecipe(Recipe):
                  mel_weight: float = 5.0, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.99),
                  weight_decay: float = 0.0, adversarial_weight: float = 0.0, feature_weight: float = 0.0,
                  disc_lr: float = 2e-4, periods=(2, 3, 5, 7, 11), disc_fft_sizes=(512, 1024, 2048),
-                 disc_batch: int = 8):
+                 disc_batch: int = 8, phase_weight: float = 0.0):
         super().__init__()
         from ...vocoder import Vocoder
 
@@ -217,6 +261,9 @@ class VocoderRecipe(Recipe):
         if adversarial_weight < 0 or feature_weight < 0:
             raise ValueError(f"adversarial_weight and feature_weight must be >= 0, got {adversarial_weight}, {feature_weight}")
         self.adversarial_weight, self.feature_weight = float(adversarial_weight), float(feature_weight)
+        if not phase_weight >= 0:
+            raise ValueError(f"phase_weight must be >= 0, got {phase_weight}")
+        self.phase_weight = float(phase_weight)
         self.rules = [UpdateRule(group="net", lr=lr, betas=tuple(betas), weight_decay=weight_decay)]
         self.disc, self.disc_batch = None, int(disc_batch)
         if self.disc_batch < 1:
@@ -245,6 +292,9 @@ class VocoderRecipe(Recipe):
         inner = slice(self.edge, self.crop_frames - self.edge)
         mel_pred = spec.to_model(pred.float())[..., : self.crop_frames]
         terms["mel"] = self.mel_weight * (mel_pred[..., inner] - mel[..., inner]).abs().mean()
+        if self.phase_weight > 0:
+            phase = phase_derivative_loss(pred, audio, fft_sizes=self.fft_sizes)
+            terms.update({k: self.phase_weight * v for k, v in phase.items()})
         out = {"net": terms}
         if self.disc is not None:
             audio, pred = audio[: self.disc_batch], pred[: self.disc_batch]
