@@ -4,8 +4,10 @@ For each vocoder folder (the bundled vocoder first): MR-STFT (spectral convergen
 waveform on every third held-out clip, as a ratio to the bundled vocoder's on the same clips, and FAD CREPE of
 tag-matched training clips vocoded against all held-out recordings (bench_vocoder.py's protocol); with ``--levels``
 also the log-magnitude error by the level of the original's STFT bin (dB below the clip's peak) at each FFT size of
-the MR-STFT distance, and the share of bins at that level. About 3 minutes per vocoder on 2 cores for the 296
-held-out clips of ``outputs/data/music``.
+the MR-STFT distance, and the share of bins at that level; with ``--phase`` where the vocoder's CREPE distance lies:
+the mean squared distance of CREPE-tiny frames of the vocoded clip to the real clip's, and of two hybrids on the
+vocoder's synthesis STFT (its magnitudes with the real phase; the real magnitudes with its phase). About 3 minutes
+per vocoder on 2 cores for the 296 held-out clips of ``outputs/data/music``.
 
     .venv/bin/python benchmarks/screen_vocoders.py outputs/runs/vocoder_sub2/snapshots/step_8000 [...] [--threads 2]
 """
@@ -35,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", default="outputs/data/music")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--levels", action="store_true", help="log-magnitude error by level of the original's bins")
+    parser.add_argument("--phase", action="store_true", help="CREPE frame distance of magnitude/phase hybrids")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from tempo_kit.models.crepe import CrepeEmbedding
@@ -63,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
                   f"vocoder's); FAD CREPE {fad:.5f}", flush=True)
             if args.levels:
                 print_levels(out, ref_audio)
+            if args.phase and hasattr(model, "spectrum"):
+                print_phase(model, ref_mel, ref_audio, crepe, spec.sample_rate)
 
 
 def print_levels(out: torch.Tensor, ref: torch.Tensor, bands=(-120, -80, -60, -40, -20, 1)) -> None:
@@ -79,6 +84,25 @@ def print_levels(out: torch.Tensor, ref: torch.Tensor, bands=(-120, -80, -60, -4
             cells.append(f"[{lo}, {min(hi, 0)}) dB: {float(m.float().mean()):.0%} of bins, error "
                          f"{float(err[m].mean()) if m.any() else float('nan'):.2f}")
         print(f"  n_fft {n_fft}: " + "; ".join(cells), flush=True)
+
+
+@torch.inference_mode()
+def print_phase(model, mel: torch.Tensor, ref: torch.Tensor, crepe, sample_rate: int) -> None:
+    """Mean squared distance of CREPE-tiny frames to the real clip's: the vocoded clip, and on the vocoder's synthesis
+    STFT its magnitudes with the real clip's phase, the real magnitudes with its phase."""
+    n_fft, hop = model.synth.n_fft, model.synth.hop_length
+    window = torch.hann_window(n_fft)
+    S = torch.cat([model.spectrum(m) for m in mel.split(8)])
+    R = torch.stft(ref, n_fft, hop, window=window, center=True, return_complex=True)[..., : S.shape[-1]]
+    real = crepe(ref, sample_rate)
+
+    def distance(spectrum):
+        audio = torch.istft(spectrum, n_fft, hop, window=window, center=True, length=ref.shape[-1])
+        return float((crepe(audio, sample_rate) - real).norm(dim=-1).square().mean())
+
+    print(f"  CREPE frame distance to the real clip: vocoded {distance(S):.3f}; its magnitudes with the real phase "
+          f"{distance(torch.polar(S.abs(), R.angle())):.3f}; the real magnitudes with its phase "
+          f"{distance(torch.polar(R.abs(), S.angle())):.3f}", flush=True)
 
 
 if __name__ == "__main__":

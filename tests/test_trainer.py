@@ -276,6 +276,28 @@ def test_a_nan_loss_stops_before_the_update_and_keeps_the_last_checkpoint(tmp_pa
     assert [json.loads(line)["step"] for line in (tmp_path / "losses.jsonl").read_text().splitlines()] == [0, 1, 2]
 
 
+@pytest.mark.parametrize("grad_clip", [None, 1.0])
+def test_a_non_finite_gradient_of_a_finite_loss_stops_before_any_update(tmp_path, grad_clip):
+    from tempo_kit.training import TrainingDivergedError
+
+    class NanGradient(TwoGroups):
+        def losses(self, batch, *, step, groups, generator=None):
+            out = super().losses(batch, step=step, groups=groups, generator=generator)
+            if step == 3:  # sqrt at 0: the value is 0, the gradient inf * 0 = nan
+                w = self.critic.weight
+                out["critic"]["sqrt"] = (w - w.detach()).square().sum().sqrt()
+            return out
+
+    recipe = NanGradient()
+    config = TrainConfig(steps=8, batch_size=4, progress=False, out_dir=str(tmp_path), checkpoint_every=2,
+                         grad_clip=grad_clip)
+    trainer = Trainer(recipe=recipe, data=MixtureData(), config=config)
+    with pytest.raises(TrainingDivergedError, match=r"step 3: the gradient of group 'critic' is not finite .*is kept"):
+        trainer.fit()
+    assert all(torch.isfinite(p).all() for p in recipe.parameters())
+    assert Trainer(recipe=TwoGroups(), data=MixtureData(), config=config).load() == 2
+
+
 def test_snapshots_along_training_are_loadable_models(tmp_path):
     config = TrainConfig(steps=6, batch_size=8, progress=False, ema_decay=0.5, out_dir=str(tmp_path), snapshot_every=3)
     recipe = _edm(0)

@@ -142,7 +142,7 @@ def test_recipe_needs_audio(music):
 
 def test_phase_derivative_loss_sees_phase_not_magnitude_or_time_shift(music):
     """Zero on the target itself and on a louder copy; near zero for a one-sample shift (group delay and
-    instantaneous frequency barely move); large where the phase is random; bounded by pi; finite gradients even for a
+    instantaneous frequency barely move); large where the phase is random; at most 2; finite gradients even for a
     silent output."""
     audio = music[0].squeeze(1)
     kw = dict(fft_sizes=(256, 512))
@@ -154,10 +154,11 @@ def test_phase_derivative_loss_sees_phase_not_magnitude_or_time_shift(music):
     scrambled = torch.istft(rand, 512, 128, window=torch.hann_window(512), length=audio.shape[-1])
     noisy = phase_derivative_loss(scrambled, audio, **kw)
     for k in ("gd", "iaf"):
-        assert float(shifted[k]) < 0.05 < 0.5 < float(noisy[k]) <= math.pi
-    silent = torch.zeros_like(audio, requires_grad=True)
-    sum(phase_derivative_loss(silent, audio, **kw).values()).backward()
-    assert torch.isfinite(silent.grad).all()
+        assert float(shifted[k]) < 0.05 < 0.5 < float(noisy[k]) <= 2
+    for quiet in (torch.zeros_like(audio), 1e-15 * audio):  # products of four tiny magnitudes underflow float32
+        quiet.requires_grad_(True)
+        sum(phase_derivative_loss(quiet, audio, **kw).values()).backward()
+        assert torch.isfinite(quiet.grad).all()
 
 
 def test_recipe_with_phase_weight_logs_and_trains_the_phase_terms(music):
@@ -165,7 +166,7 @@ def test_recipe_with_phase_weight_logs_and_trains_the_phase_terms(music):
     recipe = VocoderRecipe(net=tiny_vocoder(), crop_frames=8, fft_sizes=(256, 512), phase_weight=0.5)
     terms = recipe.losses({"x0": mel, "audio": audio}, step=0, groups=frozenset({"net"}),
                           generator=torch.Generator().manual_seed(0))["net"]
-    assert {"gd", "iaf"} <= set(terms) and all(0 < float(terms[k].detach()) <= 0.5 * math.pi for k in ("gd", "iaf"))
+    assert {"gd", "iaf"} <= set(terms) and all(0 < float(terms[k].detach()) <= 0.5 * 2 for k in ("gd", "iaf"))
     sum(terms.values()).backward()
     assert recipe.net.head.weight.grad.abs().sum() > 0
     assert "gd" not in VocoderRecipe(net=tiny_vocoder(), crop_frames=8).losses(

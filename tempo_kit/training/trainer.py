@@ -236,10 +236,8 @@ class Trainer:
             if flag.item() and not bad:
                 bad = ["a loss on another rank"]
         if bad:
-            kept = (f"the last checkpoint ({self.checkpoint_path}) is kept" if self.checkpoint_path is not None
-                    and self.checkpoint_path.is_file() else "no checkpoint was written yet")
             raise TrainingDivergedError(f"step {step}: loss {', '.join(bad)} is not finite; training stopped before "
-                                        f"this update, {kept}")
+                                        f"this update, {self._kept()}")
         totals = {}
         for r in rules:
             terms = losses[r.group]
@@ -251,11 +249,15 @@ class Trainer:
         for i, r in enumerate(rules):
             params = [p for p in self.groups[r.group] if p.requires_grad]
             totals[r.group].backward(inputs=params, retain_graph=i < len(rules) - 1)
-        for r in rules:
+        for r in rules:  # every group's gradient is checked before any update is applied
             params = [p for p in self.groups[r.group] if p.requires_grad]
             self._all_reduce(params)
-            if self.config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+            clip = self.config.grad_clip if self.config.grad_clip is not None else math.inf  # inf: the norm, unclipped
+            norm = torch.nn.utils.clip_grad_norm_(params, clip) if params else torch.zeros(())
+            if not torch.isfinite(norm):
+                raise TrainingDivergedError(f"step {step}: the gradient of group {r.group!r} is not finite (norm {float(norm)}) "
+                                            f"although its loss is; training stopped before this update, {self._kept()}")
+        for r in rules:
             self.optimizers[r.group].step()
         for p in self.recipe.parameters():
             p.grad = None
@@ -267,6 +269,10 @@ class Trainer:
         record.update({f"{g}/total": t.detach() for g, t in totals.items()} if any(len(losses[g]) > 1 for g in losses) else {})
         record.update({f"diag/{k}": v.detach().float() for k, v in self.recipe.diagnostics().items()})
         return self._mean_over_ranks(record)
+
+    def _kept(self) -> str:
+        return (f"the last checkpoint ({self.checkpoint_path}) is kept" if self.checkpoint_path is not None
+                and self.checkpoint_path.is_file() else "no checkpoint was written yet")
 
     def _all_reduce(self, params: list[nn.Parameter]) -> None:
         if self.world_size == 1 or not params:

@@ -57,14 +57,17 @@ def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor, *, fft_
 
 
 def phase_derivative_loss(pred: torch.Tensor, target: torch.Tensor, *, fft_sizes=(512, 1024, 2048),
-                          eps: float = 1e-7) -> dict[str, torch.Tensor]:
-    """Anti-wrapped L1 distance of the STFT phase's derivatives, across frequency (group delay) and across time
-    (instantaneous frequency), weighted by the target's magnitude and averaged over STFT resolutions.
+                          eps: float = 1e-8) -> dict[str, torch.Tensor]:
+    """Distance of the STFT phase's derivatives, across frequency (group delay) and across time (instantaneous
+    frequency), weighted by the target's magnitude and averaged over STFT resolutions.
 
-    Implements the group-delay and instantaneous-angular-frequency losses of APNet (Ai & Ling 2023, Sec. 3.3.2:
-    ``f_AW(x) = |x - 2 pi round(x / 2 pi)|`` of the difference of the two phases' first differences), each bin pair
-    weighted by the geometric mean of the target's magnitudes (its quiet, noise-like bins carry no phase to match).
-    The wrapped difference is the angle of ``(P_j conj(P_i)) conj(T_j conj(T_i))``, so no phase is unwrapped.
+    After the group-delay and instantaneous-angular-frequency losses of APNet (Ai & Ling 2023, Sec. 3.3.2), which take
+    the anti-wrapped ``|x - 2 pi round(x / 2 pi)|`` of the difference ``x`` of the two phases' first differences. Here
+    each first difference is the unit phasor of ``S_j conj(S_i)`` (no phase is unwrapped or taken with ``angle``) and
+    the distance is the chord ``|u_pred - u_target| = 2 |sin(x / 2)|``: about ``|x|`` for small ``x``, at most 2, with
+    finite gradients where the output is silent (``angle`` and ``atan2`` divide by products of four magnitudes there
+    and overflowed in training). Each bin pair is weighted by the geometric mean of the target's two magnitudes (its
+    quiet, noise-like bins carry no phase to match).
 
     Parameters
     ----------
@@ -72,11 +75,13 @@ def phase_derivative_loss(pred: torch.Tensor, target: torch.Tensor, *, fft_sizes
         Waveforms.
     fft_sizes : sequence of int
         FFT sizes; Hann window of that size, hop a quarter of it.
+    eps : float
+        Added to a phasor's magnitude before normalising it.
 
     Returns
     -------
     dict with ``"gd"`` (between neighbouring bins of a frame) and ``"iaf"`` (between neighbouring frames of a bin),
-    in radians, each in ``[0, pi]``.
+    each in ``[0, 2]``.
     """
     if pred.shape != target.shape:
         raise ValueError(f"prediction and target waveforms differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
@@ -90,10 +95,10 @@ def phase_derivative_loss(pred: torch.Tensor, target: torch.Tensor, *, fft_sizes
             n = P.shape[dim] - 1
             dp = P.narrow(dim, 1, n) * P.narrow(dim, 0, n).conj()
             dt = T.narrow(dim, 1, n) * T.narrow(dim, 0, n).conj()
-            z = dp * dt.conj()
-            wrapped = torch.atan2(z.imag, z.real + eps**2).abs()  # eps: a finite gradient where the output is silent
-            weight = dt.abs().sqrt()  # geometric mean of the two target magnitudes
-            out[name] = out[name] + (weight * wrapped).sum() / (weight.sum() + eps)
+            weight = dt.abs()
+            chord = (dp / (dp.abs() + eps) - dt / (weight + eps)).abs()
+            weight = weight.sqrt()  # geometric mean of the two target magnitudes
+            out[name] = out[name] + (weight * chord).sum() / (weight.sum() + eps)
     return {k: v / len(fft_sizes) for k, v in out.items()}
 
 
