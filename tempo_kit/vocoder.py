@@ -52,8 +52,8 @@ def check_mel(mel: torch.Tensor, spec: MelSpec, who: str, frame_rate: float | No
 class _MelInverse(nn.Module):
     """Base of the mel -> waveform modules: the mel filterbank's pseudo-inverse and the STFT window as buffers that
     follow the module's device but stay float32 under ``.to(dtype)`` or ``.bfloat16()``. Rounded to bfloat16, the
-    pseudo-inverse's cancelling entries misplace the quiet bins: the bundled vocoder's MR-STFT distance grows by 4%,
-    while its ConvNeXt trunk in bfloat16 changes it by less than 0.01% (99 held-out clips)."""
+    pseudo-inverse's cancelling entries misplace the quiet bins: a vocoder's MR-STFT distance grew by 3-4%, while its
+    network in bfloat16 changes it by less than 0.01% (99 held-out clips)."""
 
     def _register_inverse(self, spec: MelSpec) -> np.ndarray:
         """Register the pseudo-inverse of ``spec``'s mel filterbank and the Hann window of its ``n_fft``
@@ -213,9 +213,10 @@ class Vocoder(_MelInverse):
     -----
     ``forward(mel, frame_rate=None)``: mel ``(batch, n_mels, frames)`` in model space -> audio ``(batch, 1, frames *
     hop_length)`` in [-1, 1] (not clipped), float32. After ``.to(torch.bfloat16)`` the ConvNeXt trunk and the head run
-    in bfloat16 (about 25% less CPU) while the magnitude prior, the phase integration and the iSTFT stay in float32
-    (``benchmarks/bench_vocoder.py`` has a bf16 row: speed and quality). Non-finite mel values, another band count or (when ``frame_rate`` is given,
-    in frames per second) another frame rate are a ``ValueError`` naming the expected shape and rate.
+    in bfloat16 (about 25% less CPU where the CPU has bf16 instructions) while the magnitude prior, the phase
+    integration and the iSTFT stay in float32 (``benchmarks/bench_vocoder.py`` has a bf16 row: speed and quality).
+    Non-finite mel values, another band count or (when ``frame_rate`` is given, in frames per second) another frame
+    rate are a ``ValueError`` naming the expected shape and rate.
     """
 
     registry_name = "vocoder"
