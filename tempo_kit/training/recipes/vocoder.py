@@ -23,6 +23,17 @@ from .common import frozen
 __all__ = ["VocoderRecipe", "Discriminators", "multi_resolution_stft_loss", "phase_derivative_loss", "random_crops"]
 
 
+def _stft_pairs(pred: torch.Tensor, target: torch.Tensor, fft_sizes):
+    """The complex STFTs ``(P, T)`` of two waveforms of one shape at each FFT size (Hann window, hop a quarter)."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction and target waveforms differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    pred, target = pred.reshape(pred.shape[0], -1).float(), target.reshape(target.shape[0], -1).float()
+    for n_fft in fft_sizes:
+        window = torch.hann_window(n_fft, device=pred.device)
+        kw = dict(n_fft=n_fft, hop_length=n_fft // 4, window=window, center=True, return_complex=True)
+        yield torch.stft(pred, **kw), torch.stft(target, **kw)
+
+
 def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor, *, fft_sizes=(512, 1024, 2048),
                                eps: float = 1e-7) -> dict[str, torch.Tensor]:
     """Spectral convergence and log-magnitude L1, averaged over STFT resolutions (Yamamoto et al. 2020, Eq. 4-6).
@@ -39,14 +50,8 @@ def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor, *, fft_
     dict with ``"sc"`` (``||S_t - S_p||_F / ||S_t||_F``, per item then averaged) and ``"log_mag"``
     (``mean |log(S_t + eps) - log(S_p + eps)|``).
     """
-    if pred.shape != target.shape:
-        raise ValueError(f"prediction and target waveforms differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
-    pred, target = pred.reshape(pred.shape[0], -1).float(), target.reshape(target.shape[0], -1).float()
     sc, log_mag = 0.0, 0.0
-    for n_fft in fft_sizes:
-        window = torch.hann_window(n_fft, device=pred.device)
-        kw = dict(n_fft=n_fft, hop_length=n_fft // 4, window=window, center=True, return_complex=True)
-        P, T = torch.stft(pred, **kw), torch.stft(target, **kw)
+    for P, T in _stft_pairs(pred, target, fft_sizes):
         mag_p = torch.sqrt(P.real.square() + P.imag.square() + eps**2)
         mag_t = torch.sqrt(T.real.square() + T.imag.square() + eps**2)
         num = (mag_t - mag_p).square().sum(dim=(1, 2))
@@ -61,13 +66,13 @@ def phase_derivative_loss(pred: torch.Tensor, target: torch.Tensor, *, fft_sizes
     """Distance of the STFT phase's derivatives, across frequency (group delay) and across time (instantaneous
     frequency), weighted by the target's magnitude and averaged over STFT resolutions.
 
-    After the group-delay and instantaneous-angular-frequency losses of APNet (Ai & Ling 2023, Sec. 3.3.2), which take
-    the anti-wrapped ``|x - 2 pi round(x / 2 pi)|`` of the difference ``x`` of the two phases' first differences. Here
-    each first difference is the unit phasor of ``S_j conj(S_i)`` (no phase is unwrapped or taken with ``angle``) and
-    the distance is the chord ``|u_pred - u_target| = 2 |sin(x / 2)|``: about ``|x|`` for small ``x``, at most 2, with
-    finite gradients where the output is silent (``angle`` and ``atan2`` divide by products of four magnitudes there
-    and overflowed in training). Each bin pair is weighted by the geometric mean of the target's two magnitudes (its
-    quiet, noise-like bins carry no phase to match).
+    After the group-delay and instantaneous-angular-frequency losses of APNet (Ai & Ling 2023, Sec. 3.3.2), which
+    take the anti-wrapped ``|x - 2 pi round(x / 2 pi)|`` of the difference ``x`` of the two phases' first
+    differences. Here each first difference is the unit phasor of ``S_j conj(S_i)`` (no phase is unwrapped or taken
+    with ``angle``) and the distance is the chord ``|u_pred - u_target| = 2 |sin(x / 2)|``: about ``|x|`` for small
+    ``x``, at most 2, with finite gradients where the output is silent (``angle`` and ``atan2`` divide by products
+    of four magnitudes there; a training run with ``atan2`` turned NaN). Each bin pair is weighted by the geometric
+    mean of the target's two magnitudes (its quiet, noise-like bins carry no phase to match).
 
     Parameters
     ----------
@@ -83,14 +88,8 @@ def phase_derivative_loss(pred: torch.Tensor, target: torch.Tensor, *, fft_sizes
     dict with ``"gd"`` (between neighbouring bins of a frame) and ``"iaf"`` (between neighbouring frames of a bin),
     each in ``[0, 2]``.
     """
-    if pred.shape != target.shape:
-        raise ValueError(f"prediction and target waveforms differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
-    pred, target = pred.reshape(pred.shape[0], -1).float(), target.reshape(target.shape[0], -1).float()
     out = {"gd": 0.0, "iaf": 0.0}
-    for n_fft in fft_sizes:
-        window = torch.hann_window(n_fft, device=pred.device)
-        kw = dict(n_fft=n_fft, hop_length=n_fft // 4, window=window, center=True, return_complex=True)
-        P, T = torch.stft(pred, **kw), torch.stft(target, **kw)
+    for P, T in _stft_pairs(pred, target, fft_sizes):
         for name, dim in (("gd", -2), ("iaf", -1)):
             n = P.shape[dim] - 1
             dp = P.narrow(dim, 1, n) * P.narrow(dim, 0, n).conj()
