@@ -208,9 +208,10 @@ def main() -> None:
             if not path:
                 raise SystemExit(f"bench_vocoder: --vocoder takes LABEL=PATH, got {item!r}")
             vocoders[label] = load_vocoder(path, Path(tmp))
-    for label in args.bf16 or [args.candidate]:  # in bfloat16 (prior, phase and iSTFT stay float32)
-        if label not in vocoders:
-            raise SystemExit(f"bench_vocoder: --bf16 {label!r} is not a row; rows: {', '.join(vocoders)}")
+    unknown = [label for label in args.bf16 or [] if label not in vocoders]
+    if unknown:
+        raise SystemExit(f"bench_vocoder: --bf16 {unknown[0]!r} is not a row; rows: {', '.join(vocoders)}")
+    for label in args.bf16 or [args.candidate] * (args.candidate in vocoders):  # prior, phase and iSTFT stay float32
         vocoders[f"{label} bf16"] = copy.deepcopy(vocoders[label]).to(torch.bfloat16)
     vocoders["griffin-lim 32 it"] = GriffinLim(config=GriffinLimConfig(n_iter=32))
     vocoders["pinv magnitude, random phase"] = GriffinLim(config=GriffinLimConfig(n_iter=0))

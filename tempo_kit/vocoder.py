@@ -64,10 +64,12 @@ class _MelInverse(nn.Module):
         return fb
 
     def _apply(self, fn, recurse=True):
-        kept = {name: self._buffers[name] for name in ("fb_pinv", "window")}
+        kept = {name: self._buffers.get(name) for name in ("fb_pinv", "window")}
         super()._apply(fn, recurse)
-        for name, buffer in kept.items():  # the device that fn chose, the float32 values
-            self._buffers[name] = buffer.to(self._buffers[name].device)
+        for name, buffer in kept.items():
+            new = self._buffers.get(name)
+            if buffer is not None and new is not None and new.dtype != buffer.dtype:  # a cast: the exact float32
+                self._buffers[name] = buffer.to(new.device)  # values on the device that fn chose
         return self
 
 

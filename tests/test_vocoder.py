@@ -321,6 +321,9 @@ def test_bf16_keeps_the_dsp_constants_in_float32(make):
         assert torch.equal(getattr(voc, name), value) and getattr(voc, name).dtype == torch.float32
     assert all(p.dtype == torch.bfloat16 for p in voc.parameters())
     assert voc.float().fb_pinv.dtype == torch.float32
+    voc.to("meta", torch.bfloat16)  # they follow the device
+    assert all(getattr(voc, name).device.type == "meta" and getattr(voc, name).dtype == torch.float32
+               for name in ("fb_pinv", "window"))
 
 
 def test_the_bundled_vocoder_in_bf16_keeps_its_float32_quality(music):

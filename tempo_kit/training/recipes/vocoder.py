@@ -94,9 +94,9 @@ def phase_derivative_loss(pred: torch.Tensor, target: torch.Tensor, *, fft_sizes
             n = P.shape[dim] - 1
             dp = P.narrow(dim, 1, n) * P.narrow(dim, 0, n).conj()
             dt = T.narrow(dim, 1, n) * T.narrow(dim, 0, n).conj()
-            weight = dt.abs()
-            chord = (dp / (dp.abs() + eps) - dt / (weight + eps)).abs()
-            weight = weight.sqrt()  # geometric mean of the two target magnitudes
+            product = dt.abs()
+            chord = (dp / (dp.abs() + eps) - dt / (product + eps)).abs()
+            weight = product.sqrt()  # geometric mean of the two target magnitudes
             out[name] = out[name] + (weight * chord).sum() / (weight.sum() + eps)
     return {k: v / len(fft_sizes) for k, v in out.items()}
 
