@@ -211,7 +211,8 @@ def main() -> None:
     unknown = [label for label in args.bf16 or [] if label not in vocoders]
     if unknown:
         raise SystemExit(f"bench_vocoder: --bf16 {unknown[0]!r} is not a row; rows: {', '.join(vocoders)}")
-    for label in args.bf16 or [args.candidate] * (args.candidate in vocoders):  # prior, phase and iSTFT stay float32
+    default = [args.candidate] if args.candidate in vocoders else []
+    for label in args.bf16 or default:  # in bfloat16; the prior, phase and iSTFT stay float32
         vocoders[f"{label} bf16"] = copy.deepcopy(vocoders[label]).to(torch.bfloat16)
     vocoders["griffin-lim 32 it"] = GriffinLim(config=GriffinLimConfig(n_iter=32))
     vocoders["pinv magnitude, random phase"] = GriffinLim(config=GriffinLimConfig(n_iter=0))

@@ -289,9 +289,9 @@ class Vocoder(_MelInverse):
 
         ``"direct"``: ``deviation`` is the phase. ``"if"``: ``phi[k, t] = pi k + omega_k t + cumsum_t(deviation)[k, t]
         + offset[k, t]`` with the bin-centre advance ``omega_k = 2 pi k hop / n_fft`` of the synthesis STFT (exact
-        modulo 2 pi) and ``pi k`` the phase step between neighbouring bins of one windowed sinusoid (``torch.stft``
-        frames start half a window before their centre). A sinusoid of frequency ``f`` is consistent when every bin of its main lobe gets
-        ``deviation = 2 pi hop (f - f_k) / sample_rate``.
+        modulo 2 pi) and ``pi k`` the phase step between neighbouring bins of one windowed sinusoid
+        (``torch.stft`` frames start half a window before their centre). A sinusoid of frequency ``f`` is
+        consistent when every bin of its main lobe gets ``deviation = 2 pi hop (f - f_k) / sample_rate``.
         """
         if offset is None:
             return deviation

@@ -253,7 +253,7 @@ class Trainer:
             params = [p for p in self.groups[r.group] if p.requires_grad]
             self._all_reduce(params)
             clip = self.config.grad_clip if self.config.grad_clip is not None else math.inf  # inf: the norm, unclipped
-            norm = torch.nn.utils.clip_grad_norm_(params, clip) if params else torch.zeros(())
+            norm = torch.nn.utils.clip_grad_norm_(params, clip)  # 0 for no parameters
             if not torch.isfinite(norm):
                 raise TrainingDivergedError(f"step {step}: the gradient of group {r.group!r} is not finite (norm {float(norm)}) "
                                             f"although its loss is; training stopped before this update, {self._kept()}")
