@@ -120,6 +120,38 @@ def test_resume_is_exact(tmp_path):
     torch.testing.assert_close(den(x, sigma), resumed.student()(x, sigma))
 
 
+def test_cooldown_decays_every_groups_lr_linearly_to_zero_and_resumes_exactly(tmp_path):
+    recipe = TwoGroups()
+    data = lambda n, g: torch.randn(n, 2, generator=g)  # noqa: E731
+    trainer = Trainer(recipe=recipe, data=data, config=TrainConfig(steps=6, batch_size=8, progress=False, cooldown_steps=4))
+    used = []
+    for step in range(6):
+        trainer.train_step()
+        group = {0: "critic", 2: "gen", 3: "critic", 5: "gen"}.get(step)
+        if group:
+            used.append((step, trainer.optimizers[group].param_groups[0]["lr"]))
+    assert used == [(0, 1e-2), (2, 1e-2), (3, pytest.approx(0.75e-2)), (5, pytest.approx(0.25e-2))]
+
+    class FailsAt5(MixtureData):  # the run dies at step 5; its step-4 checkpoint is resumed
+        def sample_batch(self, batch_size, generator):
+            self.calls = getattr(self, "calls", 0) + 1
+            if self.calls == 6:
+                raise RuntimeError("disk gone")
+            return super().sample_batch(batch_size, generator)
+
+    cfg = dict(steps=7, cooldown_steps=5, batch_size=16, progress=False, checkpoint_every=4)
+    full = _edm(0)
+    Trainer(recipe=full, data=MixtureData(), config=TrainConfig(out_dir=str(tmp_path / "a"), **cfg)).fit()
+    with pytest.raises(RuntimeError, match="disk gone"):
+        Trainer(recipe=_edm(0), data=FailsAt5(), config=TrainConfig(out_dir=str(tmp_path / "b"), **cfg)).fit()
+    resumed = _edm(123)
+    Trainer(recipe=resumed, data=MixtureData(), config=TrainConfig(out_dir=str(tmp_path / "b"), **cfg)).fit(resume=True)
+    for p, q in zip(full.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="cooldown_steps"):
+        TrainConfig(steps=6, batch_size=8, cooldown_steps=7)
+
+
 def test_ctrl_c_stops_after_the_step_and_saves_a_checkpoint(tmp_path):
     import os
     import signal

@@ -29,6 +29,10 @@ class TrainConfig:
         Seeds the data and noise generators (randomness is a function of ``seed``, ``step`` and ``rank``).
     grad_clip : float or None
         Max gradient norm per parameter group (None: no clipping).
+    cooldown_steps : int
+        Decay every group's learning rate linearly to zero over the last ``cooldown_steps`` of ``steps`` (the
+        warmup-stable-decay schedule of Hägele et al. 2024 without the warmup): step ``i`` uses ``lr * min(1, (steps -
+        i) / cooldown_steps)``. 0 (default): constant learning rates.
     ema_decay : float or None
         Evaluation EMA of the student (None: off).
     bf16 : bool
@@ -54,6 +58,7 @@ class TrainConfig:
     seed: int = attrs.field(default=0, validator=as_validator(check_int, low=0))
     grad_clip: float | None = attrs.field(default=1.0,
                                           validator=attrs.validators.optional(as_validator(check_number, positive=True)))
+    cooldown_steps: int = attrs.field(default=0, validator=as_validator(check_int, low=0))
     ema_decay: float | None = attrs.field(default=None)
     bf16: bool = attrs.field(default=False, validator=lambda _, a, v: _check_bool(v, a.name))
     optimizer: str = attrs.field(default="adamw")
@@ -73,6 +78,15 @@ class TrainConfig:
     def _check_ema(self, attribute, value):
         if value is not None and not check_number(value, "ema_decay") < 1:
             raise ValueError(f"ema_decay must lie in [0, 1), got {value}")
+
+    @cooldown_steps.validator
+    def _check_cooldown(self, attribute, value):
+        if value > self.steps:
+            raise ValueError(f"cooldown_steps ({value}) must not exceed steps ({self.steps})")
+
+    def lr_scale(self, step: int) -> float:
+        """Factor on every group's learning rate at step ``step`` (0-based): 1, then linear to 0 over the cooldown."""
+        return min(1.0, (self.steps - step) / self.cooldown_steps) if self.cooldown_steps else 1.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":

@@ -257,7 +257,10 @@ class Trainer:
             if not torch.isfinite(norm):
                 raise TrainingDivergedError(f"step {step}: the gradient of group {r.group!r} is not finite (norm {float(norm)}) "
                                             f"although its loss is; training stopped before this update, {self._kept()}")
+        scale = self.config.lr_scale(step)
         for r in rules:
+            for group in self.optimizers[r.group].param_groups:
+                group["lr"] = r.lr * scale
             self.optimizers[r.group].step()
         for p in self.recipe.parameters():
             p.grad = None
