@@ -20,8 +20,9 @@ Griffin-Lim: the ceiling). For each:
   original's voiced frames (confidence >= 0.5) where the two pitches are within 50 cents.
 * ``<label> bf16``: the candidate vocoder (or each ``--bf16`` row) after ``.to(torch.bfloat16)`` (trunk and head
   in bfloat16; the magnitude prior, phase integration and iSTFT in float32).
-* ``ms/s``: CPU milliseconds of the process per second of audio at batch 1 and 8 (1 torch thread, best of
-  ``--repeats``).
+* ``ms/s``: CPU milliseconds of the process per second of audio at batch 1 and 8 (1 torch thread), the median of
+  ``--rounds`` rounds that interleave the rows, and the median per-round ratio to ``--baseline`` with a bootstrap
+  interval over rounds (targets for the candidate: at most 1 at batch 1, below 1 at batch 8).
 
 Generated clips (``--generators``): every bundled generator samples one clip per reference clip, conditioned on its
 tags, with the model's default sampler and steps and the same seed; the same mels are vocoded by ``--candidate`` and
@@ -125,25 +126,38 @@ def generated_mels(name: str, tags: list[dict], frames: int, seed: int, chunk: i
     return torch.cat(out).float()
 
 
-def cpu_ms_per_second(model, mel: torch.Tensor, spec: MelSpec, repeats: int) -> float:
-    """Process CPU ms per second of audio, best of ``repeats``, always on one torch thread (comparable across runs)."""
+def cpu_ms_per_second(models: dict[str, torch.nn.Module], mel: torch.Tensor, spec: MelSpec,
+                      rounds: int) -> dict[str, dict[int, torch.Tensor]]:
+    """Process CPU ms per second of audio of every model at batch 1 and 8: ``(rounds,)`` per model and batch, always on
+    one torch thread (comparable across runs). The rounds interleave the models (each round times every model once
+    per batch, in an order rotated every round), so a slow drift of the machine's speed hits every row alike and a
+    per-round ratio to another row is paired."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    labels = list(models)
+    times = {label: {1: [], 8: []} for label in labels}
     try:
-        return _cpu_ms_per_second(model, mel, spec, repeats)
+        with torch.inference_mode():
+            for label in labels:  # warm-up
+                models[label](mel[:1])
+            for r in range(rounds):
+                for label in labels[r % len(labels):] + labels[: r % len(labels)]:
+                    for batch in (1, 8):
+                        c0 = time.process_time()
+                        models[label](mel[:batch])
+                        seconds = batch * mel.shape[-1] * spec.hop_length / spec.sample_rate
+                        times[label][batch].append(1000 * (time.process_time() - c0) / seconds)
     finally:
         torch.set_num_threads(threads)
+    return {label: {b: torch.tensor(v, dtype=torch.float64) for b, v in per.items()} for label, per in times.items()}
 
 
-def _cpu_ms_per_second(model, mel: torch.Tensor, spec: MelSpec, repeats: int) -> float:
-    with torch.inference_mode():
-        model(mel)  # warm-up
-        best = float("inf")
-        for _ in range(repeats):
-            c0 = time.process_time()
-            model(mel)
-            best = min(best, time.process_time() - c0)
-    return 1000 * best / (mel.shape[0] * mel.shape[-1] * spec.hop_length / spec.sample_rate)
+def median_ratio(a: torch.Tensor, b: torch.Tensor, n_boot: int, seed: int) -> tuple[float, float, float]:
+    """Median of the per-round ratios ``a / b`` and its bootstrap interval (rounds resampled)."""
+    ratio = a / b
+    idx = torch.randint(len(ratio), (n_boot, len(ratio)), generator=torch.Generator().manual_seed(seed))
+    low, high = interval(ratio[idx].median(1).values)
+    return float(ratio.median()), low, high
 
 
 def main() -> None:
@@ -162,7 +176,7 @@ def main() -> None:
                         help="monophonic clips the pitch column reads, spread evenly over them (default: all; CREPE-full "
                              "costs ~1.7 s per clip and row on 2 cores)")
     parser.add_argument("--n-boot", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved timing rounds (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="32 clips, 50 resamples, no verdicts")
@@ -238,11 +252,16 @@ def main() -> None:
         acc = pitch_accuracy(ref_pitch, pitch_cents(crepe_full, out[mono], spec.sample_rate)[0])
         row["pitch"] = cluster_mean(acc, counts[:, mono])
         crepe_stats[label] = {"crepe": ClipStats.from_embeddings(crepe_tiny(vocode(model, train_mel), spec.sample_rate))}
-        for batch in (1, 8):
-            row[f"cpu_ms_per_s_b{batch}"] = cpu_ms_per_second(model, ref_mel[:batch], spec, args.repeats)
         rows.append(row)
-        print(f"{label}: MR-STFT {row['mr_stft'][0]:.4f}, mel L1 {row['mel_l1']:.4f}, pitch {row['pitch'][0]:.3f}, "
-              f"{row['cpu_ms_per_s_b1']:.2f} / {row['cpu_ms_per_s_b8']:.2f} CPU ms/s", flush=True)
+        print(f"{label}: MR-STFT {row['mr_stft'][0]:.4f}, mel L1 {row['mel_l1']:.4f}, pitch {row['pitch'][0]:.3f}",
+              flush=True)
+    timings = cpu_ms_per_second(vocoders, ref_mel[:8], spec, args.rounds)
+    for row in rows:
+        for batch in (1, 8):
+            t = timings[row["vocoder"]][batch]
+            row[f"cpu_ms_per_s_b{batch}"] = float(t.median())
+            if args.baseline in timings:
+                row[f"cpu_ratio_b{batch}"] = median_ratio(t, timings[args.baseline][batch], args.n_boot, args.seed + 11)
     fads = Q.compare(crepe_stats, reference, teacher=Q.FLOOR, n_boot=args.n_boot, seed=args.seed, groups=pieces)
     for row in rows:
         row["fad_crepe"] = fads[row["vocoder"]]["crepe"]
@@ -275,6 +294,14 @@ def main() -> None:
             r = cand["mr_stft_ratio"]
             verdicts.append(f"**{verdict(r[1], r[2], at_most=0.75)}** {args.candidate}: MR-STFT distance at least 25% lower "
                             f"than {args.baseline}: paired ratio {r[0]:.3f} [{r[1]:.3f}, {r[2]:.3f}]")
+        for label in (args.candidate, f"{args.candidate} bf16"):
+            row = next((r for r in rows if r["vocoder"] == label and "cpu_ratio_b1" in r), None)
+            if row is not None and label != args.baseline:
+                (p1, l1, h1), (p8, l8, h8) = row["cpu_ratio_b1"], row["cpu_ratio_b8"]
+                verdicts.append(f"**{verdict(l1, h1, at_most=1.0)}** {label}: CPU cost per second of audio no higher than "
+                                f"{args.baseline}'s at batch 1: ratio {p1:.3f} [{l1:.3f}, {h1:.3f}]")
+                verdicts.append(f"**{verdict(l8, h8, at_most=1.0)}** {label}: lower than {args.baseline}'s at batch 8: "
+                                f"ratio {p8:.3f} [{l8:.3f}, {h8:.3f}]")
         for a, b in pairs:
             if f"{a} / {b}" in gen_fads:
                 c = gen_fads[f"{a} / {b}"]["crepe"]
@@ -297,13 +324,19 @@ def main() -> None:
         "frames, a network this project did not train); ratio to `real (train)`, the same clips not vocoded. MR-STFT: "
         "spectral convergence + log-magnitude L1 to the original waveform (lower is closer), ratio paired per clip to "
         f"`{args.baseline}`. Pitch: raw pitch accuracy (50 cents) of CREPE-full on the vocoded monophonic clips against "
-        "the original. CPU ms per second of audio at batch 1 / 8.", "",
+        "the original. CPU ms per second of audio at batch 1 / 8: the median of "
+        f"{args.rounds} interleaved rounds on one thread, in brackets the median per-round ratio to `{args.baseline}`.", "",
     ]
     lines += [f"- {v}" for v in verdicts] + ([""] if verdicts else [])
     lines += [f"- **SANITY FAILED** {f}" for f in failures] or [
         f"- Sanity: {Q.FLOOR} {floor:.4g} < every vocoder < noise {ceiling:.4g} on FAD CREPE."]
     lines += ["", "| row | params | FAD CREPE | ratio to real | MR-STFT | ratio | mel L1 | pitch acc. | CPU ms/s b1 | b8 |",
               "|---|---|---|---|---|---|---|---|---|---|"]
+    def cost(row, batch):
+        ratio = row.get(f"cpu_ratio_b{batch}")
+        cell = f"{row[f'cpu_ms_per_s_b{batch}']:.2f}"
+        return cell + (f" ({Q.fmt_interval(ratio[0], ratio[1:], '.2f')}x)" if ratio and row["vocoder"] != args.baseline else "")
+
     lines.append(f"| {Q.FLOOR} | - | {Q.fmt_cell(fads[Q.FLOOR]['crepe'])} | 1 | 0 | - | - | 1 | - | - |")
     for r in rows:
         ratio = r.get("mr_stft_ratio")
@@ -311,7 +344,7 @@ def main() -> None:
             f"| {r['vocoder']} | {r['params']:,} | {Q.fmt_cell(r['fad_crepe'])} | {Q.fmt_cell(r['fad_crepe'], 'ratio')} | "
             f"{Q.fmt_interval(r['mr_stft'][0], r['mr_stft'][1:], '.4f')} | "
             f"{Q.fmt_interval(ratio[0], ratio[1:], '.3f') if ratio else '-'} | {r['mel_l1']:.4f} | "
-            f"{Q.fmt_interval(r['pitch'][0], r['pitch'][1:], '.3f')} | {r['cpu_ms_per_s_b1']:.2f} | {r['cpu_ms_per_s_b8']:.2f} |")
+            f"{Q.fmt_interval(r['pitch'][0], r['pitch'][1:], '.3f')} | {cost(r, 1)} | {cost(r, 8)} |")
     lines.append(f"| {Q.NOISE} | - | {Q.fmt_cell(fads[Q.NOISE]['crepe'])} | {Q.fmt_cell(fads[Q.NOISE]['crepe'], 'ratio')} "
                  f"| - | - | - | - | - | - |")
     if gen_fads:
