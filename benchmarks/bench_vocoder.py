@@ -21,8 +21,9 @@ Griffin-Lim: the ceiling). For each:
 * ``<label> bf16``: the candidate vocoder (or each ``--bf16`` row) after ``.to(torch.bfloat16)`` (trunk and head
   in bfloat16; the magnitude prior, phase integration and iSTFT in float32).
 * ``ms/s``: CPU milliseconds of the process per second of audio at batch 1 and 8 (1 torch thread), the median of
-  ``--rounds`` rounds that interleave the rows, and the median per-round ratio to ``--baseline`` with a bootstrap
-  interval over rounds (targets for the candidate: at most 1 at batch 1, below 1 at batch 8).
+  ``--rounds`` rounds that interleave the rows in a fresh random order, and the median per-round ratio to
+  ``--baseline`` with a distribution-free 95% interval (order statistics; targets for the candidate: at most 1 at
+  batch 1, below 1 at batch 8). Every round's time is in the JSON.
 
 Generated clips (``--generators``): every bundled generator samples one clip per reference clip, conditioned on its
 tags, with the model's default sampler and steps and the same seed; the same mels are vocoded by ``--candidate`` and
@@ -126,38 +127,96 @@ def generated_mels(name: str, tags: list[dict], frames: int, seed: int, chunk: i
     return torch.cat(out).float()
 
 
-def cpu_ms_per_second(models: dict[str, torch.nn.Module], mel: torch.Tensor, spec: MelSpec,
-                      rounds: int) -> dict[str, dict[int, torch.Tensor]]:
+def cpu_ms_per_second(models: dict[str, torch.nn.Module], mel: torch.Tensor, spec: MelSpec, rounds: int,
+                      seed: int = 0) -> dict[str, dict[int, torch.Tensor]]:
     """Process CPU ms per second of audio of every model at batch 1 and 8: ``(rounds,)`` per model and batch, always on
     one torch thread (comparable across runs). The rounds interleave the models (each round times every model once
-    per batch, in an order rotated every round), so a slow drift of the machine's speed hits every row alike and a
-    per-round ratio to another row is paired."""
+    per batch, in a fresh random order), so a drift of the machine's speed or the row before it hits every row alike
+    and a per-round ratio to another row is paired."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     labels = list(models)
+    order = torch.Generator().manual_seed(seed)
     times = {label: {1: [], 8: []} for label in labels}
     try:
         with torch.inference_mode():
             for label in labels:  # warm-up
                 models[label](mel[:1])
-            for r in range(rounds):
-                for label in labels[r % len(labels):] + labels[: r % len(labels)]:
+            for _ in range(rounds):
+                for i in torch.randperm(len(labels), generator=order).tolist():
                     for batch in (1, 8):
                         c0 = time.process_time()
-                        models[label](mel[:batch])
+                        models[labels[i]](mel[:batch])
                         seconds = batch * mel.shape[-1] * spec.hop_length / spec.sample_rate
-                        times[label][batch].append(1000 * (time.process_time() - c0) / seconds)
+                        times[labels[i]][batch].append(1000 * (time.process_time() - c0) / seconds)
     finally:
         torch.set_num_threads(threads)
     return {label: {b: torch.tensor(v, dtype=torch.float64) for b, v in per.items()} for label, per in times.items()}
 
 
-def median_ratio(a: torch.Tensor, b: torch.Tensor, n_boot: int, seed: int) -> tuple[float, float, float]:
-    """Median of the per-round ratios ``a / b`` and its bootstrap interval (rounds resampled)."""
-    ratio = a / b
-    idx = torch.randint(len(ratio), (n_boot, len(ratio)), generator=torch.Generator().manual_seed(seed))
-    low, high = interval(ratio[idx].median(1).values)
-    return float(ratio.median()), low, high
+def median_ratio(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float, float]:
+    """Median of the per-round ratios ``a / b`` and its distribution-free interval: the order statistics ``k`` and
+    ``n + 1 - k`` with ``P(Binomial(n, 1/2) < k) <= 2.5%`` (at least 95% coverage of the median; n = 15: the 4th and
+    12th of the sorted ratios, 96.5%)."""
+    ratio = (a / b).sort().values
+    n = len(ratio)
+    if n < 6:
+        raise ValueError(f"a 95% interval of a median needs at least 6 rounds, got {n}")
+    cdf = torch.distributions.Binomial(n, torch.tensor(0.5)).log_prob(torch.arange(n + 1.0)).exp().cumsum(0)
+    k = int((cdf <= 0.025).sum())  # P(X <= k - 1) <= 2.5%
+    return float(ratio.quantile(0.5)), float(ratio[k - 1]), float(ratio[n - k])
+
+
+def add_timings(rows: list[dict], vocoders: dict, mel: torch.Tensor, spec: MelSpec, args) -> None:
+    """Fill each row's CPU cost: median ms/s at batch 1 and 8, every round's time, the ratio to ``args.baseline``."""
+    timings = cpu_ms_per_second(vocoders, mel, spec, args.rounds, seed=args.seed + 11)
+    for row in rows:
+        for batch in (1, 8):
+            t = timings[row["vocoder"]][batch]
+            row[f"cpu_ms_per_s_b{batch}"] = float(t.quantile(0.5))
+            row[f"cpu_ms_per_s_b{batch}_rounds"] = [round(v, 4) for v in t.tolist()]
+            if args.baseline in timings:
+                row[f"cpu_ratio_b{batch}"] = median_ratio(t, timings[args.baseline][batch])
+
+
+def cost_verdicts(rows: list[dict], args) -> list[str]:
+    """The cost targets for the candidate and its bf16 row: at most the baseline's at batch 1, below it at batch 8."""
+    out = []
+    for label in (args.candidate, f"{args.candidate} bf16"):
+        row = next((r for r in rows if r["vocoder"] == label and "cpu_ratio_b1" in r), None)
+        if row is not None and label != args.baseline:
+            (p1, l1, h1), (p8, l8, h8) = row["cpu_ratio_b1"], row["cpu_ratio_b8"]
+            out.append(f"**{verdict(l1, h1, at_most=1.0)}** {label}: CPU cost per second of audio no higher than "
+                       f"{args.baseline}'s at batch 1: ratio {p1:.3f} [{l1:.3f}, {h1:.3f}]")
+            out.append(f"**{verdict(l8, h8, at_most=1.0)}** {label}: lower than {args.baseline}'s at batch 8: "
+                       f"ratio {p8:.3f} [{l8:.3f}, {h8:.3f}]")
+    return out
+
+
+def cost_cell(row: dict, batch: int, args) -> str:
+    ratio = row.get(f"cpu_ratio_b{batch}")
+    cell = f"{row[f'cpu_ms_per_s_b{batch}']:.2f}"
+    return cell + (f" ({Q.fmt_interval(ratio[0], ratio[1:], '.2f')}x)" if ratio and row["vocoder"] != args.baseline else "")
+
+
+def timing_report(args, vocoders: dict, mel: torch.Tensor, spec: MelSpec, commit: dict) -> None:
+    """``--timing-only``: the CPU cost rows and verdicts alone (a couple of minutes instead of the whole benchmark)."""
+    t0 = time.perf_counter()
+    rows = [{"vocoder": label, "params": sum(p.numel() for p in m.parameters()), "weights": weights_sha(m)}
+            for label, m in vocoders.items()]
+    add_timings(rows, vocoders, mel, spec, args)
+    env = environment(commit=commit, seed=args.seed, rounds=args.rounds, wall_s=round(time.perf_counter() - t0, 1))
+    lines = ["# Vocoder: CPU cost per second of audio", "",
+             f"Mel frames of {mel.shape[0]} held-out clips ({mel.shape[-1]} frames, "
+             f"{mel.shape[-1] * spec.hop_length / spec.sample_rate:.2f} s). Git commit "
+             f"`{(commit['commit'] or 'unknown')[:10]}`{' (dirty tree)' if commit['dirty'] else ''}, {env['date']}, "
+             f"1 torch thread. Produced by `benchmarks/bench_vocoder.py {' '.join(sys.argv[1:])}`. CPU ms per second "
+             f"of audio: the median of {args.rounds} rounds that interleave the rows in a fresh random order; in "
+             f"brackets the median per-round ratio to `{args.baseline}` with its distribution-free 95% interval.", ""]
+    lines += [f"- {v}" for v in cost_verdicts(rows, args)] + ["", "| row | params | CPU ms/s b1 | b8 |", "|---|---|---|---|"]
+    lines += [f"| {r['vocoder']} | {r['params']:,} | {cost_cell(r, 1, args)} | {cost_cell(r, 8, args)} |" for r in rows]
+    write_report(args.out, env, rows, lines + [""])
+    print("\n".join(lines))
 
 
 def main() -> None:
@@ -176,14 +235,18 @@ def main() -> None:
                         help="monophonic clips the pitch column reads, spread evenly over them (default: all; CREPE-full "
                              "costs ~1.7 s per clip and row on 2 cores)")
     parser.add_argument("--n-boot", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=15, help="interleaved timing rounds (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=15,
+                        help="interleaved timing rounds, at least 6 (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="32 clips, 50 resamples, no verdicts")
+    parser.add_argument("--timing-only", action="store_true", help="only the CPU cost rows (a couple of minutes)")
     parser.add_argument("--out", default=str(RESULTS / "vocoder"))
     args = parser.parse_args()
     if args.quick:
         args.clips, args.n_boot = 32, 50
+    if args.rounds < 6:
+        raise SystemExit(f"bench_vocoder: --rounds must be at least 6 (a 95% interval of a median), got {args.rounds}")
     commit = Q.git_commit()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -230,6 +293,8 @@ def main() -> None:
         vocoders[f"{label} bf16"] = copy.deepcopy(vocoders[label]).to(torch.bfloat16)
     vocoders["griffin-lim 32 it"] = GriffinLim(config=GriffinLimConfig(n_iter=32))
     vocoders["pinv magnitude, random phase"] = GriffinLim(config=GriffinLimConfig(n_iter=0))
+    if args.timing_only:
+        return timing_report(args, vocoders, ref_mel[:8], spec, commit)
 
     t0 = time.perf_counter()
     ref_pitch = pitch_cents(crepe_full, ref_audio[mono], spec.sample_rate)
@@ -255,13 +320,7 @@ def main() -> None:
         rows.append(row)
         print(f"{label}: MR-STFT {row['mr_stft'][0]:.4f}, mel L1 {row['mel_l1']:.4f}, pitch {row['pitch'][0]:.3f}",
               flush=True)
-    timings = cpu_ms_per_second(vocoders, ref_mel[:8], spec, args.rounds)
-    for row in rows:
-        for batch in (1, 8):
-            t = timings[row["vocoder"]][batch]
-            row[f"cpu_ms_per_s_b{batch}"] = float(t.median())
-            if args.baseline in timings:
-                row[f"cpu_ratio_b{batch}"] = median_ratio(t, timings[args.baseline][batch], args.n_boot, args.seed + 11)
+    add_timings(rows, vocoders, ref_mel[:8], spec, args)
     fads = Q.compare(crepe_stats, reference, teacher=Q.FLOOR, n_boot=args.n_boot, seed=args.seed, groups=pieces)
     for row in rows:
         row["fad_crepe"] = fads[row["vocoder"]]["crepe"]
@@ -294,14 +353,7 @@ def main() -> None:
             r = cand["mr_stft_ratio"]
             verdicts.append(f"**{verdict(r[1], r[2], at_most=0.75)}** {args.candidate}: MR-STFT distance at least 25% lower "
                             f"than {args.baseline}: paired ratio {r[0]:.3f} [{r[1]:.3f}, {r[2]:.3f}]")
-        for label in (args.candidate, f"{args.candidate} bf16"):
-            row = next((r for r in rows if r["vocoder"] == label and "cpu_ratio_b1" in r), None)
-            if row is not None and label != args.baseline:
-                (p1, l1, h1), (p8, l8, h8) = row["cpu_ratio_b1"], row["cpu_ratio_b8"]
-                verdicts.append(f"**{verdict(l1, h1, at_most=1.0)}** {label}: CPU cost per second of audio no higher than "
-                                f"{args.baseline}'s at batch 1: ratio {p1:.3f} [{l1:.3f}, {h1:.3f}]")
-                verdicts.append(f"**{verdict(l8, h8, at_most=1.0)}** {label}: lower than {args.baseline}'s at batch 8: "
-                                f"ratio {p8:.3f} [{l8:.3f}, {h8:.3f}]")
+        verdicts += cost_verdicts(rows, args)
         for a, b in pairs:
             if f"{a} / {b}" in gen_fads:
                 c = gen_fads[f"{a} / {b}"]["crepe"]
@@ -332,11 +384,6 @@ def main() -> None:
         f"- Sanity: {Q.FLOOR} {floor:.4g} < every vocoder < noise {ceiling:.4g} on FAD CREPE."]
     lines += ["", "| row | params | FAD CREPE | ratio to real | MR-STFT | ratio | mel L1 | pitch acc. | CPU ms/s b1 | b8 |",
               "|---|---|---|---|---|---|---|---|---|---|"]
-    def cost(row, batch):
-        ratio = row.get(f"cpu_ratio_b{batch}")
-        cell = f"{row[f'cpu_ms_per_s_b{batch}']:.2f}"
-        return cell + (f" ({Q.fmt_interval(ratio[0], ratio[1:], '.2f')}x)" if ratio and row["vocoder"] != args.baseline else "")
-
     lines.append(f"| {Q.FLOOR} | - | {Q.fmt_cell(fads[Q.FLOOR]['crepe'])} | 1 | 0 | - | - | 1 | - | - |")
     for r in rows:
         ratio = r.get("mr_stft_ratio")
@@ -344,7 +391,7 @@ def main() -> None:
             f"| {r['vocoder']} | {r['params']:,} | {Q.fmt_cell(r['fad_crepe'])} | {Q.fmt_cell(r['fad_crepe'], 'ratio')} | "
             f"{Q.fmt_interval(r['mr_stft'][0], r['mr_stft'][1:], '.4f')} | "
             f"{Q.fmt_interval(ratio[0], ratio[1:], '.3f') if ratio else '-'} | {r['mel_l1']:.4f} | "
-            f"{Q.fmt_interval(r['pitch'][0], r['pitch'][1:], '.3f')} | {cost(r, 1)} | {cost(r, 8)} |")
+            f"{Q.fmt_interval(r['pitch'][0], r['pitch'][1:], '.3f')} | {cost_cell(r, 1, args)} | {cost_cell(r, 8, args)} |")
     lines.append(f"| {Q.NOISE} | - | {Q.fmt_cell(fads[Q.NOISE]['crepe'])} | {Q.fmt_cell(fads[Q.NOISE]['crepe'], 'ratio')} "
                  f"| - | - | - | - | - | - |")
     if gen_fads:

@@ -124,13 +124,16 @@ def test_cooldown_decays_every_groups_lr_linearly_to_zero_and_resumes_exactly(tm
     recipe = TwoGroups()
     data = lambda n, g: torch.randn(n, 2, generator=g)  # noqa: E731
     trainer = Trainer(recipe=recipe, data=data, config=TrainConfig(steps=6, batch_size=8, progress=False, cooldown_steps=4))
-    used = []
-    for step in range(6):
-        trainer.train_step()
-        group = {0: "critic", 2: "gen", 3: "critic", 5: "gen"}.get(step)
-        if group:
-            used.append((step, trainer.optimizers[group].param_groups[0]["lr"]))
-    assert used == [(0, 1e-2), (2, 1e-2), (3, pytest.approx(0.75e-2)), (5, pytest.approx(0.25e-2))]
+    used = []  # the learning rate each optimiser step runs with, read when it is called
+    for group, opt in trainer.optimizers.items():
+        def step(opt=opt, group=group, inner=opt.step):
+            used.append((trainer.step, group, opt.param_groups[0]["lr"]))
+            return inner()
+        opt.step = step
+    records = [trainer.train_step() for _ in range(6)]
+    assert used == [(0, "critic", 1e-2), (2, "gen", 1e-2), (3, "critic", pytest.approx(0.75e-2)),
+                    (5, "gen", pytest.approx(0.25e-2))]
+    assert [float(r["diag/lr_scale"]) for r in records] == pytest.approx([1, 1, 1, 0.75, 0.5, 0.25])
 
     class FailsAt5(MixtureData):  # the run dies at step 5; its step-4 checkpoint is resumed
         def sample_batch(self, batch_size, generator):
@@ -148,6 +151,9 @@ def test_cooldown_decays_every_groups_lr_linearly_to_zero_and_resumes_exactly(tm
     Trainer(recipe=resumed, data=MixtureData(), config=TrainConfig(out_dir=str(tmp_path / "b"), **cfg)).fit(resume=True)
     for p, q in zip(full.parameters(), resumed.parameters()):
         assert torch.equal(p, q)
+    with pytest.warns(UserWarning, match="another learning rate than this config's schedule"):  # steps raised: the
+        Trainer(recipe=_edm(0), data=MixtureData(),  # cooldown moves later and the lr jumps back up
+                config=TrainConfig(out_dir=str(tmp_path / "b"), **{**cfg, "steps": 9})).fit(resume=True)
     with pytest.raises(ValueError, match="cooldown_steps"):
         TrainConfig(steps=6, batch_size=8, cooldown_steps=7)
 

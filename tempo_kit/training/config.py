@@ -32,7 +32,9 @@ class TrainConfig:
     cooldown_steps : int
         Decay every group's learning rate linearly to zero over the last ``cooldown_steps`` of ``steps`` (the
         warmup-stable-decay schedule of Hägele et al. 2024 without the warmup): step ``i`` uses ``lr * min(1, (steps -
-        i) / cooldown_steps)``. 0 (default): constant learning rates.
+        i) / cooldown_steps)`` (logged as ``diag/lr_scale``). 0 (default): constant learning rates. Every update takes
+        its learning rate from the config and the step, so a resumed run follows the config's schedule (with a warning
+        when that differs from the checkpoint's last update: raising ``steps`` moves the cooldown later).
     ema_decay : float or None
         Evaluation EMA of the student (None: off).
     bf16 : bool

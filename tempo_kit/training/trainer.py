@@ -203,6 +203,17 @@ class Trainer:
             raise ValueError("no checkpoint path: set config.out_dir or pass a path")
         info = load_checkpoint(path, recipe=self.recipe, optimizers=self.optimizers, ema=self.ema, device=self.device)
         self.step = info["step"]
+        if self.step > 0:  # the learning rate the checkpoint's last update used vs the one this config gives it
+            scale = self.config.lr_scale(self.step - 1)
+            changed = [f"{r.group!r} {self.optimizers[r.group].param_groups[0]['lr']:.3g} -> {r.lr * scale:.3g}"
+                       for r in self.recipe.update_rules()
+                       if not math.isclose(self.optimizers[r.group].param_groups[0]["lr"], r.lr * scale, rel_tol=1e-6)]
+            if changed:
+                import warnings
+
+                warnings.warn(f"resuming at step {self.step}: the checkpoint's last update used another learning rate than "
+                              f"this config's schedule gives that step (group {', '.join(changed)}; lr, steps or "
+                              "cooldown_steps changed); training goes on with this config's schedule", stacklevel=2)
         return self.step
 
     # -- one step ----------------------------------------------------------------------------------------------
@@ -271,6 +282,8 @@ class Trainer:
         record = {f"{g}/{k}": v.detach().float() for g, terms in losses.items() for k, v in terms.items()}
         record.update({f"{g}/total": t.detach() for g, t in totals.items()} if any(len(losses[g]) > 1 for g in losses) else {})
         record.update({f"diag/{k}": v.detach().float() for k, v in self.recipe.diagnostics().items()})
+        if self.config.cooldown_steps:
+            record["diag/lr_scale"] = torch.tensor(scale, device=self.device)
         return self._mean_over_ranks(record)
 
     def _kept(self) -> str:
