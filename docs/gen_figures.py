@@ -2,7 +2,7 @@
 
 Usage: ``.venv/bin/python docs/gen_figures.py [NAME ...]`` (default: all). Each figure is a function below; keep every
 PNG under 200 KB. ``vocoder_pairs`` also needs the music dataset (``tempo-kit data build``) and the git history (the
-previous bundled vocoder is read from :data:`PREVIOUS_VOCODER`); ``listen_teachers`` the music dataset too.
+earlier bundled vocoders are read from :data:`EARLIER_VOCODERS`); ``listen_teachers`` the music dataset too.
 """
 
 from __future__ import annotations
@@ -213,14 +213,14 @@ def reference_samples() -> None:
     _save(fig, "reference_samples", dpi=48)
 
 
-#: The commit whose bundled vocoder the vocoder page plays as "previous".
-PREVIOUS_VOCODER = "2d149c8"
+#: Vocoders of earlier commits played beside the bundled one on the vocoder page (label -> commit).
+EARLIER_VOCODERS = {"previous": "2d149c8", "before": "0ebdda8"}
 #: Held-out clips played on the vocoder page: the first of each (instrument, collection).
 VOCODER_CLIPS = (("flute", "essen"), ("strings", "bach"), ("piano", "bach"))
 
 
 def vocoder_pairs(root: str = "outputs/data/music") -> None:
-    """Held-out real clips, and the same clips from their mel through the previous and the bundled vocoder (OGG)."""
+    """Held-out real clips, and the same clips from their mel through the earlier and the bundled vocoders (OGG)."""
     import subprocess
     import tempfile
 
@@ -234,13 +234,15 @@ def vocoder_pairs(root: str = "outputs/data/music") -> None:
     held = MusicDataset(root, split="heldout", load_audio=True)
     idx = [next(i for i, r in enumerate(held.records) if (r["tags"]["instrument"], r["tags"]["collection"]) == key)
            for key in VOCODER_CLIPS]
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in ("config.json", "model.safetensors"):
-            blob = subprocess.run(["git", "show", f"{PREVIOUS_VOCODER}:tempo_kit/weights/vocoder/{name}"],
-                                  cwd=ASSETS.parents[1], capture_output=True, check=True).stdout
-            (Path(tmp) / name).write_bytes(blob)
-        previous = load_model(tmp).eval()
-    vocoders = {"previous": previous, "bundled": load_pretrained("vocoder")}
+    vocoders = {}
+    for label, commit in EARLIER_VOCODERS.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in ("config.json", "model.safetensors"):
+                blob = subprocess.run(["git", "show", f"{commit}:tempo_kit/weights/vocoder/{name}"],
+                                      cwd=ASSETS.parents[1], capture_output=True, check=True).stdout
+                (Path(tmp) / name).write_bytes(blob)
+            vocoders[label] = load_model(tmp).eval()
+    vocoders["bundled"] = load_pretrained("vocoder")
     mel = held.mel[idx].float()
     samples = mel.shape[-1] * 512
     versions = {"real": held.audio[idx, :samples].float() / 32767}
