@@ -138,6 +138,7 @@ def cpu_ms_per_second(models: dict[str, torch.nn.Module], mel: torch.Tensor, spe
     labels = list(models)
     order = torch.Generator().manual_seed(seed)
     times = {label: {1: [], 8: []} for label in labels}
+    seconds = mel.shape[-1] * spec.hop_length / spec.sample_rate  # of audio per clip
     try:
         with torch.inference_mode():
             for label in labels:  # warm-up
@@ -147,8 +148,7 @@ def cpu_ms_per_second(models: dict[str, torch.nn.Module], mel: torch.Tensor, spe
                     for batch in (1, 8):
                         c0 = time.process_time()
                         models[labels[i]](mel[:batch])
-                        seconds = batch * mel.shape[-1] * spec.hop_length / spec.sample_rate
-                        times[labels[i]][batch].append(1000 * (time.process_time() - c0) / seconds)
+                        times[labels[i]][batch].append(1000 * (time.process_time() - c0) / (batch * seconds))
     finally:
         torch.set_num_threads(threads)
     return {label: {b: torch.tensor(v, dtype=torch.float64) for b, v in per.items()} for label, per in times.items()}
@@ -251,31 +251,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    from tempo_kit.models.crepe import CrepeEmbedding, load_crepe
-
-    try:
-        crepe_tiny, crepe_full = CrepeEmbedding(capacity="tiny"), load_crepe("full")
-    except ModuleNotFoundError as err:
-        raise SystemExit(f"bench_vocoder: {err}") from None
-
     held = MusicDataset(args.root, split="heldout", load_audio=True)
-    train = MusicDataset(args.root, split="train", load_audio=True)
     spec = MelSpec(**held.meta["mel_spec"])
     src = Q.select_reference(held.records, args.clips, seed=args.seed)
     frames = held.mel.shape[-1]
     samples = frames * spec.hop_length
     ref_mel = held.mel[src].float()
     ref_audio = held.audio[src, :samples].float() / 32767
-    pick = Q.matched_train_clips(train.records, [held.records[i] for i in src], seed=args.seed + 3)
-    train_mel = train.mel[pick].float()
-    train_audio = train.audio[pick, :samples].float() / 32767
-    pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in src]
-    counts = bootstrap_counts(len(src), args.n_boot, generator=torch.Generator().manual_seed(args.seed + 7), groups=pieces)
-    mono = [k for k, i in enumerate(src) if held.records[i]["tags"].get("collection") == "essen"]
-    if args.pitch_clips is not None and args.pitch_clips < len(mono):
-        if args.pitch_clips < 2:
-            raise SystemExit("bench_vocoder: --pitch-clips needs at least 2 clips")
-        mono = [mono[j * len(mono) // args.pitch_clips] for j in range(args.pitch_clips)]
 
     vocoders: dict[str, torch.nn.Module] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -295,6 +277,25 @@ def main() -> None:
     vocoders["pinv magnitude, random phase"] = GriffinLim(config=GriffinLimConfig(n_iter=0))
     if args.timing_only:
         return timing_report(args, vocoders, ref_mel[:8], spec, commit)
+
+    from tempo_kit.models.crepe import CrepeEmbedding, load_crepe
+
+    try:
+        crepe_tiny, crepe_full = CrepeEmbedding(capacity="tiny"), load_crepe("full")
+    except ModuleNotFoundError as err:
+        raise SystemExit(f"bench_vocoder: {err}") from None
+
+    train = MusicDataset(args.root, split="train", load_audio=True)
+    pick = Q.matched_train_clips(train.records, [held.records[i] for i in src], seed=args.seed + 3)
+    train_mel = train.mel[pick].float()
+    train_audio = train.audio[pick, :samples].float() / 32767
+    pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in src]
+    counts = bootstrap_counts(len(src), args.n_boot, generator=torch.Generator().manual_seed(args.seed + 7), groups=pieces)
+    mono = [k for k, i in enumerate(src) if held.records[i]["tags"].get("collection") == "essen"]
+    if args.pitch_clips is not None and args.pitch_clips < len(mono):
+        if args.pitch_clips < 2:
+            raise SystemExit("bench_vocoder: --pitch-clips needs at least 2 clips")
+        mono = [mono[j * len(mono) // args.pitch_clips] for j in range(args.pitch_clips)]
 
     t0 = time.perf_counter()
     ref_pitch = pitch_cents(crepe_full, ref_audio[mono], spec.sample_rate)
