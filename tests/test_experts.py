@@ -180,3 +180,15 @@ def test_layer_routed_experts_keep_their_routers(tmp_path):
         both(80 * x, torch.tensor(80.0), cond)
         both(0.01 * x, torch.tensor(0.01), cond)
     assert counts == {"nfe": 2, "blocks": expected} and expected < 2 * depth
+
+
+@pytest.mark.parametrize("edge", [1.5, 0.3, 7.0, 0.05])
+def test_a_sigma_at_an_edge_reaches_the_upper_expert_in_any_batch(edge):
+    """c_noise = ln(sigma) / 4 in float32 does not round-trip exactly, and ln rounds differently in a vectorised loop
+    than alone: routing must not depend on the batch size (or the CPU)."""
+    experts = NoiseExperts(config=NoiseExpertsConfig(experts=[model_spec(_net(0)), model_spec(_net(1))], edges=[edge]))
+    for n in (1, 3, 8, 17, 64):
+        sigma = torch.full((n,), edge)
+        assert experts.expert_index(sigma.log() / 4).tolist() == [1] * n
+        below = torch.full((n,), edge * (1 - 1e-5))
+        assert experts.expert_index(below.log() / 4).tolist() == [0] * n

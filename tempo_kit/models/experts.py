@@ -104,8 +104,12 @@ class NoiseExperts(nn.Module):
             raise ValueError(f"the experts must share one patch length, got {sorted(patches)}")
 
     def expert_index(self, c_noise: torch.Tensor) -> torch.Tensor:
-        """Index of the expert of each sample, shape ``(batch,)``, from ``c_noise = ln(sigma) / 4``."""
-        sigma = (4 * c_noise.detach().to(torch.float64)).exp().reshape(-1)
+        """Index of the expert of each sample, shape ``(batch,)``, from ``c_noise = ln(sigma) / 4``.
+
+        A sigma within a relative 1e-6 below an edge counts as the edge: ``c_noise`` in float32 does not give back
+        the sigma it came from exactly (``ln`` rounds differently in a vectorised loop and alone, and across CPUs),
+        so a sampler stepping exactly to an edge reached either expert depending on the batch and the machine."""
+        sigma = (4 * c_noise.detach().to(torch.float64)).exp().reshape(-1) * (1 + 1e-6)
         edges = torch.tensor(self.config.edges, dtype=torch.float64, device=sigma.device)  # not a buffer: .to(dtype)
         return torch.bucketize(sigma, edges, right=True)                                   # must not round it
 
