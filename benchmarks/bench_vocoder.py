@@ -2,7 +2,7 @@
 not train, and what it costs.
 
 Rows are vocoders (the bundled one, any saved vocoder folder or a git commit's bundled vocoder given with
-``--vocoder LABEL=PATH|git:REV``, Griffin-Lim at 32 iterations, the pseudo-inverse magnitude with random phase) and the
+``--vocoder LABEL=PATH|git:REV|shipped:REV``, Griffin-Lim at 32 iterations, the pseudo-inverse magnitude with random phase) and the
 sanity rows ``real (train)`` (the floor: real recordings, no vocoder) and ``noise`` (average-spectrum noise through
 Griffin-Lim: the ceiling). For each:
 
@@ -21,9 +21,11 @@ Griffin-Lim: the ceiling). For each:
 * ``<label> bf16``: the candidate vocoder (or each ``--bf16`` row) after ``.to(torch.bfloat16)`` (trunk and head
   in bfloat16; the magnitude prior, phase integration and iSTFT in float32).
 * ``ms/s``: CPU milliseconds of the process per second of audio at batch 1 and 8 (1 torch thread), the median of
-  ``--rounds`` rounds that interleave the rows in a fresh random order, and the median per-round ratio to
-  ``--baseline`` with a distribution-free 95% interval (order statistics; targets for the candidate: at most 1 at
-  batch 1, below 1 at batch 8). Every round's time is in the JSON.
+  ``--rounds`` rounds that interleave the rows in a fresh random order, and the median per-round ratio to each
+  ``--cost-baseline`` (default ``--baseline``) with a distribution-free 95% interval (order statistics; targets for
+  the candidate: at most 1 at batch 1, below 1 at batch 8). Every round's time is in the JSON. A row
+  ``shipped:REV`` runs a commit's bundled weights with that commit's vocoder code: the cost a user of REV paid,
+  while ``git:REV`` measures the same network with today's code.
 
 Generated clips (``--generators``): every bundled generator samples one clip per reference clip, conditioned on its
 tags, with the model's default sampler and steps and the same seed; the same mels are vocoded by ``--candidate`` and
@@ -41,6 +43,7 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
+import json
 import subprocess
 import sys
 import tempfile
@@ -63,18 +66,36 @@ RESULTS = Path(__file__).parent / "results"
 BUNDLED = "tempo_kit/weights/vocoder"
 
 
+def git_show(rev: str, path: str) -> bytes:
+    return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=Q.ROOT, capture_output=True, check=True).stdout
+
+
 def load_vocoder(spec: str, tmp: Path) -> torch.nn.Module:
-    """A saved vocoder folder, or ``git:REV`` (the bundled vocoder as committed at REV)."""
+    """A saved vocoder folder; ``git:REV``, the bundled vocoder as committed at REV run by today's code; or
+    ``shipped:REV``, the same weights run by ``tempo_kit/vocoder.py`` as it was at REV (what a user of that commit ran;
+    its imports resolve against today's package)."""
+    import importlib.util
+
     from tempo_kit.models.io import load_model
 
-    if spec.startswith("git:"):
-        rev, folder = spec[4:], tmp / spec[4:]
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in ("config.json", "model.safetensors"):
-            blob = subprocess.run(["git", "show", f"{rev}:{BUNDLED}/{name}"], cwd=Q.ROOT, capture_output=True, check=True)
-            (folder / name).write_bytes(blob.stdout)
-        spec = str(folder)
-    return load_model(spec).eval()
+    kind, _, rev = spec.partition(":")
+    if kind not in ("git", "shipped") or not rev:
+        return load_model(spec).eval()
+    folder = tmp / rev
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "model.safetensors"):
+        (folder / name).write_bytes(git_show(rev, f"{BUNDLED}/{name}"))
+    model = load_model(folder).eval()
+    if kind == "git":
+        return model
+    name = f"tempo_kit._vocoder_at_{rev}"
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader=None))
+    module.__package__ = "tempo_kit"
+    exec(compile(git_show(rev, "tempo_kit/vocoder.py"), f"{rev}:tempo_kit/vocoder.py", "exec"), module.__dict__)
+    config = json.loads((folder / "config.json").read_text())["config"]
+    shipped = module.Vocoder(config=module.VocoderConfig(**config))
+    shipped.load_state_dict(model.state_dict())
+    return shipped.eval()
 
 
 def weights_sha(model: torch.nn.Module) -> str | None:
@@ -175,28 +196,37 @@ def add_timings(rows: list[dict], vocoders: dict, mel: torch.Tensor, spec: MelSp
             t = timings[row["vocoder"]][batch]
             row[f"cpu_ms_per_s_b{batch}"] = float(t.quantile(0.5))
             row[f"cpu_ms_per_s_b{batch}_rounds"] = [round(v, 4) for v in t.tolist()]
-            if args.baseline in timings:
-                row[f"cpu_ratio_b{batch}"] = median_ratio(t, timings[args.baseline][batch])
+            for base in cost_baselines(args, timings):
+                row.setdefault("cpu_ratio_to", {}).setdefault(base, {})[f"b{batch}"] = median_ratio(
+                    t, timings[base][batch])
+
+
+def cost_baselines(args, labels) -> list[str]:
+    """The rows the cost is compared with (``--cost-baseline``, default ``--baseline``) among ``labels``; the table
+    gives the ratio to the first."""
+    return [label for label in args.cost_baseline or [args.baseline] if label in labels]
 
 
 def cost_verdicts(rows: list[dict], args) -> list[str]:
     """The cost targets for the candidate and its bf16 row: at most the baseline's at batch 1, below it at batch 8."""
     out = []
-    for label in (args.candidate, f"{args.candidate} bf16"):
-        row = next((r for r in rows if r["vocoder"] == label and "cpu_ratio_b1" in r), None)
-        if row is not None and label != args.baseline:
-            (p1, l1, h1), (p8, l8, h8) = row["cpu_ratio_b1"], row["cpu_ratio_b8"]
-            out.append(f"**{verdict(l1, h1, at_most=1.0)}** {label}: CPU cost per second of audio no higher than "
-                       f"{args.baseline}'s at batch 1: ratio {p1:.3f} [{l1:.3f}, {h1:.3f}]")
-            out.append(f"**{verdict(l8, h8, at_most=1.0)}** {label}: lower than {args.baseline}'s at batch 8: "
-                       f"ratio {p8:.3f} [{l8:.3f}, {h8:.3f}]")
+    for base in cost_baselines(args, {r["vocoder"] for r in rows}):
+        for label in (args.candidate, f"{args.candidate} bf16"):
+            row = next((r for r in rows if r["vocoder"] == label and base in r.get("cpu_ratio_to", {})), None)
+            if row is not None and label != base:
+                (p1, l1, h1), (p8, l8, h8) = row["cpu_ratio_to"][base]["b1"], row["cpu_ratio_to"][base]["b8"]
+                out.append(f"**{verdict(l1, h1, at_most=1.0)}** {label}: CPU cost per second of audio no higher than "
+                           f"{base}'s at batch 1: ratio {p1:.3f} [{l1:.3f}, {h1:.3f}]")
+                out.append(f"**{verdict(l8, h8, at_most=1.0)}** {label}: lower than {base}'s at batch 8: "
+                           f"ratio {p8:.3f} [{l8:.3f}, {h8:.3f}]")
     return out
 
 
 def cost_cell(row: dict, batch: int, args) -> str:
-    ratio = row.get(f"cpu_ratio_b{batch}")
+    base = (args.cost_baseline or [args.baseline])[0]
+    ratio = row.get("cpu_ratio_to", {}).get(base, {}).get(f"b{batch}")
     cell = f"{row[f'cpu_ms_per_s_b{batch}']:.2f}"
-    return cell + (f" ({Q.fmt_interval(ratio[0], ratio[1:], '.2f')}x)" if ratio and row["vocoder"] != args.baseline else "")
+    return cell + (f" ({Q.fmt_interval(ratio[0], ratio[1:], '.2f')}x)" if ratio and row["vocoder"] != base else "")
 
 
 def timing_report(args, vocoders: dict, mel: torch.Tensor, spec: MelSpec, commit: dict) -> None:
@@ -212,7 +242,8 @@ def timing_report(args, vocoders: dict, mel: torch.Tensor, spec: MelSpec, commit
              f"`{(commit['commit'] or 'unknown')[:10]}`{' (dirty tree)' if commit['dirty'] else ''}, {env['date']}, "
              f"1 torch thread. Produced by `benchmarks/bench_vocoder.py {' '.join(sys.argv[1:])}`. CPU ms per second "
              f"of audio: the median of {args.rounds} rounds that interleave the rows in a fresh random order; in "
-             f"brackets the median per-round ratio to `{args.baseline}` with its distribution-free 95% interval.", ""]
+             f"brackets the median per-round ratio to `{(args.cost_baseline or [args.baseline])[0]}` with its "
+             f"distribution-free 95% interval.", ""]
     lines += [f"- {v}" for v in cost_verdicts(rows, args)] + ["", "| row | params | CPU ms/s b1 | b8 |", "|---|---|---|---|"]
     lines += [f"| {r['vocoder']} | {r['params']:,} | {cost_cell(r, 1, args)} | {cost_cell(r, 8, args)} |" for r in rows]
     write_report(args.out, env, rows, lines + [""])
@@ -225,6 +256,9 @@ def main() -> None:
     parser.add_argument("--vocoder", action="append", default=[], metavar="LABEL=PATH",
                         help="a saved vocoder folder, or git:REV for the bundled vocoder at a commit (repeatable)")
     parser.add_argument("--baseline", default="previous", help="row the MR-STFT ratio is taken to (if present)")
+    parser.add_argument("--cost-baseline", action="append", default=None, metavar="LABEL",
+                        help="rows the CPU cost verdicts compare with (repeatable; default: --baseline; the table "
+                             "gives the ratio to the first)")
     parser.add_argument("--candidate", default="bundled", help="row the verdicts are about")
     parser.add_argument("--bf16", action="append", default=None, metavar="LABEL",
                         help="rows that also run in bfloat16 (repeatable; default: the candidate)")
@@ -378,7 +412,7 @@ def main() -> None:
         "spectral convergence + log-magnitude L1 to the original waveform (lower is closer), ratio paired per clip to "
         f"`{args.baseline}`. Pitch: raw pitch accuracy (50 cents) of CREPE-full on the vocoded monophonic clips against "
         "the original. CPU ms per second of audio at batch 1 / 8: the median of "
-        f"{args.rounds} interleaved rounds on one thread, in brackets the median per-round ratio to `{args.baseline}`.", "",
+        f"{args.rounds} interleaved rounds on one thread, in brackets the median per-round ratio to `{(args.cost_baseline or [args.baseline])[0]}`.", "",
     ]
     lines += [f"- {v}" for v in verdicts] + ([""] if verdicts else [])
     lines += [f"- **SANITY FAILED** {f}" for f in failures] or [

@@ -27,7 +27,7 @@ from torch import nn
 
 from .audio.mel import MelSpec
 
-__all__ = ["VocoderConfig", "Vocoder", "GriffinLimConfig", "GriffinLim", "mel_to_linear_power", "check_mel"]
+__all__ = ["VocoderConfig", "Vocoder", "GriffinLimConfig", "GriffinLim", "mel_to_linear_power", "check_mel", "istft"]
 
 
 def check_mel(mel: torch.Tensor, spec: MelSpec, who: str, frame_rate: float | None = None) -> None:
@@ -91,7 +91,8 @@ def mel_to_linear_power(power: torch.Tensor, fb_pinv: torch.Tensor) -> torch.Ten
     -------
     Tensor, shape ``(batch, n_freq, frames)``: linear STFT power.
     """
-    return torch.einsum("fm,bmt->bft", fb_pinv.to(power), power).clamp_min(0.0)
+    # computed frames-major, (batch, frames, n_freq) in memory: the vocoder's synthesis reads it that way
+    return torch.matmul(power.transpose(-1, -2), fb_pinv.to(power).T).clamp_min(0.0).transpose(-1, -2)
 
 
 def _mel_power(mel: torch.Tensor, spec: MelSpec) -> torch.Tensor:
@@ -108,12 +109,42 @@ def _mel_spec(config) -> MelSpec:
 
 @functools.lru_cache(maxsize=16)
 def _bin_phase(n_freq: int, frames: int, hop_length: int, n_fft: int, device: torch.device) -> torch.Tensor:
-    """``pi k + omega_k t`` ``(n_freq, frames)``, the phase of bin ``k`` advancing at its centre frequency (exact modulo
+    """``pi k + omega_k t`` ``(frames, n_freq)``, the phase of bin ``k`` advancing at its centre frequency (exact modulo
     ``2 pi``: integer arithmetic before the scaling). Cached: a pure function of its arguments, never modified."""
     k = torch.arange(n_freq, device=device)
     t = torch.arange(frames, device=device)
-    advance = (k[:, None] * t[None, :] * hop_length) % n_fft * (2 * math.pi / n_fft)
-    return advance + math.pi * (k % 2)[:, None]
+    advance = (t[:, None] * k[None, :] * hop_length) % n_fft * (2 * math.pi / n_fft)
+    return advance + math.pi * (k % 2)
+
+
+def istft(S: torch.Tensor, window: torch.Tensor, hop_length: int) -> torch.Tensor:
+    """Inverse STFT of a frames-major complex STFT: ``torch.istft(S.mT, n_fft, hop_length, window=window, center=True,
+    length=frames * hop_length)`` without its transposes and checks (5-6x faster on CPU at a vocoder's sizes).
+
+    Each frame's inverse real FFT, times the window, is overlap-added at ``t * hop_length``; the sum is divided by the
+    overlap-added squared window and the first ``n_fft / 2`` samples (the centring pad) are dropped.
+
+    Parameters
+    ----------
+    S : complex Tensor, shape ``(batch, frames, n_fft // 2 + 1)``
+    window : Tensor, shape ``(n_fft,)``
+        Synthesis window; ``n_fft`` a multiple of ``hop_length`` whose overlap-added square is non-zero (Hann: at
+        least 2 frames per window).
+    hop_length : int
+
+    Returns
+    -------
+    Tensor, shape ``(batch, frames * hop_length)``
+    """
+    n_fft, (B, T, _) = window.shape[0], S.shape
+    r = n_fft // hop_length  # frames overlapping each sample
+    frames = (torch.fft.irfft(S, n=n_fft, dim=-1) * window).view(B, T, r, hop_length)
+    out, envelope = frames.new_zeros(B, T + r - 1, hop_length), window.new_zeros(T + r - 1, hop_length)
+    for j, w2 in enumerate(window.square().view(r, hop_length)):  # part j of frame t lands in block t + j
+        out[:, j:j + T] += frames[:, :, j]
+        envelope[j:j + T] += w2
+    kept = slice(n_fft // 2, n_fft // 2 + T * hop_length)  # cut before dividing: the envelope is 0 at sample 0
+    return out.flatten(1)[:, kept] / envelope.flatten()[kept]
 
 
 @attrs.frozen(kw_only=True)
@@ -166,6 +197,9 @@ class VocoderConfig:
                              f"{self.channels}, {self.depth}, {self.kernel}, {self.expansion}")
         if not (math.isfinite(self.layer_scale) and self.layer_scale >= 0):
             raise ValueError(f"VocoderConfig needs a finite layer_scale >= 0, got {self.layer_scale}")
+        if self.n_fft % self.hop_length or self.n_fft < 2 * self.hop_length:
+            raise ValueError(f"VocoderConfig needs n_fft a multiple of hop_length, at least twice it (the overlap-add "
+                             f"of the iSTFT), got n_fft {self.n_fft}, hop_length {self.hop_length}")
         s = self.subframes
         if not (isinstance(s, int) and not isinstance(s, bool) and s >= 1 and self.n_fft % s == 0
                 and self.hop_length % s == 0):
@@ -255,34 +289,37 @@ class Vocoder(_MelInverse):
         """Log STFT magnitude ``(batch, n_freq, frames * subframes)`` implied by the mel alone: the clamped filterbank
         pseudo-inverse on the synthesis STFT. With ``subframes = s > 1`` the model-space mel is interpolated linearly
         between mel frames (the last frame held) and its power divided by ``s^2``: a window ``s`` times shorter
-        gathers ``s^2`` times less power from a steady tone."""
+        gathers ``s^2`` times less power from a steady tone. (A view of a frames-major tensor, as :meth:`spectrum`.)"""
         s = self.config.subframes
         if s > 1:
-            frames = mel.shape[-1]
-            i = torch.arange(frames * s, device=mel.device)
-            lo = i // s
-            hi, w = (lo + 1).clamp(max=frames - 1), ((i % s).to(mel.dtype) / s)
-            mel = mel[..., lo] * (1 - w) + mel[..., hi] * w
+            following = torch.cat([mel[..., 1:], mel[..., -1:]], -1)
+            mel = torch.stack([torch.lerp(mel, following, j / s) for j in range(s)], -1).flatten(-2)
         S = mel_to_linear_power(_mel_power(mel, self.spec), self.fb_pinv) / s**2
         return 0.5 * torch.log(S + self.spec.amin)
 
     def spectrum(self, mel: torch.Tensor, *, frame_rate: float | None = None) -> torch.Tensor:
         """Predicted complex STFT ``(batch, n_fft / subframes // 2 + 1, frames * subframes)`` (the synthesis STFT);
-        ``frame_rate`` as in :func:`check_mel`."""
+        ``frame_rate`` as in :func:`check_mel`. It is a view of a frames-major tensor (``spectrum(mel).mT`` is
+        contiguous), the layout :func:`istft` reads."""
         check_mel(mel, self.spec, "Vocoder", frame_rate)
         h = self.embed(mel.to(self.embed.weight.dtype))  # the trunk runs in the weights' dtype (bf16 after .to(...))
         h = self.embed_norm(h.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             h = block(h)
-        h = self.out_norm(h.transpose(1, 2)).transpose(1, 2)
-        # the spectral head, the phase sums over frames and the iSTFT always in float32
-        out = self.head(h).float()
-        B, _, frames = out.shape
+        h = self.out_norm(h.transpose(1, 2))  # (batch, frames, channels)
+        # The head is a 1x1 convolution whose output channels are stored in (part, bin, subframe) order; applied as a
+        # linear map with its rows taken in (subframe, part, bin) order, its output (batch, frames, subframe, part,
+        # bin) is frames-major (batch, frames * subframes, part, bin) with no copy. The head's output, the phase sums
+        # over frames and the iSTFT always in float32.
         parts, s = 3 if self.config.phase == "if" else 2, self.config.subframes
-        out = out.view(B, parts, -1, s, frames).transpose(3, 4).reshape(B, parts, -1, frames * s)
-        log_mag, *phase = out.unbind(1)
-        log_mag = (self.magnitude_prior(mel.float()) + log_mag).clamp(max=math.log(1e4))
-        return torch.polar(torch.exp(log_mag), self.phase(*phase))
+        weight = self.head.weight.view(parts, -1, s, h.shape[-1]).permute(2, 0, 1, 3).flatten(0, 2)
+        bias = self.head.bias.view(parts, -1, s).permute(2, 0, 1).flatten()
+        out = nn.functional.linear(h, weight, bias).float()
+        out = out.view(out.shape[0], out.shape[1] * s, parts, -1)
+        log_mag, *phase = out.unbind(2)
+        magnitude = torch.exp((self.magnitude_prior(mel.float()).mT + log_mag).clamp(max=math.log(1e4)))
+        phi = self.phase(*(p.mT for p in phase)).mT
+        return torch.complex(magnitude * torch.cos(phi), magnitude * torch.sin(phi)).mT  # torch.polar: 3x slower
 
     def phase(self, deviation: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
         """STFT phase ``(batch, n_freq, frames)`` from the head's outputs.
@@ -296,15 +333,12 @@ class Vocoder(_MelInverse):
         if offset is None:
             return deviation
         n_freq, frames = deviation.shape[-2:]
-        base = _bin_phase(n_freq, frames, self.synth.hop_length, self.synth.n_fft, deviation.device)
+        base = _bin_phase(n_freq, frames, self.synth.hop_length, self.synth.n_fft, deviation.device).T
         return base.to(deviation.dtype) + torch.cumsum(deviation, dim=-1) + offset
 
     def forward(self, mel: torch.Tensor, *, frame_rate: float | None = None) -> torch.Tensor:
-        S = self.spectrum(mel, frame_rate=frame_rate)
-        hop = self.synth.hop_length
-        audio = torch.istft(S, n_fft=self.synth.n_fft, hop_length=hop, window=self.window.to(S.real.dtype),
-                            center=True, length=S.shape[-1] * hop)
-        return audio.unsqueeze(1)
+        S = self.spectrum(mel, frame_rate=frame_rate).mT
+        return istft(S, self.window.to(S.real.dtype), self.synth.hop_length).unsqueeze(1)
 
 
 @attrs.frozen(kw_only=True)

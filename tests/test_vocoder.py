@@ -13,7 +13,7 @@ from tempo_kit.testing.synth import example_music
 from tempo_kit.training import TrainConfig, Trainer
 from tempo_kit.training.recipes.vocoder import (VocoderRecipe, multi_resolution_stft_loss, phase_derivative_loss,
                                                random_crops)
-from tempo_kit.vocoder import GriffinLim, GriffinLimConfig, Vocoder, VocoderConfig
+from tempo_kit.vocoder import GriffinLim, GriffinLimConfig, Vocoder, VocoderConfig, istft
 
 SPEC = MelSpec()
 HOP = SPEC.hop_length
@@ -389,6 +389,26 @@ def test_subframes_synthesise_on_a_shorter_stft_with_the_head_in_subframe_order(
             VocoderConfig(subframes=bad)
     with pytest.raises(ValueError, match="without a bin"):
         Vocoder(config=VocoderConfig(subframes=8))
+
+
+@pytest.mark.parametrize("n_fft,hop,frames", [(2048, 512, 7), (1024, 256, 1), (64, 32, 5), (48, 16, 3)])
+def test_istft_is_torch_istft_on_a_frames_major_stft_with_its_gradient(n_fft, hop, frames):
+    torch.manual_seed(0)
+    S = torch.randn(2, frames, n_fft // 2 + 1, dtype=torch.complex128, requires_grad=True)
+    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+    ours = istft(S, window, hop)
+    theirs = torch.istft(S.mT, n_fft=n_fft, hop_length=hop, window=window, center=True, length=frames * hop)
+    torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
+    probe = torch.randn_like(ours)
+    grad, = torch.autograd.grad((ours * probe).sum(), S)
+    expected, = torch.autograd.grad((theirs * probe).sum(), S)
+    torch.testing.assert_close(grad, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_the_vocoder_needs_an_overlap_add_of_whole_hops():
+    for n_fft, hop in ((2048, 768), (512, 512)):
+        with pytest.raises(ValueError, match="n_fft a multiple of hop_length"):
+            VocoderConfig(n_fft=n_fft, hop_length=hop)
 
 
 @pytest.mark.parametrize("s", [1, 2, 4])
