@@ -11,9 +11,23 @@ from pathlib import Path
 import torch
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``), with ``+bf16`` where it has
+    bfloat16 instructions (x86 ``avx512_bf16`` / ``amx_bf16``, Arm ``bf16``): timings are comparable only on one
+    model."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "unknown")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
+                  if line.startswith(("flags", "Features"))), [])
+    return name + (" +bf16" if {"avx512_bf16", "amx_bf16", "bf16"} & set(flags) else "")
+
+
 def environment(**extra) -> dict:
-    """Date, CPUs, torch threads, 1-minute load average, Python and torch versions, plus ``extra``."""
-    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
+    """Date, CPU model and count, torch threads, 1-minute load average, Python and torch versions, plus ``extra``."""
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(), "cpus": os.cpu_count(),
             "threads": torch.get_num_threads(), "load_average": os.getloadavg()[0],
             "python": platform.python_version(), "torch": torch.__version__, **extra}
 

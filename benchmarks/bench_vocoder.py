@@ -44,6 +44,7 @@ import argparse
 import copy
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -67,7 +68,10 @@ BUNDLED = "tempo_kit/weights/vocoder"
 
 
 def git_show(rev: str, path: str) -> bytes:
-    return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=Q.ROOT, capture_output=True, check=True).stdout
+    done = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=Q.ROOT, capture_output=True)
+    if done.returncode:
+        raise SystemExit(f"bench_vocoder: cannot read {path} at {rev}: {done.stderr.decode().strip()}")
+    return done.stdout
 
 
 def load_vocoder(spec: str, tmp: Path) -> torch.nn.Module:
@@ -76,25 +80,29 @@ def load_vocoder(spec: str, tmp: Path) -> torch.nn.Module:
     its imports resolve against today's package)."""
     import importlib.util
 
-    from tempo_kit.models.io import load_model
+    from tempo_kit.models.io import load_model, load_weights
 
     kind, _, rev = spec.partition(":")
     if kind not in ("git", "shipped") or not rev:
         return load_model(spec).eval()
-    folder = tmp / rev
+    folder = tmp / re.sub(r"\W", "_", rev)
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "model.safetensors"):
         (folder / name).write_bytes(git_show(rev, f"{BUNDLED}/{name}"))
-    model = load_model(folder).eval()
     if kind == "git":
-        return model
-    name = f"tempo_kit._vocoder_at_{rev}"
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader=None))
+        return load_model(folder).eval()
+    # the module as it was at REV, inside today's package (its relative imports read today's modules)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(f"tempo_kit._vocoder_at_{folder.name}",
+                                                                             loader=None))
     module.__package__ = "tempo_kit"
-    exec(compile(git_show(rev, "tempo_kit/vocoder.py"), f"{rev}:tempo_kit/vocoder.py", "exec"), module.__dict__)
+    try:
+        exec(compile(git_show(rev, "tempo_kit/vocoder.py"), f"{rev}:tempo_kit/vocoder.py", "exec"), module.__dict__)
+    except ImportError as err:
+        raise SystemExit(f"bench_vocoder: shipped:{rev}: its tempo_kit/vocoder.py imports from today's package, which "
+                         f"lacks what it needs ({err}); time it in a worktree of {rev}, or use git:{rev}") from None
     config = json.loads((folder / "config.json").read_text())["config"]
     shipped = module.Vocoder(config=module.VocoderConfig(**config))
-    shipped.load_state_dict(model.state_dict())
+    load_weights(shipped, folder / "model.safetensors", what=f"the bundled vocoder at {rev}")  # cast to float32
     return shipped.eval()
 
 
@@ -189,7 +197,8 @@ def median_ratio(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float, float]
 
 
 def add_timings(rows: list[dict], vocoders: dict, mel: torch.Tensor, spec: MelSpec, args) -> None:
-    """Fill each row's CPU cost: median ms/s at batch 1 and 8, every round's time, the ratio to ``args.baseline``."""
+    """Fill each row's CPU cost: median ms/s at batch 1 and 8, every round's time, the ratios to the cost
+    baselines (:func:`cost_baselines`)."""
     timings = cpu_ms_per_second(vocoders, mel, spec, args.rounds, seed=args.seed + 11)
     for row in rows:
         for batch in (1, 8):
@@ -254,7 +263,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default="outputs/data/music")
     parser.add_argument("--vocoder", action="append", default=[], metavar="LABEL=PATH",
-                        help="a saved vocoder folder, or git:REV for the bundled vocoder at a commit (repeatable)")
+                        help="a saved vocoder folder, git:REV for the bundled vocoder at a commit, or shipped:REV "
+                             "for the same run by that commit's vocoder code (repeatable)")
     parser.add_argument("--baseline", default="previous", help="row the MR-STFT ratio is taken to (if present)")
     parser.add_argument("--cost-baseline", action="append", default=None, metavar="LABEL",
                         help="rows the CPU cost verdicts compare with (repeatable; default: --baseline; the table "
@@ -304,6 +314,9 @@ def main() -> None:
     unknown = [label for label in args.bf16 or [] if label not in vocoders]
     if unknown:
         raise SystemExit(f"bench_vocoder: --bf16 {unknown[0]!r} is not a row; rows: {', '.join(vocoders)}")
+    unknown = [label for label in args.cost_baseline or [] if label not in vocoders and not label.endswith(" bf16")]
+    if unknown:
+        raise SystemExit(f"bench_vocoder: --cost-baseline {unknown[0]!r} is not a row; rows: {', '.join(vocoders)}")
     default = [args.candidate] if args.candidate in vocoders else []
     for label in args.bf16 or default:  # in bfloat16; the prior, phase and iSTFT stay float32
         vocoders[f"{label} bf16"] = copy.deepcopy(vocoders[label]).to(torch.bfloat16)

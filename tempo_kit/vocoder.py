@@ -8,8 +8,8 @@ back-propagated to mel frames).
 
 * :class:`Vocoder` (registered model ``"vocoder"``): 1-D ConvNeXt blocks over mel frames and a head that predicts the
   log-magnitude (as a residual over the mel pseudo-inverse) and the phase of an STFT with the mel front end's
-  ``n_fft`` / ``hop_length``, turned into audio by ``torch.istft`` (Siuzdak 2023, Vocos, Sec. 3). Trained by the
-  ``"vocoder"`` recipe (:mod:`tempo_kit.training.recipes.vocoder`).
+  ``n_fft`` / ``hop_length``, turned into audio by an inverse STFT (:func:`istft`; Siuzdak 2023, Vocos, Sec. 3).
+  Trained by the ``"vocoder"`` recipe (:mod:`tempo_kit.training.recipes.vocoder`).
 * :class:`GriffinLim` (registered model ``"griffin-lim"``): clamped pseudo-inverse magnitude from the mel power,
   then a fixed number of fast Griffin-Lim iterations (Griffin & Lim 1984; Perraudin et al. 2013, momentum 0.99 as in
   ``librosa.griffinlim``). No weights; needs no training.
@@ -119,7 +119,7 @@ def _bin_phase(n_freq: int, frames: int, hop_length: int, n_fft: int, device: to
 
 def istft(S: torch.Tensor, window: torch.Tensor, hop_length: int) -> torch.Tensor:
     """Inverse STFT of a frames-major complex STFT: ``torch.istft(S.mT, n_fft, hop_length, window=window, center=True,
-    length=frames * hop_length)`` without its transposes and checks (5-6x faster on CPU at a vocoder's sizes).
+    length=frames * hop_length)`` without transposing ``S`` (the vocoder's head writes it frames-major).
 
     Each frame's inverse real FFT, times the window, is overlap-added at ``t * hop_length``; the sum is divided by the
     overlap-added squared window and the first ``n_fft / 2`` samples (the centring pad) are dropped.
@@ -128,23 +128,40 @@ def istft(S: torch.Tensor, window: torch.Tensor, hop_length: int) -> torch.Tenso
     ----------
     S : complex Tensor, shape ``(batch, frames, n_fft // 2 + 1)``
     window : Tensor, shape ``(n_fft,)``
-        Synthesis window; ``n_fft`` a multiple of ``hop_length`` whose overlap-added square is non-zero (Hann: at
-        least 2 frames per window).
+        Synthesis window (cast to the real dtype of ``S``); ``n_fft`` a multiple of ``hop_length``, and the
+        overlap-added square of the window at least 1e-11 on every kept sample (as ``torch.istft`` checks; Hann
+        needs at least three frames per window for that).
     hop_length : int
 
     Returns
     -------
     Tensor, shape ``(batch, frames * hop_length)``
+
+    Raises
+    ------
+    ValueError
+        On another shape, an ``n_fft`` that is not a multiple of ``hop_length``, or a window whose overlap-added square
+        falls below 1e-11 on a kept sample.
     """
-    n_fft, (B, T, _) = window.shape[0], S.shape
-    r = n_fft // hop_length  # frames overlapping each sample
+    n_fft = window.shape[-1]
+    if S.ndim != 3 or not S.is_complex() or S.shape[-1] != n_fft // 2 + 1 or window.ndim != 1 \
+            or hop_length < 1 or n_fft % hop_length:
+        raise ValueError(f"istft expects a complex (batch, frames, n_fft // 2 + 1 = {n_fft // 2 + 1}) STFT and n_fft "
+                         f"{n_fft} a multiple of hop_length {hop_length}, got {tuple(S.shape)} ({S.dtype}), a "
+                         f"{tuple(window.shape)} window")
+    (B, T, _), r = S.shape, n_fft // hop_length  # r frames overlap each sample
+    window = window.to(S.real.dtype)
     frames = (torch.fft.irfft(S, n=n_fft, dim=-1) * window).view(B, T, r, hop_length)
     out, envelope = frames.new_zeros(B, T + r - 1, hop_length), window.new_zeros(T + r - 1, hop_length)
     for j, w2 in enumerate(window.square().view(r, hop_length)):  # part j of frame t lands in block t + j
         out[:, j:j + T] += frames[:, :, j]
         envelope[j:j + T] += w2
     kept = slice(n_fft // 2, n_fft // 2 + T * hop_length)  # cut before dividing: the envelope is 0 at sample 0
-    return out.flatten(1)[:, kept] / envelope.flatten()[kept]
+    envelope = envelope.flatten()[kept]
+    if bool(envelope.min() < 1e-11):
+        raise ValueError(f"istft: the window's overlap-added square falls to {float(envelope.min()):.2g} at hop "
+                         f"{hop_length} (n_fft {n_fft}): the signal cannot be rebuilt there; use a smaller hop")
+    return out.flatten(1)[:, kept] / envelope
 
 
 @attrs.frozen(kw_only=True)
@@ -155,7 +172,8 @@ class VocoderConfig:
     ----------
     sample_rate, n_fft, hop_length, n_mels : int
         The mel model space (:class:`~tempo_kit.audio.MelSpec` with its other fields at their defaults) and, with
-        ``subframes = 1``, the STFT the head predicts (same frame grid).
+        ``subframes = 1``, the STFT the head predicts (same frame grid). ``n_fft`` must be a multiple of
+        ``hop_length`` and at least three times it (the overlap-add of :func:`istft`).
     subframes : int
         STFT frames the head predicts per mel frame: the iSTFT runs with ``n_fft / subframes`` and ``hop_length /
         subframes`` (both must divide), a window ``subframes`` times shorter, so a note onset spreads over less time;
@@ -197,9 +215,10 @@ class VocoderConfig:
                              f"{self.channels}, {self.depth}, {self.kernel}, {self.expansion}")
         if not (math.isfinite(self.layer_scale) and self.layer_scale >= 0):
             raise ValueError(f"VocoderConfig needs a finite layer_scale >= 0, got {self.layer_scale}")
-        if self.n_fft % self.hop_length or self.n_fft < 2 * self.hop_length:
-            raise ValueError(f"VocoderConfig needs n_fft a multiple of hop_length, at least twice it (the overlap-add "
-                             f"of the iSTFT), got n_fft {self.n_fft}, hop_length {self.hop_length}")
+        if self.n_fft % self.hop_length or self.n_fft < 3 * self.hop_length:
+            raise ValueError(f"VocoderConfig needs n_fft a multiple of hop_length, at least three times it (the "
+                             f"overlap-add of the iSTFT; with two frames per window a Hann window's overlap-added "
+                             f"square vanishes at the clip's end), got n_fft {self.n_fft}, hop_length {self.hop_length}")
         s = self.subframes
         if not (isinstance(s, int) and not isinstance(s, bool) and s >= 1 and self.n_fft % s == 0
                 and self.hop_length % s == 0):
@@ -233,7 +252,7 @@ class ConvNeXtBlock(nn.Module):
 
 
 class Vocoder(_MelInverse):
-    """Vocos-style mel vocoder: ConvNeXt trunk over frames -> STFT log-magnitude and phase -> ``torch.istft``.
+    """Vocos-style mel vocoder: ConvNeXt trunk over frames -> STFT log-magnitude and phase -> :func:`istft`.
 
     Implements Siuzdak 2023 (Vocos, Sec. 3: Fourier-domain head, ``exp(m) (cos p + i sin p)``) with the log-magnitude
     predicted as a residual over the clamped mel pseudo-inverse (:func:`mel_to_linear_power`), so an untrained
@@ -319,7 +338,7 @@ class Vocoder(_MelInverse):
         log_mag, *phase = out.unbind(2)
         magnitude = torch.exp((self.magnitude_prior(mel.float()).mT + log_mag).clamp(max=math.log(1e4)))
         phi = self.phase(*(p.mT for p in phase)).mT
-        return torch.complex(magnitude * torch.cos(phi), magnitude * torch.sin(phi)).mT  # torch.polar: 3x slower
+        return torch.complex(magnitude * torch.cos(phi), magnitude * torch.sin(phi)).mT  # faster than torch.polar
 
     def phase(self, deviation: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
         """STFT phase ``(batch, n_freq, frames)`` from the head's outputs.
@@ -407,7 +426,7 @@ class GriffinLim(_MelInverse):
 
     def magnitude(self, mel: torch.Tensor) -> torch.Tensor:
         """STFT magnitude ``(batch, n_freq, frames)`` estimated from the mel (clamped filterbank pseudo-inverse)."""
-        S = mel_to_linear_power(_mel_power(mel, self.spec), self.fb_pinv)
+        S = mel_to_linear_power(_mel_power(mel, self.spec), self.fb_pinv).contiguous()  # the layout of torch.stft
         return torch.sqrt(S + self.spec.amin)
 
     def forward(self, mel: torch.Tensor, *, generator: torch.Generator | None = None,

@@ -190,5 +190,7 @@ def test_a_sigma_at_an_edge_reaches_the_upper_expert_in_any_batch(edge):
     for n in (1, 3, 8, 17, 64):
         sigma = torch.full((n,), edge)
         assert experts.expert_index(sigma.log() / 4).tolist() == [1] * n
+        assert experts.expert_index((sigma.log() / 4).to(torch.bfloat16)).tolist() == [1] * n
         below = torch.full((n,), edge * (1 - 1e-5))
         assert experts.expert_index(below.log() / 4).tolist() == [0] * n
+        assert experts.expert_index((below * 0.8).log().to(torch.bfloat16) / 4).tolist() == [0] * n

@@ -382,8 +382,8 @@ def test_subframes_synthesise_on_a_shorter_stft_with_the_head_in_subframe_order(
         torch.testing.assert_close(S.abs().log()[..., 0::2], prior[..., 0::2].clamp(max=math.log(1e4)))
         torch.testing.assert_close(S.abs().log()[..., 1::2], (prior[..., 1::2] + 0.5).clamp(max=math.log(1e4)))
         assert voc(mel).shape == (1, 1, 12 * 512)
-        half = voc.to(torch.bfloat16).magnitude_prior(mel.repeat(1, 1, 40).to(torch.bfloat16))  # 480 frames: indices
-        assert half.shape == (1, n_freq, 960) and torch.isfinite(half).all()  # past bf16's exact integers
+        half = voc.to(torch.bfloat16).magnitude_prior(mel.repeat(1, 1, 40).to(torch.bfloat16))  # 480 frames
+        assert half.shape == (1, n_freq, 960) and torch.isfinite(half).all()
     for bad in (3, True, 0):
         with pytest.raises(ValueError, match="subframes"):
             VocoderConfig(subframes=bad)
@@ -406,9 +406,43 @@ def test_istft_is_torch_istft_on_a_frames_major_stft_with_its_gradient(n_fft, ho
 
 
 def test_the_vocoder_needs_an_overlap_add_of_whole_hops():
-    for n_fft, hop in ((2048, 768), (512, 512)):
+    for n_fft, hop in ((2048, 768), (512, 512), (2048, 1024)):
         with pytest.raises(ValueError, match="n_fft a multiple of hop_length"):
             VocoderConfig(n_fft=n_fft, hop_length=hop)
+
+
+def test_istft_names_what_it_cannot_invert():
+    window, S = torch.hann_window(2048, periodic=True), torch.zeros(1, 4, 1025, dtype=torch.complex64)
+    for bad, args in (("shape", (S[0], window, 512)), ("bins", (S[..., :-1], window, 512)),
+                      ("real", (S.real, window, 512)), ("hop", (S, window, 768))):
+        with pytest.raises(ValueError, match="istft expects"):
+            istft(*args)
+    with pytest.raises(ValueError, match="overlap-added square falls"):  # two frames per window: 5e-12 at the end
+        istft(S, window, 1024)
+    assert istft(S, window.to(torch.bfloat16), 512).dtype == torch.float32  # the window follows S
+
+
+@pytest.mark.parametrize("phase", ["if", "direct"])
+@pytest.mark.parametrize("s", [1, 2, 4])
+def test_the_head_runs_as_a_linear_map_in_subframe_order(phase, s):
+    """The head's 1x1 convolution, channels (part, bin, subframe), applied as a linear map with its rows in (subframe,
+    part, bin) order gives what the convolution gives, its subframes interleaved in time."""
+    torch.manual_seed(0)
+    voc = Vocoder(config=VocoderConfig(channels=16, depth=1, subframes=s, phase=phase))
+    with torch.no_grad():
+        for p in voc.head.parameters():
+            p.normal_()
+        mel = torch.rand(2, 80, 6) - 0.8
+        h = voc.embed(mel)
+        h = voc.embed_norm(h.transpose(1, 2)).transpose(1, 2)
+        for block in voc.blocks:
+            h = block(h)
+        h = voc.out_norm(h.transpose(1, 2)).transpose(1, 2)
+        parts = 3 if phase == "if" else 2
+        out = voc.head(h).view(2, parts, -1, s, 6).transpose(3, 4).reshape(2, parts, -1, 6 * s)  # (part, bin, time)
+        log_mag = (voc.magnitude_prior(mel) + out[:, 0]).clamp(max=math.log(1e4))
+        expected = torch.polar(torch.exp(log_mag), voc.phase(*out[:, 1:].unbind(1)))
+        torch.testing.assert_close(voc.spectrum(mel), expected, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("s", [1, 2, 4])

@@ -106,10 +106,13 @@ class NoiseExperts(nn.Module):
     def expert_index(self, c_noise: torch.Tensor) -> torch.Tensor:
         """Index of the expert of each sample, shape ``(batch,)``, from ``c_noise = ln(sigma) / 4``.
 
-        A sigma within a relative 1e-6 below an edge counts as the edge: ``c_noise`` in float32 does not give back
-        the sigma it came from exactly (``ln`` rounds differently in a vectorised loop and alone, and across CPUs),
-        so a sampler stepping exactly to an edge reached either expert depending on the batch and the machine."""
-        sigma = (4 * c_noise.detach().to(torch.float64)).exp().reshape(-1) * (1 + 1e-6)
+        A sigma just below an edge, within the rounding of ``c_noise`` in its dtype (a relative ``4 eps (1 +
+        |ln sigma|)``: 5e-7 in float32 and 3% in bfloat16 near sigma = 1), counts as the edge: ``c_noise`` does not
+        give back the sigma it came from exactly (``ln`` rounds differently in a vectorised loop and alone, and across
+        CPUs), so a sampler stepping exactly to an edge reached either expert depending on the batch and the machine."""
+        c = c_noise.detach().reshape(-1)
+        slack = 4 * torch.finfo(c.dtype).eps * (1 + 4 * c.to(torch.float64).abs())
+        sigma = (4 * c.to(torch.float64)).exp() * (1 + slack)
         edges = torch.tensor(self.config.edges, dtype=torch.float64, device=sigma.device)  # not a buffer: .to(dtype)
         return torch.bucketize(sigma, edges, right=True)                                   # must not round it
 
