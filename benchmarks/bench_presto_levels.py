@@ -76,13 +76,15 @@ class Validation:
 
         return str(folder) if "tag_vocab" in pretrained_meta(Path(folder)) else fallback
 
-    def compare(self, stats: dict, *, teacher: str, n_boot: int, **extra) -> tuple[dict, dict]:
-        """FADs of ``stats`` against the reference with intervals (whole pieces resampled), and the environment."""
+    def compare(self, stats: dict, *, teacher: str, n_boot: int, models=("teacher", "vocoder"),
+                **extra) -> tuple[dict, dict]:
+        """FADs of ``stats`` against the reference with intervals (whole pieces resampled), and the environment
+        (with the weights' hashes of ``models``, bundled names or folders)."""
         records = self.train.records
         pieces = [records[i].get("piece", records[i]["id"]) for i in self.src]
         fads = Q.compare(stats, self.reference, teacher=teacher, n_boot=n_boot, seed=self.seed, groups=pieces)
         env = environment(**Q.provenance(records=records, idx=self.src, seed=self.seed,
-                                         models=["teacher", "vocoder"], n_boot=n_boot), **self.code, **extra)
+                                         models=list(models), n_boot=n_boot), **self.code, **extra)
         return fads, env
 
 
@@ -118,7 +120,8 @@ def run(student: str | dict[str, str], *, n_clips: int, data=DATA, seed: int = 7
             levels[name] = [round(s, 4) for s in sigmas]
             stats[name] = sample(model, presto, sigmas, vocabulary)
             print(f"{name}: {levels[name]}", flush=True)
-    fads, env = v.compare(stats, teacher=reference, n_boot=n_boot, student=student, teacher_model=teacher,
+    fads, env = v.compare(stats, teacher=reference, n_boot=n_boot, models=[teacher, "vocoder"], student=student,
+                          teacher_model=teacher,
                           student_sha256={label: file_sha256(Path(f) / "model.safetensors")
                                           for label, f in students.items()})
     shifts = {name: mel_statistics_shift(row["mel"], v.reference["mel"]) for name, row in stats.items()}
