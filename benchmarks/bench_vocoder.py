@@ -197,29 +197,28 @@ def median_ratio(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float, float]
 
 
 def add_timings(rows: list[dict], vocoders: dict, mel: torch.Tensor, spec: MelSpec, args) -> None:
-    """Fill each row's CPU cost: median ms/s at batch 1 and 8, every round's time, the ratios to the cost
-    baselines (:func:`cost_baselines`)."""
+    """Fill each row's CPU cost: median ms/s at batch 1 and 8, every round's time, the ratios to every row of
+    ``args.cost_baseline``."""
     timings = cpu_ms_per_second(vocoders, mel, spec, args.rounds, seed=args.seed + 11)
     for row in rows:
         for batch in (1, 8):
             t = timings[row["vocoder"]][batch]
             row[f"cpu_ms_per_s_b{batch}"] = float(t.quantile(0.5))
             row[f"cpu_ms_per_s_b{batch}_rounds"] = [round(v, 4) for v in t.tolist()]
-            for base in cost_baselines(args, timings):
+            for base in args.cost_baseline:
                 row.setdefault("cpu_ratio_to", {}).setdefault(base, {})[f"b{batch}"] = median_ratio(
                     t, timings[base][batch])
 
 
-def cost_baselines(args, labels) -> list[str]:
-    """The rows the cost is compared with (``--cost-baseline``, default ``--baseline``) among ``labels``; the table
-    gives the ratio to the first."""
-    return [label for label in args.cost_baseline or [args.baseline] if label in labels]
+def table_cost_baseline(args) -> str:
+    """The row the tables' cost ratios are to: the first of ``args.cost_baseline`` (resolved in :func:`main`)."""
+    return args.cost_baseline[0] if args.cost_baseline else "-"
 
 
 def cost_verdicts(rows: list[dict], args) -> list[str]:
     """The cost targets for the candidate and its bf16 row: at most the baseline's at batch 1, below it at batch 8."""
     out = []
-    for base in cost_baselines(args, {r["vocoder"] for r in rows}):
+    for base in args.cost_baseline:
         for label in (args.candidate, f"{args.candidate} bf16"):
             row = next((r for r in rows if r["vocoder"] == label and base in r.get("cpu_ratio_to", {})), None)
             if row is not None and label != base:
@@ -232,7 +231,7 @@ def cost_verdicts(rows: list[dict], args) -> list[str]:
 
 
 def cost_cell(row: dict, batch: int, args) -> str:
-    base = (args.cost_baseline or [args.baseline])[0]
+    base = table_cost_baseline(args)
     ratio = row.get("cpu_ratio_to", {}).get(base, {}).get(f"b{batch}")
     cell = f"{row[f'cpu_ms_per_s_b{batch}']:.2f}"
     return cell + (f" ({Q.fmt_interval(ratio[0], ratio[1:], '.2f')}x)" if ratio and row["vocoder"] != base else "")
@@ -251,7 +250,7 @@ def timing_report(args, vocoders: dict, mel: torch.Tensor, spec: MelSpec, commit
              f"`{(commit['commit'] or 'unknown')[:10]}`{' (dirty tree)' if commit['dirty'] else ''}, {env['date']}, "
              f"1 torch thread. Produced by `benchmarks/bench_vocoder.py {' '.join(sys.argv[1:])}`. CPU ms per second "
              f"of audio: the median of {args.rounds} rounds that interleave the rows in a fresh random order; in "
-             f"brackets the median per-round ratio to `{(args.cost_baseline or [args.baseline])[0]}` with its "
+             f"brackets the median per-round ratio to `{table_cost_baseline(args)}` with its "
              f"distribution-free 95% interval.", ""]
     lines += [f"- {v}" for v in cost_verdicts(rows, args)] + ["", "| row | params | CPU ms/s b1 | b8 |", "|---|---|---|---|"]
     lines += [f"| {r['vocoder']} | {r['params']:,} | {cost_cell(r, 1, args)} | {cost_cell(r, 8, args)} |" for r in rows]
@@ -314,14 +313,16 @@ def main() -> None:
     unknown = [label for label in args.bf16 or [] if label not in vocoders]
     if unknown:
         raise SystemExit(f"bench_vocoder: --bf16 {unknown[0]!r} is not a row; rows: {', '.join(vocoders)}")
-    unknown = [label for label in args.cost_baseline or [] if label not in vocoders and not label.endswith(" bf16")]
-    if unknown:
-        raise SystemExit(f"bench_vocoder: --cost-baseline {unknown[0]!r} is not a row; rows: {', '.join(vocoders)}")
     default = [args.candidate] if args.candidate in vocoders else []
     for label in args.bf16 or default:  # in bfloat16; the prior, phase and iSTFT stay float32
         vocoders[f"{label} bf16"] = copy.deepcopy(vocoders[label]).to(torch.bfloat16)
     vocoders["griffin-lim 32 it"] = GriffinLim(config=GriffinLimConfig(n_iter=32))
     vocoders["pinv magnitude, random phase"] = GriffinLim(config=GriffinLimConfig(n_iter=0))
+    unknown = [label for label in args.cost_baseline or [] if label not in vocoders]
+    if unknown:
+        raise SystemExit(f"bench_vocoder: --cost-baseline {unknown[0]!r} is not a row; rows: {', '.join(vocoders)}")
+    # the rows the cost is compared with: --cost-baseline, else --baseline when it is a row
+    args.cost_baseline = args.cost_baseline or ([args.baseline] if args.baseline in vocoders else [])
     if args.timing_only:
         return timing_report(args, vocoders, ref_mel[:8], spec, commit)
 
@@ -425,7 +426,7 @@ def main() -> None:
         "spectral convergence + log-magnitude L1 to the original waveform (lower is closer), ratio paired per clip to "
         f"`{args.baseline}`. Pitch: raw pitch accuracy (50 cents) of CREPE-full on the vocoded monophonic clips against "
         "the original. CPU ms per second of audio at batch 1 / 8: the median of "
-        f"{args.rounds} interleaved rounds on one thread, in brackets the median per-round ratio to `{(args.cost_baseline or [args.baseline])[0]}`.", "",
+        f"{args.rounds} interleaved rounds on one thread, in brackets the median per-round ratio to `{table_cost_baseline(args)}`.", "",
     ]
     lines += [f"- {v}" for v in verdicts] + ([""] if verdicts else [])
     lines += [f"- **SANITY FAILED** {f}" for f in failures] or [

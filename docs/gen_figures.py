@@ -221,27 +221,22 @@ VOCODER_CLIPS = (("flute", "essen"), ("strings", "bach"), ("piano", "bach"))
 
 def vocoder_pairs(root: str = "outputs/data/music") -> None:
     """Held-out real clips, and the same clips from their mel through the earlier and the bundled vocoders (OGG)."""
-    import subprocess
     import tempfile
 
     import numpy as np
     import soundfile as sf
 
     from tempo_kit.data import MusicDataset
-    from tempo_kit.models.io import load_model
     from tempo_kit.pretrained import load_pretrained
+
+    sys.path.insert(0, str(ASSETS.parents[1] / "benchmarks"))
+    from bench_vocoder import load_vocoder  # a commit's bundled vocoder, as the benchmark's git:REV rows load it
 
     held = MusicDataset(root, split="heldout", load_audio=True)
     idx = [next(i for i, r in enumerate(held.records) if (r["tags"]["instrument"], r["tags"]["collection"]) == key)
            for key in VOCODER_CLIPS]
-    vocoders = {}
-    for label, commit in EARLIER_VOCODERS.items():
-        with tempfile.TemporaryDirectory() as tmp:
-            for name in ("config.json", "model.safetensors"):
-                blob = subprocess.run(["git", "show", f"{commit}:tempo_kit/weights/vocoder/{name}"],
-                                      cwd=ASSETS.parents[1], capture_output=True, check=True).stdout
-                (Path(tmp) / name).write_bytes(blob)
-            vocoders[label] = load_model(tmp).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        vocoders = {label: load_vocoder(f"git:{commit}", Path(tmp)) for label, commit in EARLIER_VOCODERS.items()}
     vocoders["bundled"] = load_pretrained("vocoder")
     mel = held.mel[idx].float()
     samples = mel.shape[-1] * 512
