@@ -26,7 +26,20 @@ import torch
 from safetensors.torch import load_file, save_file
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_COMMAND = ("tempo-kit data build --out outputs/data/music --collections bach,essen --max-pieces 200 --workers 2")
+DATA_COMMANDS = {  # the README's dataset commands, by the root a config trains on
+    "outputs/data/music": "tempo-kit data build --out outputs/data/music --collections bach,essen --max-pieces 200 --workers 2",
+    "outputs/data/music_big": "tempo-kit data build --out outputs/data/music_big --collections bach,essen --max-pieces 700 "
+                              "--workers 2",
+}
+
+
+def data_commands(config_paths: list[Path]) -> list[str]:
+    """The dataset command of each data root the configs train on (in order, once each; the first stage first)."""
+    from tempo_kit.training.config import load_config
+
+    roots = [load_config(path).get("data", {}).get("root") for path in config_paths if Path(path).is_file()]
+    roots = [r for i, r in enumerate(roots) if r and r not in roots[:i]] or ["outputs/data/music"]
+    return [DATA_COMMANDS.get(r, f"a dataset built at {r}") for r in roots]
 KINDS = ("denoiser", "consistency", "ctm", "module")
 
 
@@ -74,7 +87,9 @@ def card(name: str, *, kind: str, description: str, meta: dict, stats: dict, con
     if meta.get("precond") and kind != "module":
         lines.append(f"- EDM preconditioning: {json.dumps(meta['precond'])}")
     lines += ["", "## How it was made", "",
-              f"- Data: `{DATA_COMMAND}` (music21 corpus rendered through FluidSynth with TimGM6mb; train split)",
+              "- Data: " + ", then ".join(f"`{c}`" for c in data_commands(
+                  [Path(c) for c, _ in previous] + ([config_path] if config_path is not None else []))) +
+              " (music21 corpus rendered through FluidSynth with TimGM6mb; train split)",
               f"- Command: `{command}`"]
     for stage_config, stage in previous:
         lines.append(f"- Earlier stage: `tempo-kit distill --config {stage_config}`, {stage['steps']:,} steps, "

@@ -123,3 +123,16 @@ def test_run_stats_take_the_steps_from_the_checkpoint(tmp_path):
     save_checkpoint(tmp_path / "checkpoint.safetensors", recipe=torch.nn.Linear(1, 1), optimizers={}, step=150, seed=0)
     stats = bundle_model.run_stats(tmp_path)
     assert stats["steps"] == 150 and stats["wall_seconds"] == 9.0 and stats["last_losses"] == {"net/dsm": 0.5}
+
+
+def test_model_card_names_the_dataset_each_stage_trained_on(tmp_path):
+    """The card's data line follows the configs' [data] roots, first stage first, each once: a stage on the larger
+    corpus names that corpus's build command, not the 200-piece one."""
+    small, big, other = (tmp_path / f"{n}.toml" for n in ("small", "big", "other"))
+    for path, root in ((small, "outputs/data/music"), (big, "outputs/data/music_big"), (other, "data/mine")):
+        path.write_text(f'recipe = "vocoder"\n[data]\nname = "music"\nroot = "{root}"\n')
+    assert bundle_model.data_commands([small, small, big]) == [
+        bundle_model.DATA_COMMANDS["outputs/data/music"], bundle_model.DATA_COMMANDS["outputs/data/music_big"]]
+    assert "--max-pieces 700" in bundle_model.DATA_COMMANDS["outputs/data/music_big"]
+    assert bundle_model.data_commands([other]) == ["a dataset built at data/mine"]
+    assert bundle_model.data_commands([tmp_path / "gone.toml"]) == [bundle_model.DATA_COMMANDS["outputs/data/music"]]
