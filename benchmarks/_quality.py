@@ -269,25 +269,34 @@ def load_ruler(*, independent: bool = True, sample_rate: int = 22050, mel_bands:
 
 # -- comparison ---------------------------------------------------------------------------------------------------------
 def compare(stats: dict[str, dict[str, Any]], reference: dict[str, Any], *, teacher: str | None, n_boot: int = 200,
-            seed: int = 0, pairs: tuple[tuple[str, str], ...] = (), groups=None) -> dict[str, dict[str, dict[str, float]]]:
+            seed: int = 0, pairs: tuple[tuple[str, str], ...] = (), groups=None,
+            row_groups=None) -> dict[str, dict[str, dict[str, float]]]:
     """FAD of every row against the reference on every embedding, with paired-bootstrap intervals, and the ratio to
     ``teacher``'s FAD with its interval (the same resamples for every row).
 
     Returns ``{row: {embedding: {"fad", "low", "high", "ratio", "ratio_low", "ratio_high"}}}`` (ratios only when the
     teacher row is present), plus ``{"a / b": {embedding: {"ratio", "ratio_low", "ratio_high"}}}`` for each of
     ``pairs`` whose rows exist (e.g. Presto-S against CM at the same steps). ``groups``: the piece of each reference
-    clip, for the cluster bootstrap (:func:`~tempo_kit.metrics.bootstrap_counts`).
+    clip, for the cluster bootstrap (:func:`~tempo_kit.metrics.bootstrap_counts`). ``row_groups``: when the rows'
+    clips are not paired with the reference's (real clips of other pieces), the cluster of each row clip (the same
+    clips in every row); the rows and the reference are then resampled independently, each by its own clusters (the
+    two-sample bootstrap), the rows alike in every resample.
     """
     from tempo_kit.metrics import bootstrap_counts, bootstrap_frechet, interval
 
     n = len(next(iter(reference.values())))
     counts = bootstrap_counts(n, n_boot, generator=torch.Generator().manual_seed(seed + 7), groups=groups)
+    row_counts, ref_counts = counts, None
+    if row_groups is not None:
+        row_groups = list(row_groups)
+        row_counts, ref_counts = bootstrap_counts(len(row_groups), n_boot, groups=row_groups,
+                                                  generator=torch.Generator().manual_seed(seed + 11)), counts
     samples, out = {}, {}
     for name, row in stats.items():
         out[name] = {}
         for emb, st in row.items():
             point = float(bootstrap_frechet(st, reference[emb]))
-            samples[name, emb] = bootstrap_frechet(st, reference[emb], counts)
+            samples[name, emb] = bootstrap_frechet(st, reference[emb], row_counts, counts_b=ref_counts)
             low, high = interval(samples[name, emb], point=point, level=LEVEL)
             out[name][emb] = {"fad": point, "low": low, "high": high}
 

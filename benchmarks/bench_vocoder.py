@@ -3,18 +3,21 @@ not train, and what it costs.
 
 Rows are vocoders (the bundled one, any saved vocoder folder or a git commit's bundled vocoder given with
 ``--vocoder LABEL=PATH|git:REV|shipped:REV``, Griffin-Lim at 32 iterations, the pseudo-inverse magnitude with random phase) and the
-sanity rows ``real (train)`` (the floor: real recordings, no vocoder) and ``noise`` (average-spectrum noise through
+sanity rows ``real (held-out)`` (``real (train)`` with ``--fad-source train``; the floor: real recordings, no vocoder) and ``noise`` (average-spectrum noise through
 Griffin-Lim: the ceiling). For each:
 
 * ``FAD CREPE``: Fréchet distance of pretrained CREPE-tiny frame embeddings (:class:`~tempo_kit.models.crepe.CrepeEmbedding`,
   trained by others) between vocoded real clips and real recordings, with a 95% cluster-bootstrap interval (resampling
   whole pieces) and the ratio to the floor (the same real clips, not vocoded) from the same resamples. The vocoder's
   target is ``ratio <= 1.3``. With ``--fad-source heldout`` (the default) the held-out pieces are split in two halves
-  within each collection (:func:`split_pieces`): the reference is one half's recordings, the vocoded clips come from
-  the other half with the reference clips' tags (:func:`_quality.matched_train_clips`, the same clips for every row),
-  and the floor row is ``real (held-out)``, so no vocoder has seen either side. ``--fad-source train`` vocodes
-  tag-matched training clips against all held-out clips (floor ``real (train)``; the protocol of the results before
-  2026-12-07): a vocoder trained on those clips is flattered by it.
+  (:func:`split_pieces`, stratified by the tags no piece varies): the reference is one half's recordings, the
+  vocoded clips come from the other half with the reference clips' tags where that half has them, else their
+  instrument and collection (:func:`_quality.matched_train_clips`, the same clips for every row; the share of exact
+  matches is reported), the floor row is ``real (held-out)``, so no vocoder has seen either side, and the intervals
+  resample the pieces of both sides independently (a two-sample cluster bootstrap). ``--fad-source train`` vocodes
+  tag-matched training clips against all held-out clips (floor ``real (train)``; the protocol of every result before
+  commit 948172f): a vocoder trained on those clips is flattered by it. The two protocols' ratios are not
+  interchangeable (half the reference clips, other real clips): compare vocoders within one run.
 * ``MR-STFT``: multi-resolution STFT distance of the vocoded held-out clip to its original waveform, spectral
   convergence plus log-magnitude L1 (Yamamoto et al. 2020, Eq. 4-6; FFT 512/1024/2048), mean over clips with a
   cluster-bootstrap interval, and its paired ratio to the ``--baseline`` vocoder (target ``<= 0.75``).
@@ -33,7 +36,7 @@ Griffin-Lim: the ceiling). For each:
 
 Generated clips (``--generators``): every bundled generator samples one clip per reference clip, conditioned on its
 tags, with the model's default sampler and steps and the same seed; the same mels are vocoded by ``--candidate`` and
-``--baseline`` and scored on FAD CREPE against the real held-out recordings, with the paired ratio ``--candidate`` / ``--baseline``
+``--baseline`` and scored on FAD CREPE against all the selected real held-out recordings (either protocol), with the paired ratio ``--candidate`` / ``--baseline``
 (target: below 1 for every generator).
 
 Exits non-zero when ``floor < every vocoder < noise`` breaks on FAD CREPE. Writes
@@ -121,28 +124,34 @@ def weights_sha(model: torch.nn.Module) -> str | None:
     return h.hexdigest()[:16]
 
 
-@torch.inference_mode()
 def split_pieces(records: list[dict], idx: list[int], *, seed: int) -> tuple[list[int], list[int]]:
-    """Split clips ``idx`` into two halves by piece, within each collection (a random half of its pieces each side):
-    ``(reference, other)``, sorted. Every clip of a piece lands on one side."""
-    by_coll: dict[str, list[str]] = {}
-    piece = {i: records[i].get("piece", records[i]["id"]) for i in idx}
+    """Split clips ``idx`` into two halves by piece: ``(reference, other)``, sorted, every clip of a piece on one side.
+
+    Stratified by the tags that no piece varies (collection, tempo, mode; the instrument varies within a piece): the
+    pieces of each such tag set are shuffled and dealt to the two sides in turn, the turn running on across tag sets,
+    so each side gets half of every tag set with two or more pieces and the halves differ by at most one piece."""
+    clips: dict[str, list[int]] = {}
     for i in idx:
-        names = by_coll.setdefault(records[i]["tags"].get("collection", ""), [])
-        if piece[i] not in names:
-            names.append(piece[i])
-    gen, side = torch.Generator().manual_seed(seed), {}
-    for coll in sorted(by_coll):
-        names = sorted(by_coll[coll])
-        for k, j in enumerate(torch.randperm(len(names), generator=gen).tolist()):
-            side[names[j]] = k % 2
-    halves = ([i for i in idx if side[piece[i]] == 0], [i for i in idx if side[piece[i]] == 1])
-    if min(map(len, halves)) < 2:
-        raise SystemExit(f"bench_vocoder: --fad-source heldout needs at least 2 clips on each side, got "
-                         f"{len(halves[0])} and {len(halves[1])}")
+        clips.setdefault(records[i].get("piece", records[i]["id"]), []).append(i)
+    varying = {tag for members in clips.values() for tag in records[members[0]]["tags"]
+               if len({records[i]["tags"].get(tag) for i in members}) > 1}  # e.g. the instrument
+    strata: dict[tuple, list[str]] = {}
+    for name, members in clips.items():
+        key = tuple(sorted((t, v) for t, v in records[members[0]]["tags"].items() if t not in varying))
+        strata.setdefault(key, []).append(name)
+    gen, side, turn = torch.Generator().manual_seed(seed), {}, 0
+    for key in sorted(strata):
+        names = sorted(strata[key])
+        for j in torch.randperm(len(names), generator=gen).tolist():
+            side[names[j]], turn = turn, 1 - turn
+    halves = tuple(sorted(i for name, members in clips.items() if side[name] == s for i in members) for s in (0, 1))
+    if min(len({records[i].get("piece", records[i]["id"]) for i in h}) for h in halves) < 2:
+        raise SystemExit("bench_vocoder: --fad-source heldout needs at least 2 pieces on each side; give more --clips "
+                         "or --fad-source train")
     return halves
 
 
+@torch.inference_mode()
 def vocode(model, mel: torch.Tensor, chunk: int = 8) -> torch.Tensor:
     return torch.cat([model(m).float() for m in mel.split(chunk)]).squeeze(1)
 
@@ -299,7 +308,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=None, help="reference clips (default: all held-out clips)")
     parser.add_argument("--fad-source", choices=("heldout", "train"), default="heldout",
                         help="the real clips FAD CREPE vocodes: the other half of the held-out pieces (default; no "
-                             "vocoder trained on them) or tag-matched training clips (the protocol before 2026-12-07)")
+                             "vocoder trained on them) or tag-matched training clips (the protocol before 948172f)")
     parser.add_argument("--generators", default="teacher,cm,ctm,presto-s,presto-ls,presto-l,ase",
                         help="bundled generators whose clips each neural vocoder renders ('' for none)")
     parser.add_argument("--pitch-clips", type=int, default=None,
@@ -375,6 +384,10 @@ def main() -> None:
     pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in src]
     counts = bootstrap_counts(len(src), args.n_boot, generator=torch.Generator().manual_seed(args.seed + 7), groups=pieces)
     fad_pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in fad_ref]
+    # the vocoded clips' own pieces: a second set of clusters when they are held-out clips (two-sample bootstrap)
+    pick_pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in pick] if real is held else None
+    exact = sum(Q.tag_key(real.records[j]["tags"]) == Q.tag_key(held.records[i]["tags"])
+                for i, j in zip(fad_ref, pick)) / len(fad_ref)
     mono = [k for k, i in enumerate(src) if held.records[i]["tags"].get("collection") == "essen"]
     if args.pitch_clips is not None and args.pitch_clips < len(mono):
         if args.pitch_clips < 2:
@@ -384,7 +397,7 @@ def main() -> None:
     t0 = time.perf_counter()
     ref_pitch = pitch_cents(crepe_full, ref_audio[mono], spec.sample_rate)
     crepe_stats = {FLOOR: {"crepe": ClipStats.from_embeddings(crepe_tiny(train_audio, spec.sample_rate))}}
-    noise = average_spectrum_noise(ref_mel, len(fad_ref), generator=torch.Generator().manual_seed(args.seed + 2))
+    noise = average_spectrum_noise(held.mel[fad_ref].float(), len(fad_ref), generator=torch.Generator().manual_seed(args.seed + 2))
     crepe_stats[Q.NOISE] = {"crepe": ClipStats.from_embeddings(
         crepe_tiny(vocode(vocoders["griffin-lim 32 it"], noise), spec.sample_rate))}
     fad_audio = held.audio[fad_ref, :samples].float() / 32767
@@ -407,7 +420,8 @@ def main() -> None:
         print(f"{label}: MR-STFT {row['mr_stft'][0]:.4f}, mel L1 {row['mel_l1']:.4f}, pitch {row['pitch'][0]:.3f}",
               flush=True)
     add_timings(rows, vocoders, ref_mel[:8], spec, args)
-    fads = Q.compare(crepe_stats, reference, teacher=FLOOR, n_boot=args.n_boot, seed=args.seed, groups=fad_pieces)
+    fads = Q.compare(crepe_stats, reference, teacher=FLOOR, n_boot=args.n_boot, seed=args.seed, groups=fad_pieces,
+                     row_groups=pick_pieces)
     for row in rows:
         row["fad_crepe"] = fads[row["vocoder"]]["crepe"]
         if args.baseline in per_clip and row["vocoder"] != args.baseline:
@@ -415,7 +429,7 @@ def main() -> None:
             row["mr_stft_ratio"] = cluster_mean(ratio, counts)
     neural = [label for label in (args.candidate, args.baseline) if label in vocoders]  # what the verdicts compare
     generators = [g for g in args.generators.split(",") if g]
-    gen_stats, tags = {}, [held.records[i]["tags"] for i in fad_ref]
+    gen_stats, tags = {}, [held.records[i]["tags"] for i in src]  # paired with every held-out clip, as before
     for name in generators:
         mel = generated_mels(name, tags, frames, args.seed)
         for label in neural:
@@ -423,7 +437,10 @@ def main() -> None:
                 crepe_tiny(vocode(vocoders[label], mel), spec.sample_rate))}
         print(f"generated: {name}", flush=True)
     pairs = tuple((f"{g} | {args.candidate}", f"{g} | {args.baseline}") for g in generators)
-    gen_fads = Q.compare(gen_stats, reference, teacher=None, n_boot=args.n_boot, seed=args.seed, groups=fad_pieces,
+    if generators:
+        gen_reference = reference if fad_ref == src else {
+            "crepe": ClipStats.from_embeddings(crepe_tiny(ref_audio, spec.sample_rate))}
+    gen_fads = Q.compare(gen_stats, gen_reference, teacher=None, n_boot=args.n_boot, seed=args.seed, groups=pieces,
                          pairs=pairs) if gen_stats else {}
     floor, ceiling = fads[FLOOR]["crepe"]["fad"], fads[Q.NOISE]["crepe"]["fad"]
     failures = [f"FAD CREPE: expected {FLOOR} {floor:.4g} < {r['vocoder']} {r['fad_crepe']['fad']:.4g} < noise {ceiling:.4g}"
@@ -434,7 +451,7 @@ def main() -> None:
     if cand is not None and not args.quick:
         f = cand["fad_crepe"]
         verdicts.append(f"**{verdict(f['ratio_low'], f['ratio_high'], at_most=1.3)}** {args.candidate}: vocoded real within "
-                        f"1.3x of real on FAD CREPE: ratio {f['ratio']:.3f} [{f['ratio_low']:.3f}, {f['ratio_high']:.3f}]")
+                        f"1.3x of real on FAD CREPE ({args.fad_source} protocol, {len(fad_ref)} reference clips): ratio {f['ratio']:.3f} [{f['ratio_low']:.3f}, {f['ratio_high']:.3f}]")
         if "mr_stft_ratio" in cand:
             r = cand["mr_stft_ratio"]
             verdicts.append(f"**{verdict(r[1], r[2], at_most=0.75)}** {args.candidate}: MR-STFT distance at least 25% lower "
@@ -450,12 +467,16 @@ def main() -> None:
                       generators=generators, weights_sha256=Q.weights_hashes(generators + ["vocoder"]),
                       generated=gen_fads,
                       tag_mix=Q.tag_mix(held.records, src), fad_source=args.fad_source, n_fad=len(fad_ref),
+                      fad_exact_tag_share=round(exact, 4),
                       fad_tag_mix=Q.tag_mix(held.records, fad_ref), wall_s=round(time.perf_counter() - t0, 1),
                       **Q.independent_weights(), sanity_failures=failures, quick=args.quick)
     if args.fad_source == "heldout":
-        fad_what = (f"{len(fad_ref)} clips of the other half of the held-out pieces with the reference's tags (split by "
-                    "piece within each collection; no vocoder trained on either half)")
-        fad_vs = f"{len(fad_ref)} held-out clips ({len(set(fad_pieces))} pieces)"
+        fad_what = (f"{len(fad_ref)} clips of the other half of the held-out pieces ({len(set(pick_pieces))} pieces; split "
+                    "by piece, stratified by the tags no piece varies; no vocoder trained on either half), "
+                    f"{exact:.0%} with exactly the paired reference clip's tags, the rest with its instrument and "
+                    "collection")
+        fad_vs = (f"the other {len(fad_ref)} held-out clips ({len(set(fad_pieces))} pieces; intervals from a two-sample "
+                  "cluster bootstrap over both sets of pieces)")
     else:
         fad_what, fad_vs = "training clips with the reference's tags", "the held-out clips"
     lines = [
@@ -489,7 +510,7 @@ def main() -> None:
     lines.append(f"| {Q.NOISE} | - | {Q.fmt_cell(fads[Q.NOISE]['crepe'])} | {Q.fmt_cell(fads[Q.NOISE]['crepe'], 'ratio')} "
                  f"| - | - | - | - | - | - |")
     if gen_fads:
-        lines += ["", f"Generated clips ({len(fad_ref)} per generator, the reference's tags, default sampler and steps), "
+        lines += ["", f"Generated clips ({len(src)} per generator, the reference's tags, default sampler and steps), "
                   "FAD CREPE against the real held-out recordings by vocoder; last column: the paired ratio "
                   f"`{args.candidate}` / `{args.baseline}`.", "",
                   "| generator | " + " | ".join(neural) + " | ratio |", "|---|" + "---|" * (len(neural) + 1)]

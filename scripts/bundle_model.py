@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_COMMANDS = {  # the README's dataset commands, by the root a config trains on
+DATA_COMMANDS = {  # the dataset commands of docs/models.md and docs/distillation/steps.md, by data root
     "outputs/data/music": "tempo-kit data build --out outputs/data/music --collections bach,essen --max-pieces 200 --workers 2",
     "outputs/data/music_big": "tempo-kit data build --out outputs/data/music_big --collections bach,essen --max-pieces 700 "
                               "--workers 2",
@@ -37,9 +37,15 @@ def data_commands(config_paths: list[Path]) -> list[str]:
     """The dataset command of each data root the configs train on (in order, once each; the first stage first)."""
     from tempo_kit.training.config import load_config
 
-    roots = [load_config(path).get("data", {}).get("root") for path in config_paths if Path(path).is_file()]
-    roots = [r for i, r in enumerate(roots) if r and r not in roots[:i]] or ["outputs/data/music"]
-    return [DATA_COMMANDS.get(r, f"a dataset built at {r}") for r in roots]
+    roots = []
+    for path in config_paths:
+        root = load_config(path).get("data", {}).get("root") if Path(path).is_file() else None
+        if root is None:
+            print(f"bundle_model: {path} names no data root (or is missing); the card's data line leaves it out",
+                  file=sys.stderr)
+        elif os.path.normpath(root) not in roots:
+            roots.append(os.path.normpath(root))
+    return [DATA_COMMANDS.get(r, f"a dataset built at {r}") for r in roots or ["outputs/data/music"]]
 KINDS = ("denoiser", "consistency", "ctm", "module")
 
 

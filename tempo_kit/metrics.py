@@ -222,19 +222,22 @@ def bootstrap_counts(n: int, n_boot: int, *, generator: torch.Generator | None =
 
 
 def bootstrap_frechet(a: ClipStats, b: ClipStats, counts: torch.Tensor | None = None, *, eps: float = 1e-6,
-                      chunk: int = 32, whole_b: bool = False) -> torch.Tensor:
+                      chunk: int = 32, whole_b: bool = False, counts_b: torch.Tensor | None = None) -> torch.Tensor:
     """Fréchet distance of ``a`` to ``b`` for each row of ``counts`` (paired: clip ``i`` of both takes weight
     ``counts[:, i]``); with ``counts=None`` the plain distance of the full sets (shape ``()``).
 
     Parameters
     ----------
     a, b : ClipStats
-        Same number of clips when ``counts`` is given (unless ``whole_b``); same embedding size.
+        Same number of clips when ``counts`` is given (unless ``whole_b`` or ``counts_b``); same embedding size.
     counts : Tensor, shape (n_boot, n), optional
         From :func:`bootstrap_counts`.
     whole_b : bool
         Resample ``a`` only and take all of ``b`` in every resample: a fixed reference that is not paired with ``a``
         clip by clip (e.g. every held-out clip against a few generated ones).
+    counts_b : Tensor, shape (n_boot, len(b)), optional
+        ``b``'s own resampling counts, drawn independently of ``counts`` (the two-sample bootstrap: ``a`` and ``b``
+        are unpaired sets, each with its own clusters, e.g. real clips of some pieces against recordings of others).
     eps : float
         Covariance regularisation (as :func:`frechet_distance`).
     chunk : int
@@ -249,6 +252,15 @@ def bootstrap_frechet(a: ClipStats, b: ClipStats, counts: torch.Tensor | None = 
     eps, chunk = check_number(eps, "eps"), check_int(chunk, "chunk", low=1)
     if counts is None:
         return _frechet_moments(*a.moments(), *b.moments(), eps)
+    if counts_b is not None:
+        if whole_b:
+            raise ValueError("give either whole_b or counts_b, not both")
+        if counts.ndim != 2 or counts_b.ndim != 2 or counts.shape != (counts.shape[0], len(a)) or \
+                counts_b.shape != (counts.shape[0], len(b)):
+            raise ValueError(f"two-sample bootstrap needs counts (n_boot, {len(a)}) and counts_b (n_boot, {len(b)}); "
+                             f"got {tuple(counts.shape)} and {tuple(counts_b.shape)}")
+        return torch.cat([_frechet_moments(*a.moments(c), *b.moments(cb), eps)
+                          for c, cb in zip(counts.split(chunk), counts_b.split(chunk))])
     if whole_b:
         if counts.ndim != 2 or counts.shape[1] != len(a):
             raise ValueError(f"counts must have shape (n_boot, {len(a)}), got {tuple(counts.shape)}")

@@ -494,3 +494,25 @@ def test_teacher_fit_reports_loss_by_level_and_nearest_training_clips(tiny, tmp_
     assert all(v > 0 for v in row["dsm_heldout"] + row["dsm_train"]) and row["nearest_train"] > 0
     assert result["real"]["nearest_train"] > 0 and len(result["environment"]["weights_sha256"]) == 1
     assert "| real held-out clips |" in (tmp_path / "teacher_fit.md").read_text()
+
+
+def test_vocoder_fad_halves_split_by_piece_stratified_and_deterministic():
+    """bench_vocoder --fad-source heldout: no piece on both sides, each tag set a piece carries on both sides when it
+    has two or more pieces, halves within one piece of each other, the same split for the same seed."""
+    split_pieces = load_script("benchmarks/bench_vocoder.py").split_pieces
+    records = []
+    for p in range(9):
+        shared = {"collection": "bach" if p < 5 else "essen", "mode": "major" if p % 2 else "minor"}
+        for k in range(p % 3 + 1):  # 1-3 clips a piece, each with its own instrument
+            records.append({"id": f"p{p}:{k}", "piece": f"p{p}", "tags": {**shared, "instrument": f"i{k}"}})
+    idx = list(range(len(records)))
+    ref, other = split_pieces(records, idx, seed=3)
+    assert sorted(ref + other) == idx and ref == sorted(ref) and other == sorted(other)
+    pieces = [{records[i]["piece"] for i in half} for half in (ref, other)]
+    assert not pieces[0] & pieces[1] and abs(len(pieces[0]) - len(pieces[1])) <= 1
+    for half in (ref, other):
+        kinds = {(records[i]["tags"]["collection"], records[i]["tags"]["mode"]) for i in half}
+        assert kinds == {("bach", "major"), ("bach", "minor"), ("essen", "major"), ("essen", "minor")}
+    assert split_pieces(records, idx, seed=3) == (ref, other) and split_pieces(records, idx, seed=4) != (ref, other)
+    with pytest.raises(SystemExit, match="at least 2 pieces on each side"):
+        split_pieces(records, [0, 1, 2], seed=0)

@@ -220,6 +220,23 @@ def test_bootstrap_against_a_whole_reference_resamples_one_set_only():
         bootstrap_frechet(ClipStats.from_embeddings(a), ClipStats.from_embeddings(ref), counts[:, :7], whole_b=True)
 
 
+def test_two_sample_bootstrap_resamples_each_set_by_its_own_counts():
+    a, b = _sets(n=12)
+    ref = b[:7]  # unpaired: other clips, another size
+    counts = bootstrap_counts(12, 4, generator=torch.Generator().manual_seed(5), groups=[k // 3 for k in range(12)])
+    counts_b = bootstrap_counts(7, 4, generator=torch.Generator().manual_seed(6))
+    got = bootstrap_frechet(ClipStats.from_embeddings(a), ClipStats.from_embeddings(ref), counts, counts_b=counts_b)
+    for row, row_b, value in zip(counts, counts_b, got):
+        ia = torch.repeat_interleave(torch.arange(12), row.long())
+        ib = torch.repeat_interleave(torch.arange(7), row_b.long())
+        assert float(value) == pytest.approx(frechet_distance(a[ia], ref[ib]), rel=1e-10)
+    with pytest.raises(ValueError, match=r"counts_b \(n_boot, 7\)"):
+        bootstrap_frechet(ClipStats.from_embeddings(a), ClipStats.from_embeddings(ref), counts, counts_b=counts_b[:2])
+    with pytest.raises(ValueError, match="either whole_b or counts_b"):
+        bootstrap_frechet(ClipStats.from_embeddings(a), ClipStats.from_embeddings(ref), counts, counts_b=counts_b,
+                          whole_b=True)
+
+
 def test_clip_stats_concat_and_errors():
     a, b = _sets(n=10)
     whole, parts = ClipStats.from_embeddings(a), ClipStats.concat([ClipStats.from_embeddings(a[:4]),
