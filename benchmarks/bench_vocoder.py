@@ -34,10 +34,10 @@ Griffin-Lim: the ceiling). For each:
   ``shipped:REV`` runs a commit's bundled weights with that commit's vocoder code: the cost a user of REV paid,
   while ``git:REV`` measures the same network with today's code.
 
-Generated clips (``--generators``): every bundled generator samples one clip per reference clip, conditioned on its
-tags, with the model's default sampler and steps and the same seed; the same mels are vocoded by ``--candidate`` and
-``--baseline`` and scored on FAD CREPE against all the selected real held-out recordings (either protocol), with the paired ratio ``--candidate`` / ``--baseline``
-(target: below 1 for every generator).
+Generated clips (``--generators``): every bundled generator samples one clip per selected held-out clip, conditioned
+on its tags, with the model's default sampler and steps and the same seed; the same mels are vocoded by
+``--candidate`` and ``--generator-baseline`` (default ``--baseline``) and scored on FAD CREPE against those held-out
+recordings (either protocol), with the paired ratio ``--candidate`` / that row (target: below 1 for every generator).
 
 Exits non-zero when ``floor < every vocoder < noise`` breaks on FAD CREPE. Writes
 ``benchmarks/results/vocoder.json`` and ``.md`` with the git commit, the weights' hashes and the seed.
@@ -299,6 +299,8 @@ def main() -> None:
                         help="a saved vocoder folder, git:REV for the bundled vocoder at a commit, or shipped:REV "
                              "for the same run by that commit's vocoder code (repeatable)")
     parser.add_argument("--baseline", default="previous", help="row the MR-STFT ratio is taken to (if present)")
+    parser.add_argument("--generator-baseline", default=None, metavar="LABEL",
+                        help="row the generated clips' FAD is compared with (default: --baseline)")
     parser.add_argument("--cost-baseline", action="append", default=None, metavar="LABEL",
                         help="rows the CPU cost verdicts compare with (repeatable; default: --baseline; the table "
                              "gives the ratio to the first)")
@@ -355,6 +357,9 @@ def main() -> None:
         vocoders[f"{label} bf16"] = copy.deepcopy(vocoders[label]).to(torch.bfloat16)
     vocoders["griffin-lim 32 it"] = GriffinLim(config=GriffinLimConfig(n_iter=32))
     vocoders["pinv magnitude, random phase"] = GriffinLim(config=GriffinLimConfig(n_iter=0))
+    if args.generator_baseline is not None and args.generator_baseline not in vocoders:
+        raise SystemExit(f"bench_vocoder: --generator-baseline {args.generator_baseline!r} is not a row; rows: "
+                         f"{', '.join(vocoders)}")
     unknown = [label for label in args.cost_baseline or [] if label not in vocoders]
     if unknown:
         raise SystemExit(f"bench_vocoder: --cost-baseline {unknown[0]!r} is not a row; rows: {', '.join(vocoders)}")
@@ -427,7 +432,8 @@ def main() -> None:
         if args.baseline in per_clip and row["vocoder"] != args.baseline:
             ratio = per_clip[row["vocoder"]] / per_clip[args.baseline]  # per clip, paired
             row["mr_stft_ratio"] = cluster_mean(ratio, counts)
-    neural = [label for label in (args.candidate, args.baseline) if label in vocoders]  # what the verdicts compare
+    gen_base = args.generator_baseline or args.baseline
+    neural = [label for label in (args.candidate, gen_base) if label in vocoders]  # what the generated clips compare
     generators = [g for g in args.generators.split(",") if g]
     gen_stats, tags = {}, [held.records[i]["tags"] for i in src]  # paired with every held-out clip, as before
     for name in generators:
@@ -436,7 +442,7 @@ def main() -> None:
             gen_stats[f"{name} | {label}"] = {"crepe": ClipStats.from_embeddings(
                 crepe_tiny(vocode(vocoders[label], mel), spec.sample_rate))}
         print(f"generated: {name}", flush=True)
-    pairs = tuple((f"{g} | {args.candidate}", f"{g} | {args.baseline}") for g in generators)
+    pairs = tuple((f"{g} | {args.candidate}", f"{g} | {gen_base}") for g in generators)
     if generators:
         gen_reference = reference if fad_ref == src else {
             "crepe": ClipStats.from_embeddings(crepe_tiny(ref_audio, spec.sample_rate))}
@@ -461,7 +467,7 @@ def main() -> None:
             if f"{a} / {b}" in gen_fads:
                 c = gen_fads[f"{a} / {b}"]["crepe"]
                 verdicts.append(f"**{verdict(c['ratio_low'], c['ratio_high'], at_most=1.0)}** generated clips of "
-                                f"{a.split(' | ')[0]}: FAD CREPE lower with {args.candidate} than with {args.baseline}: "
+                                f"{a.split(' | ')[0]}: FAD CREPE lower with {args.candidate} than with {gen_base}: "
                                 f"ratio {c['ratio']:.3f} [{c['ratio_low']:.3f}, {c['ratio_high']:.3f}]")
     env = environment(commit=commit, seed=args.seed, n=len(src), n_mono=len(mono), n_boot=args.n_boot,
                       generators=generators, weights_sha256=Q.weights_hashes(generators + ["vocoder"]),
@@ -512,7 +518,7 @@ def main() -> None:
     if gen_fads:
         lines += ["", f"Generated clips ({len(src)} per generator, the reference's tags, default sampler and steps), "
                   "FAD CREPE against the real held-out recordings by vocoder; last column: the paired ratio "
-                  f"`{args.candidate}` / `{args.baseline}`.", "",
+                  f"`{args.candidate}` / `{gen_base}`.", "",
                   "| generator | " + " | ".join(neural) + " | ratio |", "|---|" + "---|" * (len(neural) + 1)]
         for a, b in pairs:
             g = a.split(" | ")[0]
