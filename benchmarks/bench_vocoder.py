@@ -425,14 +425,15 @@ def main() -> None:
         print(f"{label}: MR-STFT {row['mr_stft'][0]:.4f}, mel L1 {row['mel_l1']:.4f}, pitch {row['pitch'][0]:.3f}",
               flush=True)
     add_timings(rows, vocoders, ref_mel[:8], spec, args)
+    gen_base = args.generator_baseline or args.baseline
     fads = Q.compare(crepe_stats, reference, teacher=FLOOR, n_boot=args.n_boot, seed=args.seed, groups=fad_pieces,
-                     row_groups=pick_pieces)
+                     row_groups=pick_pieces, pairs=((args.candidate, gen_base),) if args.candidate != gen_base else ())
+    head_to_head = fads.pop(f"{args.candidate} / {gen_base}", {}).get("crepe")
     for row in rows:
         row["fad_crepe"] = fads[row["vocoder"]]["crepe"]
         if args.baseline in per_clip and row["vocoder"] != args.baseline:
             ratio = per_clip[row["vocoder"]] / per_clip[args.baseline]  # per clip, paired
             row["mr_stft_ratio"] = cluster_mean(ratio, counts)
-    gen_base = args.generator_baseline or args.baseline
     neural = [label for label in (args.candidate, gen_base) if label in vocoders]  # what the generated clips compare
     generators = [g for g in args.generators.split(",") if g]
     gen_stats, tags = {}, [held.records[i]["tags"] for i in src]  # paired with every held-out clip, as before
@@ -470,6 +471,7 @@ def main() -> None:
                                 f"{a.split(' | ')[0]}: FAD CREPE lower with {args.candidate} than with {gen_base}: "
                                 f"ratio {c['ratio']:.3f} [{c['ratio_low']:.3f}, {c['ratio_high']:.3f}]")
     env = environment(commit=commit, seed=args.seed, n=len(src), n_mono=len(mono), n_boot=args.n_boot,
+                      fad_head_to_head=head_to_head,
                       generators=generators, weights_sha256=Q.weights_hashes(generators + ["vocoder"]),
                       generated=gen_fads,
                       tag_mix=Q.tag_mix(held.records, src), fad_source=args.fad_source, n_fad=len(fad_ref),
@@ -501,6 +503,9 @@ def main() -> None:
         f"{args.rounds} interleaved rounds on one thread, in brackets the median per-round ratio to `{table_cost_baseline(args)}`.", "",
     ]
     lines += [f"- {v}" for v in verdicts] + ([""] if verdicts else [])
+    if head_to_head:  # no target: how the candidate compares with the other vocoder on the same clips and resamples
+        lines += [f"- FAD CREPE of vocoded real, `{args.candidate}` / `{gen_base}` (the same clips and resamples; no "
+                  f"target): {Q.fmt_interval(head_to_head['ratio'], (head_to_head['ratio_low'], head_to_head['ratio_high']), '.3f')}", ""]
     lines += [f"- **SANITY FAILED** {f}" for f in failures] or [
         f"- Sanity: {FLOOR} {floor:.4g} < every vocoder < noise {ceiling:.4g} on FAD CREPE."]
     lines += ["", "| row | params | FAD CREPE | ratio to real | MR-STFT | ratio | mel L1 | pitch acc. | CPU ms/s b1 | b8 |",
