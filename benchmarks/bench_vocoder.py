@@ -457,8 +457,15 @@ def main() -> None:
     cand = next((r for r in rows if r["vocoder"] == args.candidate), None)
     if cand is not None and not args.quick:
         f = cand["fad_crepe"]
-        verdicts.append(f"**{verdict(f['ratio_low'], f['ratio_high'], at_most=1.3)}** {args.candidate}: vocoded real within "
-                        f"1.3x of real on FAD CREPE ({args.fad_source} protocol, {len(fad_ref)} reference clips): ratio {f['ratio']:.3f} [{f['ratio_low']:.3f}, {f['ratio_high']:.3f}]")
+        cell = f"ratio {f['ratio']:.3f} [{f['ratio_low']:.3f}, {f['ratio_high']:.3f}]"
+        if args.fad_source == "train":
+            verdicts.append(f"**{verdict(f['ratio_low'], f['ratio_high'], at_most=1.3)}** {args.candidate}: vocoded real "
+                            f"within 1.3x of real on FAD CREPE: {cell}")
+        else:  # the target was set on the train protocol; half the reference and far fewer pieces raise this floor
+            verdicts.append(f"**NO VERDICT** {args.candidate}: vocoded real on FAD CREPE, {cell} of the `{FLOOR}` floor: "
+                            "the 1.3x target was set with `--fad-source train`, whose floor is lower (all held-out clips "
+                            "against the training pieces), so ratios here are closer to 1 and not comparable with it; "
+                            "compare rows within this run")
         if "mr_stft_ratio" in cand:
             r = cand["mr_stft_ratio"]
             verdicts.append(f"**{verdict(r[1], r[2], at_most=0.75)}** {args.candidate}: MR-STFT distance at least 25% lower "
