@@ -498,7 +498,7 @@ def main() -> None:
         "# Vocoder: mel -> waveform on held-out music", "",
         f"{len(src)} held-out clips ({frames} frames, {samples / spec.sample_rate:.2f} s at {spec.sample_rate} Hz; "
         f"{len(mono)} monophonic `essen` clips for pitch). Git commit `{(commit['commit'] or 'unknown')[:10]}`"
-        f"{' (dirty tree)' if commit['dirty'] else ''}, seed {args.seed}, {env['date']}, 1 torch thread, "
+        f"{' (dirty tree)' if commit['dirty'] else ''}, seed {args.seed}, {env['date']}, {args.threads} torch thread(s) (timings on one), "
         f"{args.n_boot} cluster-bootstrap resamples (whole pieces). Produced by `benchmarks/bench_vocoder.py"
         f"{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`; wall time {env['wall_s']:.0f} s.", "",
         f"FAD CREPE: {fad_what}, vocoded, vs the real recordings of {fad_vs} (CREPE-tiny frames, a network this "
