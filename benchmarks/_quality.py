@@ -49,6 +49,11 @@ def tag_key(tags: dict) -> tuple:
     return tuple(sorted(tags.items()))
 
 
+def piece(record: dict) -> str:
+    """The piece a clip was cut from (its id where the record names none): the cluster of the bootstrap."""
+    return record.get("piece", record["id"])
+
+
 def select_reference(records: list[dict], n: int | None, *, seed: int = 0) -> list[int]:
     """Indices of the reference clips: all of them (``n`` None or >= len), else ``n`` clips stratified by tag set.
 

@@ -81,7 +81,7 @@ class Validation:
         """FADs of ``stats`` against the reference with intervals (whole pieces resampled), and the environment
         (with the weights' hashes of ``models``, bundled names or folders)."""
         records = self.train.records
-        pieces = [records[i].get("piece", records[i]["id"]) for i in self.src]
+        pieces = [Q.piece(records[i]) for i in self.src]
         fads = Q.compare(stats, self.reference, teacher=teacher, n_boot=n_boot, seed=self.seed, groups=pieces)
         env = environment(**Q.provenance(records=records, idx=self.src, seed=self.seed,
                                          models=list(models), n_boot=n_boot), **self.code, **extra)

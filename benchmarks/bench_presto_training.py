@@ -94,7 +94,7 @@ def run(specs: list[str], *, n_clips: int, heldout=DATA, seed: int = 0, n_boot: 
         rows.append({"label": label, "step": step, "folder": str(folder),
                      "diagnostics": diagnostics(run_dir, lo, step if step is not None else 10**12)})
         previous[run_dir] = step or 0
-    pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in src]
+    pieces = [Q.piece(held.records[i]) for i in src]
     fads = Q.compare(stats, reference, teacher="teacher-heun-40", n_boot=n_boot, seed=seed, groups=pieces)
     for row in rows:
         row["fad"] = {steps: fads[f"{row['label']} | {steps}"] for steps in (1, 4)}

@@ -481,7 +481,7 @@ def run_quality(*, n_clips: int | None = None, heldout: str | os.PathLike = DATA
         row["eval_wall_s"] = time.perf_counter() - t0
         rows.append(row)
 
-    pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in src]  # the cluster bootstrap's groups
+    pieces = [Q.piece(held.records[i]) for i in src]  # the cluster bootstrap's groups
     fads = Q.compare(stats, reference, teacher=TEACHER, n_boot=n_boot, seed=seed, pairs=pairs, groups=pieces)
     changes = Q.mean_ratios(change, frame_change(ref_mel), n_boot=n_boot, seed=seed, groups=pieces)
     for row in rows:

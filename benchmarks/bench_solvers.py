@@ -92,7 +92,7 @@ def run_convergence(*, n: int, heldout, batch_size: int, seed: int, n_boot: int,
     held = MusicDataset(heldout, split="heldout", load_audio=False)
     src = Q.select_reference(held.records, n, seed=seed)
     tags = [held.records[i]["tags"] for i in src]
-    pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in src]
+    pieces = [Q.piece(held.records[i]) for i in src]
     teacher = Pipeline.from_pretrained("teacher", vocoder="griffin-lim")
     n_mels, frames = held.mel.shape[1:]
     eps = torch.randn(len(src), n_mels, frames, generator=torch.Generator().manual_seed(seed))

@@ -132,7 +132,7 @@ def split_pieces(records: list[dict], idx: list[int], *, seed: int) -> tuple[lis
     so each side gets half of every tag set with two or more pieces and the halves differ by at most one piece."""
     clips: dict[str, list[int]] = {}
     for i in idx:
-        clips.setdefault(records[i].get("piece", records[i]["id"]), []).append(i)
+        clips.setdefault(Q.piece(records[i]), []).append(i)
     varying = {tag for members in clips.values() for tag in records[members[0]]["tags"]
                if len({records[i]["tags"].get(tag) for i in members}) > 1}  # e.g. the instrument
     strata: dict[tuple, list[str]] = {}
@@ -145,7 +145,7 @@ def split_pieces(records: list[dict], idx: list[int], *, seed: int) -> tuple[lis
         for j in torch.randperm(len(names), generator=gen).tolist():
             side[names[j]], turn = turn, 1 - turn
     halves = tuple(sorted(i for name, members in clips.items() if side[name] == s for i in members) for s in (0, 1))
-    if min(len({records[i].get("piece", records[i]["id"]) for i in h}) for h in halves) < 2:
+    if min(len({Q.piece(records[i]) for i in h}) for h in halves) < 2:
         raise SystemExit("bench_vocoder: --fad-source heldout needs at least 2 pieces on each side; give more --clips "
                          "or --fad-source train")
     return halves
@@ -375,22 +375,20 @@ def main() -> None:
     except ModuleNotFoundError as err:
         raise SystemExit(f"bench_vocoder: {err}") from None
 
-    FLOOR = "real (held-out)" if args.fad_source == "heldout" else Q.FLOOR
     if args.fad_source == "heldout":  # real clips no vocoder trained on: one half of the held-out pieces
-        fad_ref, pool = split_pieces(held.records, src, seed=args.seed + 5)
+        FLOOR, real, (fad_ref, pool) = "real (held-out)", held, split_pieces(held.records, src, seed=args.seed + 5)
         pick = [pool[j] for j in Q.matched_train_clips([held.records[i] for i in pool],
                                                        [held.records[i] for i in fad_ref], seed=args.seed + 3)]
-        real = held
+        # the vocoded clips' own pieces: a second set of clusters (the two-sample bootstrap)
+        pick_pieces = [Q.piece(held.records[i]) for i in pick]
     else:
-        fad_ref, real = src, MusicDataset(args.root, split="train", load_audio=True)
+        FLOOR, real, fad_ref, pick_pieces = Q.FLOOR, MusicDataset(args.root, split="train", load_audio=True), src, None
         pick = Q.matched_train_clips(real.records, [held.records[i] for i in fad_ref], seed=args.seed + 3)
-    train_mel = real.mel[pick].float()
-    train_audio = real.audio[pick, :samples].float() / 32767
-    pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in src]
+    real_mel = real.mel[pick].float()
+    real_audio = real.audio[pick, :samples].float() / 32767
+    pieces = [Q.piece(held.records[i]) for i in src]
     counts = bootstrap_counts(len(src), args.n_boot, generator=torch.Generator().manual_seed(args.seed + 7), groups=pieces)
-    fad_pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in fad_ref]
-    # the vocoded clips' own pieces: a second set of clusters when they are held-out clips (two-sample bootstrap)
-    pick_pieces = [held.records[i].get("piece", held.records[i]["id"]) for i in pick] if real is held else None
+    fad_pieces = [Q.piece(held.records[i]) for i in fad_ref]
     exact = sum(Q.tag_key(real.records[j]["tags"]) == Q.tag_key(held.records[i]["tags"])
                 for i, j in zip(fad_ref, pick)) / len(fad_ref)
     mono = [k for k, i in enumerate(src) if held.records[i]["tags"].get("collection") == "essen"]
@@ -401,7 +399,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     ref_pitch = pitch_cents(crepe_full, ref_audio[mono], spec.sample_rate)
-    crepe_stats = {FLOOR: {"crepe": ClipStats.from_embeddings(crepe_tiny(train_audio, spec.sample_rate))}}
+    crepe_stats = {FLOOR: {"crepe": ClipStats.from_embeddings(crepe_tiny(real_audio, spec.sample_rate))}}
     noise = average_spectrum_noise(held.mel[fad_ref].float(), len(fad_ref), generator=torch.Generator().manual_seed(args.seed + 2))
     crepe_stats[Q.NOISE] = {"crepe": ClipStats.from_embeddings(
         crepe_tiny(vocode(vocoders["griffin-lim 32 it"], noise), spec.sample_rate))}
@@ -420,7 +418,7 @@ def main() -> None:
         row["clipped"] = int((out.abs().amax(-1) > 1).sum())
         acc = pitch_accuracy(ref_pitch, pitch_cents(crepe_full, out[mono], spec.sample_rate)[0])
         row["pitch"] = cluster_mean(acc, counts[:, mono])
-        crepe_stats[label] = {"crepe": ClipStats.from_embeddings(crepe_tiny(vocode(model, train_mel), spec.sample_rate))}
+        crepe_stats[label] = {"crepe": ClipStats.from_embeddings(crepe_tiny(vocode(model, real_mel), spec.sample_rate))}
         rows.append(row)
         print(f"{label}: MR-STFT {row['mr_stft'][0]:.4f}, mel L1 {row['mel_l1']:.4f}, pitch {row['pitch'][0]:.3f}",
               flush=True)
@@ -444,11 +442,12 @@ def main() -> None:
                 crepe_tiny(vocode(vocoders[label], mel), spec.sample_rate))}
         print(f"generated: {name}", flush=True)
     pairs = tuple((f"{g} | {args.candidate}", f"{g} | {gen_base}") for g in generators)
-    if generators:
+    gen_fads = {}
+    if gen_stats:  # against every selected held-out clip (the FAD reference above is one half of them)
         gen_reference = reference if fad_ref == src else {
             "crepe": ClipStats.from_embeddings(crepe_tiny(ref_audio, spec.sample_rate))}
-    gen_fads = Q.compare(gen_stats, gen_reference, teacher=None, n_boot=args.n_boot, seed=args.seed, groups=pieces,
-                         pairs=pairs) if gen_stats else {}
+        gen_fads = Q.compare(gen_stats, gen_reference, teacher=None, n_boot=args.n_boot, seed=args.seed, groups=pieces,
+                             pairs=pairs)
     floor, ceiling = fads[FLOOR]["crepe"]["fad"], fads[Q.NOISE]["crepe"]["fad"]
     failures = [f"FAD CREPE: expected {FLOOR} {floor:.4g} < {r['vocoder']} {r['fad_crepe']['fad']:.4g} < noise {ceiling:.4g}"
                 for r in rows if not floor < r["fad_crepe"]["fad"] < ceiling]

@@ -496,7 +496,7 @@ def run_task(bundle: Bundle, task: str, s: Settings) -> dict:
         rows[name] = claim_row(variants[name], bundle.weights[name]["kind"], task)
         runs_of[name] = runs
     add_ratios([rows["ditto"], *(r for v in variants.values() for r in v)], rows["ditto"])
-    pieces = [bundle.heldout.records[int(i)].get("piece", bundle.heldout.records[int(i)]["id"]) for i in idx]
+    pieces = [Q.piece(bundle.heldout.records[int(i)]) for i in idx]
     counts = bootstrap_counts(len(idx), s.n_boot, generator=torch.Generator().manual_seed(s.seed + 7),
                               groups=pieces if len(set(pieces)) > 1 else None)
     ditto_fads = fad_resamples(rows["ditto"], bundle.ref_stats, counts)

@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 ROOT = Path(__file__).resolve().parents[1]
+KINDS = ("denoiser", "consistency", "ctm", "module")
 DATA_COMMANDS = {  # the dataset commands of docs/models.md and docs/distillation/steps.md, by data root
     "outputs/data/music": "tempo-kit data build --out outputs/data/music --collections bach,essen --max-pieces 200 --workers 2",
     "outputs/data/music_big": "tempo-kit data build --out outputs/data/music_big --collections bach,essen --max-pieces 700 "
@@ -46,7 +47,6 @@ def data_commands(config_paths: list[Path]) -> list[str]:
         elif os.path.normpath(root) not in roots:
             roots.append(os.path.normpath(root))
     return [DATA_COMMANDS.get(r, f"a dataset built at {r}") for r in roots or ["outputs/data/music"]]
-KINDS = ("denoiser", "consistency", "ctm", "module")
 
 
 def run_stats(run_dir: Path) -> dict:

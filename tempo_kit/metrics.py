@@ -255,8 +255,7 @@ def bootstrap_frechet(a: ClipStats, b: ClipStats, counts: torch.Tensor | None = 
     if counts_b is not None:
         if whole_b:
             raise ValueError("give either whole_b or counts_b, not both")
-        if counts.ndim != 2 or counts_b.ndim != 2 or counts.shape != (counts.shape[0], len(a)) or \
-                counts_b.shape != (counts.shape[0], len(b)):
+        if counts.ndim != 2 or tuple(counts.shape)[1:] != (len(a),) or tuple(counts_b.shape) != (len(counts), len(b)):
             raise ValueError(f"two-sample bootstrap needs counts (n_boot, {len(a)}) and counts_b (n_boot, {len(b)}); "
                              f"got {tuple(counts.shape)} and {tuple(counts_b.shape)}")
         return torch.cat([_frechet_moments(*a.moments(c), *b.moments(cb), eps)
