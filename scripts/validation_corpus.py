@@ -21,13 +21,26 @@ from pathlib import Path
 
 def _records(root: Path) -> list[dict]:
     with open(root / "manifest.jsonl") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        records = [json.loads(line) for line in f if line.strip()]
+    bad = next((r for r in records if not {"piece", "split"} <= r.keys()), None)
+    if bad is not None:
+        raise SystemExit(f"{root / 'manifest.jsonl'}: record {bad.get('id', bad)!r} has no 'piece' or 'split'")
+    return records
 
 
 def validation_corpus(big: Path, small: Path, out: Path) -> tuple[int, int]:
-    """Write the validation corpus to ``out``; returns (held-out clips, their pieces)."""
+    """Write the validation corpus to ``out``; returns (held-out clips, their pieces).
+
+    Refuses, before writing anything, an ``out`` that is one of the corpora or holds a real ``shards`` folder, and a
+    ``big`` without shards."""
+    if out.resolve() in (big.resolve(), small.resolve()):
+        raise SystemExit(f"--out {out} is one of the corpora; choose a new folder")
+    if (out / "shards").exists() and not (out / "shards").is_symlink():
+        raise SystemExit(f"{out / 'shards'} is a real folder (a corpus?); choose a new folder")
+    if not (big / "shards").is_dir():
+        raise SystemExit(f"{big} has no shards folder: is it a corpus built by 'tempo-kit data build'?")
     seen = {r["piece"] for r in _records(small)}
-    keep = [r for r in _records(big) if r["split"] == "train" or r["piece"] not in seen]
+    keep = [r for r in _records(big) if r["split"] == "train" or (r["split"] == "heldout" and r["piece"] not in seen)]
     held = [r for r in keep if r["split"] == "heldout"]
     if not held:
         raise SystemExit(f"no held-out piece of {big} is outside {small}: nothing to validate on")
