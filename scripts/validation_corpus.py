@@ -18,10 +18,11 @@ import os
 import shutil
 from pathlib import Path
 
+from tempo_kit.data import read_manifest
+
 
 def _records(root: Path) -> list[dict]:
-    with open(root / "manifest.jsonl") as f:
-        records = [json.loads(line) for line in f if line.strip()]
+    records = read_manifest(root)
     bad = next((r for r in records if not {"piece", "split"} <= r.keys()), None)
     if bad is not None:
         raise SystemExit(f"{root / 'manifest.jsonl'}: record {bad.get('id', bad)!r} has no 'piece' or 'split'")

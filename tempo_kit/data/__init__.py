@@ -5,7 +5,7 @@
 
 from .build import BuildReport, build_dataset, caption, model_mel
 from .corpus import COLLECTIONS, NoteList, Piece, list_pieces, load_notes, top_voice
-from .dataset import MusicDataset, encode_tags
+from .dataset import MusicDataset, encode_tags, read_manifest
 from .render import PROGRAMS, Renderer, find_soundfont
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "find_soundfont",
     "list_pieces",
     "load_notes",
+    "read_manifest",
     "model_mel",
     "top_voice",
 ]

@@ -41,6 +41,18 @@ def encode_tags(tags, vocab: dict) -> torch.Tensor:
     return out
 
 
+def read_manifest(root: str | Path) -> list[dict]:
+    """The clip records of the dataset at ``root`` (its ``manifest.jsonl``), one per clip id, sorted by id.
+
+    A unit re-rendered after an interrupted write keeps its last rows."""
+    rows = {}
+    for line in (Path(root) / "manifest.jsonl").read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows[row["id"]] = row
+    return sorted(rows.values(), key=lambda r: r["id"])
+
+
 class MusicDataset:
     """Clips of a built dataset, held in memory (float16 mel: ~41 kB per clip, 2,000 clips in ~82 MB).
 
@@ -84,12 +96,7 @@ class MusicDataset:
                                     "`tempo-kit data build --out DIR`")
         self.meta = json.loads((root / "meta.json").read_text())
         self.sample_rate, self.hop_length = int(self.meta["sample_rate"]), int(self.meta["hop_length"])
-        rows = {}
-        for line in (root / "manifest.jsonl").read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                rows[row["id"]] = row  # a unit re-rendered after an interrupted write keeps its last rows
-        all_rows = sorted(rows.values(), key=lambda r: r["id"])
+        all_rows = read_manifest(root)
         self.tag_vocab = {f: tuple(sorted({r["tags"][f] for r in all_rows})) for f in TAG_FIELDS}
         self.records = [r for r in all_rows if split is None or r["split"] == split]
         if not self.records:
